@@ -1,0 +1,113 @@
+//! The platform contract: [`PageSource`], the one door through which numaseg asks the OS for
+//! memory, binds it to a node, populates, decommits and returns it.
+//!
+//! Everything above this trait (regions, arenas, caches, managers) is written against it, so the
+//! same code runs on the kernel ([`LinuxSource`](crate::sys::linux::LinuxSource)), on the Rust
+//! heap for loom models and Miri ([`HeapSource`](crate::sys::heap::HeapSource)), and behind a
+//! fault injector in tests (`FaultySource`, feature `fault-injection`).
+
+use std::fmt;
+use std::ptr::NonNull;
+
+use crate::error::OsError;
+use crate::{NodeId, PageKind, ThpMode};
+
+/// How strongly a region is tied to its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BindMode {
+    /// `MPOL_BIND`: pages come from the node or not at all.
+    Bind,
+    /// `MPOL_PREFERRED`: pages come from the node while it has free memory, else from another.
+    Preferred,
+}
+
+impl fmt::Display for BindMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Bind => "bind",
+            Self::Preferred => "preferred",
+        })
+    }
+}
+
+/// What `RLIMIT_MEMLOCK` allows this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemlockStatus {
+    /// The soft limit in bytes; `None` when unlimited (`RLIM_INFINITY`) or the process holds
+    /// `CAP_IPC_LOCK`.
+    pub limit: Option<u64>,
+    /// Bytes locked by this process now (`VmLck`).
+    pub locked: u64,
+}
+
+/// The OS operations numaseg needs. Implementations must be usable from any thread.
+///
+/// Addresses passed back in must come from [`PageSource::map`] of the same source; lengths are
+/// multiples of the mapping's page size. The `unsafe` methods destroy contents or mappings, so
+/// their callers must prove nothing live is in the range.
+pub trait PageSource: Send + Sync + fmt::Debug {
+    /// A short name for messages (`linux`, `heap`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Maps `len` bytes of `kind` pages, not yet bound or touched, aligned to at least
+    /// `max(kind.page_size(), 2 MiB)`. `node` is only for error messages.
+    ///
+    /// # Errors
+    /// The kernel's refusal (`ENOMEM` when hugetlb pages cannot be reserved).
+    fn map(&self, len: usize, kind: PageKind, node: NodeId) -> Result<NonNull<u8>, OsError>;
+
+    /// Unmaps a mapping returned by [`PageSource::map`].
+    ///
+    /// # Safety
+    /// - `addr`/`len` are exactly one earlier `map` result of this source, not yet unmapped;
+    /// - no reference into the range is used afterwards.
+    ///
+    /// # Errors
+    /// The kernel's refusal (which leaves the mapping in place).
+    unsafe fn unmap(&self, addr: NonNull<u8>, len: usize) -> Result<(), OsError>;
+
+    /// Sets the memory policy of the range so future faults come from `node`.
+    ///
+    /// # Errors
+    /// The kernel's refusal (`EINVAL` for a node it does not know, `EIO` where `MPOL_MF_STRICT`
+    /// finds misplaced pages).
+    fn bind(&self, addr: NonNull<u8>, len: usize, node: NodeId, mode: BindMode) -> Result<(), OsError>;
+
+    /// Faults every page of the range in now (`MADV_POPULATE_WRITE`), so the hot path never
+    /// takes a page fault. Contents of pages already present are kept.
+    ///
+    /// # Errors
+    /// `ENOMEM`/`EFAULT` when the node cannot supply the pages (hugetlb pool empty, `MPOL_BIND`
+    /// node full).
+    fn populate(&self, addr: NonNull<u8>, len: usize, kind: PageKind, node: NodeId) -> Result<(), OsError>;
+
+    /// Gives the range's pages back to the OS (`MADV_DONTNEED`); the range stays mapped and reads
+    /// as zeros until populated again.
+    ///
+    /// # Safety
+    /// - the range lies in a live mapping of this source;
+    /// - nothing stored in it is needed any more, and no other thread reads or writes it now.
+    ///
+    /// # Errors
+    /// The kernel's refusal.
+    unsafe fn decommit(&self, addr: NonNull<u8>, len: usize) -> Result<(), OsError>;
+
+    /// Locks the range in RAM (`mlock`).
+    ///
+    /// # Errors
+    /// `ENOMEM`/`EPERM` when `RLIMIT_MEMLOCK` does not allow it.
+    fn lock(&self, addr: NonNull<u8>, len: usize) -> Result<(), OsError>;
+
+    /// The process's locked-memory limit and usage.
+    fn memlock(&self) -> MemlockStatus;
+
+    /// Free bytes in `node`'s pool of `kind` pages, where there is such a pool.
+    fn huge_pages_free(&self, node: NodeId, kind: PageKind) -> Option<u64>;
+
+    /// The THP mode this source's memory is subject to.
+    fn thp_mode(&self) -> ThpMode;
+
+    /// Whether addresses from this source can be checked with
+    /// [`placement::read_back`](crate::placement::read_back) (only real kernel mappings can).
+    fn supports_placement(&self) -> bool;
+}

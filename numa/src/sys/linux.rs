@@ -1,0 +1,309 @@
+//! The Linux implementation of [`PageSource`], and the few other kernel queries numaseg makes.
+//!
+//! This is the only file that calls `mmap`, `munmap`, `madvise`, `mlock` or `syscall` (the
+//! workspace's `clippy.toml` forbids them elsewhere). Each call keeps the kernel's answer in an
+//! [`OsError::Syscall`] naming the call, the length and the node.
+
+#![expect(clippy::disallowed_methods, reason = "this module is the one place that makes system calls")]
+
+use std::ffi::c_void;
+use std::fs;
+use std::io;
+use std::mem;
+use std::ptr::{self, NonNull};
+
+use crate::error::OsError;
+use crate::hugepages;
+use crate::page::{HUGE_2M, ThpMode};
+use crate::source::{BindMode, MemlockStatus, PageSource};
+use crate::{NodeId, PageKind};
+
+/// `MADV_POPULATE_WRITE` (Linux 5.14); the libc crate may not name it on every target.
+const MADV_POPULATE_WRITE: libc::c_int = 23;
+/// `MPOL_PREFERRED` and `MPOL_BIND` from `<linux/mempolicy.h>`.
+const MPOL_PREFERRED: libc::c_int = 1;
+const MPOL_BIND: libc::c_int = 2;
+/// `MAP_HUGE_SHIFT` encodings of the page size (log2 of the size, shifted by 26).
+const MAP_HUGE_2MB: libc::c_int = 21 << 26;
+const MAP_HUGE_1GB: libc::c_int = 30 << 26;
+/// Bit of `CAP_IPC_LOCK` in the capability masks of `/proc/self/status`.
+const CAP_IPC_LOCK_BIT: u32 = 14;
+
+fn os_error(call: &'static str, len: usize, node: Option<NodeId>) -> OsError {
+    OsError::Syscall { call, len, node, source: io::Error::last_os_error() }
+}
+
+/// The real kernel. Cheap to create; holds the THP mode read at construction.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg_numa::{NodeId, PageKind, PageSource, sys::linux::LinuxSource};
+/// let source = LinuxSource::new();
+/// let addr = source.map(2 << 20, PageKind::Small, NodeId::new(0))?;
+/// // SAFETY: `addr` is the mapping just made, and nothing refers into it.
+/// unsafe { source.unmap(addr, 2 << 20)? };
+/// # Ok::<(), numaseg_numa::OsError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LinuxSource {
+    thp: ThpMode,
+}
+
+impl LinuxSource {
+    /// A source over the running kernel.
+    #[must_use]
+    pub fn new() -> Self {
+        let thp = fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+            .map_or(ThpMode::Unavailable, |t| ThpMode::parse_sysfs(&t));
+        Self { thp }
+    }
+}
+
+impl Default for LinuxSource {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PageSource for LinuxSource {
+    fn name(&self) -> &'static str {
+        "linux"
+    }
+
+    fn map(&self, len: usize, kind: PageKind, node: NodeId) -> Result<NonNull<u8>, OsError> {
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        let base_flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        match kind {
+            PageKind::Huge1G | PageKind::Huge2M => {
+                let size_flag = if kind == PageKind::Huge1G { MAP_HUGE_1GB } else { MAP_HUGE_2MB };
+                // SAFETY: an anonymous mapping at an address of the kernel's choosing aliases
+                // nothing; hugetlb mappings come aligned to their page size.
+                let addr = unsafe {
+                    libc::mmap(ptr::null_mut(), len, prot, base_flags | libc::MAP_HUGETLB | size_flag, -1, 0)
+                };
+                if addr == libc::MAP_FAILED {
+                    return Err(os_error("mmap(MAP_HUGETLB)", len, Some(node)));
+                }
+                NonNull::new(addr.cast()).ok_or_else(|| os_error("mmap(MAP_HUGETLB)", len, Some(node)))
+            }
+            PageKind::Thp | PageKind::Small => {
+                // Over-map by 2 MiB and trim, so the region starts on a 2 MiB boundary (THP needs
+                // it, and segment alignment up to 2 MiB relies on it).
+                let Some(padded) = len.checked_add(HUGE_2M) else {
+                    return Err(OsError::Syscall {
+                        call: "mmap",
+                        len,
+                        node: Some(node),
+                        source: io::Error::from_raw_os_error(libc::ENOMEM),
+                    });
+                };
+                // SAFETY: as above, a fresh anonymous mapping aliases nothing.
+                let raw = unsafe { libc::mmap(ptr::null_mut(), padded, prot, base_flags | libc::MAP_NORESERVE, -1, 0) };
+                if raw == libc::MAP_FAILED {
+                    return Err(os_error("mmap", len, Some(node)));
+                }
+                let start = raw as usize;
+                let aligned = start.next_multiple_of(HUGE_2M);
+                let head = aligned - start;
+                let tail = padded - head - len;
+                if head > 0 {
+                    // SAFETY: [start, aligned) is the unused head of the mapping just made.
+                    unsafe { libc::munmap(raw, head) };
+                }
+                if tail > 0 {
+                    // SAFETY: [aligned+len, start+padded) is the unused tail of the same mapping.
+                    unsafe { libc::munmap((aligned + len) as *mut c_void, tail) };
+                }
+                let advice = if kind == PageKind::Thp { libc::MADV_HUGEPAGE } else { libc::MADV_NOHUGEPAGE };
+                // SAFETY: [aligned, aligned+len) is our fresh mapping; this advice keeps contents.
+                if unsafe { libc::madvise(aligned as *mut c_void, len, advice) } != 0 {
+                    let err = os_error(
+                        if kind == PageKind::Thp { "madvise(MADV_HUGEPAGE)" } else { "madvise(MADV_NOHUGEPAGE)" },
+                        len,
+                        Some(node),
+                    );
+                    // SAFETY: the mapping was made above and nothing refers into it yet.
+                    unsafe { libc::munmap(aligned as *mut c_void, len) };
+                    return Err(err);
+                }
+                NonNull::new(aligned as *mut u8).ok_or_else(|| os_error("mmap", len, Some(node)))
+            }
+        }
+    }
+
+    unsafe fn unmap(&self, addr: NonNull<u8>, len: usize) -> Result<(), OsError> {
+        // SAFETY: the caller promises `addr`/`len` is exactly one live mapping of ours and that
+        // nothing refers into it any more.
+        if unsafe { libc::munmap(addr.as_ptr().cast(), len) } != 0 {
+            return Err(os_error("munmap", len, None));
+        }
+        Ok(())
+    }
+
+    fn bind(&self, addr: NonNull<u8>, len: usize, node: NodeId, mode: BindMode) -> Result<(), OsError> {
+        let mask = crate::NodeSet::single(node).to_mask_words(1);
+        // The kernel reads `maxnode - 1` bits of the mask (a long-standing quirk of mbind).
+        let maxnode = mask.len() * 64 + 1;
+        let policy = match mode {
+            BindMode::Bind => MPOL_BIND,
+            BindMode::Preferred => MPOL_PREFERRED,
+        };
+        // SAFETY: mbind only changes the policy for future faults of this range; `mask` outlives
+        // the call and holds `maxnode - 1` bits.
+        let rc = unsafe {
+            libc::syscall(libc::SYS_mbind, addr.as_ptr(), len, policy, mask.as_ptr(), maxnode as libc::c_ulong, 0u32)
+        };
+        if rc != 0 {
+            return Err(os_error(
+                if mode == BindMode::Bind { "mbind(MPOL_BIND)" } else { "mbind(MPOL_PREFERRED)" },
+                len,
+                Some(node),
+            ));
+        }
+        Ok(())
+    }
+
+    fn populate(&self, addr: NonNull<u8>, len: usize, kind: PageKind, node: NodeId) -> Result<(), OsError> {
+        // SAFETY: MADV_POPULATE_WRITE only faults pages in; contents already present are kept,
+        // and the kernel checks the range is mapped (ENOMEM otherwise).
+        let rc = unsafe { libc::madvise(addr.as_ptr().cast(), len, MADV_POPULATE_WRITE) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EINVAL) && !kind.is_hugetlb() {
+            // Kernels before 5.14 lack MADV_POPULATE_WRITE: touch one byte per base page. (Not
+            // for hugetlb, where a failed fault is SIGBUS rather than an error.) Reading and
+            // writing back the same byte keeps contents.
+            let base = addr.as_ptr();
+            for offset in (0..len).step_by(crate::page::BASE_PAGE_SIZE) {
+                // SAFETY: `offset < len`, so `p` stays inside the mapping (trait contract).
+                let p = unsafe { base.add(offset) };
+                // SAFETY: `p` is in a live mapping of ours; reading the byte is always allowed.
+                let byte = unsafe { p.read_volatile() };
+                // SAFETY: writing back the value just read changes nothing another thread sees.
+                unsafe { p.write_volatile(byte) };
+            }
+            return Ok(());
+        }
+        Err(OsError::Syscall { call: "madvise(MADV_POPULATE_WRITE)", len, node: Some(node), source: err })
+    }
+
+    unsafe fn decommit(&self, addr: NonNull<u8>, len: usize) -> Result<(), OsError> {
+        // SAFETY: the caller promises the range is ours and holds nothing anyone still needs.
+        if unsafe { libc::madvise(addr.as_ptr().cast(), len, libc::MADV_DONTNEED) } != 0 {
+            return Err(os_error("madvise(MADV_DONTNEED)", len, None));
+        }
+        Ok(())
+    }
+
+    fn lock(&self, addr: NonNull<u8>, len: usize) -> Result<(), OsError> {
+        // SAFETY: mlock only pins pages of the range; it changes no contents.
+        if unsafe { libc::mlock(addr.as_ptr().cast(), len) } != 0 {
+            return Err(os_error("mlock", len, None));
+        }
+        Ok(())
+    }
+
+    fn memlock(&self) -> MemlockStatus {
+        let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let locked_kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmLck:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+        let has_cap = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK_BIT) != 0);
+        // SAFETY: an all-zero rlimit is a valid out-parameter for getrlimit.
+        let mut lim: libc::rlimit = unsafe { mem::zeroed() };
+        // SAFETY: `lim` is a valid, writable rlimit.
+        let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &raw mut lim) };
+        let limit = if has_cap || rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY { None } else { Some(lim.rlim_cur) };
+        MemlockStatus { limit, locked: locked_kib * 1024 }
+    }
+
+    fn huge_pages_free(&self, node: NodeId, kind: PageKind) -> Option<u64> {
+        hugepages::node_pool(node, kind).map(|p| p.free_bytes())
+    }
+
+    fn thp_mode(&self) -> ThpMode {
+        self.thp
+    }
+
+    fn supports_placement(&self) -> bool {
+        true
+    }
+}
+
+/// The CPU the calling thread runs on (`sched_getcpu`, answered by the vDSO).
+#[must_use]
+pub fn current_cpu() -> Option<usize> {
+    // SAFETY: sched_getcpu has no preconditions.
+    let cpu = unsafe { libc::sched_getcpu() };
+    usize::try_from(cpu).ok()
+}
+
+/// The CPUs in the calling thread's affinity mask (the kernel has already cut it to the
+/// cgroup cpuset).
+#[must_use]
+pub fn affinity_cpus() -> Vec<usize> {
+    // SAFETY: an all-zero cpu_set_t is the empty set, a valid out-parameter.
+    let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
+    // SAFETY: `set` is writable and its size is passed along.
+    let rc = unsafe { libc::sched_getaffinity(0, mem::size_of::<libc::cpu_set_t>(), &raw mut set) };
+    if rc != 0 {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, the capacity of `set`.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}
+
+/// Pins the calling thread to `cpus` (`sched_setaffinity`). For tests and tools that need a
+/// thread on a given node.
+///
+/// # Errors
+/// The kernel's refusal (a CPU outside the cpuset, or none given).
+pub fn set_affinity(cpus: &[usize]) -> Result<(), OsError> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
+    for &cpu in cpus.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
+        // SAFETY: `cpu` is below CPU_SETSIZE.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: `set` is a valid cpu_set_t of the size passed.
+    if unsafe { libc::sched_setaffinity(0, mem::size_of::<libc::cpu_set_t>(), &raw const set) } != 0 {
+        return Err(os_error("sched_setaffinity", 0, None));
+    }
+    Ok(())
+}
+
+/// `move_pages(0, n, pages, NULL, status, 0)`: the node of each page, or a negative errno
+/// (`-ENOENT` for a page not present, `-EFAULT` for an unmapped address).
+///
+/// # Errors
+/// If the call as a whole fails.
+pub fn move_pages_query(pages: &[*const c_void]) -> Result<Vec<i32>, OsError> {
+    let mut status = vec![0i32; pages.len()];
+    // SAFETY: with a NULL `nodes` array move_pages only reports; `pages` and `status` are valid
+    // for `pages.len()` elements.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_pages,
+            0,
+            pages.len() as libc::c_ulong,
+            pages.as_ptr(),
+            ptr::null::<i32>(),
+            status.as_mut_ptr(),
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(os_error("move_pages", pages.len() * crate::page::BASE_PAGE_SIZE, None));
+    }
+    Ok(status)
+}

@@ -1,0 +1,1 @@
+//! numaseg (placeholder while the workspace is assembled).
