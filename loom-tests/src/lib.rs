@@ -1,1 +1,107 @@
-//! loom models of numaseg (placeholder).
+//! Shared helpers for numaseg's loom models (`tests/*.rs`, each `#![cfg(loom)]`).
+//!
+//! The models run the real allocator — thread caches, spill deques (a `Mutex<VecDeque>` stand-in
+//! for crossbeam-deque under loom), node pools, region carving and reclaim, budgets, the
+//! thread-exit protocol — on a heap-backed manager with the smallest sizes the configuration
+//! allows: 2 MiB regions, caches of one or two segments, nothing retained, so that every
+//! operation reaches a slow path. Each model ends with a conservation check.
+//!
+//! Run them with `scripts/loom.sh` (release mode, debug assertions on, bounded preemptions).
+
+#[cfg(all(loom, not(debug_assertions)))]
+compile_error!("loom models need debug assertions: run them through scripts/loom.sh");
+
+#[cfg(loom)]
+pub use imp::*;
+
+#[cfg(loom)]
+mod imp {
+    use numaseg::config::{ByteSize, MemoryAmount};
+    use numaseg::{ArenaManager, Config, Segment};
+
+    /// Runs `f` under loom's model checker with the preemption bound from `LOOM_MAX_PREEMPTIONS`,
+    /// and reports how many executions it explored.
+    pub fn model(f: impl Fn() + Sync + Send + 'static) {
+        use std::sync::Arc as StdArc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let executions = StdArc::new(AtomicUsize::new(0));
+        let counter = StdArc::clone(&executions);
+        let f = move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            f();
+        };
+        let mut builder = loom::model::Builder::new();
+        if builder.preemption_bound.is_none() {
+            builder.preemption_bound = Some(2);
+        }
+        // The allocator's slow paths take several locks each; the default of 1000 branches is
+        // too few for even two threads.
+        builder.max_branches = 100_000;
+        builder.check(f);
+        eprintln!(
+            "loom: {} executions explored (preemption bound {:?})",
+            executions.load(Ordering::Relaxed),
+            builder.preemption_bound
+        );
+    }
+
+    /// The tiny configuration of the models.
+    pub fn tiny_config() -> numaseg::config::ConfigBuilder {
+        Config::builder()
+            .region_size(ByteSize(2 << 20))
+            .segment_size(ByteSize(4096))
+            .cache_capacity(2)
+            .cache_bytes(ByteSize(0))
+            .retain_free(ByteSize(0))
+    }
+
+    /// A heap-backed manager with `nodes` pretend nodes and the tiny configuration.
+    pub fn tiny_manager(nodes: usize) -> ArenaManager {
+        manager_with(nodes, tiny_config())
+    }
+
+    /// A heap-backed manager with `nodes` nodes from a configuration builder.
+    pub fn manager_with(nodes: usize, config: numaseg::config::ConfigBuilder) -> ArenaManager {
+        let config = config.build_from::<_, &str, &str>([]).expect("the tiny configuration is valid");
+        ArenaManager::heap_backed(&config, nodes).expect("a heap-backed manager builds")
+    }
+
+    /// A budget of exactly `regions` regions of 2 MiB per node.
+    pub fn regions(n: u64) -> MemoryAmount {
+        MemoryAmount::Bytes(ByteSize(n * (2 << 20)))
+    }
+
+    /// Lets a segment travel to another loom thread.
+    ///
+    /// # Safety
+    /// The manager the segment borrows must outlive every use of the returned handle: the models
+    /// join every thread that holds one before the manager is dropped.
+    pub unsafe fn detach(segment: Segment<'_>) -> Segment<'static> {
+        // SAFETY: only the lifetime changes; the caller keeps the manager alive (see above).
+        unsafe { std::mem::transmute::<Segment<'_>, Segment<'static>>(segment) }
+    }
+
+    /// Waits until at most `own` thread caches are live. Under loom, `join` returns before the
+    /// joined thread's thread-locals are dropped (std waits for them), so a model must wait for
+    /// the exit flushes before it checks conservation.
+    pub fn quiesce(manager: &ArenaManager, own: usize) {
+        while manager.live_thread_caches() > own {
+            loom::thread::yield_now();
+        }
+    }
+
+    /// Conservation at the end of a model: once every other thread's exit flush is done, nothing
+    /// is in use, and after a purge every region is whole and decommitted (every carved segment
+    /// came back exactly once). `own` is 1 if the calling thread has a cache, else 0.
+    pub fn assert_everything_back(manager: &ArenaManager, own: usize) {
+        quiesce(manager, own);
+        let stats = manager.stats();
+        assert_eq!(stats.used_segments(), 0, "{stats:#?}");
+        manager.purge();
+        let stats = manager.stats();
+        for node in &stats.nodes {
+            assert_eq!(node.committed_bytes, 0, "{node:#?}");
+            assert!(node.classes.iter().all(|c| c.regions == 0 && c.pooled_segments == 0), "{node:#?}");
+        }
+    }
+}

@@ -68,7 +68,10 @@ impl fmt::Display for Fallback {
     }
 }
 
-/// One owned mapping. See the [module docs](self).
+/// One owned mapping: an anonymous region bound to one node, backed by one page kind, unmapped
+/// on drop. [`Region::map`] tries the kinds the policy allows in order, binds each attempt before
+/// anything touches it, populates hugetlb (and, with `prefault`, everything else) at once, and
+/// reports every fallback with the numbers. A region hands out no references, only addresses.
 ///
 /// ```
 /// use std::sync::Arc;

@@ -69,7 +69,10 @@ pub struct Allowed {
     pub mems: NodeSet,
 }
 
-/// The topology snapshot. See the [module docs](self).
+/// The topology snapshot: usable NUMA nodes with their CPUs, memory and huge-page pools, node
+/// distances and the THP mode, built once and cheap to query. Only what the process may use is
+/// kept: CPUs outside the affinity mask are left out of each node's list, and nodes outside the
+/// cpuset's allowed memory nodes are left out altogether.
 ///
 /// ```
 /// use numaseg_numa::Topology;

@@ -10,6 +10,8 @@
 //!
 //! Set `RUN_IN_NUMA_VM=1` (the guest does) to make the multi-node expectations mandatory.
 
+#![allow(clippy::unwrap_used, reason = "test helpers unwrap like the tests they serve")]
+
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use numaseg_numa::hugepages::{self, Reservation};

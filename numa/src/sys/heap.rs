@@ -16,7 +16,7 @@ use crate::page::HUGE_2M;
 use crate::source::{BindMode, MemlockStatus, PageSource};
 use crate::{NodeId, PageKind, ThpMode};
 
-/// Heap-backed pages. See the [module docs](self).
+/// Heap-backed pages.
 ///
 /// ```
 /// use numaseg_numa::{NodeId, PageKind, PageSource, sys::heap::HeapSource};
@@ -173,8 +173,9 @@ mod tests {
         // SAFETY: `p` is a live 2 MiB mapping and nothing else uses it.
         let bytes = unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), 2 << 20) };
         bytes[..8192].fill(0xAB);
+        let second = NonNull::from(&mut bytes[4096]);
         // SAFETY: the second page is inside the mapping and its contents are not needed.
-        unsafe { heap.decommit(p.byte_add(4096), 4096).unwrap() };
+        unsafe { heap.decommit(second, 4096).unwrap() };
         assert_eq!(bytes[0], 0xAB);
         assert_eq!(bytes[4096], 0);
         // SAFETY: `p` is the live mapping made above; `bytes` is not used after this.

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the tests that must prove placement on a real multi-node kernel inside the 4-node guest
+# (../shared/numa-vm/run-in-numa-vm, or $NUMA_VM): one boot per test binary, plus `numaseg
+# verify`. Set NUMASEG_SKIP_GUEST=1 to skip (e.g. on a machine without the VM tool).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+vm=${NUMA_VM:-../shared/numa-vm/run-in-numa-vm}
+if [ "${NUMASEG_SKIP_GUEST:-0}" = 1 ]; then echo "guest tests: skipped (NUMASEG_SKIP_GUEST=1)"; exit 0; fi
+[ -x "$vm" ] || { echo "guest tests: $vm not found (set NUMA_VM or NUMASEG_SKIP_GUEST=1)" >&2; exit 1; }
+
+# Test binaries to run in the guest: (package, test target).
+targets=("numaseg-numa placement" "numaseg guest")
+bins=()
+for t in "${targets[@]}"; do
+  set -- $t
+  bin=$(cargo test -p "$1" --features numaseg/cli --test "$2" --no-run --message-format=json 2>/dev/null \
+        | python3 -c 'import sys,json
+for l in sys.stdin:
+    j=json.loads(l)
+    if j.get("executable") and j.get("target",{}).get("kind")==["test"]: print(j["executable"])' | tail -n1)
+  [ -n "$bin" ] || { echo "guest tests: could not build $1 --test $2" >&2; exit 1; }
+  bins+=("$bin")
+done
+cargo build --features cli --bin numaseg
+for bin in "${bins[@]}"; do
+  echo "=== guest: $(basename "$bin")"
+  "$vm" -- "$bin" --test-threads=1
+done
+echo "=== guest: numaseg verify"
+"$vm" -- target/debug/numaseg verify
+echo "=== guest: numaseg verify on a node that does not exist must fail"
+if "$vm" -- target/debug/numaseg verify --nodes 0,9; then echo "verify accepted node 9" >&2; exit 1; fi
+echo "guest tests: all passed"

@@ -1,0 +1,84 @@
+//! [`NodeAllocator`]: an [`allocator_api2::alloc::Allocator`] over one node's segments, so that
+//! `allocator_api2::vec::Vec` and `Box` contents can live on a chosen node.
+//!
+//! Every block is a whole segment: a request of `size` bytes with `align` alignment takes the
+//! smallest segment class holding `max(size, align)` (at least 4 KiB), so this suits buffers,
+//! tables and arrays, not swarms of tiny objects. Blocks come from the node asked for or not at
+//! all (no remote fallback): the caller chose the node.
+
+use std::alloc::Layout;
+use std::ptr::NonNull;
+
+use allocator_api2::alloc::{AllocError, Allocator};
+
+use crate::arena::Arenas;
+use crate::cache;
+use crate::size_class::SizeClass;
+
+/// Allocates on one node. Obtain one from
+/// [`ArenaManager::node_allocator`](crate::ArenaManager::node_allocator).
+///
+/// ```
+/// use allocator_api2::vec::Vec;
+/// use numaseg::{ArenaManager, Config};
+/// let manager = ArenaManager::new(&Config::default())?;
+/// let node = manager.nodes()[0];
+/// let mut v: Vec<u64, _> = Vec::new_in(manager.node_allocator(node)?);
+/// v.extend(0..10_000u64);
+/// assert_eq!(v.iter().sum::<u64>(), 49_995_000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct NodeAllocator<'a> {
+    arenas: &'a Arenas,
+    arena: u16,
+}
+
+impl<'a> NodeAllocator<'a> {
+    pub(crate) fn new(arenas: &'a Arenas, arena: u16) -> Self {
+        Self { arenas, arena }
+    }
+
+    /// The node every block comes from.
+    #[must_use]
+    pub fn node(&self) -> numa::NodeId {
+        self.arenas.node_id(self.arena)
+    }
+
+    fn class(&self, layout: Layout) -> Option<SizeClass> {
+        let class = SizeClass::for_size(layout.size().max(layout.align()).max(1))?;
+        (class.size() <= self.arenas.max_segment_size() && layout.align() <= class.align()).then_some(class)
+    }
+}
+
+// SAFETY: blocks are whole segments, owned exclusively from `allocate` to `deallocate`, valid
+// for `class.size() >= layout.size()` bytes and aligned to `class.align() >= layout.align()`;
+// they stay valid while the allocator (a borrow of the manager) can be used, and copies of the
+// allocator free each other's blocks correctly since they name the same node.
+unsafe impl Allocator for NodeAllocator<'_> {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let class = self.class(layout).ok_or(AllocError)?;
+        let (entry, got) = if cache::thread_home(self.arenas) == Some(self.arena) {
+            cache::allocate(self.arenas, class).map_err(|_| AllocError)?
+        } else {
+            self.arenas.allocate_direct(self.arena, class, false).map_err(|_| AllocError)?
+        };
+        if got != self.arena {
+            // The thread's cache went to another node: give it back; this allocator promises
+            // its node or nothing.
+            cache::free(self.arenas, entry, class, got);
+            return Err(AllocError);
+        }
+        let ptr = NonNull::new(crate::segment::tagged::addr(entry) as *mut u8).ok_or(AllocError)?;
+        Ok(NonNull::slice_from_raw_parts(ptr, class.size()))
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        let Some(class) = self.class(layout) else {
+            return; // `allocate` never handed out such a block
+        };
+        let addr = ptr.as_ptr() as usize;
+        let kind = self.arenas.node(self.arena).kind_of(addr).unwrap_or(numa::PageKind::Small);
+        cache::free(self.arenas, addr | crate::segment::tagged::kind_tag(kind), class, self.arena);
+    }
+}

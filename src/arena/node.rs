@@ -1,0 +1,265 @@
+//! [`NodeArena`]: everything one NUMA node's memory goes through below the thread caches — its
+//! byte budget, its regions (mapped on demand or up front, carved into segments for one class at
+//! a time), and per class a shared pool plus the stealers of the node's threads.
+//!
+//! The region table sits behind one mutex, taken only on slow paths: carving a batch, taking
+//! segments back, mapping, recommitting and decommitting. Pools and stealers are lock-free
+//! (crossbeam-deque); the stealer list is read under a read lock when a thread steals.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
+
+use numa::{NodeId, PageKind, PageSource, Region, RegionError, RegionSpec};
+
+use super::budget::{BothRefused, Budget, release_both, reserve_both};
+use super::regions::RegionTable;
+use crate::cache::steal::{Injector, Steal, Stealer, Worker};
+use crate::size_class::{MAX_CLASSES, SizeClass};
+use crate::sync::{Mutex, RwLock, lock};
+
+/// Why carving failed.
+#[derive(Debug)]
+pub(crate) enum CarveError {
+    /// A budget refused the region the carve needed.
+    Budget(BothRefused),
+    /// Mapping (or recommitting) a region failed.
+    Region(RegionError),
+}
+
+/// Slow-path counters of one node. Statistics only: they order nothing.
+#[derive(Debug, Default)]
+pub(crate) struct NodeCounters {
+    pub(crate) regions_mapped: AtomicU64,
+    pub(crate) fallbacks: AtomicU64,
+    pub(crate) decommits: AtomicU64,
+    pub(crate) decommitted_bytes: AtomicU64,
+    pub(crate) recommits: AtomicU64,
+    pub(crate) recommit_failures: AtomicU64,
+    pub(crate) reclaimed_segments: AtomicU64,
+    pub(crate) budget_refusals: AtomicU64,
+}
+
+/// One class's shared state on one node.
+#[derive(Debug)]
+pub(crate) struct NodeClass {
+    /// Segments of this node and class that no thread caches.
+    pub(crate) pool: Injector<usize>,
+    /// The spill deques of this node's threads, by slot id.
+    stealers: RwLock<Vec<(u64, Stealer<usize>)>>,
+}
+
+impl NodeClass {
+    fn new() -> Self {
+        Self { pool: Injector::new(), stealers: RwLock::new(Vec::new()) }
+    }
+
+    /// Registers a thread's spill deque.
+    pub(crate) fn add_stealer(&self, slot: u64, stealer: Stealer<usize>) {
+        self.stealers.write().unwrap_or_else(|e| e.into_inner()).push((slot, stealer));
+    }
+
+    /// Forgets a thread's spill deque.
+    pub(crate) fn remove_stealer(&self, slot: u64) {
+        self.stealers.write().unwrap_or_else(|e| e.into_inner()).retain(|(id, _)| *id != slot);
+    }
+
+    /// Steals a batch of up to `limit` from another thread of the node into `dest`, returning
+    /// one of them.
+    pub(crate) fn steal_from_peers(&self, own: u64, dest: &Worker<usize>, limit: usize) -> Option<usize> {
+        let stealers = self.stealers.read().unwrap_or_else(|e| e.into_inner());
+        // Start at a different peer each time so one victim does not take every raid.
+        let n = stealers.len();
+        let start = usize::try_from(own).unwrap_or(0) % n.max(1);
+        for k in 0..n {
+            let (id, stealer) = &stealers[(start + k) % n];
+            if *id == own {
+                continue;
+            }
+            loop {
+                match stealer.steal_batch_with_limit_and_pop(dest, limit) {
+                    Steal::Success(entry) => return Some(entry),
+                    Steal::Empty => break,
+                    Steal::Retry => crate::sync::hint::spin_loop(),
+                }
+            }
+        }
+        None
+    }
+
+    /// Segments in this class's spill deques (all threads).
+    pub(crate) fn in_deques(&self) -> usize {
+        self.stealers.read().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, s)| s.len()).sum()
+    }
+
+    /// Takes one segment from the pool.
+    pub(crate) fn take_one(&self) -> Option<usize> {
+        loop {
+            match self.pool.steal() {
+                Steal::Success(entry) => return Some(entry),
+                Steal::Empty => return None,
+                Steal::Retry => crate::sync::hint::spin_loop(),
+            }
+        }
+    }
+}
+
+/// The parameters a node needs to map regions.
+#[derive(Debug, Clone)]
+pub(crate) struct MapParams {
+    pub(crate) spec: RegionSpec,
+    pub(crate) retain_bytes: usize,
+}
+
+/// One node's arena.
+#[derive(Debug)]
+pub(crate) struct NodeArena {
+    pub(crate) id: NodeId,
+    pub(crate) budget: Budget,
+    pub(crate) classes: Box<[NodeClass]>,
+    pub(crate) regions: Mutex<RegionTable>,
+    pub(crate) counters: NodeCounters,
+    params: MapParams,
+    /// Fallbacks already logged (from, to), so each is logged once per node.
+    logged: Mutex<HashSet<(PageKind, Option<PageKind>)>>,
+}
+
+impl NodeArena {
+    pub(crate) fn new(id: NodeId, limit: usize, params: MapParams) -> Self {
+        Self {
+            id,
+            budget: Budget::new(limit),
+            classes: (0..MAX_CLASSES).map(|_| NodeClass::new()).collect(),
+            regions: Mutex::new(RegionTable::new()),
+            counters: NodeCounters::default(),
+            params,
+            logged: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Free-region bytes this node keeps committed.
+    pub(crate) fn params_retain(&self) -> usize {
+        self.params.retain_bytes
+    }
+
+    /// Region size in bytes.
+    pub(crate) fn region_size(&self) -> usize {
+        self.params.spec.len
+    }
+
+    /// Maps one region within both budgets and adds it to `table` as a free region.
+    pub(crate) fn map_region(
+        &self,
+        table: &mut RegionTable,
+        source: &std::sync::Arc<dyn PageSource>,
+        total: &Budget,
+    ) -> Result<(), CarveError> {
+        let len = self.region_size();
+        if let Err(refused) = reserve_both(&self.budget, total, len) {
+            self.counters.budget_refusals.fetch_add(1, StdOrdering::Relaxed);
+            return Err(CarveError::Budget(refused));
+        }
+        match Region::map(source, &self.params.spec) {
+            Ok((region, fallbacks)) => {
+                if !fallbacks.is_empty() {
+                    self.counters.fallbacks.fetch_add(1, StdOrdering::Relaxed);
+                    let mut logged = lock(&self.logged);
+                    for f in fallbacks {
+                        if logged.insert((f.from, f.to)) {
+                            tracing::warn!(target: "numaseg", "{f}");
+                        }
+                    }
+                }
+                tracing::debug!(target: "numaseg", "{}: mapped a {} MiB region of {} pages", self.id, len >> 20, region.kind());
+                self.counters.regions_mapped.fetch_add(1, StdOrdering::Relaxed);
+                table.insert(region);
+                Ok(())
+            }
+            Err(e) => {
+                release_both(&self.budget, total, len);
+                Err(CarveError::Region(e))
+            }
+        }
+    }
+
+    /// Carves up to `n` segments of `class` into `out`: from regions serving the class or free
+    /// ones, else by recommitting a decommitted region, else by mapping a new one. Returns how
+    /// many (at least one on success).
+    pub(crate) fn carve(
+        &self,
+        class: SizeClass,
+        n: usize,
+        out: &mut Vec<usize>,
+        source: &std::sync::Arc<dyn PageSource>,
+        total: &Budget,
+    ) -> Result<usize, CarveError> {
+        let mut table = lock(&self.regions);
+        loop {
+            let got = table.carve(class, n, out);
+            if got > 0 {
+                crate::expensive_check!(table.is_valid());
+                return Ok(got);
+            }
+            if let Some(idx) = table.decommitted_region() {
+                let len = table.region(idx).len();
+                if let Err(refused) = reserve_both(&self.budget, total, len) {
+                    self.counters.budget_refusals.fetch_add(1, StdOrdering::Relaxed);
+                    return Err(CarveError::Budget(refused));
+                }
+                match table.region(idx).recommit(0, len) {
+                    Ok(()) => {
+                        self.counters.recommits.fetch_add(1, StdOrdering::Relaxed);
+                        table.mark_recommitted(idx);
+                    }
+                    Err(e) => {
+                        // The pages could not come back (a hugetlb pool ran dry): drop the
+                        // region and map a fresh one, with fallbacks, instead.
+                        release_both(&self.budget, total, len);
+                        self.counters.recommit_failures.fetch_add(1, StdOrdering::Relaxed);
+                        tracing::warn!(target: "numaseg", "{}: recommitting a {} MiB region failed ({e}); unmapping it", self.id, len >> 20);
+                        drop(table.remove(idx));
+                    }
+                }
+                continue;
+            }
+            self.map_region(&mut table, source, total)?;
+        }
+    }
+
+    /// Takes segments of `class` back into their regions, then decommits free regions beyond
+    /// what the node retains (`retain_bytes`, or `Some(0)` to decommit all).
+    pub(crate) fn reclaim(&self, class: SizeClass, entries: &[usize], total: &Budget, retain: Option<usize>) {
+        let mut table = lock(&self.regions);
+        let n = table.give_back(class, entries.iter().copied());
+        self.counters.reclaimed_segments.fetch_add(n as u64, StdOrdering::Relaxed);
+        self.decommit_excess(&mut table, total, retain.unwrap_or(self.params.retain_bytes));
+        crate::expensive_check!(table.is_valid());
+    }
+
+    /// Decommits free regions beyond `retain_bytes`; returns the bytes decommitted.
+    pub(crate) fn decommit_excess(&self, table: &mut RegionTable, total: &Budget, retain_bytes: usize) -> usize {
+        let mut bytes = 0;
+        for idx in table.excess_free(retain_bytes) {
+            let len = table.region(idx).len();
+            // SAFETY: the region serves no class, so no segment of it is in a cache, a pool or
+            // anyone's hands; holding the table's lock keeps carvers away while it runs.
+            match unsafe { table.region(idx).decommit(0, len) } {
+                Ok(()) => {
+                    table.mark_decommitted(idx);
+                    release_both(&self.budget, total, len);
+                    self.counters.decommits.fetch_add(1, StdOrdering::Relaxed);
+                    self.counters.decommitted_bytes.fetch_add(len as u64, StdOrdering::Relaxed);
+                    bytes += len;
+                }
+                Err(e) => {
+                    tracing::warn!(target: "numaseg", "{}: decommitting a {} MiB region failed: {e}", self.id, len >> 20);
+                }
+            }
+        }
+        bytes
+    }
+
+    /// The page kind of the region holding `addr`.
+    pub(crate) fn kind_of(&self, addr: usize) -> Option<PageKind> {
+        lock(&self.regions).kind_of(addr)
+    }
+}

@@ -1,0 +1,722 @@
+//! [`CacheSlot`]: one thread's cache for one arena manager, the front end of every allocation.
+//!
+//! **Fast path.** Per size class, a LIFO stack of tagged entries (`Box<[usize]>` plus a length)
+//! that only the owning thread touches: allocation pops, free pushes, and two relaxed counters on
+//! the slot (written only by the owner, summed by readers) keep stats. No atomic
+//! read-modify-write, no lock, no system call, no heap allocation. The thread finds its slot
+//! through one thread-local lookup ([`LOCAL`]), whose last-used entry is compared against the
+//! manager's unique id.
+//!
+//! **Slow paths** (each moves a batch, half the class's adaptive capacity):
+//! - *refill* (stack empty): from the thread's own spill deque, else a batch from the node's
+//!   shared pool (a crossbeam `Injector`), else a batch **stolen** from another thread of the
+//!   same node (crossbeam `Stealer`s of their spill deques), else carved from the node's regions
+//!   (mapping a new region within budget); only when the home node is out of budget does it take
+//!   one segment from another node, nearest first, counted as a remote allocation (strict mode:
+//!   an error instead);
+//! - *spill* (stack full): the oldest half of the stack moves to the thread's spill deque, where
+//!   other threads of the node may steal it; beyond the class maximum the deque overflows into
+//!   the node's pool, and a pool above its limit gives segments back to their regions;
+//! - *foreign free* (segment of another node): straight to that node's pool — it goes home.
+//!
+//! **Thread exit.** The thread-local's destructor flushes every slot (stack and deque) into its
+//! home pools and retires it from the manager's registry. The flush holds the slot's `alive`
+//! lock; the manager, when dropped, takes the same lock to mark each slot dead before it frees
+//! anything. So a flush sees either a live manager (and completes before the manager's memory
+//! goes) or a dead one (and does nothing): the thread-exit protocol modelled in
+//! `loom-tests/tests/thread_exit.rs`.
+
+pub(crate) mod steal;
+
+use std::cell::{Cell, RefCell};
+use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
+
+use crate::arena::Arenas;
+use crate::error::AllocError;
+use crate::segment::sizing;
+use crate::size_class::{MAX_CLASSES, SizeClass};
+use crate::sync::{Arc, Mutex, UnsafeCell, atomic::AtomicU16, atomic::Ordering, lock, thread_local};
+
+use self::steal::{Steal, Worker};
+
+/// Statistics counters of one class in one slot. They order nothing (plain std atomics even
+/// under loom, to keep the models' state space to the protocol), are written only by the slot's
+/// owner with relaxed load + store, and are summed by stats readers.
+#[derive(Debug, Default)]
+pub(crate) struct ClassCounters {
+    /// Segments popped from the stack (every cached allocation).
+    pub(crate) allocs: AtomicU64,
+    /// Segments pushed onto the stack by frees.
+    pub(crate) frees: AtomicU64,
+    /// Segments moved onto the stack by refills.
+    pub(crate) filled: AtomicU64,
+    /// Segments moved off the stack by spills and flushes.
+    pub(crate) spilled: AtomicU64,
+    /// Refills (cache misses).
+    pub(crate) misses: AtomicU64,
+    /// Batches obtained from the node's pool.
+    pub(crate) pool_refills: AtomicU64,
+    /// Batches stolen from other threads of the node.
+    pub(crate) steals: AtomicU64,
+    /// Segments obtained by stealing.
+    pub(crate) stolen: AtomicU64,
+    /// Allocations served by another node (home out of budget).
+    pub(crate) remote_allocs: AtomicU64,
+    /// Frees of segments of another node, sent home.
+    pub(crate) foreign_frees: AtomicU64,
+}
+
+/// Adds `n` to a counter only its owner writes (a plain add, no `lock` prefix).
+#[inline]
+pub(crate) fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(StdOrdering::Relaxed).wrapping_add(n), StdOrdering::Relaxed);
+}
+
+/// Reads a counter.
+pub(crate) fn read(counter: &AtomicU64) -> u64 {
+    counter.load(StdOrdering::Relaxed)
+}
+
+/// One class's part of the private cache.
+#[derive(Debug, Default)]
+struct ClassCache {
+    len: usize,
+    cap: usize,
+    max: usize,
+    stack: Box<[usize]>,
+    worker: Option<Worker<usize>>,
+    allocs_at_refill: u64,
+    allocs_at_spill: u64,
+    ops_at_scan: u64,
+}
+
+/// What only the owning thread touches.
+#[derive(Debug)]
+struct PrivateCache {
+    home: u16,
+    classes: [ClassCache; MAX_CLASSES],
+    events: usize,
+}
+
+/// One thread's cache for one manager.
+#[derive(Debug)]
+pub(crate) struct CacheSlot {
+    /// Unique within its manager; names the slot's stealers.
+    pub(crate) id: u64,
+    arenas_id: u64,
+    arenas: *const Arenas,
+    /// True while the manager lives. Held during a thread-exit flush; the manager's drop takes
+    /// it to clear it before freeing anything.
+    alive: Mutex<bool>,
+    /// The arena the stack holds segments of (read by stats; written by the owner).
+    pub(crate) home: AtomicU16,
+    fork_generation: u64,
+    pub(crate) counters: [ClassCounters; MAX_CLASSES],
+    private: UnsafeCell<PrivateCache>,
+}
+
+// SAFETY: `private` is touched only by the owning thread (fast paths, flush at its exit), which
+// the thread-local lookup guarantees; every other field is a lock, an atomic or immutable.
+// `arenas` is dereferenced only while `alive` is held true, or by the owner inside a call that
+// borrows the manager.
+unsafe impl Send for CacheSlot {}
+// SAFETY: as above.
+unsafe impl Sync for CacheSlot {}
+
+impl CacheSlot {
+    pub(crate) fn new(arenas: &Arenas, id: u64, home: u16) -> Self {
+        Self {
+            id,
+            arenas_id: arenas.id,
+            arenas: ptr::from_ref(arenas),
+            alive: Mutex::new(true),
+            home: AtomicU16::new(home),
+            fork_generation: crate::fork::generation(),
+            counters: std::array::from_fn(|_| ClassCounters::default()),
+            private: UnsafeCell::new(PrivateCache {
+                home,
+                classes: std::array::from_fn(|_| ClassCache::default()),
+                events: 0,
+            }),
+        }
+    }
+
+    /// Marks the slot dead (its manager is being dropped). After this returns, no flush of this
+    /// slot will touch the manager.
+    pub(crate) fn kill(&self) {
+        *lock(&self.alive) = false;
+    }
+
+    fn is_dead(&self) -> bool {
+        !*lock(&self.alive)
+    }
+
+    /// Segments of `class` held in this slot's stack (exact when the owner is quiescent).
+    pub(crate) fn stack_len(&self, class: usize) -> u64 {
+        let c = &self.counters[class];
+        (read(&c.filled) + read(&c.frees)).saturating_sub(read(&c.allocs) + read(&c.spilled))
+    }
+
+    /// The thread is exiting: flush everything home and leave the registry.
+    fn retire(&self) {
+        if crate::fork::generation() != self.fork_generation {
+            // A fork child: locks may be held by threads that do not exist here. The child's
+            // copy of the cache is simply left behind.
+            return;
+        }
+        let alive = lock(&self.alive);
+        if !*alive {
+            return;
+        }
+        // SAFETY: `alive` is held and true, so the manager's drop has not passed this slot and
+        // `arenas` points to a live manager (module docs, thread-exit protocol).
+        let arenas = unsafe { &*self.arenas };
+        self.private.with_mut(|p| {
+            // SAFETY: only the owning thread reaches `private`; this is its exit.
+            let p = unsafe { &mut *p };
+            p.flush_all(arenas, self);
+        });
+        arenas.registry.retire(self);
+        drop(alive);
+    }
+}
+
+/// The thread's slots, one per manager it used.
+struct LocalCaches {
+    /// The last slot used, with its manager's id: the fast path's one comparison.
+    last: Cell<(u64, *const CacheSlot)>,
+    slots: RefCell<Vec<Arc<CacheSlot>>>,
+}
+
+impl LocalCaches {
+    #[cfg_attr(not(loom), allow(clippy::missing_const_for_fn, reason = "const under std only"))]
+    const fn new() -> Self {
+        Self { last: Cell::new((0, ptr::null())), slots: RefCell::new(Vec::new()) }
+    }
+}
+
+impl Drop for LocalCaches {
+    fn drop(&mut self) {
+        self.last.set((0, ptr::null()));
+        for slot in self.slots.get_mut().drain(..) {
+            slot.retire();
+        }
+    }
+}
+
+#[cfg(not(loom))]
+thread_local! {
+    static LOCAL: LocalCaches = const { LocalCaches::new() };
+}
+
+#[cfg(loom)]
+thread_local! {
+    static LOCAL: LocalCaches = LocalCaches::new();
+}
+
+/// Runs `f` on the calling thread's slot for `arenas`, creating it on first use. `None` when the
+/// thread-local is gone (the thread is being torn down): callers then bypass the cache.
+#[inline]
+fn with_slot<R>(arenas: &Arenas, f: impl FnOnce(&CacheSlot, &mut PrivateCache) -> R) -> Option<R> {
+    LOCAL
+        .try_with(|local| {
+            let (id, slot) = local.last.get();
+            let slot = if id == arenas.id { slot } else { lookup_slot(local, arenas)? };
+            // SAFETY: `slot` comes from `local.slots`, which holds an `Arc` to it for as long as
+            // this thread lives, and it belongs to `arenas` (ids are unique and never reused).
+            let slot = unsafe { &*slot };
+            Some(slot.private.with_mut(|p| {
+                // SAFETY: only the owning thread reaches `private`, and not re-entrantly: `f`
+                // never calls back into `with_slot`.
+                f(slot, unsafe { &mut *p })
+            }))
+        })
+        .ok()
+        .flatten()
+}
+
+#[cold]
+#[inline(never)]
+fn lookup_slot(local: &LocalCaches, arenas: &Arenas) -> Option<*const CacheSlot> {
+    if arenas.check_fork().is_err() {
+        return None; // no locks in a fork child: callers bypass the cache
+    }
+    let mut slots = local.slots.borrow_mut();
+    // Slots of dropped managers can never match again: let them go.
+    slots.retain(|s| !s.is_dead());
+    let slot = match slots.iter().find(|s| s.arenas_id == arenas.id) {
+        Some(slot) => Arc::as_ptr(slot),
+        None => {
+            let slot = arenas.registry.register(arenas);
+            let ptr = Arc::as_ptr(&slot);
+            slots.push(slot);
+            ptr
+        }
+    };
+    local.last.set((arenas.id, slot));
+    Some(slot)
+}
+
+/// Allocates one segment of `class` from the calling thread's home node, through its cache.
+/// Returns the tagged entry and the arena it belongs to.
+#[inline]
+pub(crate) fn allocate(arenas: &Arenas, class: SizeClass) -> Result<(usize, u16), AllocError> {
+    let hit = with_slot(arenas, |slot, p| {
+        let home = p.home;
+        let c = &mut p.classes[class.index()];
+        if c.len > 0 {
+            c.len -= 1;
+            // SAFETY: `len < stack.len()` holds for every class (len <= cap <= max == stack.len()).
+            let entry = unsafe { *c.stack.get_unchecked(c.len) };
+            bump(&slot.counters[class.index()].allocs, 1);
+            Ok((entry, home))
+        } else {
+            p.refill(arenas, slot, class)
+        }
+    });
+    match hit {
+        Some(result) => result,
+        None => arenas.allocate_uncached(None, class),
+    }
+}
+
+/// Frees a segment entry of `class` belonging to `arena`.
+#[inline]
+pub(crate) fn free(arenas: &Arenas, entry: usize, class: SizeClass, arena: u16) {
+    let done = with_slot(arenas, |slot, p| {
+        let c = &mut p.classes[class.index()];
+        if p.home == arena && c.len < c.cap {
+            // SAFETY: `len < cap <= stack.len()`.
+            unsafe { *c.stack.get_unchecked_mut(c.len) = entry };
+            c.len += 1;
+            bump(&slot.counters[class.index()].frees, 1);
+        } else {
+            p.free_slow(arenas, slot, entry, class, arena);
+        }
+    });
+    if done.is_none() {
+        arenas.push_home(entry, class, arena);
+    }
+}
+
+/// Allocates `n` segments of `class`, handing each (entry, arena) to `emit`. On an error some
+/// may have been emitted already: the caller gives those back (all or nothing).
+pub(crate) fn allocate_bulk(
+    arenas: &Arenas,
+    class: SizeClass,
+    n: usize,
+    mut emit: impl FnMut(usize, u16),
+) -> Result<(), AllocError> {
+    let result = with_slot(arenas, |slot, p| {
+        let mut need = n;
+        while need > 0 {
+            let home = p.home;
+            let c = &mut p.classes[class.index()];
+            let take = c.len.min(need);
+            if take > 0 {
+                let from = c.len - take;
+                for &entry in &c.stack[from..c.len] {
+                    emit(entry, home);
+                }
+                c.len = from;
+                bump(&slot.counters[class.index()].allocs, take as u64);
+                need -= take;
+                continue;
+            }
+            let (entry, arena) = p.refill(arenas, slot, class)?;
+            emit(entry, arena);
+            need -= 1;
+        }
+        Ok(())
+    });
+    match result {
+        Some(result) => result,
+        None => {
+            for _ in 0..n {
+                let (entry, arena) = arenas.allocate_uncached(None, class)?;
+                emit(entry, arena);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Frees many segments in one go (each with its own class and arena).
+pub(crate) fn free_many(arenas: &Arenas, items: impl Iterator<Item = (usize, SizeClass, u16)>) {
+    let mut items = items.peekable();
+    with_slot(arenas, |slot, p| {
+        for (entry, class, arena) in items.by_ref() {
+            let c = &mut p.classes[class.index()];
+            if p.home == arena && c.len < c.cap {
+                // SAFETY: `len < cap <= stack.len()`.
+                unsafe { *c.stack.get_unchecked_mut(c.len) = entry };
+                c.len += 1;
+                bump(&slot.counters[class.index()].frees, 1);
+            } else {
+                p.free_slow(arenas, slot, entry, class, arena);
+            }
+        }
+    });
+    // Whatever the cache could not take (thread being torn down) goes straight home.
+    for (entry, class, arena) in items {
+        arenas.push_home(entry, class, arena);
+    }
+}
+
+/// The calling thread's home arena for `arenas` (creating its slot if needed).
+pub(crate) fn thread_home(arenas: &Arenas) -> Option<u16> {
+    with_slot(arenas, |_, p| p.home)
+}
+
+/// Flushes the calling thread's cache for `arenas` to the node pools and, if `new_home` is
+/// given, makes that the thread's home.
+pub(crate) fn flush(arenas: &Arenas, new_home: Option<u16>) {
+    with_slot(arenas, |slot, p| {
+        p.flush_all(arenas, slot);
+        if let Some(home) = new_home {
+            p.home = home;
+            slot.home.store(home, Ordering::Relaxed);
+        }
+    });
+}
+
+impl PrivateCache {
+    /// Makes sure the class's stack exists (first use) and returns it.
+    fn class_mut(&mut self, arenas: &Arenas, class: SizeClass) -> &mut ClassCache {
+        let c = &mut self.classes[class.index()];
+        if c.max == 0 {
+            c.max = arenas.max_capacity(class);
+            c.cap = sizing::initial_capacity(c.max);
+            c.stack = vec![0; c.max].into_boxed_slice();
+        }
+        c
+    }
+
+    /// Counts a slow-path event; every `SCAN_INTERVAL` events, shrinks idle classes and follows
+    /// the thread to its current node.
+    fn tick(&mut self, arenas: &Arenas, slot: &CacheSlot) {
+        self.events += 1;
+        if self.events < sizing::SCAN_INTERVAL {
+            return;
+        }
+        self.events = 0;
+        for i in 0..MAX_CLASSES {
+            let counters = &slot.counters[i];
+            let ops = read(&counters.allocs) + read(&counters.frees);
+            let c = &mut self.classes[i];
+            if c.max == 0 {
+                continue;
+            }
+            let idle = ops - c.ops_at_scan;
+            c.ops_at_scan = ops;
+            let cap = sizing::after_scan(c.cap, idle);
+            if cap < c.cap {
+                c.cap = cap;
+                let class = SizeClass::from_index(i).unwrap_or_else(|| unreachable!());
+                self.trim_class(arenas, slot, class, cap);
+            }
+        }
+        if let Some(home) = arenas.home_for_current_thread(self.home)
+            && home != self.home
+        {
+            self.flush_all(arenas, slot);
+            self.home = home;
+            slot.home.store(home, Ordering::Relaxed);
+        }
+    }
+
+    /// Moves stack entries beyond `keep` to the home pool.
+    fn trim_class(&mut self, arenas: &Arenas, slot: &CacheSlot, class: SizeClass, keep: usize) {
+        let home = self.home;
+        let c = &mut self.classes[class.index()];
+        if c.len > keep {
+            let excess = &c.stack[keep..c.len];
+            bump(&slot.counters[class.index()].spilled, excess.len() as u64);
+            arenas.push_many_home(excess, class, home);
+            c.len = keep;
+        }
+    }
+
+    /// Refills the class's stack and pops one entry (or returns a remote segment).
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self, arenas: &Arenas, slot: &CacheSlot, class: SizeClass) -> Result<(usize, u16), AllocError> {
+        arenas.check_fork()?;
+        self.tick(arenas, slot);
+        let home = self.home;
+        let counters = &slot.counters[class.index()];
+        let allocs = read(&counters.allocs);
+        let c = self.class_mut(arenas, class);
+        c.cap = sizing::after_refill(c.cap, c.max, allocs - c.allocs_at_refill);
+        c.allocs_at_refill = allocs;
+        let want = sizing::batch(c.cap);
+        let node = arenas.node(home);
+        let pool = &node.classes[class.index()];
+
+        // 1. The thread's own spill deque.
+        let mut got = 0;
+        let mut stolen = false;
+        if let Some(worker) = &c.worker {
+            while got < want {
+                let Some(entry) = worker.pop() else { break };
+                c.stack[c.len] = entry;
+                c.len += 1;
+                got += 1;
+            }
+        }
+        // 2. The node's pool, 3. other threads of the node.
+        if got == 0 {
+            let worker = c.worker.get_or_insert_with(|| {
+                let worker = Worker::new_lifo();
+                pool.add_stealer(slot.id, worker.stealer());
+                worker
+            });
+            let mut first = match pool.pool.steal_batch_with_limit_and_pop(worker, want) {
+                Steal::Success(entry) => {
+                    bump(&counters.pool_refills, 1);
+                    Some(entry)
+                }
+                Steal::Empty | Steal::Retry => None,
+            };
+            if first.is_none() {
+                first = pool.steal_from_peers(slot.id, worker, want);
+                stolen = first.is_some();
+            }
+            if let Some(entry) = first {
+                c.stack[c.len] = entry;
+                c.len += 1;
+                got += 1;
+                while got < want {
+                    let Some(entry) = worker.pop() else { break };
+                    c.stack[c.len] = entry;
+                    c.len += 1;
+                    got += 1;
+                }
+                if stolen {
+                    bump(&counters.steals, 1);
+                    bump(&counters.stolen, got as u64);
+                }
+            }
+        }
+        // 4. The node's regions (may map a new one, within budget).
+        if got == 0 {
+            let start = c.len;
+            let mut carved = Vec::with_capacity(want);
+            match arenas.carve(home, class, want, &mut carved) {
+                Ok(n) => {
+                    c.stack[start..start + n].copy_from_slice(&carved);
+                    c.len += n;
+                    got = n;
+                }
+                Err(e) => {
+                    // 5. Another node, when the home node is out of budget.
+                    let (entry, arena) = arenas.allocate_remote(home, class, e)?;
+                    bump(&counters.remote_allocs, 1);
+                    return Ok((entry, arena));
+                }
+            }
+        }
+        debug_assert!(got > 0 && c.len <= c.stack.len());
+        bump(&counters.filled, got as u64);
+        bump(&counters.misses, 1);
+        c.len -= 1;
+        let entry = c.stack[c.len];
+        bump(&counters.allocs, 1);
+        Ok((entry, home))
+    }
+
+    /// A free that missed the fast path: stack full, first use of the class, or a segment of
+    /// another node.
+    #[cold]
+    #[inline(never)]
+    fn free_slow(&mut self, arenas: &Arenas, slot: &CacheSlot, entry: usize, class: SizeClass, arena: u16) {
+        let counters = &slot.counters[class.index()];
+        if arenas.check_fork().is_err() {
+            arenas.push_home(entry, class, arena);
+            return;
+        }
+        if arena != self.home {
+            bump(&counters.foreign_frees, 1);
+            arenas.push_home(entry, class, arena);
+            return;
+        }
+        self.tick(arenas, slot);
+        let home = self.home;
+        if arena != home {
+            // The tick moved the thread to another node.
+            arenas.push_home(entry, class, arena);
+            return;
+        }
+        let allocs = read(&counters.allocs);
+        let c = self.class_mut(arenas, class);
+        if c.len < c.cap {
+            c.stack[c.len] = entry;
+            c.len += 1;
+            bump(&counters.frees, 1);
+            return;
+        }
+        // Spill the oldest half to the thread's deque, where peers may steal it.
+        c.cap = sizing::after_spill(c.cap, c.max, allocs - c.allocs_at_spill);
+        c.allocs_at_spill = allocs;
+        let k = sizing::batch(c.cap).min(c.len);
+        let pool = &arenas.node(home).classes[class.index()];
+        let worker = c.worker.get_or_insert_with(|| {
+            let worker = Worker::new_lifo();
+            pool.add_stealer(slot.id, worker.stealer());
+            worker
+        });
+        for &old in &c.stack[..k] {
+            worker.push(old);
+        }
+        c.stack.copy_within(k..c.len, 0);
+        c.len -= k;
+        bump(&counters.spilled, k as u64);
+        // The deque holds at most `max` entries; the rest goes to the node's pool.
+        let mut overflow = Vec::new();
+        while worker.len() > c.max {
+            match worker.pop() {
+                Some(e) => overflow.push(e),
+                None => break,
+            }
+        }
+        if !overflow.is_empty() {
+            arenas.push_many_home(&overflow, class, home);
+        }
+        if c.len < c.cap {
+            c.stack[c.len] = entry;
+            c.len += 1;
+            bump(&counters.frees, 1);
+        } else {
+            arenas.push_home(entry, class, home);
+        }
+    }
+
+    /// Moves every cached entry (stacks and deques) to the home node's pools.
+    fn flush_all(&mut self, arenas: &Arenas, slot: &CacheSlot) {
+        let home = self.home;
+        for i in 0..MAX_CLASSES {
+            let Some(class) = SizeClass::from_index(i) else { continue };
+            let c = &mut self.classes[i];
+            if c.len > 0 {
+                bump(&slot.counters[i].spilled, c.len as u64);
+                arenas.push_many_home(&c.stack[..c.len], class, home);
+                c.len = 0;
+            }
+            if let Some(worker) = c.worker.take() {
+                let mut rest = Vec::new();
+                while let Some(entry) = worker.pop() {
+                    rest.push(entry);
+                }
+                arenas.node(home).classes[i].remove_stealer(slot.id);
+                arenas.push_many_home(&rest, class, home);
+            }
+        }
+    }
+}
+
+/// Sums of retired slots' counters of one arena, per class: allocs, frees, misses, pool
+/// refills, steals, stolen, remote allocs, foreign frees.
+type RetiredCounters = [[AtomicU64; 8]; MAX_CLASSES];
+
+/// The manager's list of live slots, and the counters of slots whose threads exited.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    slots: Mutex<Vec<Arc<CacheSlot>>>,
+    next_id: AtomicU64,
+    /// By arena (the slot's home when it retired).
+    retired: Box<[RetiredCounters]>,
+}
+
+/// Per-class sums of every slot's counters, live and retired.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CounterSums {
+    pub allocs: u64,
+    pub frees: u64,
+    pub misses: u64,
+    pub pool_refills: u64,
+    pub steals: u64,
+    pub stolen: u64,
+    pub remote_allocs: u64,
+    pub foreign_frees: u64,
+}
+
+fn counter_array(c: &ClassCounters) -> [u64; 8] {
+    [
+        read(&c.allocs),
+        read(&c.frees),
+        read(&c.misses),
+        read(&c.pool_refills),
+        read(&c.steals),
+        read(&c.stolen),
+        read(&c.remote_allocs),
+        read(&c.foreign_frees),
+    ]
+}
+
+impl Registry {
+    pub(crate) fn new(arenas: usize) -> Self {
+        Self {
+            slots: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(0),
+            retired: (0..arenas).map(|_| std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0)))).collect(),
+        }
+    }
+
+    fn register(&self, arenas: &Arenas) -> Arc<CacheSlot> {
+        let id = self.next_id.fetch_add(1, StdOrdering::Relaxed) + 1;
+        let home = arenas.initial_home();
+        let slot = Arc::new(CacheSlot::new(arenas, id, home));
+        lock(&self.slots).push(Arc::clone(&slot));
+        slot
+    }
+
+    fn retire(&self, slot: &CacheSlot) {
+        let home = usize::from(slot.home.load(Ordering::Relaxed));
+        for (i, c) in slot.counters.iter().enumerate() {
+            for (sum, value) in self.retired[home][i].iter().zip(counter_array(c)) {
+                sum.fetch_add(value, StdOrdering::Relaxed);
+            }
+        }
+        lock(&self.slots).retain(|s| !ptr::eq(Arc::as_ptr(s), slot));
+    }
+
+    /// Marks every slot dead and forgets them (the manager is being dropped).
+    pub(crate) fn kill_all(&self) {
+        let slots = std::mem::take(&mut *lock(&self.slots));
+        for slot in slots {
+            slot.kill();
+        }
+    }
+
+    /// The number of live slots.
+    pub(crate) fn live_count(&self) -> usize {
+        lock(&self.slots).len()
+    }
+
+    /// Live slots (for stats).
+    pub(crate) fn live(&self) -> Vec<Arc<CacheSlot>> {
+        lock(&self.slots).clone()
+    }
+
+    /// Counter sums of every slot homed on `arena`, live and retired, for one class.
+    pub(crate) fn sums(&self, arena: u16, class: usize) -> CounterSums {
+        let retired = &self.retired[usize::from(arena)][class];
+        let mut total: [u64; 8] = std::array::from_fn(|k| retired[k].load(StdOrdering::Relaxed));
+        for slot in lock(&self.slots).iter().filter(|s| s.home.load(Ordering::Relaxed) == arena) {
+            for (t, v) in total.iter_mut().zip(counter_array(&slot.counters[class])) {
+                *t += v;
+            }
+        }
+        CounterSums {
+            allocs: total[0],
+            frees: total[1],
+            misses: total[2],
+            pool_refills: total[3],
+            steals: total[4],
+            stolen: total[5],
+            remote_allocs: total[6],
+            foreign_frees: total[7],
+        }
+    }
+}

@@ -1,0 +1,887 @@
+//! THE table of `NUMASEG_*` environment variables: names, types, defaults, what each accepts and
+//! means. Parsing, defaults, the [`ConfigBuilder`] setters, [`Config::describe`] and the table in
+//! `docs/CONFIGURATION.md` all come from the one `settings!` invocation below, so they cannot
+//! disagree (a test regenerates the document and compares).
+//!
+//! Precedence: builder > environment > default. Everything is read and validated once, at
+//! construction; nothing here runs on a hot path. A malformed or out-of-range value, or an
+//! unknown `NUMASEG_*` name, is a [`ConfigError`] naming the variable, the value and what is
+//! accepted, never a silent default.
+//!
+//! ```
+//! use numaseg::config::{Config, Source};
+//! let vars = [("NUMASEG_REGION_SIZE", "64MiB"), ("NUMASEG_STRICT", "on")];
+//! let config = Config::builder().prefault(false).build_from(vars)?;
+//! assert_eq!(config.region_size.bytes(), 64 << 20);
+//! assert!(config.strict);
+//! assert!(!config.prefault);
+//! let described = config.describe();
+//! let region = described.iter().find(|s| s.name == "NUMASEG_REGION_SIZE").unwrap();
+//! assert_eq!((region.value.as_str(), region.source), ("64MiB", Source::Environment));
+//!
+//! let err = Config::builder().build_from([("NUMASEG_REGION_SIZE", "3x")]).unwrap_err();
+//! assert!(err.to_string().starts_with("NUMASEG_REGION_SIZE=\"3x\""));
+//! # Ok::<(), numaseg::config::ConfigError>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::str::FromStr;
+
+use numa::{NodeId, NodeSet, PageKind, PagePolicy};
+
+/// The prefix every numaseg variable starts with; any other name with it is an error.
+pub const PREFIX: &str = "NUMASEG_";
+
+/// Where an effective value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The table's default.
+    Default,
+    /// The process environment (or the variables given to [`ConfigBuilder::build_from`]).
+    Environment,
+    /// A [`ConfigBuilder`] setter.
+    Builder,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Default => "default",
+            Self::Environment => "environment",
+            Self::Builder => "builder",
+        })
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VarSpec {
+    /// The variable's name.
+    pub name: &'static str,
+    /// The default, in the variable's own syntax.
+    pub default: &'static str,
+    /// What values it accepts.
+    pub accepts: &'static str,
+    /// What it means.
+    pub doc: &'static str,
+}
+
+/// One effective setting, as [`Config::describe`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// The variable's name.
+    pub name: &'static str,
+    /// The effective value, in the variable's own syntax.
+    pub value: String,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// A configuration that could not be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A value did not parse or is out of range.
+    #[error("{var}={value:?}: {reason} (accepted: {accepts})")]
+    Invalid {
+        /// The variable (or, for a builder value, the variable it stands for).
+        var: &'static str,
+        /// The value given.
+        value: String,
+        /// What was wrong.
+        reason: String,
+        /// What the variable accepts.
+        accepts: &'static str,
+    },
+    /// A `NUMASEG_*` variable that numaseg does not know: most likely a typo.
+    #[error("unknown variable {var}{}; known variables: see docs/CONFIGURATION.md or `numaseg config`",
+        suggestion.map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]
+    Unknown {
+        /// The name given.
+        var: String,
+        /// The closest known name.
+        suggestion: Option<&'static str>,
+    },
+    /// A `NUMASEG_*` variable whose name or value is not valid Unicode.
+    #[error("{var}: the value is not valid UTF-8")]
+    NotUnicode {
+        /// The name (lossily converted).
+        var: String,
+    },
+    /// Two settings that cannot hold together.
+    #[error("{first} and {second} conflict: {reason}")]
+    Conflict {
+        /// One variable.
+        first: &'static str,
+        /// The other.
+        second: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+// === value types ===
+
+/// A byte count, printed in the largest binary unit that divides it (`32MiB`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// The count.
+    #[must_use]
+    pub const fn bytes(self) -> u64 {
+        self.0
+    }
+
+    /// The count as `usize` (saturating on 32-bit targets).
+    #[must_use]
+    pub fn as_usize(self) -> usize {
+        usize::try_from(self.0).unwrap_or(usize::MAX)
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(u64, &str); 4] = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+        for (unit, name) in UNITS {
+            if self.0 >= unit && self.0.is_multiple_of(unit) {
+                return write!(f, "{}{name}", self.0 / unit);
+            }
+        }
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Parses a size with optional unit: `4096`, `32k`, `2MiB`, `1g` (K/M/G are binary).
+///
+/// ```
+/// use numaseg::config::parse_bytes;
+/// assert_eq!(parse_bytes("32k"), Ok(32 << 10));
+/// assert_eq!(parse_bytes("2MiB"), Ok(2 << 20));
+/// assert_eq!(parse_bytes("1g"), Ok(1 << 30));
+/// assert!(parse_bytes("99999999999999999999").is_err());
+/// assert!(parse_bytes("-1").is_err());
+/// ```
+///
+/// # Errors
+/// A text that is not a number with an optional unit, or that overflows 64 bits.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    parse_size::Config::new().with_binary().parse_size(text.trim()).map_err(|e| e.to_string())
+}
+
+/// An amount of memory: bytes, a fraction of a reference amount, or no limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MemoryAmount {
+    /// An absolute number of bytes.
+    Bytes(ByteSize),
+    /// A fraction in (0, 1] of the reference the variable names.
+    Fraction(f64),
+    /// No limit.
+    Unlimited,
+}
+
+impl MemoryAmount {
+    /// The amount in bytes given the reference for fractions; `None` for [`Self::Unlimited`].
+    #[must_use]
+    pub fn resolve(self, reference: u64) -> Option<u64> {
+        match self {
+            Self::Bytes(b) => Some(b.bytes()),
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss,
+                reason = "a fraction in (0,1] of a u64 fits a u64"
+            )]
+            Self::Fraction(f) => Some((reference as f64 * f) as u64),
+            Self::Unlimited => None,
+        }
+    }
+}
+
+impl fmt::Display for MemoryAmount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bytes(b) => b.fmt(f),
+            // Debug keeps the decimal point (`1.0`), so the text parses back as a fraction.
+            Self::Fraction(x) => write!(f, "{x:?}"),
+            Self::Unlimited => f.write_str("none"),
+        }
+    }
+}
+
+/// Which nodes numaseg may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeSelection {
+    /// Every node the process may use.
+    All,
+    /// These nodes (each must be usable, checked when the arenas are built).
+    List(NodeSet),
+}
+
+impl fmt::Display for NodeSelection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::All => f.write_str("all"),
+            Self::List(set) => set.fmt(f),
+        }
+    }
+}
+
+/// Which node an allocation that names none is served from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodePolicy {
+    /// The node of the CPU the calling thread runs on.
+    Local,
+    /// Nodes in turn: each refill of a thread's cache comes from the next node of the set.
+    Interleave,
+    /// Always this node.
+    Bind(NodeId),
+}
+
+impl fmt::Display for NodePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local => f.write_str("local"),
+            Self::Interleave => f.write_str("interleave"),
+            Self::Bind(node) => write!(f, "bind:{}", node.index()),
+        }
+    }
+}
+
+/// The level of numaseg's log output in the CLI (libraries install their own `tracing`
+/// subscriber; numaseg only emits events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// Nothing.
+    Off,
+    /// Errors only.
+    Error,
+    /// Errors and warnings (fallbacks, leaks).
+    Warn,
+    /// Also one-time notices (regions mapped, page kinds obtained).
+    Info,
+    /// Also slow-path events.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// The level's name as a `tracing` filter directive.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+            Self::Trace => "trace",
+        }
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// === parsers: each returns the value or the reason it was refused ===
+
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" => Ok(false),
+        _ => Err("not a boolean".to_owned()),
+    }
+}
+
+fn parse_policy(text: &str) -> Result<PagePolicy, String> {
+    PagePolicy::from_str(text).map_err(|_| "not a page kind".to_owned())
+}
+
+fn parse_nodes(text: &str) -> Result<NodeSelection, String> {
+    if text.trim().eq_ignore_ascii_case("all") {
+        return Ok(NodeSelection::All);
+    }
+    let set = NodeSet::from_str(text).map_err(|e| e.reason.to_owned())?;
+    if set.is_empty() {
+        return Err("the node list is empty".to_owned());
+    }
+    Ok(NodeSelection::List(set))
+}
+
+fn parse_node_policy(text: &str) -> Result<NodePolicy, String> {
+    let t = text.trim().to_ascii_lowercase();
+    match t.as_str() {
+        "local" => Ok(NodePolicy::Local),
+        "interleave" => Ok(NodePolicy::Interleave),
+        _ => {
+            let n = t.strip_prefix("bind:").ok_or_else(|| "not a node policy".to_owned())?;
+            let idx: usize = n.trim().parse().map_err(|_| "bind: needs a node number".to_owned())?;
+            NodeId::try_new(idx).map(NodePolicy::Bind).ok_or_else(|| "node number too large".to_owned())
+        }
+    }
+}
+
+fn parse_log(text: &str) -> Result<LogLevel, String> {
+    Ok(match text.trim().to_ascii_lowercase().as_str() {
+        "off" => LogLevel::Off,
+        "error" => LogLevel::Error,
+        "warn" | "warning" => LogLevel::Warn,
+        "info" => LogLevel::Info,
+        "debug" => LogLevel::Debug,
+        "trace" => LogLevel::Trace,
+        _ => return Err("not a log level".to_owned()),
+    })
+}
+
+fn parse_amount(text: &str) -> Result<MemoryAmount, String> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("none") || t.eq_ignore_ascii_case("unlimited") {
+        return Ok(MemoryAmount::Unlimited);
+    }
+    // A number that is not a whole count of bytes (`0.4`, `1.0`, `NaN`, `1e400`) is a fraction.
+    let whole = !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !whole && let Ok(f) = t.parse::<f64>() {
+        return if f.is_finite() && f > 0.0 && f <= 1.0 {
+            Ok(MemoryAmount::Fraction(f))
+        } else {
+            Err("a fraction must be in (0, 1]".to_owned())
+        };
+    }
+    let bytes = parse_bytes(t)?;
+    if bytes == 0 {
+        return Err("must be more than 0 bytes".to_owned());
+    }
+    Ok(MemoryAmount::Bytes(ByteSize(bytes)))
+}
+
+fn parse_size_between(text: &str, min: u64, max: u64, power_of_two: bool) -> Result<ByteSize, String> {
+    check_size_between(ByteSize(parse_bytes(text)?), min, max, power_of_two)
+}
+
+fn check_size_between(size: ByteSize, min: u64, max: u64, power_of_two: bool) -> Result<ByteSize, String> {
+    if size.0 < min || size.0 > max {
+        return Err(format!("must be between {} and {}", ByteSize(min), ByteSize(max)));
+    }
+    if power_of_two && !size.0.is_power_of_two() {
+        return Err("must be a power of two".to_owned());
+    }
+    Ok(size)
+}
+
+fn parse_region_size(text: &str) -> Result<ByteSize, String> {
+    parse_size_between(text, 2 << 20, 1 << 30, true)
+}
+
+fn parse_segment_size(text: &str) -> Result<ByteSize, String> {
+    parse_size_between(text, 4 << 10, 1 << 30, true)
+}
+
+fn parse_any_size(text: &str) -> Result<ByteSize, String> {
+    parse_bytes(text).map(ByteSize)
+}
+
+fn parse_count(min: usize, max: usize) -> impl Fn(&str) -> Result<usize, String> {
+    move |text| {
+        let n: usize = text.trim().parse().map_err(|_| "not a whole number".to_owned())?;
+        if n < min || n > max {
+            return Err(format!("must be between {min} and {max}"));
+        }
+        Ok(n)
+    }
+}
+
+fn parse_cache_bytes(text: &str) -> Result<ByteSize, String> {
+    parse_size_between(text, 0, 1 << 30, false)
+}
+
+/// Renders a value back in its variable's syntax.
+trait Render {
+    fn render(&self) -> String;
+}
+
+impl<T: fmt::Display> Render for T {
+    fn render(&self) -> String {
+        self.to_string()
+    }
+}
+
+macro_rules! settings {
+    ($(
+        $(#[doc = $doc:literal])+
+        $field:ident: $ty:ty = $var:literal, default $default:literal, accepts $accepts:literal, parse $parse:expr;
+    )+) => {
+        /// The effective configuration: every field of the table, resolved.
+        ///
+        /// Fields are public for reading; build one with [`Config::from_env`],
+        /// [`Config::builder`] or [`Config::default`] (defaults only).
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub struct Config {
+            $( $(#[doc = $doc])+ pub $field: $ty, )+
+            sources: BTreeMap<&'static str, Source>,
+        }
+
+        /// Every variable: name, default, accepted values, meaning.
+        pub const VARS: &[VarSpec] = &[
+            $( VarSpec { name: $var, default: $default, accepts: $accepts, doc: concat!($($doc),+) }, )+
+        ];
+
+        /// Sets values from a program. Values set here win over the environment.
+        ///
+        /// ```
+        /// use numaseg::config::Config;
+        /// use numaseg::numa::{PageKind, PagePolicy};
+        /// let config = Config::builder().huge_pages(PagePolicy::Only(PageKind::Small)).build_from::<_, &str, &str>([])?;
+        /// assert_eq!(config.huge_pages, PagePolicy::Only(PageKind::Small));
+        /// # Ok::<(), numaseg::config::ConfigError>(())
+        /// ```
+        #[derive(Debug, Clone, Default)]
+        pub struct ConfigBuilder {
+            $( $field: Option<$ty>, )+
+        }
+
+        impl ConfigBuilder {
+            $(
+                #[doc = concat!("Sets `", $var, "`.")]
+                #[must_use]
+                pub fn $field(mut self, value: $ty) -> Self {
+                    self.$field = Some(value);
+                    self
+                }
+            )+
+
+            fn resolve(self, vars: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+                let mut sources = BTreeMap::new();
+                $(
+                    let $field: $ty = match self.$field {
+                        Some(value) => {
+                            // Builder values go through the same validation as text.
+                            let text = value.render();
+                            let parsed: $ty = ($parse)(text.as_str()).map_err(|reason| ConfigError::Invalid {
+                                var: $var, value: text.clone(), reason, accepts: $accepts,
+                            })?;
+                            sources.insert($var, Source::Builder);
+                            parsed
+                        }
+                        None => match vars.get($var) {
+                            Some(text) => {
+                                let parsed: $ty = ($parse)(text.as_str()).map_err(|reason| ConfigError::Invalid {
+                                    var: $var, value: text.clone(), reason, accepts: $accepts,
+                                })?;
+                                sources.insert($var, Source::Environment);
+                                parsed
+                            }
+                            None => {
+                                sources.insert($var, Source::Default);
+                                ($parse)($default).unwrap_or_else(|e| unreachable!("the default of {} does not parse: {e}", $var))
+                            }
+                        },
+                    };
+                )+
+                let config = Config { $( $field, )+ sources };
+                config.check_together()?;
+                Ok(config)
+            }
+        }
+
+        impl Config {
+            /// Every setting with its effective value and where it came from, in table order.
+            #[must_use]
+            pub fn describe(&self) -> Vec<Setting> {
+                vec![ $( Setting {
+                    name: $var,
+                    value: self.$field.render(),
+                    source: self.sources.get($var).copied().unwrap_or(Source::Default),
+                }, )+ ]
+            }
+        }
+    };
+}
+
+settings! {
+    /// Which page kinds back regions: `auto` tries 1 GiB → 2 MiB → THP → base pages (1 GiB only
+    /// where the region size is a multiple of it) and reports what it got; a single kind is used
+    /// alone, falling back with a logged notice unless `NUMASEG_STRICT` is on.
+    huge_pages: PagePolicy = "NUMASEG_HUGE_PAGES", default "auto", accepts "auto, 1g, 2m, thp, small", parse parse_policy;
+    /// Strict placement: regions are bound with `MPOL_BIND`, a single page kind that cannot be had
+    /// is an error instead of a fallback, and a node out of budget fails instead of allocating on
+    /// another node.
+    strict: bool = "NUMASEG_STRICT", default "false", accepts "true/false, 1/0, on/off, yes/no", parse parse_bool;
+    /// The nodes numaseg may use: `all` (every node the process may use) or a list.
+    nodes: NodeSelection = "NUMASEG_NODES", default "all", accepts "all, or a node list like 0-3,6", parse parse_nodes;
+    /// The node an allocation that names none comes from: the calling thread's node, nodes in
+    /// turn (per cache refill), or one fixed node.
+    node_policy: NodePolicy = "NUMASEG_NODE_POLICY", default "local", accepts "local, interleave, bind:N", parse parse_node_policy;
+    /// Size of one region, the unit numaseg maps from the OS and hands to one size class at a
+    /// time; also the largest segment size.
+    region_size: ByteSize = "NUMASEG_REGION_SIZE", default "32MiB", accepts "a power of two from 2MiB to 1GiB", parse parse_region_size;
+    /// Default segment size: the page size of the memory manager and the size of network buffers.
+    segment_size: ByteSize = "NUMASEG_SEGMENT_SIZE", default "32KiB", accepts "a power of two from 4KiB to the region size", parse parse_segment_size;
+    /// Fault every page of a region in when it is mapped or recommitted, so the hot path never
+    /// takes a page fault (hugetlb regions are always populated at map time).
+    prefault: bool = "NUMASEG_PREFAULT", default "true", accepts "true/false, 1/0, on/off, yes/no", parse parse_bool;
+    /// Lock regions in RAM with `mlock` so they never swap; `RLIMIT_MEMLOCK` is checked first.
+    lock_memory: bool = "NUMASEG_LOCK_MEMORY", default "false", accepts "true/false, 1/0, on/off, yes/no", parse parse_bool;
+    /// Total budget: bytes numaseg may hold committed over all nodes, as bytes, a fraction of the
+    /// memory of the nodes in use, or `none`.
+    memory_limit: MemoryAmount = "NUMASEG_MEMORY_LIMIT", default "0.5", accepts "bytes (e.g. 8GiB), a fraction in (0,1] of the nodes' memory, or none", parse parse_amount;
+    /// Per-node budget: bytes numaseg may hold committed on each node, as bytes, a fraction of that
+    /// node's memory, or `none`.
+    node_memory_limit: MemoryAmount = "NUMASEG_NODE_MEMORY_LIMIT", default "0.75", accepts "bytes, a fraction in (0,1] of the node's memory, or none", parse parse_amount;
+    /// Bytes of regions mapped on every node when the arenas are built, instead of on demand.
+    preallocate: ByteSize = "NUMASEG_PREALLOCATE", default "0", accepts "bytes (rounded up to whole regions)", parse parse_any_size;
+    /// Bytes of fully free regions each node keeps committed for reuse; free regions beyond it are
+    /// decommitted (memory back to the OS) and recommitted when needed again.
+    retain_free: ByteSize = "NUMASEG_RETAIN_FREE", default "64MiB", accepts "bytes", parse parse_any_size;
+    /// Most segments one thread caches per size class (the adaptive capacity grows up to this).
+    cache_capacity: usize = "NUMASEG_CACHE_CAPACITY", default "1024", accepts "a whole number from 2 to 65536", parse parse_count(2, 65536);
+    /// Most bytes one thread caches per size class (caps the capacity of large classes).
+    cache_bytes: ByteSize = "NUMASEG_CACHE_BYTES", default "32MiB", accepts "bytes up to 1GiB", parse parse_cache_bytes;
+    /// Memory of the memory manager: bytes, or a fraction of the total budget.
+    managed_memory: MemoryAmount = "NUMASEG_MANAGED_MEMORY", default "0.4", accepts "bytes, or a fraction in (0,1] of NUMASEG_MEMORY_LIMIT", parse parse_amount;
+    /// Memory of the network buffer pool: bytes, or a fraction of the total budget (ignored when
+    /// `NUMASEG_NETWORK_BUFFERS` is set).
+    network_memory: MemoryAmount = "NUMASEG_NETWORK_MEMORY", default "0.1", accepts "bytes, or a fraction in (0,1] of NUMASEG_MEMORY_LIMIT", parse parse_amount;
+    /// Number of network buffers; `0` means: derive it from `NUMASEG_NETWORK_MEMORY`.
+    network_buffers: usize = "NUMASEG_NETWORK_BUFFERS", default "0", accepts "a whole number (0 = use NUMASEG_NETWORK_MEMORY)", parse parse_count(0, usize::MAX);
+    /// Level of the CLI's log output (libraries install their own `tracing` subscriber).
+    log: LogLevel = "NUMASEG_LOG", default "warn", accepts "off, error, warn, info, debug, trace", parse parse_log;
+}
+
+impl Config {
+    /// Reads the process environment (`NUMASEG_*` only) over the defaults.
+    ///
+    /// # Errors
+    /// See [`ConfigError`].
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::builder().build()
+    }
+
+    /// A builder; its values win over the environment.
+    #[must_use]
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// Where a variable's value came from.
+    #[must_use]
+    pub fn source_of(&self, var: &str) -> Option<Source> {
+        self.sources.get(var).copied()
+    }
+
+    fn check_together(&self) -> Result<(), ConfigError> {
+        if self.segment_size.bytes() > self.region_size.bytes() {
+            return Err(ConfigError::Conflict {
+                first: "NUMASEG_SEGMENT_SIZE",
+                second: "NUMASEG_REGION_SIZE",
+                reason: format!("a segment of {} does not fit a region of {}", self.segment_size, self.region_size),
+            });
+        }
+        if let PagePolicy::Only(PageKind::Huge1G) = self.huge_pages
+            && !self.region_size.bytes().is_multiple_of(PageKind::Huge1G.page_size() as u64)
+        {
+            return Err(ConfigError::Conflict {
+                first: "NUMASEG_HUGE_PAGES",
+                second: "NUMASEG_REGION_SIZE",
+                reason: format!("1 GiB pages need a region size that is a multiple of 1GiB, not {}", self.region_size),
+            });
+        }
+        Ok(())
+    }
+
+    /// The table as Markdown, exactly as `docs/CONFIGURATION.md` holds it.
+    #[must_use]
+    pub fn markdown_table() -> String {
+        let mut out = String::from("| Variable | Default | Accepts | Meaning |\n|---|---|---|---|\n");
+        for v in VARS {
+            out.push_str(&format!(
+                "| `{}` | `{}` | {} | {} |\n",
+                v.name,
+                v.default,
+                v.accepts.replace('|', "\\|"),
+                v.doc.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
+            ));
+        }
+        out
+    }
+}
+
+impl Default for Config {
+    /// Defaults only, ignoring the environment.
+    fn default() -> Self {
+        ConfigBuilder::default()
+            .resolve(&BTreeMap::new())
+            .unwrap_or_else(|e| unreachable!("the defaults form a valid configuration, but: {e}"))
+    }
+}
+
+impl ConfigBuilder {
+    /// Builds over the process environment.
+    ///
+    /// # Errors
+    /// See [`ConfigError`].
+    pub fn build(self) -> Result<Config, ConfigError> {
+        self.build_from_os(std::env::vars_os())
+    }
+
+    /// Builds over the given variables instead of the environment (only `NUMASEG_*` names are
+    /// looked at), so tests never touch the process environment.
+    ///
+    /// # Errors
+    /// See [`ConfigError`].
+    pub fn build_from<I, K, V>(self, vars: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        self.build_from_os(vars.into_iter().map(|(k, v)| (k.into(), v.into())))
+    }
+
+    fn build_from_os(self, vars: impl IntoIterator<Item = (OsString, OsString)>) -> Result<Config, ConfigError> {
+        let mut ours = BTreeMap::new();
+        for (key, value) in vars {
+            let key_lossy = key.to_string_lossy();
+            if !key_lossy.starts_with(PREFIX) {
+                continue;
+            }
+            let (Some(key), Some(value)) = (key.to_str(), value.to_str()) else {
+                return Err(ConfigError::NotUnicode { var: key_lossy.into_owned() });
+            };
+            if !VARS.iter().any(|v| v.name == key) {
+                return Err(ConfigError::Unknown { var: key.to_owned(), suggestion: closest(key) });
+            }
+            ours.insert(key.to_owned(), value.to_owned());
+        }
+        self.resolve(&ours)
+    }
+}
+
+/// The known name closest to `name` (edit distance at most 3).
+fn closest(name: &str) -> Option<&'static str> {
+    VARS.iter().map(|v| (edit_distance(name, v.name), v.name)).filter(|(d, _)| *d <= 3).min().map(|(_, n)| n)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::builder().build_from(vars.iter().copied())
+    }
+
+    fn invalid_var(err: ConfigError) -> &'static str {
+        match err {
+            ConfigError::Invalid { var, .. } => var,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_parse_and_are_marked_default() {
+        let config = Config::default();
+        assert_eq!(config.describe().len(), VARS.len());
+        assert!(config.describe().iter().all(|s| s.source == Source::Default));
+        for v in VARS {
+            let described = config.describe().into_iter().find(|s| s.name == v.name).unwrap();
+            // Rendering a default and parsing it again gives the same configuration.
+            let again = with(&[(v.name, described.value.as_str())]).unwrap();
+            assert_eq!(again.describe().into_iter().find(|s| s.name == v.name).unwrap().value, described.value);
+        }
+    }
+
+    #[test]
+    fn every_variable_accepts_good_values() {
+        let good: &[(&str, &[&str])] = &[
+            ("NUMASEG_HUGE_PAGES", &["auto", "1g", "2m", "thp", "small", "2MiB", "THP"]),
+            ("NUMASEG_STRICT", &["1", "0", "true", "False", "on", "OFF", "yes", "no"]),
+            ("NUMASEG_NODES", &["all", "0", "0-3", "0,2", " 1 - 2 "]),
+            ("NUMASEG_NODE_POLICY", &["local", "interleave", "bind:0", "BIND:3"]),
+            ("NUMASEG_REGION_SIZE", &["2MiB", "32m", "64M", "1g", "2097152"]),
+            ("NUMASEG_SEGMENT_SIZE", &["4k", "32KiB", "1m", "32MiB"]),
+            ("NUMASEG_PREFAULT", &["1", "off"]),
+            ("NUMASEG_LOCK_MEMORY", &["on", "0"]),
+            ("NUMASEG_MEMORY_LIMIT", &["8GiB", "0.5", "1.0", ".25", "none", "4096"]),
+            ("NUMASEG_NODE_MEMORY_LIMIT", &["1g", "0.9", "unlimited"]),
+            ("NUMASEG_PREALLOCATE", &["0", "64MiB"]),
+            ("NUMASEG_RETAIN_FREE", &["0", "1g"]),
+            ("NUMASEG_CACHE_CAPACITY", &["2", "256", "65536"]),
+            ("NUMASEG_CACHE_BYTES", &["0", "4MiB", "1GiB"]),
+            ("NUMASEG_MANAGED_MEMORY", &["0.4", "512m"]),
+            ("NUMASEG_NETWORK_MEMORY", &["0.1", "64MiB"]),
+            ("NUMASEG_NETWORK_BUFFERS", &["0", "2048"]),
+            ("NUMASEG_LOG", &["off", "error", "warn", "info", "debug", "trace"]),
+        ];
+        assert_eq!(good.len(), VARS.len(), "every variable has good values listed here");
+        for (var, values) in good {
+            for value in *values {
+                // 1 GiB pages need 1 GiB regions (tested as a conflict below).
+                let extra = if value.eq_ignore_ascii_case("1g") && *var == "NUMASEG_HUGE_PAGES" {
+                    ("NUMASEG_REGION_SIZE", "1g")
+                } else {
+                    ("NUMASEG_LOG", "warn")
+                };
+                let config = with(&[(var, value), extra]).unwrap_or_else(|e| panic!("{var}={value}: {e}"));
+                assert_eq!(config.source_of(var), Some(Source::Environment));
+            }
+        }
+        let c =
+            with(&[("NUMASEG_NODES", "1-2,5"), ("NUMASEG_NODE_POLICY", "bind:5"), ("NUMASEG_MEMORY_LIMIT", "0.25")])
+                .unwrap();
+        assert_eq!(c.nodes, NodeSelection::List("1,2,5".parse().unwrap()));
+        assert_eq!(c.node_policy, NodePolicy::Bind(NodeId::new(5)));
+        assert_eq!(c.memory_limit.resolve(1 << 30), Some(256 << 20));
+    }
+
+    #[test]
+    fn each_class_of_bad_value_names_the_variable() {
+        let bad: &[(&str, &str)] = &[
+            ("NUMASEG_HUGE_PAGES", "huge"),
+            ("NUMASEG_STRICT", "maybe"),
+            ("NUMASEG_STRICT", ""),
+            ("NUMASEG_NODES", "0-"),
+            ("NUMASEG_NODES", "3-1"),
+            ("NUMASEG_NODES", ""),
+            ("NUMASEG_NODES", "99999"),
+            ("NUMASEG_NODE_POLICY", "remote"),
+            ("NUMASEG_NODE_POLICY", "bind:"),
+            ("NUMASEG_NODE_POLICY", "bind:-1"),
+            ("NUMASEG_NODE_POLICY", "bind:5000"),
+            ("NUMASEG_REGION_SIZE", "3x"),
+            ("NUMASEG_REGION_SIZE", "1MiB"),  // below the minimum
+            ("NUMASEG_REGION_SIZE", "48MiB"), // not a power of two
+            ("NUMASEG_REGION_SIZE", "2GiB"),  // above the maximum
+            ("NUMASEG_REGION_SIZE", "-2m"),
+            ("NUMASEG_SEGMENT_SIZE", "1000"),
+            ("NUMASEG_SEGMENT_SIZE", "2k"),
+            ("NUMASEG_MEMORY_LIMIT", "0"),
+            ("NUMASEG_MEMORY_LIMIT", "1.5"),
+            ("NUMASEG_MEMORY_LIMIT", "0.0"),
+            ("NUMASEG_MEMORY_LIMIT", "NaN"),
+            ("NUMASEG_MEMORY_LIMIT", "1e400"),
+            ("NUMASEG_MEMORY_LIMIT", "99999999999999999999"), // overflows u64
+            ("NUMASEG_MEMORY_LIMIT", "16EiB"),                // overflows u64
+            ("NUMASEG_PREALLOCATE", "lots"),
+            ("NUMASEG_CACHE_CAPACITY", "1"),
+            ("NUMASEG_CACHE_CAPACITY", "1e3"),
+            ("NUMASEG_CACHE_CAPACITY", "99999999999999999999999"),
+            ("NUMASEG_CACHE_BYTES", "2GiB"),
+            ("NUMASEG_NETWORK_BUFFERS", "-1"),
+            ("NUMASEG_LOG", "verbose"),
+        ];
+        for (var, value) in bad {
+            let err = with(&[(var, value)]).expect_err(&format!("{var}={value:?} should be refused"));
+            let text = err.to_string();
+            assert!(text.starts_with(&format!("{var}={value:?}")), "{text}");
+            assert!(text.contains("accepted: "), "{text}");
+            assert_eq!(invalid_var(err), *var);
+        }
+    }
+
+    #[test]
+    fn units_are_binary() {
+        for (text, bytes) in [
+            ("32k", 32u64 << 10),
+            ("32K", 32 << 10),
+            ("32KiB", 32 << 10),
+            ("2m", 2 << 20),
+            ("2MB", 2 << 20),
+            ("1g", 1 << 30),
+            ("1.5g", 3 << 29),
+            ("4096", 4096),
+        ] {
+            assert_eq!(parse_bytes(text), Ok(bytes), "{text}");
+        }
+        assert_eq!(ByteSize(32 << 20).to_string(), "32MiB");
+        assert_eq!(ByteSize(1000).to_string(), "1000");
+        assert_eq!(ByteSize(3 << 29).to_string(), "1536MiB");
+    }
+
+    #[test]
+    fn unknown_and_non_unicode_names_are_errors() {
+        let err = with(&[("NUMASEG_REGION_SIZ", "32m")]).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Unknown { var: "NUMASEG_REGION_SIZ".into(), suggestion: Some("NUMASEG_REGION_SIZE") }
+        );
+        assert!(err.to_string().contains("did you mean NUMASEG_REGION_SIZE?"));
+        assert!(matches!(
+            with(&[("NUMASEG_WHATEVER", "1")]).unwrap_err(),
+            ConfigError::Unknown { suggestion: None, .. }
+        ));
+        // Other variables are none of our business.
+        assert!(with(&[("PATH", "/bin"), ("NUMASEGX", "1")]).is_ok());
+        use std::os::unix::ffi::OsStringExt;
+        let bad = OsString::from_vec(vec![0xff, 0xfe]);
+        let err = Config::builder().build_from([(OsString::from("NUMASEG_LOG"), bad)]).unwrap_err();
+        assert!(matches!(err, ConfigError::NotUnicode { .. }));
+    }
+
+    #[test]
+    fn builder_beats_environment_beats_default() {
+        let c = Config::builder()
+            .region_size(ByteSize(64 << 20))
+            .build_from([("NUMASEG_REGION_SIZE", "128MiB"), ("NUMASEG_SEGMENT_SIZE", "64KiB")])
+            .unwrap();
+        assert_eq!(c.region_size, ByteSize(64 << 20));
+        assert_eq!(c.source_of("NUMASEG_REGION_SIZE"), Some(Source::Builder));
+        assert_eq!(c.segment_size, ByteSize(64 << 10));
+        assert_eq!(c.source_of("NUMASEG_SEGMENT_SIZE"), Some(Source::Environment));
+        assert_eq!(c.source_of("NUMASEG_PREFAULT"), Some(Source::Default));
+    }
+
+    #[test]
+    fn builder_values_are_validated_too() {
+        let err = Config::builder().region_size(ByteSize(3 << 20)).build_from::<_, &str, &str>([]).unwrap_err();
+        assert_eq!(invalid_var(err), "NUMASEG_REGION_SIZE");
+        let err = Config::builder()
+            .memory_limit(MemoryAmount::Fraction(f64::NAN))
+            .build_from::<_, &str, &str>([])
+            .unwrap_err();
+        assert_eq!(invalid_var(err), "NUMASEG_MEMORY_LIMIT");
+        let err = Config::builder().cache_capacity(0).build_from::<_, &str, &str>([]).unwrap_err();
+        assert_eq!(invalid_var(err), "NUMASEG_CACHE_CAPACITY");
+    }
+
+    #[test]
+    fn settings_that_conflict_are_refused() {
+        let err = with(&[("NUMASEG_SEGMENT_SIZE", "64MiB")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Conflict { first: "NUMASEG_SEGMENT_SIZE", .. }), "{err}");
+        let err = with(&[("NUMASEG_HUGE_PAGES", "1g")]).unwrap_err();
+        assert!(err.to_string().contains("multiple of 1GiB"), "{err}");
+        assert!(with(&[("NUMASEG_HUGE_PAGES", "1g"), ("NUMASEG_REGION_SIZE", "1g")]).is_ok());
+    }
+
+    #[test]
+    fn the_documentation_matches_the_table() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIGURATION.md")).unwrap();
+        let begin = "<!-- BEGIN TABLE: the output of `numaseg config --markdown`; a test compares -->\n";
+        let end = "<!-- END TABLE -->";
+        let start = doc.find(begin).expect("begin marker") + begin.len();
+        let stop = doc.find(end).expect("end marker");
+        assert_eq!(
+            &doc[start..stop],
+            Config::markdown_table(),
+            "docs/CONFIGURATION.md is out of date: replace its table with the output of `numaseg config --markdown`"
+        );
+    }
+}

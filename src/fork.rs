@@ -1,0 +1,42 @@
+//! Fork detection. A `pthread_atfork` child handler bumps a process-wide generation, and every
+//! manager remembers the generation it was built in; slow paths compare the two before they take
+//! any lock (a lock held by a thread that does not exist in the child would never be released).
+//!
+//! In a child, cache hits still work (the cache is the forking thread's own memory, copied), but
+//! every slow path returns [`AllocError::Forked`](crate::AllocError::Forked): build a new manager
+//! in the child. Frees in the child that cannot go to the cache are kept in the cache or dropped
+//! on the floor of the child's copy of the pools — they never block. (These statics use std's
+//! atomics: they are not part of any protocol loom models.)
+
+use std::sync::Once;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+static PARENT: AtomicU32 = AtomicU32::new(0);
+static REGISTER: Once = Once::new();
+
+extern "C" fn prepare() {
+    PARENT.store(std::process::id(), Ordering::Relaxed);
+}
+
+extern "C" fn in_child() {
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The process's fork generation (0 in the original process, +1 in each generation of child).
+pub(crate) fn generation() -> u64 {
+    REGISTER.call_once(|| {
+        // SAFETY: the handlers are `extern "C"` functions that only touch atomics, which is
+        // async-signal-safe as pthread_atfork handlers must be.
+        let rc = unsafe { libc::pthread_atfork(Some(prepare), None, Some(in_child)) };
+        if rc != 0 {
+            tracing::warn!(target: "numaseg", "pthread_atfork failed ({rc}): fork detection is off");
+        }
+    });
+    GENERATION.load(Ordering::Relaxed)
+}
+
+/// The pid of the process that last forked.
+pub(crate) fn parent_pid() -> u32 {
+    PARENT.load(Ordering::Relaxed)
+}

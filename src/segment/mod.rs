@@ -1,0 +1,237 @@
+//! [`Segment`]: the owned handle to one node-local block, and who may touch it until when.
+//!
+//! A segment is a power-of-two block (4 KiB up to the region size) carved from a region of one
+//! node, aligned to its size up to 2 MiB. The handle is the only way to reach its memory: it is
+//! `Send`, not `Clone`, borrows the [`ArenaManager`](crate::ArenaManager) it came from (so the
+//! manager, and with it the regions, outlive every handle), and gives its memory back exactly
+//! once — when dropped or [released](Segment::release). The slices it lends borrow the handle,
+//! so no safe code can reach the memory after it went back.
+//!
+//! Inside caches and pools a segment travels as a *tagged entry*: its address with the page kind
+//! of its region in the two low bits (addresses are at least 4 KiB aligned), see [`tagged`].
+
+pub(crate) mod sizing;
+
+use std::fmt;
+use std::ptr::NonNull;
+
+use numa::{NodeId, PageKind};
+
+use crate::arena::Arenas;
+use crate::size_class::SizeClass;
+
+/// The encoding of cache and pool entries: address | page-kind tag.
+pub(crate) mod tagged {
+    use numa::PageKind;
+
+    const KIND_MASK: usize = 0b11;
+
+    /// The tag of a page kind.
+    #[inline]
+    pub(crate) const fn kind_tag(kind: PageKind) -> usize {
+        match kind {
+            PageKind::Huge1G => 0,
+            PageKind::Huge2M => 1,
+            PageKind::Thp => 2,
+            PageKind::Small => 3,
+        }
+    }
+
+    /// The page kind of a tagged entry.
+    #[inline]
+    pub(crate) const fn kind(entry: usize) -> PageKind {
+        match entry & KIND_MASK {
+            0 => PageKind::Huge1G,
+            1 => PageKind::Huge2M,
+            2 => PageKind::Thp,
+            _ => PageKind::Small,
+        }
+    }
+
+    /// The address of a tagged entry.
+    #[inline]
+    pub(crate) const fn addr(entry: usize) -> usize {
+        entry & !KIND_MASK
+    }
+}
+
+/// What a segment is, besides its address: class, node (as the manager's arena index) and page
+/// kind. Four bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentMeta {
+    pub(crate) class: SizeClass,
+    pub(crate) kind_tag: u8,
+    pub(crate) arena: u16,
+}
+
+/// An owned, node-local block of memory.
+///
+/// A power-of-two block (4 KiB up to the region size) carved from a region of one node, aligned
+/// to its size up to 2 MiB. The handle is the only way to reach its memory: it is `Send`, not
+/// `Clone`, borrows the [`ArenaManager`](crate::ArenaManager) it came from (so the manager, and
+/// with it the regions, outlive every handle), and gives its memory back exactly once — when
+/// dropped or [released](Segment::release). The slices it lends borrow the handle, so no safe
+/// code can reach the memory after it went back.
+///
+/// ```
+/// use numaseg::{ArenaManager, Config};
+/// let manager = ArenaManager::new(&Config::default())?;
+/// let mut segment = manager.allocate(32 << 10)?;
+/// segment.as_mut_slice()[0] = 42;
+/// assert_eq!(segment.len(), 32 << 10);
+/// assert_eq!(segment.as_slice()[0], 42);
+/// assert_eq!(segment.as_ptr() as usize % (32 << 10), 0); // aligned to its size
+/// segment.release(); // or just drop it
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Segment<'a> {
+    ptr: NonNull<u8>,
+    meta: SegmentMeta,
+    arenas: &'a Arenas,
+}
+
+// SAFETY: a Segment is the unique owner of its block (no other handle or cache holds the entry
+// while it exists), and its free path works from any thread (a foreign or remote free goes to
+// the segment's home pool). `Arenas` is Sync, so the shared reference may travel too.
+unsafe impl Send for Segment<'_> {}
+// SAFETY: `&Segment` gives only `&[u8]` views and plain reads of immutable fields.
+unsafe impl Sync for Segment<'_> {}
+
+impl<'a> Segment<'a> {
+    /// Builds a handle for a segment entry that the caller owns exclusively.
+    ///
+    /// # Safety
+    /// - `entry` is a tagged entry of a segment of `class` on `arenas`' arena `arena`, carved and
+    ///   not given back;
+    /// - nothing else (cache, pool, other handle) holds it; the handle becomes its only owner.
+    #[inline]
+    pub(crate) unsafe fn from_entry(arenas: &'a Arenas, entry: usize, class: SizeClass, arena: u16) -> Self {
+        let addr = tagged::addr(entry);
+        #[expect(clippy::cast_possible_truncation, reason = "tags are two bits")]
+        let kind_tag = (entry & 0b11) as u8;
+        // SAFETY: segment addresses are never null (regions are real mappings).
+        let ptr = unsafe { NonNull::new_unchecked(addr as *mut u8) };
+        Self { ptr, meta: SegmentMeta { class, kind_tag, arena }, arenas }
+    }
+
+    /// The tagged entry this handle owns.
+    #[inline]
+    pub(crate) fn entry(&self) -> usize {
+        self.ptr.as_ptr() as usize | usize::from(self.meta.kind_tag)
+    }
+
+    /// The manager's shared state this segment belongs to.
+    pub(crate) fn arenas(&self) -> &'a Arenas {
+        self.arenas
+    }
+
+    /// Size in bytes (a power of two from 4 KiB).
+    #[inline]
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.meta.class.size()
+    }
+
+    /// Always false: segments are never empty.
+    #[inline]
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The size class.
+    #[must_use]
+    pub fn size_class(&self) -> SizeClass {
+        self.meta.class
+    }
+
+    /// The NUMA node the segment's memory is bound to.
+    #[must_use]
+    pub fn node(&self) -> NodeId {
+        self.arenas.node_id(self.meta.arena)
+    }
+
+    /// The page kind of the region it was carved from.
+    #[must_use]
+    pub fn page_kind(&self) -> PageKind {
+        tagged::kind(usize::from(self.meta.kind_tag))
+    }
+
+    /// The first byte. Valid for [`Segment::len`] bytes while the handle lives.
+    #[inline]
+    #[must_use]
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// The memory as bytes.
+    #[inline]
+    #[must_use]
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the handle owns `len` bytes at `ptr` exclusively until it is dropped, and the
+        // borrow of `self` keeps the slice from outliving it.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len()) }
+    }
+
+    /// The memory as mutable bytes.
+    #[inline]
+    #[must_use]
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as in `as_slice`, and `&mut self` makes this the only view.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len()) }
+    }
+
+    /// Gives the segment back now (the same as dropping it).
+    #[inline]
+    pub fn release(self) {
+        drop(self);
+    }
+
+    /// Gives up the handle without giving the memory back, returning the parts needed to
+    /// rebuild it. For pools that keep segments in their own structures.
+    #[must_use]
+    pub(crate) fn into_raw(self) -> RawSegment {
+        let raw = RawSegment { entry: self.entry(), meta: self.meta };
+        std::mem::forget(self);
+        raw
+    }
+}
+
+impl Drop for Segment<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.arenas.free_entry(self.entry(), self.meta);
+    }
+}
+
+impl fmt::Debug for Segment<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Segment")
+            .field("ptr", &self.ptr)
+            .field("len", &self.len())
+            .field("node", &self.node())
+            .field("page_kind", &self.page_kind())
+            .finish()
+    }
+}
+
+impl AsRef<[u8]> for Segment<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsMut<[u8]> for Segment<'_> {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.as_mut_slice()
+    }
+}
+
+/// A segment taken out of its handle: still owned (never freed twice, never lost), but with no
+/// borrow of its manager. Only crate code that keeps the manager alive by other means holds one,
+/// and turns it back into a [`Segment`] (or frees it) with `unsafe`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct RawSegment {
+    pub(crate) entry: usize,
+    pub(crate) meta: SegmentMeta,
+}

@@ -1,0 +1,114 @@
+//! Adaptive sizing of the per-thread caches: how many segments of one class a thread keeps
+//! at hand. Pure and deterministic; the cache calls it only on its slow paths (refill, spill,
+//! periodic scan), never per allocation.
+//!
+//! The rule, per thread and class (see `docs/ADAPTIVE_SIZING.md`):
+//! - start at [`INITIAL_CAPACITY`] (or the class's maximum, if smaller);
+//! - **grow** (double, up to the maximum) when the class keeps missing: a refill that comes
+//!   fewer than `2 × capacity` allocations after the previous one, or a spill that comes while
+//!   the thread also allocated at least half a capacity since the previous spill (a thread that
+//!   only frees gains nothing from a bigger cache and keeps spilling small batches instead);
+//! - **shrink** (halve, down to [`MIN_CAPACITY`]) a class that stayed idle — no allocation or
+//!   free — over a whole scan interval ([`SCAN_INTERVAL`] slow-path events of the thread);
+//!   what no longer fits is flushed to the node's pool;
+//! - the maximum is `min(NUMASEG_CACHE_CAPACITY, NUMASEG_CACHE_BYTES / segment size)`, at least
+//!   one segment.
+
+/// Capacity of a class's cache when a thread first uses it.
+pub(crate) const INITIAL_CAPACITY: usize = if cfg!(loom) { 2 } else { 32 };
+/// The capacity never shrinks below this (a hot pair needs one slot; a few more absorb jitter).
+pub(crate) const MIN_CAPACITY: usize = if cfg!(loom) { 1 } else { 4 };
+/// Slow-path events of a thread between two idleness scans of all its classes.
+pub(crate) const SCAN_INTERVAL: usize = 64;
+
+/// The largest capacity of a class of `segment_size` bytes.
+pub(crate) fn max_capacity(cache_capacity: usize, cache_bytes: usize, segment_size: usize) -> usize {
+    cache_capacity.min((cache_bytes / segment_size).max(1))
+}
+
+/// The first capacity of a class whose maximum is `max`.
+pub(crate) fn initial_capacity(max: usize) -> usize {
+    INITIAL_CAPACITY.min(max)
+}
+
+/// The capacity after a refill that came `allocs_since_last_refill` allocations after the
+/// previous refill of the class.
+pub(crate) fn after_refill(capacity: usize, max: usize, allocs_since_last_refill: u64) -> usize {
+    if allocs_since_last_refill < 2 * capacity as u64 { grow(capacity, max) } else { capacity }
+}
+
+/// The capacity after a spill, given the allocations of the class since the previous spill.
+pub(crate) fn after_spill(capacity: usize, max: usize, allocs_since_last_spill: u64) -> usize {
+    if allocs_since_last_spill >= (capacity as u64 / 2).max(1) { grow(capacity, max) } else { capacity }
+}
+
+/// The capacity after a scan that saw `ops_since_last_scan` allocations and frees of the class.
+pub(crate) fn after_scan(capacity: usize, ops_since_last_scan: u64) -> usize {
+    if ops_since_last_scan == 0 { (capacity / 2).max(MIN_CAPACITY) } else { capacity }
+}
+
+fn grow(capacity: usize, max: usize) -> usize {
+    capacity.saturating_mul(2).min(max).max(capacity.min(max))
+}
+
+/// How many segments a refill or spill moves: half the capacity, at least one.
+pub(crate) fn batch(capacity: usize) -> usize {
+    (capacity / 2).max(1)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_capacity_respects_both_limits() {
+        assert_eq!(max_capacity(1024, 32 << 20, 32 << 10), 1024);
+        assert_eq!(max_capacity(1024, 32 << 20, 1 << 20), 32);
+        assert_eq!(max_capacity(1024, 32 << 20, 64 << 20), 1, "always room for one");
+        assert_eq!(max_capacity(16, 32 << 20, 4096), 16);
+        assert_eq!(initial_capacity(8), 8);
+        assert_eq!(initial_capacity(4096), INITIAL_CAPACITY);
+    }
+
+    #[test]
+    fn a_class_that_keeps_missing_grows_to_its_maximum() {
+        // A thread allocating batches of 1024 and freeing them all: every refill comes right
+        // after the previous one until the cache holds the whole batch.
+        let max = 1024;
+        let mut cap = initial_capacity(max);
+        let mut refills = 0;
+        while cap < max {
+            cap = after_refill(cap, max, batch(cap) as u64);
+            refills += 1;
+        }
+        assert_eq!(cap, max);
+        assert_eq!(refills, 5, "32 -> 64 -> 128 -> 256 -> 512 -> 1024");
+        assert_eq!(after_refill(max, max, 0), max, "never beyond the maximum");
+    }
+
+    #[test]
+    fn a_steady_class_keeps_its_size() {
+        assert_eq!(after_refill(64, 1024, 10_000), 64);
+        assert_eq!(after_spill(64, 1024, 0), 64, "a free-only thread does not grow");
+        assert_eq!(after_spill(64, 1024, 40), 128, "a thread that also allocates grows");
+    }
+
+    #[test]
+    fn an_idle_class_shrinks_to_the_minimum() {
+        let mut cap = 1024;
+        let mut scans = 0;
+        while cap > MIN_CAPACITY {
+            cap = after_scan(cap, 0);
+            scans += 1;
+        }
+        assert_eq!(scans, 8);
+        assert_eq!(after_scan(cap, 0), MIN_CAPACITY);
+        assert_eq!(after_scan(256, 1), 256, "any use keeps the size");
+    }
+
+    #[test]
+    fn batches_are_half_a_cache() {
+        assert_eq!(batch(64), 32);
+        assert_eq!(batch(1), 1);
+    }
+}

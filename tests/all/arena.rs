@@ -1,0 +1,418 @@
+//! The allocator core through its public API: sizes, budgets, remote fallback, foreign frees,
+//! bulk calls, adaptive caches, stealing, thread exit, purge and decommit, stats.
+
+use numaseg::config::{ByteSize, MemoryAmount, NodePolicy};
+use numaseg::numa::placement::{self, Backing};
+use numaseg::numa::{NodeId, PageKind, PagePolicy};
+use numaseg::{AllocError, ArenaManager, BuildError, Config};
+
+const MIB: usize = 1 << 20;
+
+fn config() -> numaseg::config::ConfigBuilder {
+    Config::builder()
+}
+
+fn build(builder: numaseg::config::ConfigBuilder) -> Config {
+    builder.build_from::<_, &str, &str>([]).unwrap()
+}
+
+#[test]
+fn sizes_round_up_to_classes_and_align() {
+    let m = ArenaManager::heap_backed(&Config::default(), 1).unwrap();
+    for (asked, got) in [(1, 4096), (4096, 4096), (4097, 8192), (20_000, 32 << 10), (32 * MIB, 32 * MIB)] {
+        let s = m.allocate(asked).unwrap();
+        assert_eq!(s.len(), got);
+        assert_eq!(s.as_ptr() as usize % got.min(2 * MIB), 0, "aligned to its size up to 2 MiB");
+        assert_eq!(s.size_class().size(), got);
+    }
+    for bad in [0, 32 * MIB + 1, usize::MAX] {
+        match m.allocate(bad) {
+            Err(AllocError::BadSize { requested, max }) => assert_eq!((requested, max), (bad, 32 * MIB)),
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn segments_are_writable_and_independent() {
+    let m = ArenaManager::heap_backed(&Config::default(), 1).unwrap();
+    let mut segments: Vec<_> = (0..100).map(|_| m.allocate(8192).unwrap()).collect();
+    for (i, s) in segments.iter_mut().enumerate() {
+        s.as_mut_slice().fill(u8::try_from(i).unwrap());
+    }
+    for (i, s) in segments.iter().enumerate() {
+        assert!(s.as_slice().iter().all(|&b| usize::from(b) == i));
+    }
+    let mut addrs: Vec<usize> = segments.iter().map(|s| s.as_ptr() as usize).collect();
+    addrs.sort_unstable();
+    addrs.dedup();
+    assert_eq!(addrs.len(), 100);
+}
+
+#[test]
+fn node_budget_error_carries_the_numbers() {
+    let c = build(config().node_memory_limit(MemoryAmount::Bytes(ByteSize(64 << 20))));
+    let m = ArenaManager::heap_backed(&c, 1).unwrap();
+    let a = m.allocate(32 * MIB).unwrap();
+    let b = m.allocate(32 * MIB).unwrap();
+    match m.allocate(32 * MIB) {
+        Err(AllocError::NodeBudget { node, requested, available, limit }) => {
+            assert_eq!((node, requested, available, limit), (NodeId::new(0), 32 * MIB, 0, 64 * MIB));
+        }
+        other => panic!("{other:?}"),
+    }
+    let text = m.allocate(4096).unwrap_err().to_string();
+    assert_eq!(
+        text,
+        "node 0: budget exhausted: a 33554432-byte region was needed, 0 bytes available of 67108864 (NUMASEG_NODE_MEMORY_LIMIT)"
+    );
+    drop((a, b));
+    // Freed memory is reused within the same budget.
+    assert!(m.allocate(32 * MIB).is_ok());
+}
+
+#[test]
+fn total_budget_error_carries_the_numbers() {
+    let c = build(config().memory_limit(MemoryAmount::Bytes(ByteSize(64 << 20))).strict(true));
+    let m = ArenaManager::heap_backed(&c, 2).unwrap();
+    let _a = m.allocate_on(NodeId::new(0), 32 * MIB).unwrap();
+    let _b = m.allocate_on(NodeId::new(1), 32 * MIB).unwrap();
+    match m.allocate_on(NodeId::new(1), 32 * MIB) {
+        Err(AllocError::TotalBudget { node, requested, available, limit }) => {
+            assert_eq!((node, requested, available, limit), (NodeId::new(1), 32 * MIB, 0, 64 * MIB));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(m.stats().total_committed_bytes, 64 << 20);
+}
+
+#[test]
+fn a_budget_below_one_region_is_refused_at_build() {
+    let c = build(config().node_memory_limit(MemoryAmount::Bytes(ByteSize(16 << 20))));
+    match ArenaManager::heap_backed(&c, 1) {
+        Err(BuildError::BudgetBelowRegion { variable, budget, region_size, .. }) => {
+            assert_eq!((variable, budget, region_size), ("NUMASEG_NODE_MEMORY_LIMIT", 16 * MIB, 32 * MIB));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unknown_nodes_are_refused() {
+    let c = build(config().nodes(numaseg::config::NodeSelection::List("0,5".parse().unwrap())));
+    assert!(matches!(ArenaManager::heap_backed(&c, 2), Err(BuildError::UnknownNode { variable: "NUMASEG_NODES", .. })));
+    let c = build(config().node_policy(NodePolicy::Bind(NodeId::new(3))));
+    assert!(matches!(
+        ArenaManager::heap_backed(&c, 2),
+        Err(BuildError::UnknownNode { variable: "NUMASEG_NODE_POLICY", .. })
+    ));
+    let m = ArenaManager::heap_backed(&Config::default(), 2).unwrap();
+    let err = m.allocate_on(NodeId::new(7), 4096).unwrap_err();
+    assert_eq!(err.to_string(), "node 7 is not one of the nodes in use (0-1)");
+    assert!(m.node_allocator(NodeId::new(9)).is_err());
+    assert!(m.set_thread_node(NodeId::new(2)).is_err());
+}
+
+#[test]
+fn out_of_budget_home_goes_remote_and_counts_it_unless_strict() {
+    for strict in [false, true] {
+        let c = build(config().node_memory_limit(MemoryAmount::Bytes(ByteSize(32 << 20))).strict(strict));
+        let m = ArenaManager::heap_backed(&c, 3).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                m.set_thread_node(NodeId::new(0)).unwrap();
+                let home = m.allocate(32 * MIB).unwrap();
+                assert_eq!(home.node(), NodeId::new(0));
+                let next = m.allocate(32 * MIB);
+                if strict {
+                    assert!(
+                        matches!(next, Err(AllocError::NodeBudget { node, .. }) if node == NodeId::new(0)),
+                        "{next:?}"
+                    );
+                    assert_eq!(m.stats().remote_allocations(), 0);
+                } else {
+                    let remote = next.unwrap();
+                    assert_ne!(remote.node(), NodeId::new(0));
+                    let stats = m.stats();
+                    assert_eq!(stats.remote_allocations(), 1);
+                    assert_eq!(stats.node(NodeId::new(0)).unwrap().classes[13].remote_allocations, 1);
+                    // It goes back to its own node, not to node 0.
+                    let remote_node = remote.node();
+                    drop(remote);
+                    let st = m.stats();
+                    assert_eq!(st.node(remote_node).unwrap().classes[13].pooled_segments, 1);
+                }
+            });
+        });
+    }
+}
+
+#[test]
+fn a_segment_freed_on_another_node_goes_home() {
+    let m = ArenaManager::heap_backed(&Config::default(), 3).unwrap();
+    let class = 4; // 64 KiB
+    let segment = std::thread::scope(|s| {
+        s.spawn(|| {
+            m.set_thread_node(NodeId::new(1)).unwrap();
+            m.allocate(64 << 10).unwrap()
+        })
+        .join()
+        .unwrap()
+    });
+    let addr = segment.as_ptr() as usize;
+    let pooled_on_1 = m.stats().node(NodeId::new(1)).unwrap().classes[class].pooled_segments;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            m.set_thread_node(NodeId::new(2)).unwrap();
+            drop(segment);
+            let st = m.stats();
+            assert_eq!(st.node(NodeId::new(2)).unwrap().classes[class].foreign_frees, 1);
+            assert_eq!(st.node(NodeId::new(1)).unwrap().classes[class].pooled_segments, pooled_on_1 + 1);
+            assert_eq!(st.node(NodeId::new(2)).unwrap().classes[class].cached_segments, 0);
+        })
+        .join()
+        .unwrap();
+    });
+    // Threads of node 1 get it back (the pool is FIFO: it comes with the rest of the pool).
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            m.set_thread_node(NodeId::new(1)).unwrap();
+            let all: Vec<_> = (0..=pooled_on_1).map(|_| m.allocate(64 << 10).unwrap()).collect();
+            assert!(all.iter().all(|s| s.node() == NodeId::new(1)));
+            assert!(all.iter().any(|s| s.as_ptr() as usize == addr), "the freed segment is back on node 1");
+        })
+        .join()
+        .unwrap();
+    });
+}
+
+#[test]
+fn bulk_is_all_or_nothing() {
+    let c = build(config().node_memory_limit(MemoryAmount::Bytes(ByteSize(32 << 20))).strict(true));
+    let m = ArenaManager::heap_backed(&c, 1).unwrap();
+    let mut out = Vec::new();
+    m.allocate_bulk(MIB, 20, &mut out).unwrap();
+    assert_eq!(out.len(), 20);
+    assert!(out.iter().all(|s| s.len() == MIB));
+    // 12 more fit (32 per region), 13 do not: nothing is taken.
+    let mut more = Vec::new();
+    let err = m.allocate_bulk(MIB, 13, &mut more).unwrap_err();
+    match &err {
+        AllocError::Bulk { requested, size, obtained, cause } => {
+            assert_eq!((*requested, *size, *obtained), (13, MIB, 12));
+            assert!(matches!(**cause, AllocError::NodeBudget { .. }));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(more.is_empty());
+    assert_eq!(m.stats().used_segments(), 20);
+    m.allocate_bulk(MIB, 12, &mut more).unwrap();
+    m.release_bulk(out.drain(..).chain(more.drain(..)));
+    assert_eq!(m.stats().used_segments(), 0);
+}
+
+#[test]
+fn release_bulk_sends_another_managers_segments_home() {
+    let a = ArenaManager::heap_backed(&Config::default(), 1).unwrap();
+    let b = ArenaManager::heap_backed(&Config::default(), 1).unwrap();
+    let from_a = a.allocate(4096).unwrap();
+    let from_b = b.allocate(4096).unwrap();
+    // Lifetimes make the two borrows compatible; each segment goes back to its own manager.
+    let mixed = vec![from_a, from_b];
+    a.release_bulk(mixed);
+    assert_eq!(a.stats().used_segments(), 0);
+    assert_eq!(b.stats().used_segments(), 0);
+}
+
+#[test]
+fn a_class_that_keeps_missing_grows_its_cache() {
+    let m = ArenaManager::heap_backed(&Config::default(), 1).unwrap();
+    let misses = |m: &ArenaManager| m.stats().nodes[0].classes[3].cache_misses;
+    let round = |m: &ArenaManager| {
+        let batch: Vec<_> = (0..512).map(|_| m.allocate(32 << 10).unwrap()).collect();
+        drop(batch);
+    };
+    round(&m);
+    let first = misses(&m);
+    for _ in 0..10 {
+        round(&m);
+    }
+    let later = misses(&m) - first;
+    assert!(first >= 5, "a cold cache misses while it grows: {first}");
+    assert_eq!(later, 0, "once grown, a batch of 512 is served from the cache alone");
+}
+
+#[test]
+fn an_idle_thread_is_robbed_before_a_new_region_is_mapped() {
+    let m = ArenaManager::heap_backed(&Config::default(), 1).unwrap();
+    let class = 2; // 16 KiB
+    let (spilled_tx, spilled_rx) = std::sync::mpsc::channel::<()>();
+    let (exit_tx, exit_rx) = std::sync::mpsc::channel::<()>();
+    let m = &m;
+    std::thread::scope(|s| {
+        // A consumer that frees many segments spills them to its deque and then idles (alive:
+        // an exiting thread would hand everything to the pool instead).
+        let consumer = s.spawn(move || {
+            let segments: Vec<_> = (0..2000).map(|_| m.allocate(16 << 10).unwrap()).collect();
+            drop(segments);
+            spilled_tx.send(()).unwrap();
+            let _ = exit_rx.recv(); // returns when the sender is dropped, even on a panic
+        });
+        spilled_rx.recv().unwrap();
+        let before = m.stats();
+        let regions_before = before.nodes[0].regions_mapped;
+        let idle = before.nodes[0].classes[class].cached_segments;
+        assert!(idle >= 1000, "the consumer holds its frees: {idle}");
+        // Less than the consumer's deque and the pool hold (its private stack is its own).
+        let pooled = before.nodes[0].classes[class].pooled_segments;
+        let got: Vec<_> = (0..900).map(|_| m.allocate(16 << 10).unwrap()).collect();
+        let after = m.stats();
+        let c = &after.nodes[0].classes[class];
+        assert!(c.steals > 0 || pooled >= 900, "{c:?}");
+        assert!(c.stolen_segments + pooled >= 900 - 48, "{c:?}");
+        assert_eq!(after.nodes[0].regions_mapped, regions_before, "no region mapped while others held free segments");
+        drop(got);
+        drop(exit_tx);
+        consumer.join().unwrap();
+    });
+}
+
+#[test]
+fn an_exiting_thread_hands_its_cache_back() {
+    let m = ArenaManager::heap_backed(&Config::default(), 1).unwrap();
+    // join() waits for the thread-local destructors, where the cache is handed back.
+    let cached = std::thread::scope(|s| {
+        s.spawn(|| {
+            let segs: Vec<_> = (0..300).map(|_| m.allocate(4096).unwrap()).collect();
+            drop(segs);
+            let c = &m.stats().nodes[0].classes[0];
+            assert_eq!(c.pooled_segments, 0);
+            c.cached_segments
+        })
+        .join()
+        .unwrap()
+    });
+    assert!(cached >= 300, "the 300 freed plus what refills carved ahead: {cached}");
+    let st = m.stats();
+    assert_eq!(st.live_thread_caches, 0);
+    assert_eq!(st.nodes[0].classes[0].cached_segments, 0);
+    assert_eq!(st.nodes[0].classes[0].pooled_segments, cached, "all of it went to the node pool");
+    assert_eq!(
+        st.nodes[0].classes[0].cache_hits + st.nodes[0].classes[0].cache_misses,
+        300,
+        "counters of exited threads are kept"
+    );
+}
+
+#[test]
+fn threads_created_and_destroyed_in_a_loop_leak_nothing() {
+    let m = ArenaManager::heap_backed(&Config::default(), 2).unwrap();
+    for i in 0..200 {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let node = NodeId::new(u16::try_from(i % 2).unwrap());
+                m.set_thread_node(node).unwrap();
+                let a = m.allocate(4096 << (i % 5)).unwrap();
+                let b = m.allocate(4096).unwrap();
+                drop(a);
+                std::mem::forget(m.allocate(4096).map(drop));
+                drop(b);
+            })
+            .join()
+            .unwrap();
+        });
+    }
+    let st = m.stats();
+    assert_eq!(st.live_thread_caches, 0);
+    assert_eq!(st.used_segments(), 0);
+    assert_eq!(
+        m.purge(),
+        usize::try_from(st.total_committed_bytes).unwrap(),
+        "everything was back: purge frees every region"
+    );
+    assert_eq!(m.stats().total_committed_bytes, 0);
+}
+
+#[test]
+fn purge_decommits_and_reuse_recommits_real_pages() {
+    let c = build(config().huge_pages(PagePolicy::Only(PageKind::Small)).retain_free(ByteSize(0)));
+    let m = ArenaManager::new(&c).unwrap();
+    let seg = m.allocate(MIB).unwrap();
+    let addr = seg.as_ptr() as usize;
+    let present = |addr| {
+        placement::read_back(addr, MIB).unwrap().pages.iter().filter(|p| p.backing != Backing::NotPresent).count()
+    };
+    assert_eq!(present(addr), 256, "prefaulted");
+    drop(seg);
+    let decommitted = m.purge();
+    assert_eq!(decommitted, 32 * MIB);
+    assert_eq!(present(addr), 0, "decommitted pages left RSS");
+    let st = m.stats();
+    assert_eq!((st.nodes[0].committed_bytes, st.nodes[0].free_regions_decommitted), (0, 1));
+    let again = m.allocate(MIB).unwrap();
+    assert_eq!(again.as_ptr() as usize % MIB, 0);
+    assert_eq!(present(again.as_ptr() as usize), 256, "recommitted and prefaulted on reuse");
+    assert_eq!(m.stats().nodes[0].recommits, 1);
+}
+
+#[test]
+fn free_regions_beyond_the_retained_amount_are_decommitted_automatically() {
+    // Retain one region; cache at most one 32 MiB segment. Use four regions' worth and free it
+    // all: without purge(), idle memory shrinks to the documented bound — one region retained
+    // free plus a pool of at most max(one cache, NUMASEG_RETAIN_FREE) = one segment.
+    let c = build(config().retain_free(ByteSize(32 << 20)).cache_bytes(ByteSize(0)));
+    let m = ArenaManager::heap_backed(&c, 1).unwrap();
+    let segs: Vec<_> = (0..4).map(|_| m.allocate(32 * MIB).unwrap()).collect();
+    drop(segs);
+    m.flush_thread_cache();
+    let st = m.stats();
+    let n = &st.nodes[0];
+    assert_eq!(n.mapped_bytes, 128 << 20);
+    assert!(n.free_regions_decommitted >= 2, "{n:?}");
+    assert!(n.committed_bytes <= 64 << 20, "{n:?}");
+    assert_eq!(n.decommitted_bytes, (n.mapped_bytes - n.committed_bytes));
+    // purge() takes the rest.
+    m.purge();
+    assert_eq!(m.stats().nodes[0].committed_bytes, 0);
+}
+
+#[test]
+fn node_allocator_puts_vec_contents_on_the_node() {
+    let m = ArenaManager::heap_backed(&Config::default(), 2).unwrap();
+    let alloc = m.node_allocator(NodeId::new(1)).unwrap();
+    let mut v: allocator_api2::vec::Vec<u32, _> = allocator_api2::vec::Vec::new_in(alloc);
+    v.extend(0..100_000);
+    assert_eq!(v[99_999], 99_999);
+    let st = m.stats();
+    assert!(st.node(NodeId::new(1)).unwrap().used_bytes >= 400_000);
+    assert_eq!(st.node(NodeId::new(0)).unwrap().used_bytes, 0);
+    let b = allocator_api2::boxed::Box::new_in([7u8; 100], alloc);
+    assert_eq!(b[99], 7);
+    drop((v, b));
+    assert_eq!(m.stats().used_bytes(), 0);
+}
+
+#[test]
+fn segments_report_node_kind_and_stats_render() {
+    let m = ArenaManager::new(&Config::default()).unwrap();
+    let s = m.allocate(4096).unwrap();
+    assert_eq!(s.node(), m.thread_node());
+    let region_kind = s.page_kind();
+    let st = m.stats();
+    let n = &st.nodes[0];
+    let by_kind = match region_kind {
+        PageKind::Huge1G => n.regions_1g,
+        PageKind::Huge2M => n.regions_2m,
+        PageKind::Thp => n.regions_thp,
+        PageKind::Small => n.regions_small,
+    };
+    assert_eq!(by_kind, 1);
+    let text = st.to_prometheus();
+    assert!(text.contains(&format!("numaseg_node_used_bytes{{node=\"{}\"}} 4096", n.node)), "{text}");
+    assert!(text.contains("# TYPE numaseg_cache_hits_total counter"));
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (name, value) = line.rsplit_once(' ').unwrap();
+        assert!(name.starts_with("numaseg_"), "{line}");
+        value.parse::<u64>().unwrap();
+    }
+}
