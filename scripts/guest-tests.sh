@@ -8,12 +8,13 @@ vm=${NUMA_VM:-../shared/numa-vm/run-in-numa-vm}
 if [ "${NUMASEG_SKIP_GUEST:-0}" = 1 ]; then echo "guest tests: skipped (NUMASEG_SKIP_GUEST=1)"; exit 0; fi
 [ -x "$vm" ] || { echo "guest tests: $vm not found (set NUMA_VM or NUMASEG_SKIP_GUEST=1)" >&2; exit 1; }
 
-# Test binaries to run in the guest: (package, test target).
-targets=("numaseg-numa placement" "numaseg guest")
+# Test binaries to run in the guest: package, test target, features (as scripts/test.sh builds
+# them, so nothing is rebuilt).
+targets=("numaseg-numa placement" "numaseg guest cli")
 bins=()
 for t in "${targets[@]}"; do
   set -- $t
-  bin=$(cargo test -p "$1" --features numaseg/cli --test "$2" --no-run --message-format=json 2>/dev/null \
+  bin=$(cargo test -p "$1" ${3:+--features "$3"} --test "$2" --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import sys,json
 for l in sys.stdin:
     j=json.loads(l)
