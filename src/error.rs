@@ -55,23 +55,26 @@ pub enum AllocError {
         /// The nodes in use, in list syntax.
         in_use: String,
     },
-    /// A region could not be mapped (strict huge pages, OS out of memory, ...).
+    /// A region could not be mapped (strict huge pages, OS out of memory, ...). Boxed to keep
+    /// `AllocError`, and so every allocation's `Result`, small.
     #[error(transparent)]
-    Region(#[from] RegionError),
-    /// A bulk request was refused as a whole.
-    #[error(
-        "bulk allocation of {requested} segments of {size} bytes failed after {obtained} (all given back): {cause}"
-    )]
+    Region(Box<RegionError>),
+    /// A bulk request was refused as a whole (everything it had taken was given back).
+    #[error("bulk allocation of {requested} segments of {size} bytes failed, nothing taken: {cause}")]
     Bulk {
         /// Segments asked for.
         requested: usize,
         /// Segment size.
         size: usize,
-        /// Segments obtained before the failure (all given back).
-        obtained: usize,
         /// The failure.
         #[source]
         cause: Box<AllocError>,
+    },
+    /// A batch cannot take these segments.
+    #[error("cannot add to this batch: {reason}")]
+    BatchMismatch {
+        /// Why.
+        reason: &'static str,
     },
     /// The manager was created before a `fork` and this is the child.
     #[error(
@@ -83,6 +86,12 @@ pub enum AllocError {
         /// This process.
         child: u32,
     },
+}
+
+impl From<RegionError> for AllocError {
+    fn from(e: RegionError) -> Self {
+        Self::Region(Box::new(e))
+    }
 }
 
 /// An arena manager that could not be built.

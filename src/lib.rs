@@ -81,6 +81,6 @@ pub use alloc_api::NodeAllocator;
 pub use arena::ArenaManager;
 pub use config::Config;
 pub use error::{AllocError, BuildError};
-pub use segment::Segment;
+pub use segment::{Segment, SegmentBatch};
 pub use size_class::{MAX_CLASSES, MIN_SEGMENT_SIZE, SizeClass};
 pub use stats::Stats;

@@ -57,10 +57,13 @@ impl SizeClass {
         MIN_SEGMENT_SIZE << self.0
     }
 
-    /// The class index (0 = 4 KiB).
+    /// The class index (0 = 4 KiB), always below [`MAX_CLASSES`].
     #[inline]
     #[must_use]
     pub const fn index(self) -> usize {
+        // SAFETY: every constructor (`for_size`, `from_index`) keeps the index below
+        // MAX_CLASSES; telling the compiler lets it drop bounds checks on per-class arrays.
+        unsafe { std::hint::assert_unchecked((self.0 as usize) < MAX_CLASSES) };
         self.0 as usize
     }
 

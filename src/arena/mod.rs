@@ -23,7 +23,7 @@ use self::node::{CarveError, MapParams, NodeArena};
 use crate::cache::{self, Registry};
 use crate::config::{Config, MemoryAmount, NodePolicy, NodeSelection};
 use crate::error::{AllocError, BuildError};
-use crate::segment::{Segment, sizing};
+use crate::segment::{Segment, SegmentBatch, sizing};
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::stats::Stats;
 use crate::sync::lock;
@@ -291,7 +291,7 @@ impl ArenaManager {
     #[inline]
     pub fn allocate_class(&self, class: SizeClass) -> Result<Segment<'_>, AllocError> {
         if class.size() > self.arenas.region_size {
-            return Err(AllocError::BadSize { requested: class.size(), max: self.arenas.region_size });
+            return Err(self.bad_size(class.size()));
         }
         let (entry, arena) = cache::allocate(&self.arenas, class)?;
         // SAFETY: the cache handed the entry over exclusively; it is of `class` on `arena`.
@@ -323,35 +323,50 @@ impl ArenaManager {
         Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, got) })
     }
 
-    /// Allocates `n` segments of at least `size` bytes each into `out`, all or nothing: on an
-    /// error `out` is as it was and every segment taken is back.
+    /// An empty batch for [`ArenaManager::allocate_bulk`].
+    #[must_use]
+    pub fn new_batch(&self) -> SegmentBatch<'_> {
+        SegmentBatch::new(&self.arenas)
+    }
+
+    /// Allocates `n` segments of at least `size` bytes on the calling thread's node into
+    /// `batch`, all or nothing: on an error the batch is as it was. A bulk is served by the
+    /// thread's own node only (no remote fallback). A batch holds one size class on one node:
+    /// appending to a non-empty batch of another class or node is refused.
     ///
     /// ```
     /// use numaseg::{ArenaManager, Config};
     /// let manager = ArenaManager::new(&Config::default())?;
-    /// let mut batch = Vec::with_capacity(32);
+    /// let mut batch = manager.new_batch();
     /// manager.allocate_bulk(4096, 32, &mut batch)?;
-    /// assert_eq!(batch.len(), 32);
-    /// manager.release_bulk(batch.drain(..));
+    /// manager.allocate_bulk(4096, 16, &mut batch)?;
+    /// assert_eq!(batch.len(), 48);
+    /// assert!(manager.allocate_bulk(8192, 1, &mut batch).is_err()); // another class
+    /// batch.release();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # Errors
-    /// [`AllocError::Bulk`] wrapping the first failure, and [`AllocError::BadSize`].
-    pub fn allocate_bulk<'a>(&'a self, size: usize, n: usize, out: &mut Vec<Segment<'a>>) -> Result<(), AllocError> {
+    /// [`AllocError::Bulk`] wrapping the failure (budget, mapping), [`AllocError::BadSize`], and
+    /// [`AllocError::BatchMismatch`] for a batch of another manager, class or node.
+    pub fn allocate_bulk<'a>(&'a self, size: usize, n: usize, batch: &mut SegmentBatch<'a>) -> Result<(), AllocError> {
         let class = self.class_for(size)?;
-        let start = out.len();
-        out.reserve(n);
-        let arenas: &'a Arenas = &self.arenas;
-        let result = cache::allocate_bulk(arenas, class, n, |entry, arena| {
-            // SAFETY: each emitted entry is handed over exclusively, of `class` on `arena`.
-            out.push(unsafe { Segment::from_entry(arenas, entry, class, arena) });
-        });
-        result.map_err(|cause| {
-            let obtained = out.len() - start;
-            out.truncate(start); // drops, and so gives back, what was taken
-            AllocError::Bulk { requested: n, size: class.size(), obtained, cause: Box::new(cause) }
-        })
+        if !std::ptr::eq(batch.arenas(), &raw const *self.arenas) {
+            return Err(AllocError::BatchMismatch { reason: "the batch belongs to another manager" });
+        }
+        let home = cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_arena());
+        let (_, batch_class, batch_arena, entries) = batch.parts_mut();
+        if !entries.is_empty() && (*batch_class != class || *batch_arena != home) {
+            return Err(AllocError::BatchMismatch { reason: "the batch holds segments of another size or node" });
+        }
+        let arena = cache::allocate_batch(&self.arenas, class, n, entries).map_err(|cause| AllocError::Bulk {
+            requested: n,
+            size: class.size(),
+            cause: Box::new(cause),
+        })?;
+        *batch_class = class;
+        *batch_arena = arena;
+        Ok(())
     }
 
     /// Gives back many segments in one go (segments of another manager go back to theirs).
@@ -455,10 +470,17 @@ impl ArenaManager {
         self.arenas.source.name()
     }
 
+    #[inline]
     fn class_for(&self, size: usize) -> Result<SizeClass, AllocError> {
-        SizeClass::for_size(size)
-            .filter(|c| c.size() <= self.arenas.region_size)
-            .ok_or(AllocError::BadSize { requested: size, max: self.arenas.region_size })
+        match SizeClass::for_size(size) {
+            Some(class) if class.size() <= self.arenas.region_size => Ok(class),
+            _ => Err(self.bad_size(size)),
+        }
+    }
+
+    #[cold]
+    fn bad_size(&self, size: usize) -> AllocError {
+        AllocError::BadSize { requested: size, max: self.arenas.region_size }
     }
 }
 
@@ -580,7 +602,7 @@ impl Arenas {
             CarveError::Budget(BothRefused::Total(r)) => {
                 AllocError::TotalBudget { node, requested: self.region_size, available: r.available, limit: r.limit }
             }
-            CarveError::Region(e) => AllocError::Region(e),
+            CarveError::Region(e) => AllocError::Region(Box::new(e)),
         }
     }
 
@@ -632,12 +654,6 @@ impl Arenas {
     /// An allocation when the thread cache is unavailable (thread being torn down).
     pub(crate) fn allocate_uncached(&self, arena: Option<u16>, class: SizeClass) -> Result<(usize, u16), AllocError> {
         self.allocate_direct(arena.unwrap_or_else(|| self.default_arena()), class, true)
-    }
-
-    /// Frees a segment through the calling thread's cache.
-    #[inline]
-    pub(crate) fn free_entry(&self, entry: usize, meta: crate::segment::SegmentMeta) {
-        cache::free(self, entry, meta.class, meta.arena);
     }
 
     /// Puts a segment into its home node's pool.

@@ -182,37 +182,35 @@ impl CacheSlot {
     }
 }
 
-/// The thread's slots, one per manager it used.
+/// The thread's slots, one per manager it used. Only slow paths touch it.
 struct LocalCaches {
-    /// The last slot used, with its manager's id: the fast path's one comparison.
-    last: Cell<(u64, *const CacheSlot)>,
     slots: RefCell<Vec<Arc<CacheSlot>>>,
-}
-
-impl LocalCaches {
-    #[cfg_attr(not(loom), allow(clippy::missing_const_for_fn, reason = "const under std only"))]
-    const fn new() -> Self {
-        Self { last: Cell::new((0, ptr::null())), slots: RefCell::new(Vec::new()) }
-    }
 }
 
 impl Drop for LocalCaches {
     fn drop(&mut self) {
-        self.last.set((0, ptr::null()));
+        // From here on the fast path finds nothing and the slow path no `LOCAL`: frees go
+        // straight to their pools, allocations bypass the cache.
+        LAST.with(|last| last.set((0, ptr::null())));
         for slot in self.slots.get_mut().drain(..) {
             slot.retire();
         }
     }
 }
 
+// The last slot used, with its manager's id: the fast path's one thread-local read and one
+// comparison. A `const` cell with no destructor, so reading it needs no initialisation or
+// liveness check; the slot it points to is kept alive by `LOCAL`, whose destructor clears it.
 #[cfg(not(loom))]
 thread_local! {
-    static LOCAL: LocalCaches = const { LocalCaches::new() };
+    static LAST: Cell<(u64, *const CacheSlot)> = const { Cell::new((0, ptr::null())) };
+    static LOCAL: LocalCaches = const { LocalCaches { slots: RefCell::new(Vec::new()) } };
 }
 
 #[cfg(loom)]
 thread_local! {
-    static LOCAL: LocalCaches = LocalCaches::new();
+    static LAST: Cell<(u64, *const CacheSlot)> = Cell::new((0, ptr::null()));
+    static LOCAL: LocalCaches = LocalCaches { slots: RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` on the calling thread's slot for `arenas`, creating it on first use. `None` when the
@@ -221,7 +219,7 @@ thread_local! {
 fn with_slot<R>(arenas: &Arenas, f: impl FnOnce(&CacheSlot, &mut PrivateCache) -> R) -> Option<R> {
     LOCAL
         .try_with(|local| {
-            let (id, slot) = local.last.get();
+            let (id, slot) = LAST.with(Cell::get);
             let slot = if id == arenas.id { slot } else { lookup_slot(local, arenas)? };
             // SAFETY: `slot` comes from `local.slots`, which holds an `Arc` to it for as long as
             // this thread lives, and it belongs to `arenas` (ids are unique and never reused).
@@ -254,41 +252,90 @@ fn lookup_slot(local: &LocalCaches, arenas: &Arenas) -> Option<*const CacheSlot>
             ptr
         }
     };
-    local.last.set((arenas.id, slot));
+    LAST.with(|last| last.set((arenas.id, slot)));
     Some(slot)
+}
+
+/// The calling thread's slot for `arenas` if it is the one used last (the fast path's only
+/// lookup), else null.
+#[inline(always)]
+fn last_slot(arenas: &Arenas) -> *const CacheSlot {
+    let (id, slot) = LAST.with(Cell::get);
+    if id == arenas.id { slot } else { ptr::null() }
 }
 
 /// Allocates one segment of `class` from the calling thread's home node, through its cache.
 /// Returns the tagged entry and the arena it belongs to.
-#[inline]
+#[inline(always)]
 pub(crate) fn allocate(arenas: &Arenas, class: SizeClass) -> Result<(usize, u16), AllocError> {
-    let hit = with_slot(arenas, |slot, p| {
-        let home = p.home;
-        let c = &mut p.classes[class.index()];
-        if c.len > 0 {
+    let slot = last_slot(arenas);
+    if !slot.is_null() {
+        // SAFETY: a non-null `last` slot is kept alive by this thread's `slots` list and belongs
+        // to `arenas` (ids are unique).
+        let slot = unsafe { &*slot };
+        let hit = slot.private.with_mut(|p| {
+            // SAFETY: only the owning thread (this one) reaches `private`, and not re-entrantly.
+            let p = unsafe { &mut *p };
+            let c = &mut p.classes[class.index()];
+            if c.len == 0 {
+                return None;
+            }
             c.len -= 1;
-            // SAFETY: `len < stack.len()` holds for every class (len <= cap <= max == stack.len()).
+            // SAFETY: `len < cap <= max == stack.len()` for every class.
             let entry = unsafe { *c.stack.get_unchecked(c.len) };
+            Some((entry, p.home))
+        });
+        if let Some(hit) = hit {
             bump(&slot.counters[class.index()].allocs, 1);
-            Ok((entry, home))
-        } else {
-            p.refill(arenas, slot, class)
+            return Ok(hit);
         }
-    });
-    match hit {
+    }
+    allocate_slow(arenas, class)
+}
+
+#[cold]
+#[inline(never)]
+fn allocate_slow(arenas: &Arenas, class: SizeClass) -> Result<(usize, u16), AllocError> {
+    match with_slot(arenas, |slot, p| p.allocate_or_refill(arenas, slot, class)) {
         Some(result) => result,
         None => arenas.allocate_uncached(None, class),
     }
 }
 
 /// Frees a segment entry of `class` belonging to `arena`.
-#[inline]
+#[inline(always)]
 pub(crate) fn free(arenas: &Arenas, entry: usize, class: SizeClass, arena: u16) {
+    let slot = last_slot(arenas);
+    if !slot.is_null() {
+        // SAFETY: as in `allocate`.
+        let slot = unsafe { &*slot };
+        let pushed = slot.private.with_mut(|p| {
+            // SAFETY: as in `allocate`.
+            let p = unsafe { &mut *p };
+            let c = &mut p.classes[class.index()];
+            if p.home != arena || c.len >= c.cap {
+                return false;
+            }
+            // SAFETY: `len < cap <= stack.len()`.
+            unsafe { *c.stack.get_unchecked_mut(c.len) = entry };
+            c.len += 1;
+            true
+        });
+        if pushed {
+            bump(&slot.counters[class.index()].frees, 1);
+            return;
+        }
+    }
+    free_slow(arenas, entry, class, arena);
+}
+
+#[cold]
+#[inline(never)]
+fn free_slow(arenas: &Arenas, entry: usize, class: SizeClass, arena: u16) {
     let done = with_slot(arenas, |slot, p| {
         let c = &mut p.classes[class.index()];
         if p.home == arena && c.len < c.cap {
-            // SAFETY: `len < cap <= stack.len()`.
-            unsafe { *c.stack.get_unchecked_mut(c.len) = entry };
+            c.stack[c.len] = entry;
             c.len += 1;
             bump(&slot.counters[class.index()].frees, 1);
         } else {
@@ -300,45 +347,72 @@ pub(crate) fn free(arenas: &Arenas, entry: usize, class: SizeClass, arena: u16) 
     }
 }
 
-/// Allocates `n` segments of `class`, handing each (entry, arena) to `emit`. On an error some
-/// may have been emitted already: the caller gives those back (all or nothing).
-pub(crate) fn allocate_bulk(
+/// Appends `n` entries of `class` from the calling thread's home node to `out`, all or nothing
+/// (on an error `out` is as it was). Returns the home arena. Never goes to another node.
+pub(crate) fn allocate_batch(
     arenas: &Arenas,
     class: SizeClass,
     n: usize,
-    mut emit: impl FnMut(usize, u16),
-) -> Result<(), AllocError> {
+    out: &mut Vec<usize>,
+) -> Result<u16, AllocError> {
+    let start = out.len();
+    out.reserve(n);
     let result = with_slot(arenas, |slot, p| {
+        let home = p.home;
         let mut need = n;
         while need > 0 {
-            let home = p.home;
             let c = &mut p.classes[class.index()];
             let take = c.len.min(need);
             if take > 0 {
                 let from = c.len - take;
-                for &entry in &c.stack[from..c.len] {
-                    emit(entry, home);
-                }
+                out.extend_from_slice(&c.stack[from..c.len]);
                 c.len = from;
                 bump(&slot.counters[class.index()].allocs, take as u64);
                 need -= take;
                 continue;
             }
-            let (entry, arena) = p.refill(arenas, slot, class)?;
-            emit(entry, arena);
+            let (entry, _) = p.refill(arenas, slot, class, false)?;
+            out.push(entry);
             need -= 1;
         }
-        Ok(())
+        Ok(home)
     });
-    match result {
+    let result = match result {
         Some(result) => result,
-        None => {
-            for _ in 0..n {
-                let (entry, arena) = arenas.allocate_uncached(None, class)?;
-                emit(entry, arena);
-            }
-            Ok(())
+        None => (0..n)
+            .try_for_each(|_| {
+                let (entry, _) = arenas.allocate_direct(arenas.default_arena(), class, false)?;
+                out.push(entry);
+                Ok(())
+            })
+            .map(|()| arenas.default_arena()),
+    };
+    if result.is_err() && out.len() > start {
+        let home = thread_home(arenas).unwrap_or_else(|| arenas.default_arena());
+        free_batch(arenas, class, home, &out[start..]);
+        out.truncate(start);
+    }
+    result
+}
+
+/// Frees entries of one class and arena in one go.
+pub(crate) fn free_batch(arenas: &Arenas, class: SizeClass, arena: u16, entries: &[usize]) {
+    let done = with_slot(arenas, |slot, p| {
+        let mut rest = entries;
+        if p.home == arena {
+            let c = p.class_mut(arenas, class);
+            let take = (c.cap - c.len.min(c.cap)).min(rest.len());
+            c.stack[c.len..c.len + take].copy_from_slice(&rest[..take]);
+            c.len += take;
+            bump(&slot.counters[class.index()].frees, take as u64);
+            rest = &rest[take..];
         }
+        for &entry in rest {
+            p.free_slow(arenas, slot, entry, class, arena);
+        }
+    });
+    if done.is_none() {
+        arenas.push_many_home(entries, class, arena);
     }
 }
 
@@ -438,10 +512,34 @@ impl PrivateCache {
         }
     }
 
-    /// Refills the class's stack and pops one entry (or returns a remote segment).
+    /// Pops an entry of `class`, refilling first if the stack is empty.
+    fn allocate_or_refill(
+        &mut self,
+        arenas: &Arenas,
+        slot: &CacheSlot,
+        class: SizeClass,
+    ) -> Result<(usize, u16), AllocError> {
+        let c = &mut self.classes[class.index()];
+        if c.len > 0 {
+            c.len -= 1;
+            let entry = c.stack[c.len];
+            bump(&slot.counters[class.index()].allocs, 1);
+            return Ok((entry, self.home));
+        }
+        self.refill(arenas, slot, class, true)
+    }
+
+    /// Refills the class's stack and pops one entry; with `remote_ok`, returns another node's
+    /// segment when the home node is out of budget.
     #[cold]
     #[inline(never)]
-    fn refill(&mut self, arenas: &Arenas, slot: &CacheSlot, class: SizeClass) -> Result<(usize, u16), AllocError> {
+    fn refill(
+        &mut self,
+        arenas: &Arenas,
+        slot: &CacheSlot,
+        class: SizeClass,
+        remote_ok: bool,
+    ) -> Result<(usize, u16), AllocError> {
         arenas.check_fork()?;
         self.tick(arenas, slot);
         let home = self.home;
@@ -509,6 +607,7 @@ impl PrivateCache {
                     c.len += n;
                     got = n;
                 }
+                Err(e) if !remote_ok => return Err(arenas.carve_error(arenas.node_id(home), e)),
                 Err(e) => {
                     // 5. Another node, when the home node is out of budget.
                     let (entry, arena) = arenas.allocate_remote(home, class, e)?;

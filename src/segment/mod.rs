@@ -10,9 +10,13 @@
 //! Inside caches and pools a segment travels as a *tagged entry*: its address with the page kind
 //! of its region in the two low bits (addresses are at least 4 KiB aligned), see [`tagged`].
 
+mod batch;
 pub(crate) mod sizing;
 
+pub use batch::SegmentBatch;
+
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::ptr::NonNull;
 
 use numa::{NodeId, PageKind};
@@ -55,12 +59,10 @@ pub(crate) mod tagged {
     }
 }
 
-/// What a segment is, besides its address: class, node (as the manager's arena index) and page
-/// kind. Four bytes.
+/// What a segment is, besides its entry: class and node (as the manager's arena index).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SegmentMeta {
     pub(crate) class: SizeClass,
-    pub(crate) kind_tag: u8,
     pub(crate) arena: u16,
 }
 
@@ -85,17 +87,11 @@ pub(crate) struct SegmentMeta {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Segment<'a> {
-    ptr: NonNull<u8>,
+    /// The tagged entry: address | page-kind tag. Never zero (addresses are real mappings).
+    entry: NonZeroUsize,
     meta: SegmentMeta,
     arenas: &'a Arenas,
 }
-
-// SAFETY: a Segment is the unique owner of its block (no other handle or cache holds the entry
-// while it exists), and its free path works from any thread (a foreign or remote free goes to
-// the segment's home pool). `Arenas` is Sync, so the shared reference may travel too.
-unsafe impl Send for Segment<'_> {}
-// SAFETY: `&Segment` gives only `&[u8]` views and plain reads of immutable fields.
-unsafe impl Sync for Segment<'_> {}
 
 impl<'a> Segment<'a> {
     /// Builds a handle for a segment entry that the caller owns exclusively.
@@ -106,18 +102,22 @@ impl<'a> Segment<'a> {
     /// - nothing else (cache, pool, other handle) holds it; the handle becomes its only owner.
     #[inline]
     pub(crate) unsafe fn from_entry(arenas: &'a Arenas, entry: usize, class: SizeClass, arena: u16) -> Self {
-        let addr = tagged::addr(entry);
-        #[expect(clippy::cast_possible_truncation, reason = "tags are two bits")]
-        let kind_tag = (entry & 0b11) as u8;
-        // SAFETY: segment addresses are never null (regions are real mappings).
-        let ptr = unsafe { NonNull::new_unchecked(addr as *mut u8) };
-        Self { ptr, meta: SegmentMeta { class, kind_tag, arena }, arenas }
+        // SAFETY: segment addresses are never null (regions are real mappings), so neither is
+        // the entry.
+        let entry = unsafe { NonZeroUsize::new_unchecked(entry) };
+        Self { entry, meta: SegmentMeta { class, arena }, arenas }
     }
 
     /// The tagged entry this handle owns.
     #[inline]
     pub(crate) fn entry(&self) -> usize {
-        self.ptr.as_ptr() as usize | usize::from(self.meta.kind_tag)
+        self.entry.get()
+    }
+
+    #[inline]
+    fn ptr(&self) -> NonNull<u8> {
+        // SAFETY: the address part of a non-zero entry is a real, non-null mapping address.
+        unsafe { NonNull::new_unchecked(tagged::addr(self.entry.get()) as *mut u8) }
     }
 
     /// The manager's shared state this segment belongs to.
@@ -154,14 +154,14 @@ impl<'a> Segment<'a> {
     /// The page kind of the region it was carved from.
     #[must_use]
     pub fn page_kind(&self) -> PageKind {
-        tagged::kind(usize::from(self.meta.kind_tag))
+        tagged::kind(self.entry.get())
     }
 
     /// The first byte. Valid for [`Segment::len`] bytes while the handle lives.
     #[inline]
     #[must_use]
     pub fn as_ptr(&self) -> *mut u8 {
-        self.ptr.as_ptr()
+        self.ptr().as_ptr()
     }
 
     /// The memory as bytes.
@@ -170,7 +170,7 @@ impl<'a> Segment<'a> {
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: the handle owns `len` bytes at `ptr` exclusively until it is dropped, and the
         // borrow of `self` keeps the slice from outliving it.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len()) }
+        unsafe { std::slice::from_raw_parts(self.ptr().as_ptr(), self.len()) }
     }
 
     /// The memory as mutable bytes.
@@ -178,7 +178,7 @@ impl<'a> Segment<'a> {
     #[must_use]
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: as in `as_slice`, and `&mut self` makes this the only view.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len()) }
+        unsafe { std::slice::from_raw_parts_mut(self.ptr().as_ptr(), self.len()) }
     }
 
     /// Gives the segment back now (the same as dropping it).
@@ -200,14 +200,14 @@ impl<'a> Segment<'a> {
 impl Drop for Segment<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.arenas.free_entry(self.entry(), self.meta);
+        crate::cache::free(self.arenas, self.entry.get(), self.meta.class, self.meta.arena);
     }
 }
 
 impl fmt::Debug for Segment<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Segment")
-            .field("ptr", &self.ptr)
+            .field("ptr", &self.ptr())
             .field("len", &self.len())
             .field("node", &self.node())
             .field("page_kind", &self.page_kind())

@@ -190,25 +190,41 @@ fn a_segment_freed_on_another_node_goes_home() {
 fn bulk_is_all_or_nothing() {
     let c = build(config().node_memory_limit(MemoryAmount::Bytes(ByteSize(32 << 20))).strict(true));
     let m = ArenaManager::heap_backed(&c, 1).unwrap();
-    let mut out = Vec::new();
-    m.allocate_bulk(MIB, 20, &mut out).unwrap();
-    assert_eq!(out.len(), 20);
-    assert!(out.iter().all(|s| s.len() == MIB));
+    let mut batch = m.new_batch();
+    m.allocate_bulk(MIB, 20, &mut batch).unwrap();
+    assert_eq!((batch.len(), batch.segment_size()), (20, MIB));
+    let mut addrs: Vec<usize> = (0..20).map(|i| batch.get(i).unwrap().as_ptr() as usize).collect();
+    addrs.sort_unstable();
+    addrs.dedup();
+    assert_eq!(addrs.len(), 20);
+    for block in batch.iter_mut() {
+        block.fill(3);
+    }
     // 12 more fit (32 per region), 13 do not: nothing is taken.
-    let mut more = Vec::new();
-    let err = m.allocate_bulk(MIB, 13, &mut more).unwrap_err();
-    match &err {
-        AllocError::Bulk { requested, size, obtained, cause } => {
-            assert_eq!((*requested, *size, *obtained), (13, MIB, 12));
-            assert!(matches!(**cause, AllocError::NodeBudget { .. }));
+    let mut more = m.new_batch();
+    match m.allocate_bulk(MIB, 13, &mut more).unwrap_err() {
+        AllocError::Bulk { requested, size, cause } => {
+            assert_eq!((requested, size), (13, MIB));
+            assert!(matches!(*cause, AllocError::NodeBudget { .. }), "{cause}");
         }
         other => panic!("{other:?}"),
     }
     assert!(more.is_empty());
     assert_eq!(m.stats().used_segments(), 20);
-    m.allocate_bulk(MIB, 12, &mut more).unwrap();
-    m.release_bulk(out.drain(..).chain(more.drain(..)));
+    // The same batch takes more of its own class, and refuses another class.
+    m.allocate_bulk(MIB, 12, &mut batch).unwrap();
+    assert!(matches!(m.allocate_bulk(4096, 1, &mut batch), Err(AllocError::BatchMismatch { .. })));
+    assert_eq!(batch.len(), 32);
+    let one = batch.pop().unwrap();
+    assert_eq!((one.len(), one.node()), (MIB, NodeId::new(0)));
+    drop(one);
+    batch.release();
+    assert!(batch.is_empty());
     assert_eq!(m.stats().used_segments(), 0);
+    // A batch of another manager is refused.
+    let other = ArenaManager::heap_backed(&Config::default(), 1).unwrap();
+    let mut foreign = other.new_batch();
+    assert!(matches!(m.allocate_bulk(4096, 1, &mut foreign), Err(AllocError::BatchMismatch { .. })));
 }
 
 #[test]

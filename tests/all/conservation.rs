@@ -57,7 +57,7 @@ fn worker<'a>(
     let mut rng = fastrand::Rng::with_seed(me as u64 * 7919 + 1);
     let mut held: Vec<Held<'a>> = Vec::new();
     let mut next_tag = (me as u64) << 48;
-    let mut bulk = Vec::new();
+    let mut bulk = m.new_batch();
     for _ in 0..OPS {
         while let Ok(mut h) = inbox.try_recv() {
             check_and_poison(&mut h, live);
@@ -70,9 +70,13 @@ fn worker<'a>(
             }
             50..54 => {
                 m.allocate_bulk(4096 << rng.usize(0..3), 16, &mut bulk).unwrap();
-                for s in bulk.drain(..) {
-                    next_tag += 1;
-                    held.push(take(s, next_tag, live));
+                if rng.bool() {
+                    while let Some(s) = bulk.pop() {
+                        next_tag += 1;
+                        held.push(take(s, next_tag, live));
+                    }
+                } else {
+                    bulk.release(); // all back in one call
                 }
             }
             54..90 if !held.is_empty() => {

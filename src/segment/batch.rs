@@ -1,0 +1,135 @@
+//! [`SegmentBatch`]: many segments of one size class on one node, owned together and moved in
+//! and out of the thread cache with slice copies — the bulk API.
+//!
+//! A batch holds tagged entries (8 bytes each), not handles, so allocating or releasing 32
+//! segments is a copy of 256 bytes plus bookkeeping. It owns every entry it holds exactly like
+//! [`Segment`] owns one: the memory is reachable only through the batch's borrows, and it all
+//! goes back when the batch is released or dropped.
+
+use std::fmt;
+
+use super::{Segment, tagged};
+use crate::arena::Arenas;
+use crate::size_class::SizeClass;
+
+/// Segments of one size class on one node, owned together. Obtain one from
+/// [`ArenaManager::new_batch`](crate::ArenaManager::new_batch) and fill it with
+/// [`ArenaManager::allocate_bulk`](crate::ArenaManager::allocate_bulk).
+///
+/// ```
+/// use numaseg::{ArenaManager, Config};
+/// let manager = ArenaManager::new(&Config::default())?;
+/// let mut batch = manager.new_batch();
+/// manager.allocate_bulk(32 << 10, 32, &mut batch)?;
+/// for block in batch.iter_mut() {
+///     block[0] = 1;
+/// }
+/// assert_eq!(batch.len(), 32);
+/// batch.release(); // all 32 back in one call; the batch keeps its capacity
+/// assert!(batch.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SegmentBatch<'a> {
+    arenas: &'a Arenas,
+    class: SizeClass,
+    arena: u16,
+    entries: Vec<usize>,
+}
+
+impl<'a> SegmentBatch<'a> {
+    pub(crate) fn new(arenas: &'a Arenas) -> Self {
+        Self { arenas, class: SizeClass::for_size(1).unwrap_or_else(|| unreachable!()), arena: 0, entries: Vec::new() }
+    }
+
+    /// The class and arena of the entries, and the entries, for the allocator.
+    pub(crate) fn parts_mut(&mut self) -> (&'a Arenas, &mut SizeClass, &mut u16, &mut Vec<usize>) {
+        (self.arenas, &mut self.class, &mut self.arena, &mut self.entries)
+    }
+
+    /// The manager's state this batch belongs to.
+    pub(crate) fn arenas(&self) -> &'a Arenas {
+        self.arenas
+    }
+
+    /// Segments held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the batch holds none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The size of each segment (meaningful once the batch holds any).
+    #[must_use]
+    pub fn segment_size(&self) -> usize {
+        self.class.size()
+    }
+
+    /// The node of every segment (meaningful once the batch holds any).
+    #[must_use]
+    pub fn node(&self) -> numa::NodeId {
+        self.arenas.node_id(self.arena)
+    }
+
+    /// The memory of segment `i`.
+    #[must_use]
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let entry = *self.entries.get(i)?;
+        // SAFETY: the batch owns the segment exclusively while it holds the entry; the borrow
+        // of `self` keeps the slice from outliving that.
+        Some(unsafe { std::slice::from_raw_parts(tagged::addr(entry) as *const u8, self.class.size()) })
+    }
+
+    /// The memory of segment `i`, mutably.
+    #[must_use]
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut [u8]> {
+        let entry = *self.entries.get(i)?;
+        // SAFETY: as in `get`, and `&mut self` makes this the only view.
+        Some(unsafe { std::slice::from_raw_parts_mut(tagged::addr(entry) as *mut u8, self.class.size()) })
+    }
+
+    /// Every segment's memory, mutably (distinct segments never overlap).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut [u8]> + '_ {
+        let size = self.class.size();
+        self.entries.iter().map(move |&entry| {
+            // SAFETY: each entry is a distinct segment the batch owns exclusively, so the slices
+            // are disjoint; `&mut self` keeps them from outliving the batch's ownership.
+            unsafe { std::slice::from_raw_parts_mut(tagged::addr(entry) as *mut u8, size) }
+        })
+    }
+
+    /// Takes the last segment out as its own handle.
+    pub fn pop(&mut self) -> Option<Segment<'a>> {
+        let entry = self.entries.pop()?;
+        // SAFETY: the batch owned the entry exclusively and gives it up here.
+        Some(unsafe { Segment::from_entry(self.arenas, entry, self.class, self.arena) })
+    }
+
+    /// Gives every segment back now, in one call. The batch keeps its capacity for reuse.
+    pub fn release(&mut self) {
+        if !self.entries.is_empty() {
+            crate::cache::free_batch(self.arenas, self.class, self.arena, &self.entries);
+            self.entries.clear();
+        }
+    }
+}
+
+impl Drop for SegmentBatch<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl fmt::Debug for SegmentBatch<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SegmentBatch")
+            .field("len", &self.entries.len())
+            .field("segment_size", &self.class.size())
+            .field("node", &self.node())
+            .finish()
+    }
+}
