@@ -191,7 +191,8 @@ impl Drop for LocalCaches {
     fn drop(&mut self) {
         // From here on the fast path finds nothing and the slow path no `LOCAL`: frees go
         // straight to their pools, allocations bypass the cache.
-        LAST.with(|last| last.set((0, ptr::null())));
+        // (`try_with`: under loom the cell may already be gone; under std it never is.)
+        let _ = LAST.try_with(|last| last.set((0, ptr::null())));
         for slot in self.slots.get_mut().drain(..) {
             slot.retire();
         }
@@ -219,7 +220,7 @@ thread_local! {
 fn with_slot<R>(arenas: &Arenas, f: impl FnOnce(&CacheSlot, &mut PrivateCache) -> R) -> Option<R> {
     LOCAL
         .try_with(|local| {
-            let (id, slot) = LAST.with(Cell::get);
+            let (id, slot) = LAST.try_with(Cell::get).unwrap_or((0, ptr::null()));
             let slot = if id == arenas.id { slot } else { lookup_slot(local, arenas)? };
             // SAFETY: `slot` comes from `local.slots`, which holds an `Arc` to it for as long as
             // this thread lives, and it belongs to `arenas` (ids are unique and never reused).
@@ -252,7 +253,7 @@ fn lookup_slot(local: &LocalCaches, arenas: &Arenas) -> Option<*const CacheSlot>
             ptr
         }
     };
-    LAST.with(|last| last.set((arenas.id, slot)));
+    let _ = LAST.try_with(|last| last.set((arenas.id, slot)));
     Some(slot)
 }
 
@@ -260,7 +261,8 @@ fn lookup_slot(local: &LocalCaches, arenas: &Arenas) -> Option<*const CacheSlot>
 /// lookup), else null.
 #[inline(always)]
 fn last_slot(arenas: &Arenas) -> *const CacheSlot {
-    let (id, slot) = LAST.with(Cell::get);
+    // `try_with` compiles to a plain read for a `const` cell without a destructor.
+    let (id, slot) = LAST.try_with(Cell::get).unwrap_or((0, ptr::null()));
     if id == arenas.id { slot } else { ptr::null() }
 }
 
