@@ -470,6 +470,12 @@ impl ArenaManager {
         self.arenas.source.name()
     }
 
+    /// The shared state, for the managers and pools built on top (crate-internal).
+    #[allow(dead_code, reason = "used by the memory manager and buffer pools")]
+    pub(crate) fn arenas(&self) -> &Arenas {
+        &self.arenas
+    }
+
     #[inline]
     fn class_for(&self, size: usize) -> Result<SizeClass, AllocError> {
         match SizeClass::for_size(size) {

@@ -235,3 +235,26 @@ pub(crate) struct RawSegment {
     pub(crate) entry: usize,
     pub(crate) meta: SegmentMeta,
 }
+
+#[allow(dead_code, reason = "used by the memory manager and buffer pools")]
+impl RawSegment {
+    /// The first byte.
+    pub(crate) fn addr(&self) -> usize {
+        tagged::addr(self.entry)
+    }
+
+    /// Size in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.meta.class.size()
+    }
+
+    /// Rebuilds the handle (to use it, or to give it back by dropping it).
+    ///
+    /// # Safety
+    /// `arenas` is the manager this segment came from, and it is alive for `'a`.
+    pub(crate) unsafe fn into_segment<'a>(self, arenas: &'a Arenas) -> Segment<'a> {
+        // SAFETY: the caller names the right, live manager; `self` owned the entry exclusively
+        // and is consumed here, so the new handle is its only owner.
+        unsafe { Segment::from_entry(arenas, self.entry, self.meta.class, self.meta.arena) }
+    }
+}
