@@ -1,48 +1,11 @@
-//! Placement of the allocator core on a real multi-node kernel. CI runs this binary inside
-//! `shared/numa-vm/run-in-numa-vm` (4 nodes, one CPU and 2 MiB pages per node); on a one-node
-//! machine the multi-node cases reduce to what one node can show. `RUN_IN_NUMA_VM=1` (set by the
-//! guest) makes the multi-node expectations mandatory.
-
-#![allow(clippy::unwrap_used, reason = "test helpers unwrap like the tests they serve")]
+//! The allocator core: pinned threads get node-local segments, frees go home, budgets push
+//! allocations to another node (or fail in strict mode).
 
 use numaseg::config::{ByteSize, MemoryAmount};
-use numaseg::numa::placement;
-use numaseg::numa::sys::linux::set_affinity;
 use numaseg::numa::{NodeId, Topology};
-use numaseg::{AllocError, ArenaManager, Config, Segment};
+use numaseg::{AllocError, ArenaManager, Config};
 
-const MIB: usize = 1 << 20;
-
-fn in_guest() -> bool {
-    std::env::var_os("RUN_IN_NUMA_VM").is_some()
-}
-
-fn pin(topology: &Topology, node: NodeId) {
-    let cpus = &topology.node(node).unwrap().cpus;
-    set_affinity(cpus).unwrap_or_else(|e| panic!("pinning to {node} ({cpus:?}): {e}"));
-}
-
-/// Every base page of the segment is on `node`, read back from the kernel.
-fn assert_on(segment: &Segment<'_>, node: NodeId) {
-    let p = placement::read_back(segment.as_ptr() as usize, segment.len()).unwrap();
-    if let Some((offset, state)) = p.first_misplaced(node) {
-        panic!("segment of {} bytes at {:p}: page at {offset:#x} is {state:?}; {p}", segment.len(), segment.as_ptr());
-    }
-}
-
-fn nodes_with_cpus(t: &Topology) -> Vec<NodeId> {
-    t.nodes().iter().filter(|n| !n.cpus.is_empty()).map(|n| n.id).collect()
-}
-
-fn require_nodes(t: &Topology, n: usize) -> bool {
-    let have = nodes_with_cpus(t).len();
-    if have < n {
-        assert!(!in_guest(), "the guest has {n} nodes with CPUs, found {have}");
-        eprintln!("{have} node(s) with CPUs here: skipped");
-        return false;
-    }
-    true
-}
+use crate::{MIB, assert_on, nodes_with_cpus, pin, require_nodes};
 
 #[test]
 fn a_thread_pinned_to_node_k_gets_segments_on_node_k() {
