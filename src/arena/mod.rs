@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as StdOrdering};
 
 use numa::sys::heap::HeapSource;
 use numa::sys::linux::LinuxSource;
-use numa::{Allowed, NodeId, NodeSet, PageSource, RawNode, RegionSpec, ThpMode, Topology};
+use numa::{NodeId, NodeSet, PageSource, RegionSpec, Topology};
 
 use self::budget::{BothRefused, Budget};
 use self::node::{CarveError, MapParams, NodeArena};
@@ -130,7 +130,7 @@ impl ArenaManager {
     /// # Errors
     /// See [`BuildError`].
     pub fn heap_backed(config: &Config, nodes: usize) -> Result<Self, BuildError> {
-        Self::with_source(config, heap_topology(nodes)?, std::sync::Arc::new(HeapSource::new()))
+        Self::with_source(config, Topology::pretend(nodes, 64 << 30), std::sync::Arc::new(HeapSource::new()))
     }
 
     /// Builds the arenas over a given topology and page source.
@@ -711,15 +711,4 @@ impl Arenas {
     pub(crate) fn drain_pools_to_regions(&self, retain: Option<usize>) -> usize {
         (0..self.nodes.len()).map(|a| self.drain_node_pools(u16::try_from(a).unwrap_or(0), retain)).sum()
     }
-}
-
-/// A pretend topology for [`ArenaManager::heap_backed`].
-fn heap_topology(nodes: usize) -> Result<Topology, numa::TopologyError> {
-    let cpus = numa::sys::linux::affinity_cpus();
-    let raw: Vec<RawNode> = (0..nodes.max(1))
-        .filter_map(NodeId::try_new)
-        .map(|id| RawNode { id, cpus: if id.index() == 0 { cpus.clone() } else { Vec::new() }, memory_bytes: 64 << 30 })
-        .collect();
-    let allowed = Allowed { cpus, mems: raw.iter().map(|n| n.id).collect() };
-    Topology::assemble(&raw, None, &allowed, |_, _| None, ThpMode::Madvise, "heap")
 }

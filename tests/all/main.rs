@@ -4,3 +4,4 @@
 
 mod arena;
 mod conservation;
+mod faults;
