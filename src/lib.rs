@@ -63,6 +63,8 @@ pub(crate) use expensive_check;
 
 mod alloc_api;
 mod arena;
+#[cfg(feature = "bench")]
+pub mod bench;
 pub(crate) mod cache;
 pub mod config;
 pub mod error;

@@ -92,6 +92,13 @@ impl<'a> SegmentBatch<'a> {
         Some(unsafe { std::slice::from_raw_parts_mut(tagged::addr(entry) as *mut u8, self.class.size()) })
     }
 
+    /// The colour offset of segment `i` (see
+    /// [`Segment::colour_offset`](crate::Segment::colour_offset)).
+    #[must_use]
+    pub fn colour_offset(&self, i: usize) -> Option<usize> {
+        self.entries.get(i).map(|&e| super::colour(tagged::addr(e), self.class))
+    }
+
     /// Every segment's memory, mutably (distinct segments never overlap).
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut [u8]> + '_ {
         let size = self.class.size();
