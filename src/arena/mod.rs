@@ -667,20 +667,23 @@ impl Arenas {
         self.push_many_home(std::slice::from_ref(&entry), class, arena);
     }
 
-    /// Puts segments into their home node's pool, and gives the excess of an over-full pool
-    /// back to the regions.
+    /// Puts segments into their home node's pool as one batch.
     pub(crate) fn push_many_home(&self, entries: &[usize], class: SizeClass, arena: u16) {
+        self.push_batch_home(entries.to_vec(), class, arena);
+    }
+
+    /// Puts a batch into its home node's pool, and gives the excess of an over-full pool back to
+    /// the regions.
+    pub(crate) fn push_batch_home(&self, batch: Vec<usize>, class: SizeClass, arena: u16) {
         let pool = &self.node(arena).classes[class.index()];
-        for &entry in entries {
-            pool.pool.push(entry);
-        }
+        pool.push_batch(batch);
         let limit = self.pool_limit[class.index()];
         // In a fork child the regions' lock may be held by a thread that does not exist there.
-        if pool.pool.len() > limit && self.check_fork().is_ok() {
+        if pool.pooled() > limit && self.check_fork().is_ok() {
             let mut excess = Vec::new();
-            while pool.pool.len() > limit / 2 {
-                match pool.take_one() {
-                    Some(entry) => excess.push(entry),
+            while pool.pooled() > limit / 2 {
+                match pool.pop_batch() {
+                    Some(batch) => excess.extend(batch),
                     None => break,
                 }
             }
@@ -696,8 +699,8 @@ impl Arenas {
         for (i, class_state) in node.classes.iter().enumerate().take(self.class_count()) {
             let Some(class) = SizeClass::from_index(i) else { continue };
             let mut entries = Vec::new();
-            while let Some(entry) = class_state.take_one() {
-                entries.push(entry);
+            while let Some(batch) = class_state.pop_batch() {
+                entries.extend(batch);
             }
             node.reclaim(class, &entries, &self.total, retain);
         }
