@@ -57,6 +57,15 @@ pub(crate) mod tagged {
     pub(crate) const fn addr(entry: usize) -> usize {
         entry & !KIND_MASK
     }
+
+    /// The entry's address as a pointer. Entries are integers: the region's base pointer was
+    /// *exposed* when carving began (`RegionTable::carve`), and this takes that provenance back
+    /// (`with_exposed_provenance_mut`). Keeping entries as integers lets the lock-free structures
+    /// move plain `usize`s; Miri checks it with permissive provenance (`scripts/miri.sh`).
+    #[inline]
+    pub(crate) fn ptr(entry: usize) -> *mut u8 {
+        std::ptr::with_exposed_provenance_mut(addr(entry))
+    }
 }
 
 /// Cache lines a colour offset spreads over.
@@ -128,7 +137,7 @@ impl<'a> Segment<'a> {
     #[inline]
     fn ptr(&self) -> NonNull<u8> {
         // SAFETY: the address part of a non-zero entry is a real, non-null mapping address.
-        unsafe { NonNull::new_unchecked(tagged::addr(self.entry.get()) as *mut u8) }
+        unsafe { NonNull::new_unchecked(tagged::ptr(self.entry.get())) }
     }
 
     /// The manager's shared state this segment belongs to.
