@@ -23,4 +23,6 @@ step "benchmarks: build every bench, quick comparison run"
 cargo bench --workspace --features "$features" --no-run
 cargo run --release --features cli,bench --bin numaseg -- bench --quick --out target/bench-quick > target/bench-quick.log
 tail -n 30 target/bench-quick.log
+step "fuzz smoke run (10 s per target)"
+scripts/fuzz.sh 10
 step "all passed"

@@ -5,3 +5,4 @@
 mod arena;
 mod conservation;
 mod faults;
+mod fuzz_regressions;
