@@ -70,6 +70,27 @@ pub enum RegionError {
         /// Bytes free in that node's pool of that kind when the map was tried.
         free_bytes: u64,
     },
+    /// The node's pool had room, but the kernel refused the hugetlb reservation: a hugetlb
+    /// cgroup limit (or overcommit setting) is in the way.
+    #[error(
+        "{node}: requested {requested_mib} MiB in {kind_size} pages; the node's pool has {free_mib} MiB free, but the kernel refused the reservation{}",
+        cgroup_limit.as_ref().map(|(bytes, file)| format!(" — the hugetlb cgroup limit is {} MiB ({file})", bytes >> 20)).unwrap_or_default(),
+        requested_mib = requested_bytes >> 20,
+        free_mib = free_bytes >> 20,
+        kind_size = page_size_label(*kind),
+    )]
+    HugetlbRefused {
+        /// The node asked for.
+        node: NodeId,
+        /// The hugetlb kind asked for.
+        kind: PageKind,
+        /// Bytes asked for.
+        requested_bytes: usize,
+        /// Bytes free in the node's pool.
+        free_bytes: u64,
+        /// The cgroup's hugetlb limit for this page size and the file it was read from, if any.
+        cgroup_limit: Option<(u64, String)>,
+    },
     /// The region length does not suit the page kind.
     #[error(
         "a region of {len} bytes cannot be made of {kind} pages: the length must be a non-zero multiple of {page_size} bytes"
@@ -135,7 +156,7 @@ impl RegionError {
     #[must_use]
     pub fn is_exhaustion(&self) -> bool {
         match self {
-            Self::HugePagesExhausted { .. } => true,
+            Self::HugePagesExhausted { .. } | Self::HugetlbRefused { .. } => true,
             Self::AllKindsFailed { last, .. } => last.is_exhaustion(),
             Self::Os(e) => matches!(e.raw_os_error(), Some(libc::ENOMEM)),
             _ => false,

@@ -34,6 +34,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod cgroup;
 pub mod error;
 #[cfg(feature = "fault-injection")]
 pub mod fault;

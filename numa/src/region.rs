@@ -179,8 +179,16 @@ impl Region {
         if len == 0 || !len.is_multiple_of(kind.page_size()) {
             return Err(RegionError::BadLength { len, kind, page_size: kind.page_size() });
         }
-        let exhausted =
-            |free_bytes: u64| RegionError::HugePagesExhausted { node, kind, requested_bytes: len, free_bytes };
+        // Short of pages: say why — an empty pool, or a cgroup refusing pages the pool has.
+        let exhausted = |free_bytes: u64| {
+            if free_bytes >= len as u64 {
+                let limit =
+                    crate::cgroup::CgroupLimits::current().huge(kind).map(|l| (l.bytes, l.file.display().to_string()));
+                RegionError::HugetlbRefused { node, kind, requested_bytes: len, free_bytes, cgroup_limit: limit }
+            } else {
+                RegionError::HugePagesExhausted { node, kind, requested_bytes: len, free_bytes }
+            }
+        };
         if kind.is_hugetlb()
             && let Some(free) = source.huge_pages_free(node, kind)
             && free < len as u64

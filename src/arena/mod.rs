@@ -174,7 +174,29 @@ impl ArenaManager {
                 amount.resolve(reference).map_or(usize::MAX, |b| usize::try_from(b).unwrap_or(usize::MAX))
             }
         };
-        let total_limit = resolve(config.memory_limit, node_set.iter().map(node_memory).sum());
+        // Base pages and THP are charged to the cgroup's memory limit, and going over it means
+        // the OOM killer: a fractional budget is taken of whichever is smaller, the nodes'
+        // memory or that limit; an explicit one above it is allowed but warned about.
+        let cgroup =
+            if source.supports_placement() { numa::cgroup::CgroupLimits::current() } else { Default::default() };
+        let nodes_memory: u64 = node_set.iter().map(node_memory).sum();
+        let reference = match &cgroup.memory {
+            Some(limit) if matches!(config.memory_limit, MemoryAmount::Fraction(_)) => nodes_memory.min(limit.bytes),
+            _ => nodes_memory,
+        };
+        let total_limit = resolve(config.memory_limit, reference);
+        if let Some(limit) = &cgroup.memory
+            && total_limit as u64 > limit.bytes
+            && !matches!(config.huge_pages, numa::PagePolicy::Only(k) if k.is_hugetlb())
+        {
+            tracing::warn!(
+                target: "numaseg",
+                "NUMASEG_MEMORY_LIMIT allows {} bytes, but this process's cgroup limits memory to {} bytes ({}): base-page and THP regions beyond the limit get the process OOM-killed when they are faulted in; lower the budget or raise the limit",
+                if total_limit == usize::MAX { "unlimited".to_owned() } else { total_limit.to_string() },
+                limit.bytes,
+                limit.file.display()
+            );
+        }
         let first = node_set.first().unwrap_or_else(|| NodeId::new(0));
         if total_limit < region_size {
             return Err(BuildError::BudgetBelowRegion {
