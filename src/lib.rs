@@ -63,6 +63,7 @@ pub(crate) use expensive_check;
 
 mod alloc_api;
 mod arena;
+pub mod buffer_pool;
 pub(crate) mod cache;
 pub mod config;
 pub mod error;
@@ -79,8 +80,9 @@ pub struct ReadmeDoctests;
 
 pub use alloc_api::NodeAllocator;
 pub use arena::ArenaManager;
+pub use buffer_pool::{Buffer, LocalBufferPool, NetworkBufferPool, SharedBuffer};
 pub use config::Config;
-pub use error::{AllocError, BuildError};
+pub use error::{AllocError, BufferPoolError, BuildError, CreditError};
 pub use segment::{Segment, SegmentBatch};
 pub use size_class::{MAX_CLASSES, MIN_SEGMENT_SIZE, SizeClass};
 pub use stats::Stats;
