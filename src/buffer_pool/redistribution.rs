@@ -73,8 +73,8 @@ mod tests {
 
     #[test]
     fn shares_follow_capacity() {
-        // Capacities 10 and 30 with 20 spare: capped at 20 each → equal shares of 20.
-        assert_eq!(redistribute(20, &[b(0, 10), b(0, 30)]), vec![10, 10]);
+        // Capacities 10 and 30 with 20 spare: capped to 10 and 20, so 20·10/30 = 6 and 14.
+        assert_eq!(redistribute(20, &[b(0, 10), b(0, 30)]), vec![6, 14]);
         // Capacities 10 and 30 with 40 spare: all fit.
         assert_eq!(redistribute(40, &[b(0, 10), b(0, 30)]), vec![10, 30]);
         // Capacities 10 and 30 with 100 spare: both reach their maximum.
