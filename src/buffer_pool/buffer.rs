@@ -104,19 +104,19 @@ impl Buffer {
     }
 
     /// Bytes a writer may fill in total (`≤ capacity`): the writable size of the pool when the
-    /// buffer was handed out, unless changed with [`Buffer::set_limit`].
+    /// buffer was handed out, unless changed with [`Buffer::set_write_limit`].
     ///
     /// ```
     /// # use std::sync::Arc;
     /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
     /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
     /// # let pool = network.create_buffer_pool(1, 1)?;
-    /// assert_eq!(pool.request_buffer()?.unwrap().limit(), 4096);
+    /// assert_eq!(pool.request_buffer()?.unwrap().write_limit(), 4096);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
     #[must_use]
-    pub fn limit(&self) -> usize {
+    pub fn write_limit(&self) -> usize {
         self.limit as usize
     }
 
@@ -129,11 +129,11 @@ impl Buffer {
     /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
     /// # let pool = network.create_buffer_pool(1, 1)?;
     /// let mut buffer = pool.request_buffer()?.unwrap();
-    /// buffer.set_limit(256);
+    /// buffer.set_write_limit(256);
     /// assert_eq!(buffer.remaining_mut(), 256);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn set_limit(&mut self, limit: usize) {
+    pub fn set_write_limit(&mut self, limit: usize) {
         self.limit = to_u32(limit).clamp(self.writer, self.capacity);
     }
 

@@ -168,6 +168,11 @@ impl PoolCore {
     #[inline]
     pub(crate) fn hand_out(&self, slot: u32) -> Buffer {
         let s = &self.shared.slots[slot as usize];
+        debug_assert_eq!(
+            s.requests.load(std::sync::atomic::Ordering::Relaxed),
+            s.recycles.load(std::sync::atomic::Ordering::Relaxed),
+            "buffer {slot} handed out while in someone's hands"
+        );
         bump(&s.requests);
         let writable = self.writable.load(Ordering::Relaxed);
         // SAFETY: `slot` was just taken from this pool, so the caller holds it exclusively and
