@@ -605,7 +605,8 @@ settings! {
     /// channel always has, which keeps every channel moving under backpressure.
     network_exclusive_buffers: usize = "NUMASEG_NETWORK_EXCLUSIVE_BUFFERS", default "2", accepts "a whole number from 0 to 65536", parse parse_count(0, 65536);
     /// Floating network buffers per input gate: the gate's local pool (shared by its channels) has
-    /// at most this many, and hands them to the channels with the largest backlog first-come.
+    /// at most this many, lent to channels whose sender's backlog needs more than their exclusive
+    /// buffers, first come first served.
     network_floating_buffers: usize = "NUMASEG_NETWORK_FLOATING_BUFFERS", default "8", accepts "a whole number from 1 to 1048576", parse parse_count(1, 1 << 20);
     /// How long a request for exclusive network buffers waits for other pools to give buffers
     /// back before it fails (and gives back what it had taken).
@@ -912,7 +913,8 @@ mod tests {
             assert_eq!(parse_millis(&Millis(ms).to_string()), Ok(Millis(ms)));
         }
         assert_eq!(Millis(1500).to_string(), "1500ms");
-        let c = with(&[("NUMASEG_NETWORK_REQUEST_TIMEOUT", "250ms"), ("NUMASEG_NETWORK_EXCLUSIVE_BUFFERS", "4")]).unwrap();
+        let c =
+            with(&[("NUMASEG_NETWORK_REQUEST_TIMEOUT", "250ms"), ("NUMASEG_NETWORK_EXCLUSIVE_BUFFERS", "4")]).unwrap();
         assert_eq!(c.network_request_timeout.as_duration(), std::time::Duration::from_millis(250));
         assert_eq!(c.network_exclusive_buffers, 4);
         assert_eq!(Config::default().network_floating_buffers, 8);

@@ -180,7 +180,9 @@ pub enum BufferPoolError {
         pool: u64,
     },
     /// A blocking request ran out of time (everything it had taken was given back).
-    #[error("timed out after {waited_ms} ms waiting for {requested} network buffers ({obtained} were obtained and given back)")]
+    #[error(
+        "timed out after {waited_ms} ms waiting for {requested} network buffers ({obtained} were obtained and given back)"
+    )]
     Timeout {
         /// Buffers asked for.
         requested: usize,
@@ -252,7 +254,9 @@ impl BufferPoolError {
 #[non_exhaustive]
 pub enum CreditError {
     /// The sender sent a buffer the receiver had not given credit for.
-    #[error("channel {channel}: a buffer arrived without credit ({announced} credits announced, {received} buffers received)")]
+    #[error(
+        "channel {channel}: a buffer arrived without credit ({announced} credits announced, {received} buffers received)"
+    )]
     NoCredit {
         /// The channel.
         channel: u32,

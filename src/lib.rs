@@ -34,7 +34,9 @@
 //! `numa` (OS, hardware) ← `sync` / [`config`] / [`error`] ← `arena` (regions,
 //! budgets, pools) ← [`segment`](Segment) ← `cache` (thread caches, stealing) ← managers and
 //! buffer pools ← the `numaseg` binary. The path of an allocation and of a free, with the
-//! invariants each step keeps, is in `docs/ARCHITECTURE.md`.
+//! invariants each step keeps, is in `docs/ARCHITECTURE.md`. The network buffer pool
+//! ([`buffer_pool`]: local pools, redistribution, credit-based flow control) is described in
+//! `docs/NETWORK_BUFFERS.md`.
 //!
 //! # Safety and correctness
 //! `unsafe` lives in a few places: the segment handle (raw block ↔ slices), the thread cache
@@ -77,6 +79,11 @@ pub(crate) mod sync;
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// `docs/NETWORK_BUFFERS.md`'s examples, run as doc tests.
+#[doc = include_str!("../docs/NETWORK_BUFFERS.md")]
+#[cfg(doctest)]
+pub struct NetworkBuffersDoctests;
 
 pub use alloc_api::NodeAllocator;
 pub use arena::ArenaManager;

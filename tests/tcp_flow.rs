@@ -139,7 +139,11 @@ fn a_slow_receiver_backpressures_the_sender_over_loopback_tcp() {
     let network = NetworkBufferPool::with_buffers(manager, 64, 4096).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (gate, sender_pool, subs) = rt.block_on(async {
-        let flow = FlowConfig { exclusive_per_channel: EXCLUSIVE, floating_per_gate: FLOATING, request_timeout: Duration::from_secs(5) };
+        let flow = FlowConfig {
+            exclusive_per_channel: EXCLUSIVE,
+            floating_per_gate: FLOATING,
+            request_timeout: Duration::from_secs(5),
+        };
         let gate = InputGate::new(&network, CHANNELS, &flow).unwrap();
         let sender_pool = Arc::new(network.create_buffer_pool(SENDER_BUFFERS, SENDER_BUFFERS).unwrap());
         let subs: Vec<Subpartition> = (0..CHANNELS).map(|i| Subpartition::new(u32::try_from(i).unwrap())).collect();

@@ -126,4 +126,24 @@ mod imp {
         drop(network);
         assert_eq!(manager.stats().used_segments(), 0, "every buffer went back to the allocator");
     }
+
+    /// Drives a future on the calling loom thread, parking it between polls (a waker that
+    /// unparks it): for models that poll numaseg's futures directly.
+    pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        struct Unpark(loom::thread::Thread);
+        impl std::task::Wake for Unpark {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(loom::thread::current())));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+                return v;
+            }
+            loom::thread::park();
+        }
+    }
 }

@@ -53,6 +53,30 @@ fn the_availability_notification_fires_exactly_once() {
 }
 
 #[test]
+fn a_waiter_racing_a_competitor_for_a_recycled_buffer_is_not_lost() {
+    model(|| {
+        let (m, n) = tiny_network(1);
+        let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
+        let held = pool.request_buffer().expect("live").expect("one buffer");
+        let waiter = {
+            let pool = Arc::clone(&pool);
+            // The async request straight away (the blocking call tries without waiting first).
+            loom::thread::spawn(move || drop(loom_tests::block_on(pool.request_buffer_async()).expect("woken")))
+        };
+        let competitor = {
+            let pool = Arc::clone(&pool);
+            // Takes the buffer if it gets there first, and gives it back.
+            loom::thread::spawn(move || drop(pool.request_buffer().expect("live")))
+        };
+        drop(held);
+        competitor.join().expect("competitor");
+        waiter.join().expect("waiter"); // a lost wake-up shows as a loom deadlock here
+        drop(pool);
+        assert_network_back(&m, n);
+    });
+}
+
+#[test]
 fn destroy_wakes_a_blocked_requester() {
     model(|| {
         let (m, n) = tiny_network(1);
@@ -60,9 +84,15 @@ fn destroy_wakes_a_blocked_requester() {
         let held = pool.request_buffer().expect("live").expect("one buffer");
         let waiter = {
             let pool = Arc::clone(&pool);
-            loom::thread::spawn(move || pool.request_buffer_blocking(None, None).map(drop))
+            loom::thread::spawn(move || loom_tests::block_on(pool.request_buffer_async()).map(drop))
+        };
+        let listener = {
+            let pool = Arc::clone(&pool);
+            // Waits for availability; destruction ends the wait too (with an error).
+            loom::thread::spawn(move || loom_tests::block_on(pool.available()).is_err())
         };
         pool.destroy();
+        assert!(listener.join().expect("listener"));
         assert!(matches!(waiter.join().expect("waiter"), Err(numaseg::BufferPoolError::Destroyed { .. })));
         drop(held); // in flight during the destroy: back to the global pool now
         drop(pool);

@@ -14,7 +14,11 @@ use numaseg::buffer_pool::credit::{FlowConfig, InProcessLink, InputGate, Subpart
 fn credit_stays_accounted_while_producer_link_and_consumer_race() {
     model(|| {
         let (m, n) = tiny_network(3);
-        let flow = FlowConfig { exclusive_per_channel: 1, floating_per_gate: 1, request_timeout: std::time::Duration::from_secs(1) };
+        let flow = FlowConfig {
+            exclusive_per_channel: 1,
+            floating_per_gate: 1,
+            request_timeout: std::time::Duration::from_secs(1),
+        };
         let gate = InputGate::new(&n, 1, &flow).expect("gate");
         let sender_pool = Arc::new(n.create_buffer_pool(1, 1).expect("sender pool"));
         let sender = Subpartition::new(0);

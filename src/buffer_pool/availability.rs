@@ -131,7 +131,12 @@ impl Cancellation {
     /// ```
     #[must_use]
     pub fn new() -> Self {
-        Self { inner: Arc::new(CancelInner { cancelled: AtomicBool::new(false), waiters: Mutex::new(WaitList::default()) }) }
+        Self {
+            inner: Arc::new(CancelInner {
+                cancelled: AtomicBool::new(false),
+                waiters: Mutex::new(WaitList::default()),
+            }),
+        }
     }
 
     /// Cancels every request waiting with this token, now and later.

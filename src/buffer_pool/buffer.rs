@@ -243,9 +243,11 @@ impl Buffer {
     /// ```
     #[must_use]
     pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `reader ≤ capacity`, so the pointer stays inside the segment.
+        let start = unsafe { self.data.as_ptr().add(self.reader as usize) };
         // SAFETY: `reader ≤ writer ≤ capacity` and the handle owns the segment exclusively; the
         // borrow of `self` keeps the slice from outliving it.
-        unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(self.reader as usize), self.len()) }
+        unsafe { std::slice::from_raw_parts(start, self.len()) }
     }
 
     /// The readable bytes, mutably.
@@ -264,8 +266,10 @@ impl Buffer {
     /// ```
     #[must_use]
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: `reader ≤ capacity`, so the pointer stays inside the segment.
+        let start = unsafe { self.data.as_ptr().add(self.reader as usize) };
         // SAFETY: as in `as_slice`, and `&mut self` makes this the only view.
-        unsafe { std::slice::from_raw_parts_mut(self.data.as_ptr().add(self.reader as usize), self.len()) }
+        unsafe { std::slice::from_raw_parts_mut(start, self.len()) }
     }
 
     /// The node the buffer's memory is on.
@@ -340,7 +344,8 @@ impl Buffer {
         // Relaxed: the sole owner sets the count; whoever receives a view got it through
         // something that synchronises (a channel, a spawn), which orders this store.
         self.core().shared.slots[self.slot as usize].refs.store(1, Ordering::Relaxed);
-        let shared = SharedBuffer { data: self.data, core: self.core, slot: self.slot, start: self.reader, end: self.writer };
+        let shared =
+            SharedBuffer { data: self.data, core: self.core, slot: self.slot, start: self.reader, end: self.writer };
         std::mem::forget(self);
         shared
     }
@@ -434,9 +439,11 @@ unsafe impl BufMut for Buffer {
     #[inline]
     fn chunk_mut(&mut self) -> &mut UninitSlice {
         let len = self.remaining_mut();
+        // SAFETY: `writer ≤ capacity`, so the pointer stays inside the segment.
+        let start = unsafe { self.data.as_ptr().add(self.writer as usize) };
         // SAFETY: `writer ≤ limit ≤ capacity`, the range is inside the segment this handle owns
         // exclusively, and `&mut self` makes this the only view.
-        unsafe { UninitSlice::from_raw_parts_mut(self.data.as_ptr().add(self.writer as usize), len) }
+        unsafe { UninitSlice::from_raw_parts_mut(start, len) }
     }
 }
 
@@ -587,15 +594,21 @@ impl Drop for SharedBuffer {
 
 impl AsRef<[u8]> for SharedBuffer {
     fn as_ref(&self) -> &[u8] {
+        // SAFETY: `start ≤ capacity`, so the pointer stays inside the segment.
+        let start = unsafe { self.data.as_ptr().add(self.start as usize) };
         // SAFETY: `start ≤ end ≤ writer ≤ capacity` of a buffer no one writes any more, alive
         // while this view holds its count.
-        unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(self.start as usize), self.len()) }
+        unsafe { std::slice::from_raw_parts(start, self.len()) }
     }
 }
 
 impl fmt::Debug for SharedBuffer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SharedBuffer").field("ptr", &self.data).field("start", &self.start).field("end", &self.end).finish()
+        f.debug_struct("SharedBuffer")
+            .field("ptr", &self.data)
+            .field("start", &self.start)
+            .field("end", &self.end)
+            .finish()
     }
 }
 

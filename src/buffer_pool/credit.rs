@@ -365,7 +365,8 @@ struct RxState {
 
 impl RxState {
     fn is_valid(&self) -> bool {
-        self.received <= self.announced && self.reserved.len() as u64 == self.unannounced as u64 + (self.announced - self.received)
+        self.received <= self.announced
+            && self.reserved.len() as u64 == self.unannounced as u64 + (self.announced - self.received)
     }
 }
 
@@ -417,8 +418,13 @@ impl InputChannel {
     ) -> Result<Self, BufferPoolError> {
         let node = floating.node();
         let pool = network.request_exclusive_on(node, exclusive, Some(timeout), None)?;
-        let inner =
-            ChannelInner { id, exclusive_count: exclusive, exclusive: pool, floating, state: Mutex::new(RxState::default()) };
+        let inner = ChannelInner {
+            id,
+            exclusive_count: exclusive,
+            exclusive: pool,
+            floating,
+            state: Mutex::new(RxState::default()),
+        };
         let channel = Self { inner: Arc::new(inner) };
         {
             let mut st = lock(&channel.inner.state);
@@ -579,7 +585,11 @@ impl InputChannel {
     pub fn receive_buffer(&self) -> Result<Buffer, CreditError> {
         let mut st = lock(&self.inner.state);
         if st.received >= st.announced {
-            return Err(CreditError::NoCredit { channel: self.inner.id, announced: st.announced, received: st.received + 1 });
+            return Err(CreditError::NoCredit {
+                channel: self.inner.id,
+                announced: st.announced,
+                received: st.received + 1,
+            });
         }
         let Some(buffer) = st.reserved.pop_front() else {
             unreachable!("every announced credit is backed by a reserved buffer");

@@ -76,15 +76,20 @@ impl PoolCore {
         // and the buffer's contents are visible.
         let mut word = self.head.load(Ordering::Acquire);
         loop {
-            let top = word & TOP_MASK;
+            let top = (word & TOP_MASK) as usize;
             if top == 0 {
                 return None;
             }
-            let index = (top - 1) as usize;
+            let index = top - 1;
             // Relaxed: ordered by the Acquire above. If another thread pops this slot first,
             // the value may be stale, and the CAS fails because the tag moved.
             let next = u64::from(slots[index].next.load(Ordering::Relaxed));
-            match self.head.compare_exchange_weak(word, next_word(word, next, word & SLOW), Ordering::Acquire, Ordering::Acquire) {
+            match self.head.compare_exchange_weak(
+                word,
+                next_word(word, next, word & SLOW),
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
                 #[expect(clippy::cast_possible_truncation, reason = "a 24-bit index")]
                 Ok(_) => return Some(index as u32),
                 Err(w) => word = w,
@@ -100,7 +105,6 @@ impl PoolCore {
             if word & SLOW != 0 {
                 return false;
             }
-            #[expect(clippy::cast_possible_truncation, reason = "a 24-bit index")]
             slots[slot as usize].next.store((word & TOP_MASK) as u32, Ordering::Relaxed);
             // Release: publishes `next` and the buffer's contents to the next popper.
             match self.head.compare_exchange_weak(
@@ -119,7 +123,6 @@ impl PoolCore {
     pub(crate) fn push_locked(&self, slots: &[Slot], slot: u32) {
         let mut word = self.head.load(Ordering::Relaxed);
         loop {
-            #[expect(clippy::cast_possible_truncation, reason = "a 24-bit index")]
             slots[slot as usize].next.store((word & TOP_MASK) as u32, Ordering::Relaxed);
             match self.head.compare_exchange_weak(
                 word,
@@ -139,7 +142,12 @@ impl PoolCore {
         let mut word = self.head.load(Ordering::Relaxed);
         while word & SLOW != flag {
             // AcqRel: a CAS on the head like the pushes and pops it orders against.
-            match self.head.compare_exchange_weak(word, next_word(word, word & TOP_MASK, flag), Ordering::AcqRel, Ordering::Relaxed) {
+            match self.head.compare_exchange_weak(
+                word,
+                next_word(word, word & TOP_MASK, flag),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return,
                 Err(w) => word = w,
             }

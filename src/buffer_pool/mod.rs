@@ -231,7 +231,13 @@ impl NetworkBufferPool {
             config.network_buffers
         } else {
             let budget = manager.stats().total_budget_bytes.unwrap_or_else(|| {
-                manager.topology().nodes().iter().filter(|n| manager.nodes().contains(&n.id)).map(|n| n.memory_bytes).sum()
+                manager
+                    .topology()
+                    .nodes()
+                    .iter()
+                    .filter(|n| manager.nodes().contains(&n.id))
+                    .map(|n| n.memory_bytes)
+                    .sum()
             });
             let bytes = match config.network_memory {
                 MemoryAmount::Unlimited => 0,
@@ -248,11 +254,11 @@ impl NetworkBufferPool {
     /// ```
     /// use std::sync::Arc;
     /// use numaseg::buffer_pool::NetworkBufferPool;
-    /// use numaseg::{ArenaManager, Config, numa::NodeId};
+    /// use numaseg::{ArenaManager, Config};
     /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 2)?);
     /// let network = NetworkBufferPool::with_buffers(manager, 10, 4096)?;
     /// let stats = network.stats();
-    /// assert_eq!(stats.free_per_node, vec![(NodeId::new(0), 5), (NodeId::new(1), 5)]);
+    /// assert_eq!(stats.free_per_node, vec![(0, 5), (1, 5)]); // (node, buffers)
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
@@ -315,7 +321,11 @@ impl NetworkBufferPool {
             .map(|(pos, &node)| {
                 let mut order = vec![pos];
                 order.extend(
-                    manager.topology().nodes_by_distance(node).into_iter().filter_map(|n| nodes.iter().position(|&m| m == n)),
+                    manager
+                        .topology()
+                        .nodes_by_distance(node)
+                        .into_iter()
+                        .filter_map(|n| nodes.iter().position(|&m| m == n)),
                 );
                 for p in 0..nodes.len() {
                     if !order.contains(&p) {
@@ -325,7 +335,8 @@ impl NetworkBufferPool {
                 order
             })
             .collect();
-        let state = State { free, free_count: buffers, required: 0, records: Vec::new(), vacant: Vec::new(), next_id: 1 };
+        let state =
+            State { free, free_count: buffers, required: 0, records: Vec::new(), vacant: Vec::new(), next_id: 1 };
         let shared = Shared {
             slots: slots.into_boxed_slice(),
             raw,
@@ -379,7 +390,12 @@ impl NetworkBufferPool {
     /// # Errors
     /// As [`NetworkBufferPool::create_buffer_pool`]; a node not in use counts as the first
     /// node.
-    pub fn create_buffer_pool_on(&self, node: NodeId, min: usize, max: usize) -> Result<LocalBufferPool, BufferPoolError> {
+    pub fn create_buffer_pool_on(
+        &self,
+        node: NodeId,
+        min: usize,
+        max: usize,
+    ) -> Result<LocalBufferPool, BufferPoolError> {
         if min == 0 || min > max {
             return Err(BufferPoolError::BadBounds { min, max });
         }
@@ -794,59 +810,40 @@ impl Shared {
         &self,
         st: &mut MutexGuard<'_, State>,
         core: &PoolCore,
-        waiter: Option<(&mut Option<u64>, &std::task::Waker)>,
+        mut waiter: Option<(&mut Option<u64>, &std::task::Waker)>,
     ) -> Result<Option<u32>, BufferPoolError> {
-        let Some(r) = Self::record(st, core) else { return Err(BufferPoolError::Destroyed { pool: core.id }) };
-        if r.destroyed {
-            if let Some((id, _)) = waiter
-                && let Some(i) = id.take()
-            {
-                r.waiters.remove(i);
-            }
-            return Err(BufferPoolError::Destroyed { pool: core.id });
-        }
         let index = core.index;
-        let got = match core.pop(&self.slots) {
-            Some(slot) => Some(slot),
-            None => {
-                let (owned, size) = (r.owned, r.size);
-                if owned < size && self.lend(st, index) { core.pop(&self.slots) } else { None }
-            }
-        };
-        let Some(r) = Self::record(st, core) else { return Err(BufferPoolError::Destroyed { pool: core.id }) };
-        if let Some(slot) = got {
-            if let Some((id, _)) = waiter
-                && let Some(i) = id.take()
-            {
-                r.waiters.remove(i);
-            }
-            return Ok(Some(slot));
-        }
-        // Nothing: mark the pool unavailable atomically with its (empty) stack, so that the
-        // next recycle takes the lock and fires the notification.
-        match core.mark_unavailable_if_empty() {
-            false => {
-                // A buffer came back meanwhile.
-                let slot = core.pop(&self.slots);
-                if slot.is_some()
-                    && let Some((id, _)) = waiter
+        loop {
+            let Some(r) = Self::record(st, core) else { return Err(BufferPoolError::Destroyed { pool: core.id }) };
+            let got =
+                if r.destroyed { Err(BufferPoolError::Destroyed { pool: core.id }) } else { Ok(core.pop(&self.slots)) };
+            if !matches!(got, Ok(None)) {
+                // A buffer, or an error: the request is over, withdraw its registration.
+                if let Some((id, _)) = waiter.as_mut()
                     && let Some(i) = id.take()
                 {
                     r.waiters.remove(i);
                 }
-                r.core.set_slow(r.needs_slow());
-                Ok(slot)
+                return got;
             }
-            true => {
-                r.unavailable = true;
-                if let Some((id, waker)) = waiter {
-                    if id.is_none() {
-                        r.waits += 1;
-                    }
-                    *id = Some(r.waiters.register(*id, waker));
+            if r.owned < r.size && self.lend(st, index) {
+                continue; // now on the stack (unless a fast-path requester takes it first)
+            }
+            let Some(r) = Self::record(st, core) else { return Err(BufferPoolError::Destroyed { pool: core.id }) };
+            // Nothing: mark the pool unavailable atomically with its (empty) stack, so that the
+            // next recycle takes the lock and fires the notification. If a buffer came back
+            // meanwhile (and may be taken again before we get to it), go round.
+            if !core.mark_unavailable_if_empty() {
+                continue;
+            }
+            r.unavailable = true;
+            if let Some((id, waker)) = waiter {
+                if id.is_none() {
+                    r.waits += 1;
                 }
-                Ok(None)
+                *id = Some(r.waiters.register(*id, waker));
             }
+            return Ok(None);
         }
     }
 

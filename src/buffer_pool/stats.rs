@@ -9,8 +9,6 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering as StdOrdering;
 
-use numa::NodeId;
-
 use super::{Kind, Shared};
 use crate::sync::lock;
 
@@ -83,8 +81,8 @@ pub struct NetworkBufferStats {
     pub total: usize,
     /// Buffers in the global pool (lent to no local pool).
     pub available: usize,
-    /// Buffers in the global pool per node.
-    pub free_per_node: Vec<(NodeId, usize)>,
+    /// Buffers in the global pool per node: (kernel index, buffers).
+    pub free_per_node: Vec<(usize, usize)>,
     /// Buffers guaranteed (pool minimums and exclusive buffers).
     pub required: usize,
     /// Buffers in someone's hands.
@@ -129,7 +127,7 @@ pub(crate) fn collect(shared: &Shared) -> NetworkBufferStats {
         buffer_size: shared.buffer_size,
         total: shared.slots.len(),
         available: st.free_count,
-        free_per_node: shared.nodes.iter().zip(&st.free).map(|(&n, f)| (n, f.len())).collect(),
+        free_per_node: shared.nodes.iter().zip(&st.free).map(|(n, f)| (n.index(), f.len())).collect(),
         required: st.required,
         in_use,
         requested,
@@ -178,7 +176,7 @@ impl NetworkBufferStats {
             "numaseg_network_buffers_available",
             "gauge",
             "Network buffers in the global pool, per node.",
-            self.free_per_node.iter().map(|(n, f)| (format!("node=\"{}\"", n.index()), *f as u64)).collect(),
+            self.free_per_node.iter().map(|(n, f)| (format!("node=\"{n}\""), *f as u64)).collect(),
         );
         family(
             "numaseg_network_buffers_required",

@@ -54,7 +54,11 @@ fn buffers_are_allocated_at_start_spread_over_the_nodes_and_freed_at_the_end() {
 
 #[test]
 fn configuration_gives_the_count_or_derives_it_from_memory() {
-    let config = Config::builder().network_buffers(7).segment_size(numaseg::config::ByteSize(8192)).build_from::<_, &str, &str>([]).unwrap();
+    let config = Config::builder()
+        .network_buffers(7)
+        .segment_size(numaseg::config::ByteSize(8192))
+        .build_from::<_, &str, &str>([])
+        .unwrap();
     let n = NetworkBufferPool::new(Arc::new(ArenaManager::heap_backed(&config, 1).unwrap())).unwrap();
     assert_eq!((n.total_buffers(), n.buffer_size()), (7, 8192));
     let config = Config::builder()
@@ -374,10 +378,14 @@ fn exclusive_requests_wait_for_recycled_excess_and_undo_on_timeout_and_cancel() 
     assert!(matches!(n.request_exclusive(3, None, Some(&cancel)), Err(BufferPoolError::Cancelled { requested: 3 })));
     assert_eq!(n.required_buffers(), 1);
     // Minimum more than what is free, immediately, with the numbers.
-    assert!(matches!(n.request_exclusive(4, None, None), Err(BufferPoolError::Insufficient { required: 4, available: 3, .. })));
+    assert!(matches!(
+        n.request_exclusive(4, None, None),
+        Err(BufferPoolError::Insufficient { required: 4, available: 3, .. })
+    ));
     // Waiting succeeds as the pool's excess is recycled.
     let network2 = n.clone();
-    let t = std::thread::spawn(move || network2.request_exclusive(3, Some(PATIENCE), None).map(|e| e.available_buffers()));
+    let t =
+        std::thread::spawn(move || network2.request_exclusive(3, Some(PATIENCE), None).map(|e| e.available_buffers()));
     while pool.num_buffers() != 1 {
         std::thread::yield_now();
     }
@@ -439,7 +447,9 @@ fn buffers_read_write_share_and_recycle_exactly_once() {
     let as_bytes = numaseg::buffer_pool::Buffer::into_bytes(pool.request_buffer().unwrap().unwrap());
     drop(shared);
     // Views travel to other threads; the buffer comes back after the last one.
-    let t = std::thread::spawn(move || views.iter().map(|v| v.as_ref().iter().map(|&x| u64::from(x)).sum::<u64>()).sum::<u64>());
+    let t = std::thread::spawn(move || {
+        views.iter().map(|v| v.as_ref().iter().map(|&x| u64::from(x)).sum::<u64>()).sum::<u64>()
+    });
     assert_eq!(t.join().unwrap(), 7 * 1000);
     assert_eq!(pool.available_buffers(), 0);
     drop(bytes);
@@ -481,7 +491,10 @@ fn stats_and_prometheus_name_every_pool() {
     assert_eq!((stats.total, stats.required, stats.in_use, stats.available), (8, 4, 1, 5));
     assert_eq!(stats.pools.len(), 2);
     let p = &stats.pools[0];
-    assert_eq!((p.id, p.kind, p.min, p.max, p.size, p.owned, p.in_use, p.available), (pool.id(), PoolKind::Pool, 2, 8, 6, 1, 1, 0));
+    assert_eq!(
+        (p.id, p.kind, p.min, p.max, p.size, p.owned, p.in_use, p.available),
+        (pool.id(), PoolKind::Pool, 2, 8, 6, 1, 1, 0)
+    );
     let text = stats.to_prometheus();
     for needle in [
         "numaseg_network_buffers_total 8",
@@ -490,7 +503,10 @@ fn stats_and_prometheus_name_every_pool() {
         "numaseg_network_buffer_size_bytes 4096",
         "numaseg_network_buffer_requests_total 1",
         "numaseg_network_buffers_available{node=\"0\"} 5",
-        &format!("numaseg_network_pool_buffers{{pool=\"{}\",kind=\"exclusive\",node=\"0\",state=\"owned\"}} 2", exclusive.id()),
+        &format!(
+            "numaseg_network_pool_buffers{{pool=\"{}\",kind=\"exclusive\",node=\"0\",state=\"owned\"}} 2",
+            exclusive.id()
+        ),
         &format!("numaseg_network_pool_backpressure_waits_total{{pool=\"{}\",kind=\"pool\",node=\"0\"}} 0", pool.id()),
     ] {
         assert!(text.contains(needle), "{needle} missing from\n{text}");

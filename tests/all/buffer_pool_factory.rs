@@ -33,7 +33,10 @@ fn a_pool_requiring_more_than_all_buffers_is_refused_with_the_numbers() {
         other => panic!("{other:?}"),
     }
     let text = n.create_buffer_pool(BUFFERS + 1, usize::MAX).unwrap_err().to_string();
-    assert!(text.starts_with("Insufficient number of network buffers: required 1025, but only 1024 available"), "{text}");
+    assert!(
+        text.starts_with("Insufficient number of network buffers: required 1025, but only 1024 available"),
+        "{text}"
+    );
     assert!(text.contains("NUMASEG_NETWORK_BUFFERS"), "{text}");
     assert_all_back(&n);
 }

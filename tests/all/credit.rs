@@ -7,14 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut};
-use numaseg::buffer_pool::credit::{FlowConfig, InProcessLink, InputGate, Outgoing, Subpartition};
-use numaseg::buffer_pool::NetworkBufferPool;
 use numaseg::CreditError;
+use numaseg::buffer_pool::NetworkBufferPool;
+use numaseg::buffer_pool::credit::{FlowConfig, InProcessLink, InputGate, Outgoing, Subpartition};
 
 use crate::buffer_pool_factory::{assert_all_back, network};
 
 fn flow(exclusive: usize, floating: usize) -> FlowConfig {
-    FlowConfig { exclusive_per_channel: exclusive, floating_per_gate: floating, request_timeout: Duration::from_secs(5) }
+    FlowConfig {
+        exclusive_per_channel: exclusive,
+        floating_per_gate: floating,
+        request_timeout: Duration::from_secs(5),
+    }
 }
 
 /// Receives one buffer on `channel` with the sender's `backlog`.
