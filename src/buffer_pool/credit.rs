@@ -371,6 +371,17 @@ impl RxState {
 }
 
 /// A channel's credit accounting (see the module docs for what must hold).
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{FlowConfig, InputGate}};
+/// # use numaseg::{ArenaManager, Config};
+/// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 8, 4096)?;
+/// let gate = InputGate::new(&network, 1, &FlowConfig::from_config(&Config::default()))?;
+/// let s = gate.channel(0).stats();
+/// assert!(s.received <= s.announced);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelStats {
     /// Credits announced since start.
@@ -844,6 +855,15 @@ struct TxState {
 }
 
 /// What the network side of a [`Subpartition`] sends next.
+///
+/// ```
+/// # use std::task::{Context, Poll, Waker};
+/// use numaseg::buffer_pool::credit::{Outgoing, Subpartition};
+/// let s = Subpartition::new(0);
+/// s.finish();
+/// let next = s.poll_next_send(&mut Context::from_waker(Waker::noop()));
+/// assert!(matches!(next, Poll::Ready(Some(Outgoing::End))));
+/// ```
 #[derive(Debug)]
 pub enum Outgoing {
     /// A buffer, with its number and the backlog behind it.
@@ -860,6 +880,13 @@ pub enum Outgoing {
 }
 
 /// A sender's accounting.
+///
+/// ```
+/// use numaseg::buffer_pool::credit::{AddCredit, Subpartition};
+/// let s = Subpartition::new(0);
+/// s.on_credit(&AddCredit { channel: 0, credit: 2, buffer_size: None });
+/// assert_eq!((s.stats().credit, s.stats().credits_received), (2, 2));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SenderStats {
     /// Credit not yet used.

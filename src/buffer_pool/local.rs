@@ -632,6 +632,17 @@ impl LocalBufferPool {
 }
 
 /// The future of [`LocalBufferPool::request_buffer_async`].
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+/// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+/// let pool = network.create_buffer_pool(1, 1)?;
+/// let future = pool.request_buffer_async();
+/// let buffer = tokio::runtime::Builder::new_current_thread().build()?.block_on(future)?;
+/// # drop(buffer);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
 pub struct RequestBuffer<'a> {
@@ -665,6 +676,17 @@ impl Drop for RequestBuffer<'_> {
 }
 
 /// The future of [`LocalBufferPool::available`].
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+/// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+/// let pool = network.create_buffer_pool(1, 1)?;
+/// pool.destroy();
+/// let rt = tokio::runtime::Builder::new_current_thread().build()?;
+/// assert!(rt.block_on(pool.available()).is_err()); // destroyed
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
 pub struct Available<'a> {
@@ -691,6 +713,17 @@ impl Drop for Available<'_> {
 /// [`NetworkBufferPool::request_exclusive_async_on`](super::NetworkBufferPool::request_exclusive_async_on):
 /// completes with a [`LocalBufferPool`] holding all the exclusive buffers. Dropped before that,
 /// it gives everything back and releases the minimum.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+/// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+/// let request = network.request_exclusive_async_on(numaseg::numa::NodeId::new(0), 1)?;
+/// let rt = tokio::runtime::Builder::new_current_thread().build()?;
+/// let exclusive = rt.block_on(request)?;
+/// assert_eq!(exclusive.available_buffers(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ExclusiveRequest {
     core: Option<Arc<PoolCore>>,
     waiter: Option<u64>,

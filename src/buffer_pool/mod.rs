@@ -56,6 +56,10 @@ use crate::sync::{Arc, Mutex, MutexGuard, lock};
 
 /// The most buffers one network buffer pool holds: a local pool's stack word keeps a buffer
 /// index in 24 bits (the other 40 hold the ABA tag and a flag, see `local.rs`).
+///
+/// ```
+/// assert_eq!(numaseg::buffer_pool::MAX_BUFFERS, 16_777_215);
+/// ```
 pub const MAX_BUFFERS: usize = (1 << 24) - 1;
 
 /// One buffer's bookkeeping, one cache line each so that buffers used by different threads do

@@ -13,6 +13,15 @@ use super::{Kind, Shared};
 use crate::sync::lock;
 
 /// What a local pool is for.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+/// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 8, 4096)?;
+/// let exclusive = network.request_exclusive(2, None, None)?;
+/// assert_eq!(exclusive.stats().unwrap().kind, numaseg::buffer_pool::PoolKind::Exclusive);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum PoolKind {
@@ -38,6 +47,16 @@ impl PoolKind {
 }
 
 /// One local pool in a [`NetworkBufferStats`].
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+/// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 8, 4096)?;
+/// let pool = network.create_buffer_pool(2, 4)?;
+/// let row = pool.stats().unwrap();
+/// assert_eq!((row.min, row.max, row.size, row.owned), (2, 4, 4, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LocalPoolStats {
@@ -72,6 +91,15 @@ pub struct LocalPoolStats {
 }
 
 /// A snapshot of a [`NetworkBufferPool`](super::NetworkBufferPool).
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+/// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 8, 4096)?;
+/// let stats = network.stats();
+/// assert_eq!((stats.total, stats.available, stats.buffer_size), (8, 8, 4096));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct NetworkBufferStats {
