@@ -10,7 +10,7 @@ if [ "${NUMASEG_SKIP_GUEST:-0}" = 1 ]; then echo "guest tests: skipped (NUMASEG_
 
 # Test binaries to run in the guest: package, test target, features (as scripts/test.sh builds
 # them, so nothing is rebuilt).
-targets=("numaseg-numa placement" "numaseg guest cli")
+targets=("numaseg-numa placement" "numaseg guest cli,bench")
 bins=()
 for t in "${targets[@]}"; do
   set -- $t
@@ -22,7 +22,7 @@ for l in sys.stdin:
   [ -n "$bin" ] || { echo "guest tests: could not build $1 --test $2" >&2; exit 1; }
   bins+=("$bin")
 done
-cargo build --features cli --bin numaseg
+cargo build --features cli,bench --bin numaseg
 for bin in "${bins[@]}"; do
   echo "=== guest: $(basename "$bin")"
   "$vm" -- "$bin" --test-threads=1

@@ -5,17 +5,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 step() { echo; echo "=== $* ($(date +%T))"; }
+features="numaseg/cli,numaseg/bench"
 
 step "format"
 cargo fmt --all --check
 step "clippy"
-cargo clippy --workspace --all-targets --features numaseg/cli -- -D warnings
+cargo clippy --workspace --all-targets --features "$features" -- -D warnings
 step "rustdoc"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features numaseg/cli
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features "$features"
 step "tests (unit, integration, doc)"
-cargo test --workspace --features numaseg/cli
+cargo test --workspace --features "$features"
 step "loom models"
 scripts/loom.sh
 step "placement in the 4-node guest"
 scripts/guest-tests.sh
+step "benchmarks: build every bench, quick comparison run"
+cargo bench --workspace --features "$features" --no-run
+cargo run --release --features cli,bench --bin numaseg -- bench --quick --out target/bench-quick > target/bench-quick.log
+tail -n 30 target/bench-quick.log
+step "fuzz smoke run (10 s per target)"
+scripts/fuzz.sh 10
 step "all passed"

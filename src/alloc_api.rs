@@ -69,7 +69,7 @@ unsafe impl Allocator for NodeAllocator<'_> {
             cache::free(self.arenas, entry, class, got);
             return Err(AllocError);
         }
-        let ptr = NonNull::new(crate::segment::tagged::addr(entry) as *mut u8).ok_or(AllocError)?;
+        let ptr = NonNull::new(crate::segment::tagged::ptr(entry)).ok_or(AllocError)?;
         Ok(NonNull::slice_from_raw_parts(ptr, class.size()))
     }
 
@@ -77,7 +77,7 @@ unsafe impl Allocator for NodeAllocator<'_> {
         let Some(class) = self.class(layout) else {
             return; // `allocate` never handed out such a block
         };
-        let addr = ptr.as_ptr() as usize;
+        let addr = ptr.as_ptr().addr();
         let kind = self.arenas.node(self.arena).kind_of(addr).unwrap_or(numa::PageKind::Small);
         cache::free(self.arenas, addr | crate::segment::tagged::kind_tag(kind), class, self.arena);
     }

@@ -26,6 +26,9 @@ extern "C" fn in_child() {
 /// The process's fork generation (0 in the original process, +1 in each generation of child).
 pub(crate) fn generation() -> u64 {
     REGISTER.call_once(|| {
+        if cfg!(miri) {
+            return; // Miri has no fork (and no pthread_atfork)
+        }
         // SAFETY: the handlers are `extern "C"` functions that only touch atomics, which is
         // async-signal-safe as pthread_atfork handlers must be.
         let rc = unsafe { libc::pthread_atfork(Some(prepare), None, Some(in_child)) };

@@ -65,6 +65,8 @@ pub(crate) use expensive_check;
 
 mod alloc_api;
 mod arena;
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod buffer_pool;
 pub(crate) mod cache;
 pub mod config;

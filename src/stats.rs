@@ -133,13 +133,13 @@ pub(crate) fn collect(arenas: &Arenas) -> Stats {
                     let stacks: u64 =
                         live.iter().filter(|s| s.home.load(Ordering::Relaxed) == arena).map(|s| s.stack_len(i)).sum();
                     let cached = stacks + node.classes[i].in_deques() as u64;
-                    let pooled = node.classes[i].pool.len() as u64;
+                    let pooled = node.classes[i].pooled() as u64;
                     let u = usage.classes[i];
                     let sums = arenas.registry.sums(arena, i);
                     ClassStats {
                         segment_size: size,
                         regions: u.regions as u64,
-                        used_segments: (u.outstanding as u64).saturating_sub(cached + pooled),
+                        used_segments: (u.outstanding as u64).saturating_sub(cached.saturating_add(pooled)),
                         cached_segments: cached,
                         pooled_segments: pooled,
                         carvable_segments: u.carvable as u64,

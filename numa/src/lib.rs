@@ -35,6 +35,8 @@
 //! ```
 
 pub mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod hugepages;
 mod node;
 mod page;

@@ -147,6 +147,41 @@ impl Topology {
         Self::assemble(&raw, distances.as_deref(), &allowed, |_, _| None, ThpMode::Never, "hwloc synthetic")
     }
 
+    /// A pretend machine of `nodes` nodes with `memory_bytes` each, every CPU of this process on
+    /// node 0, no huge pages, THP on `madvise`: for heap-backed managers in tests, loom and Miri.
+    /// Never evidence of placement.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, Topology};
+    /// let t = Topology::pretend(4, 1 << 30);
+    /// assert_eq!(t.nodes().len(), 4);
+    /// assert_eq!(t.current_node(), NodeId::new(0));
+    /// ```
+    #[must_use]
+    pub fn pretend(nodes: usize, memory_bytes: u64) -> Self {
+        let cpus = sys::linux::affinity_cpus();
+        let raw: Vec<RawNode> = (0..nodes.max(1))
+            .filter_map(NodeId::try_new)
+            .map(|id| RawNode { id, cpus: if id.index() == 0 { cpus.clone() } else { Vec::new() }, memory_bytes })
+            .collect();
+        let allowed = Allowed { cpus, mems: raw.iter().map(|n| n.id).collect() };
+        let node_set: NodeSet = allowed.mems.clone();
+        let nodes_info = raw
+            .iter()
+            .map(|n| NodeInfo { id: n.id, cpus: n.cpus.clone(), memory_bytes, huge_pages: Vec::new() })
+            .collect();
+        let mut cpu_to_node = Vec::new();
+        for &cpu in &allowed.cpus {
+            if cpu < MAX_CPUS {
+                if cpu_to_node.len() <= cpu {
+                    cpu_to_node.resize(cpu + 1, None);
+                }
+                cpu_to_node[cpu] = Some(NodeId::new(0));
+            }
+        }
+        Self { nodes: nodes_info, node_set, cpu_to_node, distances: None, thp: ThpMode::Madvise, source: "pretend" }
+    }
+
     /// The pure part of construction: restricts `raw` to `allowed` and attaches pools.
     ///
     /// `distances` is row-major over `raw`'s order. Nodes outside `allowed.mems` are dropped;

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as StdOrdering};
 
 use numa::sys::heap::HeapSource;
 use numa::sys::linux::LinuxSource;
-use numa::{Allowed, NodeId, NodeSet, PageSource, RawNode, RegionSpec, ThpMode, Topology};
+use numa::{NodeId, NodeSet, PageSource, RegionSpec, Topology};
 
 use self::budget::{BothRefused, Budget};
 use self::node::{CarveError, MapParams, NodeArena};
@@ -130,7 +130,7 @@ impl ArenaManager {
     /// # Errors
     /// See [`BuildError`].
     pub fn heap_backed(config: &Config, nodes: usize) -> Result<Self, BuildError> {
-        Self::with_source(config, heap_topology(nodes)?, std::sync::Arc::new(HeapSource::new()))
+        Self::with_source(config, Topology::pretend(nodes, 64 << 30), std::sync::Arc::new(HeapSource::new()))
     }
 
     /// Builds the arenas over a given topology and page source.
@@ -667,20 +667,23 @@ impl Arenas {
         self.push_many_home(std::slice::from_ref(&entry), class, arena);
     }
 
-    /// Puts segments into their home node's pool, and gives the excess of an over-full pool
-    /// back to the regions.
+    /// Puts segments into their home node's pool as one batch.
     pub(crate) fn push_many_home(&self, entries: &[usize], class: SizeClass, arena: u16) {
+        self.push_batch_home(entries.to_vec(), class, arena);
+    }
+
+    /// Puts a batch into its home node's pool, and gives the excess of an over-full pool back to
+    /// the regions.
+    pub(crate) fn push_batch_home(&self, batch: Vec<usize>, class: SizeClass, arena: u16) {
         let pool = &self.node(arena).classes[class.index()];
-        for &entry in entries {
-            pool.pool.push(entry);
-        }
+        pool.push_batch(batch);
         let limit = self.pool_limit[class.index()];
         // In a fork child the regions' lock may be held by a thread that does not exist there.
-        if pool.pool.len() > limit && self.check_fork().is_ok() {
+        if pool.pooled() > limit && self.check_fork().is_ok() {
             let mut excess = Vec::new();
-            while pool.pool.len() > limit / 2 {
-                match pool.take_one() {
-                    Some(entry) => excess.push(entry),
+            while pool.pooled() > limit / 2 {
+                match pool.pop_batch() {
+                    Some(batch) => excess.extend(batch),
                     None => break,
                 }
             }
@@ -696,8 +699,8 @@ impl Arenas {
         for (i, class_state) in node.classes.iter().enumerate().take(self.class_count()) {
             let Some(class) = SizeClass::from_index(i) else { continue };
             let mut entries = Vec::new();
-            while let Some(entry) = class_state.take_one() {
-                entries.push(entry);
+            while let Some(batch) = class_state.pop_batch() {
+                entries.extend(batch);
             }
             node.reclaim(class, &entries, &self.total, retain);
         }
@@ -711,15 +714,4 @@ impl Arenas {
     pub(crate) fn drain_pools_to_regions(&self, retain: Option<usize>) -> usize {
         (0..self.nodes.len()).map(|a| self.drain_node_pools(u16::try_from(a).unwrap_or(0), retain)).sum()
     }
-}
-
-/// A pretend topology for [`ArenaManager::heap_backed`].
-fn heap_topology(nodes: usize) -> Result<Topology, numa::TopologyError> {
-    let cpus = numa::sys::linux::affinity_cpus();
-    let raw: Vec<RawNode> = (0..nodes.max(1))
-        .filter_map(NodeId::try_new)
-        .map(|id| RawNode { id, cpus: if id.index() == 0 { cpus.clone() } else { Vec::new() }, memory_bytes: 64 << 30 })
-        .collect();
-    let allowed = Allowed { cpus, mems: raw.iter().map(|n| n.id).collect() };
-    Topology::assemble(&raw, None, &allowed, |_, _| None, ThpMode::Madvise, "heap")
 }

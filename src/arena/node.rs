@@ -15,6 +15,7 @@ use super::budget::{BothRefused, Budget, release_both, reserve_both};
 use super::regions::RegionTable;
 use crate::cache::steal::{Injector, Steal, Stealer, Worker};
 use crate::size_class::{MAX_CLASSES, SizeClass};
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{Mutex, RwLock, lock};
 
 /// Why carving failed.
@@ -40,17 +41,56 @@ pub(crate) struct NodeCounters {
 }
 
 /// One class's shared state on one node.
+///
+/// The pool moves **batches**: a spill or flush pushes its entries as one `Vec`, a refill takes
+/// one `Vec` — one compare-and-swap per batch instead of one per segment (the idea of
+/// `TCMalloc`'s transfer cache). `pooled` counts the segments in it: a push adds before it
+/// publishes the batch and a pop subtracts after it took one, so the count may briefly exceed
+/// the pool's contents but never falls below them (and never wraps).
 #[derive(Debug)]
 pub(crate) struct NodeClass {
-    /// Segments of this node and class that no thread caches.
-    pub(crate) pool: Injector<usize>,
+    /// Batches of segments of this node and class that no thread caches.
+    pool: Injector<Vec<usize>>,
+    /// Segments in `pool`.
+    pooled: AtomicUsize,
     /// The spill deques of this node's threads, by slot id.
     stealers: RwLock<Vec<(u64, Stealer<usize>)>>,
 }
 
 impl NodeClass {
     fn new() -> Self {
-        Self { pool: Injector::new(), stealers: RwLock::new(Vec::new()) }
+        Self { pool: Injector::new(), pooled: AtomicUsize::new(0), stealers: RwLock::new(Vec::new()) }
+    }
+
+    /// Puts a batch into the pool (empty batches are dropped).
+    pub(crate) fn push_batch(&self, batch: Vec<usize>) {
+        if batch.is_empty() {
+            return;
+        }
+        // Count first, then publish. Relaxed suffices: the push publishes the batch with
+        // release and a pop takes it with acquire, so this add happens before the matching
+        // subtraction, and coherence keeps their order in the counter.
+        self.pooled.fetch_add(batch.len(), Ordering::Relaxed);
+        self.pool.push(batch);
+    }
+
+    /// Takes a batch out of the pool.
+    pub(crate) fn pop_batch(&self) -> Option<Vec<usize>> {
+        loop {
+            match self.pool.steal() {
+                Steal::Success(batch) => {
+                    self.pooled.fetch_sub(batch.len(), Ordering::Relaxed);
+                    return Some(batch);
+                }
+                Steal::Empty => return None,
+                Steal::Retry => crate::sync::hint::spin_loop(),
+            }
+        }
+    }
+
+    /// Segments in the pool.
+    pub(crate) fn pooled(&self) -> usize {
+        self.pooled.load(Ordering::Relaxed)
     }
 
     /// Registers a thread's spill deque.
@@ -91,15 +131,12 @@ impl NodeClass {
         self.stealers.read().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, s)| s.len()).sum()
     }
 
-    /// Takes one segment from the pool.
+    /// Takes one segment from the pool (the rest of its batch goes back).
     pub(crate) fn take_one(&self) -> Option<usize> {
-        loop {
-            match self.pool.steal() {
-                Steal::Success(entry) => return Some(entry),
-                Steal::Empty => return None,
-                Steal::Retry => crate::sync::hint::spin_loop(),
-            }
-        }
+        let mut batch = self.pop_batch()?;
+        let one = batch.pop();
+        self.push_batch(batch);
+        one
     }
 }
 

@@ -141,7 +141,9 @@ impl RegionTable {
                 },
             };
             let state = self.state_mut(idx);
-            let base = state.region.base().as_ptr() as usize;
+            // Entries are integers: expose the region's provenance so that `tagged::ptr` can
+            // take it back when an entry becomes a segment again.
+            let base = state.region.base().as_ptr().expose_provenance();
             let tag = tagged::kind_tag(state.region.kind());
             while taken < n && state.has_room() {
                 let slot = match state.free.pop() {

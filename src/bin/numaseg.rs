@@ -65,6 +65,31 @@ enum Command {
     },
     /// A tour of numaseg on this machine.
     Demo,
+    /// Compare numaseg with other allocators and pools (needs the `bench` feature).
+    #[cfg(feature = "bench")]
+    Bench(BenchArgs),
+}
+
+/// Options of `numaseg bench`.
+#[cfg(feature = "bench")]
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// The CI smoke run: 32 KiB only, short measurements, one repetition, 64 MiB TLB set.
+    #[arg(long)]
+    quick: bool,
+    /// Repetitions of each measurement (default: 5, or 1 with --quick).
+    #[arg(long)]
+    reps: Option<usize>,
+    /// Where compare.json, compare.md and ratios.svg go.
+    #[arg(long, default_value = "bench-results")]
+    out: std::path::PathBuf,
+    /// TLB working set in MiB (0 skips the TLB workload).
+    #[arg(long)]
+    tlb_mib: Option<usize>,
+    /// Reserve this many 2 MiB hugetlb pages on the current node for the run (root; given back
+    /// after), so the raw-hugetlb TLB baseline and numaseg's 2 MiB regions can run.
+    #[arg(long, default_value_t = 0)]
+    reserve_huge_pages: u64,
 }
 
 fn main() -> ExitCode {
@@ -86,6 +111,8 @@ fn main() -> ExitCode {
         Command::Verify { json, nodes } => verify(&config, json, nodes.as_deref()),
         Command::Stats { json, prometheus } => stats(&config, json, prometheus),
         Command::Demo => demo(&config),
+        #[cfg(feature = "bench")]
+        Command::Bench(args) => bench(&args),
     };
     match result {
         Ok(code) => code,
@@ -483,5 +510,32 @@ fn demo(config: &Config) -> Result<ExitCode> {
     );
     println!();
     print_stats(&manager.stats());
+    Ok(ExitCode::SUCCESS)
+}
+
+// === bench ===
+
+#[cfg(feature = "bench")]
+fn bench(args: &BenchArgs) -> Result<ExitCode> {
+    let mut opts =
+        if args.quick { numaseg::bench::BenchOptions::quick() } else { numaseg::bench::BenchOptions::full() };
+    if let Some(reps) = args.reps {
+        opts.reps = reps.max(1);
+    }
+    if let Some(mib) = args.tlb_mib {
+        opts.tlb_bytes = mib << 20;
+    }
+    opts.out_dir.clone_from(&args.out);
+    let _reservation = if args.reserve_huge_pages > 0 {
+        let node = Topology::detect()?.current_node();
+        let r = numaseg::numa::hugepages::Reservation::add(node, PageKind::Huge2M, args.reserve_huge_pages)?;
+        eprintln!("bench: reserved {} of {} 2 MiB pages on {node} for the run", r.obtained(), args.reserve_huge_pages);
+        Some(r)
+    } else {
+        None
+    };
+    let report = numaseg::bench::run(&opts)?;
+    print!("{}", report.markdown());
+    println!("\nwritten: {0}/compare.json, {0}/compare.md, {0}/ratios.svg", opts.out_dir.display());
     Ok(ExitCode::SUCCESS)
 }

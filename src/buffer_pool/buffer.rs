@@ -81,8 +81,9 @@ impl Buffer {
         capacity: usize,
         writable: usize,
     ) -> Self {
+        // The region's provenance was exposed when it was carved (`segment::tagged::ptr`).
         // SAFETY: segment addresses are real mappings, never null (first duty).
-        let data = unsafe { NonNull::new_unchecked(addr as *mut u8) };
+        let data = unsafe { NonNull::new_unchecked(std::ptr::with_exposed_provenance_mut(addr)) };
         let capacity = to_u32(capacity);
         Self { data, core, slot, capacity, limit: to_u32(writable).min(capacity), reader: 0, writer: 0 }
     }

@@ -38,7 +38,7 @@ use crate::segment::sizing;
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::{Arc, Mutex, UnsafeCell, atomic::AtomicU16, atomic::Ordering, lock, thread_local};
 
-use self::steal::{Steal, Worker};
+use self::steal::Worker;
 
 /// Statistics counters of one class in one slot. They order nothing (plain std atomics even
 /// under loom, to keep the models' state space to the protocol), are written only by the slot's
@@ -91,10 +91,21 @@ struct ClassCache {
     ops_at_scan: u64,
 }
 
+/// What a refill may do besides refilling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RefillMode {
+    /// One allocation: may follow the thread to another node first, and may go remote.
+    Single,
+    /// Part of a bulk: neither (every entry of a bulk is of the thread's current home).
+    Bulk,
+}
+
 /// What only the owning thread touches.
 #[derive(Debug)]
 struct PrivateCache {
     home: u16,
+    /// Set by `set_thread_node`: the home stays put instead of following the thread.
+    pinned: bool,
     classes: [ClassCache; MAX_CLASSES],
     events: usize,
 }
@@ -136,6 +147,7 @@ impl CacheSlot {
             counters: std::array::from_fn(|_| ClassCounters::default()),
             private: UnsafeCell::new(PrivateCache {
                 home,
+                pinned: false,
                 classes: std::array::from_fn(|_| ClassCache::default()),
                 events: 0,
             }),
@@ -373,7 +385,9 @@ pub(crate) fn allocate_batch(
                 need -= take;
                 continue;
             }
-            let (entry, _) = p.refill(arenas, slot, class, false)?;
+            // A bulk never re-homes mid-way (its entries must all be of one node), nor goes
+            // remote.
+            let (entry, _) = p.refill(arenas, slot, class, RefillMode::Bulk)?;
             out.push(entry);
             need -= 1;
         }
@@ -452,6 +466,7 @@ pub(crate) fn flush(arenas: &Arenas, new_home: Option<u16>) {
         p.flush_all(arenas, slot);
         if let Some(home) = new_home {
             p.home = home;
+            p.pinned = true;
             slot.home.store(home, Ordering::Relaxed);
         }
     });
@@ -469,9 +484,9 @@ impl PrivateCache {
         c
     }
 
-    /// Counts a slow-path event; every `SCAN_INTERVAL` events, shrinks idle classes and follows
-    /// the thread to its current node.
-    fn tick(&mut self, arenas: &Arenas, slot: &CacheSlot) {
+    /// Counts a slow-path event; every `SCAN_INTERVAL` events, shrinks idle classes and, when
+    /// `may_rehome` and the home is not pinned, follows the thread to its current node.
+    fn tick(&mut self, arenas: &Arenas, slot: &CacheSlot, may_rehome: bool) {
         self.events += 1;
         if self.events < sizing::SCAN_INTERVAL {
             return;
@@ -493,7 +508,9 @@ impl PrivateCache {
                 self.trim_class(arenas, slot, class, cap);
             }
         }
-        if let Some(home) = arenas.home_for_current_thread(self.home)
+        if may_rehome
+            && !self.pinned
+            && let Some(home) = arenas.home_for_current_thread(self.home)
             && home != self.home
         {
             self.flush_all(arenas, slot);
@@ -528,7 +545,7 @@ impl PrivateCache {
             bump(&slot.counters[class.index()].allocs, 1);
             return Ok((entry, self.home));
         }
-        self.refill(arenas, slot, class, true)
+        self.refill(arenas, slot, class, RefillMode::Single)
     }
 
     /// Refills the class's stack and pops one entry; with `remote_ok`, returns another node's
@@ -540,10 +557,11 @@ impl PrivateCache {
         arenas: &Arenas,
         slot: &CacheSlot,
         class: SizeClass,
-        remote_ok: bool,
+        mode: RefillMode,
     ) -> Result<(usize, u16), AllocError> {
+        let remote_ok = mode == RefillMode::Single;
         arenas.check_fork()?;
-        self.tick(arenas, slot);
+        self.tick(arenas, slot, remote_ok);
         let home = self.home;
         let counters = &slot.counters[class.index()];
         let allocs = read(&counters.allocs);
@@ -556,7 +574,6 @@ impl PrivateCache {
 
         // 1. The thread's own spill deque.
         let mut got = 0;
-        let mut stolen = false;
         if let Some(worker) = &c.worker {
             while got < want {
                 let Some(entry) = worker.pop() else { break };
@@ -565,25 +582,28 @@ impl PrivateCache {
                 got += 1;
             }
         }
-        // 2. The node's pool, 3. other threads of the node.
+        // 2. A batch from the node's pool.
+        if got == 0
+            && let Some(mut batch) = pool.pop_batch()
+        {
+            let room = c.cap - c.len;
+            if batch.len() > room {
+                let rest = batch.split_off(room);
+                pool.push_batch(rest);
+            }
+            c.stack[c.len..c.len + batch.len()].copy_from_slice(&batch);
+            c.len += batch.len();
+            got = batch.len();
+            bump(&counters.pool_refills, 1);
+        }
+        // 3. A batch stolen from another thread of the node.
         if got == 0 {
             let worker = c.worker.get_or_insert_with(|| {
                 let worker = Worker::new_lifo();
                 pool.add_stealer(slot.id, worker.stealer());
                 worker
             });
-            let mut first = match pool.pool.steal_batch_with_limit_and_pop(worker, want) {
-                Steal::Success(entry) => {
-                    bump(&counters.pool_refills, 1);
-                    Some(entry)
-                }
-                Steal::Empty | Steal::Retry => None,
-            };
-            if first.is_none() {
-                first = pool.steal_from_peers(slot.id, worker, want);
-                stolen = first.is_some();
-            }
-            if let Some(entry) = first {
+            if let Some(entry) = pool.steal_from_peers(slot.id, worker, want) {
                 c.stack[c.len] = entry;
                 c.len += 1;
                 got += 1;
@@ -593,10 +613,8 @@ impl PrivateCache {
                     c.len += 1;
                     got += 1;
                 }
-                if stolen {
-                    bump(&counters.steals, 1);
-                    bump(&counters.stolen, got as u64);
-                }
+                bump(&counters.steals, 1);
+                bump(&counters.stolen, got as u64);
             }
         }
         // 4. The node's regions (may map a new one, within budget).
@@ -642,7 +660,7 @@ impl PrivateCache {
             arenas.push_home(entry, class, arena);
             return;
         }
-        self.tick(arenas, slot);
+        self.tick(arenas, slot, true);
         let home = self.home;
         if arena != home {
             // The tick moved the thread to another node.
@@ -657,33 +675,28 @@ impl PrivateCache {
             bump(&counters.frees, 1);
             return;
         }
-        // Spill the oldest half to the thread's deque, where peers may steal it.
-        c.cap = sizing::after_spill(c.cap, c.max, allocs - c.allocs_at_spill);
+        // Spill the oldest half: to the thread's deque, where peers may steal it, while it has
+        // room; else as one batch to the node's pool.
+        let since = allocs - c.allocs_at_spill;
+        let k = sizing::spill_count(c.len, c.cap, since);
+        c.cap = sizing::after_spill(c.cap, c.max, since);
         c.allocs_at_spill = allocs;
-        let k = sizing::batch(c.cap).min(c.len);
         let pool = &arenas.node(home).classes[class.index()];
         let worker = c.worker.get_or_insert_with(|| {
             let worker = Worker::new_lifo();
             pool.add_stealer(slot.id, worker.stealer());
             worker
         });
-        for &old in &c.stack[..k] {
-            worker.push(old);
+        if worker.len() + k <= c.max {
+            for &old in &c.stack[..k] {
+                worker.push(old);
+            }
+        } else {
+            arenas.push_batch_home(c.stack[..k].to_vec(), class, home);
         }
         c.stack.copy_within(k..c.len, 0);
         c.len -= k;
         bump(&counters.spilled, k as u64);
-        // The deque holds at most `max` entries; the rest goes to the node's pool.
-        let mut overflow = Vec::new();
-        while worker.len() > c.max {
-            match worker.pop() {
-                Some(e) => overflow.push(e),
-                None => break,
-            }
-        }
-        if !overflow.is_empty() {
-            arenas.push_many_home(&overflow, class, home);
-        }
         if c.len < c.cap {
             c.stack[c.len] = entry;
             c.len += 1;

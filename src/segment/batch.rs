@@ -81,7 +81,7 @@ impl<'a> SegmentBatch<'a> {
         let entry = *self.entries.get(i)?;
         // SAFETY: the batch owns the segment exclusively while it holds the entry; the borrow
         // of `self` keeps the slice from outliving that.
-        Some(unsafe { std::slice::from_raw_parts(tagged::addr(entry) as *const u8, self.class.size()) })
+        Some(unsafe { std::slice::from_raw_parts(tagged::ptr(entry).cast_const(), self.class.size()) })
     }
 
     /// The memory of segment `i`, mutably.
@@ -89,7 +89,14 @@ impl<'a> SegmentBatch<'a> {
     pub fn get_mut(&mut self, i: usize) -> Option<&mut [u8]> {
         let entry = *self.entries.get(i)?;
         // SAFETY: as in `get`, and `&mut self` makes this the only view.
-        Some(unsafe { std::slice::from_raw_parts_mut(tagged::addr(entry) as *mut u8, self.class.size()) })
+        Some(unsafe { std::slice::from_raw_parts_mut(tagged::ptr(entry), self.class.size()) })
+    }
+
+    /// The colour offset of segment `i` (see
+    /// [`Segment::colour_offset`](crate::Segment::colour_offset)).
+    #[must_use]
+    pub fn colour_offset(&self, i: usize) -> Option<usize> {
+        self.entries.get(i).map(|&e| super::colour(tagged::addr(e), self.class))
     }
 
     /// Every segment's memory, mutably (distinct segments never overlap).
@@ -98,7 +105,7 @@ impl<'a> SegmentBatch<'a> {
         self.entries.iter().map(move |&entry| {
             // SAFETY: each entry is a distinct segment the batch owns exclusively, so the slices
             // are disjoint; `&mut self` keeps them from outliving the batch's ownership.
-            unsafe { std::slice::from_raw_parts_mut(tagged::addr(entry) as *mut u8, size) }
+            unsafe { std::slice::from_raw_parts_mut(tagged::ptr(entry), size) }
         })
     }
 

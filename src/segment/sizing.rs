@@ -6,8 +6,10 @@
 //! - start at [`INITIAL_CAPACITY`] (or the class's maximum, if smaller);
 //! - **grow** (double, up to the maximum) when the class keeps missing: a refill that comes
 //!   fewer than `2 × capacity` allocations after the previous one, or a spill that comes while
-//!   the thread also allocated at least half a capacity since the previous spill (a thread that
-//!   only frees gains nothing from a bigger cache and keeps spilling small batches instead);
+//!   the thread also allocated at least half a capacity since the previous spill;
+//! - a thread that **only frees** a class (the consumer of a producer/consumer pair) spills its
+//!   whole stack as one batch and grows too: it has no use for the segments, and bigger batches
+//!   make the transfer to the producer cheaper; others spill the oldest half;
 //! - **shrink** (halve, down to [`MIN_CAPACITY`]) a class that stayed idle — no allocation or
 //!   free — over a whole scan interval ([`SCAN_INTERVAL`] slow-path events of the thread);
 //!   what no longer fits is flushed to the node's pool;
@@ -37,9 +39,21 @@ pub(crate) fn after_refill(capacity: usize, max: usize, allocs_since_last_refill
     if allocs_since_last_refill < 2 * capacity as u64 { grow(capacity, max) } else { capacity }
 }
 
-/// The capacity after a spill, given the allocations of the class since the previous spill.
+/// The capacity after a spill, given the allocations of the class since the previous spill:
+/// grows when the thread also allocates a good share (it reuses its stack), and when it only
+/// frees (it spills its whole stack, and bigger batches make the transfer cheaper).
 pub(crate) fn after_spill(capacity: usize, max: usize, allocs_since_last_spill: u64) -> usize {
-    if allocs_since_last_spill >= (capacity as u64 / 2).max(1) { grow(capacity, max) } else { capacity }
+    if allocs_since_last_spill == 0 || allocs_since_last_spill >= (capacity as u64 / 2).max(1) {
+        grow(capacity, max)
+    } else {
+        capacity
+    }
+}
+
+/// How many entries a spill moves: the whole stack for a thread that only frees (it has no use
+/// for them), half of it otherwise.
+pub(crate) fn spill_count(len: usize, capacity: usize, allocs_since_last_spill: u64) -> usize {
+    if allocs_since_last_spill == 0 { len } else { batch(capacity).min(len) }
 }
 
 /// The capacity after a scan that saw `ops_since_last_scan` allocations and frees of the class.
@@ -89,8 +103,11 @@ mod tests {
     #[test]
     fn a_steady_class_keeps_its_size() {
         assert_eq!(after_refill(64, 1024, 10_000), 64);
-        assert_eq!(after_spill(64, 1024, 0), 64, "a free-only thread does not grow");
+        assert_eq!(after_spill(64, 1024, 10), 64, "a thread that allocates little keeps its size");
         assert_eq!(after_spill(64, 1024, 40), 128, "a thread that also allocates grows");
+        assert_eq!(after_spill(64, 1024, 0), 128, "a free-only thread grows its transfer batches");
+        assert_eq!(spill_count(64, 64, 0), 64, "a free-only thread spills everything");
+        assert_eq!(spill_count(64, 64, 40), 32, "others spill half");
     }
 
     #[test]

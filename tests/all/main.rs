@@ -7,3 +7,5 @@ mod buffer_pool;
 mod buffer_pool_factory;
 mod conservation;
 mod credit;
+mod faults;
+mod fuzz_regressions;

@@ -49,6 +49,12 @@ impl HeapSource {
         self
     }
 
+    /// Mappings made and not yet unmapped: zero once everything went back.
+    #[must_use]
+    pub fn live_mappings(&self) -> usize {
+        self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+
     fn layout(len: usize, kind: PageKind) -> Option<Layout> {
         // Every kind gets the 2 MiB alignment the trait promises; 1 GiB alignment on the heap
         // would waste address space for nothing (nothing above relies on more than 2 MiB).

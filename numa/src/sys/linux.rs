@@ -241,6 +241,9 @@ impl PageSource for LinuxSource {
 /// The CPU the calling thread runs on (`sched_getcpu`, answered by the vDSO).
 #[must_use]
 pub fn current_cpu() -> Option<usize> {
+    if cfg!(miri) {
+        return None; // Miri cannot ask the kernel; callers fall back to the first node
+    }
     // SAFETY: sched_getcpu has no preconditions.
     let cpu = unsafe { libc::sched_getcpu() };
     usize::try_from(cpu).ok()
@@ -250,6 +253,9 @@ pub fn current_cpu() -> Option<usize> {
 /// cgroup cpuset).
 #[must_use]
 pub fn affinity_cpus() -> Vec<usize> {
+    if cfg!(miri) {
+        return vec![0]; // Miri cannot ask the kernel
+    }
     // SAFETY: an all-zero cpu_set_t is the empty set, a valid out-parameter.
     let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
     // SAFETY: `set` is writable and its size is passed along.

@@ -1,0 +1,307 @@
+//! The contenders: numaseg's own paths and what a user would pick instead, behind one trait so
+//! every workload runs the same code against each.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crossbeam_queue::ArrayQueue;
+use numa::sys::linux::LinuxSource;
+use numa::{PageSource, Region, RegionSpec};
+
+use crate::{ArenaManager, Segment, SizeClass};
+
+/// A pool of fixed-size blocks, used from several threads at once.
+pub trait Contender: Sync {
+    /// One block in a user's hands.
+    type Block<'a>: Send
+    where
+        Self: 'a;
+
+    /// The name in tables.
+    fn name(&self) -> String;
+
+    /// The block size in bytes.
+    fn block_size(&self) -> usize;
+
+    /// Takes a block.
+    fn alloc(&self) -> Self::Block<'_>;
+
+    /// Writes a byte into the block (the "touch" of every workload): at its start, or at its
+    /// colour offset for numaseg's coloured variant.
+    fn touch(&self, block: &mut Self::Block<'_>, byte: u8);
+
+    /// Gives a block back.
+    fn free<'a>(&'a self, block: Self::Block<'a>);
+}
+
+/// A raw block pointer that may cross threads (it is owned by whoever holds it).
+#[derive(Debug)]
+pub struct RawBlock(NonNull<u8>);
+
+// SAFETY: a RawBlock is the unique owner of its block; the pools it comes from are Sync.
+unsafe impl Send for RawBlock {}
+
+impl RawBlock {
+    fn touch(&mut self, byte: u8) {
+        // SAFETY: the block is at least one byte, owned by this handle.
+        unsafe { self.0.as_ptr().write_volatile(byte) };
+    }
+}
+
+// === numaseg segments ===
+
+/// numaseg's segment path: `ArenaManager::allocate_class` (the size class computed once, as a
+/// pool of fixed-size blocks would) and drop, through the thread cache.
+#[derive(Debug)]
+pub struct NumasegSegments {
+    manager: Arc<ArenaManager>,
+    class: SizeClass,
+    coloured: bool,
+}
+
+impl NumasegSegments {
+    /// Blocks of `size` bytes (rounded up to a size class) from `manager`.
+    ///
+    /// # Panics
+    /// If `size` is not a size numaseg serves.
+    #[must_use]
+    pub fn new(manager: Arc<ArenaManager>, size: usize) -> Self {
+        let class = SizeClass::for_size(size).unwrap_or_else(|| panic!("{size} is not a segment size"));
+        Self { manager, class, coloured: false }
+    }
+
+    /// The same, touching each block at its colour offset
+    /// ([`Segment::colour_offset`]) instead of its first byte.
+    #[must_use]
+    pub fn coloured(mut self) -> Self {
+        self.coloured = true;
+        self
+    }
+}
+
+impl Contender for NumasegSegments {
+    type Block<'a> = Segment<'a>;
+
+    fn name(&self) -> String {
+        if self.coloured { "numaseg segments, coloured".into() } else { "numaseg segments".into() }
+    }
+
+    fn block_size(&self) -> usize {
+        self.class.size()
+    }
+
+    #[inline(always)]
+    fn alloc(&self) -> Segment<'_> {
+        match self.manager.allocate_class(self.class) {
+            Ok(s) => s,
+            Err(e) => panic!("numaseg allocation failed in a benchmark: {e}"),
+        }
+    }
+
+    #[inline(always)]
+    fn touch(&self, block: &mut Segment<'_>, byte: u8) {
+        let offset = if self.coloured { block.colour_offset() } else { 0 };
+        block.as_mut_slice()[offset] = byte;
+    }
+
+    #[inline(always)]
+    fn free<'a>(&'a self, block: Segment<'a>) {
+        drop(block);
+    }
+}
+
+// === general-purpose allocators ===
+
+/// Which general-purpose allocator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heap {
+    /// glibc malloc through `std::alloc::System`, natural alignment.
+    System,
+    /// `std::alloc::System` with 4 KiB alignment.
+    SystemPageAligned,
+    /// mimalloc.
+    Mimalloc,
+    /// jemalloc (tikv-jemallocator).
+    Jemalloc,
+}
+
+/// A general-purpose allocator asked for one block at a time.
+#[derive(Debug)]
+pub struct HeapAllocator {
+    /// Which one.
+    pub heap: Heap,
+    /// Block size.
+    pub size: usize,
+}
+
+impl HeapAllocator {
+    fn layout(&self) -> Layout {
+        let align = if self.heap == Heap::SystemPageAligned { 4096 } else { 16 };
+        Layout::from_size_align(self.size, align).unwrap_or_else(|e| panic!("bad benchmark layout: {e}"))
+    }
+}
+
+impl Contender for HeapAllocator {
+    type Block<'a> = RawBlock;
+
+    fn name(&self) -> String {
+        match self.heap {
+            Heap::System => "glibc malloc".into(),
+            Heap::SystemPageAligned => "glibc malloc, 4 KiB-aligned".into(),
+            Heap::Mimalloc => "mimalloc".into(),
+            Heap::Jemalloc => "jemalloc".into(),
+        }
+    }
+
+    fn block_size(&self) -> usize {
+        self.size
+    }
+
+    #[inline(always)]
+    fn alloc(&self) -> RawBlock {
+        let layout = self.layout();
+        let ptr = match self.heap {
+            // SAFETY: the layout has a non-zero size.
+            Heap::System | Heap::SystemPageAligned => unsafe { System.alloc(layout) },
+            // SAFETY: as above.
+            Heap::Mimalloc => unsafe { mimalloc::MiMalloc.alloc(layout) },
+            // SAFETY: as above.
+            Heap::Jemalloc => unsafe { tikv_jemallocator::Jemalloc.alloc(layout) },
+        };
+        RawBlock(NonNull::new(ptr).unwrap_or_else(|| panic!("{} returned null", self.name())))
+    }
+
+    #[inline(always)]
+    fn touch(&self, block: &mut RawBlock, byte: u8) {
+        block.touch(byte);
+    }
+
+    #[inline(always)]
+    fn free(&self, block: RawBlock) {
+        let (layout, ptr) = (self.layout(), block.0.as_ptr());
+        match self.heap {
+            // SAFETY: the block came from `alloc` of the same allocator with the same layout.
+            Heap::System | Heap::SystemPageAligned => unsafe { System.dealloc(ptr, layout) },
+            // SAFETY: as above.
+            Heap::Mimalloc => unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) },
+            // SAFETY: as above.
+            Heap::Jemalloc => unsafe { tikv_jemallocator::Jemalloc.dealloc(ptr, layout) },
+        }
+    }
+}
+
+// === free lists over one pre-mapped region ===
+
+/// The region and its blocks, for the two free-list pools.
+#[derive(Debug)]
+struct Premapped {
+    _region: Region,
+    size: usize,
+}
+
+impl Premapped {
+    fn new(size: usize, blocks: usize) -> (Self, Vec<usize>) {
+        let source: Arc<dyn PageSource> = Arc::new(LinuxSource::new());
+        let len = (size * blocks).next_multiple_of(numa::HUGE_2M);
+        let node = numa::Topology::detect().map_or(numa::NodeId::new(0), |t| t.current_node());
+        let (region, _) = Region::map(&source, &RegionSpec::new(len, node))
+            .unwrap_or_else(|e| panic!("pre-mapping {len} bytes for a benchmark pool: {e}"));
+        let base = region.base().as_ptr() as usize;
+        let addrs = (0..blocks).map(|i| base + i * size).collect();
+        (Self { _region: region, size }, addrs)
+    }
+}
+
+/// A `Mutex<Vec>` free list over one pre-mapped region.
+#[derive(Debug)]
+pub struct MutexPool {
+    premapped: Premapped,
+    free: Mutex<Vec<usize>>,
+}
+
+impl MutexPool {
+    /// A pool of `blocks` blocks of `size` bytes.
+    #[must_use]
+    pub fn new(size: usize, blocks: usize) -> Self {
+        let (premapped, addrs) = Premapped::new(size, blocks);
+        Self { premapped, free: Mutex::new(addrs) }
+    }
+}
+
+impl Contender for MutexPool {
+    type Block<'a> = RawBlock;
+
+    fn name(&self) -> String {
+        "Mutex<Vec> free list".into()
+    }
+
+    fn block_size(&self) -> usize {
+        self.premapped.size
+    }
+
+    #[inline(always)]
+    fn alloc(&self) -> RawBlock {
+        let addr = self.free.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let addr = addr.unwrap_or_else(|| panic!("the Mutex<Vec> pool ran dry: size it for the workload"));
+        RawBlock(NonNull::new(addr as *mut u8).unwrap_or_else(|| unreachable!()))
+    }
+
+    #[inline(always)]
+    fn touch(&self, block: &mut RawBlock, byte: u8) {
+        block.touch(byte);
+    }
+
+    #[inline(always)]
+    fn free(&self, block: RawBlock) {
+        self.free.lock().unwrap_or_else(PoisonError::into_inner).push(block.0.as_ptr() as usize);
+    }
+}
+
+/// A crossbeam `ArrayQueue` pool over one pre-mapped region.
+#[derive(Debug)]
+pub struct ArrayQueuePool {
+    premapped: Premapped,
+    free: ArrayQueue<usize>,
+}
+
+impl ArrayQueuePool {
+    /// A pool of `blocks` blocks of `size` bytes.
+    #[must_use]
+    pub fn new(size: usize, blocks: usize) -> Self {
+        let (premapped, addrs) = Premapped::new(size, blocks);
+        let free = ArrayQueue::new(blocks.max(1));
+        for a in addrs {
+            let _ = free.push(a);
+        }
+        Self { premapped, free }
+    }
+}
+
+impl Contender for ArrayQueuePool {
+    type Block<'a> = RawBlock;
+
+    fn name(&self) -> String {
+        "crossbeam ArrayQueue pool".into()
+    }
+
+    fn block_size(&self) -> usize {
+        self.premapped.size
+    }
+
+    #[inline(always)]
+    fn alloc(&self) -> RawBlock {
+        let addr = self.free.pop().unwrap_or_else(|| panic!("the ArrayQueue pool ran dry: size it for the workload"));
+        RawBlock(NonNull::new(addr as *mut u8).unwrap_or_else(|| unreachable!()))
+    }
+
+    #[inline(always)]
+    fn touch(&self, block: &mut RawBlock, byte: u8) {
+        block.touch(byte);
+    }
+
+    #[inline(always)]
+    fn free(&self, block: RawBlock) {
+        let _ = self.free.push(block.0.as_ptr() as usize);
+    }
+}

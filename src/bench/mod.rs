@@ -1,0 +1,261 @@
+//! The comparison harness (feature `bench`): the same workloads, in one process run, against
+//! numaseg's paths and what a user would pick instead — glibc malloc (`std::alloc::System`,
+//! natural and page alignment), mimalloc, jemalloc, and a `Mutex<Vec>` free list and a crossbeam
+//! `ArrayQueue` pool over one pre-mapped region.
+//!
+//! Workloads, for 4 KiB, 32 KiB and 1 MiB blocks on 1 and 2 threads: *hot pair* (allocate, write
+//! a byte, free), *bulk* (numaseg's bulk API, 32 at a time), *batch* (allocate 1024 touching each,
+//! free them all), *cross-thread* (allocate on A, pass through an SPSC ring, touch and free on B),
+//! *latency* (per-allocation latency of hot pair and batch, `HdrHistogram`, timer cost subtracted),
+//! *TLB* (dependent random reads over a large working set) and *scaling* (2-thread over 1-thread
+//! throughput). Each measurement is warmed up, sized to run for a fixed time, repeated, and
+//! reported as the median with min–max; results are ratios against numaseg measured in the same
+//! run. `numaseg bench` and `cargo bench --bench compare --features bench` run it; `--quick` is
+//! the CI smoke run.
+
+// Measurement arithmetic converts counts, durations and ratios between integers and floats; the
+// values are far from every limit (at most billions of operations, seconds of wall time), and
+// the byte written by a touch is meant to wrap.
+#![allow(clippy::cast_possible_truncation, clippy::cast_precision_loss, clippy::cast_sign_loss)]
+
+mod contenders;
+mod report;
+mod timer;
+mod tlb;
+pub mod workloads;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use contenders::{ArrayQueuePool, Contender, Heap, HeapAllocator, MutexPool, NumasegSegments};
+pub use report::{LatencyRow, Report, Row, Target};
+pub use timer::Calibration;
+pub use tlb::TlbResult;
+
+use crate::config::MemoryAmount;
+use crate::{ArenaManager, Config};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// The CI smoke run: one size, short measurements, one repetition, a small TLB working set.
+    pub quick: bool,
+    /// Repetitions of each measurement (median and min–max are reported).
+    pub reps: usize,
+    /// Block sizes.
+    pub sizes: Vec<usize>,
+    /// Thread counts.
+    pub threads: Vec<usize>,
+    /// How long one repetition of one measurement runs.
+    pub target: Duration,
+    /// Blocks per round of the batch workload.
+    pub batch: usize,
+    /// Latency samples per thread.
+    pub latency_samples: u64,
+    /// The TLB working set in bytes (0: skip the TLB workload).
+    pub tlb_bytes: usize,
+    /// Dependent reads per TLB repetition.
+    pub tlb_reads: u64,
+    /// Where the JSON, Markdown and SVG go.
+    pub out_dir: PathBuf,
+}
+
+impl BenchOptions {
+    /// The full run: 4 KiB, 32 KiB, 1 MiB; 1 and 2 threads; 5 repetitions of 200 ms; 4 GiB TLB
+    /// working set with 50 million reads.
+    #[must_use]
+    pub fn full() -> Self {
+        Self {
+            quick: false,
+            reps: 5,
+            sizes: vec![4 << 10, 32 << 10, 1 << 20],
+            threads: vec![1, 2],
+            target: Duration::from_millis(200),
+            batch: 1024,
+            latency_samples: 200_000,
+            tlb_bytes: 4 << 30,
+            tlb_reads: 50_000_000,
+            out_dir: PathBuf::from("bench-results"),
+        }
+    }
+
+    /// The smoke run for CI: 32 KiB only, 1 and 2 threads, one repetition of 20 ms, 64 MiB TLB.
+    #[must_use]
+    pub fn quick() -> Self {
+        Self {
+            quick: true,
+            reps: 1,
+            sizes: vec![32 << 10],
+            target: Duration::from_millis(20),
+            latency_samples: 20_000,
+            tlb_bytes: 64 << 20,
+            tlb_reads: 1_000_000,
+            ..Self::full()
+        }
+    }
+}
+
+/// Runs `f(n)` (which does `n` operations per thread) once to warm up and size `n` for
+/// `target`, then `reps` times; returns the samples.
+fn sized(target: Duration, reps: usize, mut f: impl FnMut(u64) -> workloads::Timing) -> Vec<workloads::Timing> {
+    let probe = 20_000;
+    f(probe); // warm-up: regions mapped, caches grown
+    let ns = f(probe).ns_per_op.max(0.1);
+    let n = ((target.as_nanos() as f64 / ns) as u64).clamp(probe, 500_000_000);
+    (0..reps).map(|_| f(n)).collect()
+}
+
+/// The machine, as the report states it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Machine {
+    /// CPU model.
+    pub cpu: String,
+    /// Online CPUs.
+    pub cpus: usize,
+    /// Kernel release.
+    pub kernel: String,
+    /// NUMA nodes numaseg sees.
+    pub nodes: usize,
+    /// THP mode.
+    pub thp: String,
+    /// Free 2 MiB hugetlb pages on the current node when the run started.
+    pub huge_2m_free: u64,
+}
+
+fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_owned()))
+        .unwrap_or_else(|| "unknown".into());
+    let topology = numa::Topology::detect().ok().map(|t| t.with_fresh_huge_pages());
+    Machine {
+        cpu,
+        cpus: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
+        nodes: topology.as_ref().map_or(1, |t| t.nodes().len()),
+        thp: topology.as_ref().map_or_else(|| "unknown".into(), |t| t.thp_mode().to_string()),
+        huge_2m_free: topology
+            .as_ref()
+            .and_then(|t| t.node(t.current_node()).and_then(|n| n.huge_page_pool(numa::PageKind::Huge2M)))
+            .map_or(0, |p| p.free),
+    }
+}
+
+/// Measures every workload against one contender; appends rows.
+fn contend<C: Contender>(
+    pool: &C,
+    opts: &BenchOptions,
+    cal: &Calibration,
+    rows: &mut Vec<Row>,
+    lat: &mut Vec<LatencyRow>,
+) {
+    let size = pool.block_size();
+    let name = pool.name();
+    let row = |workload: &'static str, threads: usize, unit: &'static str, samples: Vec<f64>| {
+        Row::new(workload, &name, size, threads, unit, &samples)
+    };
+    for &threads in &opts.threads {
+        let hot = sized(opts.target, opts.reps, |n| workloads::hot_pair(pool, threads, n));
+        rows.push(row("hot pair", threads, "ns/pair", hot.iter().map(|t| t.ns_per_op).collect()));
+        rows.push(row("hot pair throughput", threads, "Mpairs/s", hot.iter().map(|t| t.ops_per_sec / 1e6).collect()));
+        let per_round = opts.batch as u64;
+        let bat =
+            sized(opts.target, opts.reps, |n| workloads::batch(pool, threads, opts.batch, (n / per_round).max(1)));
+        rows.push(row("batch", threads, "ns/block", bat.iter().map(|t| t.ns_per_op).collect()));
+        rows.push(row("batch throughput", threads, "Mblocks/s", bat.iter().map(|t| t.ops_per_sec / 1e6).collect()));
+        let (hot_lat, bat_lat) = workloads::latency(pool, threads, opts.latency_samples, opts.batch, cal);
+        lat.push(LatencyRow::new("hot pair", &name, size, threads, hot_lat));
+        lat.push(LatencyRow::new("batch", &name, size, threads, bat_lat));
+    }
+    if opts.threads.contains(&2) {
+        let blocks = if opts.quick { 200_000 } else { 2_000_000 };
+        let samples: Vec<f64> = (0..opts.reps).map(|_| workloads::cross_thread(pool, blocks, 1024)).collect();
+        rows.push(row("cross-thread", 2, "Mblocks/s", samples));
+    }
+}
+
+/// numaseg's bulk API: 32 at a time, each block touched (at its start, or its colour offset).
+fn bulk(manager: &ArenaManager, size: usize, coloured: bool, opts: &BenchOptions, rows: &mut Vec<Row>) {
+    for &threads in &opts.threads {
+        let samples = sized(opts.target, opts.reps, |n| {
+            let rounds = (n / 32).max(1);
+            let start = std::sync::Barrier::new(threads);
+            let elapsed: Vec<Duration> = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..threads)
+                    .map(|_| {
+                        let start = &start;
+                        s.spawn(move || {
+                            let mut batch = manager.new_batch();
+                            start.wait();
+                            let t0 = Instant::now();
+                            for _ in 0..rounds {
+                                if let Err(e) = manager.allocate_bulk(size, 32, &mut batch) {
+                                    panic!("bulk allocation in a benchmark: {e}");
+                                }
+                                for i in 0..batch.len() {
+                                    let offset = if coloured { batch.colour_offset(i).unwrap_or(0) } else { 0 };
+                                    if let Some(block) = batch.get_mut(i) {
+                                        block[offset] = i as u8;
+                                    }
+                                }
+                                batch.release();
+                            }
+                            t0.elapsed()
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap_or_else(|_| panic!("bulk thread panicked"))).collect()
+            });
+            let ns = elapsed.iter().map(|d| d.as_nanos() as f64 / (rounds * 32) as f64).sum::<f64>() / threads as f64;
+            workloads::Timing { ns_per_op: ns, ops_per_sec: 1e9 / ns * threads as f64 }
+        });
+        let samples: Vec<f64> = samples.iter().map(|t| t.ns_per_op).collect();
+        let name = if coloured { "numaseg segments, coloured" } else { "numaseg segments" };
+        rows.push(Row::new("bulk (32)", name, size, threads, "ns/block", &samples));
+    }
+}
+
+/// Runs everything and writes `compare.json`, `compare.md` and `ratios.svg` to the output
+/// directory.
+///
+/// # Errors
+/// If numaseg cannot be set up, or the results cannot be written.
+pub fn run(opts: &BenchOptions) -> Result<Report, Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let cal = Calibration::measure();
+    let config =
+        Config::builder().memory_limit(MemoryAmount::Unlimited).node_memory_limit(MemoryAmount::Unlimited).build()?;
+    let manager = Arc::new(ArenaManager::new(&config)?);
+    let mut rows = Vec::new();
+    let mut latency = Vec::new();
+    let max_threads = opts.threads.iter().copied().max().unwrap_or(1);
+    for &size in &opts.sizes {
+        eprintln!("bench: {} KiB blocks", size >> 10);
+        let numaseg = NumasegSegments::new(Arc::clone(&manager), size);
+        contend(&numaseg, opts, &cal, &mut rows, &mut latency);
+        contend(&numaseg.coloured(), opts, &cal, &mut rows, &mut latency);
+        bulk(&manager, size, false, opts, &mut rows);
+        bulk(&manager, size, true, opts, &mut rows);
+        for heap in [Heap::System, Heap::SystemPageAligned, Heap::Mimalloc, Heap::Jemalloc] {
+            contend(&HeapAllocator { heap, size }, opts, &cal, &mut rows, &mut latency);
+        }
+        let blocks = max_threads * opts.batch + 2048;
+        contend(&MutexPool::new(size, blocks), opts, &cal, &mut rows, &mut latency);
+        contend(&ArrayQueuePool::new(size, blocks), opts, &cal, &mut rows, &mut latency);
+        manager.purge();
+    }
+    let tlb = if opts.tlb_bytes > 0 {
+        eprintln!("bench: TLB, {} MiB working set", opts.tlb_bytes >> 20);
+        tlb::run(opts.tlb_bytes, opts.tlb_reads, opts.reps.max(1))
+    } else {
+        Vec::new()
+    };
+    let report = Report::new(machine(), opts, &cal, rows, latency, tlb, started.elapsed());
+    std::fs::create_dir_all(&opts.out_dir)?;
+    std::fs::write(opts.out_dir.join("compare.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(opts.out_dir.join("compare.md"), report.markdown())?;
+    report.chart(&opts.out_dir.join("ratios.svg"))?;
+    Ok(report)
+}

@@ -1,0 +1,524 @@
+//! The harness's results: rows with median and min–max, latency percentiles, TLB results, the
+//! performance targets with measured values, and their renderings — Markdown tables, JSON, and
+//! an SVG chart of every contender's ratio against numaseg.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use plotters::prelude::*;
+use serde::Serialize;
+
+use super::timer::Calibration;
+use super::tlb::TlbResult;
+use super::workloads::Latency;
+use super::{BenchOptions, Machine};
+
+const NUMASEG: &str = "numaseg segments";
+
+/// One measurement: median and range over the repetitions.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Workload.
+    pub workload: &'static str,
+    /// Contender.
+    pub contender: String,
+    /// Block size in bytes.
+    pub size: usize,
+    /// Threads.
+    pub threads: usize,
+    /// Unit of the figures.
+    pub unit: &'static str,
+    /// Median over the repetitions.
+    pub median: f64,
+    /// Smallest sample.
+    pub min: f64,
+    /// Largest sample.
+    pub max: f64,
+}
+
+impl Row {
+    pub(super) fn new(
+        workload: &'static str,
+        contender: &str,
+        size: usize,
+        threads: usize,
+        unit: &'static str,
+        samples: &[f64],
+    ) -> Self {
+        let mut s = samples.to_vec();
+        s.sort_by(f64::total_cmp);
+        Self {
+            workload,
+            contender: contender.to_owned(),
+            size,
+            threads,
+            unit,
+            median: s.get(s.len() / 2).copied().unwrap_or(f64::NAN),
+            min: s.first().copied().unwrap_or(f64::NAN),
+            max: s.last().copied().unwrap_or(f64::NAN),
+        }
+    }
+
+    fn higher_is_better(&self) -> bool {
+        self.unit.starts_with('M')
+    }
+}
+
+/// Per-allocation latency of one contender in one pattern.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyRow {
+    /// `hot pair` or `batch`.
+    pub pattern: &'static str,
+    /// Contender.
+    pub contender: String,
+    /// Block size.
+    pub size: usize,
+    /// Threads.
+    pub threads: usize,
+    /// Median, ns.
+    pub p50: f64,
+    /// 99th percentile, ns.
+    pub p99: f64,
+    /// 99.9th percentile, ns.
+    pub p999: f64,
+    /// Largest sample, ns.
+    pub max: f64,
+}
+
+impl LatencyRow {
+    pub(super) fn new(pattern: &'static str, contender: &str, size: usize, threads: usize, l: Latency) -> Self {
+        Self {
+            pattern,
+            contender: contender.to_owned(),
+            size,
+            threads,
+            p50: l.p50,
+            p99: l.p99,
+            p999: l.p999,
+            max: l.max,
+        }
+    }
+}
+
+/// One performance target and what was measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// The target, in words.
+    pub target: String,
+    /// What was measured, in words.
+    pub measured: String,
+    /// Whether it was met (`None`: not measured in this run).
+    pub met: Option<bool>,
+}
+
+/// A TLB result or why the variant could not run.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlbRow {
+    /// Variant.
+    pub name: String,
+    /// ns per dependent read.
+    pub ns_per_read: Option<f64>,
+    /// Time to fault the working set in.
+    pub fault_in_ms: Option<f64>,
+    /// Page kind obtained.
+    pub page_kind: Option<String>,
+    /// Why it did not run.
+    pub skipped: Option<String>,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The machine.
+    pub machine: Machine,
+    /// The command line.
+    pub command: String,
+    /// Quick (smoke) run or full run.
+    pub quick: bool,
+    /// Repetitions per measurement.
+    pub reps: usize,
+    /// Time-stamp counter ticks per ns.
+    pub timer_ticks_per_ns: f64,
+    /// The latency timer's own cost, subtracted from every sample.
+    pub timer_overhead_ns: f64,
+    /// Throughput and cost rows.
+    pub rows: Vec<Row>,
+    /// Latency rows.
+    pub latency: Vec<LatencyRow>,
+    /// TLB rows.
+    pub tlb: Vec<TlbRow>,
+    /// TLB working set in bytes.
+    pub tlb_bytes: usize,
+    /// The targets.
+    pub targets: Vec<Target>,
+    /// Wall time of the run, seconds.
+    pub seconds: f64,
+}
+
+fn fmt(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn size_label(size: usize) -> String {
+    if size >= 1 << 20 { format!("{} MiB", size >> 20) } else { format!("{} KiB", size >> 10) }
+}
+
+impl Report {
+    pub(super) fn new(
+        machine: Machine,
+        opts: &BenchOptions,
+        cal: &Calibration,
+        rows: Vec<Row>,
+        latency: Vec<LatencyRow>,
+        tlb: Vec<Result<TlbResult, (String, String)>>,
+        elapsed: Duration,
+    ) -> Self {
+        let tlb = tlb
+            .into_iter()
+            .map(|r| match r {
+                Ok(t) => TlbRow {
+                    name: t.name,
+                    ns_per_read: Some(t.ns_per_read),
+                    fault_in_ms: Some(t.fault_in_ms),
+                    page_kind: Some(t.page_kind),
+                    skipped: None,
+                },
+                Err((name, why)) => {
+                    TlbRow { name, ns_per_read: None, fault_in_ms: None, page_kind: None, skipped: Some(why) }
+                }
+            })
+            .collect();
+        let mut report = Self {
+            machine,
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            quick: opts.quick,
+            reps: opts.reps,
+            timer_ticks_per_ns: cal.ticks_per_ns,
+            timer_overhead_ns: cal.overhead_ns(),
+            rows,
+            latency,
+            tlb,
+            tlb_bytes: opts.tlb_bytes,
+            targets: Vec::new(),
+            seconds: elapsed.as_secs_f64(),
+        };
+        report.targets = report.evaluate();
+        report
+    }
+
+    /// The median of a row, if measured.
+    #[must_use]
+    pub fn median(&self, workload: &str, contender: &str, size: usize, threads: usize) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|r| r.workload == workload && r.contender == contender && r.size == size && r.threads == threads)
+            .map(|r| r.median)
+    }
+
+    fn evaluate(&self) -> Vec<Target> {
+        let k32 = 32 << 10;
+        let mut out = Vec::new();
+        let mut push = |target: String, measured: Option<(String, bool)>| {
+            let (measured, met) =
+                measured.map_or(("not measured in this run".to_owned(), None), |(m, ok)| (m, Some(ok)));
+            out.push(Target { target, measured, met });
+        };
+        for t in [1, 2] {
+            let n = self.median("hot pair", NUMASEG, k32, t);
+            push(
+                format!("hot pair, 32 KiB, {t} thread(s): at most 3 ns per pair"),
+                n.map(|v| (format!("{} ns", fmt(v)), v <= 3.0)),
+            );
+            for (other, times) in [("mimalloc", 5.0), ("jemalloc", 5.0), ("crossbeam ArrayQueue pool", 2.0)] {
+                let r = n.zip(self.median("hot pair", other, k32, t)).map(|(n, o)| o / n);
+                push(
+                    format!("hot pair, 32 KiB, {t} thread(s): at least {times}× faster than {other}"),
+                    r.map(|r| (format!("{}×", fmt(r)), r >= times)),
+                );
+            }
+            let b = self.median("bulk (32)", NUMASEG, k32, t);
+            push(
+                format!("bulk of 32, 32 KiB, {t} thread(s): at most 1.5 ns per block"),
+                b.map(|v| (format!("{} ns", fmt(v)), v <= 1.5)),
+            );
+            let b = self.median("batch", NUMASEG, k32, t);
+            push(
+                format!("batch of 1024 with touch, 32 KiB, {t} thread(s): at most 6 ns per block"),
+                b.map(|v| (format!("{} ns", fmt(v)), v <= 6.0)),
+            );
+            for pattern in ["hot pair", "batch"] {
+                let l = self
+                    .latency
+                    .iter()
+                    .find(|l| l.pattern == pattern && l.contender == NUMASEG && l.size == k32 && l.threads == t);
+                push(
+                    format!("latency, {pattern}, 32 KiB, {t} thread(s): p99.9 at most 100 ns"),
+                    l.map(|l| {
+                        (
+                            format!(
+                                "p99.9 {} ns (p50 {}, p99 {}, max {})",
+                                fmt(l.p999),
+                                fmt(l.p50),
+                                fmt(l.p99),
+                                fmt(l.max)
+                            ),
+                            l.p999 <= 100.0,
+                        )
+                    }),
+                );
+            }
+        }
+        let x = self.median("cross-thread", NUMASEG, k32, 2);
+        push(
+            "cross-thread, 32 KiB: at least 50 million blocks per second".into(),
+            x.map(|v| (format!("{} M/s", fmt(v)), v >= 50.0)),
+        );
+        for (other, times) in [("mimalloc", 3.0), ("crossbeam ArrayQueue pool", 1.5)] {
+            let r = x.zip(self.median("cross-thread", other, k32, 2)).map(|(n, o)| n / o);
+            push(
+                format!("cross-thread, 32 KiB: at least {times}× {other}"),
+                r.map(|r| (format!("{}×", fmt(r)), r >= times)),
+            );
+        }
+        for workload in ["hot pair throughput", "batch throughput"] {
+            let one = self.median(workload, NUMASEG, k32, 1);
+            let two = self.median(workload, NUMASEG, k32, 2);
+            let r = one.zip(two).map(|(a, b)| b / a);
+            push(
+                format!(
+                    "scaling, {}: 2-thread throughput at least 1.9× 1-thread",
+                    workload.trim_end_matches(" throughput")
+                ),
+                r.map(|r| (format!("{}×", fmt(r)), r >= 1.9)),
+            );
+        }
+        let tlb = |name: &str| self.tlb.iter().find(|t| t.name == name).and_then(|t| t.ns_per_read);
+        let n = tlb("numaseg segments (2 MiB)");
+        let small = tlb("raw mapping, 4 KiB pages");
+        let huge = tlb("raw mapping, 2 MiB hugetlb");
+        push(
+            "TLB: at most 0.70× the time of 4 KiB pages".into(),
+            n.zip(small).map(|(n, s)| (format!("{}×", fmt(n / s)), n / s <= 0.70)),
+        );
+        push(
+            "TLB: within 5% of raw hugetlb".into(),
+            n.zip(huge).map(|(n, h)| (format!("{:+.1}%", (n / h - 1.0) * 100.0), n <= h * 1.05)),
+        );
+        out
+    }
+
+    /// Markdown tables: one per workload (median and min–max, and the ratio to numaseg), latency
+    /// percentiles, TLB, and the targets.
+    #[must_use]
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            out,
+            "Machine: {} ({} CPUs), Linux {}, {} NUMA node(s), THP {}, {} free 2 MiB hugetlb pages at start.  \nCommand: `{}` ({} run, {} repetition(s) per figure, median with min–max; {:.0} s).\n",
+            m.cpu,
+            m.cpus,
+            m.kernel,
+            m.nodes,
+            m.thp,
+            m.huge_2m_free,
+            self.command,
+            if self.quick { "quick" } else { "full" },
+            self.reps,
+            self.seconds
+        );
+        let mut workloads: Vec<&'static str> = Vec::new();
+        for r in &self.rows {
+            if !workloads.contains(&r.workload) {
+                workloads.push(r.workload);
+            }
+        }
+        let mut columns: Vec<(usize, usize)> = Vec::new();
+        for r in &self.rows {
+            if !columns.contains(&(r.size, r.threads)) {
+                columns.push((r.size, r.threads));
+            }
+        }
+        columns.sort_unstable();
+        for w in workloads {
+            let rows: Vec<&Row> = self.rows.iter().filter(|r| r.workload == w).collect();
+            let unit = rows.first().map_or("", |r| r.unit);
+            let higher = rows.first().is_some_and(|r| r.higher_is_better());
+            let cols: Vec<(usize, usize)> =
+                columns.iter().copied().filter(|c| rows.iter().any(|r| (r.size, r.threads) == *c)).collect();
+            let _ =
+                writeln!(out, "### {w} ({unit}; {})\n", if higher { "higher is better" } else { "lower is better" });
+            let header: Vec<String> = cols.iter().map(|(s, t)| format!("{} × {t}", size_label(*s))).collect();
+            let _ = writeln!(out, "| contender | {} |", header.join(" | "));
+            let _ = writeln!(out, "|---|{}|", vec!["---"; cols.len()].join("|"));
+            let mut contenders: Vec<&str> = Vec::new();
+            for r in &rows {
+                if !contenders.contains(&r.contender.as_str()) {
+                    contenders.push(&r.contender);
+                }
+            }
+            for c in contenders {
+                let cells: Vec<String> = cols
+                    .iter()
+                    .map(|&(s, t)| {
+                        let Some(r) = rows.iter().find(|r| r.contender == c && r.size == s && r.threads == t) else {
+                            return "–".into();
+                        };
+                        let base = self.median(w, NUMASEG, s, t);
+                        let ratio = base.map(|b| if higher { b / r.median } else { r.median / b });
+                        let ratio = match ratio {
+                            Some(x) if c != NUMASEG => format!(" · **{}×**", fmt(x)),
+                            _ => String::new(),
+                        };
+                        format!("{} ({}–{}){ratio}", fmt(r.median), fmt(r.min), fmt(r.max))
+                    })
+                    .collect();
+                let _ = writeln!(out, "| {c} | {} |", cells.join(" | "));
+            }
+            let _ = writeln!(
+                out,
+                "\nBold: how many times numaseg is better (the contender's cost over numaseg's, or numaseg's throughput over the contender's).\n"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "### latency per allocation (ns; timer cost of {} ns subtracted)\n\n| pattern | contender | size × threads | p50 | p99 | p99.9 | max |\n|---|---|---|---|---|---|---|",
+            fmt(self.timer_overhead_ns)
+        );
+        for l in &self.latency {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} × {} | {} | {} | {} | {} |",
+                l.pattern,
+                l.contender,
+                size_label(l.size),
+                l.threads,
+                fmt(l.p50),
+                fmt(l.p99),
+                fmt(l.p999),
+                fmt(l.max)
+            );
+        }
+        if !self.tlb.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n### TLB: {} MiB working set, dependent random 8-byte reads\n\n| backing | page kind | ns per read | time to fault in (ms) |\n|---|---|---|---|",
+                self.tlb_bytes >> 20
+            );
+            for t in &self.tlb {
+                match (&t.skipped, t.ns_per_read, t.fault_in_ms) {
+                    (Some(why), _, _) => {
+                        let _ = writeln!(out, "| {} | – | not run: {why} | – |", t.name);
+                    }
+                    (None, Some(ns), Some(ms)) => {
+                        let _ = writeln!(
+                            out,
+                            "| {} | {} | {} | {} |",
+                            t.name,
+                            t.page_kind.as_deref().unwrap_or("-"),
+                            fmt(ns),
+                            fmt(ms)
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let _ = writeln!(out, "\n### targets\n\n| target | measured | met |\n|---|---|---|");
+        for t in &self.targets {
+            let met = match t.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "–",
+            };
+            let _ = writeln!(out, "| {} | {} | {met} |", t.target, t.measured);
+        }
+        out
+    }
+
+    /// An SVG bar chart: for hot pair, batch and cross-thread at 32 KiB, how many times each
+    /// contender is slower than numaseg (log scale; 1 = as fast).
+    ///
+    /// # Errors
+    /// If the file cannot be written.
+    pub fn chart(&self, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+        let size = if self.rows.iter().any(|r| r.size == 32 << 10) {
+            32 << 10
+        } else {
+            self.rows.first().map_or(0, |r| r.size)
+        };
+        let groups: [(&str, usize); 3] = [("hot pair", 1), ("batch", 1), ("cross-thread", 2)];
+        let mut contenders: Vec<String> = Vec::new();
+        for r in &self.rows {
+            if r.contender != NUMASEG && !contenders.contains(&r.contender) {
+                contenders.push(r.contender.clone());
+            }
+        }
+        let mut bars: Vec<(usize, usize, f64)> = Vec::new();
+        for (g, (w, t)) in groups.iter().enumerate() {
+            let Some(base) = self.median(w, NUMASEG, size, *t) else { continue };
+            for (c, name) in contenders.iter().enumerate() {
+                if let Some(v) = self.median(w, name, size, *t) {
+                    let ratio = if *w == "cross-thread" { base / v } else { v / base };
+                    bars.push((g, c, ratio.max(0.01)));
+                }
+            }
+        }
+        let ymax = bars.iter().map(|b| b.2).fold(2.0, f64::max) * 1.5;
+        let root = SVGBackend::new(path, (960, 540)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("How many times slower than numaseg ({} blocks; log scale; 1 = as fast)", size_label(size)),
+                ("sans-serif", 18),
+            )
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..groups.len() as f64, (0.1f64..ymax).log_scale())?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(groups.len() * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - x.floor() - 0.5).abs() < 0.01 {
+                    groups.get(i).map_or(String::new(), |g| g.0.to_owned())
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc("contender time / numaseg time")
+            .draw()?;
+        let n = contenders.len().max(1) as f64;
+        for (c, name) in contenders.iter().enumerate() {
+            let color = Palette99::pick(c).mix(0.9);
+            chart
+                .draw_series(bars.iter().filter(|b| b.1 == c).map(|&(g, c, r)| {
+                    let x0 = g as f64 + 0.1 + 0.8 * c as f64 / n;
+                    Rectangle::new([(x0, 0.1), (x0 + 0.8 / n * 0.9, r)], color.filled())
+                }))?
+                .label(name.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+        }
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(0.0, 1.0), (groups.len() as f64, 1.0)],
+            BLACK.stroke_width(2),
+        )))?;
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()?;
+        root.present()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,219 @@
+//! The workloads, generic over [`Contender`]: each runs the same code against every pool.
+//! Threads start behind one barrier; each returns its own elapsed time, so per-thread costs and
+//! the 2-thread/1-thread throughput ratio both come from the same run.
+
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use super::contenders::Contender;
+use super::timer::{Calibration, ticks};
+
+/// Runs `warm` and then, once every thread is warm, `work` on `threads` threads started
+/// together; returns each thread's elapsed time for `work`.
+fn on_threads<C: Contender>(
+    pool: &C,
+    threads: usize,
+    warm: impl Fn(&C) + Sync,
+    work: impl Fn(&C, usize) + Sync,
+) -> Vec<Duration> {
+    let start = Barrier::new(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (start, work, warm) = (&start, &work, &warm);
+                s.spawn(move || {
+                    warm(pool);
+                    start.wait();
+                    let t0 = Instant::now();
+                    work(pool, t);
+                    t0.elapsed()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| panic!("a benchmark thread panicked"))).collect()
+    })
+}
+
+/// Per-thread nanoseconds per operation, averaged over threads, and aggregate operations per
+/// second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    /// Mean over threads of (elapsed / operations of that thread).
+    pub ns_per_op: f64,
+    /// All threads' operations over the slowest thread's elapsed time.
+    pub ops_per_sec: f64,
+}
+
+fn timing(elapsed: &[Duration], ops_per_thread: u64) -> Timing {
+    let per: Vec<f64> = elapsed.iter().map(|d| d.as_nanos() as f64 / ops_per_thread as f64).collect();
+    let slowest = elapsed.iter().max().copied().unwrap_or_default().as_secs_f64();
+    Timing {
+        ns_per_op: per.iter().sum::<f64>() / per.len() as f64,
+        ops_per_sec: (ops_per_thread as f64 * elapsed.len() as f64) / slowest.max(f64::MIN_POSITIVE),
+    }
+}
+
+/// Allocate one block, write a byte into it, free it; `pairs` times per thread.
+///
+/// # Panics
+/// If a benchmark thread panics (a pool ran dry or failed).
+pub fn hot_pair<C: Contender>(pool: &C, threads: usize, pairs: u64) -> Timing {
+    let run = |pool: &C, pairs: u64| {
+        for i in 0..pairs {
+            let mut b = pool.alloc();
+            pool.touch(&mut b, i as u8);
+            pool.free(std::hint::black_box(b));
+        }
+    };
+    let elapsed = on_threads(pool, threads, |pool| run(pool, 10_000), |pool, _| run(pool, pairs));
+    timing(&elapsed, pairs)
+}
+
+/// Allocate `n` blocks touching each, then free them all; `rounds` times per thread. Per block.
+///
+/// # Panics
+/// If a benchmark thread panics (a pool ran dry or failed).
+pub fn batch<C: Contender>(pool: &C, threads: usize, n: usize, rounds: u64) -> Timing {
+    let run = |pool: &C, rounds: u64| {
+        let mut held = Vec::with_capacity(n);
+        for _ in 0..rounds {
+            for i in 0..n {
+                let mut b = pool.alloc();
+                pool.touch(&mut b, i as u8);
+                held.push(b);
+            }
+            for b in held.drain(..) {
+                pool.free(b);
+            }
+        }
+    };
+    let elapsed = on_threads(pool, threads, |pool| run(pool, 8), |pool, _| run(pool, rounds));
+    timing(&elapsed, rounds * n as u64)
+}
+
+/// Thread A allocates and passes blocks through a bounded SPSC ring to thread B, which touches
+/// and frees them: the network-buffer pattern. Millions of blocks per second.
+///
+/// # Panics
+/// If a benchmark thread panics (a pool ran dry or failed).
+pub fn cross_thread<C: Contender>(pool: &C, blocks: u64, ring: usize) -> f64 {
+    let (mut tx, mut rx) = rtrb::RingBuffer::<C::Block<'_>>::new(ring);
+    let start = Barrier::new(2);
+    let elapsed = std::thread::scope(|s| {
+        let start = &start;
+        let producer = s.spawn(move || {
+            start.wait();
+            let t0 = Instant::now();
+            for _ in 0..blocks {
+                let mut b = pool.alloc();
+                loop {
+                    match tx.push(b) {
+                        Ok(()) => break,
+                        Err(rtrb::PushError::Full(back)) => {
+                            b = back;
+                            std::hint::spin_loop();
+                        }
+                    }
+                }
+            }
+            t0
+        });
+        let consumer = s.spawn(move || {
+            start.wait();
+            let mut got = 0;
+            while got < blocks {
+                if let Ok(mut b) = rx.pop() {
+                    pool.touch(&mut b, got as u8);
+                    pool.free(b);
+                    got += 1;
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+            Instant::now()
+        });
+        let t0 = producer.join().unwrap_or_else(|_| panic!("producer panicked"));
+        let t1 = consumer.join().unwrap_or_else(|_| panic!("consumer panicked"));
+        t1.duration_since(t0)
+    });
+    blocks as f64 / elapsed.as_secs_f64() / 1e6
+}
+
+/// Per-allocation latency percentiles, in nanoseconds, timer cost subtracted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest sample.
+    pub max: f64,
+}
+
+fn percentiles(h: &Histogram<u64>, cal: &Calibration) -> Latency {
+    Latency {
+        p50: cal.ns(h.value_at_quantile(0.5)),
+        p99: cal.ns(h.value_at_quantile(0.99)),
+        p999: cal.ns(h.value_at_quantile(0.999)),
+        max: cal.ns(h.max()),
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 1 << 40, 3).unwrap_or_else(|e| panic!("histogram bounds: {e}"))
+}
+
+/// Latency of each allocation in the hot-pair and batch patterns, on `threads` threads (samples
+/// of all threads merged).
+///
+/// # Panics
+/// If a benchmark thread panics (a pool ran dry or failed).
+pub fn latency<C: Contender>(
+    pool: &C,
+    threads: usize,
+    samples: u64,
+    n: usize,
+    cal: &Calibration,
+) -> (Latency, Latency) {
+    let merged = std::sync::Mutex::new((histogram(), histogram()));
+    let warm = |pool: &C| {
+        let held: Vec<_> = (0..n).map(|_| pool.alloc()).collect();
+        for b in held {
+            pool.free(b);
+        }
+    };
+    on_threads(pool, threads, warm, |pool, _| {
+        let (mut hot, mut bat) = (histogram(), histogram());
+        for i in 0..samples {
+            let t0 = ticks();
+            let mut b = pool.alloc();
+            let t1 = ticks();
+            pool.touch(&mut b, i as u8);
+            pool.free(b);
+            let _ = hot.record(t1 - t0);
+        }
+        let mut held = Vec::with_capacity(n);
+        for _ in 0..(samples / n as u64).max(1) {
+            for i in 0..n {
+                let t0 = ticks();
+                let mut b = pool.alloc();
+                let t1 = ticks();
+                pool.touch(&mut b, i as u8);
+                held.push(b);
+                let _ = bat.record(t1 - t0);
+            }
+            for b in held.drain(..) {
+                pool.free(b);
+            }
+        }
+        let mut m = merged.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = m.0.add(&hot);
+        let _ = m.1.add(&bat);
+    });
+    let (hot, bat) = merged.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    (percentiles(&hot, cal), percentiles(&bat, cal))
+}
