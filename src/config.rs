@@ -289,6 +289,36 @@ impl fmt::Display for LogLevel {
     }
 }
 
+/// A duration in whole milliseconds, printed in the largest unit that divides it (`30s`,
+/// `250ms`).
+///
+/// ```
+/// use numaseg::config::Millis;
+/// assert_eq!(Millis(30_000).to_string(), "30s");
+/// assert_eq!(Millis(250).to_string(), "250ms");
+/// assert_eq!(Millis(1500).as_duration(), std::time::Duration::from_millis(1500));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    /// As a [`std::time::Duration`].
+    #[must_use]
+    pub const fn as_duration(self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0)
+    }
+}
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 != 0 && self.0.is_multiple_of(1000) {
+            write!(f, "{}s", self.0 / 1000)
+        } else {
+            write!(f, "{}ms", self.0)
+        }
+    }
+}
+
 // === parsers: each returns the value or the reason it was refused ===
 
 fn parse_bool(text: &str) -> Result<bool, String> {
@@ -398,6 +428,25 @@ fn parse_count(min: usize, max: usize) -> impl Fn(&str) -> Result<usize, String>
 
 fn parse_cache_bytes(text: &str) -> Result<ByteSize, String> {
     parse_size_between(text, 0, 1 << 30, false)
+}
+
+/// A duration: a whole number with a unit `ms`, `s` or `min`, from 1 ms to one day.
+fn parse_millis(text: &str) -> Result<Millis, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| "not a whole number with a unit".to_owned())?;
+    let factor = match unit.trim() {
+        "ms" => 1,
+        "s" => 1000,
+        "min" => 60_000,
+        _ => return Err("needs a unit: ms, s or min".to_owned()),
+    };
+    let ms = n.checked_mul(factor).ok_or_else(|| "too large".to_owned())?;
+    if !(1..=86_400_000).contains(&ms) {
+        return Err("must be between 1ms and 1440min".to_owned());
+    }
+    Ok(Millis(ms))
 }
 
 /// Renders a value back in its variable's syntax.
@@ -552,6 +601,16 @@ settings! {
     network_buffers: usize = "NUMASEG_NETWORK_BUFFERS", default "0", accepts "a whole number (0 = use NUMASEG_NETWORK_MEMORY)", parse parse_count(0, usize::MAX);
     /// Level of the CLI's log output (libraries install their own `tracing` subscriber).
     log: LogLevel = "NUMASEG_LOG", default "warn", accepts "off, error, warn, info, debug, trace", parse parse_log;
+    /// Exclusive network buffers per input channel of credit-based flow control: the credit a
+    /// channel always has, which keeps every channel moving under backpressure.
+    network_exclusive_buffers: usize = "NUMASEG_NETWORK_EXCLUSIVE_BUFFERS", default "2", accepts "a whole number from 0 to 65536", parse parse_count(0, 65536);
+    /// Floating network buffers per input gate: the gate's local pool (shared by its channels) has
+    /// at most this many, lent to channels whose sender's backlog needs more than their exclusive
+    /// buffers, first come first served.
+    network_floating_buffers: usize = "NUMASEG_NETWORK_FLOATING_BUFFERS", default "8", accepts "a whole number from 1 to 1048576", parse parse_count(1, 1 << 20);
+    /// How long a request for exclusive network buffers waits for other pools to give buffers
+    /// back before it fails (and gives back what it had taken).
+    network_request_timeout: Millis = "NUMASEG_NETWORK_REQUEST_TIMEOUT", default "30s", accepts "a duration like 250ms, 30s or 2min (1ms to 1440min)", parse parse_millis;
 }
 
 impl Config {
@@ -730,6 +789,9 @@ mod tests {
             ("NUMASEG_NETWORK_MEMORY", &["0.1", "64MiB"]),
             ("NUMASEG_NETWORK_BUFFERS", &["0", "2048"]),
             ("NUMASEG_LOG", &["off", "error", "warn", "info", "debug", "trace"]),
+            ("NUMASEG_NETWORK_EXCLUSIVE_BUFFERS", &["0", "2", "65536"]),
+            ("NUMASEG_NETWORK_FLOATING_BUFFERS", &["1", "8", "1048576"]),
+            ("NUMASEG_NETWORK_REQUEST_TIMEOUT", &["30s", "250ms", "2min", "1ms", " 5 S "]),
         ];
         assert_eq!(good.len(), VARS.len(), "every variable has good values listed here");
         for (var, values) in good {
@@ -787,6 +849,14 @@ mod tests {
             ("NUMASEG_CACHE_BYTES", "2GiB"),
             ("NUMASEG_NETWORK_BUFFERS", "-1"),
             ("NUMASEG_LOG", "verbose"),
+            ("NUMASEG_NETWORK_EXCLUSIVE_BUFFERS", "65537"),
+            ("NUMASEG_NETWORK_EXCLUSIVE_BUFFERS", "two"),
+            ("NUMASEG_NETWORK_FLOATING_BUFFERS", "0"),
+            ("NUMASEG_NETWORK_REQUEST_TIMEOUT", "30"),
+            ("NUMASEG_NETWORK_REQUEST_TIMEOUT", "0s"),
+            ("NUMASEG_NETWORK_REQUEST_TIMEOUT", "2h"),
+            ("NUMASEG_NETWORK_REQUEST_TIMEOUT", "1441min"),
+            ("NUMASEG_NETWORK_REQUEST_TIMEOUT", "99999999999999999999s"),
         ];
         for (var, value) in bad {
             let err = with(&[(var, value)]).expect_err(&format!("{var}={value:?} should be refused"));
@@ -834,6 +904,20 @@ mod tests {
         let bad = OsString::from_vec(vec![0xff, 0xfe]);
         let err = Config::builder().build_from([(OsString::from("NUMASEG_LOG"), bad)]).unwrap_err();
         assert!(matches!(err, ConfigError::NotUnicode { .. }));
+    }
+
+    #[test]
+    fn durations_parse_to_milliseconds_and_render_back() {
+        for (text, ms) in [("250ms", 250), ("30s", 30_000), ("2min", 120_000), ("1500ms", 1500), (" 7 S ", 7000)] {
+            assert_eq!(parse_millis(text), Ok(Millis(ms)), "{text}");
+            assert_eq!(parse_millis(&Millis(ms).to_string()), Ok(Millis(ms)));
+        }
+        assert_eq!(Millis(1500).to_string(), "1500ms");
+        let c =
+            with(&[("NUMASEG_NETWORK_REQUEST_TIMEOUT", "250ms"), ("NUMASEG_NETWORK_EXCLUSIVE_BUFFERS", "4")]).unwrap();
+        assert_eq!(c.network_request_timeout.as_duration(), std::time::Duration::from_millis(250));
+        assert_eq!(c.network_exclusive_buffers, 4);
+        assert_eq!(Config::default().network_floating_buffers, 8);
     }
 
     #[test]

@@ -138,3 +138,186 @@ pub enum BuildError {
         cause: Box<AllocError>,
     },
 }
+
+/// A network buffer pool operation that could not be served (see `docs/NETWORK_BUFFERS.md`).
+///
+/// ```
+/// use numaseg::error::BufferPoolError;
+/// let e = BufferPoolError::Insufficient { required: 10, available: 4, total: 8, buffer_size: 32768 };
+/// assert!(e.to_string().starts_with("Insufficient number of network buffers: required 10, but only 4 available"));
+/// assert!(e.to_string().contains("NUMASEG_NETWORK_BUFFERS"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BufferPoolError {
+    /// The minimum buffers asked for cannot be guaranteed: the sum of all minimums (and
+    /// exclusive buffers) would exceed the pool.
+    #[error(
+        "Insufficient number of network buffers: required {required}, but only {available} available. The network buffer pool has {total} buffers of {buffer_size} bytes; raise NUMASEG_NETWORK_BUFFERS (or NUMASEG_NETWORK_MEMORY)"
+    )]
+    Insufficient {
+        /// Buffers asked for (a pool's minimum, or exclusive buffers).
+        required: usize,
+        /// Buffers not yet guaranteed to other pools.
+        available: usize,
+        /// Buffers in the network buffer pool.
+        total: usize,
+        /// Bytes per buffer.
+        buffer_size: usize,
+    },
+    /// A pool's bounds are not `1 <= min <= max`.
+    #[error("a local buffer pool needs 1 <= min <= max, got min {min}, max {max}")]
+    BadBounds {
+        /// The minimum asked for.
+        min: usize,
+        /// The maximum asked for.
+        max: usize,
+    },
+    /// The local pool was destroyed.
+    #[error("local buffer pool {pool} was destroyed")]
+    Destroyed {
+        /// The pool's id.
+        pool: u64,
+    },
+    /// A blocking request ran out of time (everything it had taken was given back).
+    #[error(
+        "timed out after {waited_ms} ms waiting for {requested} network buffers ({obtained} were obtained and given back)"
+    )]
+    Timeout {
+        /// Buffers asked for.
+        requested: usize,
+        /// Buffers obtained before the deadline (given back).
+        obtained: usize,
+        /// Milliseconds waited.
+        waited_ms: u64,
+    },
+    /// A blocking request was cancelled (everything it had taken was given back).
+    #[error("the request for {requested} network buffers was cancelled")]
+    Cancelled {
+        /// Buffers asked for.
+        requested: usize,
+    },
+    /// The network buffer pool cannot hold this many buffers.
+    #[error("{requested} network buffers asked for, at most {max} are supported")]
+    TooManyBuffers {
+        /// Buffers asked for.
+        requested: usize,
+        /// The most a pool supports.
+        max: usize,
+    },
+    /// The network buffer pool was configured with no buffers.
+    #[error("the network buffer pool has no buffers: set NUMASEG_NETWORK_BUFFERS or NUMASEG_NETWORK_MEMORY")]
+    NoBuffers,
+    /// The buffers could not be allocated at start.
+    #[error("allocating {buffers} network buffers of {buffer_size} bytes failed: {cause}")]
+    Alloc {
+        /// Buffers asked for.
+        buffers: usize,
+        /// Bytes per buffer.
+        buffer_size: usize,
+        /// The allocator's answer.
+        #[source]
+        cause: Box<AllocError>,
+    },
+}
+
+impl BufferPoolError {
+    /// A stable number for the error kind, for logs and metrics.
+    ///
+    /// ```
+    /// use numaseg::error::BufferPoolError;
+    /// assert_eq!(BufferPoolError::Destroyed { pool: 1 }.code(), 3);
+    /// ```
+    #[must_use]
+    pub const fn code(&self) -> u32 {
+        match self {
+            Self::Insufficient { .. } => 1,
+            Self::BadBounds { .. } => 2,
+            Self::Destroyed { .. } => 3,
+            Self::Timeout { .. } => 4,
+            Self::Cancelled { .. } => 5,
+            Self::TooManyBuffers { .. } => 6,
+            Self::NoBuffers => 7,
+            Self::Alloc { .. } => 8,
+        }
+    }
+}
+
+/// A violation of the credit-based flow-control protocol, or a channel that ended.
+///
+/// ```
+/// use numaseg::error::CreditError;
+/// let e = CreditError::NoCredit { channel: 3, announced: 4, received: 5 };
+/// assert_eq!(e.to_string(), "channel 3: a buffer arrived without credit (4 credits announced, 5 buffers received)");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreditError {
+    /// The sender sent a buffer the receiver had not given credit for.
+    #[error(
+        "channel {channel}: a buffer arrived without credit ({announced} credits announced, {received} buffers received)"
+    )]
+    NoCredit {
+        /// The channel.
+        channel: u32,
+        /// Credits announced so far.
+        announced: u64,
+        /// Buffers received so far, this one included.
+        received: u64,
+    },
+    /// Buffers arrived out of order.
+    #[error("channel {channel}: expected buffer {expected}, got {got}")]
+    OutOfOrder {
+        /// The channel.
+        channel: u32,
+        /// The sequence number expected.
+        expected: u64,
+        /// The one that arrived.
+        got: u64,
+    },
+    /// A buffer's payload is larger than the receiver's buffers.
+    #[error("channel {channel}: a {len}-byte payload does not fit a {capacity}-byte buffer")]
+    TooLarge {
+        /// The channel.
+        channel: u32,
+        /// Payload bytes.
+        len: usize,
+        /// Buffer capacity.
+        capacity: usize,
+    },
+    /// A frame could not be decoded.
+    #[error("malformed frame: {reason}")]
+    Malformed {
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// The channel was released.
+    #[error("channel {channel} was released")]
+    Released {
+        /// The channel.
+        channel: u32,
+    },
+    /// A buffer pool failed underneath.
+    #[error(transparent)]
+    Pool(#[from] BufferPoolError),
+}
+
+impl CreditError {
+    /// A stable number for the error kind, for logs and metrics.
+    ///
+    /// ```
+    /// use numaseg::error::CreditError;
+    /// assert_eq!(CreditError::Malformed { reason: "short" }.code(), 4);
+    /// ```
+    #[must_use]
+    pub const fn code(&self) -> u32 {
+        match self {
+            Self::NoCredit { .. } => 1,
+            Self::OutOfOrder { .. } => 2,
+            Self::TooLarge { .. } => 3,
+            Self::Malformed { .. } => 4,
+            Self::Released { .. } => 5,
+            Self::Pool(_) => 6,
+        }
+    }
+}

@@ -34,7 +34,9 @@
 //! `numa` (OS, hardware) ← `sync` / [`config`] / [`error`] ← `arena` (regions,
 //! budgets, pools) ← [`segment`](Segment) ← `cache` (thread caches, stealing) ← managers and
 //! buffer pools ← the `numaseg` binary. The path of an allocation and of a free, with the
-//! invariants each step keeps, is in `docs/ARCHITECTURE.md`.
+//! invariants each step keeps, is in `docs/ARCHITECTURE.md`. The network buffer pool
+//! ([`buffer_pool`]: local pools, redistribution, credit-based flow control) is described in
+//! `docs/NETWORK_BUFFERS.md`.
 //!
 //! # Safety and correctness
 //! `unsafe` lives in a few places: the segment handle (raw block ↔ slices), the thread cache
@@ -65,6 +67,7 @@ mod alloc_api;
 mod arena;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod buffer_pool;
 pub(crate) mod cache;
 pub mod config;
 pub mod error;
@@ -79,10 +82,16 @@ pub(crate) mod sync;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// `docs/NETWORK_BUFFERS.md`'s examples, run as doc tests.
+#[doc = include_str!("../docs/NETWORK_BUFFERS.md")]
+#[cfg(doctest)]
+pub struct NetworkBuffersDoctests;
+
 pub use alloc_api::NodeAllocator;
 pub use arena::ArenaManager;
+pub use buffer_pool::{Buffer, LocalBufferPool, NetworkBufferPool, SharedBuffer};
 pub use config::Config;
-pub use error::{AllocError, BuildError};
+pub use error::{AllocError, BufferPoolError, BuildError, CreditError};
 pub use segment::{Segment, SegmentBatch};
 pub use size_class::{MAX_CLASSES, MIN_SEGMENT_SIZE, SizeClass};
 pub use stats::Stats;

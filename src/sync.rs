@@ -10,7 +10,7 @@ pub(crate) use loom::{
     cell::UnsafeCell,
     hint,
     sync::{Arc, Mutex, MutexGuard, RwLock, atomic},
-    thread_local,
+    thread, thread_local,
 };
 
 #[cfg(not(loom))]
@@ -19,7 +19,7 @@ pub(crate) use {
     std::{
         hint,
         sync::{Arc, Mutex, MutexGuard, RwLock, atomic},
-        thread_local,
+        thread, thread_local,
     },
 };
 

@@ -104,4 +104,46 @@ mod imp {
             assert!(node.classes.iter().all(|c| c.regions == 0 && c.pooled_segments == 0), "{node:#?}");
         }
     }
+
+    /// A heap-backed manager (the tiny configuration, one node) and a network buffer pool of
+    /// `buffers` 4 KiB buffers on it.
+    pub fn tiny_network(buffers: usize) -> (std::sync::Arc<ArenaManager>, numaseg::NetworkBufferPool) {
+        let manager = std::sync::Arc::new(tiny_manager(1));
+        let network = numaseg::NetworkBufferPool::with_buffers(std::sync::Arc::clone(&manager), buffers, 4096)
+            .expect("a network buffer pool builds");
+        (manager, network)
+    }
+
+    /// Conservation at the end of a network-pool model: every buffer is back in the global
+    /// pool, handed out and recycled equally often, no minimum is left reserved; and once the
+    /// pool is dropped every segment is back in the allocator.
+    pub fn assert_network_back(manager: &ArenaManager, network: numaseg::NetworkBufferPool) {
+        let stats = network.stats();
+        assert_eq!(stats.available, stats.total, "{stats:#?}");
+        assert_eq!((stats.in_use, stats.required), (0, 0), "{stats:#?}");
+        assert_eq!(stats.requested, stats.recycled, "{stats:#?}");
+        assert!(stats.pools.is_empty(), "{stats:#?}");
+        drop(network);
+        assert_eq!(manager.stats().used_segments(), 0, "every buffer went back to the allocator");
+    }
+
+    /// Drives a future on the calling loom thread, parking it between polls (a waker that
+    /// unparks it): for models that poll numaseg's futures directly.
+    pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        struct Unpark(loom::thread::Thread);
+        impl std::task::Wake for Unpark {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(loom::thread::current())));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+                return v;
+            }
+            loom::thread::park();
+        }
+    }
 }

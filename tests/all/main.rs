@@ -3,6 +3,9 @@
 #![allow(clippy::unwrap_used, reason = "test helpers unwrap like the tests they serve")]
 
 mod arena;
+mod buffer_pool;
+mod buffer_pool_factory;
 mod conservation;
+mod credit;
 mod faults;
 mod fuzz_regressions;

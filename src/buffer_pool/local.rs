@@ -1,0 +1,772 @@
+//! [`LocalBufferPool`]: a share of the network buffers for one consumer (a result partition,
+//! an input gate, a channel's exclusive buffers), with its lock-free stack of idle buffers.
+//!
+//! **The stack word.** A pool's idle buffers form a Treiber stack linked through the slots'
+//! `next` fields. Its head is one `AtomicU64`: bits 0–23 the top slot (index + 1, 0 = empty),
+//! bit 24 the *slow* flag, bits 25–63 a tag bumped by every change (so a thread that read the
+//! head, was preempted, and sees the same top again cannot be fooled: ABA would need 2³⁹
+//! changes in between). What must hold:
+//! - A request pops with one CAS (Acquire: the buffer's contents and `next` written by the
+//!   thread that pushed it happen before). A recycle pushes with one CAS (Release) — unless
+//!   the slow flag is set, in which case it goes through the state lock.
+//! - The slow flag is set (under the lock, by CAS on the same word, so atomically with the
+//!   stack's contents) whenever a recycle must not simply push: the pool is *unavailable* (a
+//!   requester found it empty and waits: the recycle must fire the notification), above its
+//!   size (the buffer must go back to the global pool), or destroyed. Because the flag and the
+//!   top share a word, a requester marking the pool unavailable "only if still empty" and a
+//!   recycler pushing "only if the flag is clear" cannot both succeed: no lost wake-up.
+//! - Idle buffers never sit in the stack of a pool above its size: shrinking sets the flag,
+//!   then pops the excess back to the global pool.
+//!
+//! Nothing on the request or recycle fast path takes a lock, allocates, or touches a counter
+//! shared between threads; the buffer's own slot line carries its stats counters.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use numa::NodeId;
+
+use super::availability::{self, Cancellation, Interrupted};
+use super::buffer::Buffer;
+use super::stats::LocalPoolStats;
+use super::{Shared, Slot, bump};
+use crate::error::BufferPoolError;
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+const TOP_MASK: u64 = (1 << 24) - 1;
+const SLOW: u64 = 1 << 24;
+const TAG_ONE: u64 = 1 << 25;
+const TAG_MASK: u64 = !(TOP_MASK | SLOW);
+
+/// The next head word: tag bumped, `top` and `slow` as given.
+#[inline]
+fn next_word(word: u64, top: u64, slow: u64) -> u64 {
+    ((word & TAG_MASK).wrapping_add(TAG_ONE) & TAG_MASK) | top | slow
+}
+
+/// The part of a local pool that buffers point to: the stack and what a buffer needs to come
+/// back. Kept alive by its record in the global state (see `mod.rs`) while any of its buffers
+/// is in hands.
+pub(crate) struct PoolCore {
+    head: AtomicU64,
+    /// Unique over the network pool's life; 0 is the global pool.
+    pub(crate) id: u64,
+    /// Index of its record in the state table.
+    pub(crate) index: usize,
+    /// Bytes a writer may put into a new buffer (≤ the buffer size).
+    pub(crate) writable: AtomicUsize,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl PoolCore {
+    pub(crate) fn new(id: u64, index: usize, shared: Arc<Shared>) -> Self {
+        let writable = AtomicUsize::new(shared.buffer_size);
+        Self { head: AtomicU64::new(0), id, index, writable, shared }
+    }
+
+    /// Pops an idle buffer (any thread, no lock).
+    #[inline]
+    pub(crate) fn pop(&self, slots: &[Slot]) -> Option<u32> {
+        // Acquire: pairs with the Release of the push that put the top there, so its `next`
+        // and the buffer's contents are visible.
+        let mut word = self.head.load(Ordering::Acquire);
+        loop {
+            let top = (word & TOP_MASK) as usize;
+            if top == 0 {
+                return None;
+            }
+            let index = top - 1;
+            // Relaxed: ordered by the Acquire above. If another thread pops this slot first,
+            // the value may be stale, and the CAS fails because the tag moved.
+            let next = u64::from(slots[index].next.load(Ordering::Relaxed));
+            match self.head.compare_exchange_weak(
+                word,
+                next_word(word, next, word & SLOW),
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                #[expect(clippy::cast_possible_truncation, reason = "a 24-bit index")]
+                Ok(_) => return Some(index as u32),
+                Err(w) => word = w,
+            }
+        }
+    }
+
+    /// Pushes a buffer unless the slow flag is set (then returns false: take the lock).
+    #[inline]
+    pub(crate) fn try_push(&self, slots: &[Slot], slot: u32) -> bool {
+        let mut word = self.head.load(Ordering::Relaxed);
+        loop {
+            if word & SLOW != 0 {
+                return false;
+            }
+            slots[slot as usize].next.store((word & TOP_MASK) as u32, Ordering::Relaxed);
+            // Release: publishes `next` and the buffer's contents to the next popper.
+            match self.head.compare_exchange_weak(
+                word,
+                next_word(word, u64::from(slot) + 1, 0),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(w) => word = w,
+            }
+        }
+    }
+
+    /// Pushes whatever the flag (the state lock is held; the flag is kept).
+    pub(crate) fn push_locked(&self, slots: &[Slot], slot: u32) {
+        let mut word = self.head.load(Ordering::Relaxed);
+        loop {
+            slots[slot as usize].next.store((word & TOP_MASK) as u32, Ordering::Relaxed);
+            match self.head.compare_exchange_weak(
+                word,
+                next_word(word, u64::from(slot) + 1, word & SLOW),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(w) => word = w,
+            }
+        }
+    }
+
+    /// Sets or clears the slow flag, keeping the stack (state lock held).
+    pub(crate) fn set_slow(&self, on: bool) {
+        let flag = if on { SLOW } else { 0 };
+        let mut word = self.head.load(Ordering::Relaxed);
+        while word & SLOW != flag {
+            // AcqRel: a CAS on the head like the pushes and pops it orders against.
+            match self.head.compare_exchange_weak(
+                word,
+                next_word(word, word & TOP_MASK, flag),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(w) => word = w,
+            }
+        }
+    }
+
+    /// Sets the slow flag if the stack is empty (true), else leaves everything (false). The
+    /// state lock is held.
+    pub(crate) fn mark_unavailable_if_empty(&self) -> bool {
+        let mut word = self.head.load(Ordering::Acquire);
+        loop {
+            if word & TOP_MASK != 0 {
+                return false;
+            }
+            if word & SLOW != 0 {
+                return true;
+            }
+            match self.head.compare_exchange_weak(word, next_word(word, 0, SLOW), Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(w) => word = w,
+            }
+        }
+    }
+
+    /// A buffer handle for a slot just taken.
+    #[inline]
+    pub(crate) fn hand_out(&self, slot: u32) -> Buffer {
+        let s = &self.shared.slots[slot as usize];
+        debug_assert_eq!(
+            s.requests.load(std::sync::atomic::Ordering::Relaxed),
+            s.recycles.load(std::sync::atomic::Ordering::Relaxed),
+            "buffer {slot} handed out while in someone's hands"
+        );
+        bump(&s.requests);
+        let writable = self.writable.load(Ordering::Relaxed);
+        // SAFETY: `slot` was just taken from this pool, so the caller holds it exclusively and
+        // the pool's record (hence `self`) lives until it is recycled.
+        unsafe { Buffer::from_slot(NonNull::from(self), slot, s.addr, self.shared.buffer_size, writable) }
+    }
+}
+
+/// Gives a buffer back to its pool: the lock-free push, else the slow path. Returns the core
+/// of a destroyed pool whose last buffer this was; the caller drops it after every reference
+/// into the pool is gone.
+///
+/// # Safety
+/// - `core` points to the live core of the pool `slot` belongs to, and the caller holds the
+///   buffer exclusively (it is the last handle).
+#[inline]
+pub(crate) unsafe fn recycle(core: NonNull<PoolCore>, slot: u32) -> Option<Arc<PoolCore>> {
+    // SAFETY: the caller's duty: a buffer in hands keeps its pool's record, hence its core.
+    let core = unsafe { core.as_ref() };
+    let slots = &core.shared.slots;
+    bump(&slots[slot as usize].recycles);
+    if core.try_push(slots, slot) {
+        return None;
+    }
+    core.shared.recycle_slow(core, slot)
+}
+
+/// A local buffer pool: up to its current size of network buffers for one consumer, at least
+/// its minimum. Created by
+/// [`NetworkBufferPool::create_buffer_pool`](super::NetworkBufferPool::create_buffer_pool) (or
+/// [`request_exclusive`](super::NetworkBufferPool::request_exclusive) for a channel's
+/// exclusive buffers). Dropping it destroys it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use numaseg::buffer_pool::NetworkBufferPool;
+/// use numaseg::{ArenaManager, Config};
+///
+/// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+/// let network = NetworkBufferPool::with_buffers(manager, 2, 4096)?;
+/// let pool = network.create_buffer_pool(2, 2)?;
+/// let a = pool.request_buffer()?.unwrap();
+/// let b = pool.request_buffer()?.unwrap();
+/// assert!(pool.request_buffer()?.is_none()); // non-blocking: nothing now
+/// let timeout = pool.request_buffer_blocking(Some(Duration::from_millis(5)), None);
+/// assert!(timeout.is_err());
+/// drop(a); // recycled: available again
+/// let c = pool.request_buffer_blocking(Some(Duration::from_secs(5)), None)?;
+/// # drop((b, c));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct LocalBufferPool {
+    core: Arc<PoolCore>,
+}
+
+impl fmt::Debug for LocalBufferPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalBufferPool").field("id", &self.core.id).finish_non_exhaustive()
+    }
+}
+
+impl Drop for LocalBufferPool {
+    fn drop(&mut self) {
+        self.core.shared.destroy(&self.core);
+    }
+}
+
+impl LocalBufferPool {
+    pub(crate) fn from_core(core: Arc<PoolCore>) -> Self {
+        Self { core }
+    }
+
+    /// A buffer if one is available now (never blocks).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 1)?;
+    /// let buffer = pool.request_buffer()?.expect("one buffer");
+    /// assert!(pool.request_buffer()?.is_none());
+    /// # drop(buffer);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::Destroyed`].
+    #[inline]
+    pub fn request_buffer(&self) -> Result<Option<Buffer>, BufferPoolError> {
+        let shared = &self.core.shared;
+        if let Some(slot) = self.core.pop(&shared.slots) {
+            return Ok(Some(self.core.hand_out(slot)));
+        }
+        self.request_cold()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn request_cold(&self) -> Result<Option<Buffer>, BufferPoolError> {
+        Ok(self.core.shared.request_slow(&self.core, None)?.map(|slot| self.core.hand_out(slot)))
+    }
+
+    /// A buffer, waiting up to `timeout` (`None`: no limit) until one is recycled or the
+    /// redistribution gives the pool more, unless `cancel` is cancelled or the pool destroyed.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// let pool = Arc::new(network.create_buffer_pool(1, 1)?);
+    /// let held = pool.request_buffer()?.unwrap();
+    /// let t = std::thread::spawn(move || drop(held));
+    /// let buffer = pool.request_buffer_blocking(Some(Duration::from_secs(10)), None)?;
+    /// # t.join().unwrap(); drop(buffer);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::Timeout`], [`BufferPoolError::Cancelled`],
+    /// [`BufferPoolError::Destroyed`] (also when destroyed while waiting).
+    pub fn request_buffer_blocking(
+        &self,
+        timeout: Option<Duration>,
+        cancel: Option<&Cancellation>,
+    ) -> Result<Buffer, BufferPoolError> {
+        if let Some(buffer) = self.request_buffer()? {
+            return Ok(buffer);
+        }
+        match availability::block_on(self.request_buffer_async(), timeout, cancel) {
+            Ok(result) => result,
+            Err(Interrupted::Cancelled) => Err(BufferPoolError::Cancelled { requested: 1 }),
+            Err(Interrupted::Timeout(waited)) => Err(BufferPoolError::Timeout {
+                requested: 1,
+                obtained: 0,
+                waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+            }),
+        }
+    }
+
+    /// A future of a buffer, for any executor (it only uses the std [`Waker`](std::task::Waker)
+    /// it is polled with). Dropping it withdraws the request.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 1)?;
+    /// let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    /// let buffer = rt.block_on(pool.request_buffer_async())?;
+    /// assert_eq!(buffer.capacity(), 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn request_buffer_async(&self) -> RequestBuffer<'_> {
+        RequestBuffer { pool: self, waiter: None }
+    }
+
+    /// A future that completes when the pool next has a buffer available (at once if it has
+    /// one now), or is destroyed. Each change from unavailable to available fires the
+    /// pool's notification exactly once ([`LocalPoolStats::notifications`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 1)?;
+    /// let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    /// rt.block_on(pool.available())?; // available now
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn available(&self) -> Available<'_> {
+        Available { pool: self, waiter: None }
+    }
+
+    /// Polls for availability (the building block of [`LocalBufferPool::available`] for hand
+    /// written futures); `waiter` keeps the registration between polls and must be passed to
+    /// [`LocalBufferPool::forget_waiter`] if the caller stops polling before `Ready`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::task::{Context, Waker};
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 1)?;
+    /// let held = pool.request_buffer()?.unwrap();
+    /// let mut waiter = None;
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(pool.poll_available(&mut cx, &mut waiter).is_pending());
+    /// drop(held);
+    /// assert!(pool.poll_available(&mut cx, &mut waiter).is_ready());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn poll_available(&self, cx: &mut Context<'_>, waiter: &mut Option<u64>) -> Poll<Result<(), BufferPoolError>> {
+        match self.core.shared.poll_available(&self.core, waiter, cx.waker()) {
+            Ok(true) => Poll::Ready(Ok(())),
+            Ok(false) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Withdraws a registration left by [`LocalBufferPool::poll_available`].
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::task::{Context, Waker};
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// # let pool = network.create_buffer_pool(1, 1)?;
+    /// # let held = pool.request_buffer()?.unwrap();
+    /// let mut waiter = None;
+    /// let _ = pool.poll_available(&mut Context::from_waker(Waker::noop()), &mut waiter);
+    /// pool.forget_waiter(&mut waiter);
+    /// assert!(waiter.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn forget_waiter(&self, waiter: &mut Option<u64>) {
+        if let Some(id) = waiter.take() {
+            self.core.shared.forget_waiter(&self.core, id);
+        }
+    }
+
+    /// Sets the pool's size by hand, within `[min, max]` (the next redistribution recomputes
+    /// it). Idle buffers above the new size go back to the global pool at once, the others
+    /// when recycled.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 4, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 4)?;
+    /// pool.set_num_buffers(2)?;
+    /// assert_eq!(pool.num_buffers(), 2);
+    /// assert!(pool.set_num_buffers(5).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::BadBounds`] outside `[min, max]`, [`BufferPoolError::Destroyed`].
+    pub fn set_num_buffers(&self, size: usize) -> Result<(), BufferPoolError> {
+        self.core.shared.set_size(&self.core, size)
+    }
+
+    /// Destroys the pool: waiting requesters fail with [`BufferPoolError::Destroyed`], idle
+    /// buffers go back to the global pool now and buffers in flight when they are dropped,
+    /// and the minimum is released for other pools. Dropping the pool does the same.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 2, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 2)?;
+    /// let in_flight = pool.request_buffer()?.unwrap();
+    /// pool.destroy();
+    /// assert!(pool.request_buffer().is_err());
+    /// assert_eq!(network.available_buffers(), 1);
+    /// drop(in_flight); // back to the global pool
+    /// assert_eq!(network.available_buffers(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn destroy(&self) {
+        self.core.shared.destroy(&self.core);
+    }
+
+    /// Whether the pool was destroyed.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 2, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 2)?;
+    /// assert!(!pool.is_destroyed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn is_destroyed(&self) -> bool {
+        self.core.shared.pool_numbers(&self.core).is_none_or(|n| n.destroyed)
+    }
+
+    /// The pool's current size: buffers it may own now.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 10, 4096)?;
+    /// assert_eq!(network.create_buffer_pool(1, 4)?.num_buffers(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn num_buffers(&self) -> usize {
+        self.core.shared.pool_numbers(&self.core).map_or(0, |n| n.size)
+    }
+
+    /// The guaranteed minimum.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 10, 4096)?;
+    /// assert_eq!(network.create_buffer_pool(3, 4)?.min_buffers(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn min_buffers(&self) -> usize {
+        self.core.shared.pool_numbers(&self.core).map_or(0, |n| n.min)
+    }
+
+    /// The maximum.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 10, 4096)?;
+    /// assert_eq!(network.create_buffer_pool(3, 4)?.max_buffers(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn max_buffers(&self) -> usize {
+        self.core.shared.pool_numbers(&self.core).map_or(0, |n| n.max)
+    }
+
+    /// Buffers the pool owns: idle in its stack plus in hands.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 10, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 4)?;
+    /// assert_eq!(pool.owned_buffers(), 0); // taken from the global pool on demand
+    /// let b = pool.request_buffer()?;
+    /// assert_eq!(pool.owned_buffers(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn owned_buffers(&self) -> usize {
+        self.core.shared.pool_numbers(&self.core).map_or(0, |n| n.owned)
+    }
+
+    /// Buffers of this pool in someone's hands (exact when no thread is requesting or
+    /// recycling; scans every buffer's bookkeeping, so it is for stats and tests).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 10, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 4)?;
+    /// let b = pool.request_buffer()?;
+    /// assert_eq!(pool.buffers_in_use(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn buffers_in_use(&self) -> usize {
+        self.core.shared.in_hands(self.core.id)
+    }
+
+    /// Idle buffers in the pool's stack (owned minus in use; exact when quiescent).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 10, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 4)?;
+    /// drop(pool.request_buffer()?);
+    /// assert_eq!(pool.available_buffers(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn available_buffers(&self) -> usize {
+        self.owned_buffers().saturating_sub(self.buffers_in_use())
+    }
+
+    /// The node the pool prefers.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool, numa::NodeId};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 2)?), 10, 4096)?;
+    /// assert_eq!(network.create_buffer_pool_on(NodeId::new(1), 1, 4)?.node(), NodeId::new(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn node(&self) -> NodeId {
+        self.core.shared.pool_numbers(&self.core).map_or_else(|| NodeId::new(0), |n| n.node)
+    }
+
+    /// Unique id of the pool (the `pool` label of its metrics).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 10, 4096)?;
+    /// let (a, b) = (network.create_buffer_pool(1, 4)?, network.create_buffer_pool(1, 4)?);
+    /// assert_ne!(a.id(), b.id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.core.id
+    }
+
+    /// Bytes a writer may put into each buffer this pool hands out from now on (the segment
+    /// size by default). Buffers stay segment-backed; the limit is what
+    /// [`BufMut::remaining_mut`](bytes::BufMut::remaining_mut) reports. Clamped to
+    /// `1..=buffer size`. Adaptive buffer sizing sets this.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use bytes::BufMut;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 10, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 4)?;
+    /// pool.set_writable_size(1000);
+    /// let buffer = pool.request_buffer()?.unwrap();
+    /// assert_eq!((buffer.capacity(), buffer.remaining_mut()), (4096, 1000));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_writable_size(&self, bytes: usize) {
+        self.core.writable.store(bytes.clamp(1, self.core.shared.buffer_size), Ordering::Relaxed);
+    }
+
+    /// The writable size of new buffers (see [`LocalBufferPool::set_writable_size`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 10, 4096)?;
+    /// assert_eq!(network.create_buffer_pool(1, 4)?.writable_size(), 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn writable_size(&self) -> usize {
+        self.core.writable.load(Ordering::Relaxed)
+    }
+
+    /// The pool's row of the stats snapshot.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 10, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 4)?;
+    /// assert_eq!(pool.stats().expect("live").size, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> Option<LocalPoolStats> {
+        super::stats::collect(&self.core.shared).pools.into_iter().find(|p| p.id == self.core.id)
+    }
+}
+
+/// The future of [`LocalBufferPool::request_buffer_async`].
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+/// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+/// let pool = network.create_buffer_pool(1, 1)?;
+/// let future = pool.request_buffer_async();
+/// let buffer = tokio::runtime::Builder::new_current_thread().build()?.block_on(future)?;
+/// # drop(buffer);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct RequestBuffer<'a> {
+    pool: &'a LocalBufferPool,
+    waiter: Option<u64>,
+}
+
+impl Future for RequestBuffer<'_> {
+    type Output = Result<Buffer, BufferPoolError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let core = &this.pool.core;
+        if this.waiter.is_none()
+            && let Some(slot) = core.pop(&core.shared.slots)
+        {
+            return Poll::Ready(Ok(core.hand_out(slot)));
+        }
+        match core.shared.request_slow(core, Some((&mut this.waiter, cx.waker()))) {
+            Ok(Some(slot)) => Poll::Ready(Ok(core.hand_out(slot))),
+            Ok(None) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl Drop for RequestBuffer<'_> {
+    fn drop(&mut self) {
+        self.pool.forget_waiter(&mut self.waiter);
+    }
+}
+
+/// The future of [`LocalBufferPool::available`].
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+/// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+/// let pool = network.create_buffer_pool(1, 1)?;
+/// pool.destroy();
+/// let rt = tokio::runtime::Builder::new_current_thread().build()?;
+/// assert!(rt.block_on(pool.available()).is_err()); // destroyed
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Available<'a> {
+    pool: &'a LocalBufferPool,
+    waiter: Option<u64>,
+}
+
+impl Future for Available<'_> {
+    type Output = Result<(), BufferPoolError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.pool.poll_available(cx, &mut this.waiter)
+    }
+}
+
+impl Drop for Available<'_> {
+    fn drop(&mut self) {
+        self.pool.forget_waiter(&mut self.waiter);
+    }
+}
+
+/// The future of
+/// [`NetworkBufferPool::request_exclusive_async_on`](super::NetworkBufferPool::request_exclusive_async_on):
+/// completes with a [`LocalBufferPool`] holding all the exclusive buffers. Dropped before that,
+/// it gives everything back and releases the minimum.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+/// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+/// let request = network.request_exclusive_async_on(numaseg::numa::NodeId::new(0), 1)?;
+/// let rt = tokio::runtime::Builder::new_current_thread().build()?;
+/// let exclusive = rt.block_on(request)?;
+/// assert_eq!(exclusive.available_buffers(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ExclusiveRequest {
+    core: Option<Arc<PoolCore>>,
+    waiter: Option<u64>,
+    requested: usize,
+}
+
+impl fmt::Debug for ExclusiveRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExclusiveRequest").field("requested", &self.requested).finish_non_exhaustive()
+    }
+}
+
+impl ExclusiveRequest {
+    pub(crate) fn new(core: Arc<PoolCore>, requested: usize) -> Self {
+        Self { core: Some(core), waiter: None, requested }
+    }
+}
+
+impl Future for ExclusiveRequest {
+    type Output = Result<LocalBufferPool, BufferPoolError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(core) = this.core.as_ref() else {
+            return Poll::Ready(Err(BufferPoolError::Destroyed { pool: 0 }));
+        };
+        match core.shared.poll_exclusive(core, &mut this.waiter, cx.waker()) {
+            Ok(true) => Poll::Ready(Ok(LocalBufferPool::from_core(this.core.take().unwrap_or_else(|| unreachable!())))),
+            Ok(false) => Poll::Pending,
+            Err(e) => {
+                // Destroyed meanwhile: the record gives its buffers back itself.
+                this.waiter = None;
+                Poll::Ready(Err(e))
+            }
+        }
+    }
+}
+
+impl Drop for ExclusiveRequest {
+    fn drop(&mut self) {
+        if let Some(core) = self.core.take() {
+            // Not completed: undo everything (buffers back, minimum released, redistributed).
+            core.shared.destroy(&core);
+        }
+    }
+}

@@ -1,0 +1,1049 @@
+//! The network buffer pool: a fixed set of equally sized buffers, allocated once at start from
+//! the allocator core and spread over the configured nodes, lent to local pools with guaranteed
+//! minimums and redistributed maximums, and used by credit-based flow control.
+//!
+//! What this module owns and what must hold:
+//! - [`NetworkBufferPool`] (the global pool) owns every buffer's segment from start to its final
+//!   drop, as a crate-internal `RawSegment`, and keeps its [`ArenaManager`] alive so the
+//!   segments stay valid; when the last handle, local pool and buffer are gone, every segment
+//!   goes back to the allocator.
+//! - **Conservation**: every buffer is in exactly one place — a node's free list in the global
+//!   pool, one local pool's stack, or one pair of hands (a [`Buffer`], or the [`SharedBuffer`]s
+//!   sharing its count). Each record counts what it `owned` (its stack plus its buffers in
+//!   hands); moves between the global pool and a local pool happen only under the one state
+//!   lock, so `Σ owned + free = total` holds whenever the lock is free.
+//! - **Minimums**: `Σ min` over live pools plus exclusive buffers (`required`) never exceeds the
+//!   total; a pool whose minimum does not fit is refused at once with
+//!   [`BufferPoolError::Insufficient`] naming the numbers and the variable to raise.
+//! - **Sizes**: after every creation, destruction, exclusive request or return, the spare
+//!   buffers are shared by the rule in `redistribution.rs`. A pool that owns more than its new
+//!   size gives its idle buffers back at once and the rest as they are recycled; buffers that
+//!   reach the global pool go straight to pools (and exclusive requests) that wait for them.
+//!
+//! The files: `local.rs` (a local pool's lock-free stack and its handle), `buffer.rs` (the
+//! buffer handles), `redistribution.rs` (the sizing rule), `availability.rs` (waiting without an
+//! executor), `credit.rs` (flow control), `stats.rs` (the snapshot). The whole story, with
+//! tuning advice, is `docs/NETWORK_BUFFERS.md`.
+
+mod availability;
+mod buffer;
+pub mod credit;
+mod local;
+mod redistribution;
+mod stats;
+
+use std::fmt;
+use std::sync::Arc as StdArc;
+use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
+use std::time::Duration;
+
+use numa::NodeId;
+
+pub use self::availability::Cancellation;
+pub use self::buffer::{Buffer, SharedBuffer};
+pub use self::local::{Available, ExclusiveRequest, LocalBufferPool, RequestBuffer};
+pub use self::stats::{LocalPoolStats, NetworkBufferStats, PoolKind};
+
+use self::availability::{WaitList, Wakers};
+use self::local::PoolCore;
+use self::redistribution::{Bounds, redistribute};
+use crate::ArenaManager;
+use crate::config::MemoryAmount;
+use crate::error::BufferPoolError;
+use crate::segment::RawSegment;
+use crate::sync::atomic::{AtomicU32, AtomicUsize};
+use crate::sync::{Arc, Mutex, MutexGuard, lock};
+
+/// The most buffers one network buffer pool holds: a local pool's stack word keeps a buffer
+/// index in 24 bits (the other 40 hold the ABA tag and a flag, see `local.rs`).
+///
+/// ```
+/// assert_eq!(numaseg::buffer_pool::MAX_BUFFERS, 16_777_215);
+/// ```
+pub const MAX_BUFFERS: usize = (1 << 24) - 1;
+
+/// One buffer's bookkeeping, one cache line each so that buffers used by different threads do
+/// not share a line.
+#[repr(align(64))]
+pub(crate) struct Slot {
+    /// The segment's first byte (immutable).
+    pub(crate) addr: usize,
+    /// Position of its node in `Shared::nodes` (immutable).
+    node: usize,
+    /// The next slot (index + 1, 0 = none) while this one is in a local pool's stack.
+    pub(crate) next: AtomicU32,
+    /// Handles sharing the buffer once it became a [`SharedBuffer`].
+    pub(crate) refs: AtomicUsize,
+    /// Stats only (plain std atomics, as the allocator's counters): the id of the pool that
+    /// owns the buffer (0: the global pool), written under the state lock.
+    owner: StdAtomicU64,
+    /// Stats only: times handed out, written by the requester that holds the buffer
+    /// exclusively (load + store, no read-modify-write).
+    pub(crate) requests: StdAtomicU64,
+    /// Stats only: times recycled, written by the holder before it gives the buffer back.
+    pub(crate) recycles: StdAtomicU64,
+}
+
+/// Adds one to a counter that only the current exclusive holder of its slot writes.
+#[inline]
+pub(crate) fn bump(counter: &StdAtomicU64) {
+    counter.store(counter.load(StdOrdering::Relaxed).wrapping_add(1), StdOrdering::Relaxed);
+}
+
+/// Kinds of records in the state table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Pool,
+    Exclusive,
+}
+
+/// A local pool (or a set of exclusive buffers) as the global pool sees it.
+struct Record {
+    /// Keeps the pool's core alive while the record exists: while the handle lives, and after
+    /// it was destroyed until its last buffer came back. (A cycle through `Shared` that the
+    /// record's removal breaks.)
+    core: Arc<PoolCore>,
+    kind: Kind,
+    node: usize,
+    min: usize,
+    max: usize,
+    size: usize,
+    /// Buffers in its stack plus its buffers in hands.
+    owned: usize,
+    /// A requester found nothing: the next buffer that arrives fires the notification.
+    unavailable: bool,
+    destroyed: bool,
+    waiters: WaitList,
+    waits: u64,
+    notifications: u64,
+    from_global: u64,
+    to_global: u64,
+}
+
+impl Record {
+    /// Whether its stack must be reached through the lock (see `local.rs`).
+    fn needs_slow(&self) -> bool {
+        self.unavailable || self.destroyed || self.owned > self.size
+    }
+}
+
+/// Everything the lock guards.
+struct State {
+    /// Free slots in the global pool, per node position.
+    free: Vec<Vec<u32>>,
+    free_count: usize,
+    /// `Σ min` over live pools plus exclusive buffers.
+    required: usize,
+    records: Vec<Option<Record>>,
+    vacant: Vec<usize>,
+    next_id: u64,
+}
+
+/// The shared state of a [`NetworkBufferPool`].
+pub(crate) struct Shared {
+    pub(crate) slots: Box<[Slot]>,
+    raw: Vec<RawSegment>,
+    pub(crate) buffer_size: usize,
+    nodes: Vec<NodeId>,
+    /// Per node position: that node, then the others nearest first.
+    node_order: Vec<Vec<usize>>,
+    state: Mutex<State>,
+    /// Keeps the segments' manager alive (the user's `Arc`, a std one).
+    manager: StdArc<ArenaManager>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let arenas = self.manager.arenas();
+        for raw in std::mem::take(&mut self.raw) {
+            // SAFETY: every raw segment came from `self.manager` (allocated in `with_buffers`),
+            // which `self.manager` keeps alive until after this loop; no record is left (each
+            // holds an `Arc` to a core that holds an `Arc` to us), so no buffer is in anyone's
+            // hands and each segment is given back exactly once, here.
+            drop(unsafe { raw.into_segment(arenas) });
+        }
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("buffers", &self.slots.len())
+            .field("buffer_size", &self.buffer_size)
+            .field("nodes", &self.nodes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The global pool of network buffers: a fixed number of equally sized, NUMA-local buffers
+/// allocated at start, lent to [`LocalBufferPool`]s.
+///
+/// ```
+/// use std::sync::Arc;
+/// use bytes::{Buf, BufMut};
+/// use numaseg::buffer_pool::NetworkBufferPool;
+/// use numaseg::{ArenaManager, Config};
+///
+/// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+/// let network = NetworkBufferPool::with_buffers(manager, 64, 32 << 10)?;
+/// let pool = network.create_buffer_pool(4, 16)?;
+/// assert_eq!(pool.num_buffers(), 16); // the spare buffers are redistributed
+///
+/// let mut buffer = pool.request_buffer()?.expect("a buffer is available");
+/// buffer.put_slice(b"hello");
+/// assert_eq!(buffer.chunk(), b"hello");
+/// drop(buffer); // recycled to `pool`, exactly once
+///
+/// // A minimum that cannot be guaranteed fails at once, with the numbers.
+/// let err = network.create_buffer_pool(61, 61).unwrap_err();
+/// assert!(err.to_string().starts_with("Insufficient number of network buffers: required 61, but only 60 available"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct NetworkBufferPool {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for NetworkBufferPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.shared.fmt(f)
+    }
+}
+
+impl NetworkBufferPool {
+    /// Builds the pool from the manager's configuration: `NUMASEG_NETWORK_BUFFERS` buffers (or
+    /// `NUMASEG_NETWORK_MEMORY` divided by the buffer size) of `NUMASEG_SEGMENT_SIZE` bytes.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::buffer_pool::NetworkBufferPool;
+    /// use numaseg::{ArenaManager, Config};
+    /// let config = Config::builder().network_buffers(128).build_from::<_, &str, &str>([])?;
+    /// let network = NetworkBufferPool::new(Arc::new(ArenaManager::heap_backed(&config, 2)?))?;
+    /// assert_eq!(network.total_buffers(), 128);
+    /// assert_eq!(network.buffer_size(), 32 << 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::NoBuffers`] when the configuration gives no buffers,
+    /// [`BufferPoolError::TooManyBuffers`], [`BufferPoolError::Alloc`].
+    pub fn new(manager: StdArc<ArenaManager>) -> Result<Self, BufferPoolError> {
+        let config = manager.config();
+        let size = config.segment_size.as_usize();
+        let count = if config.network_buffers > 0 {
+            config.network_buffers
+        } else {
+            let budget = manager.stats().total_budget_bytes.unwrap_or_else(|| {
+                manager
+                    .topology()
+                    .nodes()
+                    .iter()
+                    .filter(|n| manager.nodes().contains(&n.id))
+                    .map(|n| n.memory_bytes)
+                    .sum()
+            });
+            let bytes = match config.network_memory {
+                MemoryAmount::Unlimited => 0,
+                amount => amount.resolve(budget).unwrap_or(0),
+            };
+            usize::try_from(bytes / size as u64).unwrap_or(usize::MAX)
+        };
+        Self::with_buffers(manager, count, size)
+    }
+
+    /// Builds a pool of `buffers` buffers of `buffer_size` bytes (rounded up to a segment
+    /// size), spread evenly over the manager's nodes.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::buffer_pool::NetworkBufferPool;
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 2)?);
+    /// let network = NetworkBufferPool::with_buffers(manager, 10, 4096)?;
+    /// let stats = network.stats();
+    /// assert_eq!(stats.free_per_node, vec![(0, 5), (1, 5)]); // (node, buffers)
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::NoBuffers`] for 0, [`BufferPoolError::TooManyBuffers`] beyond
+    /// [`MAX_BUFFERS`], [`BufferPoolError::Alloc`] when the allocator refuses (nothing is kept).
+    pub fn with_buffers(
+        manager: StdArc<ArenaManager>,
+        buffers: usize,
+        buffer_size: usize,
+    ) -> Result<Self, BufferPoolError> {
+        if buffers == 0 {
+            return Err(BufferPoolError::NoBuffers);
+        }
+        if buffers > MAX_BUFFERS {
+            return Err(BufferPoolError::TooManyBuffers { requested: buffers, max: MAX_BUFFERS });
+        }
+        let nodes = manager.nodes();
+        let mut raw = Vec::with_capacity(buffers);
+        let mut slots = Vec::with_capacity(buffers);
+        let mut free = vec![Vec::new(); nodes.len()];
+        let mut size = buffer_size;
+        let fail = |cause, raw: Vec<RawSegment>| {
+            for r in raw {
+                // SAFETY: `r` came from `manager`, alive here, and is given back once.
+                drop(unsafe { r.into_segment(manager.arenas()) });
+            }
+            BufferPoolError::Alloc { buffers, buffer_size, cause: Box::new(cause) }
+        };
+        for (pos, &node) in nodes.iter().enumerate() {
+            let share = buffers / nodes.len() + usize::from(pos < buffers % nodes.len());
+            for _ in 0..share {
+                let segment = match manager.allocate_on(node, buffer_size) {
+                    Ok(s) => s,
+                    Err(e) => return Err(fail(e, raw)),
+                };
+                size = segment.len();
+                let segment = segment.into_raw();
+                let index = u32::try_from(slots.len()).unwrap_or(u32::MAX);
+                slots.push(Slot {
+                    addr: segment.addr(),
+                    node: pos,
+                    next: AtomicU32::new(0),
+                    refs: AtomicUsize::new(0),
+                    owner: StdAtomicU64::new(0),
+                    requests: StdAtomicU64::new(0),
+                    recycles: StdAtomicU64::new(0),
+                });
+                raw.push(segment);
+                free[pos].push(index);
+            }
+        }
+        // Hand out low indices first (LIFO free lists pop from the end).
+        for list in &mut free {
+            list.reverse();
+        }
+        let node_order = nodes
+            .iter()
+            .enumerate()
+            .map(|(pos, &node)| {
+                let mut order = vec![pos];
+                order.extend(
+                    manager
+                        .topology()
+                        .nodes_by_distance(node)
+                        .into_iter()
+                        .filter_map(|n| nodes.iter().position(|&m| m == n)),
+                );
+                for p in 0..nodes.len() {
+                    if !order.contains(&p) {
+                        order.push(p);
+                    }
+                }
+                order
+            })
+            .collect();
+        let state =
+            State { free, free_count: buffers, required: 0, records: Vec::new(), vacant: Vec::new(), next_id: 1 };
+        let shared = Shared {
+            slots: slots.into_boxed_slice(),
+            raw,
+            buffer_size: size,
+            nodes,
+            node_order,
+            state: Mutex::new(state),
+            manager,
+        };
+        Ok(Self { shared: Arc::new(shared) })
+    }
+
+    /// Creates a local pool of at least `min` and at most `max` buffers on the calling
+    /// thread's node; the spare buffers are redistributed among all pools.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::buffer_pool::NetworkBufferPool;
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+    /// let network = NetworkBufferPool::with_buffers(manager, 100, 4096)?;
+    /// let a = network.create_buffer_pool(1, usize::MAX)?;
+    /// assert_eq!(a.num_buffers(), 100);
+    /// let b = network.create_buffer_pool(1, usize::MAX)?;
+    /// assert_eq!((a.num_buffers(), b.num_buffers()), (50, 50));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::Insufficient`] when the minimum cannot be guaranteed,
+    /// [`BufferPoolError::BadBounds`] unless `1 <= min <= max`.
+    pub fn create_buffer_pool(&self, min: usize, max: usize) -> Result<LocalBufferPool, BufferPoolError> {
+        let node = self.shared.manager.thread_node();
+        self.create_buffer_pool_on(node, min, max)
+    }
+
+    /// Creates a local pool whose buffers come from `node` first (then the nearest nodes).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::buffer_pool::NetworkBufferPool;
+    /// use numaseg::{ArenaManager, Config, numa::NodeId};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 2)?);
+    /// let network = NetworkBufferPool::with_buffers(manager, 8, 4096)?;
+    /// let pool = network.create_buffer_pool_on(NodeId::new(1), 1, 4)?;
+    /// let buffers: Vec<_> = (0..4).map(|_| pool.request_buffer().unwrap().unwrap()).collect();
+    /// assert!(buffers.iter().all(|b| b.node() == NodeId::new(1)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`NetworkBufferPool::create_buffer_pool`]; a node not in use counts as the first
+    /// node.
+    pub fn create_buffer_pool_on(
+        &self,
+        node: NodeId,
+        min: usize,
+        max: usize,
+    ) -> Result<LocalBufferPool, BufferPoolError> {
+        if min == 0 || min > max {
+            return Err(BufferPoolError::BadBounds { min, max });
+        }
+        let pos = self.shared.position(node);
+        let mut st = lock(&self.shared.state);
+        self.shared.check_required(&st, min)?;
+        st.required += min;
+        let core = self.shared.insert(&mut st, Kind::Pool, pos, min, max, self);
+        let wakers = self.shared.rebalance(&mut st);
+        drop(st);
+        wakers.wake();
+        Ok(LocalBufferPool::from_core(core))
+    }
+
+    /// Requests `n` exclusive buffers on the calling thread's node (for one channel's credit),
+    /// waiting up to `timeout` (`None`: forever) for other pools to give buffers back. The
+    /// buffers come as a [`LocalBufferPool`] of exactly `n` buffers, already filled, to which
+    /// they return when recycled. On timeout, cancellation or destruction everything taken is
+    /// given back and the minimum is released.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use numaseg::buffer_pool::NetworkBufferPool;
+    /// use numaseg::error::BufferPoolError;
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+    /// let network = NetworkBufferPool::with_buffers(manager, 4, 4096)?;
+    /// let exclusive = network.request_exclusive(2, Some(Duration::from_millis(10)), None)?;
+    /// assert_eq!(exclusive.available_buffers(), 2);
+    /// let err = network.request_exclusive(3, None, None).unwrap_err();
+    /// assert!(matches!(err, BufferPoolError::Insufficient { required: 3, available: 2, .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::Insufficient`] at once when `n` cannot be guaranteed;
+    /// [`BufferPoolError::Timeout`], [`BufferPoolError::Cancelled`],
+    /// [`BufferPoolError::Destroyed`] after giving everything back.
+    pub fn request_exclusive(
+        &self,
+        n: usize,
+        timeout: Option<Duration>,
+        cancel: Option<&Cancellation>,
+    ) -> Result<LocalBufferPool, BufferPoolError> {
+        let node = self.shared.manager.thread_node();
+        self.request_exclusive_on(node, n, timeout, cancel)
+    }
+
+    /// [`NetworkBufferPool::request_exclusive`] with buffers from `node` first.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::buffer_pool::NetworkBufferPool;
+    /// use numaseg::{ArenaManager, Config, numa::NodeId};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 2)?);
+    /// let network = NetworkBufferPool::with_buffers(manager, 4, 4096)?;
+    /// let exclusive = network.request_exclusive_on(NodeId::new(1), 2, None, None)?;
+    /// assert_eq!(exclusive.request_buffer()?.unwrap().node(), NodeId::new(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`NetworkBufferPool::request_exclusive`].
+    pub fn request_exclusive_on(
+        &self,
+        node: NodeId,
+        n: usize,
+        timeout: Option<Duration>,
+        cancel: Option<&Cancellation>,
+    ) -> Result<LocalBufferPool, BufferPoolError> {
+        let request = self.request_exclusive_async_on(node, n)?;
+        match availability::block_on(request, timeout, cancel) {
+            Ok(result) => result,
+            Err(availability::Interrupted::Cancelled) => Err(BufferPoolError::Cancelled { requested: n }),
+            Err(availability::Interrupted::Timeout(waited)) => Err(BufferPoolError::Timeout {
+                requested: n,
+                obtained: 0,
+                waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+            }),
+        }
+    }
+
+    /// The async form of [`NetworkBufferPool::request_exclusive_on`]: reserves the minimum at
+    /// once (or fails with [`BufferPoolError::Insufficient`]) and returns a future that
+    /// completes when all `n` buffers are in. Dropping the future before then gives
+    /// everything back.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::buffer_pool::NetworkBufferPool;
+    /// use numaseg::{ArenaManager, Config, numa::NodeId};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+    /// let network = NetworkBufferPool::with_buffers(manager, 4, 4096)?;
+    /// let request = network.request_exclusive_async_on(NodeId::new(0), 4)?;
+    /// assert_eq!(network.required_buffers(), 4);
+    /// drop(request); // cancelled: undone
+    /// assert_eq!(network.required_buffers(), 0);
+    /// assert_eq!(network.available_buffers(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::Insufficient`].
+    pub fn request_exclusive_async_on(&self, node: NodeId, n: usize) -> Result<ExclusiveRequest, BufferPoolError> {
+        let pos = self.shared.position(node);
+        let mut st = lock(&self.shared.state);
+        self.shared.check_required(&st, n)?;
+        st.required += n;
+        let core = self.shared.insert(&mut st, Kind::Exclusive, pos, n, n, self);
+        let wakers = self.shared.rebalance(&mut st);
+        drop(st);
+        wakers.wake();
+        Ok(ExclusiveRequest::new(core, n))
+    }
+
+    /// Destroys every local pool (their handles then fail with
+    /// [`BufferPoolError::Destroyed`]; buffers in flight come back when dropped).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::buffer_pool::NetworkBufferPool;
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+    /// let network = NetworkBufferPool::with_buffers(manager, 4, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 4)?;
+    /// network.destroy_all_buffer_pools();
+    /// assert!(pool.is_destroyed());
+    /// assert_eq!(network.required_buffers(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn destroy_all_buffer_pools(&self) {
+        let cores: Vec<Arc<PoolCore>> =
+            lock(&self.shared.state).records.iter().flatten().map(|r| Arc::clone(&r.core)).collect();
+        for core in cores {
+            self.shared.destroy(&core);
+        }
+    }
+
+    /// Buffers in the pool, in use or not.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 3, 4096)?;
+    /// assert_eq!(network.total_buffers(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn total_buffers(&self) -> usize {
+        self.shared.slots.len()
+    }
+
+    /// Buffers in the global pool, lent to no local pool.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 3, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 3)?;
+    /// let b = pool.request_buffer()?.unwrap();
+    /// assert_eq!(network.available_buffers(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn available_buffers(&self) -> usize {
+        lock(&self.shared.state).free_count
+    }
+
+    /// Buffers guaranteed to pools (their minimums) and to exclusive requests.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 8, 4096)?;
+    /// let _pool = network.create_buffer_pool(3, 8)?;
+    /// assert_eq!(network.required_buffers(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn required_buffers(&self) -> usize {
+        lock(&self.shared.state).required
+    }
+
+    /// Bytes per buffer.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 5000)?;
+    /// assert_eq!(network.buffer_size(), 8192); // rounded up to a segment size
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn buffer_size(&self) -> usize {
+        self.shared.buffer_size
+    }
+
+    /// The manager the buffers come from.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 2, 4096)?;
+    /// assert_eq!(network.manager().stats().used_bytes(), 2 * 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn manager(&self) -> &StdArc<ArenaManager> {
+        &self.shared.manager
+    }
+
+    /// A snapshot of usage and counters (see `docs/NETWORK_BUFFERS.md` for the metrics).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 4, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 4)?;
+    /// drop(pool.request_buffer()?);
+    /// let stats = network.stats();
+    /// assert_eq!((stats.requested, stats.recycled, stats.in_use), (1, 1, 0));
+    /// assert!(stats.to_prometheus().contains("numaseg_network_buffers_total 4"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> NetworkBufferStats {
+        stats::collect(&self.shared)
+    }
+}
+
+// === impl Shared: the slow paths, all under the state lock ===
+
+impl Shared {
+    fn position(&self, node: NodeId) -> usize {
+        self.nodes.iter().position(|&n| n == node).unwrap_or(0)
+    }
+
+    fn check_required(&self, st: &State, n: usize) -> Result<(), BufferPoolError> {
+        let total = self.slots.len();
+        if st.required.checked_add(n).is_none_or(|r| r > total) {
+            return Err(BufferPoolError::Insufficient {
+                required: n,
+                available: total - st.required,
+                total,
+                buffer_size: self.buffer_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds a record; for an exclusive one, fills it from the global pool as far as it can.
+    fn insert(
+        &self,
+        st: &mut State,
+        kind: Kind,
+        node: usize,
+        min: usize,
+        max: usize,
+        network: &NetworkBufferPool,
+    ) -> Arc<PoolCore> {
+        let id = st.next_id;
+        st.next_id += 1;
+        let index = st.vacant.pop().unwrap_or_else(|| {
+            st.records.push(None);
+            st.records.len() - 1
+        });
+        let core = Arc::new(PoolCore::new(id, index, Arc::clone(&network.shared)));
+        let record = Record {
+            core: Arc::clone(&core),
+            kind,
+            node,
+            min,
+            max,
+            size: min,
+            owned: 0,
+            unavailable: kind == Kind::Exclusive && min > 0,
+            destroyed: false,
+            waiters: WaitList::default(),
+            waits: 0,
+            notifications: 0,
+            from_global: 0,
+            to_global: 0,
+        };
+        core.set_slow(record.needs_slow());
+        st.records[index] = Some(record);
+        core
+    }
+
+    /// The live record of `core` (`None` once removed).
+    fn record<'s>(st: &'s mut State, core: &PoolCore) -> Option<&'s mut Record> {
+        st.records.get_mut(core.index).and_then(Option::as_mut).filter(|r| r.core.id == core.id)
+    }
+
+    /// Takes a buffer from the global pool, `node` first, then the nearest nodes.
+    fn take_global(&self, st: &mut State, node: usize) -> Option<u32> {
+        for &pos in &self.node_order[node] {
+            if let Some(slot) = st.free[pos].pop() {
+                st.free_count -= 1;
+                return Some(slot);
+            }
+        }
+        None
+    }
+
+    /// Gives a buffer back to the global pool.
+    fn put_global(&self, st: &mut State, slot: u32) {
+        let s = &self.slots[slot as usize];
+        s.owner.store(0, StdOrdering::Relaxed);
+        st.free[s.node].push(slot);
+        st.free_count += 1;
+    }
+
+    /// Moves one buffer from the global pool into `record`'s stack.
+    fn lend(&self, st: &mut State, index: usize) -> bool {
+        let Some(node) = st.records[index].as_ref().map(|r| r.node) else { return false };
+        let Some(slot) = self.take_global(st, node) else { return false };
+        let Some(r) = st.records[index].as_mut() else { return false };
+        self.slots[slot as usize].owner.store(r.core.id, StdOrdering::Relaxed);
+        r.owned += 1;
+        r.from_global += 1;
+        r.core.push_locked(&self.slots, slot);
+        true
+    }
+
+    /// Recomputes every pool's size, takes idle excess back, and hands free buffers to whoever
+    /// waits for them. Returns the wakers to wake after unlocking.
+    fn rebalance(&self, st: &mut State) -> Wakers {
+        let resizable: Vec<usize> = st
+            .records
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().filter(|r| r.kind == Kind::Pool && !r.destroyed).map(|_| i))
+            .collect();
+        let bounds: Vec<Bounds> = resizable
+            .iter()
+            .filter_map(|&i| st.records[i].as_ref().map(|r| Bounds { min: r.min, max: r.max }))
+            .collect();
+        let sizes = redistribute(self.slots.len() - st.required, &bounds);
+        for (&i, size) in resizable.iter().zip(sizes) {
+            if let Some(r) = st.records[i].as_mut() {
+                r.size = size;
+            }
+            self.shrink(st, i);
+        }
+        self.feed(st)
+    }
+
+    /// Gives idle buffers of a pool above its size back to the global pool.
+    fn shrink(&self, st: &mut State, index: usize) {
+        loop {
+            let Some(r) = st.records[index].as_mut() else { return };
+            if r.owned <= r.size {
+                r.core.set_slow(r.needs_slow());
+                return;
+            }
+            // Set the flag first: from now on no recycle pushes onto this stack without the
+            // lock, so what we pop stays popped.
+            r.core.set_slow(true);
+            let Some(slot) = r.core.pop(&self.slots) else { return };
+            r.owned -= 1;
+            r.to_global += 1;
+            self.put_global(st, slot);
+        }
+    }
+
+    /// Hands free buffers to records that wait for them (exclusive requests filling up, pools
+    /// below their size with a requester waiting).
+    fn feed(&self, st: &mut State) -> Wakers {
+        let mut wakers = Wakers::default();
+        for i in 0..st.records.len() {
+            loop {
+                if st.free_count == 0 {
+                    return wakers;
+                }
+                let Some(r) = st.records[i].as_ref() else { break };
+                if r.destroyed || !r.unavailable || r.owned >= r.size {
+                    break;
+                }
+                let exclusive = r.kind == Kind::Exclusive;
+                if !self.lend(st, i) {
+                    break;
+                }
+                let Some(r) = st.records[i].as_mut() else { break };
+                if !exclusive || r.owned == r.size {
+                    r.unavailable = false;
+                    r.notifications += 1;
+                    wakers.extend(r.waiters.take());
+                    r.core.set_slow(r.needs_slow());
+                    break;
+                }
+            }
+        }
+        wakers
+    }
+
+    /// The slow path of a request: buffers that arrived, else one from the global pool if
+    /// the pool is below its size, else the pool is marked unavailable and `waiter` (if any)
+    /// registered. `Ok(None)`: nothing now.
+    pub(crate) fn request_slow(
+        &self,
+        core: &PoolCore,
+        waiter: Option<(&mut Option<u64>, &std::task::Waker)>,
+    ) -> Result<Option<u32>, BufferPoolError> {
+        let mut st = lock(&self.state);
+        let result = self.request_locked(&mut st, core, waiter);
+        drop(st);
+        result
+    }
+
+    fn request_locked(
+        &self,
+        st: &mut MutexGuard<'_, State>,
+        core: &PoolCore,
+        mut waiter: Option<(&mut Option<u64>, &std::task::Waker)>,
+    ) -> Result<Option<u32>, BufferPoolError> {
+        let index = core.index;
+        loop {
+            let Some(r) = Self::record(st, core) else { return Err(BufferPoolError::Destroyed { pool: core.id }) };
+            let got =
+                if r.destroyed { Err(BufferPoolError::Destroyed { pool: core.id }) } else { Ok(core.pop(&self.slots)) };
+            if !matches!(got, Ok(None)) {
+                // A buffer, or an error: the request is over, withdraw its registration.
+                if let Some((id, _)) = waiter.as_mut()
+                    && let Some(i) = id.take()
+                {
+                    r.waiters.remove(i);
+                }
+                return got;
+            }
+            if r.owned < r.size && self.lend(st, index) {
+                continue; // now on the stack (unless a fast-path requester takes it first)
+            }
+            let Some(r) = Self::record(st, core) else { return Err(BufferPoolError::Destroyed { pool: core.id }) };
+            // Nothing: mark the pool unavailable atomically with its (empty) stack, so that the
+            // next recycle takes the lock and fires the notification. If a buffer came back
+            // meanwhile (and may be taken again before we get to it), go round.
+            if !core.mark_unavailable_if_empty() {
+                continue;
+            }
+            r.unavailable = true;
+            if let Some((id, waker)) = waiter {
+                if id.is_none() {
+                    r.waits += 1;
+                }
+                *id = Some(r.waiters.register(*id, waker));
+            }
+            return Ok(None);
+        }
+    }
+
+    /// Removes a waiter registration (a dropped future).
+    pub(crate) fn forget_waiter(&self, core: &PoolCore, id: u64) {
+        let mut st = lock(&self.state);
+        if let Some(r) = Self::record(&mut st, core) {
+            r.waiters.remove(id);
+        }
+    }
+
+    /// Whether a request would find a buffer now; otherwise marks the pool unavailable and
+    /// registers `waker`. `Err` when destroyed.
+    pub(crate) fn poll_available(
+        &self,
+        core: &PoolCore,
+        id: &mut Option<u64>,
+        waker: &std::task::Waker,
+    ) -> Result<bool, BufferPoolError> {
+        let mut st = lock(&self.state);
+        let free = st.free_count;
+        let Some(r) = Self::record(&mut st, core) else { return Err(BufferPoolError::Destroyed { pool: core.id }) };
+        if r.destroyed {
+            return Err(BufferPoolError::Destroyed { pool: core.id });
+        }
+        if (r.owned < r.size && free > 0) || !core.mark_unavailable_if_empty() {
+            if let Some(i) = id.take() {
+                r.waiters.remove(i);
+            }
+            r.core.set_slow(r.needs_slow());
+            return Ok(true);
+        }
+        r.unavailable = true;
+        *id = Some(r.waiters.register(*id, waker));
+        Ok(false)
+    }
+
+    /// The slow path of a recycle (the pool's flag was set): back to the global pool if the
+    /// pool is destroyed or above its size, else onto its stack, firing the notification if it
+    /// was unavailable. Returns the pool's core when this was the last buffer of a destroyed
+    /// pool; the caller drops it after every reference into the pool is gone.
+    pub(crate) fn recycle_slow(&self, core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
+        let mut st = lock(&self.state);
+        let index = core.index;
+        let Some(r) = Self::record(&mut st, core) else {
+            // Cannot happen (a buffer in hands keeps its record); keep the buffer anyway.
+            debug_assert!(false, "recycled a buffer of a removed pool");
+            self.put_global(&mut st, slot);
+            return None;
+        };
+        let mut wakers = Wakers::default();
+        let mut removed = None;
+        if r.destroyed || r.owned > r.size {
+            r.owned -= 1;
+            r.to_global += 1;
+            let gone = r.destroyed && r.owned == 0;
+            r.core.set_slow(r.needs_slow());
+            self.put_global(&mut st, slot);
+            if gone {
+                removed = st.records[index].take().map(|r| r.core);
+                st.vacant.push(index);
+            }
+            wakers.extend(self.feed(&mut st));
+        } else {
+            core.push_locked(&self.slots, slot);
+            if r.unavailable {
+                r.unavailable = false;
+                r.notifications += 1;
+                wakers.extend(r.waiters.take());
+            }
+            r.core.set_slow(r.needs_slow());
+        }
+        drop(st);
+        wakers.wake();
+        removed
+    }
+
+    /// Destroys a pool: its waiters fail, its idle buffers go back, its minimum is released
+    /// and the spare buffers redistributed. Buffers in hands come back as they are recycled.
+    pub(crate) fn destroy(&self, core: &PoolCore) {
+        let mut st = lock(&self.state);
+        let index = core.index;
+        let Some(r) = Self::record(&mut st, core) else { return };
+        if r.destroyed {
+            return;
+        }
+        r.destroyed = true;
+        r.core.set_slow(true);
+        let min = r.min;
+        r.size = 0;
+        let mut wakers = r.waiters.take();
+        st.required -= min;
+        self.shrink(&mut st, index);
+        if st.records[index].as_ref().is_some_and(|r| r.owned == 0) {
+            // Keep the core alive until the guard is gone: the caller holds another `Arc`.
+            let removed = st.records[index].take();
+            st.vacant.push(index);
+            wakers.extend(self.rebalance(&mut st));
+            drop(st);
+            wakers.wake();
+            drop(removed);
+            return;
+        }
+        wakers.extend(self.rebalance(&mut st));
+        drop(st);
+        wakers.wake();
+    }
+
+    /// Sets a pool's size by hand (within its bounds).
+    pub(crate) fn set_size(&self, core: &PoolCore, size: usize) -> Result<(), BufferPoolError> {
+        let mut st = lock(&self.state);
+        let index = core.index;
+        let Some(r) = Self::record(&mut st, core) else { return Err(BufferPoolError::Destroyed { pool: core.id }) };
+        if r.destroyed {
+            return Err(BufferPoolError::Destroyed { pool: core.id });
+        }
+        if size < r.min || size > r.max {
+            return Err(BufferPoolError::BadBounds { min: r.min, max: r.max });
+        }
+        r.size = size;
+        self.shrink(&mut st, index);
+        let wakers = self.feed(&mut st);
+        drop(st);
+        wakers.wake();
+        Ok(())
+    }
+
+    /// Polls an exclusive request: `Ok(true)` when all its buffers are in.
+    pub(crate) fn poll_exclusive(
+        &self,
+        core: &PoolCore,
+        id: &mut Option<u64>,
+        waker: &std::task::Waker,
+    ) -> Result<bool, BufferPoolError> {
+        let mut st = lock(&self.state);
+        let index = core.index;
+        while Self::record(&mut st, core).is_some_and(|r| !r.destroyed && r.owned < r.size) {
+            if !self.lend(&mut st, index) {
+                break;
+            }
+        }
+        let Some(r) = Self::record(&mut st, core) else { return Err(BufferPoolError::Destroyed { pool: core.id }) };
+        if r.destroyed {
+            return Err(BufferPoolError::Destroyed { pool: core.id });
+        }
+        if r.owned == r.size {
+            if let Some(i) = id.take() {
+                r.waiters.remove(i);
+            }
+            r.unavailable = false;
+            r.core.set_slow(r.needs_slow());
+            return Ok(true);
+        }
+        r.unavailable = true;
+        r.core.set_slow(true);
+        *id = Some(r.waiters.register(*id, waker));
+        Ok(false)
+    }
+
+    /// A pool's numbers under the lock.
+    pub(crate) fn pool_numbers(&self, core: &PoolCore) -> Option<PoolNumbers> {
+        let mut st = lock(&self.state);
+        Self::record(&mut st, core).map(|r| PoolNumbers {
+            min: r.min,
+            max: r.max,
+            size: r.size,
+            owned: r.owned,
+            destroyed: r.destroyed,
+            node: self.nodes[r.node],
+        })
+    }
+
+    /// Buffers of pool `id` in someone's hands (a scan of every slot).
+    pub(crate) fn in_hands(&self, id: u64) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| {
+                s.owner.load(StdOrdering::Relaxed) == id
+                    && s.requests.load(StdOrdering::Relaxed) != s.recycles.load(StdOrdering::Relaxed)
+            })
+            .count()
+    }
+
+    /// The node of a slot.
+    pub(crate) fn node_of(&self, slot: u32) -> NodeId {
+        self.nodes[self.slots[slot as usize].node]
+    }
+}
+
+/// A pool's bounds and counts, read under the lock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolNumbers {
+    pub(crate) min: usize,
+    pub(crate) max: usize,
+    pub(crate) size: usize,
+    pub(crate) owned: usize,
+    pub(crate) destroyed: bool,
+    pub(crate) node: NodeId,
+}
