@@ -100,6 +100,21 @@ impl Reservation {
         Self::add_under(Path::new(SYSFS_NODE_ROOT), node, kind, pages)
     }
 
+    /// Sets `node`'s pool of `kind` pages to exactly `pages` (shrinking it too) for as long as
+    /// the guard lives. [`Reservation::obtained`] is the change (0 when it shrank).
+    ///
+    /// # Errors
+    /// As [`Reservation::add`].
+    pub fn set(node: NodeId, kind: PageKind, pages: u64) -> io::Result<Self> {
+        let dir = pool_dir(Path::new(SYSFS_NODE_ROOT), node, kind)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{kind} is not a hugetlb page kind")))?;
+        let path = dir.join("nr_hugepages");
+        let previous = read_u64(&path)?;
+        fs::write(&path, pages.to_string())?;
+        let now = read_u64(&path)?;
+        Ok(Self { path, previous, obtained: now.saturating_sub(previous) })
+    }
+
     pub(crate) fn add_under(root: &Path, node: NodeId, kind: PageKind, pages: u64) -> io::Result<Self> {
         let dir = pool_dir(root, node, kind)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{kind} is not a hugetlb page kind")))?;
