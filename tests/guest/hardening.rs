@@ -100,7 +100,7 @@ fn node_2_running_out_of_huge_pages_falls_back_once_logged_or_fails_when_strict(
 }
 
 const CGROUP: &str = "/sys/fs/cgroup/numaseg-guest";
-const LIMIT: u64 = 96 << 20;
+const LIMIT: usize = 96 << 20;
 
 /// How a child under the cgroup ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -192,11 +192,11 @@ fn a_budget_below_the_cgroup_limit_never_meets_the_oom_killer() {
         .huge_pages(PagePolicy::Only(PageKind::Small))
         .build_from::<_, &str, &str>([])
         .unwrap();
-    assert_eq!(in_cgroup_child(&default, 4 * LIMIT as usize), Outcome::BudgetError);
+    assert_eq!(in_cgroup_child(&default, 4 * LIMIT), Outcome::BudgetError);
     // An explicit budget below the limit, base pages and THP.
     for kind in [PageKind::Small, PageKind::Thp] {
         let c = config(kind, MemoryAmount::Bytes(ByteSize(64 << 20)));
-        assert_eq!(in_cgroup_child(&c, 4 * LIMIT as usize), Outcome::BudgetError, "{kind}");
+        assert_eq!(in_cgroup_child(&c, 4 * LIMIT), Outcome::BudgetError, "{kind}");
     }
     assert_eq!(oom_kills(), before, "no OOM kill below the limit");
     println!("below the limit: default and explicit budgets end in a budget error, no OOM kill");
