@@ -51,6 +51,8 @@
 //! Linux on x86-64. Everything works on one node with no huge pages reserved (and says what it
 //! fell back to); the multi-node paths are exercised in a QEMU guest with 4 nodes.
 
+/// The `bytes` crate whose `Buf` and `BufMut` network [`Buffer`]s implement.
+pub use bytes;
 pub use numa;
 
 /// Asserts an invariant when the `expensive-checks` feature is on (our own tests turn it on).

@@ -14,6 +14,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use numaseg::buffer_pool::{Buffer, LocalBufferPool, NetworkBufferPool, NetworkBufferStats};
+use numaseg::bytes::{Buf, BufMut};
 use numaseg::config::{Config, VARS};
 use numaseg::numa::placement::Backing;
 use numaseg::numa::sys::linux::LinuxSource;
@@ -104,6 +106,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(format!("numaseg={}", config.log)))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
         Command::Topology { json } => topology(json),
@@ -463,21 +466,78 @@ fn print_stats(stats: &Stats) {
     table(&["node", "size", "regions", "used", "cached", "pooled", "hits", "misses", "steals", "remote"], &rows);
 }
 
+/// A small network-buffer workload: two local pools, some buffers kept in flight.
+fn network_workload(network: &NetworkBufferPool) -> Result<(Vec<LocalBufferPool>, Vec<Buffer>)> {
+    let pools = vec![network.create_buffer_pool(2, 16)?, network.create_buffer_pool(4, 32)?];
+    let mut kept = Vec::new();
+    for pool in &pools {
+        for i in 0..8 {
+            if let Some(mut buffer) = pool.request_buffer()? {
+                buffer.put_slice(b"numaseg");
+                if i % 2 == 0 {
+                    kept.push(buffer);
+                }
+            }
+        }
+    }
+    Ok((pools, kept))
+}
+
+fn print_network(stats: &NetworkBufferStats) {
+    println!(
+        "network buffers: {} of {} KiB; {} in the global pool, {} required by pools, {} in use; {} requested, {} recycled",
+        stats.total,
+        stats.buffer_size >> 10,
+        stats.available,
+        stats.required,
+        stats.in_use,
+        stats.requested,
+        stats.recycled
+    );
+    let rows: Vec<Vec<String>> = stats
+        .pools
+        .iter()
+        .map(|p| {
+            vec![
+                p.id.to_string(),
+                format!("{:?}", p.kind).to_lowercase(),
+                p.node.to_string(),
+                format!("{}..{}", p.min, p.max),
+                p.size.to_string(),
+                p.owned.to_string(),
+                p.in_use.to_string(),
+                p.waits.to_string(),
+            ]
+        })
+        .collect();
+    table(&["pool", "kind", "node", "min..max", "size", "owned", "in use", "waits"], &rows);
+}
+
 fn stats(config: &Config, json: bool, prometheus: bool) -> Result<ExitCode> {
-    let manager = ArenaManager::new(config)?;
+    let manager = Arc::new(ArenaManager::new(config)?);
     let kept = workload(&manager)?;
-    let snapshot = manager.stats();
-    drop(kept);
+    let network = NetworkBufferPool::with_buffers(Arc::clone(&manager), 256, config.segment_size.as_usize())?;
+    let (pools, buffers) = network_workload(&network)?;
+    let allocator = manager.stats();
+    let net = network.stats();
     if json {
-        print_json(&snapshot)?;
+        #[derive(Serialize)]
+        struct All<'a> {
+            allocator: &'a Stats,
+            network: &'a NetworkBufferStats,
+        }
+        print_json(&All { allocator: &allocator, network: &net })?;
     } else if prometheus {
-        print!("{}", snapshot.to_prometheus());
+        print!("{}{}", allocator.to_prometheus(), net.to_prometheus());
     } else {
         println!(
-            "stats after a small workload (8 segments of 4 KiB, 32 KiB and 1 MiB per node, half kept; 1000 hot pairs):"
+            "stats after a small workload (8 segments of 4 KiB, 32 KiB and 1 MiB per node, half kept; 1000 hot pairs; two network pools with buffers in flight):"
         );
-        print_stats(&snapshot);
+        print_stats(&allocator);
+        println!();
+        print_network(&net);
     }
+    drop((buffers, pools, network, kept));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -508,8 +568,35 @@ fn demo(config: &Config) -> Result<ExitCode> {
         start.elapsed(),
         start.elapsed().as_nanos() as f64 / f64::from(n)
     );
+    let manager = Arc::new(manager);
+    // A small pool for the tour (a service sizes it with NUMASEG_NETWORK_MEMORY or _BUFFERS).
+    let network = NetworkBufferPool::with_buffers(Arc::clone(&manager), 256, config.segment_size.as_usize())?;
+    let stats = network.stats();
+    println!(
+        "  network buffer pool: {} buffers of {} KiB over {} node(s)",
+        stats.total,
+        stats.buffer_size >> 10,
+        stats.free_per_node.len()
+    );
+    let pool = network.create_buffer_pool(2, 8)?;
+    if let Some(mut buffer) = pool.request_buffer()? {
+        buffer.put_slice(b"hello, network");
+        println!(
+            "  a buffer from local pool {} on {}: {:?}",
+            pool.id(),
+            buffer.node(),
+            String::from_utf8_lossy(buffer.chunk())
+        );
+    }
+    match network.create_buffer_pool(stats.total + 1, stats.total + 1) {
+        Err(e) => println!("  asking for more than exists: {e}"),
+        Ok(_) => println!("  (unexpected: an impossible pool was created)"),
+    }
     println!();
     print_stats(&manager.stats());
+    println!();
+    print_network(&network.stats());
+    drop(pool);
     Ok(ExitCode::SUCCESS)
 }
 
