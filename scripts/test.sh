@@ -23,6 +23,8 @@ step "benchmarks: build every bench, quick comparison run"
 cargo bench --workspace --features "$features" --no-run
 cargo run --release --features cli,bench --bin numaseg -- bench --quick --out target/bench-quick > target/bench-quick.log
 tail -n 30 target/bench-quick.log
+step "soak (30 s; the full soak is 10 minutes: numaseg soak)"
+target/release/numaseg soak --seconds 30 --round-ms 500 --warm-rounds 10 2>&1 | tail -n 4
 step "fuzz smoke run (10 s per target)"
 scripts/fuzz.sh 10
 step "all passed"

@@ -67,6 +67,22 @@ enum Command {
     },
     /// A tour of numaseg on this machine.
     Demo,
+    /// A bounded soak: random allocation, release, stealing, buffer and thread churn on every
+    /// node, with conservation checked every round and RSS checked once warm.
+    Soak {
+        /// Total duration in seconds.
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        /// Worker threads.
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        /// Length of a round in milliseconds (conservation is checked at the end of each).
+        #[arg(long, default_value_t = 1000)]
+        round_ms: u64,
+        /// Rounds before RSS counts as warm (pools fill up to their bounds first).
+        #[arg(long, default_value_t = 10)]
+        warm_rounds: usize,
+    },
     /// Compare numaseg with other allocators and pools (needs the `bench` feature).
     #[cfg(feature = "bench")]
     Bench(BenchArgs),
@@ -114,6 +130,9 @@ fn main() -> ExitCode {
         Command::Verify { json, nodes } => verify(&config, json, nodes.as_deref()),
         Command::Stats { json, prometheus } => stats(&config, json, prometheus),
         Command::Demo => demo(&config),
+        Command::Soak { seconds, workers, round_ms, warm_rounds } => {
+            soak_command(&config, seconds, workers, round_ms, warm_rounds)
+        }
         #[cfg(feature = "bench")]
         Command::Bench(args) => bench(&args),
     };
@@ -539,6 +558,48 @@ fn stats(config: &Config, json: bool, prometheus: bool) -> Result<ExitCode> {
     }
     drop((buffers, pools, network, kept));
     Ok(ExitCode::SUCCESS)
+}
+
+// === soak ===
+
+mod soak;
+
+fn soak_command(config: &Config, seconds: u64, workers: usize, round_ms: u64, warm_rounds: usize) -> Result<ExitCode> {
+    let manager = Arc::new(ArenaManager::new(config)?);
+    let network =
+        NetworkBufferPool::with_buffers(Arc::clone(&manager), 16 * workers.max(1), config.segment_size.as_usize())?;
+    let opts = soak::SoakOptions {
+        duration: std::time::Duration::from_secs(seconds),
+        workers: workers.max(2),
+        round: std::time::Duration::from_millis(round_ms.max(10)),
+        warm_rounds,
+    };
+    println!(
+        "soak: {} s, {} workers on {} node(s), rounds of {} ms; NUMASEG_RETAIN_FREE={}",
+        seconds,
+        opts.workers,
+        manager.nodes().len(),
+        opts.round.as_millis(),
+        config.retain_free
+    );
+    match soak::run(&manager, &network, &opts) {
+        Ok(rounds) => {
+            let ops: u64 = rounds.iter().map(|r| r.ops).sum();
+            let warm = rounds.get(opts.warm_rounds).map_or(0, |r| r.rss);
+            let max = rounds.iter().skip(opts.warm_rounds).map(|r| r.rss).max().unwrap_or(0);
+            println!(
+                "soak passed: {} rounds, {ops} operations, conservation held every round; RSS warm {} MiB, max after warm-up {} MiB",
+                rounds.len(),
+                warm >> 20,
+                max >> 20
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("soak FAILED: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 // === demo ===
