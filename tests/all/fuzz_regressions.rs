@@ -1,6 +1,8 @@
 //! Replays every input stored under `fuzz/regressions/<target>/` through the same check the fuzz
 //! target runs, so a bug a fuzzer once found stays fixed (`scripts/fuzz.sh` runs the fuzzers).
 
+#[path = "../../fuzz/checks/buffer_pool.rs"]
+mod buffer_pool_check;
 #[path = "../../fuzz/checks/config.rs"]
 mod config_check;
 
@@ -22,4 +24,11 @@ fn config_regressions_stay_fixed() {
     for input in [&b"NUMASEG_REGION_SIZE=99999999999999999999999GiB\n"[..], b"#0=\n#1=\xff\xfe\n", b"NUMASEG_=1\n=\n"] {
         config_check::check(input);
     }
+}
+
+#[test]
+fn buffer_pool_regressions_stay_fixed() {
+    replay("buffer_pool", buffer_pool_check::check);
+    // A hand-made sequence through every operation.
+    buffer_pool_check::check(&[0, 3, 5, 2, 0, 0, 2, 1, 0, 6, 0, 1, 4, 0, 7, 5, 1, 0, 3, 0, 0, 7, 0, 0, 1, 0, 0]);
 }
