@@ -377,6 +377,17 @@ impl ArenaManager {
             return Err(AllocError::BatchMismatch { reason: "the batch belongs to another manager" });
         }
         let home = cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_arena());
+        // A count the budget could never hold is refused before anything is reserved or mapped.
+        let bytes = n.checked_mul(class.size()).filter(|&b| b <= self.arenas.total.limit().min(isize::MAX as usize));
+        if bytes.is_none() && n > 0 {
+            let cause = AllocError::TotalBudget {
+                node: self.arenas.node_id(home),
+                requested: n.saturating_mul(class.size()),
+                available: self.arenas.total.limit().saturating_sub(self.arenas.total.committed()),
+                limit: self.arenas.total.limit(),
+            };
+            return Err(AllocError::Bulk { requested: n, size: class.size(), cause: Box::new(cause) });
+        }
         let (_, batch_class, batch_arena, entries) = batch.parts_mut();
         if !entries.is_empty() && (*batch_class != class || *batch_arena != home) {
             return Err(AllocError::BatchMismatch { reason: "the batch holds segments of another size or node" });

@@ -370,7 +370,8 @@ pub(crate) fn allocate_batch(
     out: &mut Vec<usize>,
 ) -> Result<u16, AllocError> {
     let start = out.len();
-    out.reserve(n);
+    // Reserve at most a cache's worth up front; a bigger bulk grows the vector as it goes.
+    out.reserve(n.min(1 << 16));
     let result = with_slot(arenas, |slot, p| {
         let home = p.home;
         let mut need = n;

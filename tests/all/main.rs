@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, reason = "test helpers unwrap like the tests they serve")]
 
 mod arena;
+mod bad_input;
 mod buffer_pool;
 mod buffer_pool_factory;
 mod conservation;
