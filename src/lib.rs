@@ -67,6 +67,7 @@ pub(crate) mod cache;
 pub mod config;
 pub mod error;
 mod fork;
+pub mod manager;
 mod segment;
 mod size_class;
 pub mod stats;
@@ -77,10 +78,16 @@ pub(crate) mod sync;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// `docs/MEMORY_MANAGER.md`'s examples, run as doc tests.
+#[doc = include_str!("../docs/MEMORY_MANAGER.md")]
+#[cfg(doctest)]
+pub struct MemoryManagerDoctests;
+
 pub use alloc_api::NodeAllocator;
 pub use arena::ArenaManager;
 pub use config::Config;
-pub use error::{AllocError, BuildError};
+pub use error::{AllocError, BuildError, MemoryError, SegmentError};
+pub use manager::{MemoryManager, MemoryOwner, MemorySegment, SharedResource};
 pub use segment::{Segment, SegmentBatch};
 pub use size_class::{MAX_CLASSES, MIN_SEGMENT_SIZE, SizeClass};
 pub use stats::Stats;
