@@ -125,21 +125,6 @@ impl fmt::Debug for Shared {
 }
 
 impl Shared {
-    /// Charges `short` pages of credit (plus a batch when the budget has room), taking every
-    /// owner's credit back once if the budget refuses. Returns the pages charged.
-    pub(crate) fn charge_credit(&self, short: u32) -> Result<u32, ()> {
-        let bytes = |pages: u32| (pages as usize).checked_mul(self.page_size).ok_or(());
-        let with_batch = short.saturating_add(owner::CREDIT_BATCH);
-        if self.budget.try_reserve(bytes(with_batch)?).is_ok() {
-            return Ok(with_batch);
-        }
-        if self.budget.try_reserve(bytes(short)?).is_ok() {
-            return Ok(short);
-        }
-        self.reclaim_credit();
-        self.budget.try_reserve(bytes(short)?).map(|()| short).map_err(|_| ())
-    }
-
     /// Reserves `bytes` in the budget, taking every owner's credit back once if it refuses.
     pub(crate) fn reserve_bytes(&self, bytes: usize) -> Result<(), MemoryError> {
         if self.budget.try_reserve(bytes).is_ok() {
@@ -158,7 +143,7 @@ impl Shared {
     }
 
     /// Takes every owner's credit back into the budget.
-    fn reclaim_credit(&self) {
+    pub(crate) fn reclaim_credit(&self) {
         self.counters.credit_reclaims.fetch_add(1, StatOrdering::Relaxed);
         for owner in lock(&self.owners).values() {
             owner.trim(0);

@@ -352,31 +352,59 @@ impl OwnerState {
 
     /// Claims `n` pages (I1), charging more credit from the budget when the owner has too
     /// little. `Err(())` when the budget cannot hold them even after every owner's credit was
-    /// taken back; nothing is claimed then.
+    /// taken back; nothing is claimed (or kept) then.
+    ///
+    /// Pages charged for this claim are *held* by the call until the compare-and-swap that
+    /// claims them also puts them on the word, so no concurrent credit reclaim can take them
+    /// away in between: the call takes back other owners' credit at most once, and ends.
     #[cold]
     pub(crate) fn charge(&self, n: u32) -> Result<(), ()> {
+        let page_size = self.hot.page_size;
+        let budget = &self.manager.budget;
+        let bytes = |pages: u32| (pages as usize).checked_mul(page_size);
+        let mut held: u32 = 0;
+        let mut reclaimed = false;
         let mut current = self.word.load(Ordering::Relaxed);
+        let give_back = |held: u32| budget.release(held as usize * page_size);
         loop {
             let released = self.released();
             let (charged, allocated) = unpack(current);
             let in_use = allocated.wrapping_sub(low(released));
-            match in_use.checked_add(n) {
-                Some(needed) if needed <= charged => {
-                    let next = pack(charged, allocated.wrapping_add(n));
-                    // Relaxed: the word guards no other memory; the compare-and-swap alone keeps
-                    // claims within the charge (and reads the word's latest value, module docs).
-                    match self.word.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
-                        Ok(_) => return Ok(()),
-                        Err(seen) => current = seen,
+            let (Some(needed), Some(available)) = (in_use.checked_add(n), charged.checked_add(held)) else {
+                give_back(held);
+                return Err(());
+            };
+            if needed <= available {
+                let next = pack(available, allocated.wrapping_add(n));
+                // Relaxed: the word guards no other memory; the compare-and-swap alone keeps
+                // claims within the charge (and reads the word's latest value, module docs).
+                match self.word.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => return Ok(()),
+                    Err(seen) => {
+                        current = seen;
+                        continue;
                     }
                 }
-                needed => {
-                    let short = needed.map_or(u32::MAX, |needed| needed - charged);
-                    let got = self.manager.charge_credit(short)?;
-                    // The budget holds the pages (I2) before the word says so.
-                    self.word.fetch_add(u64::from(got) << 32, Ordering::Relaxed);
-                    current = self.word.load(Ordering::Relaxed);
-                }
+            }
+            let short = needed - available;
+            // The budget holds the pages (I2) before any word says so.
+            let batch = short.saturating_add(CREDIT_BATCH);
+            if let Some(b) = bytes(batch)
+                && budget.try_reserve(b).is_ok()
+            {
+                held += batch;
+            } else if let Some(b) = bytes(short)
+                && budget.try_reserve(b).is_ok()
+            {
+                held += short;
+            } else if !reclaimed {
+                // Other owners' idle credit (and ours) back to the budget, once.
+                reclaimed = true;
+                self.manager.reclaim_credit();
+                current = self.word.load(Ordering::Relaxed);
+            } else {
+                give_back(held);
+                return Err(());
             }
         }
     }

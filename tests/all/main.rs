@@ -4,3 +4,5 @@
 
 mod arena;
 mod conservation;
+mod manager;
+mod memory_segment;

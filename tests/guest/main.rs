@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, reason = "test helpers unwrap like the tests they serve")]
 
 mod core;
+mod manager;
 
 use numaseg::numa::placement;
 use numaseg::numa::sys::linux::set_affinity;
