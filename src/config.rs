@@ -313,9 +313,18 @@ pub enum UseCase {
 
 impl UseCase {
     /// Every use case, in table order.
+    ///
+    /// ```
+    /// use numaseg::config::UseCase;
+    /// assert_eq!(UseCase::ALL.map(UseCase::name), ["OPERATOR", "STATE_BACKEND", "PYTHON"]);
+    /// ```
     pub const ALL: [Self; 3] = [Self::Operator, Self::StateBackend, Self::Python];
 
     /// The name used in `NUMASEG_USE_CASE_WEIGHTS` and in metrics labels.
+    ///
+    /// ```
+    /// assert_eq!(numaseg::config::UseCase::StateBackend.name(), "STATE_BACKEND");
+    /// ```
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
@@ -326,6 +335,11 @@ impl UseCase {
     }
 
     /// The position in [`UseCase::ALL`].
+    ///
+    /// ```
+    /// use numaseg::config::UseCase;
+    /// assert!(UseCase::ALL.iter().enumerate().all(|(i, u)| u.index() == i));
+    /// ```
     #[must_use]
     pub const fn index(self) -> usize {
         match self {
@@ -377,18 +391,34 @@ pub struct UseCaseWeights {
 
 impl UseCaseWeights {
     /// The weight of `use_case` (0 when it is not listed).
+    ///
+    /// ```
+    /// use numaseg::config::{UseCase, UseCaseWeights};
+    /// let w: UseCaseWeights = "PYTHON:5".parse()?;
+    /// assert_eq!((w.weight(UseCase::Python), w.weight(UseCase::Operator)), (5, 0));
+    /// # Ok::<(), String>(())
+    /// ```
     #[must_use]
     pub fn weight(&self, use_case: UseCase) -> u32 {
         self.weights.iter().find(|(u, _)| *u == use_case).map_or(0, |(_, w)| *w)
     }
 
     /// The sum of all weights.
+    ///
+    /// ```
+    /// assert_eq!(numaseg::config::UseCaseWeights::default().total(), 170);
+    /// ```
     #[must_use]
     pub fn total(&self) -> u64 {
         self.weights.iter().map(|(_, w)| u64::from(*w)).sum()
     }
 
     /// The share of `use_case`: its weight over the sum of all weights; `None` for a weight of 0.
+    ///
+    /// ```
+    /// use numaseg::config::{UseCase, UseCaseWeights};
+    /// assert_eq!(UseCaseWeights::default().fraction(UseCase::Operator), Some(70.0 / 170.0));
+    /// ```
     #[must_use]
     pub fn fraction(&self, use_case: UseCase) -> Option<f64> {
         self.fraction_among(use_case, &UseCase::ALL)
@@ -396,6 +426,12 @@ impl UseCaseWeights {
 
     /// The share of `use_case` among the use cases in `present` (those a job actually has): its
     /// weight over the sum of theirs; `None` when its weight is 0 or it is not in `present`.
+    ///
+    /// ```
+    /// use numaseg::config::{UseCase, UseCaseWeights};
+    /// let w = UseCaseWeights::default(); // 70, 70, 30
+    /// assert_eq!(w.fraction_among(UseCase::Operator, &[UseCase::Operator, UseCase::Python]), Some(0.7));
+    /// ```
     #[must_use]
     pub fn fraction_among(&self, use_case: UseCase, present: &[UseCase]) -> Option<f64> {
         let weight = self.weight(use_case);
@@ -415,6 +451,13 @@ impl UseCaseWeights {
     }
 
     /// The use cases listed, with their weights, in the order written.
+    ///
+    /// ```
+    /// use numaseg::config::{UseCase, UseCaseWeights};
+    /// let w: UseCaseWeights = "PYTHON:1,OPERATOR:2".parse()?;
+    /// assert_eq!(w.iter().collect::<Vec<_>>(), [(UseCase::Python, 1), (UseCase::Operator, 2)]);
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (UseCase, u32)> + '_ {
         self.weights.iter().copied()
     }

@@ -181,6 +181,19 @@ pub enum BuildError {
 
 /// A memory manager request that could not be served: every message names the owner and carries
 /// the numbers ("requested 64 pages (2MiB), 12 pages available of 256").
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg::{ArenaManager, Config, MemoryError, MemoryManager, config::UseCase};
+/// let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+/// let mm = MemoryManager::builder(arena).memory_size(8 << 20).build()?; // 256 pages of 32 KiB
+/// let owner = mm.owner("hash-join", UseCase::Operator);
+/// let _held = mm.allocate_pages(&owner, 244)?;
+/// let err = mm.allocate_pages(&owner, 64).unwrap_err();
+/// assert!(matches!(err, MemoryError::PagesExhausted { requested: 64, available: 12, total: 256, .. }));
+/// assert_eq!(err.to_string(), "memory owner \"hash-join\": requested 64 pages (2MiB), 12 pages available of 256");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MemoryError {
@@ -281,6 +294,22 @@ pub enum MemoryError {
 /// An access to a [`MemorySegment`](crate::manager::MemorySegment) that was refused. A released
 /// page is refused before any bounds check; bounds are checked without arithmetic overflow, so
 /// offsets near `usize::MAX` (or a negative index cast from a signed type) are refused too.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg::{ArenaManager, Config, MemoryManager, SegmentError, config::UseCase};
+/// let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
+/// let owner = mm.owner("o", UseCase::Operator);
+/// let page = mm.allocate_page(&owner)?;
+/// let index: i32 = -1; // ported code
+/// assert_eq!(
+///     page.get_u32_le(index as usize),
+///     Err(SegmentError::OutOfBounds { offset: usize::MAX, len: 4, size: 32768 })
+/// );
+/// mm.release_all(&owner);
+/// assert!(matches!(page.get_u32_le(usize::MAX), Err(SegmentError::Released { .. }))); // first
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SegmentError {

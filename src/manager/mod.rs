@@ -1,19 +1,33 @@
 //! [`MemoryManager`]: Flink's managed-memory contract on the allocator core — pages of one size
 //! handed to owners from one budget, reservations in the same budget, shared resources per use
-//! case, revocation of an owner's pages, leak detection, usage stats.
+//! case, revocation of an owner's pages, leak detection, usage stats. `docs/MEMORY_MANAGER.md`
+//! maps Flink's methods to these and says where they differ.
 //!
-//! This module owns the manager's shared state ([`Shared`]): its budget, the registry of owners,
+//! ```
+//! use std::sync::Arc;
+//! use numaseg::{ArenaManager, Config};
+//! use numaseg::manager::{MemoryManager, UseCase};
+//! let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
+//! let owner = mm.owner("example", UseCase::Operator);
+//! let pages = mm.allocate_pages(&owner, 16)?;
+//! assert_eq!(mm.available_memory(), mm.memory_size() - 16 * mm.page_size());
+//! drop(pages);
+//! assert!(mm.verify_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! This module owns the manager's shared state (`Shared`): its budget, the registry of owners,
 //! the page paths (allocation through the allocator's thread cache, in bulk where it can; release
 //! back to it) and the fractions. What must hold:
 //!
 //! - **Budget.** Pages in use plus reservations plus shared resources never exceed
-//!   [`MemoryManager::memory_size`] (invariants I1 and I2 in [`owner`]); an allocation or a
+//!   [`MemoryManager::memory_size`] (invariants I1 and I2 in `owner.rs`); an allocation or a
 //!   reservation is refused only when they would.
 //! - **All or nothing.** A refused `allocate_pages` takes nothing, from the budget or from the
 //!   allocator.
 //! - **Memory goes back exactly once, and only when unreachable.** A page's memory goes back to
 //!   the allocator only when its handle is dropped (or released, which consumes it); handles are
-//!   not `Clone`; `release_all` revokes instead of freeing (see [`owner`]).
+//!   not `Clone`; `release_all` revokes instead of freeing (see `owner.rs`).
 //! - **No page outlives the allocator.** A page borrows its owner, the owner keeps the manager's
 //!   state alive, and that keeps the [`ArenaManager`] alive.
 //!
@@ -52,6 +66,11 @@ use crate::{ArenaManager, cache};
 
 /// The most pages a manager holds: owners count pages in 32-bit halves of one word, and the
 /// difference of two wrapping counts is meaningful below 2^31 (Flink has the same limit).
+///
+/// ```
+/// use numaseg::manager::MAX_PAGES;
+/// assert_eq!(MAX_PAGES, (1 << 31) - 1); // 8 TiB of 4 KiB pages
+/// ```
 pub const MAX_PAGES: usize = i32::MAX as usize;
 
 /// Unique manager ids (owners name their manager by it). A number dispenser.

@@ -195,7 +195,20 @@ impl fmt::Debug for OwnerState {
     }
 }
 
-/// What an owner still held when it ended.
+/// What an owner still held when it ended (also logged, and counted in the stats, when not
+/// clean).
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+/// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
+/// let owner = mm.owner("cache", UseCase::StateBackend);
+/// mm.reserve_memory(&owner, 4096)?;
+/// let report = owner.close();
+/// assert_eq!((report.name.as_str(), report.pages, report.reserved_bytes), ("cache", 0, 4096));
+/// assert!(report.to_string().ends_with("ended with 0 pages (0) and 4096 bytes (4KiB) reserved outstanding"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnerReport {
     /// The owner's id.

@@ -96,9 +96,10 @@ impl Drop for GiveBack<'_> {
 /// use std::sync::Arc;
 /// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
 /// let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
-/// let lease = mm.shared_resource(UseCase::Python, 0.1, |bytes| Ok::<_, String>(vec![0u8; 16].len() + bytes))?;
-/// assert_eq!(*lease, 16 + mm.compute_memory_size(0.1)?);
-/// assert_eq!(lease.size(), mm.compute_memory_size(0.1)?);
+/// struct Worker { memory_limit: usize }
+/// let lease = mm.shared_resource(UseCase::Python, 0.1, |bytes| Ok::<_, String>(Worker { memory_limit: bytes }))?;
+/// assert_eq!(lease.memory_limit, mm.compute_memory_size(0.1)?); // dereferences to the resource
+/// assert_eq!(lease.size(), lease.memory_limit);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct SharedResource<T: Send + Sync + 'static> {

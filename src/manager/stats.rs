@@ -13,6 +13,17 @@ use super::Shared;
 use crate::config::UseCase;
 
 /// Usage of the memory manager on one node.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+/// # let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?)).memory_size(1 << 20).build()?;
+/// # let owner = mm.owner("o", UseCase::Operator);
+/// # let page = mm.allocate_page(&owner)?;
+/// let stats = mm.stats();
+/// assert_eq!((stats.nodes[0].node, stats.nodes[0].used_pages), (0, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ManagerNodeStats {
@@ -31,6 +42,17 @@ pub struct ManagerNodeStats {
 }
 
 /// Usage of one owner.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+/// # let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?)).memory_size(1 << 20).build()?;
+/// # let owner = mm.owner("o", UseCase::Operator);
+/// # let page = mm.allocate_page(&owner)?;
+/// let stats = mm.stats();
+/// assert_eq!((stats.owners[0].name.as_str(), stats.owners[0].pages), ("o", 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct OwnerStats {
@@ -57,6 +79,17 @@ pub struct OwnerStats {
 }
 
 /// Usage of one use case.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+/// # let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?)).memory_size(1 << 20).build()?;
+/// # let owner = mm.owner("o", UseCase::Operator);
+/// # let page = mm.allocate_page(&owner)?;
+/// let stats = mm.stats();
+/// assert_eq!((stats.use_cases[0].use_case.as_str(), stats.use_cases[0].used_bytes), ("OPERATOR", 32768));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct UseCaseStats {
