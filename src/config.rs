@@ -319,6 +319,207 @@ impl fmt::Display for Millis {
     }
 }
 
+/// A consumer of the memory manager's budget, as Flink's managed-memory consumer types: each
+/// has a weight in `NUMASEG_USE_CASE_WEIGHTS`, and its share of the budget is its weight over the
+/// sum of the weights.
+///
+/// ```
+/// use numaseg::config::UseCase;
+/// assert_eq!("state_backend".parse::<UseCase>(), Ok(UseCase::StateBackend));
+/// assert_eq!(UseCase::Python.to_string(), "PYTHON");
+/// assert!("HEAP".parse::<UseCase>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub enum UseCase {
+    /// Operators that sort, hash, join or cache in pages (`OPERATOR`).
+    Operator,
+    /// State backends, e.g. an embedded key-value store's caches and write buffers (`STATE_BACKEND`).
+    StateBackend,
+    /// Worker processes of another runtime, e.g. Python workers (`PYTHON`).
+    Python,
+}
+
+impl UseCase {
+    /// Every use case, in table order.
+    ///
+    /// ```
+    /// use numaseg::config::UseCase;
+    /// assert_eq!(UseCase::ALL.map(UseCase::name), ["OPERATOR", "STATE_BACKEND", "PYTHON"]);
+    /// ```
+    pub const ALL: [Self; 3] = [Self::Operator, Self::StateBackend, Self::Python];
+
+    /// The name used in `NUMASEG_USE_CASE_WEIGHTS` and in metrics labels.
+    ///
+    /// ```
+    /// assert_eq!(numaseg::config::UseCase::StateBackend.name(), "STATE_BACKEND");
+    /// ```
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Operator => "OPERATOR",
+            Self::StateBackend => "STATE_BACKEND",
+            Self::Python => "PYTHON",
+        }
+    }
+
+    /// The position in [`UseCase::ALL`].
+    ///
+    /// ```
+    /// use numaseg::config::UseCase;
+    /// assert!(UseCase::ALL.iter().enumerate().all(|(i, u)| u.index() == i));
+    /// ```
+    #[must_use]
+    pub const fn index(self) -> usize {
+        match self {
+            Self::Operator => 0,
+            Self::StateBackend => 1,
+            Self::Python => 2,
+        }
+    }
+}
+
+impl fmt::Display for UseCase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for UseCase {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let t = text.trim();
+        Self::ALL
+            .into_iter()
+            .find(|u| u.name().eq_ignore_ascii_case(t))
+            .ok_or_else(|| format!("unknown use case {t:?} (known: {})", Self::ALL.map(Self::name).join(", ")))
+    }
+}
+
+/// How the memory manager's budget splits between [use cases](UseCase): a weight per use case
+/// (a use case left out weighs 0), and each use case's share is its weight over the sum.
+/// Written `OPERATOR:70,STATE_BACKEND:70,PYTHON:30` (the default).
+///
+/// ```
+/// use numaseg::config::{UseCase, UseCaseWeights};
+/// let weights: UseCaseWeights = "OPERATOR:3,PYTHON:1".parse()?;
+/// assert_eq!(weights.weight(UseCase::StateBackend), 0);
+/// assert_eq!(weights.fraction(UseCase::Operator), Some(0.75));
+/// assert_eq!(weights.fraction(UseCase::StateBackend), None);
+/// assert_eq!(weights.to_string(), "OPERATOR:3,PYTHON:1");
+/// // Among the use cases a job actually has, as Flink computes its fractions:
+/// assert_eq!(weights.fraction_among(UseCase::Operator, &[UseCase::Operator]), Some(1.0));
+/// # Ok::<(), String>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UseCaseWeights {
+    /// In the order written; each use case at most once.
+    weights: Vec<(UseCase, u32)>,
+}
+
+impl UseCaseWeights {
+    /// The weight of `use_case` (0 when it is not listed).
+    ///
+    /// ```
+    /// use numaseg::config::{UseCase, UseCaseWeights};
+    /// let w: UseCaseWeights = "PYTHON:5".parse()?;
+    /// assert_eq!((w.weight(UseCase::Python), w.weight(UseCase::Operator)), (5, 0));
+    /// # Ok::<(), String>(())
+    /// ```
+    #[must_use]
+    pub fn weight(&self, use_case: UseCase) -> u32 {
+        self.weights.iter().find(|(u, _)| *u == use_case).map_or(0, |(_, w)| *w)
+    }
+
+    /// The sum of all weights.
+    ///
+    /// ```
+    /// assert_eq!(numaseg::config::UseCaseWeights::default().total(), 170);
+    /// ```
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.weights.iter().map(|(_, w)| u64::from(*w)).sum()
+    }
+
+    /// The share of `use_case`: its weight over the sum of all weights; `None` for a weight of 0.
+    ///
+    /// ```
+    /// use numaseg::config::{UseCase, UseCaseWeights};
+    /// assert_eq!(UseCaseWeights::default().fraction(UseCase::Operator), Some(70.0 / 170.0));
+    /// ```
+    #[must_use]
+    pub fn fraction(&self, use_case: UseCase) -> Option<f64> {
+        self.fraction_among(use_case, &UseCase::ALL)
+    }
+
+    /// The share of `use_case` among the use cases in `present` (those a job actually has): its
+    /// weight over the sum of theirs; `None` when its weight is 0 or it is not in `present`.
+    ///
+    /// ```
+    /// use numaseg::config::{UseCase, UseCaseWeights};
+    /// let w = UseCaseWeights::default(); // 70, 70, 30
+    /// assert_eq!(w.fraction_among(UseCase::Operator, &[UseCase::Operator, UseCase::Python]), Some(0.7));
+    /// ```
+    #[must_use]
+    pub fn fraction_among(&self, use_case: UseCase, present: &[UseCase]) -> Option<f64> {
+        let weight = self.weight(use_case);
+        if weight == 0 || !present.contains(&use_case) {
+            return None;
+        }
+        let mut seen = Vec::with_capacity(present.len());
+        let mut sum = 0u64;
+        for &u in present {
+            if !seen.contains(&u) {
+                seen.push(u);
+                sum += u64::from(self.weight(u));
+            }
+        }
+        #[expect(clippy::cast_precision_loss, reason = "weights are small whole numbers")]
+        Some(f64::from(weight) / sum as f64)
+    }
+
+    /// The use cases listed, with their weights, in the order written.
+    ///
+    /// ```
+    /// use numaseg::config::{UseCase, UseCaseWeights};
+    /// let w: UseCaseWeights = "PYTHON:1,OPERATOR:2".parse()?;
+    /// assert_eq!(w.iter().collect::<Vec<_>>(), [(UseCase::Python, 1), (UseCase::Operator, 2)]);
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (UseCase, u32)> + '_ {
+        self.weights.iter().copied()
+    }
+}
+
+impl Default for UseCaseWeights {
+    /// `OPERATOR:70,STATE_BACKEND:70,PYTHON:30`, as Flink's default consumer weights.
+    fn default() -> Self {
+        Self { weights: vec![(UseCase::Operator, 70), (UseCase::StateBackend, 70), (UseCase::Python, 30)] }
+    }
+}
+
+impl fmt::Display for UseCaseWeights {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (use_case, weight)) in self.weights.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{use_case}:{weight}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for UseCaseWeights {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        parse_use_case_weights(text)
+    }
+}
+
 // === parsers: each returns the value or the reason it was refused ===
 
 fn parse_bool(text: &str) -> Result<bool, String> {
@@ -367,6 +568,30 @@ fn parse_log(text: &str) -> Result<LogLevel, String> {
         "trace" => LogLevel::Trace,
         _ => return Err("not a log level".to_owned()),
     })
+}
+
+fn parse_use_case_weights(text: &str) -> Result<UseCaseWeights, String> {
+    let mut weights: Vec<(UseCase, u32)> = Vec::new();
+    for item in text.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let (name, weight) = item.split_once(':').ok_or_else(|| format!("{item:?} is not USE_CASE:WEIGHT"))?;
+        let use_case: UseCase = name.parse()?;
+        let weight: u32 = weight
+            .trim()
+            .parse()
+            .map_err(|_| format!("the weight of {use_case} must be a whole number from 0 to {}", u32::MAX))?;
+        if weights.iter().any(|(u, _)| *u == use_case) {
+            return Err(format!("{use_case} is listed twice"));
+        }
+        weights.push((use_case, weight));
+    }
+    if weights.iter().all(|(_, w)| *w == 0) {
+        return Err("at least one use case needs a positive weight".to_owned());
+    }
+    Ok(UseCaseWeights { weights })
 }
 
 fn parse_amount(text: &str) -> Result<MemoryAmount, String> {
@@ -611,6 +836,9 @@ settings! {
     /// How long a request for exclusive network buffers waits for other pools to give buffers
     /// back before it fails (and gives back what it had taken).
     network_request_timeout: Millis = "NUMASEG_NETWORK_REQUEST_TIMEOUT", default "30s", accepts "a duration like 250ms, 30s or 2min (1ms to 1440min)", parse parse_millis;
+    /// How the memory manager's budget splits between use cases: `USE_CASE:WEIGHT` pairs, each use
+    /// case's share being its weight over the sum (a use case left out weighs 0 and gets no share).
+    use_case_weights: UseCaseWeights = "NUMASEG_USE_CASE_WEIGHTS", default "OPERATOR:70,STATE_BACKEND:70,PYTHON:30", accepts "USE_CASE:WEIGHT,... with use cases OPERATOR, STATE_BACKEND, PYTHON and whole-number weights, at least one positive", parse parse_use_case_weights;
 }
 
 impl Config {
@@ -792,6 +1020,15 @@ mod tests {
             ("NUMASEG_NETWORK_EXCLUSIVE_BUFFERS", &["0", "2", "65536"]),
             ("NUMASEG_NETWORK_FLOATING_BUFFERS", &["1", "8", "1048576"]),
             ("NUMASEG_NETWORK_REQUEST_TIMEOUT", &["30s", "250ms", "2min", "1ms", " 5 S "]),
+            (
+                "NUMASEG_USE_CASE_WEIGHTS",
+                &[
+                    "OPERATOR:70,STATE_BACKEND:70,PYTHON:30",
+                    "operator:1",
+                    " PYTHON : 0 , STATE_BACKEND:5 ",
+                    "OPERATOR:3,",
+                ],
+            ),
         ];
         assert_eq!(good.len(), VARS.len(), "every variable has good values listed here");
         for (var, values) in good {
@@ -857,6 +1094,14 @@ mod tests {
             ("NUMASEG_NETWORK_REQUEST_TIMEOUT", "2h"),
             ("NUMASEG_NETWORK_REQUEST_TIMEOUT", "1441min"),
             ("NUMASEG_NETWORK_REQUEST_TIMEOUT", "99999999999999999999s"),
+            ("NUMASEG_USE_CASE_WEIGHTS", ""),
+            ("NUMASEG_USE_CASE_WEIGHTS", "OPERATOR"),
+            ("NUMASEG_USE_CASE_WEIGHTS", "OPERATOR:-1"),
+            ("NUMASEG_USE_CASE_WEIGHTS", "OPERATOR:1.5"),
+            ("NUMASEG_USE_CASE_WEIGHTS", "OPERATOR:4294967296"),
+            ("NUMASEG_USE_CASE_WEIGHTS", "OPERATOR:0,PYTHON:0"),
+            ("NUMASEG_USE_CASE_WEIGHTS", "OPERATOR:1,operator:2"),
+            ("NUMASEG_USE_CASE_WEIGHTS", "HEAP:10"),
         ];
         for (var, value) in bad {
             let err = with(&[(var, value)]).expect_err(&format!("{var}={value:?} should be refused"));
@@ -953,6 +1198,46 @@ mod tests {
         let err = with(&[("NUMASEG_HUGE_PAGES", "1g")]).unwrap_err();
         assert!(err.to_string().contains("multiple of 1GiB"), "{err}");
         assert!(with(&[("NUMASEG_HUGE_PAGES", "1g"), ("NUMASEG_REGION_SIZE", "1g")]).is_ok());
+    }
+
+    #[test]
+    fn use_case_weights_parse_render_and_split() {
+        let default = Config::default().use_case_weights;
+        assert_eq!(default, UseCaseWeights::default());
+        assert_eq!(default.to_string(), "OPERATOR:70,STATE_BACKEND:70,PYTHON:30");
+        assert_eq!(default.total(), 170);
+        assert_eq!(default.fraction(UseCase::Python), Some(30.0 / 170.0));
+        assert_eq!(default.fraction_among(UseCase::Operator, &[UseCase::Operator, UseCase::Python]), Some(0.7));
+        assert_eq!(default.fraction_among(UseCase::Operator, &[UseCase::Python]), None);
+        // Listing a use case twice in `present` counts it once.
+        assert_eq!(default.fraction_among(UseCase::Python, &[UseCase::Python, UseCase::Python]), Some(1.0));
+
+        let c = with(&[("NUMASEG_USE_CASE_WEIGHTS", " state_backend:1 , OPERATOR:0 ")]).unwrap();
+        assert_eq!(c.use_case_weights.weight(UseCase::StateBackend), 1);
+        assert_eq!(c.use_case_weights.weight(UseCase::Operator), 0);
+        assert_eq!(c.use_case_weights.weight(UseCase::Python), 0);
+        assert_eq!(c.use_case_weights.fraction(UseCase::StateBackend), Some(1.0));
+        assert_eq!(c.use_case_weights.fraction(UseCase::Operator), None);
+        assert_eq!(c.use_case_weights.to_string(), "STATE_BACKEND:1,OPERATOR:0");
+        assert_eq!(c.use_case_weights.iter().collect::<Vec<_>>(), [(UseCase::StateBackend, 1), (UseCase::Operator, 0)]);
+
+        let reasons = [
+            ("HEAP:10", "unknown use case \"HEAP\" (known: OPERATOR, STATE_BACKEND, PYTHON)"),
+            ("OPERATOR:1,operator:2", "OPERATOR is listed twice"),
+            ("OPERATOR:0", "at least one use case needs a positive weight"),
+            ("PYTHON=3", "\"PYTHON=3\" is not USE_CASE:WEIGHT"),
+        ];
+        for (value, reason) in reasons {
+            match with(&[("NUMASEG_USE_CASE_WEIGHTS", value)]).unwrap_err() {
+                ConfigError::Invalid { reason: got, .. } => assert_eq!(got, reason, "{value}"),
+                other => panic!("{value}: {other:?}"),
+            }
+        }
+        // The builder goes through the same parser, and its value round-trips.
+        let weights: UseCaseWeights = "PYTHON:2,OPERATOR:1".parse().unwrap();
+        let c = Config::builder().use_case_weights(weights.clone()).build_from::<_, &str, &str>([]).unwrap();
+        assert_eq!(c.use_case_weights, weights);
+        assert_eq!(c.source_of("NUMASEG_USE_CASE_WEIGHTS"), Some(Source::Builder));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use numa::{NodeId, RegionError, TopologyError};
 
-use crate::config::ConfigError;
+use crate::config::{ByteSize, ConfigError, UseCase};
 
 /// An allocation that could not be served.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +137,220 @@ pub enum BuildError {
         #[source]
         cause: Box<AllocError>,
     },
+    /// The memory manager's page size cannot be served by the allocator.
+    #[error(
+        "memory manager page size of {page_size} bytes is not available: it must be a power of two from 4096 bytes to the region size, {max} bytes (NUMASEG_SEGMENT_SIZE)"
+    )]
+    PageSize {
+        /// The page size asked for.
+        page_size: usize,
+        /// The largest segment: the region size.
+        max: usize,
+    },
+    /// The memory manager's size holds not even one page.
+    #[error("memory manager size of {memory_size} bytes holds no page of {page_size} bytes (NUMASEG_MANAGED_MEMORY)")]
+    ManagedMemoryBelowPage {
+        /// The memory manager's size.
+        memory_size: usize,
+        /// The page size.
+        page_size: usize,
+    },
+    /// The memory manager's size makes more pages than its counters hold.
+    #[error(
+        "memory manager size of {memory_size} bytes makes {pages} pages of {page_size} bytes, more than the {max} supported: use larger pages (NUMASEG_SEGMENT_SIZE) or less memory (NUMASEG_MANAGED_MEMORY)"
+    )]
+    TooManyPages {
+        /// The memory manager's size.
+        memory_size: usize,
+        /// The page size.
+        page_size: usize,
+        /// Pages it would make.
+        pages: usize,
+        /// The most pages supported.
+        max: usize,
+    },
+    /// `NUMASEG_MANAGED_MEMORY` is a fraction of a total budget that has no limit.
+    #[error(
+        "NUMASEG_MANAGED_MEMORY is a fraction ({fraction}) of NUMASEG_MEMORY_LIMIT, which is none: give the memory manager a size in bytes"
+    )]
+    ManagedFractionOfUnlimited {
+        /// The fraction.
+        fraction: f64,
+    },
+}
+
+/// A memory manager request that could not be served: every message names the owner and carries
+/// the numbers ("requested 64 pages (2MiB), 12 pages available of 256").
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg::{ArenaManager, Config, MemoryError, MemoryManager, config::UseCase};
+/// let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+/// let mm = MemoryManager::builder(arena).memory_size(8 << 20).build()?; // 256 pages of 32 KiB
+/// let owner = mm.owner("hash-join", UseCase::Operator);
+/// let _held = mm.allocate_pages(&owner, 244)?;
+/// let err = mm.allocate_pages(&owner, 64).unwrap_err();
+/// assert!(matches!(err, MemoryError::PagesExhausted { requested: 64, available: 12, total: 256, .. }));
+/// assert_eq!(err.to_string(), "memory owner \"hash-join\": requested 64 pages (2MiB), 12 pages available of 256");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MemoryError {
+    /// The budget cannot hold the pages asked for; nothing was taken.
+    #[error(
+        "memory owner \"{owner}\": requested {requested} pages ({}), {available} pages available of {total}",
+        ByteSize((*requested as u64).saturating_mul(*page_size as u64))
+    )]
+    PagesExhausted {
+        /// The owner's name.
+        owner: String,
+        /// Pages asked for.
+        requested: usize,
+        /// The page size in bytes.
+        page_size: usize,
+        /// Whole pages the budget still had.
+        available: usize,
+        /// Pages the whole budget holds.
+        total: usize,
+    },
+    /// The budget cannot hold the bytes asked for; nothing was reserved.
+    #[error(
+        "memory owner \"{owner}\": cannot reserve {requested} bytes ({}), {available} bytes available of {total}",
+        ByteSize(*requested as u64)
+    )]
+    ReservationRefused {
+        /// The owner's name (`shared:USE_CASE` for a shared resource).
+        owner: String,
+        /// Bytes asked for.
+        requested: usize,
+        /// Bytes the budget still had.
+        available: usize,
+        /// The whole budget in bytes.
+        total: usize,
+    },
+    /// The budget allowed the pages but the allocator could not serve them (its own budgets,
+    /// mapping); nothing was taken.
+    #[error(
+        "memory owner \"{owner}\": the allocator could not serve {requested} pages of {page_size} bytes, nothing taken: {cause}"
+    )]
+    Allocator {
+        /// The owner's name.
+        owner: String,
+        /// Pages asked for.
+        requested: usize,
+        /// The page size in bytes.
+        page_size: usize,
+        /// The allocator's error.
+        #[source]
+        cause: Box<AllocError>,
+    },
+    /// The owner was created by another memory manager.
+    #[error("memory owner \"{owner}\" belongs to another memory manager")]
+    ForeignOwner {
+        /// The owner's name.
+        owner: String,
+    },
+    /// A node the allocator does not use.
+    #[error(transparent)]
+    Node(AllocError),
+    /// A fraction of the budget outside (0, 1].
+    #[error("a fraction of the memory manager's budget must be in (0, 1], was {fraction}")]
+    BadFraction {
+        /// The fraction given.
+        fraction: f64,
+    },
+    /// A use case without weight has no share of the budget.
+    #[error("use case {use_case} has no weight in NUMASEG_USE_CASE_WEIGHTS ({weights}): give it a positive weight")]
+    NoWeight {
+        /// The use case.
+        use_case: UseCase,
+        /// The weights in effect.
+        weights: String,
+    },
+    /// The use case's shared resource exists with another type.
+    #[error("the shared resource of {use_case} is a {existing}, not a {requested}")]
+    SharedTypeMismatch {
+        /// The use case.
+        use_case: UseCase,
+        /// The type it holds.
+        existing: &'static str,
+        /// The type asked for.
+        requested: &'static str,
+    },
+    /// The initializer of a shared resource failed; its reservation was given back.
+    #[error("the shared resource of {use_case} ({bytes} bytes) could not be created: {cause}")]
+    SharedInit {
+        /// The use case.
+        use_case: UseCase,
+        /// Bytes it was given.
+        bytes: usize,
+        /// The initializer's error.
+        #[source]
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// An access to a [`MemorySegment`](crate::manager::MemorySegment) that was refused. A released
+/// page is refused before any bounds check; bounds are checked without arithmetic overflow, so
+/// offsets near `usize::MAX` (or a negative index cast from a signed type) are refused too.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg::{ArenaManager, Config, MemoryManager, SegmentError, config::UseCase};
+/// let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
+/// let owner = mm.owner("o", UseCase::Operator);
+/// let page = mm.allocate_page(&owner)?;
+/// let index: i32 = -1; // ported code
+/// assert_eq!(
+///     page.get_u32_le(index as usize),
+///     Err(SegmentError::OutOfBounds { offset: usize::MAX, len: 4, size: 32768 })
+/// );
+/// mm.release_all(&owner);
+/// assert!(matches!(page.get_u32_le(usize::MAX), Err(SegmentError::Released { .. }))); // first
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SegmentError {
+    /// The page's owner released it (`release_all`): nothing may reach its memory any more.
+    #[error("the page at {address:#x} of memory owner #{owner} was released: no access after release")]
+    Released {
+        /// The owner's id.
+        owner: u64,
+        /// The page's address.
+        address: usize,
+    },
+    /// The range is not inside the segment.
+    #[error("{len} bytes at offset {offset} are out of bounds of a {size}-byte segment")]
+    OutOfBounds {
+        /// The offset asked for.
+        offset: usize,
+        /// The bytes asked for.
+        len: usize,
+        /// The segment's size.
+        size: usize,
+    },
+    /// The range is not inside the slice given.
+    #[error("{len} bytes at offset {offset} are out of bounds of a {size}-byte slice")]
+    SliceOutOfBounds {
+        /// The offset asked for.
+        offset: usize,
+        /// The bytes asked for.
+        len: usize,
+        /// The slice's length.
+        size: usize,
+    },
+}
+
+impl From<SegmentError> for std::io::Error {
+    fn from(e: SegmentError) -> Self {
+        let kind = match e {
+            SegmentError::Released { .. } => std::io::ErrorKind::Other,
+            _ => std::io::ErrorKind::InvalidInput,
+        };
+        Self::new(kind, e)
+    }
 }
 
 /// A network buffer pool operation that could not be served (see `docs/NETWORK_BUFFERS.md`).

@@ -74,6 +74,7 @@ pub(crate) mod cache;
 pub mod config;
 pub mod error;
 mod fork;
+pub mod manager;
 mod segment;
 mod size_class;
 pub mod stats;
@@ -88,12 +89,17 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../docs/NETWORK_BUFFERS.md")]
 #[cfg(doctest)]
 pub struct NetworkBuffersDoctests;
+/// `docs/MEMORY_MANAGER.md`'s examples, run as doc tests.
+#[doc = include_str!("../docs/MEMORY_MANAGER.md")]
+#[cfg(doctest)]
+pub struct MemoryManagerDoctests;
 
 pub use alloc_api::NodeAllocator;
 pub use arena::ArenaManager;
 pub use buffer_pool::{Buffer, LocalBufferPool, NetworkBufferPool, SharedBuffer};
 pub use config::Config;
-pub use error::{AllocError, BufferPoolError, BuildError, CreditError};
+pub use error::{AllocError, BufferPoolError, BuildError, CreditError, MemoryError, SegmentError};
+pub use manager::{MemoryManager, MemoryOwner, MemorySegment, SharedResource};
 pub use segment::{Segment, SegmentBatch};
 pub use size_class::{MAX_CLASSES, MIN_SEGMENT_SIZE, SizeClass};
 pub use stats::Stats;

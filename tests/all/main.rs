@@ -10,3 +10,5 @@ mod conservation;
 mod credit;
 mod faults;
 mod fuzz_regressions;
+mod manager;
+mod memory_segment;

@@ -7,6 +7,7 @@
 
 mod core;
 mod hardening;
+mod manager;
 
 use numaseg::numa::placement;
 use numaseg::numa::sys::linux::set_affinity;
