@@ -305,3 +305,125 @@ impl Contender for ArrayQueuePool {
         let _ = self.free.push(block.0.as_ptr() as usize);
     }
 }
+
+// === numaseg's memory manager and network buffer pool ===
+
+/// numaseg's memory manager: `allocate_page` and drop, one owner per benchmark thread.
+#[derive(Debug)]
+pub struct ManagerPages {
+    manager: crate::MemoryManager,
+    owners: Vec<crate::MemoryOwner>,
+}
+
+impl ManagerPages {
+    /// Pages of `size` bytes, a budget of `pages` pages, `threads` owners.
+    ///
+    /// # Panics
+    /// If the memory manager cannot be built with that page size and budget.
+    #[must_use]
+    pub fn new(arena: Arc<ArenaManager>, size: usize, pages: usize, threads: usize) -> Self {
+        let manager = crate::MemoryManager::builder(arena)
+            .page_size(size)
+            .memory_size(size * pages)
+            .build()
+            .unwrap_or_else(|e| panic!("memory manager for a benchmark: {e}"));
+        let owners = (0..threads.max(2))
+            .map(|t| manager.owner(&format!("bench-{t}"), crate::config::UseCase::Operator))
+            .collect();
+        Self { manager, owners }
+    }
+}
+
+impl Contender for ManagerPages {
+    type Block<'a> = crate::MemorySegment<'a>;
+
+    fn name(&self) -> String {
+        "numaseg MemoryManager pages".into()
+    }
+
+    fn block_size(&self) -> usize {
+        self.manager.page_size()
+    }
+
+    #[inline(always)]
+    fn alloc(&self) -> crate::MemorySegment<'_> {
+        let owner = &self.owners[super::workloads::thread_index() % self.owners.len()];
+        match self.manager.allocate_page(owner) {
+            Ok(page) => page,
+            Err(e) => panic!("memory manager page in a benchmark: {e}"),
+        }
+    }
+
+    #[inline(always)]
+    fn touch(&self, block: &mut crate::MemorySegment<'_>, byte: u8) {
+        if let Err(e) = block.put_u8(0, byte) {
+            panic!("{e}");
+        }
+    }
+
+    #[inline(always)]
+    fn free<'a>(&'a self, block: crate::MemorySegment<'a>) {
+        drop(block);
+    }
+}
+
+/// numaseg's network buffer pool: `request_buffer` and drop (recycle), one local pool per
+/// benchmark thread, all buffers allocated at start.
+#[derive(Debug)]
+pub struct NetworkBuffers {
+    network: crate::buffer_pool::NetworkBufferPool,
+    pools: Vec<crate::buffer_pool::LocalBufferPool>,
+}
+
+impl NetworkBuffers {
+    /// `buffers` buffers of `size` bytes, split over `threads` local pools.
+    ///
+    /// # Panics
+    /// If the pool cannot be built (too little memory).
+    #[must_use]
+    pub fn new(arena: Arc<ArenaManager>, size: usize, buffers: usize, threads: usize) -> Self {
+        let network = crate::buffer_pool::NetworkBufferPool::with_buffers(arena, buffers, size)
+            .unwrap_or_else(|e| panic!("network buffer pool for a benchmark: {e}"));
+        let n = threads.max(2);
+        let pools = (0..n)
+            .map(|_| {
+                network
+                    .create_buffer_pool(buffers / n, buffers)
+                    .unwrap_or_else(|e| panic!("local buffer pool for a benchmark: {e}"))
+            })
+            .collect();
+        Self { network, pools }
+    }
+}
+
+impl Contender for NetworkBuffers {
+    type Block<'a> = crate::buffer_pool::Buffer;
+
+    fn name(&self) -> String {
+        "numaseg network buffers".into()
+    }
+
+    fn block_size(&self) -> usize {
+        self.network.buffer_size()
+    }
+
+    #[inline(always)]
+    fn alloc(&self) -> crate::buffer_pool::Buffer {
+        let pool = &self.pools[super::workloads::thread_index() % self.pools.len()];
+        match pool.request_buffer() {
+            Ok(Some(buffer)) => buffer,
+            Ok(None) => panic!("the network buffer pool ran dry: size it for the workload"),
+            Err(e) => panic!("network buffer in a benchmark: {e}"),
+        }
+    }
+
+    #[inline(always)]
+    fn touch(&self, block: &mut crate::buffer_pool::Buffer, byte: u8) {
+        bytes::BufMut::put_u8(block, byte);
+    }
+
+    #[inline(always)]
+    fn free(&self, block: crate::buffer_pool::Buffer) {
+        drop(block);
+    }
+}

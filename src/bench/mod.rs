@@ -28,7 +28,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use contenders::{ArrayQueuePool, Contender, Heap, HeapAllocator, MutexPool, NumasegSegments};
+pub use contenders::{
+    ArrayQueuePool, Contender, Heap, HeapAllocator, ManagerPages, MutexPool, NetworkBuffers, NumasegSegments,
+};
 pub use report::{LatencyRow, Report, Row, Target};
 pub use timer::Calibration;
 pub use tlb::TlbResult;
@@ -217,6 +219,52 @@ fn bulk(manager: &ArenaManager, size: usize, coloured: bool, opts: &BenchOptions
     }
 }
 
+/// The memory manager's bulk API: `allocate_pages_into` 32 pages, touch each, `release_pages`.
+fn bulk_manager(arena: &Arc<ArenaManager>, size: usize, opts: &BenchOptions, rows: &mut Vec<Row>) {
+    let threads_max = opts.threads.iter().copied().max().unwrap_or(1);
+    let manager = crate::MemoryManager::builder(Arc::clone(arena))
+        .page_size(size)
+        .memory_size(size * 64 * threads_max.max(2))
+        .build()
+        .unwrap_or_else(|e| panic!("memory manager for a benchmark: {e}"));
+    for &threads in &opts.threads {
+        let owners: Vec<_> =
+            (0..threads).map(|t| manager.owner(&format!("bulk-{t}"), crate::config::UseCase::Operator)).collect();
+        let samples = sized(opts.target, opts.reps, |n| {
+            let rounds = (n / 32).max(1);
+            let start = std::sync::Barrier::new(threads);
+            let elapsed: Vec<Duration> = std::thread::scope(|s| {
+                let hs: Vec<_> = owners
+                    .iter()
+                    .map(|owner| {
+                        let (start, manager) = (&start, &manager);
+                        s.spawn(move || {
+                            let mut pages = Vec::with_capacity(32);
+                            start.wait();
+                            let t0 = Instant::now();
+                            for _ in 0..rounds {
+                                if let Err(e) = manager.allocate_pages_into(owner, 32, &mut pages) {
+                                    panic!("bulk pages in a benchmark: {e}");
+                                }
+                                for (i, page) in pages.iter_mut().enumerate() {
+                                    let _ = page.put_u8(0, i as u8);
+                                }
+                                manager.release_pages(&mut pages);
+                            }
+                            t0.elapsed()
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap_or_else(|_| panic!("bulk thread panicked"))).collect()
+            });
+            let ns = elapsed.iter().map(|d| d.as_nanos() as f64 / (rounds * 32) as f64).sum::<f64>() / threads as f64;
+            workloads::Timing { ns_per_op: ns, ops_per_sec: 1e9 / ns * threads as f64 }
+        });
+        let samples: Vec<f64> = samples.iter().map(|t| t.ns_per_op).collect();
+        rows.push(Row::new("bulk (32)", "numaseg MemoryManager pages", size, threads, "ns/block", &samples));
+    }
+}
+
 /// Runs everything and writes `compare.json`, `compare.md` and `ratios.svg` to the output
 /// directory.
 ///
@@ -238,10 +286,25 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Box<dyn std::error::Error>> {
         contend(&numaseg.coloured(), opts, &cal, &mut rows, &mut latency);
         bulk(&manager, size, false, opts, &mut rows);
         bulk(&manager, size, true, opts, &mut rows);
+        bulk_manager(&manager, size, opts, &mut rows);
+        let blocks = max_threads * opts.batch + 2048;
+        contend(
+            &ManagerPages::new(Arc::clone(&manager), size, blocks + 64, max_threads),
+            opts,
+            &cal,
+            &mut rows,
+            &mut latency,
+        );
+        contend(
+            &NetworkBuffers::new(Arc::clone(&manager), size, blocks, max_threads),
+            opts,
+            &cal,
+            &mut rows,
+            &mut latency,
+        );
         for heap in [Heap::System, Heap::SystemPageAligned, Heap::Mimalloc, Heap::Jemalloc] {
             contend(&HeapAllocator { heap, size }, opts, &cal, &mut rows, &mut latency);
         }
-        let blocks = max_threads * opts.batch + 2048;
         contend(&MutexPool::new(size, blocks), opts, &cal, &mut rows, &mut latency);
         contend(&ArrayQueuePool::new(size, blocks), opts, &cal, &mut rows, &mut latency);
         manager.purge();

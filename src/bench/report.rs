@@ -299,6 +299,21 @@ impl Report {
                 r.map(|r| (format!("{}×", fmt(r)), r >= 1.9)),
             );
         }
+        for (api, name) in [
+            ("MemoryManager allocate+release", "numaseg MemoryManager pages"),
+            ("buffer request+recycle", "numaseg network buffers"),
+        ] {
+            for t in [1, 2] {
+                let r = self
+                    .median("hot pair", name, k32, t)
+                    .zip(self.median("hot pair", NUMASEG, k32, t))
+                    .map(|(a, n)| a / n);
+                push(
+                    format!("{api}, 32 KiB, {t} thread(s): within 2× of the raw segment path"),
+                    r.map(|r| (format!("{}×", fmt(r)), r <= 2.0)),
+                );
+            }
+        }
         let tlb = |name: &str| self.tlb.iter().find(|t| t.name == name).and_then(|t| t.ns_per_read);
         let n = tlb("numaseg segments (2 MiB)");
         let small = tlb("raw mapping, 4 KiB pages");

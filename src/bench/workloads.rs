@@ -10,6 +10,21 @@ use hdrhistogram::Histogram;
 use super::contenders::Contender;
 use super::timer::{Calibration, ticks};
 
+std::thread_local! {
+    static THREAD_INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The index of the calling benchmark thread (0 for the first, the producer of cross-thread),
+/// for contenders that keep per-thread state (an owner, a local pool).
+#[must_use]
+pub fn thread_index() -> usize {
+    THREAD_INDEX.with(std::cell::Cell::get)
+}
+
+fn set_thread_index(t: usize) {
+    THREAD_INDEX.with(|c| c.set(t));
+}
+
 /// Runs `warm` and then, once every thread is warm, `work` on `threads` threads started
 /// together; returns each thread's elapsed time for `work`.
 fn on_threads<C: Contender>(
@@ -24,6 +39,7 @@ fn on_threads<C: Contender>(
             .map(|t| {
                 let (start, work, warm) = (&start, &work, &warm);
                 s.spawn(move || {
+                    set_thread_index(t);
                     warm(pool);
                     start.wait();
                     let t0 = Instant::now();
@@ -104,6 +120,7 @@ pub fn cross_thread<C: Contender>(pool: &C, blocks: u64, ring: usize) -> f64 {
     let elapsed = std::thread::scope(|s| {
         let start = &start;
         let producer = s.spawn(move || {
+            set_thread_index(0);
             start.wait();
             let t0 = Instant::now();
             for _ in 0..blocks {
@@ -121,6 +138,7 @@ pub fn cross_thread<C: Contender>(pool: &C, blocks: u64, ring: usize) -> f64 {
             t0
         });
         let consumer = s.spawn(move || {
+            set_thread_index(1);
             start.wait();
             let mut got = 0;
             while got < blocks {
