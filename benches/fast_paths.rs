@@ -1,5 +1,6 @@
 //! Criterion micro-benchmarks of the allocator's paths, one question each, through the public
-//! API: cache hit, refill and spill, steal, remote (foreign) free, bulk. Baselines measured in
+//! API: cache hit, refill and spill, steal, remote (foreign) free, bulk, network buffer
+//! request/recycle, memory manager allocate/release. Baselines measured in
 //! the same process: the system allocator for the same block size. Reproduce with
 //! `cargo bench --bench fast_paths` (see `benches/README.md`).
 
@@ -125,5 +126,49 @@ fn bulk(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, cache_hit, refill_and_spill, steal, remote_free, bulk);
+/// Network buffers: request (write a byte) and recycle from one local pool.
+fn buffer_request_recycle(c: &mut Criterion) {
+    let network = numaseg::buffer_pool::NetworkBufferPool::with_buffers(Arc::new(manager()), 64, SIZE).expect("pool");
+    let pool = network.create_buffer_pool(8, 64).expect("local pool");
+    c.bench_function("network buffer request + write + recycle (32 KiB)", |b| {
+        b.iter(|| {
+            let mut buffer = pool.request_buffer().expect("request").expect("a buffer");
+            numaseg::bytes::BufMut::put_u8(&mut buffer, 1);
+            black_box(buffer)
+        });
+    });
+}
+
+/// The memory manager: one page and 32 pages for one owner.
+fn memory_manager(c: &mut Criterion) {
+    let mm = numaseg::MemoryManager::builder(Arc::new(manager())).memory_size(64 << 20).build().expect("manager");
+    let owner = mm.owner("bench", numaseg::config::UseCase::Operator);
+    let mut g = c.benchmark_group("memory manager (32 KiB pages)");
+    g.bench_function("allocate_page + write + release", |b| {
+        b.iter(|| {
+            let mut page = mm.allocate_page(&owner).expect("page");
+            page.put_u8(0, 1).expect("in bounds");
+            black_box(page)
+        });
+    });
+    let mut pages = Vec::with_capacity(32);
+    g.bench_function("allocate_pages_into(32) + release_pages, per batch", |b| {
+        b.iter(|| {
+            mm.allocate_pages_into(&owner, 32, &mut pages).expect("pages");
+            mm.release_pages(&mut pages);
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    cache_hit,
+    refill_and_spill,
+    steal,
+    remote_free,
+    bulk,
+    buffer_request_recycle,
+    memory_manager
+);
 criterion_main!(benches);

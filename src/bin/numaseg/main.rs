@@ -16,11 +16,13 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use numaseg::buffer_pool::{Buffer, LocalBufferPool, NetworkBufferPool, NetworkBufferStats};
 use numaseg::bytes::{Buf, BufMut};
+use numaseg::config::UseCase;
 use numaseg::config::{Config, VARS};
+use numaseg::manager::MemoryManagerStats;
 use numaseg::numa::placement::Backing;
 use numaseg::numa::sys::linux::LinuxSource;
 use numaseg::numa::{NodeId, NodeSet, PageKind, PagePolicy, PageSource, Region, RegionSpec, Topology};
-use numaseg::{ArenaManager, Stats};
+use numaseg::{ArenaManager, MemoryManager, Stats};
 use serde::Serialize;
 
 #[derive(Parser, Debug)]
@@ -532,31 +534,63 @@ fn print_network(stats: &NetworkBufferStats) {
     table(&["pool", "kind", "node", "min..max", "size", "owned", "in use", "waits"], &rows);
 }
 
+fn print_memory_manager(stats: &MemoryManagerStats) {
+    println!(
+        "memory manager: {} MiB in {} pages of {} KiB; used {} MiB ({} pages, {} MiB reserved), available {} MiB",
+        stats.memory_size_bytes >> 20,
+        stats.total_pages,
+        stats.page_size_bytes >> 10,
+        stats.used_bytes >> 20,
+        stats.used_pages,
+        stats.reserved_bytes >> 20,
+        stats.available_bytes >> 20
+    );
+    let rows: Vec<Vec<String>> = stats
+        .owners
+        .iter()
+        .map(|o| {
+            vec![o.name.clone(), o.use_case.to_string(), o.pages.to_string(), (o.reserved_bytes >> 10).to_string()]
+        })
+        .collect();
+    table(&["owner", "use case", "pages", "reserved KiB"], &rows);
+}
+
 fn stats(config: &Config, json: bool, prometheus: bool) -> Result<ExitCode> {
     let manager = Arc::new(ArenaManager::new(config)?);
     let kept = workload(&manager)?;
+    let mm = MemoryManager::builder(Arc::clone(&manager)).memory_size(64 << 20).build()?;
+    let (join, sort) = (mm.owner("hash-join", UseCase::Operator), mm.owner("state", UseCase::StateBackend));
+    let pages = mm.allocate_pages(&join, 16)?;
+    mm.reserve_memory(&sort, 4 << 20)?;
     let network = NetworkBufferPool::with_buffers(Arc::clone(&manager), 256, config.segment_size.as_usize())?;
     let (pools, buffers) = network_workload(&network)?;
     let allocator = manager.stats();
     let net = network.stats();
+    let memory = mm.stats();
     if json {
         #[derive(Serialize)]
         struct All<'a> {
             allocator: &'a Stats,
+            memory_manager: &'a MemoryManagerStats,
             network: &'a NetworkBufferStats,
         }
-        print_json(&All { allocator: &allocator, network: &net })?;
+        print_json(&All { allocator: &allocator, memory_manager: &memory, network: &net })?;
     } else if prometheus {
-        print!("{}{}", allocator.to_prometheus(), net.to_prometheus());
+        print!("{}{}{}", allocator.to_prometheus(), memory.to_prometheus(), net.to_prometheus());
     } else {
         println!(
-            "stats after a small workload (8 segments of 4 KiB, 32 KiB and 1 MiB per node, half kept; 1000 hot pairs; two network pools with buffers in flight):"
+            "stats after a small workload (8 segments of 4 KiB, 32 KiB and 1 MiB per node, half kept; 1000 hot pairs; \
+             a 64 MiB memory manager with two owners; two network pools with buffers in flight):"
         );
         print_stats(&allocator);
         println!();
+        print_memory_manager(&memory);
+        println!();
         print_network(&net);
     }
-    drop((buffers, pools, network, kept));
+    drop(pages);
+    mm.release_all_memory(&sort);
+    drop((join, sort, mm, buffers, pools, network, kept));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -630,6 +664,24 @@ fn demo(config: &Config) -> Result<ExitCode> {
         start.elapsed().as_nanos() as f64 / f64::from(n)
     );
     let manager = Arc::new(manager);
+    let mm = MemoryManager::builder(Arc::clone(&manager)).memory_size(16 << 20).build()?;
+    let owner = mm.owner("demo-operator", UseCase::Operator);
+    let mut page = mm.allocate_page(&owner)?;
+    page.put_u64_be(8, 0x0123_4567_89ab_cdef)?;
+    println!(
+        "  memory manager: a {} KiB page for owner {:?} on {}; u64 at offset 8 reads back {:#x}; {} of {} MiB available",
+        page.size() >> 10,
+        owner.name(),
+        page.node(),
+        page.get_u64_be(8)?,
+        mm.available_memory() >> 20,
+        mm.memory_size() >> 20
+    );
+    match page.get_u64_be(page.size() - 4) {
+        Err(e) => println!("  reading past the end: {e}"),
+        Ok(_) => println!("  (unexpected: a read past the end succeeded)"),
+    }
+    drop(page);
     // A small pool for the tour (a service sizes it with NUMASEG_NETWORK_MEMORY or _BUFFERS).
     let network = NetworkBufferPool::with_buffers(Arc::clone(&manager), 256, config.segment_size.as_usize())?;
     let stats = network.stats();
