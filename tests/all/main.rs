@@ -7,5 +7,6 @@ mod buffer_pool;
 mod buffer_pool_factory;
 mod conservation;
 mod credit;
+mod debloat;
 mod faults;
 mod fuzz_regressions;
