@@ -331,6 +331,10 @@ pub struct Percent(pub u32);
 
 impl Percent {
     /// This share of `n`, rounded down.
+    ///
+    /// ```
+    /// assert_eq!(numaseg::config::Percent(25).of(1001), 250);
+    /// ```
     #[must_use]
     pub const fn of(self, n: u64) -> u64 {
         n.saturating_mul(self.0 as u64) / 100
