@@ -520,6 +520,34 @@ impl FromStr for UseCaseWeights {
     }
 }
 
+/// A whole percentage, printed with its sign (`25%`).
+///
+/// ```
+/// use numaseg::config::Percent;
+/// assert_eq!(Percent(25).to_string(), "25%");
+/// assert_eq!(Percent(25).of(1000), 250);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Percent(pub u32);
+
+impl Percent {
+    /// This share of `n`, rounded down.
+    ///
+    /// ```
+    /// assert_eq!(numaseg::config::Percent(25).of(1001), 250);
+    /// ```
+    #[must_use]
+    pub const fn of(self, n: u64) -> u64 {
+        n.saturating_mul(self.0 as u64) / 100
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", self.0)
+    }
+}
+
 // === parsers: each returns the value or the reason it was refused ===
 
 fn parse_bool(text: &str) -> Result<bool, String> {
@@ -672,6 +700,23 @@ fn parse_millis(text: &str) -> Result<Millis, String> {
         return Err("must be between 1ms and 1440min".to_owned());
     }
     Ok(Millis(ms))
+}
+
+/// A whole percentage from 0 to 100, with or without the sign: `25`, `25%`.
+fn parse_percent(text: &str) -> Result<Percent, String> {
+    let t = text.trim();
+    let digits = t.strip_suffix('%').unwrap_or(t).trim();
+    let n: u32 = digits.parse().map_err(|_| "not a whole percentage".to_owned())?;
+    if n > 100 {
+        return Err("must be between 0% and 100%".to_owned());
+    }
+    Ok(Percent(n))
+}
+
+/// A debloating minimum buffer size: 1 byte to 1 GiB (and at most the segment size, checked
+/// with the other settings).
+fn parse_min_buffer_size(text: &str) -> Result<ByteSize, String> {
+    parse_size_between(text, 1, 1 << 30, false)
 }
 
 /// Renders a value back in its variable's syntax.
@@ -839,6 +884,24 @@ settings! {
     /// How the memory manager's budget splits between use cases: `USE_CASE:WEIGHT` pairs, each use
     /// case's share being its weight over the sum (a use case left out weighs 0 and gets no share).
     use_case_weights: UseCaseWeights = "NUMASEG_USE_CASE_WEIGHTS", default "OPERATOR:70,STATE_BACKEND:70,PYTHON:30", accepts "USE_CASE:WEIGHT,... with use cases OPERATOR, STATE_BACKEND, PYTHON and whole-number weights, at least one positive", parse parse_use_case_weights;
+    /// Adaptive buffer sizing of network buffers ("debloating"): each input gate measures how
+    /// fast its consumer takes data and announces a buffer size to its senders so that the data
+    /// in flight covers `NUMASEG_NETWORK_DEBLOAT_TARGET`. Off: whole buffers, as before.
+    network_debloat: bool = "NUMASEG_NETWORK_DEBLOAT", default "false", accepts "true/false, 1/0, on/off, yes/no", parse parse_bool;
+    /// How often a debloating gate measures its throughput and recomputes its buffer size.
+    network_debloat_period: Millis = "NUMASEG_NETWORK_DEBLOAT_PERIOD", default "200ms", accepts "a duration like 10ms, 200ms or 1s (1ms to 1440min)", parse parse_millis;
+    /// The time the data in flight to a debloating gate should take its consumer to process:
+    /// buffers that can be outstanding × buffer size ≈ throughput × target. Lower it (down to a
+    /// few ms) to bound the wait of a new message behind a backlog.
+    network_debloat_target: Millis = "NUMASEG_NETWORK_DEBLOAT_TARGET", default "1s", accepts "a duration like 5ms, 100ms or 1s (1ms to 1440min)", parse parse_millis;
+    /// The smallest buffer size debloating announces (the largest is the segment size).
+    network_debloat_min_size: ByteSize = "NUMASEG_NETWORK_DEBLOAT_MIN_SIZE", default "256", accepts "bytes, from 1 to NUMASEG_SEGMENT_SIZE", parse parse_min_buffer_size;
+    /// Damping: a newly computed buffer size is applied only when it differs from the current one
+    /// by more than this share of it (or reaches the minimum or the segment size).
+    network_debloat_threshold: Percent = "NUMASEG_NETWORK_DEBLOAT_THRESHOLD", default "25%", accepts "a whole percentage from 0 to 100 (25 or 25%)", parse parse_percent;
+    /// The window of the throughput's exponential moving average, in periods: each new
+    /// measurement weighs 2 / (samples + 1).
+    network_debloat_samples: usize = "NUMASEG_NETWORK_DEBLOAT_SAMPLES", default "20", accepts "a whole number from 1 to 1000", parse parse_count(1, 1000);
 }
 
 impl Config {
@@ -868,6 +931,16 @@ impl Config {
                 first: "NUMASEG_SEGMENT_SIZE",
                 second: "NUMASEG_REGION_SIZE",
                 reason: format!("a segment of {} does not fit a region of {}", self.segment_size, self.region_size),
+            });
+        }
+        if self.network_debloat_min_size.bytes() > self.segment_size.bytes() {
+            return Err(ConfigError::Conflict {
+                first: "NUMASEG_NETWORK_DEBLOAT_MIN_SIZE",
+                second: "NUMASEG_SEGMENT_SIZE",
+                reason: format!(
+                    "a minimum buffer size of {} is above the segment size {}",
+                    self.network_debloat_min_size, self.segment_size
+                ),
             });
         }
         if let PagePolicy::Only(PageKind::Huge1G) = self.huge_pages
@@ -1029,6 +1102,12 @@ mod tests {
                     "OPERATOR:3,",
                 ],
             ),
+            ("NUMASEG_NETWORK_DEBLOAT", &["on", "false", "1"]),
+            ("NUMASEG_NETWORK_DEBLOAT_PERIOD", &["200ms", "1ms", "2s"]),
+            ("NUMASEG_NETWORK_DEBLOAT_TARGET", &["1s", "5ms", "1ms", "10min"]),
+            ("NUMASEG_NETWORK_DEBLOAT_MIN_SIZE", &["256", "1", "4k", "32KiB"]),
+            ("NUMASEG_NETWORK_DEBLOAT_THRESHOLD", &["25%", "25", "0", "100%", " 10 % "]),
+            ("NUMASEG_NETWORK_DEBLOAT_SAMPLES", &["20", "1", "1000"]),
         ];
         assert_eq!(good.len(), VARS.len(), "every variable has good values listed here");
         for (var, values) in good {
@@ -1102,6 +1181,20 @@ mod tests {
             ("NUMASEG_USE_CASE_WEIGHTS", "OPERATOR:0,PYTHON:0"),
             ("NUMASEG_USE_CASE_WEIGHTS", "OPERATOR:1,operator:2"),
             ("NUMASEG_USE_CASE_WEIGHTS", "HEAP:10"),
+            ("NUMASEG_NETWORK_DEBLOAT", "sometimes"),
+            ("NUMASEG_NETWORK_DEBLOAT_PERIOD", "200"),
+            ("NUMASEG_NETWORK_DEBLOAT_PERIOD", "0ms"),
+            ("NUMASEG_NETWORK_DEBLOAT_TARGET", "1h"),
+            ("NUMASEG_NETWORK_DEBLOAT_TARGET", "0s"),
+            ("NUMASEG_NETWORK_DEBLOAT_MIN_SIZE", "0"),
+            ("NUMASEG_NETWORK_DEBLOAT_MIN_SIZE", "2GiB"),
+            ("NUMASEG_NETWORK_DEBLOAT_MIN_SIZE", "small"),
+            ("NUMASEG_NETWORK_DEBLOAT_THRESHOLD", "101%"),
+            ("NUMASEG_NETWORK_DEBLOAT_THRESHOLD", "-5"),
+            ("NUMASEG_NETWORK_DEBLOAT_THRESHOLD", "0.25"),
+            ("NUMASEG_NETWORK_DEBLOAT_THRESHOLD", "%"),
+            ("NUMASEG_NETWORK_DEBLOAT_SAMPLES", "0"),
+            ("NUMASEG_NETWORK_DEBLOAT_SAMPLES", "1001"),
         ];
         for (var, value) in bad {
             let err = with(&[(var, value)]).expect_err(&format!("{var}={value:?} should be refused"));
@@ -1163,6 +1256,36 @@ mod tests {
         assert_eq!(c.network_request_timeout.as_duration(), std::time::Duration::from_millis(250));
         assert_eq!(c.network_exclusive_buffers, 4);
         assert_eq!(Config::default().network_floating_buffers, 8);
+    }
+
+    #[test]
+    fn debloating_settings_parse_with_their_defaults() {
+        let d = Config::default();
+        assert!(!d.network_debloat);
+        assert_eq!((d.network_debloat_period, d.network_debloat_target), (Millis(200), Millis(1000)));
+        assert_eq!((d.network_debloat_min_size, d.network_debloat_threshold), (ByteSize(256), Percent(25)));
+        assert_eq!(d.network_debloat_samples, 20);
+        let c = with(&[
+            ("NUMASEG_NETWORK_DEBLOAT", "on"),
+            ("NUMASEG_NETWORK_DEBLOAT_PERIOD", "10ms"),
+            ("NUMASEG_NETWORK_DEBLOAT_TARGET", "5ms"),
+            ("NUMASEG_NETWORK_DEBLOAT_MIN_SIZE", "1k"),
+            ("NUMASEG_NETWORK_DEBLOAT_THRESHOLD", "10"),
+            ("NUMASEG_NETWORK_DEBLOAT_SAMPLES", "5"),
+        ])
+        .unwrap();
+        assert!(c.network_debloat);
+        assert_eq!(c.network_debloat_target.as_duration(), std::time::Duration::from_millis(5));
+        assert_eq!((c.network_debloat_min_size, c.network_debloat_threshold), (ByteSize(1024), Percent(10)));
+        assert_eq!(c.network_debloat_samples, 5);
+        for (text, pct) in [("25", 25), ("25%", 25), (" 0 % ", 0), ("100%", 100)] {
+            assert_eq!(parse_percent(text), Ok(Percent(pct)), "{text}");
+            assert_eq!(parse_percent(&Percent(pct).to_string()), Ok(Percent(pct)));
+        }
+        // The minimum cannot exceed the segment size.
+        let err = with(&[("NUMASEG_NETWORK_DEBLOAT_MIN_SIZE", "64KiB")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Conflict { first: "NUMASEG_NETWORK_DEBLOAT_MIN_SIZE", .. }), "{err}");
+        assert!(with(&[("NUMASEG_NETWORK_DEBLOAT_MIN_SIZE", "64KiB"), ("NUMASEG_SEGMENT_SIZE", "64KiB")]).is_ok());
     }
 
     #[test]

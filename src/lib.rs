@@ -35,8 +35,8 @@
 //! budgets, pools) ← [`segment`](Segment) ← `cache` (thread caches, stealing) ← managers and
 //! buffer pools ← the `numaseg` binary. The path of an allocation and of a free, with the
 //! invariants each step keeps, is in `docs/ARCHITECTURE.md`. The network buffer pool
-//! ([`buffer_pool`]: local pools, redistribution, credit-based flow control) is described in
-//! `docs/NETWORK_BUFFERS.md`.
+//! ([`buffer_pool`]: local pools, redistribution, credit-based flow control, adaptive buffer
+//! sizing) is described in `docs/NETWORK_BUFFERS.md`.
 //!
 //! # Safety and correctness
 //! `unsafe` lives in a few places: the segment handle (raw block ↔ slices), the thread cache

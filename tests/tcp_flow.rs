@@ -4,6 +4,9 @@
 //! arrives in order (no buffer lost), memory stays bounded by the pools (sender queue ≤ its
 //! pool, receiver ≤ exclusive + floating), credit never goes negative, no deadlock, and every
 //! buffer is back in the global pool at the end.
+//!
+//! The second test runs adaptive buffer sizing over the same transport: a consumer that slows
+//! tenfold brings the gate's in-flight bytes down about tenfold, with the real clock.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
@@ -14,7 +17,8 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut};
 use numaseg::buffer_pool::NetworkBufferPool;
-use numaseg::buffer_pool::credit::{FlowConfig, Frame, InputChannel, InputGate, Outgoing, Subpartition};
+use numaseg::buffer_pool::credit::{FlowConfig, Frame, InputChannel, InputGate, Outgoing, RecordWriter, Subpartition};
+use numaseg::buffer_pool::debloat::DebloatConfig;
 use numaseg::{ArenaManager, Config, CreditError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -242,6 +246,153 @@ fn a_slow_receiver_backpressures_the_sender_over_loopback_tcp() {
     }
     drop(rt);
     drop((gate, sender_pool, subs));
+    let stats = network.stats();
+    assert_eq!((stats.available, stats.in_use, stats.required), (stats.total, 0, 0), "{stats:#?}");
+    assert_eq!(stats.requested, stats.recycled);
+}
+
+fn stream_byte(offset: u64) -> u8 {
+    u8::try_from(offset % 251).unwrap()
+}
+
+/// Mean of the samples taken in `[from, to)` seconds after the start.
+fn mean_between(samples: &[(f64, u64, usize)], from: f64, to: f64) -> (f64, f64) {
+    let window: Vec<_> = samples.iter().filter(|s| (from..to).contains(&s.0)).collect();
+    assert!(window.len() >= 10, "{} samples between {from} s and {to} s", window.len());
+    let n = window.len() as f64;
+    (window.iter().map(|s| s.1 as f64).sum::<f64>() / n, window.iter().map(|s| s.2 as f64).sum::<f64>() / n)
+}
+
+#[test]
+fn a_consumer_slowed_tenfold_brings_in_flight_bytes_down_tenfold_over_loopback_tcp() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
+    // 1 MB/s, then 100 kB/s. With 8 buffers that can be outstanding and a 100 ms target, the
+    // sizes to expect are 12.5 kB and 1.25 kB, both between the minimum and the segment.
+    const FAST: f64 = 1_000_000.0;
+    const SLOW: f64 = FAST / 10.0;
+    const FAST_FOR: f64 = 1.5; // seconds: in-flight measured over the second half
+    const SLOW_FOR: f64 = 3.0; // the old buffers drain, then in-flight is measured over 1 s
+    let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1).unwrap());
+    let network = NetworkBufferPool::with_buffers(manager, 64, 32 << 10).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (gate, sender_pool, sub, samples, produced, consumed) = rt.block_on(async {
+        let flow =
+            FlowConfig { exclusive_per_channel: 2, floating_per_gate: 6, request_timeout: Duration::from_secs(5) };
+        let debloat = DebloatConfig {
+            enabled: true,
+            period: Duration::from_millis(50),
+            target: Duration::from_millis(100),
+            min_size: 256,
+            threshold_percent: 25,
+            samples: 10,
+        };
+        let gate = Arc::new(InputGate::with_debloat(&network, 1, &flow, &debloat).unwrap());
+        let sender_pool = Arc::new(network.create_buffer_pool(4, 4).unwrap());
+        let sub = Subpartition::new(0);
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let (sender_rd, sender_wr) = client.unwrap().into_split();
+        let (receiver_rd, receiver_wr) = accepted.unwrap().0.into_split();
+        let stop_credit = Arc::new(tokio::sync::Notify::new());
+        let channels: Vec<InputChannel> = gate.channels().to_vec();
+        let send = tokio::spawn(send_side(vec![sub.clone()], sender_wr));
+        let credits_in = tokio::spawn(credit_reader(vec![sub.clone()], sender_rd));
+        let receive = tokio::spawn(receive_side(channels.clone(), receiver_rd));
+        let credits_out = tokio::spawn(credit_writer(channels.clone(), receiver_wr, Arc::clone(&stop_credit)));
+
+        // The producer is always ahead: it writes a numbered byte stream as fast as the sender's
+        // pool lets it, cut by its writer into buffers of the announced size.
+        let stop = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let (pool, sub, stop) = (Arc::clone(&sender_pool), sub.clone(), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut writer = RecordWriter::new(sub, pool);
+                let mut offset = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let chunk: Vec<u8> = (offset..offset + 1000).map(stream_byte).collect();
+                    writer.write_async(&chunk).await.unwrap();
+                    offset += 1000;
+                }
+                writer.finish();
+                offset
+            })
+        };
+        // The consumer takes FAST bytes per second, then SLOW, then drains what is left.
+        let start = Instant::now();
+        let consumer = {
+            let (ch, stop) = (channels[0].clone(), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let (mut offset, mut phase_bytes, mut phase_start, mut rate) = (0u64, 0.0, start, FAST);
+                while let Some(b) = ch.next().await {
+                    for &x in b.as_slice() {
+                        assert_eq!(x, stream_byte(offset), "byte {offset} lost or out of order");
+                        offset += 1;
+                    }
+                    phase_bytes += b.len() as f64;
+                    drop(b);
+                    let now = Instant::now();
+                    if rate == FAST && now - start >= Duration::from_secs_f64(FAST_FOR) {
+                        (rate, phase_start, phase_bytes) = (SLOW, now, 0.0);
+                    } else if rate == SLOW && now - phase_start >= Duration::from_secs_f64(SLOW_FOR) {
+                        rate = f64::INFINITY;
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    if rate.is_finite() {
+                        tokio::time::sleep_until((phase_start + Duration::from_secs_f64(phase_bytes / rate)).into())
+                            .await;
+                    }
+                }
+                offset
+            })
+        };
+        // A monitor samples the gate every 10 ms and checks that credit never goes negative.
+        let monitor = {
+            let (gate, sub, stop) = (Arc::clone(&gate), sub.clone(), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let (row, cs, ss) = (gate.stats(), gate.channel(0).stats(), sub.stats());
+                    assert!(cs.received <= cs.announced, "credit never negative: {cs:?}");
+                    assert!(ss.sent <= ss.credits_received, "the sender spends only credit it got: {ss:?}");
+                    samples.push((start.elapsed().as_secs_f64(), row.in_flight_bytes, row.buffer_size));
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                samples
+            })
+        };
+        let all = async {
+            let produced = producer.await.unwrap();
+            let consumed = consumer.await.unwrap();
+            let samples = monitor.await.unwrap();
+            receive.await.unwrap().unwrap();
+            send.await.unwrap().unwrap();
+            stop_credit.notify_one();
+            credits_out.await.unwrap().unwrap();
+            credits_in.await.unwrap().unwrap();
+            (samples, produced, consumed)
+        };
+        let (samples, produced, consumed) =
+            tokio::time::timeout(Duration::from_secs(120), all).await.expect("no deadlock");
+        (gate, sender_pool, sub, samples, produced, consumed)
+    });
+
+    assert_eq!(produced, consumed, "no byte lost");
+    let (fast, fast_size) = mean_between(&samples, FAST_FOR / 2.0, FAST_FOR);
+    let (slow, slow_size) = mean_between(&samples, FAST_FOR + SLOW_FOR - 1.0, FAST_FOR + SLOW_FOR);
+    let ratio = fast / slow;
+    eprintln!(
+        "debloating over TCP: in flight {fast:.0} → {slow:.0} bytes ({ratio:.1}×), buffer size {fast_size:.0} → {slow_size:.0} bytes"
+    );
+    assert!((5.0..=20.0).contains(&ratio), "in flight {fast:.0} → {slow:.0} bytes: {ratio:.1}×, not about tenfold");
+    let (cs, ss) = (gate.channel(0).stats(), sub.stats());
+    assert_eq!(cs.received, ss.sent);
+    assert_eq!(ss.credits_received, cs.announced, "every announced credit arrived");
+    assert_eq!(ss.credit as u64, cs.announced - cs.received, "credit in flight matches");
+    drop(rt);
+    drop((gate, sender_pool, sub));
     let stats = network.stats();
     assert_eq!((stats.available, stats.in_use, stats.required), (stats.total, 0, 0), "{stats:#?}");
     assert_eq!(stats.requested, stats.recycled);

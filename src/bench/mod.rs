@@ -8,7 +8,8 @@
 //! free them all), *cross-thread* (allocate on A, pass through an SPSC ring, touch and free on B),
 //! *latency* (per-allocation latency of hot pair and batch, `HdrHistogram`, timer cost subtracted),
 //! *TLB* (dependent random reads over a large working set) and *scaling* (2-thread over 1-thread
-//! throughput). Each measurement is warmed up, sized to run for a fixed time, repeated, and
+//! throughput); and, for network buffers, the latency of an urgent message across a backlogged
+//! channel with adaptive buffer sizing on and off (`debloat.rs`). Each measurement is warmed up, sized to run for a fixed time, repeated, and
 //! reported as the median with min–max; results are ratios against numaseg measured in the same
 //! run. `numaseg bench` and `cargo bench --bench compare --features bench` run it; `--quick` is
 //! the CI smoke run.
@@ -19,6 +20,7 @@
 #![allow(clippy::cast_possible_truncation, clippy::cast_precision_loss, clippy::cast_sign_loss)]
 
 mod contenders;
+mod debloat;
 mod report;
 mod timer;
 mod tlb;
@@ -31,6 +33,7 @@ use std::time::{Duration, Instant};
 pub use contenders::{
     ArrayQueuePool, Contender, Heap, HeapAllocator, ManagerPages, MutexPool, NetworkBuffers, NumasegSegments,
 };
+pub use debloat::DebloatRow;
 pub use report::{LatencyRow, Report, Row, Target};
 pub use timer::Calibration;
 pub use tlb::TlbResult;
@@ -315,7 +318,10 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Box<dyn std::error::Error>> {
     } else {
         Vec::new()
     };
-    let report = Report::new(machine(), opts, &cal, rows, latency, tlb, started.elapsed());
+    eprintln!("bench: urgent message across a backlogged channel, debloating off and on");
+    let debloat = debloat::run(&manager, opts)?;
+    let mut report = Report::new(machine(), opts, &cal, rows, latency, tlb, started.elapsed());
+    report.debloat = debloat;
     std::fs::create_dir_all(&opts.out_dir)?;
     std::fs::write(opts.out_dir.join("compare.json"), serde_json::to_string_pretty(&report)?)?;
     std::fs::write(opts.out_dir.join("compare.md"), report.markdown())?;

@@ -27,9 +27,13 @@
 //!   gate's pool. No deadlock: exclusive buffers come back as the consumer consumes, so every
 //!   channel regains credit on its own.
 //!
-//! The adaptive buffer sizing to come announces a buffer size with the credit
-//! ([`AddCredit::buffer_size`]) and lowers the writable size of the channel's buffers
-//! ([`LocalBufferPool::set_writable_size`]).
+//! **Adaptive buffer sizing** (debloating, [`super::debloat`]): a gate built with
+//! [`InputGate::with_debloat`] measures how fast its consumer takes data and announces a buffer
+//! size with every credit ([`AddCredit::buffer_size`]); the sender's [`RecordWriter`] cuts what
+//! it writes into buffers of that size (the buffers stay whole segments: the size is their
+//! [`write limit`](Buffer::set_write_limit), what `BufMut::remaining_mut` reports). Receiving
+//! buffers always accept a whole segment, since buffers the sender cut before it learnt a new
+//! size may still arrive.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -40,6 +44,8 @@ use std::time::Duration;
 use bytes::{Buf, BufMut};
 
 use super::availability;
+use super::debloat::{Clock, DebloatConfig, GateMeter};
+use super::stats::GateStats;
 use super::{Buffer, LocalBufferPool, NetworkBufferPool};
 use crate::config::Config;
 use crate::error::{BufferPoolError, CreditError};
@@ -214,6 +220,9 @@ impl Frame {
 pub struct InputGate {
     floating: Arc<LocalBufferPool>,
     channels: Vec<InputChannel>,
+    /// Present when the gate adapts its buffer size.
+    meter: Option<Arc<GateMeter>>,
+    buffer_size: usize,
 }
 
 impl InputGate {
@@ -235,19 +244,202 @@ impl InputGate {
     /// [`BufferPoolError::Insufficient`] and the errors of
     /// [`NetworkBufferPool::request_exclusive`] (everything taken is given back).
     pub fn new(network: &NetworkBufferPool, channels: usize, flow: &FlowConfig) -> Result<Self, BufferPoolError> {
+        Self::build(network, channels, flow, None)
+    }
+
+    /// A gate that adapts its buffer size when `debloat.enabled` (see [`super::debloat`]),
+    /// measuring time with the system clock; otherwise the same as [`InputGate::new`].
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{FlowConfig, InputGate}};
+    /// # use numaseg::{ArenaManager, Config};
+    /// use numaseg::buffer_pool::debloat::DebloatConfig;
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 16, 4096)?;
+    /// let config = Config::builder().network_debloat(true).build_from::<_, &str, &str>([])?;
+    /// let gate = InputGate::with_debloat(&network, 2, &FlowConfig::from_config(&config), &DebloatConfig::from_config(&config))?;
+    /// assert!(gate.stats().debloating);
+    /// // Every credit now carries the size the sender should cut to (whole buffers for a start).
+    /// assert_eq!(gate.channel(0).take_credit().unwrap().buffer_size, Some(4096));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`InputGate::new`].
+    pub fn with_debloat(
+        network: &NetworkBufferPool,
+        channels: usize,
+        flow: &FlowConfig,
+        debloat: &DebloatConfig,
+    ) -> Result<Self, BufferPoolError> {
+        Self::with_debloat_clock(network, channels, flow, debloat, Clock::system())
+    }
+
+    /// [`InputGate::with_debloat`] with a given clock (a [`ManualClock`](super::debloat::ManualClock)
+    /// makes it deterministic).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{FlowConfig, InputGate}};
+    /// # use numaseg::{ArenaManager, Config};
+    /// use numaseg::buffer_pool::debloat::{Clock, DebloatConfig, ManualClock};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 16, 4096)?;
+    /// let clock = ManualClock::new();
+    /// let debloat = DebloatConfig { enabled: true, ..DebloatConfig::default() };
+    /// let gate = InputGate::with_debloat_clock(&network, 1, &FlowConfig::from_config(&Config::default()), &debloat, Clock::manual(&clock))?;
+    /// assert_eq!(gate.debloat(), None); // no period has passed
+    /// clock.advance(Duration::from_millis(200));
+    /// assert_eq!(gate.debloat(), None); // a period, but idle: nothing to measure
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`InputGate::new`].
+    pub fn with_debloat_clock(
+        network: &NetworkBufferPool,
+        channels: usize,
+        flow: &FlowConfig,
+        debloat: &DebloatConfig,
+        clock: Clock,
+    ) -> Result<Self, BufferPoolError> {
+        Self::build(network, channels, flow, debloat.enabled.then_some((debloat, clock)))
+    }
+
+    fn build(
+        network: &NetworkBufferPool,
+        channels: usize,
+        flow: &FlowConfig,
+        debloat: Option<(&DebloatConfig, Clock)>,
+    ) -> Result<Self, BufferPoolError> {
         let floating = Arc::new(network.create_buffer_pool(1, flow.floating_per_gate.max(1))?);
+        let buffer_size = network.buffer_size();
+        let meter = debloat.map(|(config, clock)| {
+            let exclusive = channels.saturating_mul(flow.exclusive_per_channel);
+            Arc::new(GateMeter::new(config, clock, buffer_size, Arc::clone(&floating), exclusive))
+        });
         let channels = (0..channels)
             .map(|i| {
-                InputChannel::new(
+                InputChannel::in_gate(
                     u32::try_from(i).unwrap_or(u32::MAX),
                     network,
                     Arc::clone(&floating),
                     flow.exclusive_per_channel,
                     flow.request_timeout,
+                    meter.clone(),
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { floating, channels })
+        Ok(Self { floating, channels, meter, buffer_size })
+    }
+
+    /// Measures and recomputes the buffer size if a debloating period has passed since the last
+    /// time; returns the new size when it changed (`None` also when the gate does not adapt).
+    /// The gate's channels do this themselves whenever they announce credit; call it from a
+    /// timer to adapt a gate whose channels are quiet.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// # use bytes::BufMut;
+    /// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{FlowConfig, InputGate}};
+    /// # use numaseg::{ArenaManager, Config};
+    /// use numaseg::buffer_pool::debloat::{Clock, DebloatConfig, ManualClock};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 16, 4096)?;
+    /// let clock = ManualClock::new();
+    /// let debloat = DebloatConfig { enabled: true, ..DebloatConfig::default() };
+    /// let flow = FlowConfig { exclusive_per_channel: 2, floating_per_gate: 8, request_timeout: Duration::from_secs(1) };
+    /// let gate = InputGate::with_debloat_clock(&network, 1, &flow, &debloat, Clock::manual(&clock))?;
+    /// let ch = gate.channel(0);
+    /// let _ = ch.take_credit();
+    /// // One period in which the consumer took 1000 bytes: 5 kB/s over 10 buffers for 1 s.
+    /// let mut b = ch.receive_buffer()?;
+    /// b.put_bytes(7, 1000);
+    /// ch.on_buffer(b, 0, 0)?;
+    /// drop(ch.try_next());
+    /// clock.advance(Duration::from_millis(200));
+    /// assert_eq!(gate.debloat(), Some(500));
+    /// assert_eq!(ch.take_credit().unwrap().buffer_size, Some(500));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn debloat(&self) -> Option<usize> {
+        self.meter.as_ref().and_then(|m| m.tick())
+    }
+
+    /// The buffer size the gate announces (the segment size when it does not adapt).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{FlowConfig, InputGate}};
+    /// # use numaseg::{ArenaManager, Config};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 16, 4096)?;
+    /// let gate = InputGate::new(&network, 1, &FlowConfig::from_config(&Config::default()))?;
+    /// assert_eq!(gate.buffer_size(), 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn buffer_size(&self) -> usize {
+        self.meter.as_ref().map_or(self.buffer_size, |m| m.size())
+    }
+
+    /// The gate's id (its floating pool's id: the `gate` label of its metrics).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{FlowConfig, InputGate}};
+    /// # use numaseg::{ArenaManager, Config};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 16, 4096)?;
+    /// let gate = InputGate::new(&network, 1, &FlowConfig::from_config(&Config::default()))?;
+    /// assert_eq!(gate.id(), gate.floating_pool().id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.floating.id()
+    }
+
+    /// The gate's row of the stats: buffer size, measured throughput, bytes in flight.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use bytes::BufMut;
+    /// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{FlowConfig, InputGate}};
+    /// # use numaseg::{ArenaManager, Config};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 16, 4096)?;
+    /// let gate = InputGate::new(&network, 1, &FlowConfig::from_config(&Config::default()))?;
+    /// let ch = gate.channel(0);
+    /// let _ = ch.take_credit(); // 2 credits outstanding
+    /// let mut b = ch.receive_buffer()?;
+    /// b.put_bytes(0, 100);
+    /// ch.on_buffer(b, 0, 0)?; // 100 bytes wait for the consumer, 1 credit outstanding
+    /// let s = gate.stats();
+    /// assert_eq!((s.buffer_size, s.queued_bytes, s.outstanding_credits), (4096, 100, 1));
+    /// assert_eq!(s.in_flight_bytes, 100 + 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> GateStats {
+        let (mut queued, mut outstanding, mut consumed) = (0u64, 0u64, 0u64);
+        for ch in &self.channels {
+            let st = lock(&ch.inner.state);
+            queued += st.queued_bytes;
+            outstanding += st.announced - st.received;
+            consumed += st.consumed_bytes;
+        }
+        let size = self.buffer_size();
+        let (throughput, size_changes) = self.meter.as_ref().map_or((0, 0), |m| m.throughput_and_changes());
+        GateStats {
+            gate: self.id(),
+            channels: self.channels.len(),
+            debloating: self.meter.is_some(),
+            buffer_size: size,
+            throughput,
+            in_flight_bytes: queued + outstanding * size as u64,
+            queued_bytes: queued,
+            outstanding_credits: outstanding,
+            consumed_bytes: consumed,
+            size_changes,
+        }
     }
 
     /// Channel `i`.
@@ -335,6 +527,8 @@ struct ChannelInner {
     exclusive_count: usize,
     exclusive: LocalBufferPool,
     floating: Arc<LocalBufferPool>,
+    /// The gate's debloating meter, if it adapts its buffer size.
+    meter: Option<Arc<GateMeter>>,
     state: Mutex<RxState>,
 }
 
@@ -361,6 +555,10 @@ struct RxState {
     floating_waiter: Option<u64>,
     max_outstanding: u64,
     max_queued: usize,
+    /// Bytes in `queue`.
+    queued_bytes: u64,
+    /// Bytes the consumer took since start.
+    consumed_bytes: u64,
 }
 
 impl RxState {
@@ -400,6 +598,10 @@ pub struct ChannelStats {
     pub max_outstanding: u64,
     /// The most received buffers ever waiting for the consumer.
     pub max_queued: usize,
+    /// Bytes of the received buffers waiting for the consumer.
+    pub queued_bytes: u64,
+    /// Bytes the consumer took since start.
+    pub consumed_bytes: u64,
 }
 
 impl InputChannel {
@@ -427,6 +629,17 @@ impl InputChannel {
         exclusive: usize,
         timeout: Duration,
     ) -> Result<Self, BufferPoolError> {
+        Self::in_gate(id, network, floating, exclusive, timeout, None)
+    }
+
+    fn in_gate(
+        id: u32,
+        network: &NetworkBufferPool,
+        floating: Arc<LocalBufferPool>,
+        exclusive: usize,
+        timeout: Duration,
+        meter: Option<Arc<GateMeter>>,
+    ) -> Result<Self, BufferPoolError> {
         let node = floating.node();
         let pool = network.request_exclusive_on(node, exclusive, Some(timeout), None)?;
         let inner = ChannelInner {
@@ -434,6 +647,7 @@ impl InputChannel {
             exclusive_count: exclusive,
             exclusive: pool,
             floating,
+            meter,
             state: Mutex::new(RxState::default()),
         };
         let channel = Self { inner: Arc::new(inner) };
@@ -493,12 +707,21 @@ impl InputChannel {
     /// ```
     #[must_use]
     pub fn take_credit(&self) -> Option<AddCredit> {
+        self.tick();
         let mut st = lock(&self.inner.state);
         let _ = self.top_up(&mut st);
-        Self::announce(self.inner.id, &mut st)
+        self.announce(&mut st)
     }
 
-    fn announce(id: u32, st: &mut RxState) -> Option<AddCredit> {
+    /// Lets the gate's meter sample if a period has passed (before the state lock is taken:
+    /// the meter never waits for a channel's lock while holding its own).
+    fn tick(&self) {
+        if let Some(meter) = &self.inner.meter {
+            let _ = meter.tick();
+        }
+    }
+
+    fn announce(&self, st: &mut RxState) -> Option<AddCredit> {
         if st.unannounced == 0 {
             return None;
         }
@@ -507,7 +730,8 @@ impl InputChannel {
         st.announced += u64::from(credit);
         st.max_outstanding = st.max_outstanding.max(st.announced - st.received);
         debug_assert!(st.is_valid());
-        Some(AddCredit { channel: id, credit, buffer_size: None })
+        let buffer_size = self.inner.meter.as_ref().map(|m| u32::try_from(m.size()).unwrap_or(u32::MAX));
+        Some(AddCredit { channel: self.inner.id, credit, buffer_size })
     }
 
     /// Polls for credit to announce: ready with the credit when buffers came back (the
@@ -530,10 +754,11 @@ impl InputChannel {
     /// # Errors
     /// [`CreditError::Pool`] when a pool was destroyed.
     pub fn poll_credit(&self, cx: &mut Context<'_>) -> Poll<Result<AddCredit, CreditError>> {
+        self.tick();
         let mut st = lock(&self.inner.state);
         loop {
             self.top_up(&mut st)?;
-            if let Some(credit) = Self::announce(self.inner.id, &mut st) {
+            if let Some(credit) = self.announce(&mut st) {
                 return Poll::Ready(Ok(credit));
             }
             // Nothing now: be woken when an exclusive buffer comes back, or a floating one
@@ -634,6 +859,10 @@ impl InputChannel {
             return Err(CreditError::OutOfOrder { channel: self.inner.id, expected: st.next_sequence, got: sequence });
         }
         st.next_sequence += 1;
+        st.queued_bytes += buffer.len() as u64;
+        if let Some(meter) = &self.inner.meter {
+            meter.on_received(buffer.len());
+        }
         st.queue.push_back(buffer);
         st.max_queued = st.max_queued.max(st.queue.len());
         st.backlog = backlog as usize;
@@ -681,7 +910,19 @@ impl InputChannel {
     /// ```
     #[must_use]
     pub fn try_next(&self) -> Option<Buffer> {
-        lock(&self.inner.state).queue.pop_front()
+        let mut st = lock(&self.inner.state);
+        let buffer = st.queue.pop_front()?;
+        self.taken(&mut st, &buffer);
+        Some(buffer)
+    }
+
+    /// Counts a buffer the consumer took.
+    fn taken(&self, st: &mut RxState, buffer: &Buffer) {
+        st.queued_bytes -= buffer.len() as u64;
+        st.consumed_bytes += buffer.len() as u64;
+        if let Some(meter) = &self.inner.meter {
+            meter.on_consumed(buffer.len());
+        }
     }
 
     /// Polls for the next received buffer: `Ready(None)` after the end.
@@ -702,6 +943,7 @@ impl InputChannel {
     pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Buffer>> {
         let mut st = lock(&self.inner.state);
         if let Some(b) = st.queue.pop_front() {
+            self.taken(&mut st, &b);
             return Poll::Ready(Some(b));
         }
         if st.ended {
@@ -769,6 +1011,8 @@ impl InputChannel {
             queued: st.queue.len(),
             max_outstanding: st.max_outstanding,
             max_queued: st.max_queued,
+            queued_bytes: st.queued_bytes,
+            consumed_bytes: st.consumed_bytes,
         }
     }
 
@@ -1053,6 +1297,275 @@ impl Subpartition {
             max_queued: st.max_queued,
             buffer_size: st.buffer_size,
         }
+    }
+
+    /// The bytes the receiver last asked for per buffer (`None`: whole buffers).
+    ///
+    /// ```
+    /// use numaseg::buffer_pool::credit::{AddCredit, Subpartition};
+    /// let s = Subpartition::new(0);
+    /// assert_eq!(s.buffer_size(), None);
+    /// s.on_credit(&AddCredit { channel: 0, credit: 1, buffer_size: Some(300) });
+    /// assert_eq!(s.buffer_size(), Some(300));
+    /// ```
+    #[must_use]
+    pub fn buffer_size(&self) -> Option<u32> {
+        lock(&self.inner.state).buffer_size
+    }
+}
+
+/// The producer's side of a [`Subpartition`]: cuts the bytes it is given into buffers of the
+/// size the receiver announced ([`Subpartition::buffer_size`]; whole buffers until one was
+/// announced) and queues each buffer as it fills. A record may span buffers: the receiver sees
+/// one byte stream. Buffers come from `pool`; when it is empty the writer waits
+/// (backpressure). Dropping the writer queues the partly filled buffer, as
+/// [`RecordWriter::flush`] does.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::task::{Context, Poll, Waker};
+/// use numaseg::buffer_pool::{NetworkBufferPool, credit::{AddCredit, Outgoing, RecordWriter, Subpartition}};
+/// use numaseg::{ArenaManager, Config};
+/// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+/// let network = NetworkBufferPool::with_buffers(manager, 8, 4096)?;
+/// let sender = Subpartition::new(0);
+/// sender.on_credit(&AddCredit { channel: 0, credit: 8, buffer_size: Some(1000) });
+/// let mut writer = RecordWriter::new(sender.clone(), Arc::new(network.create_buffer_pool(4, 4)?));
+/// writer.write(&[1; 2500])?; // two full buffers of 1000 bytes queued, 500 bytes pending
+/// assert_eq!(sender.stats().queued, 2);
+/// writer.flush(); // the rest goes too
+/// let mut cx = Context::from_waker(Waker::noop());
+/// let mut sizes = Vec::new();
+/// while let Poll::Ready(Some(Outgoing::Buffer { buffer, .. })) = sender.poll_next_send(&mut cx) {
+///     sizes.push(buffer.len());
+/// }
+/// assert_eq!(sizes, [1000, 1000, 500]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct RecordWriter {
+    sender: Subpartition,
+    pool: Arc<LocalBufferPool>,
+    current: Option<Buffer>,
+    timeout: Option<Duration>,
+}
+
+impl RecordWriter {
+    /// A writer for `sender` taking its buffers from `pool`; blocking writes wait for buffers
+    /// without a time limit (see [`RecordWriter::with_timeout`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{RecordWriter, Subpartition}};
+    /// # use numaseg::{ArenaManager, Config};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 4, 4096)?;
+    /// let writer = RecordWriter::new(Subpartition::new(0), Arc::new(network.create_buffer_pool(1, 4)?));
+    /// assert_eq!(writer.sender().id(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn new(sender: Subpartition, pool: Arc<LocalBufferPool>) -> Self {
+        Self { sender, pool, current: None, timeout: None }
+    }
+
+    /// Blocking writes give up after waiting `timeout` for a buffer (`None`: no limit).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{RecordWriter, Subpartition}};
+    /// # use numaseg::{ArenaManager, Config, BufferPoolError};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// let mut writer = RecordWriter::new(Subpartition::new(0), Arc::new(network.create_buffer_pool(1, 1)?))
+    ///     .with_timeout(Some(Duration::from_millis(5)));
+    /// // One buffer, never sent (no credit): the second buffer's worth waits, then times out.
+    /// assert!(matches!(writer.write(&[0; 5000]), Err(BufferPoolError::Timeout { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The sender it writes for.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{RecordWriter, Subpartition}};
+    /// # use numaseg::{ArenaManager, Config};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 4, 4096)?;
+    /// let writer = RecordWriter::new(Subpartition::new(3), Arc::new(network.create_buffer_pool(1, 4)?));
+    /// assert_eq!(writer.sender().id(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn sender(&self) -> &Subpartition {
+        &self.sender
+    }
+
+    /// Bytes a buffer of `capacity` may take now: the announced size, at most the capacity.
+    fn limit(&self, capacity: usize) -> usize {
+        self.sender.buffer_size().map_or(capacity, |s| (s as usize).clamp(1, capacity))
+    }
+
+    /// Copies what fits into the current buffer (cut to the size announced now) and queues
+    /// the buffer once full; returns the rest.
+    fn fill<'d>(&mut self, data: &'d [u8]) -> &'d [u8] {
+        let Some(capacity) = self.current.as_ref().map(Buffer::capacity) else { return data };
+        let limit = self.limit(capacity);
+        let Some(current) = self.current.as_mut() else { return data };
+        current.set_write_limit(limit); // a size announced meanwhile applies at once
+        let n = current.remaining_mut().min(data.len());
+        current.put_slice(&data[..n]);
+        if current.remaining_mut() == 0
+            && let Some(full) = self.current.take()
+        {
+            self.sender.add(full);
+        }
+        &data[n..]
+    }
+
+    /// A fresh buffer becomes the current one, cut to the announced size.
+    fn start(&mut self, mut buffer: Buffer) {
+        buffer.set_write_limit(self.limit(buffer.capacity()));
+        self.current = Some(buffer);
+    }
+
+    /// Writes `data`, waiting for buffers when the pool is empty.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{RecordWriter, Subpartition}};
+    /// # use numaseg::{ArenaManager, Config};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 4, 4096)?;
+    /// let sender = Subpartition::new(0);
+    /// let mut writer = RecordWriter::new(sender.clone(), Arc::new(network.create_buffer_pool(1, 4)?));
+    /// writer.write(&[0; 5000])?; // one whole buffer of 4096 queued
+    /// assert_eq!(sender.stats().queued, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`LocalBufferPool::request_buffer_blocking`]; what was written before stays queued.
+    pub fn write(&mut self, mut data: &[u8]) -> Result<(), BufferPoolError> {
+        loop {
+            data = self.fill(data);
+            if data.is_empty() {
+                return Ok(());
+            }
+            let buffer = self.pool.request_buffer_blocking(self.timeout, None)?;
+            self.start(buffer);
+        }
+    }
+
+    /// Writes what it can without waiting: fills buffers while the pool has some, and returns
+    /// how many bytes of `data` it took (fewer than all when the pool ran dry: backpressure).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{RecordWriter, Subpartition}};
+    /// # use numaseg::{ArenaManager, Config};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 2, 4096)?;
+    /// let mut writer = RecordWriter::new(Subpartition::new(0), Arc::new(network.create_buffer_pool(2, 2)?));
+    /// assert_eq!(writer.try_write(&[0; 10_000])?, 8192); // two buffers, then nothing
+    /// assert_eq!(writer.try_write(&[0; 10])?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::Destroyed`] when the pool was destroyed.
+    pub fn try_write(&mut self, mut data: &[u8]) -> Result<usize, BufferPoolError> {
+        let total = data.len();
+        loop {
+            data = self.fill(data);
+            if data.is_empty() {
+                break;
+            }
+            match self.pool.request_buffer()? {
+                Some(buffer) => self.start(buffer),
+                None => break,
+            }
+        }
+        Ok(total - data.len())
+    }
+
+    /// [`RecordWriter::write`] as a future for any executor.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{RecordWriter, Subpartition}};
+    /// # use numaseg::{ArenaManager, Config};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 4, 4096)?;
+    /// let sender = Subpartition::new(0);
+    /// let mut writer = RecordWriter::new(sender.clone(), Arc::new(network.create_buffer_pool(1, 4)?));
+    /// let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    /// rt.block_on(writer.write_async(b"hello"))?;
+    /// writer.flush();
+    /// assert_eq!(sender.stats().queued, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`LocalBufferPool::request_buffer_async`].
+    pub async fn write_async(&mut self, mut data: &[u8]) -> Result<(), BufferPoolError> {
+        loop {
+            data = self.fill(data);
+            if data.is_empty() {
+                return Ok(());
+            }
+            let buffer = self.pool.request_buffer_async().await?;
+            self.start(buffer);
+        }
+    }
+
+    /// Queues the partly filled buffer, if any (an urgent message goes out now instead of
+    /// waiting for its buffer to fill).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{RecordWriter, Subpartition}};
+    /// # use numaseg::{ArenaManager, Config};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 4, 4096)?;
+    /// let sender = Subpartition::new(0);
+    /// let mut writer = RecordWriter::new(sender.clone(), Arc::new(network.create_buffer_pool(1, 4)?));
+    /// writer.write(b"urgent")?;
+    /// assert_eq!(sender.stats().queued, 0);
+    /// writer.flush();
+    /// assert_eq!(sender.stats().queued, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flush(&mut self) {
+        if let Some(buffer) = self.current.take()
+            && !buffer.is_empty()
+        {
+            self.sender.add(buffer);
+        }
+    }
+
+    /// Flushes and tells the receiver that nothing more comes ([`Subpartition::finish`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{RecordWriter, Subpartition}};
+    /// # use numaseg::{ArenaManager, Config};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 4, 4096)?;
+    /// let sender = Subpartition::new(0);
+    /// let mut writer = RecordWriter::new(sender.clone(), Arc::new(network.create_buffer_pool(1, 4)?));
+    /// writer.write(b"last")?;
+    /// writer.finish();
+    /// assert_eq!(sender.stats().queued, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn finish(mut self) {
+        self.flush();
+        self.sender.finish();
+    }
+}
+
+impl Drop for RecordWriter {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 

@@ -584,7 +584,10 @@ impl LocalBufferPool {
     /// Bytes a writer may put into each buffer this pool hands out from now on (the segment
     /// size by default). Buffers stay segment-backed; the limit is what
     /// [`BufMut::remaining_mut`](bytes::BufMut::remaining_mut) reports. Clamped to
-    /// `1..=buffer size`. Adaptive buffer sizing sets this.
+    /// `1..=buffer size`. (Adaptive buffer sizing limits each buffer a
+    /// [`RecordWriter`](super::credit::RecordWriter) fills to the size its receiver announced,
+    /// since one sender pool may feed channels with different sizes; this pool-wide limit suits a
+    /// pool that feeds one channel.)
     ///
     /// ```
     /// # use std::sync::Arc;

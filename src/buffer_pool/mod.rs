@@ -22,12 +22,14 @@
 //!
 //! The files: `local.rs` (a local pool's lock-free stack and its handle), `buffer.rs` (the
 //! buffer handles), `redistribution.rs` (the sizing rule), `availability.rs` (waiting without an
-//! executor), `credit.rs` (flow control), `stats.rs` (the snapshot). The whole story, with
+//! executor), `credit.rs` (flow control), `debloat.rs` (adaptive buffer sizing: the rule and a
+//! gate's meter), `stats.rs` (the snapshots). The whole story, with
 //! tuning advice, is `docs/NETWORK_BUFFERS.md`.
 
 mod availability;
 mod buffer;
 pub mod credit;
+pub mod debloat;
 mod local;
 mod redistribution;
 mod stats;
@@ -42,7 +44,7 @@ use numa::NodeId;
 pub use self::availability::Cancellation;
 pub use self::buffer::{Buffer, SharedBuffer};
 pub use self::local::{Available, ExclusiveRequest, LocalBufferPool, RequestBuffer};
-pub use self::stats::{LocalPoolStats, NetworkBufferStats, PoolKind};
+pub use self::stats::{GateStats, LocalPoolStats, NetworkBufferStats, PoolKind};
 
 use self::availability::{WaitList, Wakers};
 use self::local::PoolCore;

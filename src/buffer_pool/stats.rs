@@ -1,5 +1,5 @@
-//! The network buffer pool's stats snapshot and its Prometheus rendering (metric names in
-//! `docs/NETWORK_BUFFERS.md`).
+//! The network buffer pool's stats snapshot, an input gate's row ([`GateStats`]), and their
+//! Prometheus renderings (metric names in `docs/NETWORK_BUFFERS.md`).
 //!
 //! The request and recycle counters live on each buffer's own slot line (written by whoever
 //! holds the buffer, no shared counter on the hot path) and are summed here; everything else is
@@ -272,6 +272,114 @@ impl NetworkBufferStats {
             "Buffers given back to the global pool.",
             per_pool(&|p| p.to_global),
         );
+        out
+    }
+}
+
+/// One input gate's row: its buffer size, measured throughput and bytes in flight
+/// ([`InputGate::stats`](super::credit::InputGate::stats)).
+///
+/// `in_flight_bytes` is what waits ahead of a new message at the receiver: the bytes received
+/// and not yet consumed, plus, for each credit announced and not yet used, one buffer of the
+/// current size (what the senders may have on the way).
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{FlowConfig, InputGate}};
+/// # use numaseg::{ArenaManager, Config};
+/// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 8, 4096)?;
+/// let gate = InputGate::new(&network, 1, &FlowConfig::from_config(&Config::default()))?;
+/// let row = gate.stats();
+/// assert_eq!((row.channels, row.debloating, row.buffer_size, row.in_flight_bytes), (1, false, 4096, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct GateStats {
+    /// The gate's id (its floating pool's id).
+    pub gate: u64,
+    /// Its channels.
+    pub channels: usize,
+    /// Whether it adapts its buffer size.
+    pub debloating: bool,
+    /// The buffer size it announces, bytes (the segment size when it does not adapt).
+    pub buffer_size: usize,
+    /// The consumer's throughput, bytes per second, smoothed (0 when not measured: before the
+    /// first period, or when the gate does not adapt).
+    pub throughput: u64,
+    /// Bytes in flight: queued plus one buffer per outstanding credit.
+    pub in_flight_bytes: u64,
+    /// Bytes received and waiting for the consumer.
+    pub queued_bytes: u64,
+    /// Credits announced and not yet used by a buffer.
+    pub outstanding_credits: u64,
+    /// Bytes the consumer took since start.
+    pub consumed_bytes: u64,
+    /// Times the buffer size changed.
+    pub size_changes: u64,
+}
+
+/// A metric family of the gate rows: name, type, help, the value of a row.
+type Family = (&'static str, &'static str, &'static str, fn(&GateStats) -> u64);
+
+impl GateStats {
+    /// Gates' rows in the Prometheus text exposition format (each metric once, a `gate` label
+    /// per row).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::buffer_pool::{GateStats, NetworkBufferPool, credit::{FlowConfig, InputGate}};
+    /// # use numaseg::{ArenaManager, Config};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 8, 4096)?;
+    /// let gate = InputGate::new(&network, 1, &FlowConfig::from_config(&Config::default()))?;
+    /// let text = GateStats::to_prometheus(&[gate.stats()]);
+    /// assert!(text.contains(&format!("numaseg_network_gate_buffer_size_bytes{{gate=\"{}\"}} 4096", gate.id())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn to_prometheus(gates: &[Self]) -> String {
+        let mut out = String::new();
+        let families: [Family; 8] = [
+            (
+                "numaseg_network_gate_buffer_size_bytes",
+                "gauge",
+                "Buffer size the gate announces to its senders.",
+                |g| g.buffer_size as u64,
+            ),
+            (
+                "numaseg_network_gate_throughput_bytes_per_second",
+                "gauge",
+                "The gate's consumer throughput, smoothed (0: not measured).",
+                |g| g.throughput,
+            ),
+            (
+                "numaseg_network_gate_in_flight_bytes",
+                "gauge",
+                "Bytes queued for the consumer plus one buffer per outstanding credit.",
+                |g| g.in_flight_bytes,
+            ),
+            ("numaseg_network_gate_queued_bytes", "gauge", "Bytes received and waiting for the consumer.", |g| {
+                g.queued_bytes
+            }),
+            ("numaseg_network_gate_outstanding_credits", "gauge", "Credits announced and not yet used.", |g| {
+                g.outstanding_credits
+            }),
+            ("numaseg_network_gate_debloating", "gauge", "1 if the gate adapts its buffer size.", |g| {
+                u64::from(g.debloating)
+            }),
+            ("numaseg_network_gate_consumed_bytes_total", "counter", "Bytes the gate's consumer took.", |g| {
+                g.consumed_bytes
+            }),
+            ("numaseg_network_gate_buffer_size_changes_total", "counter", "Times the buffer size changed.", |g| {
+                g.size_changes
+            }),
+        ];
+        for (name, kind, help, value) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for g in gates {
+                let _ = writeln!(out, "{name}{{gate=\"{}\"}} {}", g.gate, value(g));
+            }
+        }
         out
     }
 }

@@ -8,6 +8,7 @@ mod buffer_pool;
 mod buffer_pool_factory;
 mod conservation;
 mod credit;
+mod debloat;
 mod faults;
 mod fuzz_regressions;
 mod manager;
