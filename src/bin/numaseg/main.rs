@@ -14,7 +14,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use numaseg::buffer_pool::{Buffer, LocalBufferPool, NetworkBufferPool, NetworkBufferStats};
+use numaseg::buffer_pool::credit::{FlowConfig, InProcessLink, InputGate, RecordWriter, Subpartition};
+use numaseg::buffer_pool::debloat::{Clock, DebloatConfig, ManualClock};
+use numaseg::buffer_pool::{Buffer, GateStats, LocalBufferPool, NetworkBufferPool, NetworkBufferStats};
 use numaseg::bytes::{Buf, BufMut};
 use numaseg::config::UseCase;
 use numaseg::config::{Config, VARS};
@@ -504,6 +506,47 @@ fn network_workload(network: &NetworkBufferPool) -> Result<(Vec<LocalBufferPool>
     Ok((pools, kept))
 }
 
+/// A debloating input gate fed through the in-process link for a few periods of a manual clock
+/// (deterministic): 40 kB per 200 ms reach its consumer.
+fn gate_workload(network: &NetworkBufferPool, config: &Config) -> Result<GateStats> {
+    let clock = ManualClock::new();
+    let flow = FlowConfig::from_config(config);
+    let mut debloat = DebloatConfig::from_config(config);
+    debloat.enabled = true;
+    let gate = InputGate::with_debloat_clock(network, 1, &flow, &debloat, Clock::manual(&clock))?;
+    let sender = Subpartition::new(0);
+    let mut writer = RecordWriter::new(sender.clone(), Arc::new(network.create_buffer_pool(4, 4)?));
+    let mut link = InProcessLink::new(sender, gate.channel(0).clone());
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..10 {
+        writer.write(&[7; 40_000])?;
+        writer.flush();
+        let _ = link.poll_pump(&mut cx);
+        while gate.channel(0).try_next().is_some() {}
+        clock.advance(std::time::Duration::from_millis(200));
+        let _ = link.poll_pump(&mut cx);
+    }
+    Ok(gate.stats())
+}
+
+fn print_gates(gates: &[GateStats]) {
+    let rows: Vec<Vec<String>> = gates
+        .iter()
+        .map(|g| {
+            vec![
+                g.gate.to_string(),
+                g.channels.to_string(),
+                if g.debloating { "on".into() } else { "off".into() },
+                g.buffer_size.to_string(),
+                g.throughput.to_string(),
+                g.in_flight_bytes.to_string(),
+                g.size_changes.to_string(),
+            ]
+        })
+        .collect();
+    table(&["gate", "channels", "debloat", "buffer size B", "throughput B/s", "in flight B", "size changes"], &rows);
+}
+
 fn print_network(stats: &NetworkBufferStats) {
     println!(
         "network buffers: {} of {} KiB; {} in the global pool, {} required by pools, {} in use; {} requested, {} recycled",
@@ -564,6 +607,7 @@ fn stats(config: &Config, json: bool, prometheus: bool) -> Result<ExitCode> {
     mm.reserve_memory(&sort, 4 << 20)?;
     let network = NetworkBufferPool::with_buffers(Arc::clone(&manager), 256, config.segment_size.as_usize())?;
     let (pools, buffers) = network_workload(&network)?;
+    let gates = vec![gate_workload(&network, config)?];
     let allocator = manager.stats();
     let net = network.stats();
     let memory = mm.stats();
@@ -573,20 +617,29 @@ fn stats(config: &Config, json: bool, prometheus: bool) -> Result<ExitCode> {
             allocator: &'a Stats,
             memory_manager: &'a MemoryManagerStats,
             network: &'a NetworkBufferStats,
+            gates: &'a [GateStats],
         }
-        print_json(&All { allocator: &allocator, memory_manager: &memory, network: &net })?;
+        print_json(&All { allocator: &allocator, memory_manager: &memory, network: &net, gates: &gates })?;
     } else if prometheus {
-        print!("{}{}{}", allocator.to_prometheus(), memory.to_prometheus(), net.to_prometheus());
+        print!(
+            "{}{}{}{}",
+            allocator.to_prometheus(),
+            memory.to_prometheus(),
+            net.to_prometheus(),
+            GateStats::to_prometheus(&gates)
+        );
     } else {
         println!(
             "stats after a small workload (8 segments of 4 KiB, 32 KiB and 1 MiB per node, half kept; 1000 hot pairs; \
-             a 64 MiB memory manager with two owners; two network pools with buffers in flight):"
+             a 64 MiB memory manager with two owners; two network pools with buffers in flight; a debloating gate):"
         );
         print_stats(&allocator);
         println!();
         print_memory_manager(&memory);
         println!();
         print_network(&net);
+        println!("\ninput gates (adaptive buffer sizing; one gate fed 200 kB/s on a manual clock):");
+        print_gates(&gates);
     }
     drop(pages);
     mm.release_all_memory(&sort);
