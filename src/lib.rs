@@ -75,6 +75,7 @@ pub mod config;
 pub mod error;
 mod fork;
 pub mod manager;
+mod prometheus;
 mod segment;
 mod size_class;
 pub mod stats;

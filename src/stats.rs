@@ -9,7 +9,6 @@
 //! A snapshot taken while threads run is a consistent-enough sum of relaxed reads; one taken
 //! when the threads are quiescent is exact (the conservation tests rely on that).
 
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering as StdOrdering;
 
 use crate::arena::Arenas;
@@ -226,13 +225,9 @@ impl Stats {
     /// ```
     #[must_use]
     pub fn to_prometheus(&self) -> String {
-        let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, value) in rows {
-                let _ = writeln!(out, "{name}{{{labels}}} {value}");
-            }
-        };
+        let mut w = crate::prometheus::TextWriter::default();
+        let mut family =
+            |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| w.family(name, kind, help, rows);
         let per_node = |f: &dyn Fn(&NodeStats) -> u64| -> Vec<(String, u64)> {
             self.nodes.iter().map(|n| (format!("node=\"{}\"", n.node), f(n))).collect()
         };
@@ -376,6 +371,6 @@ impl Stats {
             "Frees of another node's segments, sent home.",
             per_class(&|c| c.foreign_frees),
         );
-        out
+        w.finish()
     }
 }

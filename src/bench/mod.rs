@@ -175,7 +175,9 @@ fn contend<C: Contender>(
         lat.push(LatencyRow::new("batch", &name, size, threads, bat_lat));
     }
     if opts.threads.contains(&2) {
-        let blocks = if opts.quick { 200_000 } else { 2_000_000 };
+        // Sized like the others: a probe, then as many blocks as fit the target time.
+        let probe = workloads::cross_thread(pool, 20_000, 1024);
+        let blocks = ((probe * 1e6 * opts.target.as_secs_f64()) as u64).clamp(20_000, 50_000_000);
         let samples: Vec<f64> = (0..opts.reps).map(|_| workloads::cross_thread(pool, blocks, 1024)).collect();
         rows.push(row("cross-thread", 2, "Mblocks/s", samples));
     }

@@ -6,7 +6,6 @@
 //! read under the state lock. A snapshot taken while threads run is a sum of relaxed reads,
 //! exact once they are quiescent.
 
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering as StdOrdering;
 
 use super::{Kind, Shared};
@@ -186,17 +185,9 @@ impl NetworkBufferStats {
     /// ```
     #[must_use]
     pub fn to_prometheus(&self) -> String {
-        let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, value) in rows {
-                if labels.is_empty() {
-                    let _ = writeln!(out, "{name} {value}");
-                } else {
-                    let _ = writeln!(out, "{name}{{{labels}}} {value}");
-                }
-            }
-        };
+        let mut w = crate::prometheus::TextWriter::default();
+        let mut family =
+            |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| w.family(name, kind, help, rows);
         let one = |v: usize| vec![(String::new(), v as u64)];
         family("numaseg_network_buffer_size_bytes", "gauge", "Bytes per network buffer.", one(self.buffer_size));
         family("numaseg_network_buffers_total", "gauge", "Network buffers in all.", one(self.total));
@@ -272,7 +263,7 @@ impl NetworkBufferStats {
             "Buffers given back to the global pool.",
             per_pool(&|p| p.to_global),
         );
-        out
+        w.finish()
     }
 }
 
@@ -338,7 +329,6 @@ impl GateStats {
     /// ```
     #[must_use]
     pub fn to_prometheus(gates: &[Self]) -> String {
-        let mut out = String::new();
         let families: [Family; 8] = [
             (
                 "numaseg_network_gate_buffer_size_bytes",
@@ -374,12 +364,10 @@ impl GateStats {
                 g.size_changes
             }),
         ];
+        let mut w = crate::prometheus::TextWriter::default();
         for (name, kind, help, value) in families {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for g in gates {
-                let _ = writeln!(out, "{name}{{gate=\"{}\"}} {}", g.gate, value(g));
-            }
+            w.family(name, kind, help, gates.iter().map(|g| (format!("gate=\"{}\"", g.gate), value(g))));
         }
-        out
+        w.finish()
     }
 }

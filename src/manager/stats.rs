@@ -6,7 +6,6 @@
 //! they are quiescent is exact. Taking one locks the owner registry and the allocator's region
 //! tables briefly: it is for monitoring, not for a hot path.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering as StatOrdering};
 
 use super::Shared;
@@ -268,19 +267,7 @@ pub(crate) fn collect(m: &Shared) -> MemoryManagerStats {
     }
 }
 
-/// A label value in the text format: backslash, double quote and line feed escaped.
-fn label(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::prometheus::label;
 
 impl MemoryManagerStats {
     /// The snapshot in the Prometheus text exposition format; every metric is prefixed
@@ -306,17 +293,9 @@ impl MemoryManagerStats {
     /// ```
     #[must_use]
     pub fn to_prometheus(&self) -> String {
-        let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| {
-            let _ = writeln!(out, "# HELP numaseg_mm_{name} {help}\n# TYPE numaseg_mm_{name} {kind}");
-            for (labels, value) in rows {
-                if labels.is_empty() {
-                    let _ = writeln!(out, "numaseg_mm_{name} {value}");
-                } else {
-                    let _ = writeln!(out, "numaseg_mm_{name}{{{labels}}} {value}");
-                }
-            }
-        };
+        let mut w = crate::prometheus::TextWriter::with_prefix("numaseg_mm_");
+        let mut family =
+            |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| w.family(name, kind, help, rows);
         let one = |v: u64| vec![(String::new(), v)];
         family("memory_size_bytes", "gauge", "The memory manager's budget.", one(self.memory_size_bytes));
         family("page_size_bytes", "gauge", "The page size.", one(self.page_size_bytes));
@@ -412,7 +391,7 @@ impl MemoryManagerStats {
             "Bytes those owners had still reserved.",
             one(self.leaked_reserved_bytes),
         );
-        out
+        w.finish()
     }
 }
 
