@@ -61,7 +61,8 @@ use crate::config::{MemoryAmount, NodePolicy};
 use crate::error::{AllocError, BuildError, MemoryError};
 use crate::segment::{RawSegment, SegmentMeta};
 use crate::size_class::{MIN_SEGMENT_SIZE, SizeClass};
-use crate::sync::{Mutex, lock, thread_local};
+use crate::sync::atomic::{AtomicUsize, Ordering, fence};
+use crate::sync::{Mutex, lock, thread, thread_local};
 use crate::{ArenaManager, cache};
 
 /// The most pages a manager holds: owners count pages in 32-bit halves of one word, and the
@@ -129,6 +130,20 @@ pub(crate) struct Shared {
     next_owner: StatU64,
     pub(crate) shared: shared::Resources,
     pub(crate) counters: Counters,
+    /// Give-backs in progress: bytes off an owner's books and not yet back in the budget
+    /// (`owner.rs`, "Credit on its way back").
+    returning: AtomicUsize,
+}
+
+/// A give-back in progress, announced for as long as it lives (`Shared::giving_back`).
+pub(crate) struct GivingBack<'a>(&'a Shared);
+
+impl Drop for GivingBack<'_> {
+    fn drop(&mut self) {
+        // Release: the bytes reached the budget before this; pairs with the Acquire in
+        // `returns_pending`.
+        self.0.returning.fetch_sub(1, Ordering::Release);
+    }
 }
 
 impl fmt::Debug for Shared {
@@ -144,20 +159,30 @@ impl fmt::Debug for Shared {
 }
 
 impl Shared {
-    /// Reserves `bytes` in the budget, taking every owner's credit back once if it refuses.
+    /// Reserves `bytes` in the budget, taking every owner's credit back once if it refuses (and
+    /// waiting for give-backs in progress before it refuses, `owner.rs`).
     pub(crate) fn reserve_bytes(&self, bytes: usize) -> Result<(), MemoryError> {
         if self.budget.try_reserve(bytes).is_ok() {
             return Ok(());
         }
         self.reclaim_credit();
-        self.budget.try_reserve(bytes).map_err(|_| {
-            self.counters.reservation_failures.fetch_add(1, StatOrdering::Relaxed);
-            MemoryError::ReservationRefused {
-                owner: String::new(),
-                requested: bytes,
-                available: self.available_bytes(),
-                total: self.memory_size,
+        loop {
+            // Read before the reservation (`owner.rs`, "Credit on its way back").
+            let returns_pending = self.returns_pending();
+            if self.budget.try_reserve(bytes).is_ok() {
+                return Ok(());
             }
+            if !returns_pending {
+                break;
+            }
+            thread::yield_now();
+        }
+        self.counters.reservation_failures.fetch_add(1, StatOrdering::Relaxed);
+        Err(MemoryError::ReservationRefused {
+            owner: String::new(),
+            requested: bytes,
+            available: self.available_bytes(),
+            total: self.memory_size,
         })
     }
 
@@ -167,6 +192,25 @@ impl Shared {
         for owner in lock(&self.owners).values() {
             owner.trim(0);
         }
+        // Acquire: pairs with the Release compare-and-swap in `trim` on any word read above, so
+        // a give-back that took credit off it is seen announced (`owner.rs`).
+        fence(Ordering::Acquire);
+    }
+
+    /// Announces a give-back: bytes about to leave an owner's books for the budget. The
+    /// announcement lasts as long as the guard, which never waits for anything while it lives.
+    pub(crate) fn giving_back(&self) -> GivingBack<'_> {
+        // Relaxed: what orders it is the Release that follows it (`trim`'s compare-and-swap,
+        // the registry's lock in `finish`, the guard's own decrement).
+        self.returning.fetch_add(1, Ordering::Relaxed);
+        GivingBack(self)
+    }
+
+    /// Whether a give-back is in progress.
+    pub(crate) fn returns_pending(&self) -> bool {
+        // Acquire: pairs with the Release in `GivingBack::drop`, so that a give-back seen finished
+        // has its bytes in the budget for the reservation that follows this read.
+        self.returning.load(Ordering::Acquire) != 0
     }
 
     /// Registers a new owner.
@@ -397,6 +441,7 @@ impl MemoryManagerBuilder {
             next_owner: StatU64::new(1),
             shared: shared::Resources::new(),
             counters: Counters::default(),
+            returning: AtomicUsize::new(0),
         };
         Ok(MemoryManager { shared: Arc::new(shared) })
     }
@@ -882,8 +927,10 @@ impl MemoryManager {
     /// ```
     pub fn release_memory(&self, owner: &MemoryOwner, bytes: usize) -> usize {
         let state = owner.state();
+        let giving_back = state.manager.giving_back();
         let taken = state.take_reserved(bytes);
         state.manager.budget.release(taken);
+        drop(giving_back);
         if taken < bytes {
             tracing::debug!(
                 target: "numaseg",
@@ -909,6 +956,7 @@ impl MemoryManager {
     /// ```
     pub fn release_all_memory(&self, owner: &MemoryOwner) -> usize {
         let state = owner.state();
+        let _giving_back = state.manager.giving_back();
         let taken = state.take_all_reserved();
         state.manager.budget.release(taken);
         taken
