@@ -77,8 +77,9 @@ use crate::sync::thread_local;
 /// Pages of credit an owner takes from the budget beyond what an allocation needs, so that the
 /// next allocations (up to this many pages) touch only the owner's own word. 32 pages is 1 MiB
 /// at the default page size: small next to any useful budget, large enough that a page-by-page
-/// user goes to the shared budget once per 32 pages.
-pub(crate) const CREDIT_BATCH: u32 = 32;
+/// user goes to the shared budget once per 32 pages. One page under loom, so that a model's
+/// budget of a few pages reaches the batch, the credit and the reclaim paths.
+pub(crate) const CREDIT_BATCH: u32 = if cfg!(loom) { 1 } else { 32 };
 
 /// Credit above this many pages goes back to the budget after a bulk release.
 pub(crate) const CREDIT_KEEP: u32 = 2 * CREDIT_BATCH;
