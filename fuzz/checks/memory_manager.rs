@@ -249,7 +249,7 @@ fn good_fraction(f: f64) -> bool {
     reason = "a fraction in (0, 1] of a usize"
 )]
 fn floor_of(amount: usize, fraction: f64) -> usize {
-    ((amount as f64) * fraction).floor().min(amount as f64) as usize
+    (((amount as f64) * fraction).floor() as usize).min(amount)
 }
 
 fn bad_fraction<T: std::fmt::Debug>(what: &str, result: Result<T, MemoryError>, f: f64) {

@@ -261,15 +261,17 @@ fn check_fraction(fraction: f64) -> Result<(), MemoryError> {
     if fraction > 0.0 && fraction <= 1.0 { Ok(()) } else { Err(MemoryError::BadFraction { fraction }) }
 }
 
-/// `⌊amount × fraction⌋` for a fraction in (0, 1].
+/// `⌊amount × fraction⌋` for a fraction in (0, 1], never above `amount`. The cap is taken after
+/// the conversion back: above 2^53 `amount as f64` may round up, so a cap in `f64` could let
+/// `compute_memory_size(1.0)` exceed the memory size.
 #[expect(
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,
     clippy::cast_precision_loss,
-    reason = "a fraction in (0, 1] of a usize fits a usize"
+    reason = "a fraction in (0, 1] of a usize fits a usize (`as` saturates, and the result is capped)"
 )]
 fn floor_fraction(amount: usize, fraction: f64) -> usize {
-    ((amount as f64) * fraction).floor().min(amount as f64) as usize
+    (((amount as f64) * fraction).floor() as usize).min(amount)
 }
 
 /// Flink's `MemoryManager`, NUMA-local and huge-page backed: fixed-size pages for owners from a

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use allocator_api2::alloc::Allocator;
 use numaseg::buffer_pool::NetworkBufferPool;
-use numaseg::config::{ByteSize, MemoryAmount};
+use numaseg::config::{ByteSize, MemoryAmount, UseCase};
 use numaseg::error::BufferPoolError;
+use numaseg::manager::MAX_PAGES;
 use numaseg::numa::NodeId;
-use numaseg::{AllocError, ArenaManager, Config, SizeClass};
+use numaseg::{AllocError, ArenaManager, Config, MemoryManager, SizeClass};
 
 fn manager() -> ArenaManager {
     ArenaManager::heap_backed(&Config::default(), 2).unwrap()
@@ -180,4 +181,35 @@ fn use_after_destroy_is_a_typed_error() {
     // the types).
     drop(in_flight);
     assert_eq!(net.available_buffers(), 4);
+}
+
+// === memory manager and memory segment ===
+
+/// A memory manager of `bytes` in pages of `page` bytes on a two-node heap-backed allocator.
+fn memory_manager(bytes: usize, page: usize) -> MemoryManager {
+    MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 2).unwrap()))
+        .memory_size(bytes)
+        .page_size(page)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn fractions_of_a_budget_beyond_f64_precision_stay_inside_it() {
+    // The largest budget a manager accepts (2^31 - 1 pages of 32 MiB, less a byte) is not
+    // representable in f64; its whole was once computed one byte above it.
+    let page = 32 << 20;
+    let size = (MAX_PAGES + 1) * page - 1;
+    let mm = memory_manager(size, page);
+    assert_eq!(mm.total_pages(), MAX_PAGES);
+    assert_eq!(mm.compute_memory_size(1.0).unwrap(), size);
+    assert_eq!(mm.compute_number_of_pages(1.0).unwrap(), MAX_PAGES);
+    for f in [0.5, 0.999_999_999, f64::MIN_POSITIVE] {
+        assert!(mm.compute_memory_size(f).unwrap() <= size, "{f}");
+    }
+    // The whole budget as a shared resource fits an empty manager.
+    let lease = mm.shared_resource(UseCase::Operator, 1.0, |bytes| Ok::<_, String>(bytes)).unwrap();
+    assert_eq!((*lease, mm.available_memory()), (size, 0));
+    drop(lease);
+    assert!(mm.verify_empty());
 }
