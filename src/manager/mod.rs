@@ -74,6 +74,11 @@ use crate::{ArenaManager, cache};
 /// ```
 pub const MAX_PAGES: usize = i32::MAX as usize;
 
+/// Page handles a bulk allocation sizes its vectors for up front, at most: more than any thread
+/// cache holds (so a bulk the cache serves needs one reservation), few enough that the vector of
+/// a bulk the allocator cannot serve costs nothing worth mentioning (2 MiB of handles).
+const BULK_RESERVE: usize = 1 << 16;
+
 /// Unique manager ids (owners name their manager by it). A number dispenser.
 static NEXT_MANAGER_ID: StatU64 = StatU64::new(1);
 
@@ -723,9 +728,21 @@ impl MemoryManager {
             return Ok(());
         }
         self.charge(state, n)?;
-        target.reserve(n);
-        let epoch = state.hot.epoch.load(crate::sync::atomic::Ordering::Relaxed);
         let arenas = self.shared.arena.arenas();
+        // A count the budget allows but the allocator could never hold (a manager sized above
+        // the allocator's total budget) is refused before anything is taken or sized for it: the
+        // handles alone would want 32 bytes a page, and a vector that cannot be had aborts.
+        let home = match state.node {
+            Some((_, arena)) => arena,
+            None => cache::thread_home(arenas).unwrap_or_else(|| arenas.default_arena()),
+        };
+        if let Some(cause) = arenas.bulk_never_fits(home, n, self.shared.page_size) {
+            state.uncharge(u32::try_from(n).unwrap_or(u32::MAX));
+            return Err(self.allocator_error(state, n, cause));
+        }
+        // At most a cache's worth up front; a bigger bulk grows the vector as pages arrive.
+        target.reserve(n.min(BULK_RESERVE));
+        let epoch = state.hot.epoch.load(crate::sync::atomic::Ordering::Relaxed);
         let bulk = match state.node {
             None => true,
             Some((_, arena)) => cache::thread_home(arenas) == Some(arena),
@@ -772,7 +789,7 @@ impl MemoryManager {
         target: &mut Vec<MemorySegment<'o>>,
     ) -> Result<(), MemoryError> {
         let arena = &*self.shared.arena;
-        let mut taken = Vec::with_capacity(n);
+        let mut taken = Vec::with_capacity(n.min(BULK_RESERVE));
         for _ in 0..n {
             let segment = match state.node {
                 None => arena.allocate(self.shared.page_size),

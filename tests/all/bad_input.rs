@@ -13,7 +13,7 @@ use numaseg::config::{ByteSize, MemoryAmount, UseCase};
 use numaseg::error::BufferPoolError;
 use numaseg::manager::MAX_PAGES;
 use numaseg::numa::NodeId;
-use numaseg::{AllocError, ArenaManager, Config, MemoryManager, SizeClass};
+use numaseg::{AllocError, ArenaManager, Config, MemoryError, MemoryManager, SizeClass};
 
 fn manager() -> ArenaManager {
     ArenaManager::heap_backed(&Config::default(), 2).unwrap()
@@ -212,4 +212,36 @@ fn fractions_of_a_budget_beyond_f64_precision_stay_inside_it() {
     assert_eq!((*lease, mm.available_memory()), (size, 0));
     drop(lease);
     assert!(mm.verify_empty());
+}
+
+#[test]
+fn a_bulk_the_budget_allows_but_the_allocator_never_could_is_refused_without_taking_anything() {
+    // A manager sized far above its allocator (8 TiB on a heap-backed allocator whose total
+    // budget is 64 GiB): a bulk of every page once aborted the process sizing its handles'
+    // vector (64 GiB) before the allocator could refuse.
+    let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 2).unwrap());
+    let limit = usize::try_from(arena.stats().total_budget_bytes.unwrap()).unwrap();
+    let mm = MemoryManager::builder(Arc::clone(&arena)).memory_size(MAX_PAGES * 4096).page_size(4096).build().unwrap();
+    let unbound = mm.owner("unbound", UseCase::Operator);
+    let bound = mm.owner_on("bound", UseCase::Operator, NodeId::new(1)).unwrap();
+    let mut target = mm.allocate_pages(&unbound, 2).unwrap();
+    for owner in [&unbound, &bound] {
+        for n in [MAX_PAGES - 2, limit / 4096 + 1] {
+            match mm.allocate_pages_into(owner, n, &mut target) {
+                Err(MemoryError::Allocator { requested, cause, .. }) => {
+                    assert_eq!(requested, n);
+                    assert!(
+                        matches!(*cause, AllocError::Bulk { cause: ref c, .. } if matches!(**c, AllocError::TotalBudget { .. })),
+                        "{cause}"
+                    );
+                }
+                other => panic!("{n}: {:?}", other.map(|()| target.len())),
+            }
+            assert_eq!(target.len(), 2, "the target is as it was");
+        }
+    }
+    assert_eq!((unbound.pages(), bound.pages()), (2, 0), "nothing taken");
+    assert_eq!(mm.available_memory(), mm.memory_size() - 2 * 4096);
+    drop(target);
+    assert_eq!(arena.stats().used_segments(), 0);
 }
