@@ -827,6 +827,17 @@ impl MemoryManager {
     /// assert!(mm.verify_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// ```compile_fail,E0382
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
+    /// let owner = mm.owner("twice", UseCase::Operator);
+    /// let page = mm.allocate_page(&owner)?;
+    /// mm.release(page);
+    /// mm.release(page); // error[E0382]: use of moved value: `page`
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn release(&self, page: MemorySegment<'_>) {
         drop(page);
     }

@@ -759,6 +759,30 @@ impl MemoryOwner {
     /// assert_eq!(mm.available_memory(), mm.memory_size()); // its budget came back
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// Nothing can use an owner, or its pages, after it ended: pages borrow it, and ending it
+    /// takes it by value.
+    ///
+    /// ```compile_fail,E0505
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
+    /// let owner = mm.owner("ended", UseCase::Operator);
+    /// let page = mm.allocate_page(&owner)?;
+    /// let report = owner.close(); // error[E0505]: cannot move out of `owner` because it is borrowed
+    /// page.get_u8(0)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// ```compile_fail,E0382
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
+    /// let owner = mm.owner("ended", UseCase::Operator);
+    /// let report = owner.close();
+    /// mm.allocate_page(&owner)?; // error[E0382]: borrow of moved value: `owner`
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use = "the report says what the owner still held"]
     pub fn close(self) -> OwnerReport {
         let report = self.state.finish();

@@ -1,7 +1,10 @@
 //! Hostile arguments to every public entry point: zero, huge and overflowing counts and sizes,
 //! nodes that do not exist, bounds the wrong way round, foreign batches and pools, use after
-//! destroy. Each returns a typed error (or is impossible by the types); none panics, hangs or
-//! takes anything it does not give back. `docs/RELIABILITY.md` lists each case with its test.
+//! destroy; for the memory manager and its pages also fractions outside (0, 1] and NaN, owners
+//! and pages of another manager, offsets and lengths up to `usize::MAX`, use after
+//! `release_all`. Each returns a typed error (or is impossible by the types: the `compile_fail`
+//! examples on `MemoryOwner::close` and `MemoryManager::release`); none panics, hangs or takes
+//! anything it does not give back. `docs/RELIABILITY.md` lists each case with its test.
 
 use std::alloc::Layout;
 use std::sync::Arc;
@@ -13,7 +16,7 @@ use numaseg::config::{ByteSize, MemoryAmount, UseCase};
 use numaseg::error::BufferPoolError;
 use numaseg::manager::MAX_PAGES;
 use numaseg::numa::NodeId;
-use numaseg::{AllocError, ArenaManager, Config, MemoryError, MemoryManager, SizeClass};
+use numaseg::{AllocError, ArenaManager, BuildError, Config, MemoryError, MemoryManager, SegmentError, SizeClass};
 
 fn manager() -> ArenaManager {
     ArenaManager::heap_backed(&Config::default(), 2).unwrap()
@@ -244,4 +247,303 @@ fn a_bulk_the_budget_allows_but_the_allocator_never_could_is_refused_without_tak
     assert_eq!(mm.available_memory(), mm.memory_size() - 2 * 4096);
     drop(target);
     assert_eq!(arena.stats().used_segments(), 0);
+}
+
+#[test]
+fn memory_manager_sizes_zero_huge_and_not_a_page() {
+    let arena = || Arc::new(ArenaManager::heap_backed(&Config::default(), 1).unwrap());
+    let build = |bytes: usize, page: usize| MemoryManager::builder(arena()).memory_size(bytes).page_size(page).build();
+    for bytes in [0, 1, 4095] {
+        assert!(
+            matches!(build(bytes, 4096), Err(BuildError::ManagedMemoryBelowPage { memory_size, .. }) if memory_size == bytes)
+        );
+    }
+    for bytes in [usize::MAX, (MAX_PAGES + 1) * 4096] {
+        assert!(matches!(build(bytes, 4096), Err(BuildError::TooManyPages { max: MAX_PAGES, .. })), "{bytes}");
+    }
+    for page in [0, 1, 4095, 4097, 3 << 12, 64 << 20, 1 << 40, usize::MAX] {
+        assert!(
+            matches!(build(1 << 30, page), Err(BuildError::PageSize { page_size, .. }) if page_size == page),
+            "{page}"
+        );
+    }
+}
+
+#[test]
+fn page_counts_zero_huge_and_overflowing_take_nothing() {
+    let mm = memory_manager(1 << 20, 4096); // 256 pages
+    let owner = mm.owner("hostile", UseCase::Operator);
+    assert!(mm.allocate_pages(&owner, 0).unwrap().is_empty());
+    let mut target = mm.allocate_pages(&owner, 6).unwrap();
+    mm.allocate_pages_into(&owner, 0, &mut target).unwrap();
+    for n in [251, 257, MAX_PAGES, MAX_PAGES + 1, u32::MAX as usize, u32::MAX as usize + 1, 1 << 40, usize::MAX] {
+        for into in [false, true] {
+            let result = if into {
+                mm.allocate_pages_into(&owner, n, &mut target)
+            } else {
+                mm.allocate_pages(&owner, n).map(drop)
+            };
+            match result {
+                Err(MemoryError::PagesExhausted { requested, page_size, available, total, .. }) => {
+                    assert_eq!((requested, page_size, available, total), (n, 4096, 250, 256));
+                }
+                other => panic!("{n}: {other:?}"),
+            }
+        }
+        assert_eq!((target.len(), owner.pages()), (6, 6), "{n}: nothing taken");
+    }
+    // The budget's last page, then one more.
+    let rest = mm.allocate_pages(&owner, 250).unwrap();
+    assert!(matches!(mm.allocate_page(&owner), Err(MemoryError::PagesExhausted { requested: 1, available: 0, .. })));
+    drop((rest, target));
+    assert!(mm.verify_empty());
+    assert_eq!(mm.arena_manager().stats().used_segments(), 0);
+}
+
+#[test]
+fn reservations_zero_huge_and_releases_of_more_than_is_held() {
+    let mm = memory_manager(1 << 20, 4096);
+    let owner = mm.owner("hostile", UseCase::StateBackend);
+    mm.reserve_memory(&owner, 0).unwrap();
+    assert_eq!(owner.reserved_bytes(), 0);
+    mm.reserve_memory(&owner, 1000).unwrap();
+    for bytes in [(1 << 20) - 999, (1 << 20) + 1, usize::MAX - 999, usize::MAX] {
+        match mm.reserve_memory(&owner, bytes) {
+            Err(MemoryError::ReservationRefused { requested, available, total, .. }) => {
+                assert_eq!((requested, available, total), (bytes, (1 << 20) - 1000, 1 << 20));
+            }
+            other => panic!("{bytes}: {other:?}"),
+        }
+    }
+    assert_eq!(owner.reserved_bytes(), 1000, "refused reservations took nothing");
+    assert_eq!(mm.release_memory(&owner, usize::MAX), 1000, "releases at most what is held");
+    assert_eq!(mm.release_memory(&owner, usize::MAX), 0);
+    assert_eq!(mm.release_all_memory(&owner), 0);
+    assert!(mm.verify_empty());
+}
+
+/// Fractions outside (0, 1], NaN of both signs, infinities, and the first values past the ends.
+const BAD_FRACTIONS: [f64; 10] = [
+    f64::NAN,
+    -f64::NAN,
+    0.0,
+    -0.0,
+    -1.0,
+    -f64::MIN_POSITIVE,
+    1.0 + f64::EPSILON,
+    2.0,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+];
+
+#[test]
+fn fractions_outside_zero_to_one_and_nan_are_refused() {
+    let mm = memory_manager(1 << 20, 4096);
+    let bad = |e: MemoryError, f: f64| matches!(e, MemoryError::BadFraction { fraction } if fraction.to_bits() == f.to_bits());
+    for f in BAD_FRACTIONS {
+        assert!(bad(mm.compute_number_of_pages(f).unwrap_err(), f), "{f}");
+        assert!(bad(mm.compute_memory_size(f).unwrap_err(), f), "{f}");
+        let refused = mm.shared_resource(UseCase::Python, f, |_| -> Result<(), String> { panic!("never called") });
+        assert!(bad(refused.unwrap_err(), f), "{f}");
+    }
+    // The smallest positive fraction is valid: nothing of the budget.
+    assert_eq!((mm.compute_number_of_pages(5e-324).unwrap(), mm.compute_memory_size(5e-324).unwrap()), (0, 0));
+    // A use case without weight has no share.
+    let zero = MemoryManager::builder(Arc::clone(mm.arena_manager()))
+        .use_case_weights("OPERATOR:1,PYTHON:0".parse().unwrap())
+        .build()
+        .unwrap();
+    for use_case in [UseCase::Python, UseCase::StateBackend] {
+        assert!(matches!(zero.use_case_fraction(use_case), Err(MemoryError::NoWeight { .. })));
+        assert!(matches!(zero.use_case_memory_size(use_case), Err(MemoryError::NoWeight { .. })));
+    }
+    assert!(mm.verify_empty());
+}
+
+#[test]
+fn shared_resources_too_big_failing_or_of_another_type() {
+    let mm = memory_manager(1 << 20, 4096);
+    let owner = mm.owner("o", UseCase::Operator);
+    mm.reserve_memory(&owner, 1).unwrap();
+    let refused = mm.shared_resource(UseCase::Operator, 1.0, |_| -> Result<(), String> { panic!("never called") });
+    assert!(matches!(refused, Err(MemoryError::ReservationRefused { requested, .. }) if requested == 1 << 20));
+    let failed = mm.shared_resource(UseCase::Operator, 0.5, |_| Err::<(), _>("no"));
+    assert!(matches!(failed, Err(MemoryError::SharedInit { bytes, .. }) if bytes == 1 << 19));
+    let lease = mm.shared_resource(UseCase::Operator, 0.5, |bytes| Ok::<_, String>(bytes)).unwrap();
+    let other_type = mm.shared_resource(UseCase::Operator, 0.5, |_| Ok::<_, String>("text"));
+    assert!(matches!(other_type, Err(MemoryError::SharedTypeMismatch { .. })));
+    drop(lease);
+    mm.release_all_memory(&owner);
+    assert!(mm.verify_empty());
+}
+
+#[test]
+fn owners_bound_to_nodes_that_do_not_exist() {
+    let mm = memory_manager(1 << 20, 4096); // two nodes
+    for node in [NodeId::new(2), NodeId::new(1023)] {
+        assert!(matches!(
+            mm.owner_on("nowhere", UseCase::Operator, node),
+            Err(MemoryError::Node(AllocError::UnknownNode { node: n, .. })) if n == node
+        ));
+    }
+    assert!(mm.verify_empty());
+}
+
+#[test]
+fn owners_and_pages_of_another_manager() {
+    let (a, b) = (memory_manager(1 << 20, 4096), memory_manager(1 << 20, 4096));
+    let theirs = b.owner("theirs", UseCase::Operator);
+    let foreign = |e: MemoryError| matches!(e, MemoryError::ForeignOwner { ref owner } if owner == "theirs");
+    for n in [0, 1, usize::MAX] {
+        assert!(foreign(a.allocate_pages(&theirs, n).unwrap_err()), "{n}");
+        assert!(foreign(a.allocate_pages_into(&theirs, n, &mut Vec::new()).unwrap_err()), "{n}");
+        assert!(foreign(a.reserve_memory(&theirs, n).unwrap_err()), "{n}");
+    }
+    assert!(foreign(a.allocate_page(&theirs).unwrap_err()));
+    // Calls that cannot fail act on the owner's own manager.
+    b.reserve_memory(&theirs, 100).unwrap();
+    assert_eq!(a.release_memory(&theirs, 40), 40);
+    assert_eq!(a.release_all_memory(&theirs), 60);
+    let pages = b.allocate_pages(&theirs, 4).unwrap();
+    a.release_all(&theirs);
+    assert!(pages.iter().all(|p| p.is_released()));
+    // Pages released through another manager go back to their own.
+    let mut pages = pages.into_iter();
+    a.release(pages.next().unwrap());
+    a.release_many(pages.by_ref().take(2));
+    a.release_pages(&mut pages.collect());
+    let ours = a.owner("ours", UseCase::Operator);
+    let mut mixed = a.allocate_pages(&ours, 2).unwrap();
+    mixed.extend(b.allocate_pages(&theirs, 2).unwrap());
+    b.release_pages(&mut mixed);
+    assert!(a.verify_empty() && b.verify_empty());
+    assert_eq!(a.available_memory(), 1 << 20);
+}
+
+/// Offsets and lengths a port might pass: past the end, at the integer limits, negative indices
+/// cast from signed types.
+#[expect(clippy::cast_possible_truncation, reason = "the casts a port would write, on purpose (64-bit host)")]
+fn hostile(size: usize) -> [usize; 8] {
+    [
+        size,
+        size + 1,
+        i32::MAX as usize,
+        -1i32 as usize,
+        i64::from(i32::MIN) as usize,
+        usize::MAX / 2 + 1,
+        usize::MAX - 1,
+        usize::MAX,
+    ]
+}
+
+#[test]
+fn every_memory_segment_access_refuses_hostile_offsets_and_lengths() {
+    use std::io::ErrorKind;
+    let mm = memory_manager(1 << 20, 4096);
+    let owner = mm.owner("hostile", UseCase::Operator);
+    let mut a = mm.allocate_page(&owner).unwrap();
+    let mut b = mm.allocate_page(&owner).unwrap();
+    a.as_mut_slice().unwrap().fill(0x11);
+    b.as_mut_slice().unwrap().fill(0x22);
+    let oob = |offset: usize, len: usize| SegmentError::OutOfBounds { offset, len, size: 4096 };
+    let io = |r: std::io::Result<()>, e: SegmentError| {
+        let err = r.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(*err.into_inner().unwrap().downcast::<SegmentError>().unwrap(), e);
+    };
+    for x in hostile(4096) {
+        // As a length at offset 0, the page's size is valid: one more.
+        let n = if x == 4096 { 4097 } else { x };
+        // Typed values (a sample per width; `tests/all/memory_segment.rs` sweeps them all).
+        assert_eq!(a.get_u8(x), Err(oob(x, 1)));
+        assert_eq!(a.put_bool(x, true), Err(oob(x, 1)));
+        assert_eq!(a.get_i16_be(x), Err(oob(x, 2)));
+        assert_eq!(a.put_u32_le(x, 1), Err(oob(x, 4)));
+        assert_eq!(a.get_f64(x), Err(oob(x, 8)));
+        // Bulk with the caller's slices: the page's range first, then the slice's.
+        let mut dst = [0u8; 8];
+        assert_eq!(a.get_bytes(x, &mut dst), Err(oob(x, 8)));
+        assert_eq!(a.put_bytes(x, &dst), Err(oob(x, 8)));
+        assert_eq!(
+            a.get_bytes_at(0, &mut dst, x, 4),
+            Err(SegmentError::SliceOutOfBounds { offset: x, len: 4, size: 8 })
+        );
+        assert_eq!(a.put_bytes_at(0, &dst, 0, n), Err(oob(0, n)));
+        assert_eq!(a.put_bytes_at(0, &dst, x, 1), Err(SegmentError::SliceOutOfBounds { offset: x, len: 1, size: 8 }));
+        // Between pages, within a page, streams and views.
+        assert_eq!(a.copy_to(x, &mut b, 0, 1), Err(oob(x, 1)));
+        assert_eq!(a.copy_to(0, &mut b, x, 1), Err(oob(x, 1)));
+        assert_eq!(a.copy_to(0, &mut b, 0, n), Err(oob(0, n)));
+        assert_eq!(a.copy_within(x, 0, 1), Err(oob(x, 1)));
+        assert_eq!(a.copy_within(0, x, 1), Err(oob(x, 1)));
+        assert_eq!(a.compare(&b, 0, x, 1, 1), Err(oob(x, 1)));
+        assert_eq!(a.compare(&b, 0, 0, 1, n), Err(oob(0, n)));
+        assert_eq!(a.equal_to(&b, x, 0, 1), Err(oob(x, 1)));
+        assert_eq!(a.swap_bytes(&mut b, 0, x, 1), Err(oob(x, 1)));
+        assert_eq!(a.swap_bytes(&mut b, 0, 0, n), Err(oob(0, n)));
+        let mut input: &[u8] = &[7; 16];
+        io(a.read_from(x, 1, &mut input), oob(x, 1));
+        io(a.read_from(0, n, &mut input), oob(0, n));
+        assert_eq!(input.len(), 16, "nothing read from the stream");
+        let mut out = Vec::new();
+        io(a.write_to(x, 1, &mut out), oob(x, 1));
+        io(a.write_to(1, x, &mut out), oob(1, x));
+        assert!(out.is_empty(), "nothing written to the stream");
+        assert_eq!(a.slice(x, 1), Err(oob(x, 1)));
+        assert_eq!(a.slice_mut(1, x).map(|s| s.len()), Err(oob(1, x)));
+    }
+    assert!(a.as_slice().unwrap().iter().all(|&v| v == 0x11), "no refused call wrote");
+    assert!(b.as_slice().unwrap().iter().all(|&v| v == 0x22), "no refused call wrote");
+}
+
+#[test]
+fn every_memory_segment_access_after_release_all_is_released() {
+    use std::io::ErrorKind;
+    let mm = memory_manager(1 << 20, 4096);
+    let (owner, other) = (mm.owner("revoked", UseCase::Operator), mm.owner("live", UseCase::Operator));
+    let mut a = mm.allocate_page(&owner).unwrap();
+    let mut live = mm.allocate_page(&other).unwrap();
+    let released = SegmentError::Released { owner: owner.id(), address: a.as_ptr() as usize };
+    mm.release_all(&owner);
+    mm.release_all(&owner); // twice is harmless
+    let released_io = |r: std::io::Result<()>| {
+        let err = r.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Other);
+        assert_eq!(*err.into_inner().unwrap().downcast::<SegmentError>().unwrap(), released);
+    };
+    // In bounds or not: revocation is checked first.
+    for x in [0, 1, 4095].into_iter().chain(hostile(4096)) {
+        let mut buf = [0u8; 4];
+        assert_eq!(a.get_u8(x), Err(released.clone()));
+        assert_eq!(a.put_i8(x, 1), Err(released.clone()));
+        assert_eq!(a.get_bool(x), Err(released.clone()));
+        assert_eq!(a.put_u16_be(x, 1), Err(released.clone()));
+        assert_eq!(a.get_i64_le(x), Err(released.clone()));
+        assert_eq!(a.put_f32(x, 1.0), Err(released.clone()));
+        assert_eq!(a.get_bytes(x, &mut buf), Err(released.clone()));
+        assert_eq!(a.put_bytes(x, &buf), Err(released.clone()));
+        assert_eq!(a.get_bytes_at(x, &mut buf, 0, 1), Err(released.clone()));
+        assert_eq!(a.put_bytes_at(x, &buf, 0, 1), Err(released.clone()));
+        // Either side of a two-page operation.
+        assert_eq!(a.copy_to(x, &mut live, 0, 1), Err(released.clone()));
+        assert_eq!(live.copy_to(0, &mut a, x, 1), Err(released.clone()));
+        assert_eq!(a.compare(&live, x, 0, 1, 1), Err(released.clone()));
+        assert_eq!(live.compare(&a, 0, x, 1, 1), Err(released.clone()));
+        assert_eq!(live.equal_to(&a, 0, x, 1), Err(released.clone()));
+        assert_eq!(a.swap_bytes(&mut live, x, 0, 1), Err(released.clone()));
+        assert_eq!(live.swap_bytes(&mut a, 0, x, 1), Err(released.clone()));
+        assert_eq!(a.copy_within(x, 0, 1), Err(released.clone()));
+        released_io(a.read_from(x, 1, &mut &[1u8][..]));
+        released_io(a.write_to(x, 1, &mut Vec::new()));
+        assert_eq!(a.slice(x, 1), Err(released.clone()));
+        assert_eq!(a.slice_mut(x, 1).map(|s| s.len()), Err(released.clone()));
+    }
+    assert_eq!(a.as_slice().map(<[u8]>::len), Err(released.clone()));
+    assert_eq!(a.as_mut_slice().map(|s| s.len()), Err(released));
+    assert!(a.is_released() && !live.is_released());
+    // Its memory goes back when the handle goes, once.
+    a.release();
+    live.release();
+    assert!(mm.verify_empty());
+    assert_eq!(mm.arena_manager().stats().used_segments(), 0);
 }
