@@ -547,3 +547,31 @@ fn every_memory_segment_access_after_release_all_is_released() {
     assert!(mm.verify_empty());
     assert_eq!(mm.arena_manager().stats().used_segments(), 0);
 }
+
+#[test]
+fn shared_buffer_slices_at_the_integer_limits_panic_as_documented_and_keep_the_count() {
+    use std::ops::Bound;
+    let net = network(1);
+    let pool = net.create_buffer_pool(1, 1).unwrap();
+    let mut buffer = pool.request_buffer().unwrap().unwrap();
+    numaseg::bytes::BufMut::put_slice(&mut buffer, b"abcdef");
+    let view = buffer.into_shared();
+    // `..=usize::MAX` and `(usize::MAX, ..)` once wrapped around in release builds (to an empty
+    // view and the whole view) and overflowed in debug builds; out of range, they panic as the
+    // documentation says, and the view's count is untouched.
+    let ranges: [(Bound<usize>, Bound<usize>); 4] = [
+        (Bound::Unbounded, Bound::Included(usize::MAX)),
+        (Bound::Excluded(usize::MAX), Bound::Unbounded),
+        (Bound::Included(usize::MAX), Bound::Unbounded),
+        (Bound::Included(2), Bound::Excluded(1)),
+    ];
+    for range in ranges {
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| view.slice(range))).unwrap_err();
+        let message = panicked.downcast_ref::<String>().unwrap();
+        assert!(message.contains("out of a view of 6 bytes"), "{range:?}: {message}");
+    }
+    assert_eq!(view.slice((Bound::Excluded(0), Bound::Included(5))).as_ref(), b"bcdef");
+    drop(view);
+    drop(pool);
+    assert_eq!((net.available_buffers(), net.stats().recycled), (1, 1), "recycled once");
+}
