@@ -211,7 +211,7 @@ fn fractions_of_a_budget_beyond_f64_precision_stay_inside_it() {
         assert!(mm.compute_memory_size(f).unwrap() <= size, "{f}");
     }
     // The whole budget as a shared resource fits an empty manager.
-    let lease = mm.shared_resource(UseCase::Operator, 1.0, |bytes| Ok::<_, String>(bytes)).unwrap();
+    let lease = mm.shared_resource(UseCase::Operator, 1.0, Ok::<usize, String>).unwrap();
     assert_eq!((*lease, mm.available_memory()), (size, 0));
     drop(lease);
     assert!(mm.verify_empty());
@@ -369,7 +369,7 @@ fn shared_resources_too_big_failing_or_of_another_type() {
     assert!(matches!(refused, Err(MemoryError::ReservationRefused { requested, .. }) if requested == 1 << 20));
     let failed = mm.shared_resource(UseCase::Operator, 0.5, |_| Err::<(), _>("no"));
     assert!(matches!(failed, Err(MemoryError::SharedInit { bytes, .. }) if bytes == 1 << 19));
-    let lease = mm.shared_resource(UseCase::Operator, 0.5, |bytes| Ok::<_, String>(bytes)).unwrap();
+    let lease = mm.shared_resource(UseCase::Operator, 0.5, Ok::<usize, String>).unwrap();
     let other_type = mm.shared_resource(UseCase::Operator, 0.5, |_| Ok::<_, String>("text"));
     assert!(matches!(other_type, Err(MemoryError::SharedTypeMismatch { .. })));
     drop(lease);
