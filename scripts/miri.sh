@@ -2,7 +2,11 @@
 # Runs the unsafe cores under Miri on the heap page source: the crate's unit tests that do not
 # reach the kernel, and tests/unsafe_cores.rs (segment access, thread caches, spill deques and
 # stealing, foreign frees, thread exit, batches, the Allocator adapter, region carving and
-# reclaim). Needs the nightly toolchain with the miri component (installed if missing).
+# reclaim; network buffer refcounts: `Buffer` into `SharedBuffer` and `Bytes`, clones, slices,
+# views dropped on other threads, the last drop recycling once; memory-manager pages: every kind
+# of `MemorySegment` access at the page's edges, revocation, bulk allocation and release, pages
+# dropped on other threads). Needs the nightly toolchain with the miri component (installed if
+# missing).
 #
 # Flags: Tree Borrows, because crossbeam-epoch (under crossbeam-deque) trips a known Stacked
 # Borrows false positive in its intrusive list; permissive provenance, because segment entries
@@ -15,5 +19,5 @@ cd "$(dirname "$0")/.."
 rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^miri' \
   || rustup component add --toolchain nightly miri rust-src
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-tree-borrows -Zmiri-permissive-provenance -Zmiri-ignore-leaks}"
-cargo +nightly miri test -p numaseg --lib -- size_class sizing budget regions "$@"
+cargo +nightly miri test -p numaseg --lib -- size_class sizing budget regions manager::owner "$@"
 cargo +nightly miri test -p numaseg --test unsafe_cores "$@"

@@ -1,8 +1,11 @@
 //! The unsafe cores exercised on the heap page source, small enough for Miri
-//! (`scripts/miri.sh` runs this binary under `cargo miri test` with strict provenance):
+//! (`scripts/miri.sh` runs this binary under `cargo miri test`; its flags say why):
 //! segment access and slices, the thread cache's private stacks (fast paths, refill, spill,
 //! trim), the spill deques and cross-thread stealing, foreign frees, thread-exit hand-back,
-//! batches, the `Allocator` adapter, and region carving, reclaim and decommit.
+//! batches, the `Allocator` adapter, region carving, reclaim and decommit; the network buffer
+//! refcounts (`Buffer` → `SharedBuffer`/`Bytes`, clones, slices, last drop recycles once); and the
+//! memory manager's pages (`MemorySegment` accessors at the page's edges, revocation, bulk
+//! allocation and release through the scratch vector, pages dropped on other threads).
 //! The same tests run natively as part of `cargo test`.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
@@ -113,4 +116,188 @@ fn stealing_between_threads_of_one_node() {
         consumer.join().unwrap();
     });
     assert_eq!(m.stats().used_segments(), 0);
+}
+
+// === buffer refcounts ===
+
+/// A network buffer pool of `n` 4 KiB buffers on a tiny one-node manager.
+fn tiny_network(n: usize) -> (std::sync::Arc<ArenaManager>, numaseg::NetworkBufferPool) {
+    let manager = std::sync::Arc::new(tiny(1));
+    let network = numaseg::NetworkBufferPool::with_buffers(std::sync::Arc::clone(&manager), n, 4096).unwrap();
+    (manager, network)
+}
+
+/// Buffers handed out and recycled, and buffers in hands.
+fn counts(network: &numaseg::NetworkBufferPool) -> (u64, u64, usize) {
+    let st = network.stats();
+    (st.requested, st.recycled, st.in_use)
+}
+
+#[test]
+fn shared_buffer_views_recycle_once_on_the_last_drop() {
+    use numaseg::bytes::{Buf, BufMut};
+    let (manager, network) = tiny_network(4);
+    let pool = network.create_buffer_pool(1, 4).unwrap();
+    for round in 0..ROUNDS {
+        let mut buffer = pool.request_buffer().unwrap().unwrap();
+        buffer.put_slice(b"header:");
+        buffer.put_u64_le(round as u64);
+        buffer.advance(7); // the reader skips the header: views start there
+        let shared = buffer.into_shared();
+        assert_eq!(shared.len(), 8);
+        let clones: Vec<_> = (0..3).map(|_| shared.clone()).collect();
+        let tail = shared.slice(4..);
+        let head = clones[0].slice(..4);
+        drop(shared);
+        drop(clones);
+        // Two views left: still in hands, not recycled.
+        assert_eq!(counts(&network).2, 1);
+        let mut head = head;
+        assert_eq!(u64::from(head.get_u32_le()), round as u64);
+        assert!(head.is_empty());
+        drop(head);
+        assert_eq!(counts(&network).2, 1);
+        assert_eq!(tail.as_ref(), [0; 4]);
+        drop(tail); // the last view: recycled now, once
+        let (requested, recycled, in_use) = counts(&network);
+        assert_eq!((requested, recycled, in_use), (recycled, requested, 0));
+    }
+    drop(pool);
+    drop(network);
+    assert_eq!(manager.stats().used_segments(), 0);
+}
+
+#[test]
+fn shared_buffer_views_dropped_on_other_threads_recycle_once() {
+    use numaseg::bytes::BufMut;
+    let (manager, network) = tiny_network(2);
+    let pool = network.create_buffer_pool(1, 2).unwrap();
+    for round in 0..ROUNDS {
+        let mut buffer = pool.request_buffer().unwrap().unwrap();
+        buffer.put_u32_le(u32::try_from(round).unwrap());
+        // As `bytes::Bytes` too: its clones share the one view.
+        let bytes = buffer.into_bytes();
+        let shared = {
+            let mut b = pool.request_buffer().unwrap().unwrap();
+            b.put_u8(7);
+            b.into_shared()
+        };
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                let (bytes, view) = (bytes.clone(), shared.clone());
+                s.spawn(move || {
+                    assert_eq!(bytes[..4], u32::try_from(round).unwrap().to_le_bytes());
+                    assert_eq!(view.as_ref(), [7]);
+                });
+            }
+        });
+        drop((bytes, shared));
+        let (requested, recycled, in_use) = counts(&network);
+        assert_eq!((recycled, in_use), (requested, 0), "both buffers recycled exactly once");
+    }
+    // A buffer dropped without being shared recycles too; one dropped after its pool was
+    // destroyed goes back to the global pool.
+    let in_flight = pool.request_buffer().unwrap().unwrap();
+    pool.destroy();
+    drop(in_flight);
+    drop(pool);
+    assert_eq!(network.stats().available, 2);
+    drop(network);
+    assert_eq!(manager.stats().used_segments(), 0);
+}
+
+// === memory manager pages ===
+
+/// A memory manager of 16 pages of 4 KiB on a tiny one-node allocator.
+fn tiny_memory_manager() -> numaseg::MemoryManager {
+    let arena = std::sync::Arc::new(tiny(1));
+    numaseg::MemoryManager::builder(arena).memory_size(16 * 4096).page_size(4096).build().unwrap()
+}
+
+#[test]
+fn memory_segment_accessors_stay_inside_the_page() {
+    use numaseg::SegmentError;
+    use numaseg::config::UseCase;
+    let mm = tiny_memory_manager();
+    let owner = mm.owner("miri", UseCase::Operator);
+    let mut a = mm.allocate_page(&owner).unwrap();
+    let mut b = mm.allocate_page(&owner).unwrap();
+    let size = a.size();
+    a.as_mut_slice().unwrap().fill(0);
+    b.as_mut_slice().unwrap().fill(0xff);
+    // Typed values at the first and last offsets they fit, unaligned, in every byte order.
+    a.put_u64_be(size - 8, 0x0102_0304_0506_0708).unwrap();
+    assert_eq!(a.get_u64_le(size - 8).unwrap(), 0x0807_0605_0403_0201);
+    a.put_i32(1, -2).unwrap();
+    assert_eq!(a.get_i32(1).unwrap(), -2);
+    a.put_f64_le(size - 9, f64::MIN_POSITIVE).unwrap();
+    assert_eq!(a.get_f64_le(size - 9).unwrap(), f64::MIN_POSITIVE);
+    a.put_u16_le(size - 2, 0xbeef).unwrap();
+    assert_eq!(a.get_u8(size - 1).unwrap(), 0xbe);
+    for offset in [size - 7, size, usize::MAX - 3, usize::MAX / 2 + 1] {
+        assert!(matches!(a.get_u64(offset), Err(SegmentError::OutOfBounds { .. })), "{offset}");
+    }
+    // Bulk, across pages and within one (overlapping both ways).
+    let mut buf = [0u8; 16];
+    a.put_bytes(100, b"0123456789abcdef").unwrap();
+    a.copy_within(100, 104, 16).unwrap();
+    a.get_bytes(100, &mut buf).unwrap();
+    assert_eq!(&buf, b"01230123456789ab");
+    a.copy_within(104, 100, 16).unwrap();
+    a.copy_to(100, &mut b, size - 16, 16).unwrap();
+    assert!(b.equal_to(&a, size - 16, 100, 16).unwrap());
+    a.swap_bytes(&mut b, 0, size - 4, 4).unwrap();
+    assert_eq!(a.get_u32(0).unwrap(), u32::from_ne_bytes(*b"cdef"));
+    assert_eq!(a.compare(&a, 0, 0, size - 1, size).unwrap(), std::cmp::Ordering::Less); // a prefix
+    assert_eq!(b.compare(&a, 200, 200, 1, 1).unwrap(), std::cmp::Ordering::Greater); // 0xff > 0
+    // Streams and views.
+    let mut out = Vec::new();
+    b.write_to(size - 16, 16, &mut out).unwrap();
+    a.read_from(size - 16, 16, &mut &out[..]).unwrap();
+    assert_eq!(a.slice(size - 16, 16).unwrap(), b.slice(size - 16, 16).unwrap());
+    a.slice_mut(size - 1, 1).unwrap()[0] = 9;
+    assert_eq!(a.as_slice().unwrap()[size - 1], 9);
+    drop((a, b));
+    assert!(mm.verify_empty());
+}
+
+#[test]
+fn revoked_pages_refuse_access_and_go_back_once_from_any_thread() {
+    use numaseg::SegmentError;
+    use numaseg::config::UseCase;
+    let mm = tiny_memory_manager();
+    let owner = mm.owner("revoked", UseCase::Operator);
+    for _ in 0..ROUNDS {
+        // Bulk (the scratch vector and `set_len`), single pages, and runs of two owners.
+        let mut pages = Vec::with_capacity(6);
+        mm.allocate_pages_into(&owner, 6, &mut pages).unwrap();
+        for (i, p) in pages.iter_mut().enumerate() {
+            p.put_u64_le(8 * i, i as u64).unwrap();
+        }
+        let other = mm.owner("other", UseCase::Python);
+        let mut mixed = mm.allocate_pages(&other, 2).unwrap();
+        mixed.push(pages.pop().unwrap());
+        mm.release_all(&owner);
+        assert!(pages.iter().all(|p| matches!(p.get_u8(0), Err(SegmentError::Released { .. }))));
+        assert!(!mixed[0].is_released());
+        mm.release_many(mixed);
+        drop(other);
+        // Revoked pages dropped on other threads: each goes back exactly once.
+        let last = pages.pop().unwrap();
+        std::thread::scope(|s| {
+            s.spawn(move || drop(last));
+        });
+        mm.release_pages(&mut pages);
+        assert!(pages.is_empty());
+        assert_eq!(owner.pages(), 0);
+        // And a fresh page after the revocation is live.
+        let mut page = mm.allocate_page(&owner).unwrap();
+        page.put_u8(0, 1).unwrap();
+        page.release();
+    }
+    assert!(mm.verify_empty());
+    let arena = std::sync::Arc::clone(mm.arena_manager());
+    drop(owner);
+    drop(mm);
+    assert_eq!(arena.stats().used_segments(), 0);
 }

@@ -378,15 +378,8 @@ impl ArenaManager {
         }
         let home = cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_arena());
         // A count the budget could never hold is refused before anything is reserved or mapped.
-        let bytes = n.checked_mul(class.size()).filter(|&b| b <= self.arenas.total.limit().min(isize::MAX as usize));
-        if bytes.is_none() && n > 0 {
-            let cause = AllocError::TotalBudget {
-                node: self.arenas.node_id(home),
-                requested: n.saturating_mul(class.size()),
-                available: self.arenas.total.limit().saturating_sub(self.arenas.total.committed()),
-                limit: self.arenas.total.limit(),
-            };
-            return Err(AllocError::Bulk { requested: n, size: class.size(), cause: Box::new(cause) });
+        if let Some(refused) = self.arenas.bulk_never_fits(home, n, class.size()) {
+            return Err(refused);
         }
         let (_, batch_class, batch_arena, entries) = batch.parts_mut();
         if !entries.is_empty() && (*batch_class != class || *batch_arena != home) {
@@ -527,6 +520,23 @@ impl Arenas {
     /// The node of arena `arena`.
     pub(crate) fn node_id(&self, arena: u16) -> NodeId {
         self.nodes[usize::from(arena)].id
+    }
+
+    /// The refusal of a bulk of `n` segments of `size` bytes for arena `home` that the total
+    /// budget could never hold (`None` when it could), to give before anything is reserved,
+    /// mapped or sized for the bulk.
+    pub(crate) fn bulk_never_fits(&self, home: u16, n: usize, size: usize) -> Option<AllocError> {
+        let limit = self.total.limit();
+        if n == 0 || n.checked_mul(size).is_some_and(|b| b <= limit.min(isize::MAX as usize)) {
+            return None;
+        }
+        let cause = AllocError::TotalBudget {
+            node: self.node_id(home),
+            requested: n.saturating_mul(size),
+            available: limit.saturating_sub(self.total.committed()),
+            limit,
+        };
+        Some(AllocError::Bulk { requested: n, size, cause: Box::new(cause) })
     }
 
     /// The arena of `node`.

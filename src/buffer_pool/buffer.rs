@@ -538,17 +538,21 @@ impl SharedBuffer {
     #[must_use]
     pub fn slice(&self, range: impl RangeBounds<usize>) -> Self {
         let len = self.len();
+        // `usize::MAX + 1` as `None`: out of any view, never wrapped around to 0.
         let from = match range.start_bound() {
-            Bound::Included(&n) => n,
-            Bound::Excluded(&n) => n + 1,
-            Bound::Unbounded => 0,
+            Bound::Included(&n) => Some(n),
+            Bound::Excluded(&n) => n.checked_add(1),
+            Bound::Unbounded => Some(0),
         };
         let to = match range.end_bound() {
-            Bound::Included(&n) => n + 1,
-            Bound::Excluded(&n) => n,
-            Bound::Unbounded => len,
+            Bound::Included(&n) => n.checked_add(1),
+            Bound::Excluded(&n) => Some(n),
+            Bound::Unbounded => Some(len),
         };
-        assert!(from <= to && to <= len, "slice {from}..{to} out of a view of {len} bytes");
+        let (from, to) = match (from, to) {
+            (Some(from), Some(to)) if from <= to && to <= len => (from, to),
+            _ => panic!("slice {:?}..{:?} out of a view of {len} bytes", range.start_bound(), range.end_bound()),
+        };
         let mut view = self.clone();
         view.start = self.start + to_u32(from);
         view.end = self.start + to_u32(to);

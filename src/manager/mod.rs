@@ -61,7 +61,8 @@ use crate::config::{MemoryAmount, NodePolicy};
 use crate::error::{AllocError, BuildError, MemoryError};
 use crate::segment::{RawSegment, SegmentMeta};
 use crate::size_class::{MIN_SEGMENT_SIZE, SizeClass};
-use crate::sync::{Mutex, lock, thread_local};
+use crate::sync::atomic::{AtomicUsize, Ordering, fence};
+use crate::sync::{Mutex, lock, thread, thread_local};
 use crate::{ArenaManager, cache};
 
 /// The most pages a manager holds: owners count pages in 32-bit halves of one word, and the
@@ -72,6 +73,11 @@ use crate::{ArenaManager, cache};
 /// assert_eq!(MAX_PAGES, (1 << 31) - 1); // 8 TiB of 4 KiB pages
 /// ```
 pub const MAX_PAGES: usize = i32::MAX as usize;
+
+/// Page handles a bulk allocation sizes its vectors for up front, at most: more than any thread
+/// cache holds (so a bulk the cache serves needs one reservation), few enough that the vector of
+/// a bulk the allocator cannot serve costs nothing worth mentioning (2 MiB of handles).
+const BULK_RESERVE: usize = 1 << 16;
 
 /// Unique manager ids (owners name their manager by it). A number dispenser.
 static NEXT_MANAGER_ID: StatU64 = StatU64::new(1);
@@ -129,6 +135,20 @@ pub(crate) struct Shared {
     next_owner: StatU64,
     pub(crate) shared: shared::Resources,
     pub(crate) counters: Counters,
+    /// Give-backs in progress: bytes off an owner's books and not yet back in the budget
+    /// (`owner.rs`, "Credit on its way back").
+    returning: AtomicUsize,
+}
+
+/// A give-back in progress, announced for as long as it lives (`Shared::giving_back`).
+pub(crate) struct GivingBack<'a>(&'a Shared);
+
+impl Drop for GivingBack<'_> {
+    fn drop(&mut self) {
+        // Release: the bytes reached the budget before this; pairs with the Acquire in
+        // `returns_pending`.
+        self.0.returning.fetch_sub(1, Ordering::Release);
+    }
 }
 
 impl fmt::Debug for Shared {
@@ -144,20 +164,30 @@ impl fmt::Debug for Shared {
 }
 
 impl Shared {
-    /// Reserves `bytes` in the budget, taking every owner's credit back once if it refuses.
+    /// Reserves `bytes` in the budget, taking every owner's credit back once if it refuses (and
+    /// waiting for give-backs in progress before it refuses, `owner.rs`).
     pub(crate) fn reserve_bytes(&self, bytes: usize) -> Result<(), MemoryError> {
         if self.budget.try_reserve(bytes).is_ok() {
             return Ok(());
         }
         self.reclaim_credit();
-        self.budget.try_reserve(bytes).map_err(|_| {
-            self.counters.reservation_failures.fetch_add(1, StatOrdering::Relaxed);
-            MemoryError::ReservationRefused {
-                owner: String::new(),
-                requested: bytes,
-                available: self.available_bytes(),
-                total: self.memory_size,
+        loop {
+            // Read before the reservation (`owner.rs`, "Credit on its way back").
+            let returns_pending = self.returns_pending();
+            if self.budget.try_reserve(bytes).is_ok() {
+                return Ok(());
             }
+            if !returns_pending {
+                break;
+            }
+            thread::yield_now();
+        }
+        self.counters.reservation_failures.fetch_add(1, StatOrdering::Relaxed);
+        Err(MemoryError::ReservationRefused {
+            owner: String::new(),
+            requested: bytes,
+            available: self.available_bytes(),
+            total: self.memory_size,
         })
     }
 
@@ -167,6 +197,25 @@ impl Shared {
         for owner in lock(&self.owners).values() {
             owner.trim(0);
         }
+        // Acquire: pairs with the Release compare-and-swap in `trim` on any word read above, so
+        // a give-back that took credit off it is seen announced (`owner.rs`).
+        fence(Ordering::Acquire);
+    }
+
+    /// Announces a give-back: bytes about to leave an owner's books for the budget. The
+    /// announcement lasts as long as the guard, which never waits for anything while it lives.
+    pub(crate) fn giving_back(&self) -> GivingBack<'_> {
+        // Relaxed: what orders it is the Release that follows it (`trim`'s compare-and-swap,
+        // the registry's lock in `finish`, the guard's own decrement).
+        self.returning.fetch_add(1, Ordering::Relaxed);
+        GivingBack(self)
+    }
+
+    /// Whether a give-back is in progress.
+    pub(crate) fn returns_pending(&self) -> bool {
+        // Acquire: pairs with the Release in `GivingBack::drop`, so that a give-back seen finished
+        // has its bytes in the budget for the reservation that follows this read.
+        self.returning.load(Ordering::Acquire) != 0
     }
 
     /// Registers a new owner.
@@ -217,15 +266,17 @@ fn check_fraction(fraction: f64) -> Result<(), MemoryError> {
     if fraction > 0.0 && fraction <= 1.0 { Ok(()) } else { Err(MemoryError::BadFraction { fraction }) }
 }
 
-/// `⌊amount × fraction⌋` for a fraction in (0, 1].
+/// `⌊amount × fraction⌋` for a fraction in (0, 1], never above `amount`. The cap is taken after
+/// the conversion back: above 2^53 `amount as f64` may round up, so a cap in `f64` could let
+/// `compute_memory_size(1.0)` exceed the memory size.
 #[expect(
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,
     clippy::cast_precision_loss,
-    reason = "a fraction in (0, 1] of a usize fits a usize"
+    reason = "a fraction in (0, 1] of a usize fits a usize (`as` saturates, and the result is capped)"
 )]
 fn floor_fraction(amount: usize, fraction: f64) -> usize {
-    ((amount as f64) * fraction).floor().min(amount as f64) as usize
+    (((amount as f64) * fraction).floor() as usize).min(amount)
 }
 
 /// Flink's `MemoryManager`, NUMA-local and huge-page backed: fixed-size pages for owners from a
@@ -397,6 +448,7 @@ impl MemoryManagerBuilder {
             next_owner: StatU64::new(1),
             shared: shared::Resources::new(),
             counters: Counters::default(),
+            returning: AtomicUsize::new(0),
         };
         Ok(MemoryManager { shared: Arc::new(shared) })
     }
@@ -676,9 +728,21 @@ impl MemoryManager {
             return Ok(());
         }
         self.charge(state, n)?;
-        target.reserve(n);
-        let epoch = state.hot.epoch.load(crate::sync::atomic::Ordering::Relaxed);
         let arenas = self.shared.arena.arenas();
+        // A count the budget allows but the allocator could never hold (a manager sized above
+        // the allocator's total budget) is refused before anything is taken or sized for it: the
+        // handles alone would want 32 bytes a page, and a vector that cannot be had aborts.
+        let home = match state.node {
+            Some((_, arena)) => arena,
+            None => cache::thread_home(arenas).unwrap_or_else(|| arenas.default_arena()),
+        };
+        if let Some(cause) = arenas.bulk_never_fits(home, n, self.shared.page_size) {
+            state.uncharge(u32::try_from(n).unwrap_or(u32::MAX));
+            return Err(self.allocator_error(state, n, cause));
+        }
+        // At most a cache's worth up front; a bigger bulk grows the vector as pages arrive.
+        target.reserve(n.min(BULK_RESERVE));
+        let epoch = state.hot.epoch.load(crate::sync::atomic::Ordering::Relaxed);
         let bulk = match state.node {
             None => true,
             Some((_, arena)) => cache::thread_home(arenas) == Some(arena),
@@ -725,7 +789,7 @@ impl MemoryManager {
         target: &mut Vec<MemorySegment<'o>>,
     ) -> Result<(), MemoryError> {
         let arena = &*self.shared.arena;
-        let mut taken = Vec::with_capacity(n);
+        let mut taken = Vec::with_capacity(n.min(BULK_RESERVE));
         for _ in 0..n {
             let segment = match state.node {
                 None => arena.allocate(self.shared.page_size),
@@ -761,6 +825,17 @@ impl MemoryManager {
     /// let page = mm.allocate_page(&owner)?;
     /// mm.release(page);
     /// assert!(mm.verify_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// ```compile_fail,E0382
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
+    /// let owner = mm.owner("twice", UseCase::Operator);
+    /// let page = mm.allocate_page(&owner)?;
+    /// mm.release(page);
+    /// mm.release(page); // error[E0382]: use of moved value: `page`
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn release(&self, page: MemorySegment<'_>) {
@@ -882,8 +957,10 @@ impl MemoryManager {
     /// ```
     pub fn release_memory(&self, owner: &MemoryOwner, bytes: usize) -> usize {
         let state = owner.state();
+        let giving_back = state.manager.giving_back();
         let taken = state.take_reserved(bytes);
         state.manager.budget.release(taken);
+        drop(giving_back);
         if taken < bytes {
             tracing::debug!(
                 target: "numaseg",
@@ -909,6 +986,7 @@ impl MemoryManager {
     /// ```
     pub fn release_all_memory(&self, owner: &MemoryOwner) -> usize {
         let state = owner.state();
+        let _giving_back = state.manager.giving_back();
         let taken = state.take_all_reserved();
         state.manager.budget.release(taken);
         taken

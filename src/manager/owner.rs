@@ -25,6 +25,24 @@
 //! ([`OwnerState::trim`]) and tries once more, so an allocation fails only when pages in use
 //! plus reservations really leave too little.
 //!
+//! **Credit on its way back.** Giving back takes bytes off an owner's books first (its word in
+//! `trim` and `finish`, its reservation in `release_memory`) and returns them to the budget
+//! after (I2). In between they are in neither place: a refused caller cannot reclaim them, yet
+//! the budget still counts them, so a page released by `release_all` on one thread could make an
+//! allocation on another fail with the page free (found by the loom model
+//! `loom-tests/tests/memory_manager.rs`). So each give-back is announced (the manager's
+//! `returning` count, up before the bytes leave the books, down after they reached the budget)
+//! and a caller that the budget still refuses after its reclaim tries again while one is in
+//! progress, yielding in between. Why it sees every give-back it must: one whose bytes left an
+//! owner's word before the reclaim read that word was announced before a `Release`
+//! compare-and-swap that the reclaim's `Acquire` fence pairs with (`finish` is ordered by the
+//! registry's lock instead); if the caller's later read finds the count at zero, the decrement it
+//! reads from (`Release`) orders the return to the budget before its next reservation. A
+//! give-back announced after that read concerns memory that was still in use when it was made,
+//! so the refusal stands. Nothing waits while holding an announcement, so the wait is bounded
+//! by the few instructions of a give-back in progress. (A shared resource's reservation goes
+//! back after the resource itself was dropped; until then its memory counts as in use.)
+//!
 //! **Why a stale count of releases is safe.** Readers of the release counters may see an older
 //! value, which only over-states pages in use: an allocation then asks for more credit than it
 //! needs and a trim takes back less than it could. It can never under-state them: a release that
@@ -59,8 +77,9 @@ use crate::sync::thread_local;
 /// Pages of credit an owner takes from the budget beyond what an allocation needs, so that the
 /// next allocations (up to this many pages) touch only the owner's own word. 32 pages is 1 MiB
 /// at the default page size: small next to any useful budget, large enough that a page-by-page
-/// user goes to the shared budget once per 32 pages.
-pub(crate) const CREDIT_BATCH: u32 = 32;
+/// user goes to the shared budget once per 32 pages. One page under loom, so that a model's
+/// budget of a few pages reaches the batch, the credit and the reclaim paths.
+pub(crate) const CREDIT_BATCH: u32 = if cfg!(loom) { 1 } else { 32 };
 
 /// Credit above this many pages goes back to the budget after a bulk release.
 pub(crate) const CREDIT_KEEP: u32 = 2 * CREDIT_BATCH;
@@ -380,6 +399,8 @@ impl OwnerState {
         let mut current = self.word.load(Ordering::Relaxed);
         let give_back = |held: u32| budget.release(held as usize * page_size);
         loop {
+            // Read before this round's reservations (module docs, "Credit on its way back").
+            let returns_pending = reclaimed && self.manager.returns_pending();
             let released = self.released();
             let (charged, allocated) = unpack(current);
             let in_use = allocated.wrapping_sub(low(released));
@@ -415,6 +436,11 @@ impl OwnerState {
                 reclaimed = true;
                 self.manager.reclaim_credit();
                 current = self.word.load(Ordering::Relaxed);
+            } else if returns_pending {
+                // Credit or a reservation on its way back to the budget: wait for it to land
+                // rather than refuse because memory is being given back.
+                crate::sync::thread::yield_now();
+                current = self.word.load(Ordering::Relaxed);
             } else {
                 give_back(held);
                 return Err(());
@@ -438,6 +464,7 @@ impl OwnerState {
     /// Gives credit above `keep` pages back to the budget; returns the pages given back.
     pub(crate) fn trim(&self, keep: u32) -> u32 {
         let mut current = self.word.load(Ordering::Relaxed);
+        let mut giving_back = None;
         loop {
             let released = self.released();
             let (charged, allocated) = unpack(current);
@@ -446,12 +473,17 @@ impl OwnerState {
             if target >= charged {
                 return 0;
             }
-            // Relaxed: as in `charge`; the compare-and-swap fails if anything was claimed since
-            // `current` was read, so `in_use` still bounds the pages in use (module docs).
+            // Announced before the credit leaves the word, withdrawn after it reached the
+            // budget (module docs, "Credit on its way back").
+            giving_back.get_or_insert_with(|| self.manager.giving_back());
+            // Release on success: pairs with the Acquire fence in `Shared::reclaim_credit`, so a
+            // reclaim that reads this word also sees the announcement above. Otherwise Relaxed,
+            // as in `charge`: the compare-and-swap fails if anything was claimed since `current`
+            // was read, so `in_use` still bounds the pages in use (module docs).
             match self.word.compare_exchange_weak(
                 current,
                 pack(target, allocated),
-                Ordering::Relaxed,
+                Ordering::Release,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
@@ -527,6 +559,9 @@ impl OwnerState {
         if self.closed.swap(true, StatOrdering::Relaxed) {
             return None;
         }
+        // Announced before the owner leaves the registry: a credit reclaim that no longer finds
+        // it (the registry's lock orders the two) waits for its charge to reach the budget.
+        let _giving_back = self.manager.giving_back();
         // After this nobody else reaches the state: the registry's walkers hold its lock.
         self.manager.unregister(self.id);
         let pages = self.pages_in_use();
@@ -722,6 +757,30 @@ impl MemoryOwner {
     /// let report = owner.close();
     /// assert_eq!((report.pages, report.page_bytes), (1, mm.page_size()));
     /// assert_eq!(mm.available_memory(), mm.memory_size()); // its budget came back
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Nothing can use an owner, or its pages, after it ended: pages borrow it, and ending it
+    /// takes it by value.
+    ///
+    /// ```compile_fail,E0505
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
+    /// let owner = mm.owner("ended", UseCase::Operator);
+    /// let page = mm.allocate_page(&owner)?;
+    /// let report = owner.close(); // error[E0505]: cannot move out of `owner` because it is borrowed
+    /// page.get_u8(0)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// ```compile_fail,E0382
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
+    /// let owner = mm.owner("ended", UseCase::Operator);
+    /// let report = owner.close();
+    /// mm.allocate_page(&owner)?; // error[E0382]: borrow of moved value: `owner`
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use = "the report says what the owner still held"]
