@@ -113,14 +113,5 @@ mod model {
         pub(crate) fn steal(&self) -> Steal<T> {
             lock(&self.inner).pop_front().map_or(Steal::Empty, Steal::Success)
         }
-
-        pub(crate) fn steal_batch_with_limit_and_pop(&self, dest: &Worker<T>, limit: usize) -> Steal<T> {
-            let mut from = lock(&self.inner);
-            move_batch(&mut from, dest, limit)
-        }
-
-        pub(crate) fn len(&self) -> usize {
-            lock(&self.inner).len()
-        }
     }
 }
