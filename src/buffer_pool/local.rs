@@ -28,6 +28,7 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
 use numa::NodeId;
 
 use super::availability::{self, Cancellation, Interrupted};
@@ -53,7 +54,10 @@ fn next_word(word: u64, top: u64, slow: u64) -> u64 {
 /// back. Kept alive by its record in the global state (see `mod.rs`) while any of its buffers
 /// is in hands.
 pub(crate) struct PoolCore {
-    head: AtomicU64,
+    /// The idle stack's head word, on a cache line of its own: pools are created one after
+    /// another, and with two pools' heads on one line every request and recycle of one pool's
+    /// thread would take the line away from the other's.
+    head: CachePadded<AtomicU64>,
     /// Unique over the network pool's life; 0 is the global pool.
     pub(crate) id: u64,
     /// Index of its record in the state table.
@@ -66,7 +70,7 @@ pub(crate) struct PoolCore {
 impl PoolCore {
     pub(crate) fn new(id: u64, index: usize, shared: Arc<Shared>) -> Self {
         let writable = AtomicUsize::new(shared.buffer_size);
-        Self { head: AtomicU64::new(0), id, index, writable, shared }
+        Self { head: CachePadded::new(AtomicU64::new(0)), id, index, writable, shared }
     }
 
     /// Pops an idle buffer (any thread, no lock).
