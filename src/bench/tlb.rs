@@ -94,7 +94,19 @@ fn numaseg(bytes: usize, reads: u64, reps: usize) -> Result<TlbResult, String> {
     let chunks: Vec<usize> = segments.iter().map(|s| s.as_ptr() as usize).collect();
     chase(&chunks, reads / 10);
     let ns = median((0..reps).map(|_| chase(&chunks, reads)).collect());
-    let kind = segments.first().map_or_else(|| "-".to_owned(), |s| s.page_kind().to_string());
+    // Name every page kind the segments got, so a partial fallback cannot pass for huge pages.
+    let mut kinds: Vec<(PageKind, usize)> = Vec::new();
+    for s in &segments {
+        match kinds.iter_mut().find(|(k, _)| *k == s.page_kind()) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((s.page_kind(), 1)),
+        }
+    }
+    let kind = match kinds.as_slice() {
+        [] => "-".to_owned(),
+        [(k, _)] => k.to_string(),
+        mixed => mixed.iter().map(|(k, n)| format!("{k} ×{n}")).collect::<Vec<_>>().join(", "),
+    };
     Ok(TlbResult { name: "numaseg segments (2 MiB)".into(), ns_per_read: ns, fault_in_ms, page_kind: kind })
 }
 

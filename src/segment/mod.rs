@@ -184,8 +184,8 @@ impl<'a> Segment<'a> {
     /// cache sets: code that touches the start of many segments in a row (a batch of buffers,
     /// a header per block) then thrashes those sets. Writing at the colour offset instead
     /// spreads them over 64 sets, keeping the alignment guarantee (colouring, as DPDK's mempool
-    /// pads objects). On this machine it takes a batch of 1024 allocate+touch of 32 KiB from
-    /// 6.8 to 5.7 ns per block; see `docs/BENCHMARKS.md`.
+    /// pads objects). On the development VM it takes a bulk allocation of 32 blocks of 32 KiB,
+    /// each touched, from 3.3 to 2.1 ns per block; see `docs/BENCHMARKS.md`.
     ///
     /// ```
     /// use numaseg::{ArenaManager, Config};

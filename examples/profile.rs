@@ -1,0 +1,131 @@
+//! Runs one of the comparison harness's workloads a given number of operations, for an
+//! instruction-count profile under callgrind (`scripts/profile.sh` runs it at two counts and
+//! reports the difference per operation, so start-up and warm-up cancel out), and prints its
+//! timing and the allocator's cache counters (a slow path taken where a hit was expected shows
+//! there, not in the timing).
+//!
+//! ```text
+//! cargo run --release --features bench --example profile -- <workload> <operations> [threads]
+//! ```
+//!
+//! Workloads (32 KiB blocks, the harness's contenders and loops; `threads` applies to the
+//! hot-pair and batch ones): `segments-hot-pair`, `segments-batch`, `segments-batch-coloured`,
+//! `segments-bulk`, `segments-cross-thread` (two threads, after 500 ms of warm-up),
+//! `manager-hot-pair`, `buffers-hot-pair`, `mimalloc-hot-pair`, `arrayqueue-hot-pair`, and
+//! `locked-cas` (one uncontended compare-and-swap, for scale).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use numaseg::bench::workloads::{Timing, batch, cross_thread, hot_pair};
+use numaseg::bench::{ArrayQueuePool, Heap, HeapAllocator, ManagerPages, NetworkBuffers, NumasegSegments};
+use numaseg::config::MemoryAmount;
+use numaseg::{ArenaManager, Config};
+
+const SIZE: usize = 32 << 10;
+const WORKLOADS: &str = "segments-hot-pair, segments-batch, segments-batch-coloured, segments-bulk, \
+                         segments-cross-thread, manager-hot-pair, buffers-hot-pair, mimalloc-hot-pair, \
+                         arrayqueue-hot-pair, locked-cas";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(workload), Some(ops)) = (args.first(), args.get(1).and_then(|n| n.parse::<u64>().ok())) else {
+        eprintln!("usage: profile <workload> <operations> [threads]\nworkloads: {WORKLOADS}");
+        return ExitCode::from(2);
+    };
+    // Threads for the hot-pair and batch workloads (default 1; callgrind runs them one at a time).
+    let threads: usize = args.get(2).and_then(|t| t.parse().ok()).unwrap_or(1);
+    let config = match Config::builder()
+        .memory_limit(MemoryAmount::Unlimited)
+        .node_memory_limit(MemoryAmount::Unlimited)
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("profile: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let manager = match ArenaManager::new(&config) {
+        Ok(m) => Arc::new(m),
+        Err(e) => {
+            eprintln!("profile: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match workload.as_str() {
+        "segments-hot-pair" => report(hot_pair(&NumasegSegments::new(Arc::clone(&manager), SIZE), threads, ops)),
+        "segments-batch" => report(batch(&NumasegSegments::new(Arc::clone(&manager), SIZE), threads, 1024, ops / 1024)),
+        "segments-batch-coloured" => {
+            report(batch(&NumasegSegments::new(Arc::clone(&manager), SIZE).coloured(), threads, 1024, ops / 1024))
+        }
+        "locked-cas" => {
+            // The price of one uncontended locked compare-and-swap here: the memory manager's
+            // fast path does one per page, the buffer pool one per request and per recycle.
+            let word = std::sync::atomic::AtomicU64::new(0);
+            let t0 = std::time::Instant::now();
+            for i in 0..ops {
+                let seen = std::hint::black_box(&word).load(std::sync::atomic::Ordering::Relaxed);
+                let _ = word.compare_exchange(
+                    seen,
+                    seen.wrapping_add(i),
+                    std::sync::atomic::Ordering::AcqRel,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
+            report(Timing { ns_per_op: t0.elapsed().as_nanos() as f64 / ops as f64, ops_per_sec: 0.0 });
+        }
+        "segments-bulk" => {
+            let mut blocks = manager.new_batch();
+            for _ in 0..ops / 32 {
+                if let Err(e) = manager.allocate_bulk(SIZE, 32, &mut blocks) {
+                    eprintln!("profile: {e}");
+                    return ExitCode::FAILURE;
+                }
+                for i in 0..blocks.len() {
+                    if let Some(block) = blocks.get_mut(i) {
+                        block[0] = i.to_le_bytes()[0];
+                    }
+                }
+                blocks.release();
+            }
+        }
+        "segments-cross-thread" => {
+            let pool = NumasegSegments::new(Arc::clone(&manager), SIZE);
+            // As the harness does: both threads spin a while first (a cold vCPU is slow).
+            let warm = std::time::Instant::now();
+            while warm.elapsed() < std::time::Duration::from_millis(500) {
+                cross_thread(&pool, 20_000, 1024);
+            }
+            let rate = cross_thread(&pool, ops, 1024);
+            eprintln!("profile: {rate:.1} million blocks per second");
+        }
+        "manager-hot-pair" => {
+            report(hot_pair(&ManagerPages::new(Arc::clone(&manager), SIZE, 4096, threads), threads, ops))
+        }
+        "buffers-hot-pair" => {
+            report(hot_pair(&NetworkBuffers::new(Arc::clone(&manager), SIZE, 4096, threads), threads, ops))
+        }
+        "mimalloc-hot-pair" => report(hot_pair(&HeapAllocator { heap: Heap::Mimalloc, size: SIZE }, threads, ops)),
+        "arrayqueue-hot-pair" => report(hot_pair(&ArrayQueuePool::new(SIZE, 4096), threads, ops)),
+        other => {
+            eprintln!("profile: unknown workload {other:?}\nworkloads: {WORKLOADS}");
+            return ExitCode::from(2);
+        }
+    }
+    // The allocator's view of the run: a slow path taken where a cache hit was expected shows
+    // here (the timing above cannot tell them apart).
+    let stats = manager.stats();
+    for c in stats.nodes.iter().flat_map(|n| &n.classes).filter(|c| c.cache_hits + c.cache_misses > 0) {
+        eprintln!(
+            "profile: {} B: cache hits {}, misses {}, pool refills {}, steals {} ({} segments)",
+            c.segment_size, c.cache_hits, c.cache_misses, c.pool_refills, c.steals, c.stolen_segments
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// Prints the timing, for orientation only (under callgrind it means nothing).
+fn report(timing: Timing) {
+    eprintln!("profile: {:.2} ns per operation", timing.ns_per_op);
+}
