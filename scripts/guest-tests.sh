@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the tests that must prove placement on a real multi-node kernel inside the 4-node guest
 # (../shared/numa-vm/run-in-numa-vm, or $NUMA_VM): one boot per test binary, plus `numaseg
-# verify`. Set NUMASEG_SKIP_GUEST=1 to skip (e.g. on a machine without the VM tool).
+# verify`, and a 60 s soak across the 4 nodes. Set NUMASEG_SKIP_GUEST=1 to skip (e.g. on a machine
+# without the VM tool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vm=${NUMA_VM:-../shared/numa-vm/run-in-numa-vm}
@@ -23,10 +24,15 @@ for l in sys.stdin:
   bins+=("$bin")
 done
 cargo build --features cli,bench --bin numaseg
+cargo build --release --features cli,bench --bin numaseg
 for bin in "${bins[@]}"; do
   echo "=== guest: $(basename "$bin")"
   "$vm" -- "$bin" --test-threads=1
 done
+echo "=== guest: numaseg soak across 4 nodes (60 s: churn, cross-node frees, stealing, buffers, threads)"
+# Small regions and a small retained amount: the guest has 512 MiB per node.
+"$vm" --env NUMASEG_REGION_SIZE=4MiB --env NUMASEG_RETAIN_FREE=8MiB -- \
+  target/release/numaseg soak --seconds 60 --round-ms 2000 --warm-rounds 10 2>&1 | grep -v ' WARN ' | tail -n 3
 echo "=== guest: numaseg verify"
 "$vm" -- target/debug/numaseg verify
 echo "=== guest: numaseg verify on a node that does not exist must fail"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this script): formatting, lints, docs,
-# unit + integration + doc tests, loom models, and the placement tests in the 4-node guest.
+# unit + integration + doc tests, loom models, the placement tests and a soak in the 4-node guest,
+# a quick benchmark run, a 30 s soak and a fuzzing smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -17,7 +18,7 @@ step "tests (unit, integration, doc)"
 cargo test --workspace --features "$features"
 step "loom models"
 scripts/loom.sh
-step "placement in the 4-node guest"
+step "placement and a 60 s soak in the 4-node guest"
 scripts/guest-tests.sh
 step "benchmarks: build every bench, quick comparison run"
 cargo bench --workspace --features "$features" --no-run

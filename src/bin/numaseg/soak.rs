@@ -46,10 +46,19 @@ pub struct RoundReport {
     pub committed: u64,
 }
 
+/// Resident memory: `VmRSS` plus `HugetlbPages` from `/proc/self/status` (hugetlb pages are not
+/// counted in the resident set, so regions that got 2 MiB pages would otherwise not show).
 fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
-    pages * 4096
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (kib("VmRSS:") + kib("HugetlbPages:")) * 1024
 }
 
 struct Tagged<'a> {
