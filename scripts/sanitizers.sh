@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src' \
   || rustup component add --toolchain nightly rust-src
 target=$(rustc -vV | sed -n 's/^host: //p')
-tests=(conservation faults arena)
+tests=(conservation faults arena manager buffer_pool credit)
 for san in "${@:-thread address}"; do
   for s in $san; do
     echo "=== sanitizer: $s"
