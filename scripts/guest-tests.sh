@@ -29,10 +29,10 @@ for bin in "${bins[@]}"; do
   echo "=== guest: $(basename "$bin")"
   "$vm" -- "$bin" --test-threads=1
 done
-echo "=== guest: numaseg soak across 4 nodes (60 s: churn, cross-node frees, stealing, buffers, threads)"
+echo "=== guest: numaseg soak across 4 nodes (80 s: churn, cross-node frees, stealing, buffers, threads)"
 # Small regions and a small retained amount: the guest has 512 MiB per node.
 "$vm" --env NUMASEG_REGION_SIZE=4MiB --env NUMASEG_RETAIN_FREE=8MiB -- \
-  target/release/numaseg soak --seconds 60 --round-ms 2000 --warm-rounds 10 2>&1 | grep -v ' WARN ' | tail -n 3
+  target/release/numaseg soak --seconds 80 --round-ms 2000 --warm-rounds 15 2>&1 | grep -v ' WARN ' | tail -n 3
 echo "=== guest: numaseg verify"
 "$vm" -- target/debug/numaseg verify
 echo "=== guest: numaseg verify on a node that does not exist must fail"

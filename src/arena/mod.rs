@@ -446,11 +446,16 @@ impl ArenaManager {
 
     /// Returns idle memory to the OS now: flushes the calling thread's cache, gives every pooled
     /// segment back to its region, and decommits every free region. Returns the bytes
-    /// decommitted. (Other threads' caches are theirs; they go back when those threads free,
-    /// spill or exit.)
+    /// decommitted, counting regions the flush itself left free and decommitted. (Other
+    /// threads' caches are theirs; they go back when those threads free, spill or exit.)
     pub fn purge(&self) -> usize {
+        let decommitted = || -> u64 {
+            self.arenas.nodes.iter().map(|n| n.counters.decommitted_bytes.load(StdOrdering::Relaxed)).sum()
+        };
+        let before = decommitted();
         cache::flush(&self.arenas, None);
-        self.arenas.drain_pools_to_regions(Some(0))
+        self.arenas.drain_pools_to_regions(Some(0));
+        usize::try_from(decommitted().saturating_sub(before)).unwrap_or(usize::MAX)
     }
 
     /// A snapshot of usage and counters.

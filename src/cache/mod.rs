@@ -677,9 +677,12 @@ impl PrivateCache {
             return;
         }
         // Spill the oldest half: to the thread's deque, where peers may steal it, while it has
-        // room; else as one batch to the node's pool.
+        // room; else as one batch to the node's pool. A large spill of a thread that cycles
+        // more segments than its stack holds goes to the pool as one batch too (see
+        // `sizing::spill_as_batch`).
         let since = allocs - c.allocs_at_spill;
         let k = sizing::spill_count(c.len, c.cap, since);
+        let as_batch = sizing::spill_as_batch(k, c.cap, since);
         c.cap = sizing::after_spill(c.cap, c.max, since);
         c.allocs_at_spill = allocs;
         let pool = &arenas.node(home).classes[class.index()];
@@ -688,7 +691,7 @@ impl PrivateCache {
             pool.add_stealer(slot.id, worker.stealer());
             worker
         });
-        if worker.len() + k <= c.max {
+        if !as_batch && worker.len() + k <= c.max {
             for &old in &c.stack[..k] {
                 worker.push(old);
             }

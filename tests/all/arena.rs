@@ -460,3 +460,26 @@ fn set_thread_node_sticks_through_many_slow_paths() {
     assert_eq!(m.stats().used_segments(), 0);
     assert_eq!(m.stats().node(NodeId::new(0)).unwrap().mapped_bytes, 0, "nothing was ever taken from node 0");
 }
+
+#[test]
+fn a_thread_cycling_more_than_its_cache_holds_takes_its_spills_back_as_one_batch() {
+    // A cache maximum of 128 segments and rounds that hold 129 at once: every round spills half
+    // the stack and takes it back. That goes through the node's pool as one batch (one refill
+    // per round, counted as a pool refill), not entry by entry through the thread's deque.
+    let m = ArenaManager::heap_backed(&build(config().cache_capacity(128)), 1).unwrap();
+    let round = || drop((0..129).map(|_| m.allocate(4096).unwrap()).collect::<Vec<_>>());
+    let counts = || {
+        let st = m.stats();
+        let c = st.nodes[0].classes.iter().find(|c| c.segment_size == 4096).unwrap().clone();
+        (c.cache_misses, c.pool_refills, c.steals)
+    };
+    (0..20).for_each(|_| round()); // the cache grows to its maximum
+    let before = counts();
+    (0..50).for_each(|_| round());
+    let after = counts();
+    let (misses, refills, steals) = (after.0 - before.0, after.1 - before.1, after.2 - before.2);
+    assert_eq!(misses, 50, "one miss per round");
+    assert_eq!(refills, misses, "every one served by a pooled batch");
+    assert_eq!(steals, 0);
+    assert_eq!(m.stats().used_segments(), 0);
+}
