@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the tests that must prove placement on a real multi-node kernel inside the 4-node guest
 # (../shared/numa-vm/run-in-numa-vm, or $NUMA_VM): one boot per test binary, plus `numaseg
-# verify`, and a 60 s soak across the 4 nodes. Set NUMASEG_SKIP_GUEST=1 to skip (e.g. on a machine
+# verify`, and an 80 s soak across the 4 nodes. Set NUMASEG_SKIP_GUEST=1 to skip (e.g. on a machine
 # without the VM tool).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -18,7 +18,7 @@ step "tests (unit, integration, doc)"
 cargo test --workspace --features "$features"
 step "loom models"
 scripts/loom.sh
-step "placement and a 60 s soak in the 4-node guest"
+step "placement and an 80 s soak in the 4-node guest"
 scripts/guest-tests.sh
 step "benchmarks: build every bench, quick comparison run"
 cargo bench --workspace --features "$features" --no-run
