@@ -672,7 +672,7 @@ fn soak_command(config: &Config, seconds: u64, workers: usize, round_ms: u64, wa
     match soak::run(&manager, &network, &opts) {
         Ok(rounds) => {
             let ops: u64 = rounds.iter().map(|r| r.ops).sum();
-            let warm = rounds.get(opts.warm_rounds).map_or(0, |r| r.rss);
+            let warm = soak::warm_level(&rounds, opts.warm_rounds);
             let max = rounds.iter().skip(opts.warm_rounds).map(|r| r.rss).max().unwrap_or(0);
             println!(
                 "soak passed: {} rounds, {ops} operations, conservation held every round; RSS warm {} MiB, max after warm-up {} MiB",
