@@ -405,15 +405,7 @@ impl NetworkBufferPool {
         if min == 0 || min > max {
             return Err(BufferPoolError::BadBounds { min, max });
         }
-        let pos = self.shared.position(node);
-        let mut st = lock(&self.shared.state);
-        self.shared.check_required(&st, min)?;
-        st.required += min;
-        let core = self.shared.insert(&mut st, Kind::Pool, pos, min, max, self);
-        let wakers = self.shared.rebalance(&mut st);
-        drop(st);
-        wakers.wake();
-        Ok(LocalBufferPool::from_core(core))
+        Ok(LocalBufferPool::from_core(self.register(Kind::Pool, node, min, max)?))
     }
 
     /// Requests `n` exclusive buffers on the calling thread's node (for one channel's credit),
@@ -507,15 +499,21 @@ impl NetworkBufferPool {
     /// # Errors
     /// [`BufferPoolError::Insufficient`].
     pub fn request_exclusive_async_on(&self, node: NodeId, n: usize) -> Result<ExclusiveRequest, BufferPoolError> {
+        Ok(ExclusiveRequest::new(self.register(Kind::Exclusive, node, n, n)?, n))
+    }
+
+    /// Reserves `min` buffers (all or nothing), records a pool of `kind` on `node` with bounds
+    /// `min..=max`, and redistributes the spare buffers.
+    fn register(&self, kind: Kind, node: NodeId, min: usize, max: usize) -> Result<Arc<PoolCore>, BufferPoolError> {
         let pos = self.shared.position(node);
         let mut st = lock(&self.shared.state);
-        self.shared.check_required(&st, n)?;
-        st.required += n;
-        let core = self.shared.insert(&mut st, Kind::Exclusive, pos, n, n, self);
+        self.shared.check_required(&st, min)?;
+        st.required += min;
+        let core = self.shared.insert(&mut st, kind, pos, min, max, self);
         let wakers = self.shared.rebalance(&mut st);
         drop(st);
         wakers.wake();
-        Ok(ExclusiveRequest::new(core, n))
+        Ok(core)
     }
 
     /// Destroys every local pool (their handles then fail with
