@@ -740,10 +740,9 @@ impl Arenas {
     }
 
     /// Gives every pooled segment of `arena` back to its region; decommits free regions beyond
-    /// `retain` (the configured amount when `None`). Returns bytes decommitted.
-    fn drain_node_pools(&self, arena: u16, retain: Option<usize>) -> usize {
+    /// `retain` (the configured amount when `None`).
+    fn drain_node_pools(&self, arena: u16, retain: Option<usize>) {
         let node = self.node(arena);
-        let before = node.counters.decommitted_bytes.load(StdOrdering::Relaxed);
         for (i, class_state) in node.classes.iter().enumerate().take(self.class_count()) {
             let Some(class) = SizeClass::from_index(i) else { continue };
             let mut entries = Vec::new();
@@ -754,12 +753,12 @@ impl Arenas {
         }
         let mut table = lock(&node.regions);
         node.decommit_excess(&mut table, &self.total, retain.unwrap_or(node.params_retain()));
-        drop(table);
-        usize::try_from(node.counters.decommitted_bytes.load(StdOrdering::Relaxed) - before).unwrap_or(usize::MAX)
     }
 
     /// [`Arenas::drain_node_pools`] on every node.
-    pub(crate) fn drain_pools_to_regions(&self, retain: Option<usize>) -> usize {
-        (0..self.nodes.len()).map(|a| self.drain_node_pools(u16::try_from(a).unwrap_or(0), retain)).sum()
+    pub(crate) fn drain_pools_to_regions(&self, retain: Option<usize>) {
+        for a in 0..self.nodes.len() {
+            self.drain_node_pools(u16::try_from(a).unwrap_or(0), retain);
+        }
     }
 }
