@@ -5,7 +5,10 @@
 //!
 //! Workloads, for 4 KiB, 32 KiB and 1 MiB blocks on 1 and 2 threads: *hot pair* (allocate, write
 //! a byte, free), *bulk* (numaseg's bulk API, 32 at a time), *batch* (allocate 1024 touching each,
-//! free them all), *cross-thread* (allocate on A, pass through an SPSC ring, touch and free on B),
+//! free them all), *cross-thread, chunks of 32* (allocate on A, pass through an SPSC ring 32 at a time,
+//! touch and free on B), *memory in motion* (`motion.rs`: one-at-a-time hand-off on one node,
+//! across pretend nodes and across real nodes, foreign free, bulk through handles, a batch on two
+//! threads with its longest round, buffers recycled on another thread),
 //! *latency* (per-allocation latency of hot pair and batch, `HdrHistogram`, timer cost subtracted),
 //! *TLB* (dependent random reads over a large working set) and *scaling* (2-thread over 1-thread
 //! throughput); and, for network buffers, the latency of an urgent message across a backlogged
@@ -21,6 +24,7 @@
 
 mod contenders;
 mod debloat;
+pub mod motion;
 mod report;
 mod timer;
 mod tlb;
@@ -32,6 +36,7 @@ use std::time::{Duration, Instant};
 
 pub use contenders::{
     ArrayQueuePool, Contender, Heap, HeapAllocator, ManagerPages, MutexPool, NetworkBuffers, NumasegSegments,
+    TLS_BATCH, TlsCachePool,
 };
 pub use debloat::DebloatRow;
 pub use report::{LatencyRow, Report, Row, Target};
@@ -64,6 +69,9 @@ pub struct BenchOptions {
     pub tlb_reads: u64,
     /// Where the JSON, Markdown and SVG go.
     pub out_dir: PathBuf,
+    /// Only the memory-in-motion rows ([`motion`]): no per-size contenders, no urgent message,
+    /// no TLB.
+    pub only_motion: bool,
 }
 
 impl BenchOptions {
@@ -82,6 +90,7 @@ impl BenchOptions {
             tlb_bytes: 4 << 30,
             tlb_reads: 50_000_000,
             out_dir: PathBuf::from("bench-results"),
+            only_motion: false,
         }
     }
 
@@ -148,6 +157,10 @@ fn machine() -> Machine {
     }
 }
 
+/// The row of the chunked cross-thread workload: it hands blocks over 32 at a time, so it is not
+/// the one-at-a-time figure of a service (that is [`motion`]'s hand-off).
+pub(crate) const CHUNKED: &str = "cross-thread, chunks of 32";
+
 /// Measures every workload against one contender; appends rows.
 fn contend<C: Contender>(
     pool: &C,
@@ -186,7 +199,7 @@ fn contend<C: Contender>(
         let probe = workloads::cross_thread(pool, 20_000, 1024);
         let blocks = ((probe * 1e6 * opts.target.as_secs_f64()) as u64).clamp(20_000, 50_000_000);
         let samples: Vec<f64> = (0..opts.reps).map(|_| workloads::cross_thread(pool, blocks, 1024)).collect();
-        rows.push(row("cross-thread", 2, "Mblocks/s", samples));
+        rows.push(row(CHUNKED, 2, "Mblocks/s", samples));
     }
 }
 
@@ -298,7 +311,8 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Box<dyn std::error::Error>> {
     let manager = Arc::new(ArenaManager::new(&config)?);
     let mut rows = Vec::new();
     let mut latency = Vec::new();
-    for &size in &opts.sizes {
+    let sizes: &[usize] = if opts.only_motion { &[] } else { &opts.sizes };
+    for &size in sizes {
         eprintln!("bench: {} KiB blocks", size >> 10);
         let numaseg = NumasegSegments::new(Arc::clone(&manager), size);
         contend(&numaseg, opts, &cal, &mut rows, &mut latency);
@@ -328,12 +342,14 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Box<dyn std::error::Error>> {
         contend(&ArrayQueuePool::new(size, blocks), opts, &cal, &mut rows, &mut latency);
         manager.purge();
     }
+    let real_nodes_skipped = motion::run(&manager, opts, &mut rows);
+    manager.purge();
     eprintln!("bench: urgent message across a backlogged channel, debloating off and on");
-    let debloat = debloat::run(&manager, opts)?;
+    let debloat = if opts.only_motion { Vec::new() } else { debloat::run(&manager, opts)? };
     // The workloads' regions go back before the TLB workload: hugetlb regions keep their
     // reservation while mapped (even decommitted), and the TLB variants need the node's pool.
     drop(manager);
-    let tlb = if opts.tlb_bytes > 0 {
+    let tlb = if opts.tlb_bytes > 0 && !opts.only_motion {
         eprintln!("bench: TLB, {} MiB working set", opts.tlb_bytes >> 20);
         tlb::run(opts.tlb_bytes, opts.tlb_reads, opts.reps.max(1))
     } else {
@@ -341,6 +357,8 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Box<dyn std::error::Error>> {
     };
     let mut report = Report::new(machine(), opts, &cal, rows, latency, tlb, started.elapsed());
     report.debloat = debloat;
+    report.real_nodes_skipped = real_nodes_skipped;
+    report.targets = report.evaluate();
     std::fs::create_dir_all(&opts.out_dir)?;
     std::fs::write(opts.out_dir.join("compare.json"), serde_json::to_string_pretty(&report)?)?;
     std::fs::write(opts.out_dir.join("compare.md"), report.markdown())?;

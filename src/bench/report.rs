@@ -10,10 +10,14 @@ use plotters::prelude::*;
 use serde::Serialize;
 
 use super::debloat::DebloatRow;
+use super::motion::{
+    ACROSS_PRETEND, BATCH2, BATCH2_LONGEST, BULK, BULK_TOUCHED, BULK_UNTOUCHED, FOREIGN, FOREIGN_FREE, HANDOFF,
+    HANDOFF_PRETEND, HANDOFF_REAL, LOCAL_FREE, PAIRS_TOUCHED, SAME_PRETEND,
+};
 use super::timer::Calibration;
 use super::tlb::TlbResult;
 use super::workloads::Latency;
-use super::{BenchOptions, Machine};
+use super::{BenchOptions, CHUNKED, Machine};
 
 const NUMASEG: &str = "numaseg segments";
 const COLOURED: &str = "numaseg segments, coloured";
@@ -158,6 +162,8 @@ pub struct Report {
     pub debloat: Vec<DebloatRow>,
     /// Wall time of the run, seconds.
     pub seconds: f64,
+    /// Why the hand-off across two real nodes did not run (`None`: it ran).
+    pub real_nodes_skipped: Option<String>,
 }
 
 fn fmt(v: f64) -> String {
@@ -213,6 +219,7 @@ impl Report {
             targets: Vec::new(),
             debloat: Vec::new(),
             seconds: elapsed.as_secs_f64(),
+            real_nodes_skipped: None,
         };
         report.targets = report.evaluate();
         report
@@ -227,7 +234,7 @@ impl Report {
             .map(|r| r.median)
     }
 
-    fn evaluate(&self) -> Vec<Target> {
+    pub(super) fn evaluate(&self) -> Vec<Target> {
         let k32 = 32 << 10;
         let mut out = Vec::new();
         let mut push = |target: String, measured: Option<(String, bool)>| {
@@ -283,15 +290,15 @@ impl Report {
                 );
             }
         }
-        let x = self.median("cross-thread", NUMASEG, k32, 2);
+        let x = self.median(CHUNKED, NUMASEG, k32, 2);
         push(
-            "cross-thread, 32 KiB: at least 50 million blocks per second".into(),
+            "cross-thread in chunks of 32 (not one at a time), 32 KiB: at least 50 million blocks per second".into(),
             x.map(|v| (format!("{} M/s", fmt(v)), v >= 50.0)),
         );
         for (other, times) in [("mimalloc", 3.0), ("crossbeam ArrayQueue pool", 1.5)] {
-            let r = x.zip(self.median("cross-thread", other, k32, 2)).map(|(n, o)| n / o);
+            let r = x.zip(self.median(CHUNKED, other, k32, 2)).map(|(n, o)| n / o);
             push(
-                format!("cross-thread, 32 KiB: at least {times}× {other}"),
+                format!("cross-thread in chunks of 32, 32 KiB: at least {times}× {other}"),
                 r.map(|r| (format!("{}×", fmt(r)), r >= times)),
             );
         }
@@ -332,6 +339,7 @@ impl Report {
                 r.map(|r| (format!("{}×", fmt(r)), r <= 2.0)),
             );
         }
+        self.evaluate_motion(&mut push);
         let tlb = |name: &str| self.tlb.iter().find(|t| t.name == name).and_then(|t| t.ns_per_read);
         let n = tlb("numaseg segments (2 MiB)");
         let small = tlb("raw mapping, 4 KiB pages");
@@ -345,6 +353,72 @@ impl Report {
             n.zip(huge).map(|(n, h)| (format!("{:+.1}%", (n / h - 1.0) * 100.0), n <= h * 1.05)),
         );
         out
+    }
+
+    /// The targets of memory in motion (issue #14), each a ratio to a peer of the same run
+    /// where the issue gives one.
+    fn evaluate_motion(&self, push: &mut impl FnMut(String, Option<(String, bool)>)) {
+        let k32 = 32 << 10;
+        let times = |r: f64| format!("{}×", fmt(r));
+        let handoff = self.median(HANDOFF, NUMASEG, k32, 2);
+        push(
+            "hand-off one at a time, 32 KiB, same node: at least 80 million blocks per second".into(),
+            handoff.map(|v| (format!("{} M/s", fmt(v)), v >= 80.0)),
+        );
+        for (other, at_least) in [("crossbeam ArrayQueue pool", 1.5), ("simple thread-local cache", 1.0)] {
+            let r = handoff.zip(self.median(HANDOFF, other, k32, 2)).map(|(n, o)| n / o);
+            push(
+                format!("hand-off one at a time, 32 KiB, same node: at least {at_least}× {other}"),
+                r.map(|r| (times(r), r >= at_least)),
+            );
+        }
+        let buffers = self.median(HANDOFF, "numaseg network buffers", k32, 2);
+        push(
+            "network buffers requested on one thread, recycled on another, one at a time: at least 50 M/s".into(),
+            buffers.map(|v| (format!("{} M/s", fmt(v)), v >= 50.0)),
+        );
+        let r = self
+            .median(HANDOFF_PRETEND, ACROSS_PRETEND, k32, 2)
+            .zip(self.median(HANDOFF_PRETEND, SAME_PRETEND, k32, 2))
+            .map(|(x, s)| x / s);
+        push(
+            "hand-off across pretend nodes: at least 0.8× the same-node figure (heap-backed, same run)".into(),
+            r.map(|r| (times(r), r >= 0.8)),
+        );
+        let real = self.median(HANDOFF_REAL, NUMASEG, k32, 2);
+        let target = "hand-off across two real nodes: at least 0.8× the same-node figure".to_owned();
+        match &self.real_nodes_skipped {
+            Some(why) => push(format!("{target} (not run: {why})"), None),
+            None => push(target, real.zip(handoff).map(|(x, s)| (times(x / s), x / s >= 0.8))),
+        }
+        let r = self
+            .median(FOREIGN, FOREIGN_FREE, k32, 1)
+            .zip(self.median(FOREIGN, LOCAL_FREE, k32, 1))
+            .map(|(f, l)| f / l);
+        push("foreign free: at most 2× a local free (allocate_on + drop)".into(), r.map(|r| (times(r), r <= 2.0)));
+        let b = self.median(BULK, BULK_UNTOUCHED, k32, 1);
+        push(
+            "bulk of 32 through handles, untouched: at most 1.5 ns per block".into(),
+            b.map(|v| (format!("{} ns", fmt(v)), v <= 1.5)),
+        );
+        let r =
+            self.median(BULK, BULK_TOUCHED, k32, 1).zip(self.median(BULK, PAIRS_TOUCHED, k32, 1)).map(|(b, p)| b / p);
+        push(
+            "bulk of 32 through handles, touched: faster per block than single pairs".into(),
+            r.map(|r| (format!("{} of the pairs' cost", times(r)), r < 1.0)),
+        );
+        let b = self.median(BATCH2, NUMASEG, k32, 2);
+        push(
+            "batch of 1024 touched, 2 threads: at most 8 ns per block".into(),
+            b.map(|v| (format!("{} ns", fmt(v)), v <= 8.0)),
+        );
+        let longest = self.rows.iter().find(|r| r.workload == BATCH2_LONGEST && r.contender == NUMASEG);
+        push(
+            "batch of 1024 touched, 2 threads: no round above 100 µs in any repetition".into(),
+            longest.map(|l| {
+                (format!("longest {} µs (median over repetitions {})", fmt(l.max), fmt(l.median)), l.max <= 100.0)
+            }),
+        );
     }
 
     /// Markdown tables: one per workload (median and min–max, and the ratio to numaseg), latency
@@ -513,7 +587,7 @@ impl Report {
         } else {
             self.rows.first().map_or(0, |r| r.size)
         };
-        let groups: [(&str, usize); 3] = [("hot pair", 1), ("batch", 1), ("cross-thread", 2)];
+        let groups: [(&str, usize); 3] = [("hot pair", 1), ("batch", 1), (CHUNKED, 2)];
         let mut contenders: Vec<String> = Vec::new();
         for r in &self.rows {
             if r.contender != NUMASEG && !contenders.contains(&r.contender) {
@@ -525,7 +599,7 @@ impl Report {
             let Some(base) = self.median(w, NUMASEG, size, *t) else { continue };
             for (c, name) in contenders.iter().enumerate() {
                 if let Some(v) = self.median(w, name, size, *t) {
-                    let ratio = if *w == "cross-thread" { base / v } else { v / base };
+                    let ratio = if *w == CHUNKED { base / v } else { v / base };
                     bars.push((g, c, ratio.max(0.01)));
                 }
             }

@@ -120,7 +120,9 @@ pub fn batch<C: Contender>(pool: &C, threads: usize, n: usize, rounds: u64) -> T
 pub const CHUNK: usize = 32;
 
 /// Thread A allocates and passes blocks through a bounded SPSC ring to thread B, which touches
-/// and frees them: the network-buffer pattern. Millions of blocks per second.
+/// and frees them, [`CHUNK`] blocks per publication. Millions of blocks per second. This is not
+/// how a service moves buffers (one at a time: see [`handoff`]); its row is labelled
+/// `cross-thread, chunks of 32`.
 ///
 /// The producer publishes [`CHUNK`] blocks at a time and the consumer takes whatever is ready.
 /// Pushed one at a time, the ring had two stable states with a fast producer: full (the
@@ -176,6 +178,114 @@ pub fn cross_thread<C: Contender>(pool: &C, blocks: u64, ring: usize) -> f64 {
         t1.duration_since(t0)
     });
     blocks as f64 / elapsed.as_secs_f64() / 1e6
+}
+
+/// One-at-a-time hand-off, the network pattern as a service runs it: thread A allocates one
+/// block and pushes it into a bounded SPSC ring of `ring` slots; thread B pops it, touches it and
+/// frees it. Millions of blocks per second, from the producer's start to the consumer's last
+/// free.
+///
+/// `setup(i)` runs on each thread (`0`: producer, `1`: consumer) before the start barrier: where
+/// the thread is homed (`ArenaManager::set_thread_node`) or pinned (`set_affinity`).
+///
+/// # Panics
+/// If a benchmark thread panics (a pool ran dry or failed).
+pub fn handoff<C: Contender>(pool: &C, blocks: u64, ring: usize, setup: &(dyn Fn(usize) + Sync)) -> f64 {
+    let (mut tx, mut rx) = rtrb::RingBuffer::<C::Block<'_>>::new(ring);
+    let start = Barrier::new(2);
+    let elapsed = std::thread::scope(|s| {
+        let start = &start;
+        let producer = s.spawn(move || {
+            set_thread_index(0);
+            setup(0);
+            start.wait();
+            let t0 = Instant::now();
+            for _ in 0..blocks {
+                let mut b = pool.alloc();
+                let mut spins = 0u32;
+                while let Err(rtrb::PushError::Full(back)) = tx.push(b) {
+                    b = back;
+                    spins = wait(spins);
+                }
+            }
+            t0
+        });
+        let consumer = s.spawn(move || {
+            set_thread_index(1);
+            setup(1);
+            start.wait();
+            let (mut got, mut spins) = (0, 0u32);
+            while got < blocks {
+                if let Ok(mut b) = rx.pop() {
+                    pool.touch(&mut b, got as u8);
+                    pool.free(b);
+                    got += 1;
+                    spins = 0;
+                } else {
+                    spins = wait(spins);
+                }
+            }
+            Instant::now()
+        });
+        let t0 = producer.join().unwrap_or_else(|_| panic!("producer panicked"));
+        let t1 = consumer.join().unwrap_or_else(|_| panic!("consumer panicked"));
+        t1.duration_since(t0)
+    });
+    blocks as f64 / elapsed.as_secs_f64() / 1e6
+}
+
+/// One wait of a hand-off thread on its ring: a spin, and after many a yield, so that on an
+/// oversubscribed machine a thread spinning on an empty or full ring lets its peer run instead
+/// of burning the time slice (which turned 30 M/s into 0.1 M/s with other builds running).
+#[inline]
+fn wait(spins: u32) -> u32 {
+    if spins < 4096 {
+        std::hint::spin_loop();
+        spins + 1
+    } else {
+        std::thread::yield_now();
+        0
+    }
+}
+
+/// [`batch`] that also reports the longest round (allocate `n` touching each, free them all)
+/// any thread took: the stall a service's batch sees, which a per-block mean hides.
+///
+/// # Panics
+/// If a benchmark thread panics (a pool ran dry or failed).
+pub fn batch_rounds<C: Contender>(pool: &C, threads: usize, n: usize, rounds: u64) -> (Timing, Duration) {
+    let longest = std::sync::Mutex::new(Duration::ZERO);
+    let run = |pool: &C, rounds: u64| -> Duration {
+        let mut held = Vec::with_capacity(n);
+        let mut worst = Duration::ZERO;
+        for _ in 0..rounds {
+            let t0 = Instant::now();
+            for i in 0..n {
+                let mut b = pool.alloc();
+                pool.touch(&mut b, i as u8);
+                held.push(b);
+            }
+            for b in held.drain(..) {
+                pool.free(b);
+            }
+            worst = worst.max(t0.elapsed());
+        }
+        worst
+    };
+    let elapsed = on_threads(
+        pool,
+        threads,
+        |pool| {
+            run(pool, 8);
+        },
+        |pool, _| {
+            let worst = run(pool, rounds);
+            let mut l = longest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            *l = (*l).max(worst);
+        },
+    );
+    let longest = longest.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    (timing(&elapsed, rounds * n as u64), longest)
 }
 
 /// Per-allocation latency percentiles, in nanoseconds, timer cost subtracted.

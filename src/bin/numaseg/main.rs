@@ -112,6 +112,10 @@ struct BenchArgs {
     /// after), so the raw-hugetlb TLB baseline and numaseg's 2 MiB regions can run.
     #[arg(long, default_value_t = 0)]
     reserve_huge_pages: u64,
+    /// Only the memory-in-motion rows (one-at-a-time hand-off, foreign free, bulk through
+    /// handles, batch on two threads) and their targets.
+    #[arg(long)]
+    only_motion: bool,
 }
 
 fn main() -> ExitCode {
@@ -779,6 +783,7 @@ fn bench(args: &BenchArgs) -> Result<ExitCode> {
         opts.tlb_bytes = mib << 20;
     }
     opts.out_dir.clone_from(&args.out);
+    opts.only_motion = args.only_motion;
     let _reservation = if args.reserve_huge_pages > 0 {
         let node = Topology::detect()?.current_node();
         let r = numaseg::numa::hugepages::Reservation::add(node, PageKind::Huge2M, args.reserve_huge_pages)?;

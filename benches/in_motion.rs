@@ -1,0 +1,104 @@
+//! Criterion benchmarks of memory in motion (issue #14), through the public API and the
+//! harness's workloads so both measure the same loops: one-at-a-time hand-off through an SPSC
+//! ring (same node, and across two pretend nodes), the same for the peers (the simple
+//! thread-local cache, the crossbeam `ArrayQueue` pool), network buffers requested on one thread
+//! and recycled on another, a foreign free against a local one, and bulk of 32 through handles
+//! against single pairs. The targets (ratios in one run) are in `numaseg bench`'s table and
+//! docs/BENCHMARKS.md, *Memory in motion*. Reproduce with
+//! `cargo bench --bench in_motion --features bench`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use numaseg::bench::motion::{self, RING, SIZE};
+use numaseg::bench::workloads::handoff;
+use numaseg::bench::{ArrayQueuePool, Contender, NetworkBuffers, NumasegSegments, TlsCachePool};
+use numaseg::config::MemoryAmount;
+use numaseg::numa::NodeId;
+use numaseg::{ArenaManager, Config};
+
+fn manager() -> Arc<ArenaManager> {
+    let config = Config::builder()
+        .memory_limit(MemoryAmount::Unlimited)
+        .node_memory_limit(MemoryAmount::Unlimited)
+        .build()
+        .expect("configuration");
+    Arc::new(ArenaManager::new(&config).expect("manager"))
+}
+
+/// `iters` blocks handed over one at a time, as the time criterion asks for.
+fn handed_over<C: Contender>(pool: &C, iters: u64, setup: &(dyn Fn(usize) + Sync)) -> Duration {
+    let rate = handoff(pool, iters.max(1), RING, setup); // million blocks per second
+    Duration::from_secs_f64(iters.max(1) as f64 / (rate * 1e6))
+}
+
+/// A allocates, B touches and frees, one block at a time through a ring of 1024 slots.
+fn one_at_a_time(c: &mut Criterion) {
+    let m = manager();
+    let none = |_: usize| {};
+    let mut g = c.benchmark_group("hand-off one at a time (32 KiB)");
+    g.throughput(Throughput::Elements(1));
+    let numaseg = NumasegSegments::new(Arc::clone(&m), SIZE);
+    g.bench_function("numaseg segments", |b| b.iter_custom(|n| handed_over(&numaseg, n, &none)));
+    let buffers = NetworkBuffers::new(Arc::clone(&m), SIZE, 4 * RING, 2);
+    g.bench_function("numaseg network buffers", |b| b.iter_custom(|n| handed_over(&buffers, n, &none)));
+    let tls = TlsCachePool::new(SIZE, 4 * RING);
+    g.bench_function("simple thread-local cache", |b| b.iter_custom(|n| handed_over(&tls, n, &none)));
+    let queue = ArrayQueuePool::new(SIZE, 4 * RING);
+    g.bench_function("crossbeam ArrayQueue pool", |b| b.iter_custom(|n| handed_over(&queue, n, &none)));
+    g.finish();
+
+    let pretend = motion::pretend_two_nodes();
+    let hb = NumasegSegments::new(Arc::clone(&pretend), SIZE);
+    let home = |node: u16| pretend.set_thread_node(NodeId::new(node)).expect("home");
+    let mut g = c.benchmark_group("hand-off one at a time, pretend nodes (32 KiB, heap-backed)");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("both on node 0", |b| b.iter_custom(|n| handed_over(&hb, n, &|_| home(0))));
+    g.bench_function("producer on node 1, consumer on node 0", |b| {
+        b.iter_custom(|n| handed_over(&hb, n, &|i| home(if i == 0 { 1 } else { 0 })));
+    });
+    g.finish();
+}
+
+/// A thread of node 0 allocates a segment of node 1 and drops it, against the same through its
+/// own node.
+fn foreign_free(c: &mut Criterion) {
+    let pretend = motion::pretend_two_nodes();
+    let mut g = c.benchmark_group("foreign free (32 KiB allocate_on + touch + drop)");
+    for (name, node) in [("segment of node 1 dropped on node 0", 1), ("segment of node 0 dropped on node 0", 0)] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|n| {
+                // A fresh thread homed on node 0, so the bench's own thread keeps no state.
+                std::thread::scope(|s| {
+                    s.spawn(|| {
+                        pretend.set_thread_node(NodeId::new(0)).expect("home");
+                        motion::allocate_on_and_drop(&pretend, NodeId::new(node), n.min(10_000));
+                        let t0 = Instant::now();
+                        motion::allocate_on_and_drop(&pretend, NodeId::new(node), n);
+                        t0.elapsed()
+                    })
+                    .join()
+                    .expect("bench thread")
+                })
+            });
+        });
+    }
+    g.finish();
+}
+
+/// Bulk of 32 through handles (`allocate_bulk` → `pop` into a `Vec<Segment>` → `release_bulk`),
+/// untouched and touched, per block.
+fn bulk_through_handles(c: &mut Criterion) {
+    let m = manager();
+    let mut g = c.benchmark_group("bulk of 32 through handles (32 KiB), per block");
+    g.throughput(Throughput::Elements(32));
+    for touched in [false, true] {
+        let name = if touched { "touched" } else { "untouched" };
+        g.bench_function(name, |b| b.iter(|| motion::bulk_through_handles(&m, 1, touched)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, one_at_a_time, foreign_free, bulk_through_handles);
+criterion_main!(benches);

@@ -1,0 +1,241 @@
+//! Memory in motion (issue #14): the patterns where one thread allocates and another frees, one
+//! block at a time, as a service's code moves buffers — on one node, across pretend nodes (a
+//! heap-backed manager with two nodes, the threads homed with `set_thread_node`), and across
+//! real nodes when the host has them (the threads pinned to CPUs of two nodes); a segment of
+//! another node dropped on this one (foreign free); bulk through handles; a batch of 1024 on two
+//! threads with its longest round; network buffers requested on one thread and recycled on
+//! another. Every row runs 32 KiB blocks next to its peers in the same run: the simple
+//! thread-local cache ([`TlsCachePool`]), the crossbeam `ArrayQueue` pool and mimalloc where a
+//! general-purpose allocator makes sense. The targets are in `report.rs`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use numa::NodeId;
+
+use super::contenders::{
+    ArrayQueuePool, Contender, Heap, HeapAllocator, NetworkBuffers, NumasegSegments, TlsCachePool,
+};
+use super::report::Row;
+use super::workloads::{self, Timing};
+use super::{BenchOptions, sized};
+use crate::config::MemoryAmount;
+use crate::{ArenaManager, Config, Segment};
+
+/// The block size of every row here.
+pub const SIZE: usize = 32 << 10;
+/// Slots of the hand-off ring.
+pub const RING: usize = 1024;
+
+/// Workload names (the report's targets look rows up by them).
+pub(super) const HANDOFF: &str = "hand-off, one at a time";
+pub(super) const HANDOFF_PRETEND: &str = "hand-off, pretend nodes (heap-backed)";
+pub(super) const HANDOFF_REAL: &str = "hand-off, producer and consumer on two real nodes";
+pub(super) const FOREIGN: &str = "foreign free";
+pub(super) const BULK: &str = "bulk of 32 through handles";
+pub(super) const BATCH2: &str = "batch of 1024, 2 threads";
+pub(super) const BATCH2_LONGEST: &str = "batch of 1024, 2 threads: longest round";
+/// Contender names of the rows that are not a [`Contender`]'s own.
+pub(super) const SAME_PRETEND: &str = "numaseg segments, both on node 0";
+pub(super) const ACROSS_PRETEND: &str = "numaseg segments, producer on node 1, consumer on node 0";
+pub(super) const FOREIGN_FREE: &str = "numaseg: segment of node 1 dropped on node 0";
+pub(super) const LOCAL_FREE: &str = "numaseg: segment of node 0 dropped on node 0";
+pub(super) const BULK_UNTOUCHED: &str = "numaseg bulk → handles → release_bulk, untouched";
+pub(super) const BULK_TOUCHED: &str = "numaseg bulk → handles → release_bulk, touched";
+pub(super) const PAIRS_UNTOUCHED: &str = "numaseg single pairs, untouched";
+pub(super) const PAIRS_TOUCHED: &str = "numaseg single pairs, touched";
+
+/// One-at-a-time hand-off of `pool`, warmed up as the chunked cross-thread workload is (both
+/// threads spin for the target time first: an idle vCPU runs slowly for a while), then sized to
+/// the target time; one row named `name`.
+fn handoff_row<C: Contender>(
+    pool: &C,
+    workload: &'static str,
+    name: &str,
+    opts: &BenchOptions,
+    setup: &(dyn Fn(usize) + Sync),
+    rows: &mut Vec<Row>,
+) {
+    let warm = Instant::now();
+    while warm.elapsed() < opts.target {
+        workloads::handoff(pool, 20_000, RING, setup);
+    }
+    let probe = workloads::handoff(pool, 20_000, RING, setup);
+    let blocks = ((probe * 1e6 * opts.target.as_secs_f64()) as u64).clamp(20_000, 50_000_000);
+    let samples: Vec<f64> = (0..opts.reps).map(|_| workloads::handoff(pool, blocks, RING, setup)).collect();
+    rows.push(Row::new(workload, name, SIZE, 2, "Mblocks/s", &samples));
+}
+
+/// `work(n)` on one fresh thread after `setup`, timed; per operation.
+fn on_thread(setup: &(dyn Fn() + Sync), n: u64, work: &(dyn Fn(u64) + Sync)) -> Timing {
+    let elapsed = std::thread::scope(|s| {
+        s.spawn(|| {
+            setup();
+            work(n.min(10_000)); // warm: the thread's cache grows
+            let t0 = Instant::now();
+            work(n);
+            t0.elapsed()
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("a benchmark thread panicked"))
+    });
+    let ns = elapsed.as_nanos() as f64 / n as f64;
+    Timing { ns_per_op: ns, ops_per_sec: 1e9 / ns }
+}
+
+fn ns_row(
+    workload: &'static str,
+    name: &str,
+    opts: &BenchOptions,
+    setup: &(dyn Fn() + Sync),
+    work: &(dyn Fn(u64) + Sync),
+    rows: &mut Vec<Row>,
+) {
+    let samples = sized(opts.target, opts.reps, |n| on_thread(setup, n, work));
+    let unit = if workload == BULK { "ns/block" } else { "ns/pair" };
+    rows.push(Row::new(workload, name, SIZE, 1, unit, &samples.iter().map(|t| t.ns_per_op).collect::<Vec<_>>()));
+}
+
+fn panic_on<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("numaseg in a benchmark: {e}"))
+}
+
+/// A heap-backed manager with two pretend nodes and no budget in the way.
+///
+/// # Panics
+/// If it cannot be built.
+#[must_use]
+pub fn pretend_two_nodes() -> Arc<ArenaManager> {
+    let config = panic_on(
+        Config::builder().memory_limit(MemoryAmount::Unlimited).node_memory_limit(MemoryAmount::Unlimited).build(),
+    );
+    Arc::new(panic_on(ArenaManager::heap_backed(&config, 2)))
+}
+
+/// Allocate a segment on `node` (with `allocate_on`), touch it, drop it: `n` times.
+pub fn allocate_on_and_drop(manager: &ArenaManager, node: NodeId, n: u64) {
+    for i in 0..n {
+        let mut s = panic_on(manager.allocate_on(node, SIZE));
+        s.as_mut_slice()[0] = i as u8;
+        drop(s);
+    }
+}
+
+/// `rounds` bulks of 32 through handles: `allocate_bulk`, every segment popped into a
+/// `Vec<Segment>`, touched at its first byte or not, and given back with `release_bulk`.
+pub fn bulk_through_handles(manager: &ArenaManager, rounds: u64, touched: bool) {
+    let mut batch = manager.new_batch();
+    let mut held: Vec<Segment<'_>> = Vec::with_capacity(32);
+    for _ in 0..rounds {
+        panic_on(manager.allocate_bulk(SIZE, 32, &mut batch));
+        while let Some(s) = batch.pop() {
+            held.push(s);
+        }
+        if touched {
+            for (i, s) in held.iter_mut().enumerate() {
+                s.as_mut_slice()[0] = i as u8;
+            }
+        }
+        manager.release_bulk(held.drain(..));
+    }
+}
+
+/// `n` single pairs (allocate, maybe touch, drop).
+fn single_pairs(manager: &ArenaManager, n: u64, touched: bool) {
+    for i in 0..n {
+        let mut s = panic_on(manager.allocate(SIZE));
+        if touched {
+            s.as_mut_slice()[0] = i as u8;
+        }
+        drop(s);
+    }
+}
+
+/// The CPUs of the first two nodes of the host that have CPUs, if it has two.
+#[must_use]
+pub fn two_real_nodes() -> Option<(Vec<usize>, Vec<usize>)> {
+    let topology = numa::Topology::detect().ok()?;
+    let mut with_cpus = topology.nodes().iter().filter(|n| !n.cpus.is_empty());
+    let a = with_cpus.next()?.cpus.clone();
+    let b = with_cpus.next()?.cpus.clone();
+    Some((a, b))
+}
+
+/// Every row of memory in motion, appended to `rows`; returns why the real-node rows did not
+/// run, if they did not.
+pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut Vec<Row>) -> Option<String> {
+    let no_setup = |_: usize| {};
+    // (a) and (g): one at a time on this node, with the peers.
+    eprintln!("bench: memory in motion, one-at-a-time hand-off");
+    let numaseg = NumasegSegments::new(Arc::clone(manager), SIZE);
+    let buffers = NetworkBuffers::new(Arc::clone(manager), SIZE, 4 * RING, 2);
+    let tls = TlsCachePool::new(SIZE, 4 * RING);
+    let queue = ArrayQueuePool::new(SIZE, 4 * RING);
+    let mimalloc = HeapAllocator { heap: Heap::Mimalloc, size: SIZE };
+    handoff_row(&numaseg, HANDOFF, &numaseg.name(), opts, &no_setup, rows);
+    handoff_row(&buffers, HANDOFF, &buffers.name(), opts, &no_setup, rows);
+    handoff_row(&tls, HANDOFF, &tls.name(), opts, &no_setup, rows);
+    handoff_row(&queue, HANDOFF, &queue.name(), opts, &no_setup, rows);
+    handoff_row(&mimalloc, HANDOFF, &mimalloc.name(), opts, &no_setup, rows);
+
+    // (b): pretend nodes, the same manager for both rows.
+    let pretend = pretend_two_nodes();
+    let hb = NumasegSegments::new(Arc::clone(&pretend), SIZE);
+    let home = |node: u16| panic_on(pretend.set_thread_node(NodeId::new(node)));
+    handoff_row(&hb, HANDOFF_PRETEND, SAME_PRETEND, opts, &|_| home(0), rows);
+    handoff_row(&hb, HANDOFF_PRETEND, ACROSS_PRETEND, opts, &|i| home(if i == 0 { 1 } else { 0 }), rows);
+
+    // (c): two real nodes, when there are.
+    let skipped = if let Some((a, b)) = two_real_nodes() {
+        eprintln!("bench: memory in motion, producer on CPUs {a:?}, consumer on CPUs {b:?}");
+        let pin = |i: usize| panic_on(numa::sys::linux::set_affinity(if i == 0 { &a } else { &b }));
+        handoff_row(&numaseg, HANDOFF_REAL, &numaseg.name(), opts, &pin, rows);
+        handoff_row(&buffers, HANDOFF_REAL, &buffers.name(), opts, &pin, rows);
+        handoff_row(&tls, HANDOFF_REAL, &tls.name(), opts, &pin, rows);
+        handoff_row(&queue, HANDOFF_REAL, &queue.name(), opts, &pin, rows);
+        handoff_row(&mimalloc, HANDOFF_REAL, &mimalloc.name(), opts, &pin, rows);
+        None
+    } else {
+        Some("the host has fewer than two NUMA nodes with CPUs".to_owned())
+    };
+
+    // (d): foreign free against a local pair, both through `allocate_on` on a thread of node 0.
+    eprintln!("bench: memory in motion, foreign free, bulk through handles");
+    let on_node0 = || home(0);
+    ns_row(FOREIGN, FOREIGN_FREE, opts, &on_node0, &|n| allocate_on_and_drop(&pretend, NodeId::new(1), n), rows);
+    ns_row(FOREIGN, LOCAL_FREE, opts, &on_node0, &|n| allocate_on_and_drop(&pretend, NodeId::new(0), n), rows);
+    drop(hb);
+    drop(pretend);
+
+    // (e): bulk of 32 through handles against single pairs, per block.
+    let none = || {};
+    let m: &ArenaManager = manager;
+    ns_row(BULK, BULK_UNTOUCHED, opts, &none, &|n| bulk_through_handles(m, (n / 32).max(1), false), rows);
+    ns_row(BULK, BULK_TOUCHED, opts, &none, &|n| bulk_through_handles(m, (n / 32).max(1), true), rows);
+    ns_row(BULK, PAIRS_UNTOUCHED, opts, &none, &|n| single_pairs(m, n, false), rows);
+    ns_row(BULK, PAIRS_TOUCHED, opts, &none, &|n| single_pairs(m, n, true), rows);
+
+    // (f): a batch of 1024 touched on 2 threads, with the longest round of each repetition.
+    eprintln!("bench: memory in motion, batch of 1024 on 2 threads");
+    batch2(&numaseg, opts, rows);
+    batch2(&tls, opts, rows);
+    batch2(&queue, opts, rows);
+    batch2(&mimalloc, opts, rows);
+    skipped
+}
+
+fn batch2<C: Contender>(pool: &C, opts: &BenchOptions, rows: &mut Vec<Row>) {
+    let n = opts.batch;
+    let per_round = n as u64;
+    let mut longest = Vec::new();
+    let samples = sized(opts.target, opts.reps, |ops| {
+        let (t, l) = workloads::batch_rounds(pool, 2, n, (ops / per_round).max(1));
+        longest.push(l);
+        t
+    });
+    // The last `reps` calls are the repetitions (the first two warmed up and sized).
+    let longest: Vec<f64> = longest[longest.len() - samples.len()..].iter().map(|d| d.as_secs_f64() * 1e6).collect();
+    let ns: Vec<f64> = samples.iter().map(|t| t.ns_per_op).collect();
+    rows.push(Row::new(BATCH2, &pool.name(), SIZE, 2, "ns/block", &ns));
+    rows.push(Row::new(BATCH2_LONGEST, &pool.name(), SIZE, 2, "µs", &longest));
+}
