@@ -11,21 +11,29 @@
 //! Workloads (32 KiB blocks, the harness's contenders and loops; `threads` applies to the
 //! hot-pair and batch ones): `segments-hot-pair`, `segments-batch`, `segments-batch-coloured`,
 //! `segments-bulk`, `segments-cross-thread` (two threads, after 500 ms of warm-up),
-//! `manager-hot-pair`, `buffers-hot-pair`, `mimalloc-hot-pair`, `arrayqueue-hot-pair`, and
-//! `locked-cas` (one uncontended compare-and-swap, for scale).
+//! `manager-hot-pair`, `buffers-hot-pair`, `mimalloc-hot-pair`, `arrayqueue-hot-pair`,
+//! `locked-cas` (one uncontended compare-and-swap, for scale), and the memory-in-motion ones
+//! (issue #14; two pretend nodes on the heap, the thread homed on node 0): `foreign-free`
+//! (`allocate_on` node 1 + drop), `local-free` (`allocate_on` node 0 + drop), and
+//! `segments-handoff` / `tls-handoff` (thread A allocates 1024 blocks, thread B touches and frees
+//! them, in lockstep rounds: the allocator's per-block work of a hand-off without a ring's
+//! spinning, which under callgrind's serialised threads would dominate the count).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use numaseg::bench::workloads::{Timing, batch, cross_thread, hot_pair};
-use numaseg::bench::{ArrayQueuePool, Heap, HeapAllocator, ManagerPages, NetworkBuffers, NumasegSegments};
+use numaseg::bench::{
+    ArrayQueuePool, Contender, Heap, HeapAllocator, ManagerPages, NetworkBuffers, NumasegSegments, TlsCachePool,
+};
 use numaseg::config::MemoryAmount;
 use numaseg::{ArenaManager, Config};
 
 const SIZE: usize = 32 << 10;
 const WORKLOADS: &str = "segments-hot-pair, segments-batch, segments-batch-coloured, segments-bulk, \
                          segments-cross-thread, manager-hot-pair, buffers-hot-pair, mimalloc-hot-pair, \
-                         arrayqueue-hot-pair, locked-cas";
+                         arrayqueue-hot-pair, locked-cas, foreign-free, local-free, segments-handoff, \
+                         tls-handoff";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -100,6 +108,23 @@ fn main() -> ExitCode {
             let rate = cross_thread(&pool, ops, 1024);
             eprintln!("profile: {rate:.1} million blocks per second");
         }
+        "foreign-free" | "local-free" => {
+            let pretend = numaseg::bench::motion::pretend_two_nodes();
+            let node = numaseg::numa::NodeId::new(u16::from(workload == "foreign-free"));
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    if let Err(e) = pretend.set_thread_node(numaseg::numa::NodeId::new(0)) {
+                        panic!("profile: {e}");
+                    }
+                    numaseg::bench::motion::allocate_on_and_drop(&pretend, node, 10_000);
+                    let t0 = std::time::Instant::now();
+                    numaseg::bench::motion::allocate_on_and_drop(&pretend, node, ops);
+                    report(Timing { ns_per_op: t0.elapsed().as_nanos() as f64 / ops as f64, ops_per_sec: 0.0 });
+                });
+            });
+        }
+        "segments-handoff" => lockstep(&NumasegSegments::new(Arc::clone(&manager), SIZE), ops),
+        "tls-handoff" => lockstep(&TlsCachePool::new(SIZE, 4096), ops),
         "manager-hot-pair" => {
             report(hot_pair(&ManagerPages::new(Arc::clone(&manager), SIZE, 4096, threads), threads, ops))
         }
@@ -128,4 +153,35 @@ fn main() -> ExitCode {
 /// Prints the timing, for orientation only (under callgrind it means nothing).
 fn report(timing: Timing) {
     eprintln!("profile: {:.2} ns per operation", timing.ns_per_op);
+}
+
+/// Thread A allocates rounds of 1024 blocks and hands each round to thread B, which touches and
+/// frees every block; the round's vector comes back for reuse. `ops` blocks in all.
+fn lockstep<C: Contender>(pool: &C, ops: u64) {
+    const ROUND: usize = 1024;
+    let (to_b, from_a) = std::sync::mpsc::sync_channel::<Vec<C::Block<'_>>>(1);
+    let (to_a, from_b) = std::sync::mpsc::sync_channel::<Vec<C::Block<'_>>>(1);
+    let rounds = ops.div_ceil(ROUND as u64);
+    let t0 = std::time::Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut v = Vec::with_capacity(ROUND);
+            for _ in 0..rounds {
+                v.extend((0..ROUND).map(|_| pool.alloc()));
+                let Ok(()) = to_b.send(v) else { return };
+                let Ok(back) = from_b.recv() else { return };
+                v = back;
+            }
+        });
+        s.spawn(move || {
+            while let Ok(mut v) = from_a.recv() {
+                for (i, mut b) in v.drain(..).enumerate() {
+                    pool.touch(&mut b, i.to_le_bytes()[0]);
+                    pool.free(b);
+                }
+                let Ok(()) = to_a.send(v) else { return };
+            }
+        });
+    });
+    report(Timing { ns_per_op: t0.elapsed().as_nanos() as f64 / (rounds * ROUND as u64) as f64, ops_per_sec: 0.0 });
 }
