@@ -17,7 +17,8 @@
 //! (`allocate_on` node 1 + drop), `local-free` (`allocate_on` node 0 + drop), and
 //! `segments-handoff` / `tls-handoff` (thread A allocates 1024 blocks, thread B touches and frees
 //! them, in lockstep rounds: the allocator's per-block work of a hand-off without a ring's
-//! spinning, which under callgrind's serialised threads would dominate the count).
+//! spinning, which under callgrind's serialised threads would dominate the count), and
+//! `segments-bulk-handles` (bulk of 32 through handles, touched).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -33,7 +34,7 @@ const SIZE: usize = 32 << 10;
 const WORKLOADS: &str = "segments-hot-pair, segments-batch, segments-batch-coloured, segments-bulk, \
                          segments-cross-thread, manager-hot-pair, buffers-hot-pair, mimalloc-hot-pair, \
                          arrayqueue-hot-pair, locked-cas, foreign-free, local-free, segments-handoff, \
-                         tls-handoff";
+                         tls-handoff, segments-bulk-handles";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -123,6 +124,7 @@ fn main() -> ExitCode {
                 });
             });
         }
+        "segments-bulk-handles" => numaseg::bench::motion::bulk_through_handles(&manager, ops / 32, true),
         "segments-handoff" => lockstep(&NumasegSegments::new(Arc::clone(&manager), SIZE), ops),
         "tls-handoff" => lockstep(&TlsCachePool::new(SIZE, 4096), ops),
         "manager-hot-pair" => {

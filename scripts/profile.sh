@@ -13,7 +13,8 @@ shift || true
 workloads=("$@")
 if ((${#workloads[@]} == 0)); then
   workloads=(segments-hot-pair segments-bulk segments-batch manager-hot-pair buffers-hot-pair
-             mimalloc-hot-pair arrayqueue-hot-pair foreign-free local-free segments-handoff tls-handoff)
+             mimalloc-hot-pair arrayqueue-hot-pair foreign-free local-free segments-handoff tls-handoff
+             segments-bulk-handles)
 fi
 cargo build -q --release --features bench --example profile
 bin=target/release/examples/profile
