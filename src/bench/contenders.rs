@@ -431,6 +431,10 @@ impl Contender for NetworkBuffers {
 // === the simple thread-local cache ===
 
 /// Blocks the simple thread-local cache moves to or from its shared list at once.
+///
+/// ```
+/// assert_eq!(numaseg::bench::TLS_BATCH, 128);
+/// ```
 pub const TLS_BATCH: usize = 128;
 
 /// The shared list of a [`TlsCachePool`].
@@ -467,6 +471,14 @@ std::thread_local! {
 /// empty and flushes the oldest [`TLS_BATCH`] to it when it holds twice that; a thread's stack
 /// goes back to the list when the thread exits. The reference point of issue #14: one-at-a-time
 /// hand-off should be at least as fast through numaseg.
+///
+/// ```
+/// use numaseg::bench::{Contender, TlsCachePool};
+/// let pool = TlsCachePool::new(4096, 512);
+/// let mut block = pool.alloc();
+/// pool.touch(&mut block, 7);
+/// pool.free(block);
+/// ```
 #[derive(Debug)]
 pub struct TlsCachePool {
     premapped: Premapped,

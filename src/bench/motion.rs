@@ -23,8 +23,16 @@ use crate::config::MemoryAmount;
 use crate::{ArenaManager, Config, Segment};
 
 /// The block size of every row here.
+///
+/// ```
+/// assert_eq!(numaseg::bench::motion::SIZE, 32 << 10);
+/// ```
 pub const SIZE: usize = 32 << 10;
 /// Slots of the hand-off ring.
+///
+/// ```
+/// assert_eq!(numaseg::bench::motion::RING, 1024);
+/// ```
 pub const RING: usize = 1024;
 
 /// Workload names (the report's targets look rows up by them).
@@ -102,6 +110,11 @@ fn panic_on<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
 
 /// A heap-backed manager with two pretend nodes and no budget in the way.
 ///
+/// ```
+/// let manager = numaseg::bench::motion::pretend_two_nodes();
+/// assert_eq!(manager.nodes().len(), 2);
+/// ```
+///
 /// # Panics
 /// If it cannot be built.
 #[must_use]
@@ -113,6 +126,18 @@ pub fn pretend_two_nodes() -> Arc<ArenaManager> {
 }
 
 /// Allocate a segment on `node` (with `allocate_on`), touch it, drop it: `n` times.
+///
+/// ```
+/// use numaseg::bench::motion::{allocate_on_and_drop, pretend_two_nodes};
+/// use numaseg::numa::NodeId;
+/// let manager = pretend_two_nodes();
+/// manager.set_thread_node(NodeId::new(0))?;
+/// allocate_on_and_drop(&manager, NodeId::new(1), 100); // 100 foreign frees
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Panics
+/// If numaseg refuses an allocation.
 pub fn allocate_on_and_drop(manager: &ArenaManager, node: NodeId, n: u64) {
     for i in 0..n {
         let mut s = panic_on(manager.allocate_on(node, SIZE));
@@ -123,6 +148,14 @@ pub fn allocate_on_and_drop(manager: &ArenaManager, node: NodeId, n: u64) {
 
 /// `rounds` bulks of 32 through handles: `allocate_bulk`, every segment popped into a
 /// `Vec<Segment>`, touched at its first byte or not, and given back with `release_bulk`.
+///
+/// ```
+/// use numaseg::bench::motion::{bulk_through_handles, pretend_two_nodes};
+/// bulk_through_handles(&pretend_two_nodes(), 4, true);
+/// ```
+///
+/// # Panics
+/// If numaseg refuses an allocation.
 pub fn bulk_through_handles(manager: &ArenaManager, rounds: u64, touched: bool) {
     let mut batch = manager.new_batch();
     let mut held: Vec<Segment<'_>> = Vec::with_capacity(32);
@@ -152,6 +185,12 @@ fn single_pairs(manager: &ArenaManager, n: u64, touched: bool) {
 }
 
 /// The CPUs of the first two nodes of the host that have CPUs, if it has two.
+///
+/// ```
+/// if let Some((a, b)) = numaseg::bench::motion::two_real_nodes() {
+///     assert!(!a.is_empty() && !b.is_empty());
+/// }
+/// ```
 #[must_use]
 pub fn two_real_nodes() -> Option<(Vec<usize>, Vec<usize>)> {
     let topology = numa::Topology::detect().ok()?;

@@ -188,6 +188,13 @@ pub fn cross_thread<C: Contender>(pool: &C, blocks: u64, ring: usize) -> f64 {
 /// `setup(i)` runs on each thread (`0`: producer, `1`: consumer) before the start barrier: where
 /// the thread is homed (`ArenaManager::set_thread_node`) or pinned (`set_affinity`).
 ///
+/// ```
+/// use numaseg::bench::{TlsCachePool, workloads::handoff};
+/// let pool = TlsCachePool::new(4096, 1024);
+/// let million_blocks_per_second = handoff(&pool, 10_000, 64, &|_| {});
+/// assert!(million_blocks_per_second > 0.0);
+/// ```
+///
 /// # Panics
 /// If a benchmark thread panics (a pool ran dry or failed).
 pub fn handoff<C: Contender>(pool: &C, blocks: u64, ring: usize, setup: &(dyn Fn(usize) + Sync)) -> f64 {
@@ -250,6 +257,13 @@ fn wait(spins: u32) -> u32 {
 
 /// [`batch`] that also reports the longest round (allocate `n` touching each, free them all)
 /// any thread took: the stall a service's batch sees, which a per-block mean hides.
+///
+/// ```
+/// use numaseg::bench::{TlsCachePool, workloads::batch_rounds};
+/// let pool = TlsCachePool::new(4096, 1024);
+/// let (timing, longest) = batch_rounds(&pool, 2, 64, 10);
+/// assert!(timing.ns_per_op > 0.0 && longest > std::time::Duration::ZERO);
+/// ```
 ///
 /// # Panics
 /// If a benchmark thread panics (a pool ran dry or failed).
