@@ -13,7 +13,7 @@
 #   126  nothing was booted: bad option, binary not found, packages or kernel not obtainable
 #   130  interrupted (Ctrl-C)
 #
-# What it needs, all obtained on first use and cached under target/numa-vm/:
+# What it needs, obtained on first use (the kernel and initramfs base cached in target/numa-vm/):
 # - Debian packages qemu-system-x86, busybox-static and cpio, installed with apt-get (root, or
 #   sudo) when missing; `apt-get update` is run once if the install fails (fresh machine).
 # - A guest kernel: Debian's linux-image-cloud-amd64 is downloaded with `apt-get download` and
@@ -22,9 +22,9 @@
 # The guest is an initramfs: a cached base (busybox, /init, modules), rebuilt when any of them
 # changes, followed by a per-run archive holding the binary, the libraries `ldd` lists
 # for it at their host paths, --add files and the run's settings. Nothing of the host is
-# mounted in the guest. stdout and stderr travel over two virtio-serial ports straight to our
-# file descriptors 1 and 2; the status comes back on the guest console as a line with a random
-# tag. The guest's environment: RUN_IN_NUMA_VM=1, RUN_IN_NUMA_VM_NODES=N, the host's NUMASEG_*
+# mounted in the guest. stdout and stderr travel over two virtio-serial ports into files that
+# are streamed to ours as they grow; the status comes back on the guest console as a line with a
+# random tag, as does a line when the binary starts (a guest failing before it is booted again). The guest's environment: RUN_IN_NUMA_VM=1, RUN_IN_NUMA_VM_NODES=N, the host's NUMASEG_*
 # and RUST_* variables, and --env values. README.md ("The multi-node guest") has more.
 set -Eeuo pipefail
 
@@ -333,10 +333,10 @@ prepare() {
 
 run() {
   local bin=$1 name e
-  shift
-  [[ $bin == */* ]] || bin=$(command -v "$bin") || fail "$1: not found in PATH"
+  [[ $bin == */* ]] || bin=$(type -P "$1") || fail "$1: not found in PATH"
   [[ -f $bin && -x $bin ]] || fail "$bin: not an executable file"
   bin=$(realpath -s "$bin")
+  shift
   prepare
 
   work=$(mktemp -d "${TMPDIR:-/tmp}/numa-vm.XXXXXX")
@@ -356,7 +356,7 @@ run() {
     echo "VM_NODES=$nodes VM_HUGEPAGES=$hugepages VM_TAG=$tag VM_CWD=$(q "$PWD")"
     echo "export RUN_IN_NUMA_VM=1 RUN_IN_NUMA_VM_NODES=$nodes RUN_IN_NUMA_VM_HUGEPAGES_PER_NODE=$hugepages"
     while read -r name; do
-      [[ $name =~ ^(NUMASEG|RUST)_[A-Za-z0-9_]*$ ]] && echo "export $name=$(q "${!name}")"
+      if [[ $name =~ ^(NUMASEG|RUST)_[A-Za-z0-9_]*$ ]]; then echo "export $name=$(q "${!name}")"; fi
     done < <(compgen -e)
     for e in "${envs[@]}"; do
       name=${e%%=*}
