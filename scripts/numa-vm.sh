@@ -179,8 +179,8 @@ fetch_kernel() {
     mkdir -p "$work/k/lib/modules/$kver/${m%/*}"
     cp "$work/x/lib/modules/$kver/$m" "$work/k/lib/modules/$kver/$m"
   done
-  rm -rf "$CACHE/kernel/$pkg"
-  mv "$work/k" "$CACHE/kernel/$pkg"
+  # Another run may have fetched the same kernel meanwhile: then either copy will do.
+  mv -T "$work/k" "$CACHE/kernel/$pkg" 2>/dev/null || true
   rm -rf "$work"
 }
 
