@@ -155,20 +155,20 @@ module_closure() {
 
 # Downloads Debian's cloud kernel into the cache and keeps vmlinuz plus the modules above.
 fetch_kernel() {
-  local pkg work
+  local pkg="" work=$CACHE/kernel/.fetch-$$ tries
   command -v apt-get >/dev/null || fail "no guest kernel: not a Debian system, pass --kernel"
-  pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }') || true
-  if [[ -z $pkg ]]; then
-    ((install)) || fail "no guest kernel cached and --no-install given"
-    say "no package lists; running apt-get update"
-    if ((EUID == 0)); then apt-get -q update >&2; else sudo apt-get -q update >&2; fi || fail "apt-get update failed"
-    pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-    [[ -n $pkg ]] || fail "apt knows no linux-image-cloud-amd64; pass --kernel"
-  fi
-  say "downloading the guest kernel $pkg into $CACHE/kernel"
-  work=$CACHE/kernel/.fetch-$$
   rm -rf "$work" && mkdir -p "$work/x"
-  (cd "$work" && apt-get -q -o APT::Sandbox::User="$(id -un)" download "$pkg" >&2) || fail "apt-get download $pkg failed"
+  # Stale or missing package lists (a fresh machine): `apt-get update`, then try once more.
+  for tries in 1 2; do
+    pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }') || true
+    if [[ -n $pkg ]]; then
+      say "downloading the guest kernel $pkg into $CACHE/kernel"
+      (cd "$work" && apt-get -q -o APT::Sandbox::User="$(id -un)" download "$pkg" >&2) && break
+    fi
+    ((tries == 1 && install)) || fail "could not download linux-image-cloud-amd64 (${pkg:-unknown to apt}); pass --kernel"
+    say "running apt-get update"
+    if ((EUID == 0)); then apt-get -q update >&2; else sudo apt-get -q update >&2; fi || fail "apt-get update failed"
+  done
   dpkg-deb -x "$work"/*.deb "$work/x" || fail "could not unpack $pkg"
   local vmlinuz kver m
   vmlinuz=$(ls "$work"/x/boot/vmlinuz-* | head -n1)
