@@ -1,6 +1,6 @@
 //! Real placement on a real kernel.
 //!
-//! On a multi-node machine (CI runs this binary inside `shared/numa-vm/run-in-numa-vm`, 4 nodes,
+//! On a multi-node machine (CI runs this binary inside `scripts/numa-vm.sh`, 4 nodes,
 //! 2 MiB pages reserved per node): for every node and every page kind with pages, a region lands
 //! entirely on that node (read back per base page), huge kinds are really huge, strict mode fails
 //! cleanly when a node's huge pages are used up, and auto mode falls back and reports it.

@@ -1,5 +1,5 @@
 //! Placement on a real multi-node kernel, one binary with a module per area. CI runs it inside
-//! `shared/numa-vm/run-in-numa-vm` (4 nodes, one CPU and 2 MiB pages per node) through
+//! `scripts/numa-vm.sh` (4 nodes, one CPU and 2 MiB pages per node) through
 //! `scripts/guest-tests.sh`; on a one-node machine the multi-node cases reduce to what one node
 //! can show. `RUN_IN_NUMA_VM=1` (set by the guest) makes the multi-node expectations mandatory.
 
