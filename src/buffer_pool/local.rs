@@ -449,6 +449,44 @@ impl LocalBufferPool {
         self.core.shared.destroy(&self.core);
     }
 
+    /// Gives some of a set's exclusive buffers back to the global pool (Flink's
+    /// `recycleUnpooledMemorySegments`): the set's size and the reservation shrink by exactly
+    /// the number given, and the spare buffers are redistributed among the local pools at once.
+    /// Returns by how many buffers the reservation was lowered. The buffers are recycled
+    /// either way: on an error they go back to their own pools as if dropped; once the set (or
+    /// the network pool) is destroyed its reservation is already released, so they just go
+    /// back and this returns 0.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 10, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 10)?;
+    /// let exclusive = network.request_exclusive(4, None, None)?;
+    /// assert_eq!((pool.num_buffers(), network.required_buffers()), (6, 5));
+    /// let mine: Vec<_> = (0..3).map(|_| exclusive.request_buffer().unwrap().unwrap()).collect();
+    /// assert_eq!(exclusive.recycle_exclusive(mine.into_iter().take(2))?, 2); // the third is dropped
+    /// assert_eq!((exclusive.num_buffers(), network.required_buffers()), (2, 3));
+    /// assert_eq!(pool.num_buffers(), 8); // the freed share, at once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::NotExclusive`] for a local pool made by `create_buffer_pool`,
+    /// [`BufferPoolError::ForeignBuffer`] for a buffer of another pool.
+    pub fn recycle_exclusive(&self, buffers: impl IntoIterator<Item = Buffer>) -> Result<usize, BufferPoolError> {
+        let buffers: Vec<Buffer> = buffers.into_iter().collect();
+        if let Some(b) = buffers.iter().find(|b| b.pool_id() != self.core.id) {
+            return Err(BufferPoolError::ForeignBuffer { buffer_pool: b.pool_id(), pool: self.core.id });
+        }
+        let n = buffers.len();
+        let lowered = self.core.shared.lower_exclusive(&self.core, n)?;
+        // Recycled above the set's new size (or to a destroyed set): each goes to the global
+        // pool, where waiting pools get it.
+        drop(buffers);
+        Ok(if lowered { n } else { 0 })
+    }
+
     /// Whether the pool was destroyed.
     ///
     /// ```
