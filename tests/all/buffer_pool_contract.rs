@@ -319,3 +319,107 @@ fn only_exclusive_sets_take_their_own_buffers_back() {
     drop((pool, exclusive));
     assert_all_back(&n);
 }
+
+// === 5. indexed access and non-consuming read-only views ===
+
+#[test]
+fn indexed_access_is_bounds_checked_at_the_capacity_and_moves_no_index() {
+    // Flink's network buffer tests: get/set at an index work anywhere within the capacity and
+    // fail just past it, whatever the reader and writer indexes.
+    let n = network(1);
+    let pool = n.create_buffer_pool(1, 1).unwrap();
+    let mut b = pool.request_buffer().unwrap().unwrap();
+    let cap = b.capacity();
+    b.set_u64_at(cap - 8, 0x0102_0304_0506_0708).unwrap();
+    assert_eq!(b.get_u64_at(cap - 8).unwrap(), 0x0102_0304_0506_0708);
+    assert_eq!(b.get_u64_le_at(cap - 8).unwrap(), 0x0807_0605_0403_0201, "the same bytes, the other order");
+    assert_eq!(b.get_u8_at(cap - 8).unwrap(), 1, "big-endian: the high byte first");
+    let err = b.get_u64_at(cap - 7).unwrap_err();
+    assert!(matches!(err, BufferPoolError::OutOfBounds { index, len: 8, capacity } if index == cap - 7 && capacity == cap));
+    assert_eq!(err.to_string(), format!("8 bytes at index {} are outside the buffer's {cap} bytes", cap - 7));
+    assert!(matches!(b.set_u16_at(cap - 1, 7), Err(BufferPoolError::OutOfBounds { len: 2, .. })));
+    assert!(matches!(b.get_u8_at(usize::MAX), Err(BufferPoolError::OutOfBounds { .. })), "no overflow");
+    assert!(b.set_bytes_at(usize::MAX, b"xy").is_err());
+    assert!(b.set_bytes_at(cap, b"").is_ok(), "an empty write at the end is within bounds");
+    assert_eq!((b.reader_index(), b.writer_index()), (0, 0), "indexed access moves no index");
+    // Every typed pair round-trips, and a big-endian write reads back reversed as little-endian.
+    b.set_i16_at(0, -2).unwrap();
+    assert_eq!(b.get_i16_at(0).unwrap(), -2);
+    b.set_i32_le_at(2, -70_000).unwrap();
+    assert_eq!(b.get_i32_le_at(2).unwrap(), -70_000);
+    b.set_u32_at(6, 0xA1B2_C3D4).unwrap();
+    assert_eq!(b.get_u32_le_at(6).unwrap(), 0xD4C3_B2A1);
+    b.set_f64_at(10, 6.5).unwrap();
+    assert_eq!(b.get_f64_at(10).unwrap(), 6.5);
+    b.set_f32_le_at(18, -0.75).unwrap();
+    assert_eq!(b.get_f32_le_at(18).unwrap(), -0.75);
+    b.set_i8_at(22, -1).unwrap();
+    assert_eq!(b.get_u8_at(22).unwrap(), 0xFF);
+    // Written bytes become readable once the writer index passes them.
+    b.put_bytes(0, 4);
+    b.set_u32_at(0, 0x6869_2121).unwrap();
+    assert_eq!(b.chunk(), b"hi!!");
+    assert_eq!(b.get_u32(), 0x6869_2121, "bytes::Buf reads what the setter wrote");
+    drop(b);
+    drop(pool);
+    assert_all_back(&n);
+}
+
+#[test]
+fn a_read_only_slice_shares_the_buffer_and_leaves_the_writer_writable() {
+    // Flink: retainBuffer + readOnlySlice — the slice sees the bytes written so far, the
+    // builder keeps appending, and the buffer is recycled only when both are released.
+    let n = network(1);
+    let pool = n.create_buffer_pool(1, 1).unwrap();
+    let mut b = pool.request_buffer().unwrap().unwrap();
+    b.put_slice(b"first");
+    let first = b.read_only_slice();
+    b.put_slice(b" second");
+    let both = b.read_only_slice();
+    assert_eq!((first.as_ref(), both.as_ref()), (&b"first"[..], &b"first second"[..]));
+    // Below the shared end nothing writes; above it everything does.
+    let err = b.set_u8_at(11, b'!').unwrap_err();
+    assert!(matches!(err, BufferPoolError::ReadOnly { index: 11, len: 1, shared: 12 }), "{err:?}");
+    b.set_u8_at(12, b'!').unwrap();
+    assert_eq!(b.as_mut_slice().len(), 0, "the mutable slice starts above the shared bytes");
+    b.put_u8(b'.');
+    assert_eq!(b.as_mut_slice(), b".");
+    b.clear();
+    assert_eq!((b.reader_index(), b.writer_index()), (12, 12), "clearing keeps the shared bytes");
+    assert_eq!(both.as_ref(), b"first second", "views unchanged by the writer");
+    // The counts: the writer plus two views; dropping the writer first keeps the buffer out.
+    let stats = n.stats();
+    assert_eq!((stats.requested, stats.recycled, stats.in_use), (1, 0, 1));
+    drop(first);
+    drop(b);
+    assert_eq!(pool.available_buffers(), 0, "a view still holds it");
+    drop(both);
+    assert_eq!(pool.available_buffers(), 1, "the last handle recycled it");
+    assert_eq!(n.stats().recycled, 1, "exactly once");
+    drop(pool);
+    assert_all_back(&n);
+}
+
+#[test]
+fn the_writer_thaws_when_its_views_are_gone_and_can_become_a_view_itself() {
+    let n = network(1);
+    let pool = n.create_buffer_pool(1, 1).unwrap();
+    let mut b = pool.request_buffer().unwrap().unwrap();
+    b.put_slice(b"abc");
+    drop(b.read_only_slice());
+    b.set_bytes_at(0, b"A").expect("no view left: writable again");
+    b.clear();
+    assert_eq!(b.writer_index(), 0);
+    b.put_slice(b"xyz");
+    let view = b.read_only_slice();
+    let tail = b.into_shared(); // the writer's reference becomes a view's
+    assert_eq!((view.as_ref(), tail.as_ref()), (&b"xyz"[..], &b"xyz"[..]));
+    drop(view);
+    assert_eq!(pool.available_buffers(), 0);
+    drop(tail);
+    assert_eq!(pool.available_buffers(), 1);
+    let stats = n.stats();
+    assert_eq!((stats.requested, stats.recycled), (1, 1));
+    drop(pool);
+    assert_all_back(&n);
+}
