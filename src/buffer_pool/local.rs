@@ -17,6 +17,16 @@
 //!   recycler pushing "only if the flag is clear" cannot both succeed: no lost wake-up.
 //! - Idle buffers never sit in the stack of a pool above its size: shrinking sets the flag,
 //!   then pops the excess back to the global pool.
+//! - **The idle count.** Every push writes the stack's new length into the pushed slot's
+//!   `depth` (the top's depth + 1) before its CAS; a slot's depth is not written again until it
+//!   is pushed again, so the top's depth is the stack's length. A push reads the head with
+//!   Acquire (every change of the head is a read-modify-write, so this synchronises with the
+//!   push that put the top there and sees its depth). [`LocalBufferPool::available_buffers`]
+//!   reads head, top's depth (Acquire: pairs with the Release store of whichever push wrote it),
+//!   head again, and retries unless both heads are equal: if the depth came from a later push
+//!   of that slot, the pop before it happened before that push, hence before the second read,
+//!   so the tag moved. The answer is the length the stack had at the first read: exact, O(1),
+//!   lock-free, and one plain store plus one read of the old top's line per push.
 //!
 //! Nothing on the request or recycle fast path takes a lock, allocates, or touches a counter
 //! shared between threads; the buffer's own slot line carries its stats counters.
@@ -101,21 +111,54 @@ impl PoolCore {
         }
     }
 
+    /// Writes `slot`'s link and depth for a push onto the stack of `word`.
+    #[inline]
+    fn link(slots: &[Slot], slot: u32, word: u64) {
+        let top = (word & TOP_MASK) as u32;
+        // Relaxed: `word` was read with Acquire, which made the top's depth visible; if the top
+        // changed since, the CAS fails and this is redone.
+        let depth = if top == 0 { 1 } else { slots[top as usize - 1].depth.load(Ordering::Relaxed) + 1 };
+        let s = &slots[slot as usize];
+        s.next.store(top, Ordering::Relaxed);
+        // Release: pairs with the Acquire in `idle` (see the module docs).
+        s.depth.store(depth, Ordering::Release);
+    }
+
+    /// The number of idle buffers in the stack, as it was at one moment (see the module docs).
+    pub(crate) fn idle(&self, slots: &[Slot]) -> usize {
+        loop {
+            // Acquire: sees the depth written by the push that put the top there.
+            let word = self.head.load(Ordering::Acquire);
+            let top = (word & TOP_MASK) as usize;
+            if top == 0 {
+                return 0;
+            }
+            // Acquire: if this reads a later push's depth, the pop before that push happened
+            // before the load below, so the head it reads differs.
+            let depth = slots[top - 1].depth.load(Ordering::Acquire);
+            if self.head.load(Ordering::Relaxed) == word {
+                return depth as usize;
+            }
+            crate::sync::hint::spin_loop();
+        }
+    }
+
     /// Pushes a buffer unless the slow flag is set (then returns false: take the lock).
     #[inline]
     pub(crate) fn try_push(&self, slots: &[Slot], slot: u32) -> bool {
-        let mut word = self.head.load(Ordering::Relaxed);
+        // Acquire: the top's depth (see `link`).
+        let mut word = self.head.load(Ordering::Acquire);
         loop {
             if word & SLOW != 0 {
                 return false;
             }
-            slots[slot as usize].next.store((word & TOP_MASK) as u32, Ordering::Relaxed);
-            // Release: publishes `next` and the buffer's contents to the next popper.
+            Self::link(slots, slot, word);
+            // Release: publishes `next`, `depth` and the buffer's contents to the next popper.
             match self.head.compare_exchange_weak(
                 word,
                 next_word(word, u64::from(slot) + 1, 0),
                 Ordering::Release,
-                Ordering::Relaxed,
+                Ordering::Acquire,
             ) {
                 Ok(_) => return true,
                 Err(w) => word = w,
@@ -125,14 +168,15 @@ impl PoolCore {
 
     /// Pushes whatever the flag (the state lock is held; the flag is kept).
     pub(crate) fn push_locked(&self, slots: &[Slot], slot: u32) {
-        let mut word = self.head.load(Ordering::Relaxed);
+        // Acquire: the top's depth (see `link`).
+        let mut word = self.head.load(Ordering::Acquire);
         loop {
-            slots[slot as usize].next.store((word & TOP_MASK) as u32, Ordering::Relaxed);
+            Self::link(slots, slot, word);
             match self.head.compare_exchange_weak(
                 word,
                 next_word(word, u64::from(slot) + 1, word & SLOW),
                 Ordering::Release,
-                Ordering::Relaxed,
+                Ordering::Acquire,
             ) {
                 Ok(_) => return,
                 Err(w) => word = w,
@@ -578,7 +622,10 @@ impl LocalBufferPool {
         self.core.shared.in_hands(self.core.id)
     }
 
-    /// Idle buffers in the pool's stack (owned minus in use; exact when quiescent).
+    /// Idle buffers in the pool's stack (Flink's `getNumberOfAvailableMemorySegments`): O(1)
+    /// and lock-free. The answer is the stack's length at one moment during the call — exact
+    /// when nothing else runs; while other threads request and recycle it may be stale by the
+    /// time it is used, like any count of a concurrent container.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -591,7 +638,7 @@ impl LocalBufferPool {
     /// ```
     #[must_use]
     pub fn available_buffers(&self) -> usize {
-        self.owned_buffers().saturating_sub(self.buffers_in_use())
+        self.core.idle(&self.core.shared.slots)
     }
 
     /// The node the pool prefers.

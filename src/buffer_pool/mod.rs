@@ -74,6 +74,9 @@ pub(crate) struct Slot {
     node: usize,
     /// The next slot (index + 1, 0 = none) while this one is in a local pool's stack.
     pub(crate) next: AtomicU32,
+    /// The stack's length while this slot is its top (written by the push that put it there,
+    /// see `local.rs`): a pool's idle count in O(1).
+    pub(crate) depth: AtomicU32,
     /// Handles sharing the buffer once it became a [`SharedBuffer`].
     pub(crate) refs: AtomicUsize,
     /// Stats only (plain std atomics, as the allocator's counters): the id of the pool that
@@ -311,6 +314,7 @@ impl NetworkBufferPool {
                     addr: segment.addr(),
                     node: pos,
                     next: AtomicU32::new(0),
+                    depth: AtomicU32::new(0),
                     refs: AtomicUsize::new(0),
                     owner: StdAtomicU64::new(0),
                     requests: StdAtomicU64::new(0),

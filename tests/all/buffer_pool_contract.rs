@@ -335,7 +335,9 @@ fn indexed_access_is_bounds_checked_at_the_capacity_and_moves_no_index() {
     assert_eq!(b.get_u64_le_at(cap - 8).unwrap(), 0x0807_0605_0403_0201, "the same bytes, the other order");
     assert_eq!(b.get_u8_at(cap - 8).unwrap(), 1, "big-endian: the high byte first");
     let err = b.get_u64_at(cap - 7).unwrap_err();
-    assert!(matches!(err, BufferPoolError::OutOfBounds { index, len: 8, capacity } if index == cap - 7 && capacity == cap));
+    assert!(
+        matches!(err, BufferPoolError::OutOfBounds { index, len: 8, capacity } if index == cap - 7 && capacity == cap)
+    );
     assert_eq!(err.to_string(), format!("8 bytes at index {} are outside the buffer's {cap} bytes", cap - 7));
     assert!(matches!(b.set_u16_at(cap - 1, 7), Err(BufferPoolError::OutOfBounds { len: 2, .. })));
     assert!(matches!(b.get_u8_at(usize::MAX), Err(BufferPoolError::OutOfBounds { .. })), "no overflow");
@@ -420,6 +422,70 @@ fn the_writer_thaws_when_its_views_are_gone_and_can_become_a_view_itself() {
     assert_eq!(pool.available_buffers(), 1);
     let stats = n.stats();
     assert_eq!((stats.requested, stats.recycled), (1, 1));
+    drop(pool);
+    assert_all_back(&n);
+}
+
+// === 6. available_buffers in O(1) ===
+
+#[test]
+fn available_buffers_counts_the_idle_stack_exactly_at_quiescence() {
+    // Flink's LocalBufferPoolTest: the number of available segments follows every request and
+    // recycle, and a shrink gives idle ones back.
+    let n = network(64);
+    let pool = n.create_buffer_pool(1, 64).unwrap();
+    assert_eq!(pool.available_buffers(), 0, "taken from the global pool on demand");
+    let mut held: Vec<_> = (0..64).map(|_| pool.request_buffer().unwrap().unwrap()).collect();
+    assert_eq!(pool.available_buffers(), 0);
+    for i in 1..=64 {
+        drop(held.pop());
+        assert_eq!(pool.available_buffers(), i);
+    }
+    // Out of order: take 10, give back every other one.
+    let mut ten: Vec<_> = (0..10).map(|_| pool.request_buffer().unwrap().unwrap()).collect();
+    assert_eq!(pool.available_buffers(), 54);
+    let odd: Vec<_> = (0..5).map(|i| ten.remove(i)).collect();
+    drop(odd);
+    assert_eq!(pool.available_buffers(), 59);
+    pool.set_num_buffers(60).unwrap(); // 64 owned: 4 idle ones go back at once
+    assert_eq!((pool.available_buffers(), n.available_buffers()), (55, 4));
+    drop(ten);
+    assert_eq!(pool.available_buffers(), 60, "within its size it keeps what comes back");
+    assert_eq!(pool.available_buffers(), pool.owned_buffers() - pool.buffers_in_use());
+    pool.destroy();
+    assert_eq!(pool.available_buffers(), 0);
+    drop(pool);
+    assert_all_back(&n);
+}
+
+#[test]
+fn available_buffers_under_churn_never_exceeds_what_the_pool_owns() {
+    let n = network(8);
+    let pool = Arc::new(n.create_buffer_pool(8, 8).unwrap());
+    let held: Vec<_> = (0..8).map(|_| pool.request_buffer().unwrap().unwrap()).collect();
+    drop(held);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churners: Vec<_> = (0..2)
+        .map(|_| {
+            let (pool, stop) = (Arc::clone(&pool), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let a = pool.request_buffer().unwrap();
+                    let b = pool.request_buffer().unwrap();
+                    drop((a, b));
+                }
+            })
+        })
+        .collect();
+    for _ in 0..20_000 {
+        let idle = pool.available_buffers();
+        assert!((4..=8).contains(&idle), "two threads hold at most 4: {idle}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in churners {
+        t.join().unwrap();
+    }
+    assert_eq!(pool.available_buffers(), 8, "exact once quiet");
     drop(pool);
     assert_all_back(&n);
 }
