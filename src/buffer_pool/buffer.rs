@@ -367,6 +367,71 @@ impl Buffer {
         self.writer as usize
     }
 
+    /// Moves the reader index (Flink's `setReaderIndex`), back or forth within `0..=writer`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use bytes::{Buf, BufMut};
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// # let pool = network.create_buffer_pool(1, 1)?;
+    /// let mut buffer = pool.request_buffer()?.unwrap();
+    /// buffer.put_slice(b"abc");
+    /// buffer.advance(3);
+    /// buffer.set_reader_index(1)?; // read again from the second byte
+    /// assert_eq!(buffer.chunk(), b"bc");
+    /// assert!(buffer.set_reader_index(4).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::OutOfBounds`] past the writer index (its `capacity` is the writer
+    /// index).
+    pub fn set_reader_index(&mut self, index: usize) -> Result<(), BufferPoolError> {
+        if index > self.writer as usize {
+            return Err(BufferPoolError::OutOfBounds { index, len: 0, capacity: self.writer as usize });
+        }
+        self.reader = to_u32(index);
+        Ok(())
+    }
+
+    /// Moves the writer index (Flink's `setSize`) within `reader..=write limit`: forward, bytes
+    /// written with the indexed setters become readable; back, bytes are dropped — but never
+    /// below what read-only views share.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use bytes::{Buf, BufMut};
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// # let pool = network.create_buffer_pool(1, 1)?;
+    /// let mut buffer = pool.request_buffer()?.unwrap();
+    /// buffer.set_bytes_at(0, b"len")?;
+    /// buffer.set_writer_index(3)?;
+    /// assert_eq!(buffer.chunk(), b"len");
+    /// buffer.set_writer_index(1)?;
+    /// assert_eq!(buffer.chunk(), b"l");
+    /// assert!(buffer.set_writer_index(4097).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::OutOfBounds`] outside `reader..=write limit` (its `capacity` is the
+    /// write limit), [`BufferPoolError::ReadOnly`] below the end of what views share.
+    pub fn set_writer_index(&mut self, index: usize) -> Result<(), BufferPoolError> {
+        if index < self.reader as usize || index > self.limit as usize {
+            return Err(BufferPoolError::OutOfBounds { index, len: 0, capacity: self.limit as usize });
+        }
+        if index < self.frozen as usize {
+            self.thaw();
+            if index < self.frozen as usize {
+                return Err(BufferPoolError::ReadOnly { index, len: 0, shared: self.frozen as usize });
+            }
+        }
+        self.writer = to_u32(index);
+        Ok(())
+    }
+
     /// Resets both indexes to 0 (the bytes stay, unreadable) — or, while views from
     /// [`Buffer::read_only_slice`] live, to the end of what they share.
     ///

@@ -531,6 +531,26 @@ impl LocalBufferPool {
         Ok(if lowered { n } else { 0 })
     }
 
+    /// Whether a request would find a buffer now (Flink's `isAvailable` of a local pool): an
+    /// idle one, or room below its size while the global pool has one. False once destroyed.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 1)?;
+    /// assert!(pool.is_available()); // in the global pool, and the pool may take it
+    /// let b = pool.request_buffer()?.unwrap();
+    /// assert!(!pool.is_available());
+    /// drop(b);
+    /// assert!(pool.is_available()); // idle in the pool
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn is_available(&self) -> bool {
+        self.available_buffers() > 0 || self.core.shared.can_lend(&self.core)
+    }
+
     /// Whether the pool was destroyed.
     ///
     /// ```

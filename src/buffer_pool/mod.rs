@@ -1084,6 +1084,13 @@ impl Shared {
         }
     }
 
+    /// Whether `core`'s pool is live, below its size, and the global pool has a buffer.
+    pub(crate) fn can_lend(&self, core: &PoolCore) -> bool {
+        let mut st = lock(&self.state);
+        let free = st.free_count > 0 && !st.destroyed;
+        Self::record(&mut st, core).is_some_and(|r| free && !r.destroyed && r.owned < r.size)
+    }
+
     /// Removes a waiter registration (a dropped future).
     pub(crate) fn forget_waiter(&self, core: &PoolCore, id: u64) {
         let mut st = lock(&self.state);

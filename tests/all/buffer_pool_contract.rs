@@ -489,3 +489,31 @@ fn available_buffers_under_churn_never_exceeds_what_the_pool_owns() {
     drop(pool);
     assert_all_back(&n);
 }
+
+#[test]
+fn reader_and_writer_indexes_move_within_their_bounds() {
+    // Flink's buffer tests: setReaderIndex within [0, size], setSize within the capacity.
+    let n = network(1);
+    let pool = n.create_buffer_pool(1, 1).unwrap();
+    let mut b = pool.request_buffer().unwrap().unwrap();
+    b.set_write_limit(16);
+    b.set_bytes_at(0, b"0123456789").unwrap();
+    b.set_writer_index(10).unwrap();
+    b.set_reader_index(4).unwrap();
+    assert_eq!(b.chunk(), b"456789");
+    assert!(matches!(b.set_reader_index(11), Err(BufferPoolError::OutOfBounds { index: 11, capacity: 10, .. })));
+    assert!(matches!(b.set_writer_index(3), Err(BufferPoolError::OutOfBounds { index: 3, .. })), "below the reader");
+    assert!(matches!(b.set_writer_index(17), Err(BufferPoolError::OutOfBounds { capacity: 16, .. })), "past the limit");
+    let view = b.read_only_slice();
+    assert!(matches!(b.set_writer_index(8), Err(BufferPoolError::ReadOnly { shared: 10, .. })));
+    drop(view);
+    b.set_writer_index(8).expect("the view is gone");
+    assert_eq!(b.chunk(), b"4567");
+    assert!(!pool.is_available(), "the only buffer is in hand");
+    drop(b);
+    assert!(pool.is_available());
+    pool.destroy();
+    assert!(!pool.is_available());
+    drop(pool);
+    assert_all_back(&n);
+}
