@@ -4,7 +4,8 @@
 //! trim), the spill deques and cross-thread stealing, foreign frees, thread-exit hand-back,
 //! batches, the `Allocator` adapter, region carving, reclaim and decommit; the network buffer
 //! refcounts (`Buffer` → `SharedBuffer`/`Bytes`, clones, slices, read-only slices of a buffer
-//! still written, indexed access at the segment's edges, last drop recycles once); and the
+//! still written, indexed access at the segment's edges, last drop recycles once; a destroyed pool's
+//! segments given back with its last buffer); and the
 //! memory manager's pages (`MemorySegment` accessors at the page's edges, revocation, bulk
 //! allocation and release through the scratch vector, pages dropped on other threads).
 //! The same tests run natively as part of `cargo test`.
@@ -247,6 +248,35 @@ fn read_only_slices_read_on_other_threads_while_the_writer_writes_above_them() {
     drop(pool);
     drop(network);
     assert_eq!(manager.stats().used_segments(), 0);
+}
+
+#[test]
+fn a_destroyed_network_pool_gives_its_segments_back_with_the_last_buffer() {
+    use numaseg::bytes::BufMut;
+    let (manager, network) = tiny_network(3);
+    let pool = network.create_buffer_pool(1, 3).unwrap();
+    let exclusive = network.request_exclusive(1, None, None).unwrap();
+    let mut writer = pool.request_buffer().unwrap().unwrap();
+    writer.put_u32(7);
+    let view = writer.read_only_slice();
+    let mine = exclusive.request_buffer().unwrap().unwrap();
+    network.destroy();
+    // Buffers in hands stay valid after the destroy, on this thread and another.
+    writer.put_u32(8);
+    let reader = std::thread::spawn(move || {
+        assert_eq!(view.as_ref(), 7u32.to_be_bytes());
+        drop(view);
+    });
+    reader.join().unwrap();
+    drop(mine);
+    assert_eq!(manager.stats().used_segments(), 3, "one buffer still out");
+    drop(writer); // the last one: every segment goes back now, while the handles live
+    assert_eq!(manager.stats().used_segments(), 0);
+    let stats = network.stats(); // reads bookkeeping only, never the released memory
+    assert_eq!((stats.available, stats.requested, stats.recycled), (3, 2, 2));
+    assert!(pool.request_buffer().is_err());
+    drop((pool, exclusive, network));
+    assert_eq!(manager.stats().used_segments(), 0, "nothing given back twice");
 }
 
 // === memory manager pages ===

@@ -23,7 +23,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Counts wake-ups.
 #[derive(Default)]
-struct CountingWaker(AtomicUsize);
+pub(crate) struct CountingWaker(pub(crate) AtomicUsize);
 
 impl Wake for CountingWaker {
     fn wake(self: Arc<Self>) {

@@ -7,15 +7,16 @@
 //! pool's idle buffers.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut};
 use numaseg::buffer_pool::NetworkBufferPool;
 use numaseg::{ArenaManager, BufferPoolError, Config};
 
+use crate::buffer_pool::CountingWaker;
 use crate::buffer_pool_factory::{assert_all_back, network};
 
 /// A network pool with the manager behind it, to watch the memory go back.
@@ -23,16 +24,6 @@ fn with_manager(buffers: usize) -> (Arc<ArenaManager>, NetworkBufferPool) {
     let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1).unwrap());
     let n = NetworkBufferPool::with_buffers(Arc::clone(&manager), buffers, 4096).unwrap();
     (manager, n)
-}
-
-/// Counts wake-ups.
-#[derive(Default)]
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 // === 1. destroy_all_buffer_pools destroys local pools only ===
