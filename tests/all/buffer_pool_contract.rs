@@ -446,6 +446,19 @@ fn available_buffers_counts_the_idle_stack_exactly_at_quiescence() {
     pool.destroy();
     assert_eq!(pool.available_buffers(), 0);
     drop(pool);
+    // The slow paths push too: an exclusive set filled under the lock, and a pool that was
+    // found empty (its next recycle goes through the lock to fire the notification).
+    let exclusive = n.request_exclusive(3, None, None).unwrap();
+    assert_eq!(exclusive.available_buffers(), 3);
+    let small = n.create_buffer_pool(2, 2).unwrap();
+    let two: Vec<_> = (0..2).map(|_| small.request_buffer().unwrap().unwrap()).collect();
+    assert!(small.request_buffer().unwrap().is_none(), "now unavailable");
+    let mut two = two.into_iter();
+    drop(two.next());
+    assert_eq!(small.available_buffers(), 1);
+    drop(two.next());
+    assert_eq!(small.available_buffers(), 2);
+    drop((exclusive, small));
     assert_all_back(&n);
 }
 
