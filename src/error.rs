@@ -433,6 +433,58 @@ pub enum BufferPoolError {
         #[source]
         cause: Box<AllocError>,
     },
+    /// [`NetworkBufferPool::destroy_all_buffer_pools`](crate::buffer_pool::NetworkBufferPool::destroy_all_buffer_pools)
+    /// destroyed every local pool, but exclusive (unpooled) buffers are still reserved: they stay
+    /// accounted until their sets are dropped or recycled.
+    #[error("{buffers} unpooled buffers still outstanding after destroying all local pools")]
+    UnpooledOutstanding {
+        /// Exclusive buffers still reserved.
+        buffers: usize,
+    },
+    /// The network buffer pool itself was destroyed: nothing can be requested any more.
+    #[error(
+        "the network buffer pool was destroyed ({outstanding} of its {total} buffers were not yet back when this was reported)"
+    )]
+    NetworkDestroyed {
+        /// Buffers not in the global pool (in local pools or in hands) at the time.
+        outstanding: usize,
+        /// Buffers in the network buffer pool.
+        total: usize,
+    },
+    /// An indexed access reaches outside the buffer.
+    #[error("{len} bytes at index {index} are outside the buffer's {capacity} bytes")]
+    OutOfBounds {
+        /// The first byte accessed.
+        index: usize,
+        /// Bytes accessed.
+        len: usize,
+        /// Bytes in the buffer.
+        capacity: usize,
+    },
+    /// An indexed write reaches bytes that read-only views share.
+    #[error("cannot write {len} bytes at index {index}: the bytes below {shared} are shared with read-only views")]
+    ReadOnly {
+        /// The first byte written.
+        index: usize,
+        /// Bytes written.
+        len: usize,
+        /// Bytes at the start of the buffer that views may read.
+        shared: usize,
+    },
+    /// Only a set of exclusive buffers can take buffers back one by one.
+    #[error("local buffer pool {pool} is not a set of exclusive buffers")]
+    NotExclusive {
+        /// The pool's id.
+        pool: u64,
+    },
+    /// A buffer handed back to a set of exclusive buffers it does not belong to.
+    #[error("a buffer of pool {buffer_pool} cannot be recycled as an exclusive buffer of pool {pool}")]
+    ForeignBuffer {
+        /// The pool the buffer belongs to.
+        buffer_pool: u64,
+        /// The pool it was handed to.
+        pool: u64,
+    },
 }
 
 impl BufferPoolError {
@@ -453,6 +505,12 @@ impl BufferPoolError {
             Self::TooManyBuffers { .. } => 6,
             Self::NoBuffers => 7,
             Self::Alloc { .. } => 8,
+            Self::UnpooledOutstanding { .. } => 9,
+            Self::NetworkDestroyed { .. } => 10,
+            Self::OutOfBounds { .. } => 11,
+            Self::ReadOnly { .. } => 12,
+            Self::NotExclusive { .. } => 13,
+            Self::ForeignBuffer { .. } => 14,
         }
     }
 }

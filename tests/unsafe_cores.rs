@@ -3,7 +3,9 @@
 //! segment access and slices, the thread cache's private stacks (fast paths, refill, spill,
 //! trim), the spill deques and cross-thread stealing, foreign frees, thread-exit hand-back,
 //! batches, the `Allocator` adapter, region carving, reclaim and decommit; the network buffer
-//! refcounts (`Buffer` → `SharedBuffer`/`Bytes`, clones, slices, last drop recycles once); and the
+//! refcounts (`Buffer` → `SharedBuffer`/`Bytes`, clones, slices, read-only slices of a buffer
+//! still written, indexed access at the segment's edges, last drop recycles once; a destroyed pool's
+//! segments given back with its last buffer); and the
 //! memory manager's pages (`MemorySegment` accessors at the page's edges, revocation, bulk
 //! allocation and release through the scratch vector, pages dropped on other threads).
 //! The same tests run natively as part of `cargo test`.
@@ -204,6 +206,77 @@ fn shared_buffer_views_dropped_on_other_threads_recycle_once() {
     assert_eq!(network.stats().available, 2);
     drop(network);
     assert_eq!(manager.stats().used_segments(), 0);
+}
+
+#[test]
+fn read_only_slices_read_on_other_threads_while_the_writer_writes_above_them() {
+    use numaseg::bytes::BufMut;
+    let (manager, network) = tiny_network(1);
+    let pool = network.create_buffer_pool(1, 1).unwrap();
+    for round in 0..ROUNDS {
+        let mut buffer = pool.request_buffer().unwrap().unwrap();
+        let cap = buffer.capacity();
+        buffer.put_u32_le(u32::try_from(round).unwrap());
+        let view = buffer.read_only_slice();
+        std::thread::scope(|s| {
+            let reader = view.clone();
+            // A view reads on another thread while the writer writes above it: disjoint bytes.
+            s.spawn(move || assert_eq!(reader.as_ref(), u32::try_from(round).unwrap().to_le_bytes()));
+            buffer.put_slice(b"more");
+            buffer.set_u64_at(cap - 8, u64::MAX).unwrap();
+            buffer.set_bytes_at(4, b"MORE").unwrap();
+            assert!(buffer.set_u8_at(3, 0).is_err(), "below the view's end");
+        });
+        // The edges of the segment, read and written through the indexed calls.
+        assert_eq!(buffer.get_u64_at(cap - 8).unwrap(), u64::MAX);
+        assert_eq!(buffer.get_u32_at(4).unwrap(), u32::from_be_bytes(*b"MORE"));
+        assert!(buffer.get_u8_at(cap).is_err());
+        // The writer dropped before its view (alternate rounds: after it): recycled once, last.
+        if round % 2 == 0 {
+            drop(buffer);
+            assert_eq!(counts(&network).2, 1, "the view keeps the buffer");
+            std::thread::spawn(move || drop(view)).join().unwrap();
+        } else {
+            std::thread::spawn(move || drop(view)).join().unwrap();
+            assert_eq!(counts(&network).2, 1, "the writer keeps the buffer");
+            buffer.set_u8_at(0, 1).expect("no view left: writable again");
+            drop(buffer);
+        }
+        let (requested, recycled, in_use) = counts(&network);
+        assert_eq!((recycled, in_use), (requested, 0), "recycled exactly once");
+    }
+    drop(pool);
+    drop(network);
+    assert_eq!(manager.stats().used_segments(), 0);
+}
+
+#[test]
+fn a_destroyed_network_pool_gives_its_segments_back_with_the_last_buffer() {
+    use numaseg::bytes::BufMut;
+    let (manager, network) = tiny_network(3);
+    let pool = network.create_buffer_pool(1, 3).unwrap();
+    let exclusive = network.request_exclusive(1, None, None).unwrap();
+    let mut writer = pool.request_buffer().unwrap().unwrap();
+    writer.put_u32(7);
+    let view = writer.read_only_slice();
+    let mine = exclusive.request_buffer().unwrap().unwrap();
+    network.destroy();
+    // Buffers in hands stay valid after the destroy, on this thread and another.
+    writer.put_u32(8);
+    let reader = std::thread::spawn(move || {
+        assert_eq!(view.as_ref(), 7u32.to_be_bytes());
+        drop(view);
+    });
+    reader.join().unwrap();
+    drop(mine);
+    assert_eq!(manager.stats().used_segments(), 3, "one buffer still out");
+    drop(writer); // the last one: every segment goes back now, while the handles live
+    assert_eq!(manager.stats().used_segments(), 0);
+    let stats = network.stats(); // reads bookkeeping only, never the released memory
+    assert_eq!((stats.available, stats.requested, stats.recycled), (3, 2, 2));
+    assert!(pool.request_buffer().is_err());
+    drop((pool, exclusive, network));
+    assert_eq!(manager.stats().used_segments(), 0, "nothing given back twice");
 }
 
 // === memory manager pages ===

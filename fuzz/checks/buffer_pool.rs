@@ -1,8 +1,10 @@
 //! The network buffer pool against random operation sequences, checked against a model: the
 //! buffers in the test's hands, and the invariant that every buffer is in exactly one place
 //! (the global pool, a local pool, or a hand). Creating pools past the minimums, destroying pools
-//! with buffers in flight, resizing, exclusive requests, shared read-only views: none may lose,
-//! duplicate or corrupt a buffer, and every refusal must be the documented typed error.
+//! with buffers in flight, resizing, exclusive requests, shared read-only views, read-only slices
+//! of a buffer still written, exclusive buffers given back one at a time, destroying all local
+//! pools: none may lose, duplicate or corrupt a buffer, and every refusal must be the documented
+//! typed error. (An operation byte of 128 or more picks the variant of codes 3, 6 and 7.)
 //!
 //! Shared by the fuzz target (`fuzz/fuzz_targets/buffer_pool.rs`) and the regression test that
 //! replays stored inputs (`tests/all/fuzz_regressions.rs`).
@@ -30,6 +32,7 @@ fn assert_conserved(network: &NetworkBufferPool, held: &[(Buffer, u64)]) {
     assert_eq!(addrs.len(), held.len(), "a buffer is in two hands");
     for (b, tag) in held {
         assert_eq!(b.as_slice()[..8], tag.to_le_bytes(), "a buffer in hand was written by someone else");
+        assert_eq!(b.get_u64_le_at(0).ok(), Some(*tag), "indexed access reads the same bytes");
     }
 }
 
@@ -57,6 +60,7 @@ pub fn check(data: &[u8]) {
     for op in data.chunks(3) {
         let (code, a, b) =
             (op[0] % 8, usize::from(op.get(1).copied().unwrap_or(0)), usize::from(op.get(2).copied().unwrap_or(0)));
+        let variant = op[0] >= 128;
         match code {
             0 => {
                 let (min, max) = (a % 6, a % 6 + b % 10);
@@ -86,6 +90,20 @@ pub fn check(data: &[u8]) {
                     Err(e) => panic!("request_buffer: {e}"),
                 }
             }
+            3 if !held.is_empty() && variant => {
+                // Given back as an exclusive buffer: lowers its set's reservation by one, or is
+                // refused (and recycled as usual) for a local pool.
+                let (buf, _) = held.swap_remove(a % held.len());
+                let required = network.required_buffers();
+                match pools.iter().find(|p| p.id() == buf.pool_id()) {
+                    Some(p) => match p.recycle_exclusive([buf]) {
+                        Ok(n) => assert_eq!(network.required_buffers(), required - n),
+                        Err(BufferPoolError::NotExclusive { .. }) => assert_eq!(network.required_buffers(), required),
+                        Err(e) => panic!("recycle_exclusive: {e}"),
+                    },
+                    None => drop(buf), // its pool was dropped
+                }
+            }
             3 if !held.is_empty() => drop(held.swap_remove(a % held.len())),
             4 if !pools.is_empty() => {
                 let p = &pools[a % pools.len()];
@@ -102,6 +120,19 @@ pub fn check(data: &[u8]) {
                 Err(BufferPoolError::Timeout { .. } | BufferPoolError::Insufficient { .. }) => {}
                 Err(e) => panic!("request_exclusive: {e}"),
             },
+            6 if !held.is_empty() && variant => {
+                // A read-only slice of a buffer that stays in hand and is written further.
+                let i = a % held.len();
+                let buf = &mut held[i].0;
+                let view = buf.read_only_slice();
+                let shared = view.len();
+                assert!(matches!(buf.set_u8_at(0, 0), Err(BufferPoolError::ReadOnly { .. })));
+                if buf.set_u64_at(8 + shared, b as u64).is_ok() {
+                    assert_eq!(buf.get_u64_at(8 + shared).ok(), Some(b as u64));
+                }
+                assert_eq!(view.as_ref()[..8], held[i].1.to_le_bytes());
+                drop(view);
+            }
             6 if !held.is_empty() => {
                 // A shared read-only view: clones see the same bytes; the buffer recycles once,
                 // when the last view drops.
@@ -112,6 +143,17 @@ pub fn check(data: &[u8]) {
                 drop(shared);
                 assert_conserved_views(&network, held.len() + 1);
                 drop(clones);
+            }
+            7 if variant => {
+                // Local pools only; exclusive sets keep their reservation, and are reported.
+                match network.destroy_all_buffer_pools() {
+                    Ok(()) => assert_eq!(network.required_buffers(), 0),
+                    Err(BufferPoolError::UnpooledOutstanding { buffers }) => {
+                        assert!(buffers > 0);
+                        assert_eq!(network.required_buffers(), buffers);
+                    }
+                    Err(e) => panic!("destroy_all_buffer_pools: {e}"),
+                }
             }
             7 if !pools.is_empty() => pools[a % pools.len()].destroy(),
             _ => {}

@@ -11,6 +11,16 @@
 //!   kept in the buffer's slot (set to 1 by the sole owner, so no atomic read-modify-write on
 //!   the unshared path). Clones and slices add one; the drop that takes it to zero recycles.
 //!   Nothing can write through a shared view, so readers on many threads are fine.
+//! - [`Buffer::read_only_slice`] shares the buffer *without* giving up the writer (Flink's
+//!   `retainBuffer` + `readOnlySlice`): the writer joins the count (`shared`) and may never
+//!   write below `frozen` — the highest byte a view was given — again while a view lives; it
+//!   writes only at or above it (`BufMut`, the indexed setters, the tail of `as_mut_slice`), so
+//!   views on other threads read bytes nobody writes. `frozen ≤ writer` always. When the count
+//!   is back to 1 (Acquire: the views' reads happen before), the writer thaws.
+//! - Indexed access (`get_*_at` / `set_*_at`) is bounds-checked against the capacity and
+//!   returns [`BufferPoolError::OutOfBounds`]; every byte of a segment is initialised (mappings
+//!   start zeroed, writes only ever store initialised bytes), so reading past the writer index
+//!   reads stale bytes, never uninitialised memory.
 //! - A handle holds a raw pointer to its pool's core, not an `Arc` (no shared-counter traffic
 //!   per buffer): the pool's record keeps the core alive while any of its buffers is out
 //!   (`mod.rs`), so the pointer is valid until the recycle.
@@ -24,6 +34,7 @@ use bytes::{Buf, BufMut, Bytes};
 use numa::NodeId;
 
 use super::local::{PoolCore, recycle};
+use crate::error::BufferPoolError;
 use crate::sync::atomic::{Ordering, fence};
 
 /// One network buffer: a segment of the network buffer pool with a reader and a writer index.
@@ -56,10 +67,15 @@ pub struct Buffer {
     limit: u32,
     reader: u32,
     writer: u32,
+    /// Bytes `[0, frozen)` may be read by views from [`Buffer::read_only_slice`]: not written.
+    frozen: u32,
+    /// The slot's count includes this handle (views were made from it).
+    shared: bool,
 }
 
-// SAFETY: the buffer is owned exclusively by this handle (no other handle exists until
-// `into_shared`); the core it points to is `Sync` (atomics and a lock) and outlives the handle.
+// SAFETY: the buffer is owned exclusively by this handle, except for the bytes below `frozen`,
+// which views only read and this handle no longer writes; the core it points to is `Sync`
+// (atomics and a lock) and outlives the handle.
 unsafe impl Send for Buffer {}
 // SAFETY: `&Buffer` only reads the buffer's bytes and the handle's own fields.
 unsafe impl Sync for Buffer {}
@@ -85,7 +101,148 @@ impl Buffer {
         // SAFETY: segment addresses are real mappings, never null (first duty).
         let data = unsafe { NonNull::new_unchecked(std::ptr::with_exposed_provenance_mut(addr)) };
         let capacity = to_u32(capacity);
-        Self { data, core, slot, capacity, limit: to_u32(writable).min(capacity), reader: 0, writer: 0 }
+        Self {
+            data,
+            core,
+            slot,
+            capacity,
+            limit: to_u32(writable).min(capacity),
+            reader: 0,
+            writer: 0,
+            frozen: 0,
+            shared: false,
+        }
+    }
+
+    /// `Ok` when `[index, index + len)` lies within the capacity.
+    fn check(&self, index: usize, len: usize) -> Result<(), BufferPoolError> {
+        match index.checked_add(len) {
+            Some(end) if end <= self.capacity() => Ok(()),
+            _ => Err(BufferPoolError::OutOfBounds { index, len, capacity: self.capacity() }),
+        }
+    }
+
+    /// `Ok` when `[index, index + len)` lies within the capacity and no view may read it.
+    fn check_write(&mut self, index: usize, len: usize) -> Result<(), BufferPoolError> {
+        self.check(index, len)?;
+        if len > 0 && index < self.frozen as usize {
+            self.thaw();
+            if index < self.frozen as usize {
+                return Err(BufferPoolError::ReadOnly { index, len, shared: self.frozen as usize });
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the whole buffer writable again once every view is gone.
+    fn thaw(&mut self) {
+        // Acquire: pairs with the Release decrement of each dropped view, so their reads happen
+        // before this handle writes those bytes again.
+        if self.shared && self.core().shared.slots[self.slot as usize].refs.load(Ordering::Acquire) == 1 {
+            self.shared = false;
+            self.frozen = 0;
+        }
+    }
+
+    /// Copies `dst.len()` bytes starting at `index` into `dst` (Netty's `getBytes(index, ..)`);
+    /// indexes are from the start of the buffer, and no index moves.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use bytes::BufMut;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// # let pool = network.create_buffer_pool(1, 1)?;
+    /// let mut buffer = pool.request_buffer()?.unwrap();
+    /// buffer.put_slice(b"hello");
+    /// let mut two = [0; 2];
+    /// buffer.get_bytes_at(3, &mut two)?;
+    /// assert_eq!(&two, b"lo");
+    /// assert!(buffer.get_bytes_at(4095, &mut two).is_err()); // past the 4096 bytes
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::OutOfBounds`] when the bytes are not all within the capacity.
+    pub fn get_bytes_at(&self, index: usize, dst: &mut [u8]) -> Result<(), BufferPoolError> {
+        self.check(index, dst.len())?;
+        // SAFETY: `index ≤ capacity` (checked), so the pointer stays inside the segment.
+        let from = unsafe { self.data.as_ptr().add(index) };
+        // SAFETY: `[index, index + len)` is within the segment (checked), every byte of which is
+        // initialised (module invariants); only `&mut self` writes, so nothing writes meanwhile.
+        unsafe { std::ptr::copy_nonoverlapping(from, dst.as_mut_ptr(), dst.len()) };
+        Ok(())
+    }
+
+    /// Copies `src` into the buffer starting at `index` (Netty's `setBytes(index, ..)`); no
+    /// index moves, so bytes beyond the writer index are not readable until it does.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use bytes::BufMut;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// # let pool = network.create_buffer_pool(1, 1)?;
+    /// let mut buffer = pool.request_buffer()?.unwrap();
+    /// buffer.put_slice(b"hello");
+    /// buffer.set_bytes_at(0, b"J")?;
+    /// assert_eq!(buffer.as_slice(), b"Jello");
+    /// assert!(buffer.set_bytes_at(4096, b"!").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::OutOfBounds`] when the bytes are not all within the capacity,
+    /// [`BufferPoolError::ReadOnly`] when read-only views share some of them.
+    pub fn set_bytes_at(&mut self, index: usize, src: &[u8]) -> Result<(), BufferPoolError> {
+        self.check_write(index, src.len())?;
+        // SAFETY: `index ≤ capacity` (checked), so the pointer stays inside the segment.
+        let to = unsafe { self.data.as_ptr().add(index) };
+        // SAFETY: `[index, index + len)` is within the segment (checked) and at or above
+        // `frozen` (checked), so no view reads it; `&mut self` makes this the only writer.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), to, src.len()) };
+        Ok(())
+    }
+
+    /// A read-only view of the readable bytes that shares the buffer and leaves this handle
+    /// writable (Flink's `retainBuffer().readOnlySlice()`): the buffer goes back to its pool
+    /// when this handle and every view are dropped. From now on, while a view lives, nothing
+    /// writes the bytes below the current writer index: [`BufMut`] writing goes on above it,
+    /// the indexed setters refuse them ([`BufferPoolError::ReadOnly`]),
+    /// [`Buffer::as_mut_slice`] starts above them and [`Buffer::clear`] keeps them.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use bytes::BufMut;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// # let pool = network.create_buffer_pool(1, 1)?;
+    /// let mut buffer = pool.request_buffer()?.unwrap();
+    /// buffer.put_slice(b"head");
+    /// let view = buffer.read_only_slice();
+    /// buffer.put_slice(b"+tail"); // still writable
+    /// assert!(buffer.set_bytes_at(0, b"H").is_err()); // but not below the view's end
+    /// assert_eq!((view.as_ref(), buffer.as_slice()), (&b"head"[..], &b"head+tail"[..]));
+    /// drop(buffer);
+    /// assert_eq!(pool.available_buffers(), 0); // the view keeps it
+    /// drop(view);
+    /// assert_eq!(pool.available_buffers(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn read_only_slice(&mut self) -> SharedBuffer {
+        let refs = &self.core().shared.slots[self.slot as usize].refs;
+        if self.shared {
+            // Relaxed: a new reference from an existing one, as `Arc::clone`.
+            refs.fetch_add(1, Ordering::Relaxed);
+        } else {
+            // Relaxed: the sole owner sets the count (this handle and the view), as in
+            // `into_shared`.
+            refs.store(2, Ordering::Relaxed);
+            self.shared = true;
+        }
+        self.frozen = self.frozen.max(self.writer);
+        SharedBuffer { data: self.data, core: self.core, slot: self.slot, start: self.reader, end: self.writer }
     }
 
     /// Bytes of the segment behind the buffer.
@@ -210,7 +367,73 @@ impl Buffer {
         self.writer as usize
     }
 
-    /// Resets both indexes to 0 (the bytes stay, unreadable).
+    /// Moves the reader index (Flink's `setReaderIndex`), back or forth within `0..=writer`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use bytes::{Buf, BufMut};
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// # let pool = network.create_buffer_pool(1, 1)?;
+    /// let mut buffer = pool.request_buffer()?.unwrap();
+    /// buffer.put_slice(b"abc");
+    /// buffer.advance(3);
+    /// buffer.set_reader_index(1)?; // read again from the second byte
+    /// assert_eq!(buffer.chunk(), b"bc");
+    /// assert!(buffer.set_reader_index(4).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::OutOfBounds`] past the writer index (its `capacity` is the writer
+    /// index).
+    pub fn set_reader_index(&mut self, index: usize) -> Result<(), BufferPoolError> {
+        if index > self.writer as usize {
+            return Err(BufferPoolError::OutOfBounds { index, len: 0, capacity: self.writer as usize });
+        }
+        self.reader = to_u32(index);
+        Ok(())
+    }
+
+    /// Moves the writer index (Flink's `setSize`) within `reader..=write limit`: forward, bytes
+    /// written with the indexed setters become readable; back, bytes are dropped — but never
+    /// below what read-only views share.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use bytes::{Buf, BufMut};
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// # let pool = network.create_buffer_pool(1, 1)?;
+    /// let mut buffer = pool.request_buffer()?.unwrap();
+    /// buffer.set_bytes_at(0, b"len")?;
+    /// buffer.set_writer_index(3)?;
+    /// assert_eq!(buffer.chunk(), b"len");
+    /// buffer.set_writer_index(1)?;
+    /// assert_eq!(buffer.chunk(), b"l");
+    /// assert!(buffer.set_writer_index(4097).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::OutOfBounds`] outside `reader..=write limit` (its `capacity` is the
+    /// write limit), [`BufferPoolError::ReadOnly`] below the end of what views share.
+    pub fn set_writer_index(&mut self, index: usize) -> Result<(), BufferPoolError> {
+        if index < self.reader as usize || index > self.limit as usize {
+            return Err(BufferPoolError::OutOfBounds { index, len: 0, capacity: self.limit as usize });
+        }
+        if index < self.frozen as usize {
+            self.thaw();
+            if index < self.frozen as usize {
+                return Err(BufferPoolError::ReadOnly { index, len: 0, shared: self.frozen as usize });
+            }
+        }
+        self.writer = to_u32(index);
+        Ok(())
+    }
+
+    /// Resets both indexes to 0 (the bytes stay, unreadable) — or, while views from
+    /// [`Buffer::read_only_slice`] live, to the end of what they share.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -225,8 +448,10 @@ impl Buffer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clear(&mut self) {
-        self.reader = 0;
-        self.writer = 0;
+        self.thaw();
+        // Bytes read-only views may still read stay: writing starts above them.
+        self.reader = self.frozen;
+        self.writer = self.frozen;
     }
 
     /// The readable bytes.
@@ -251,7 +476,8 @@ impl Buffer {
         unsafe { std::slice::from_raw_parts(start, self.len()) }
     }
 
-    /// The readable bytes, mutably.
+    /// The readable bytes, mutably (those not shared with views from
+    /// [`Buffer::read_only_slice`]).
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -267,10 +493,14 @@ impl Buffer {
     /// ```
     #[must_use]
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: `reader ≤ capacity`, so the pointer stays inside the segment.
-        let start = unsafe { self.data.as_ptr().add(self.reader as usize) };
-        // SAFETY: as in `as_slice`, and `&mut self` makes this the only view.
-        unsafe { std::slice::from_raw_parts_mut(start, self.len()) }
+        self.thaw();
+        let from = self.reader.max(self.frozen);
+        // SAFETY: `from ≤ writer ≤ capacity` (`frozen ≤ writer`), so the pointer stays inside
+        // the segment.
+        let start = unsafe { self.data.as_ptr().add(from as usize) };
+        // SAFETY: `[from, writer)` is in the segment, at or above `frozen` (no view reads it),
+        // and `&mut self` makes this the only writer.
+        unsafe { std::slice::from_raw_parts_mut(start, (self.writer - from) as usize) }
     }
 
     /// The node the buffer's memory is on.
@@ -342,9 +572,12 @@ impl Buffer {
     /// ```
     #[must_use]
     pub fn into_shared(self) -> SharedBuffer {
-        // Relaxed: the sole owner sets the count; whoever receives a view got it through
-        // something that synchronises (a channel, a spawn), which orders this store.
-        self.core().shared.slots[self.slot as usize].refs.store(1, Ordering::Relaxed);
+        if !self.shared {
+            // Relaxed: the sole owner sets the count; whoever receives a view got it through
+            // something that synchronises (a channel, a spawn), which orders this store.
+            self.core().shared.slots[self.slot as usize].refs.store(1, Ordering::Relaxed);
+        } // else: this handle's reference becomes the new view's
+
         let shared =
             SharedBuffer { data: self.data, core: self.core, slot: self.slot, start: self.reader, end: self.writer };
         std::mem::forget(self);
@@ -380,10 +613,94 @@ impl Buffer {
 impl Drop for Buffer {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: this handle is the buffer's only one and `core` is its pool's live core.
+        // Release / Acquire as in `SharedBuffer::drop`, when views share the buffer.
+        if self.shared {
+            if self.core().shared.slots[self.slot as usize].refs.fetch_sub(1, Ordering::Release) != 1 {
+                return;
+            }
+            fence(Ordering::Acquire);
+        }
+        // SAFETY: this handle is the buffer's only one (or the last of its views dropped) and
+        // `core` is its pool's live core.
         let last = unsafe { recycle(self.core, self.slot) };
         drop(last);
     }
+}
+
+/// The typed indexed getters and setters, big- and little-endian (Netty's `getInt(index)`,
+/// `setIntLE(index, v)`, ...), each bounds-checked against the capacity.
+macro_rules! indexed {
+    ($($ty:ident $size:literal $value:literal: $get:ident $set:ident $from:ident $to:ident;)*) => {
+        impl Buffer {
+            $(
+                #[doc = concat!("Reads a `", stringify!($ty), "` at `index` (", stringify!($from), "); no index moves.")]
+                ///
+                /// ```
+                /// # use std::sync::Arc;
+                /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+                /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+                /// # let pool = network.create_buffer_pool(1, 1)?;
+                /// let mut buffer = pool.request_buffer()?.unwrap();
+                #[doc = concat!("buffer.", stringify!($set), "(8, ", $value, ")?;")]
+                #[doc = concat!("assert_eq!(buffer.", stringify!($get), "(8)?, ", $value, ");")]
+                #[doc = concat!("assert!(buffer.", stringify!($get), "(4097 - ", $size, ").is_err());")]
+                /// # Ok::<(), Box<dyn std::error::Error>>(())
+                /// ```
+                ///
+                /// # Errors
+                /// [`BufferPoolError::OutOfBounds`] past the capacity.
+                pub fn $get(&self, index: usize) -> Result<$ty, BufferPoolError> {
+                    let mut bytes = [0; $size];
+                    self.get_bytes_at(index, &mut bytes)?;
+                    Ok($ty::$from(bytes))
+                }
+
+                #[doc = concat!("Writes a `", stringify!($ty), "` at `index` (", stringify!($to), "); no index moves.")]
+                ///
+                /// ```
+                /// # use std::sync::Arc;
+                /// # use bytes::BufMut;
+                /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+                /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+                /// # let pool = network.create_buffer_pool(1, 1)?;
+                /// let mut buffer = pool.request_buffer()?.unwrap();
+                #[doc = concat!("buffer.put_bytes(0, ", $size, ");")]
+                #[doc = concat!("buffer.", stringify!($set), "(0, ", $value, ")?;")]
+                #[doc = concat!("assert_eq!(buffer.as_slice(), ", stringify!($ty), "::", stringify!($to), "(", $value, "));")]
+                #[doc = concat!("assert!(buffer.", stringify!($set), "(4097 - ", $size, ", ", $value, ").is_err());")]
+                /// # Ok::<(), Box<dyn std::error::Error>>(())
+                /// ```
+                ///
+                /// # Errors
+                /// [`BufferPoolError::OutOfBounds`] past the capacity, [`BufferPoolError::ReadOnly`]
+                /// below the end of what read-only views share.
+                pub fn $set(&mut self, index: usize, value: $ty) -> Result<(), BufferPoolError> {
+                    self.set_bytes_at(index, &value.$to())
+                }
+            )*
+        }
+    };
+}
+
+indexed! {
+    u8 1 "0xAB": get_u8_at set_u8_at from_be_bytes to_be_bytes;
+    i8 1 "-5": get_i8_at set_i8_at from_be_bytes to_be_bytes;
+    u16 2 "0xBEEF": get_u16_at set_u16_at from_be_bytes to_be_bytes;
+    u16 2 "0xBEEF": get_u16_le_at set_u16_le_at from_le_bytes to_le_bytes;
+    i16 2 "-300": get_i16_at set_i16_at from_be_bytes to_be_bytes;
+    i16 2 "-300": get_i16_le_at set_i16_le_at from_le_bytes to_le_bytes;
+    u32 4 "0xDEAD_BEEF": get_u32_at set_u32_at from_be_bytes to_be_bytes;
+    u32 4 "0xDEAD_BEEF": get_u32_le_at set_u32_le_at from_le_bytes to_le_bytes;
+    i32 4 "-70_000": get_i32_at set_i32_at from_be_bytes to_be_bytes;
+    i32 4 "-70_000": get_i32_le_at set_i32_le_at from_le_bytes to_le_bytes;
+    u64 8 "0x0123_4567_89AB_CDEF": get_u64_at set_u64_at from_be_bytes to_be_bytes;
+    u64 8 "0x0123_4567_89AB_CDEF": get_u64_le_at set_u64_le_at from_le_bytes to_le_bytes;
+    i64 8 "-5_000_000_000": get_i64_at set_i64_at from_be_bytes to_be_bytes;
+    i64 8 "-5_000_000_000": get_i64_le_at set_i64_le_at from_le_bytes to_le_bytes;
+    f32 4 "1.5": get_f32_at set_f32_at from_be_bytes to_be_bytes;
+    f32 4 "1.5": get_f32_le_at set_f32_le_at from_le_bytes to_le_bytes;
+    f64 8 "-2.25": get_f64_at set_f64_at from_be_bytes to_be_bytes;
+    f64 8 "-2.25": get_f64_le_at set_f64_le_at from_le_bytes to_le_bytes;
 }
 
 impl fmt::Debug for Buffer {
@@ -477,7 +794,8 @@ pub struct SharedBuffer {
 }
 
 // SAFETY: views only read bytes that no handle writes any more (a buffer becomes shared by
-// giving up its only writable handle); the count is atomic; the core is `Sync`.
+// giving up its only writable handle, or — `read_only_slice` — the writable handle never writes
+// below `frozen`, the end of every view, again); the count is atomic; the core is `Sync`.
 unsafe impl Send for SharedBuffer {}
 // SAFETY: as above.
 unsafe impl Sync for SharedBuffer {}

@@ -17,6 +17,16 @@
 //!   recycler pushing "only if the flag is clear" cannot both succeed: no lost wake-up.
 //! - Idle buffers never sit in the stack of a pool above its size: shrinking sets the flag,
 //!   then pops the excess back to the global pool.
+//! - **The idle count.** Every push writes the stack's new length into the pushed slot's
+//!   `depth` (the top's depth + 1) before its CAS; a slot's depth is not written again until it
+//!   is pushed again, so the top's depth is the stack's length. A push reads the head with
+//!   Acquire (every change of the head is a read-modify-write, so this synchronises with the
+//!   push that put the top there and sees its depth). [`LocalBufferPool::available_buffers`]
+//!   reads head, top's depth (Acquire: pairs with the Release store of whichever push wrote it),
+//!   head again, and retries unless both heads are equal: if the depth came from a later push
+//!   of that slot, the pop before it happened before that push, hence before the second read,
+//!   so the tag moved. The answer is the length the stack had at the first read: exact, O(1),
+//!   lock-free, and one plain store plus one read of the old top's line per push.
 //!
 //! Nothing on the request or recycle fast path takes a lock, allocates, or touches a counter
 //! shared between threads; the buffer's own slot line carries its stats counters.
@@ -101,21 +111,54 @@ impl PoolCore {
         }
     }
 
+    /// Writes `slot`'s link and depth for a push onto the stack of `word`.
+    #[inline]
+    fn link(slots: &[Slot], slot: u32, word: u64) {
+        let top = (word & TOP_MASK) as u32;
+        // Relaxed: `word` was read with Acquire, which made the top's depth visible; if the top
+        // changed since, the CAS fails and this is redone.
+        let depth = if top == 0 { 1 } else { slots[top as usize - 1].depth.load(Ordering::Relaxed) + 1 };
+        let s = &slots[slot as usize];
+        s.next.store(top, Ordering::Relaxed);
+        // Release: pairs with the Acquire in `idle` (see the module docs).
+        s.depth.store(depth, Ordering::Release);
+    }
+
+    /// The number of idle buffers in the stack, as it was at one moment (see the module docs).
+    pub(crate) fn idle(&self, slots: &[Slot]) -> usize {
+        loop {
+            // Acquire: sees the depth written by the push that put the top there.
+            let word = self.head.load(Ordering::Acquire);
+            let top = (word & TOP_MASK) as usize;
+            if top == 0 {
+                return 0;
+            }
+            // Acquire: if this reads a later push's depth, the pop before that push happened
+            // before the load below, so the head it reads differs.
+            let depth = slots[top - 1].depth.load(Ordering::Acquire);
+            if self.head.load(Ordering::Relaxed) == word {
+                return depth as usize;
+            }
+            crate::sync::hint::spin_loop();
+        }
+    }
+
     /// Pushes a buffer unless the slow flag is set (then returns false: take the lock).
     #[inline]
     pub(crate) fn try_push(&self, slots: &[Slot], slot: u32) -> bool {
-        let mut word = self.head.load(Ordering::Relaxed);
+        // Acquire: the top's depth (see `link`).
+        let mut word = self.head.load(Ordering::Acquire);
         loop {
             if word & SLOW != 0 {
                 return false;
             }
-            slots[slot as usize].next.store((word & TOP_MASK) as u32, Ordering::Relaxed);
-            // Release: publishes `next` and the buffer's contents to the next popper.
+            Self::link(slots, slot, word);
+            // Release: publishes `next`, `depth` and the buffer's contents to the next popper.
             match self.head.compare_exchange_weak(
                 word,
                 next_word(word, u64::from(slot) + 1, 0),
                 Ordering::Release,
-                Ordering::Relaxed,
+                Ordering::Acquire,
             ) {
                 Ok(_) => return true,
                 Err(w) => word = w,
@@ -125,14 +168,15 @@ impl PoolCore {
 
     /// Pushes whatever the flag (the state lock is held; the flag is kept).
     pub(crate) fn push_locked(&self, slots: &[Slot], slot: u32) {
-        let mut word = self.head.load(Ordering::Relaxed);
+        // Acquire: the top's depth (see `link`).
+        let mut word = self.head.load(Ordering::Acquire);
         loop {
-            slots[slot as usize].next.store((word & TOP_MASK) as u32, Ordering::Relaxed);
+            Self::link(slots, slot, word);
             match self.head.compare_exchange_weak(
                 word,
                 next_word(word, u64::from(slot) + 1, word & SLOW),
                 Ordering::Release,
-                Ordering::Relaxed,
+                Ordering::Acquire,
             ) {
                 Ok(_) => return,
                 Err(w) => word = w,
@@ -449,6 +493,64 @@ impl LocalBufferPool {
         self.core.shared.destroy(&self.core);
     }
 
+    /// Gives some of a set's exclusive buffers back to the global pool (Flink's
+    /// `recycleUnpooledMemorySegments`): the set's size and the reservation shrink by exactly
+    /// the number given, and the spare buffers are redistributed among the local pools at once.
+    /// Returns by how many buffers the reservation was lowered. The buffers are recycled
+    /// either way: on an error they go back to their own pools as if dropped; once the set (or
+    /// the network pool) is destroyed its reservation is already released, so they just go
+    /// back and this returns 0.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 10, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 10)?;
+    /// let exclusive = network.request_exclusive(4, None, None)?;
+    /// assert_eq!((pool.num_buffers(), network.required_buffers()), (6, 5));
+    /// let mine: Vec<_> = (0..3).map(|_| exclusive.request_buffer().unwrap().unwrap()).collect();
+    /// assert_eq!(exclusive.recycle_exclusive(mine.into_iter().take(2))?, 2); // the third is dropped
+    /// assert_eq!((exclusive.num_buffers(), network.required_buffers()), (2, 3));
+    /// assert_eq!(pool.num_buffers(), 8); // the freed share, at once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::NotExclusive`] for a local pool made by `create_buffer_pool`,
+    /// [`BufferPoolError::ForeignBuffer`] for a buffer of another pool.
+    pub fn recycle_exclusive(&self, buffers: impl IntoIterator<Item = Buffer>) -> Result<usize, BufferPoolError> {
+        let buffers: Vec<Buffer> = buffers.into_iter().collect();
+        if let Some(b) = buffers.iter().find(|b| b.pool_id() != self.core.id) {
+            return Err(BufferPoolError::ForeignBuffer { buffer_pool: b.pool_id(), pool: self.core.id });
+        }
+        let n = buffers.len();
+        let lowered = self.core.shared.lower_exclusive(&self.core, n)?;
+        // Recycled above the set's new size (or to a destroyed set): each goes to the global
+        // pool, where waiting pools get it.
+        drop(buffers);
+        Ok(if lowered { n } else { 0 })
+    }
+
+    /// Whether a request would find a buffer now (Flink's `isAvailable` of a local pool): an
+    /// idle one, or room below its size while the global pool has one. False once destroyed.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 1)?;
+    /// assert!(pool.is_available()); // in the global pool, and the pool may take it
+    /// let b = pool.request_buffer()?.unwrap();
+    /// assert!(!pool.is_available());
+    /// drop(b);
+    /// assert!(pool.is_available()); // idle in the pool
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn is_available(&self) -> bool {
+        self.available_buffers() > 0 || self.core.shared.can_lend(&self.core)
+    }
+
     /// Whether the pool was destroyed.
     ///
     /// ```
@@ -540,7 +642,10 @@ impl LocalBufferPool {
         self.core.shared.in_hands(self.core.id)
     }
 
-    /// Idle buffers in the pool's stack (owned minus in use; exact when quiescent).
+    /// Idle buffers in the pool's stack (Flink's `getNumberOfAvailableMemorySegments`): O(1)
+    /// and lock-free. The answer is the stack's length at one moment during the call — exact
+    /// when nothing else runs; while other threads request and recycle it may be stale by the
+    /// time it is used, like any count of a concurrent container.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -553,7 +658,7 @@ impl LocalBufferPool {
     /// ```
     #[must_use]
     pub fn available_buffers(&self) -> usize {
-        self.owned_buffers().saturating_sub(self.buffers_in_use())
+        self.core.idle(&self.core.shared.slots)
     }
 
     /// The node the pool prefers.

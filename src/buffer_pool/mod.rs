@@ -74,6 +74,9 @@ pub(crate) struct Slot {
     node: usize,
     /// The next slot (index + 1, 0 = none) while this one is in a local pool's stack.
     pub(crate) next: AtomicU32,
+    /// The stack's length while this slot is its top (written by the push that put it there,
+    /// see `local.rs`): a pool's idle count in O(1).
+    pub(crate) depth: AtomicU32,
     /// Handles sharing the buffer once it became a [`SharedBuffer`].
     pub(crate) refs: AtomicUsize,
     /// Stats only (plain std atomics, as the allocator's counters): the id of the pool that
@@ -139,12 +142,18 @@ struct State {
     records: Vec<Option<Record>>,
     vacant: Vec<usize>,
     next_id: u64,
+    /// [`NetworkBufferPool::destroy`] was called: nothing is handed out any more.
+    destroyed: bool,
+    /// Waiters for a buffer in the global pool ([`NetworkBufferPool::available`]).
+    global_waiters: WaitList,
+    /// The buffers' segments; taken (and given back to the allocator) when the pool was
+    /// destroyed and the last buffer came back, else when `Shared` is dropped.
+    raw: Vec<RawSegment>,
 }
 
 /// The shared state of a [`NetworkBufferPool`].
 pub(crate) struct Shared {
     pub(crate) slots: Box<[Slot]>,
-    raw: Vec<RawSegment>,
     pub(crate) buffer_size: usize,
     nodes: Vec<NodeId>,
     /// Per node position: that node, then the others nearest first.
@@ -156,14 +165,11 @@ pub(crate) struct Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        let arenas = self.manager.arenas();
-        for raw in std::mem::take(&mut self.raw) {
-            // SAFETY: every raw segment came from `self.manager` (allocated in `with_buffers`),
-            // which `self.manager` keeps alive until after this loop; no record is left (each
-            // holds an `Arc` to a core that holds an `Arc` to us), so no buffer is in anyone's
-            // hands and each segment is given back exactly once, here.
-            drop(unsafe { raw.into_segment(arenas) });
-        }
+        let raw = std::mem::take(&mut lock(&self.state).raw);
+        // SAFETY: no record is left (each holds an `Arc` to a core that holds an `Arc` to us),
+        // so no buffer is in anyone's hands; `raw` was taken out of the state, so each segment
+        // is given back once (here, or earlier by `release_if_done`, which leaves it empty).
+        unsafe { self.give_back(raw) };
     }
 }
 
@@ -308,6 +314,7 @@ impl NetworkBufferPool {
                     addr: segment.addr(),
                     node: pos,
                     next: AtomicU32::new(0),
+                    depth: AtomicU32::new(0),
                     refs: AtomicUsize::new(0),
                     owner: StdAtomicU64::new(0),
                     requests: StdAtomicU64::new(0),
@@ -341,11 +348,19 @@ impl NetworkBufferPool {
                 order
             })
             .collect();
-        let state =
-            State { free, free_count: buffers, required: 0, records: Vec::new(), vacant: Vec::new(), next_id: 1 };
+        let state = State {
+            free,
+            free_count: buffers,
+            required: 0,
+            records: Vec::new(),
+            vacant: Vec::new(),
+            next_id: 1,
+            destroyed: false,
+            global_waiters: WaitList::default(),
+            raw,
+        };
         let shared = Shared {
             slots: slots.into_boxed_slice(),
-            raw,
             buffer_size: size,
             nodes,
             node_order,
@@ -507,6 +522,9 @@ impl NetworkBufferPool {
     fn register(&self, kind: Kind, node: NodeId, min: usize, max: usize) -> Result<Arc<PoolCore>, BufferPoolError> {
         let pos = self.shared.position(node);
         let mut st = lock(&self.shared.state);
+        if st.destroyed {
+            return Err(self.shared.network_destroyed(&st));
+        }
         self.shared.check_required(&st, min)?;
         st.required += min;
         let core = self.shared.insert(&mut st, kind, pos, min, max, self);
@@ -517,26 +535,158 @@ impl NetworkBufferPool {
     }
 
     /// Destroys every local pool (their handles then fail with
-    /// [`BufferPoolError::Destroyed`]; buffers in flight come back when dropped).
+    /// [`BufferPoolError::Destroyed`]; buffers in flight come back when dropped). Sets of
+    /// exclusive buffers (and exclusive requests still filling up) are not local pools: they
+    /// stay, and so does their reservation, as in Flink's `destroyAllBufferPools`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::buffer_pool::NetworkBufferPool;
+    /// use numaseg::error::BufferPoolError;
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+    /// let network = NetworkBufferPool::with_buffers(manager, 10, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 10)?;
+    /// let exclusive = network.request_exclusive(3, None, None)?;
+    /// let err = network.destroy_all_buffer_pools().unwrap_err();
+    /// assert_eq!(err.to_string(), "3 unpooled buffers still outstanding after destroying all local pools");
+    /// assert!(pool.is_destroyed() && !exclusive.is_destroyed());
+    /// assert_eq!(network.required_buffers(), 3);
+    /// drop(exclusive);
+    /// network.destroy_all_buffer_pools()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BufferPoolError::UnpooledOutstanding`] naming the exclusive buffers still reserved once
+    /// every local pool is destroyed (the pools are destroyed all the same).
+    pub fn destroy_all_buffer_pools(&self) -> Result<(), BufferPoolError> {
+        let mut st = lock(&self.shared.state);
+        let mut wakers = Wakers::default();
+        let mut removed = Vec::new();
+        for index in 0..st.records.len() {
+            if st.records[index].as_ref().is_some_and(|r| r.kind == Kind::Pool) {
+                let (w, gone) = self.shared.destroy_locked(&mut st, index);
+                wakers.extend(w);
+                removed.extend(gone);
+            }
+        }
+        wakers.extend(self.shared.rebalance(&mut st));
+        // Only exclusive sets are left, so what is still required is theirs.
+        let unpooled = st.required;
+        drop(st);
+        wakers.wake();
+        drop(removed);
+        if unpooled > 0 {
+            return Err(BufferPoolError::UnpooledOutstanding { buffers: unpooled });
+        }
+        Ok(())
+    }
+
+    /// Destroys the network buffer pool (Flink's `NetworkBufferPool.destroy`): every local
+    /// pool and exclusive set is destroyed, every waiter — blocking, async, availability,
+    /// exclusive requests, [`NetworkBufferPool::available`] — wakes with
+    /// [`BufferPoolError::NetworkDestroyed`], and every later request or pool creation fails
+    /// with it. Buffers in hands stay usable; when the last one comes back, every segment goes
+    /// back to the allocator at once (not only when the last handle is dropped). Idempotent.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::buffer_pool::NetworkBufferPool;
+    /// use numaseg::error::BufferPoolError;
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+    /// let network = NetworkBufferPool::with_buffers(Arc::clone(&manager), 2, 4096)?;
+    /// let pool = network.create_buffer_pool(1, 2)?;
+    /// let in_flight = pool.request_buffer()?.unwrap();
+    /// network.destroy();
+    /// assert!(network.is_destroyed());
+    /// let err = pool.request_buffer().unwrap_err();
+    /// assert!(matches!(err, BufferPoolError::NetworkDestroyed { outstanding: 1, total: 2 }));
+    /// assert!(network.create_buffer_pool(1, 1).is_err());
+    /// assert_eq!(manager.stats().used_segments(), 2);
+    /// drop(in_flight); // the last buffer: the memory goes back now
+    /// assert_eq!(manager.stats().used_segments(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn destroy(&self) {
+        let mut st = lock(&self.shared.state);
+        if st.destroyed {
+            return;
+        }
+        st.destroyed = true;
+        let mut wakers = st.global_waiters.take();
+        let mut removed = Vec::new();
+        for index in 0..st.records.len() {
+            let (w, gone) = self.shared.destroy_locked(&mut st, index);
+            wakers.extend(w);
+            removed.extend(gone);
+        }
+        let raw = self.shared.release_if_done(&mut st);
+        drop(st);
+        wakers.wake();
+        drop(removed);
+        // SAFETY: `release_if_done` hands over the segments only once every buffer is back in
+        // the global pool of a destroyed network pool, which hands nothing out any more.
+        unsafe { self.shared.give_back(raw) };
+    }
+
+    /// Whether [`NetworkBufferPool::destroy`] was called.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// assert!(!network.is_destroyed());
+    /// network.destroy();
+    /// assert!(network.is_destroyed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn is_destroyed(&self) -> bool {
+        lock(&self.shared.state).destroyed
+    }
+
+    /// Whether a buffer is in the global pool now (Flink's `isAvailable` of the global pool).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+    /// assert!(network.is_available());
+    /// let exclusive = network.request_exclusive(1, None, None)?;
+    /// assert!(!network.is_available());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn is_available(&self) -> bool {
+        let st = lock(&self.shared.state);
+        !st.destroyed && st.free_count > 0
+    }
+
+    /// A future that completes when a buffer is in the global pool (at once if one is now), or
+    /// with [`BufferPoolError::NetworkDestroyed`] when the pool is destroyed (Flink's
+    /// `getAvailableFuture` of the global pool). The check and the registration of the waker
+    /// happen under the one lock every return to the global pool takes, so no wake-up is lost;
+    /// the buffer may be taken by a local pool before the woken task looks. Dropping the future
+    /// withdraws its registration.
     ///
     /// ```
     /// use std::sync::Arc;
     /// use numaseg::buffer_pool::NetworkBufferPool;
     /// use numaseg::{ArenaManager, Config};
     /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
-    /// let network = NetworkBufferPool::with_buffers(manager, 4, 4096)?;
-    /// let pool = network.create_buffer_pool(1, 4)?;
-    /// network.destroy_all_buffer_pools();
-    /// assert!(pool.is_destroyed());
-    /// assert_eq!(network.required_buffers(), 0);
+    /// let network = NetworkBufferPool::with_buffers(manager, 1, 4096)?;
+    /// let exclusive = network.request_exclusive(1, None, None)?;
+    /// let buffer = exclusive.request_buffer()?.unwrap();
+    /// let t = std::thread::spawn(move || exclusive.recycle_exclusive([buffer]));
+    /// let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    /// rt.block_on(network.available())?; // woken when the buffer is back in the global pool
+    /// t.join().unwrap()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn destroy_all_buffer_pools(&self) {
-        let cores: Vec<Arc<PoolCore>> =
-            lock(&self.shared.state).records.iter().flatten().map(|r| Arc::clone(&r.core)).collect();
-        for core in cores {
-            self.shared.destroy(&core);
-        }
+    pub fn available(&self) -> GlobalAvailable<'_> {
+        GlobalAvailable { network: self, waiter: None }
     }
 
     /// Buffers in the pool, in use or not.
@@ -634,6 +784,82 @@ impl NetworkBufferPool {
 // === impl Shared: the slow paths, all under the state lock ===
 
 impl Shared {
+    /// The error of a request to a destroyed network pool.
+    fn network_destroyed(&self, st: &State) -> BufferPoolError {
+        BufferPoolError::NetworkDestroyed { outstanding: self.slots.len() - st.free_count, total: self.slots.len() }
+    }
+
+    /// The error of a request to a destroyed (or removed) local pool: the network pool's when it
+    /// was destroyed as a whole.
+    fn gone(&self, st: &State, pool: u64) -> BufferPoolError {
+        if st.destroyed { self.network_destroyed(st) } else { BufferPoolError::Destroyed { pool } }
+    }
+
+    /// Gives segments back to the allocator.
+    ///
+    /// # Safety
+    /// - no buffer of `raw` is in anyone's hands or can be handed out again;
+    /// - `raw` was taken out of the state, so no segment is given back twice.
+    unsafe fn give_back(&self, raw: Vec<RawSegment>) {
+        let arenas = self.manager.arenas();
+        for r in raw {
+            // SAFETY: every raw segment came from `self.manager` (allocated in `with_buffers`),
+            // alive as long as `self`; the caller's duties make this the only release.
+            drop(unsafe { r.into_segment(arenas) });
+        }
+    }
+
+    /// The segments, once the network pool was destroyed and every buffer is back.
+    fn release_if_done(&self, st: &mut State) -> Vec<RawSegment> {
+        if st.destroyed && st.free_count == self.slots.len() { std::mem::take(&mut st.raw) } else { Vec::new() }
+    }
+
+    /// Destroys the record at `index` (state lock held): its waiters are returned to be woken,
+    /// its idle buffers go back, its minimum is released. Returns the record if it owned
+    /// nothing any more (the caller drops it after unlocking). No redistribution.
+    fn destroy_locked(&self, st: &mut State, index: usize) -> (Wakers, Option<Record>) {
+        let Some(r) = st.records[index].as_mut() else { return (Wakers::default(), None) };
+        if r.destroyed {
+            return (Wakers::default(), None);
+        }
+        r.destroyed = true;
+        r.core.set_slow(true);
+        let min = r.min;
+        r.size = 0;
+        let wakers = r.waiters.take();
+        st.required -= min;
+        self.shrink(st, index);
+        if st.records[index].as_ref().is_some_and(|r| r.owned == 0) {
+            st.vacant.push(index);
+            return (wakers, st.records[index].take());
+        }
+        (wakers, None)
+    }
+
+    /// Polls for a buffer in the global pool: `Ok(true)` now, `Ok(false)` with `waker`
+    /// registered (under the lock every return to the global pool takes, so the check and the
+    /// registration are one step), `Err` when destroyed.
+    pub(crate) fn poll_global_available(
+        &self,
+        id: &mut Option<u64>,
+        waker: &std::task::Waker,
+    ) -> Result<bool, BufferPoolError> {
+        let mut st = lock(&self.state);
+        if st.destroyed || st.free_count > 0 {
+            if let Some(i) = id.take() {
+                st.global_waiters.remove(i);
+            }
+            return if st.destroyed { Err(self.network_destroyed(&st)) } else { Ok(true) };
+        }
+        *id = Some(st.global_waiters.register(*id, waker));
+        Ok(false)
+    }
+
+    /// Removes a registration of a dropped [`GlobalAvailable`].
+    fn forget_global_waiter(&self, id: u64) {
+        lock(&self.state).global_waiters.remove(id);
+    }
+
     fn position(&self, node: NodeId) -> usize {
         self.nodes.iter().position(|&n| n == node).unwrap_or(0)
     }
@@ -696,6 +922,9 @@ impl Shared {
 
     /// Takes a buffer from the global pool, `node` first, then the nearest nodes.
     fn take_global(&self, st: &mut State, node: usize) -> Option<u32> {
+        if st.destroyed {
+            return None; // a destroyed network pool hands nothing out (its memory may be gone)
+        }
         for &pos in &self.node_order[node] {
             if let Some(slot) = st.free[pos].pop() {
                 st.free_count -= 1;
@@ -767,13 +996,14 @@ impl Shared {
     }
 
     /// Hands free buffers to records that wait for them (exclusive requests filling up, pools
-    /// below their size with a requester waiting).
+    /// below their size with a requester waiting), then wakes the global availability waiters
+    /// if buffers are left. Every path that returns buffers to the global pool ends here.
     fn feed(&self, st: &mut State) -> Wakers {
         let mut wakers = Wakers::default();
-        for i in 0..st.records.len() {
+        'records: for i in 0..st.records.len() {
             loop {
                 if st.free_count == 0 {
-                    return wakers;
+                    break 'records;
                 }
                 let Some(r) = st.records[i].as_ref() else { break };
                 if r.destroyed || !r.unavailable || r.owned >= r.size {
@@ -792,6 +1022,9 @@ impl Shared {
                     break;
                 }
             }
+        }
+        if st.free_count > 0 {
+            wakers.extend(st.global_waiters.take());
         }
         wakers
     }
@@ -818,9 +1051,9 @@ impl Shared {
     ) -> Result<Option<u32>, BufferPoolError> {
         let index = core.index;
         loop {
-            let Some(r) = Self::record(st, core) else { return Err(BufferPoolError::Destroyed { pool: core.id }) };
-            let got =
-                if r.destroyed { Err(BufferPoolError::Destroyed { pool: core.id }) } else { Ok(core.pop(&self.slots)) };
+            let gone = self.gone(st, core.id);
+            let Some(r) = Self::record(st, core) else { return Err(gone) };
+            let got = if r.destroyed { Err(gone) } else { Ok(core.pop(&self.slots)) };
             if !matches!(got, Ok(None)) {
                 // A buffer, or an error: the request is over, withdraw its registration.
                 if let Some((id, _)) = waiter.as_mut()
@@ -833,7 +1066,7 @@ impl Shared {
             if r.owned < r.size && self.lend(st, index) {
                 continue; // now on the stack (unless a fast-path requester takes it first)
             }
-            let Some(r) = Self::record(st, core) else { return Err(BufferPoolError::Destroyed { pool: core.id }) };
+            let Some(r) = Self::record(st, core) else { return Err(self.gone(st, core.id)) };
             // Nothing: mark the pool unavailable atomically with its (empty) stack, so that the
             // next recycle takes the lock and fires the notification. If a buffer came back
             // meanwhile (and may be taken again before we get to it), go round.
@@ -849,6 +1082,13 @@ impl Shared {
             }
             return Ok(None);
         }
+    }
+
+    /// Whether `core`'s pool is live, below its size, and the global pool has a buffer.
+    pub(crate) fn can_lend(&self, core: &PoolCore) -> bool {
+        let mut st = lock(&self.state);
+        let free = st.free_count > 0 && !st.destroyed;
+        Self::record(&mut st, core).is_some_and(|r| free && !r.destroyed && r.owned < r.size)
     }
 
     /// Removes a waiter registration (a dropped future).
@@ -869,9 +1109,10 @@ impl Shared {
     ) -> Result<bool, BufferPoolError> {
         let mut st = lock(&self.state);
         let free = st.free_count;
-        let Some(r) = Self::record(&mut st, core) else { return Err(BufferPoolError::Destroyed { pool: core.id }) };
+        let gone = self.gone(&st, core.id);
+        let Some(r) = Self::record(&mut st, core) else { return Err(gone) };
         if r.destroyed {
-            return Err(BufferPoolError::Destroyed { pool: core.id });
+            return Err(gone);
         }
         if (r.owned < r.size && free > 0) || !core.mark_unavailable_if_empty() {
             if let Some(i) = id.take() {
@@ -900,6 +1141,7 @@ impl Shared {
         };
         let mut wakers = Wakers::default();
         let mut removed = None;
+        let mut raw = Vec::new();
         if r.destroyed || r.owned > r.size {
             r.owned -= 1;
             r.to_global += 1;
@@ -911,6 +1153,7 @@ impl Shared {
                 st.vacant.push(index);
             }
             wakers.extend(self.feed(&mut st));
+            raw = self.release_if_done(&mut st);
         } else {
             core.push_locked(&self.slots, slot);
             if r.unavailable {
@@ -922,6 +1165,9 @@ impl Shared {
         }
         drop(st);
         wakers.wake();
+        // SAFETY: `release_if_done` hands over the segments only once every buffer is back in
+        // the global pool of a destroyed network pool, which hands nothing out any more.
+        unsafe { self.give_back(raw) };
         removed
     }
 
@@ -929,40 +1175,51 @@ impl Shared {
     /// and the spare buffers redistributed. Buffers in hands come back as they are recycled.
     pub(crate) fn destroy(&self, core: &PoolCore) {
         let mut st = lock(&self.state);
-        let index = core.index;
-        let Some(r) = Self::record(&mut st, core) else { return };
-        if r.destroyed {
+        if Self::record(&mut st, core).is_none() {
             return;
         }
-        r.destroyed = true;
-        r.core.set_slow(true);
-        let min = r.min;
-        r.size = 0;
-        let mut wakers = r.waiters.take();
-        st.required -= min;
-        self.shrink(&mut st, index);
-        if st.records[index].as_ref().is_some_and(|r| r.owned == 0) {
-            // Keep the core alive until the guard is gone: the caller holds another `Arc`.
-            let removed = st.records[index].take();
-            st.vacant.push(index);
-            wakers.extend(self.rebalance(&mut st));
-            drop(st);
-            wakers.wake();
-            drop(removed);
-            return;
-        }
+        let (mut wakers, removed) = self.destroy_locked(&mut st, core.index);
         wakers.extend(self.rebalance(&mut st));
         drop(st);
         wakers.wake();
+        // Dropped after unlocking (it may hold the last `Arc` of a core).
+        drop(removed);
+    }
+
+    /// Gives back `n` exclusive buffers of `core`'s set (in the caller's hands, recycled by the
+    /// caller right after): the set's bounds and the reservation shrink by `n` and the spare
+    /// buffers are redistributed at once; the buffers, recycled above the set's new size, go to
+    /// the global pool. `Ok(false)`: the set was destroyed (nothing to lower).
+    pub(crate) fn lower_exclusive(&self, core: &PoolCore, n: usize) -> Result<bool, BufferPoolError> {
+        let mut st = lock(&self.state);
+        let Some(r) = Self::record(&mut st, core) else { return Ok(false) };
+        if r.destroyed {
+            return Ok(false);
+        }
+        if r.kind != Kind::Exclusive {
+            return Err(BufferPoolError::NotExclusive { pool: core.id });
+        }
+        debug_assert!(n <= r.min && n <= r.owned, "{n} buffers in hand, set of {} owning {}", r.min, r.owned);
+        let n = n.min(r.min);
+        r.min -= n;
+        r.max -= n;
+        r.size -= n;
+        r.core.set_slow(r.needs_slow());
+        st.required -= n;
+        let wakers = self.rebalance(&mut st);
+        drop(st);
+        wakers.wake();
+        Ok(true)
     }
 
     /// Sets a pool's size by hand (within its bounds).
     pub(crate) fn set_size(&self, core: &PoolCore, size: usize) -> Result<(), BufferPoolError> {
         let mut st = lock(&self.state);
         let index = core.index;
-        let Some(r) = Self::record(&mut st, core) else { return Err(BufferPoolError::Destroyed { pool: core.id }) };
+        let gone = self.gone(&st, core.id);
+        let Some(r) = Self::record(&mut st, core) else { return Err(gone) };
         if r.destroyed {
-            return Err(BufferPoolError::Destroyed { pool: core.id });
+            return Err(gone);
         }
         if size < r.min || size > r.max {
             return Err(BufferPoolError::BadBounds { min: r.min, max: r.max });
@@ -989,9 +1246,10 @@ impl Shared {
                 break;
             }
         }
-        let Some(r) = Self::record(&mut st, core) else { return Err(BufferPoolError::Destroyed { pool: core.id }) };
+        let gone = self.gone(&st, core.id);
+        let Some(r) = Self::record(&mut st, core) else { return Err(gone) };
         if r.destroyed {
-            return Err(BufferPoolError::Destroyed { pool: core.id });
+            return Err(gone);
         }
         if r.owned == r.size {
             if let Some(i) = id.take() {
@@ -1046,4 +1304,43 @@ pub(crate) struct PoolNumbers {
     pub(crate) owned: usize,
     pub(crate) destroyed: bool,
     pub(crate) node: NodeId,
+}
+
+/// The future of [`NetworkBufferPool::available`].
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+/// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 1, 4096)?;
+/// network.destroy();
+/// let rt = tokio::runtime::Builder::new_current_thread().build()?;
+/// assert!(rt.block_on(network.available()).is_err()); // destroyed
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct GlobalAvailable<'a> {
+    network: &'a NetworkBufferPool,
+    waiter: Option<u64>,
+}
+
+impl std::future::Future for GlobalAvailable<'_> {
+    type Output = Result<(), BufferPoolError>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.get_mut();
+        match this.network.shared.poll_global_available(&mut this.waiter, cx.waker()) {
+            Ok(true) => std::task::Poll::Ready(Ok(())),
+            Ok(false) => std::task::Poll::Pending,
+            Err(e) => std::task::Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl Drop for GlobalAvailable<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.waiter.take() {
+            self.network.shared.forget_global_waiter(id);
+        }
+    }
 }

@@ -23,7 +23,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Counts wake-ups.
 #[derive(Default)]
-struct CountingWaker(AtomicUsize);
+pub(crate) struct CountingWaker(pub(crate) AtomicUsize);
 
 impl Wake for CountingWaker {
     fn wake(self: Arc<Self>) {
@@ -396,7 +396,7 @@ fn exclusive_requests_wait_for_recycled_excess_and_undo_on_timeout_and_cancel() 
 }
 
 #[test]
-fn exclusive_request_is_undone_when_its_pool_is_destroyed_meanwhile() {
+fn exclusive_request_is_undone_when_the_network_pool_is_destroyed_meanwhile() {
     let n = network(2);
     let pool = n.create_buffer_pool(1, 2).unwrap();
     let held: Vec<_> = (0..2).map(|_| pool.request_buffer().unwrap().unwrap()).collect();
@@ -405,8 +405,8 @@ fn exclusive_request_is_undone_when_its_pool_is_destroyed_meanwhile() {
     while n.required_buffers() != 2 {
         std::thread::yield_now();
     }
-    n.destroy_all_buffer_pools();
-    assert!(matches!(t.join().unwrap(), Err(BufferPoolError::Destroyed { .. })));
+    n.destroy();
+    assert!(matches!(t.join().unwrap(), Err(BufferPoolError::NetworkDestroyed { total: 2, .. })));
     drop(held);
     drop(pool);
     assert_all_back(&n);

@@ -5,6 +5,7 @@
 mod arena;
 mod bad_input;
 mod buffer_pool;
+mod buffer_pool_contract;
 mod buffer_pool_factory;
 mod conservation;
 mod credit;
