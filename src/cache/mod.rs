@@ -26,19 +26,45 @@
 //! goes) or a dead one (and does nothing): the thread-exit protocol modelled in
 //! `loom-tests/tests/thread_exit.rs`.
 
-pub(crate) mod steal;
+pub(crate) mod sizing;
+mod steal;
 
 use std::cell::{Cell, RefCell};
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
 
-use crate::arena::Arenas;
+use crate::core::Core;
 use crate::error::AllocError;
-use crate::segment::sizing;
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::{Arc, Mutex, UnsafeCell, atomic::AtomicU16, atomic::Ordering, lock, thread_local};
 
-use self::steal::Worker;
+use crate::sync::deque::Worker;
+
+/// A manager's shared state: the per-node [`Core`] and the [`Registry`] of the thread caches in
+/// front of it. The cache layer owns the registry (the core knows nothing of caches); it reads
+/// through to the core by `Deref`.
+#[derive(Debug)]
+pub(crate) struct CachedCore {
+    core: Core,
+    pub(crate) registry: Registry,
+}
+
+impl CachedCore {
+    /// Puts a registry of thread caches in front of `core`.
+    pub(crate) fn new(core: Core) -> Self {
+        let registry = Registry::new(core.all_nodes().len());
+        Self { core, registry }
+    }
+}
+
+impl std::ops::Deref for CachedCore {
+    type Target = Core;
+
+    #[inline(always)]
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
 
 /// Statistics counters of one class in one slot. They order nothing (plain std atomics even
 /// under loom, to keep the models' state space to the protocol), are written only by the slot's
@@ -116,7 +142,7 @@ pub(crate) struct CacheSlot {
     /// Unique within its manager; names the slot's stealers.
     pub(crate) id: u64,
     arenas_id: u64,
-    arenas: *const Arenas,
+    arenas: *const CachedCore,
     /// True while the manager lives. Held during a thread-exit flush; the manager's drop takes
     /// it to clear it before freeing anything.
     alive: Mutex<bool>,
@@ -136,7 +162,7 @@ unsafe impl Send for CacheSlot {}
 unsafe impl Sync for CacheSlot {}
 
 impl CacheSlot {
-    pub(crate) fn new(arenas: &Arenas, id: u64, home: u16) -> Self {
+    pub(crate) fn new(arenas: &CachedCore, id: u64, home: u16) -> Self {
         Self {
             id,
             arenas_id: arenas.id,
@@ -229,7 +255,7 @@ thread_local! {
 /// Runs `f` on the calling thread's slot for `arenas`, creating it on first use. `None` when the
 /// thread-local is gone (the thread is being torn down): callers then bypass the cache.
 #[inline]
-fn with_slot<R>(arenas: &Arenas, f: impl FnOnce(&CacheSlot, &mut PrivateCache) -> R) -> Option<R> {
+fn with_slot<R>(arenas: &CachedCore, f: impl FnOnce(&CacheSlot, &mut PrivateCache) -> R) -> Option<R> {
     LOCAL
         .try_with(|local| {
             let (id, slot) = LAST.try_with(Cell::get).unwrap_or((0, ptr::null()));
@@ -249,7 +275,7 @@ fn with_slot<R>(arenas: &Arenas, f: impl FnOnce(&CacheSlot, &mut PrivateCache) -
 
 #[cold]
 #[inline(never)]
-fn lookup_slot(local: &LocalCaches, arenas: &Arenas) -> Option<*const CacheSlot> {
+fn lookup_slot(local: &LocalCaches, arenas: &CachedCore) -> Option<*const CacheSlot> {
     if arenas.check_fork().is_err() {
         return None; // no locks in a fork child: callers bypass the cache
     }
@@ -272,7 +298,7 @@ fn lookup_slot(local: &LocalCaches, arenas: &Arenas) -> Option<*const CacheSlot>
 /// The calling thread's slot for `arenas` if it is the one used last (the fast path's only
 /// lookup), else null.
 #[inline(always)]
-fn last_slot(arenas: &Arenas) -> *const CacheSlot {
+fn last_slot(arenas: &CachedCore) -> *const CacheSlot {
     // `try_with` compiles to a plain read for a `const` cell without a destructor.
     let (id, slot) = LAST.try_with(Cell::get).unwrap_or((0, ptr::null()));
     if id == arenas.id { slot } else { ptr::null() }
@@ -281,7 +307,7 @@ fn last_slot(arenas: &Arenas) -> *const CacheSlot {
 /// Allocates one segment of `class` from the calling thread's home node, through its cache.
 /// Returns the tagged entry and the arena it belongs to.
 #[inline(always)]
-pub(crate) fn allocate(arenas: &Arenas, class: SizeClass) -> Result<(usize, u16), AllocError> {
+pub(crate) fn allocate(arenas: &CachedCore, class: SizeClass) -> Result<(usize, u16), AllocError> {
     let slot = last_slot(arenas);
     if !slot.is_null() {
         // SAFETY: a non-null `last` slot is kept alive by this thread's `slots` list and belongs
@@ -309,7 +335,7 @@ pub(crate) fn allocate(arenas: &Arenas, class: SizeClass) -> Result<(usize, u16)
 
 #[cold]
 #[inline(never)]
-fn allocate_slow(arenas: &Arenas, class: SizeClass) -> Result<(usize, u16), AllocError> {
+fn allocate_slow(arenas: &CachedCore, class: SizeClass) -> Result<(usize, u16), AllocError> {
     match with_slot(arenas, |slot, p| p.allocate_or_refill(arenas, slot, class)) {
         Some(result) => result,
         None => arenas.allocate_uncached(None, class),
@@ -318,7 +344,7 @@ fn allocate_slow(arenas: &Arenas, class: SizeClass) -> Result<(usize, u16), Allo
 
 /// Frees a segment entry of `class` belonging to `arena`.
 #[inline(always)]
-pub(crate) fn free(arenas: &Arenas, entry: usize, class: SizeClass, arena: u16) {
+pub(crate) fn free(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u16) {
     let slot = last_slot(arenas);
     if !slot.is_null() {
         // SAFETY: as in `allocate`.
@@ -345,7 +371,7 @@ pub(crate) fn free(arenas: &Arenas, entry: usize, class: SizeClass, arena: u16) 
 
 #[cold]
 #[inline(never)]
-fn free_slow(arenas: &Arenas, entry: usize, class: SizeClass, arena: u16) {
+fn free_slow(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u16) {
     let done = with_slot(arenas, |slot, p| {
         let c = &mut p.classes[class.index()];
         if p.home == arena && c.len < c.cap {
@@ -364,7 +390,7 @@ fn free_slow(arenas: &Arenas, entry: usize, class: SizeClass, arena: u16) {
 /// Appends `n` entries of `class` from the calling thread's home node to `out`, all or nothing
 /// (on an error `out` is as it was). Returns the home arena. Never goes to another node.
 pub(crate) fn allocate_batch(
-    arenas: &Arenas,
+    arenas: &CachedCore,
     class: SizeClass,
     n: usize,
     out: &mut Vec<usize>,
@@ -413,7 +439,7 @@ pub(crate) fn allocate_batch(
 }
 
 /// Frees entries of one class and arena in one go.
-pub(crate) fn free_batch(arenas: &Arenas, class: SizeClass, arena: u16, entries: &[usize]) {
+pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: u16, entries: &[usize]) {
     let done = with_slot(arenas, |slot, p| {
         let mut rest = entries;
         if p.home == arena {
@@ -434,7 +460,7 @@ pub(crate) fn free_batch(arenas: &Arenas, class: SizeClass, arena: u16, entries:
 }
 
 /// Frees many segments in one go (each with its own class and arena).
-pub(crate) fn free_many(arenas: &Arenas, items: impl Iterator<Item = (usize, SizeClass, u16)>) {
+pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (usize, SizeClass, u16)>) {
     let mut items = items.peekable();
     with_slot(arenas, |slot, p| {
         for (entry, class, arena) in items.by_ref() {
@@ -456,13 +482,13 @@ pub(crate) fn free_many(arenas: &Arenas, items: impl Iterator<Item = (usize, Siz
 }
 
 /// The calling thread's home arena for `arenas` (creating its slot if needed).
-pub(crate) fn thread_home(arenas: &Arenas) -> Option<u16> {
+pub(crate) fn thread_home(arenas: &CachedCore) -> Option<u16> {
     with_slot(arenas, |_, p| p.home)
 }
 
 /// Flushes the calling thread's cache for `arenas` to the node pools and, if `new_home` is
 /// given, makes that the thread's home.
-pub(crate) fn flush(arenas: &Arenas, new_home: Option<u16>) {
+pub(crate) fn flush(arenas: &CachedCore, new_home: Option<u16>) {
     with_slot(arenas, |slot, p| {
         p.flush_all(arenas, slot);
         if let Some(home) = new_home {
@@ -475,7 +501,7 @@ pub(crate) fn flush(arenas: &Arenas, new_home: Option<u16>) {
 
 impl PrivateCache {
     /// Makes sure the class's stack exists (first use) and returns it.
-    fn class_mut(&mut self, arenas: &Arenas, class: SizeClass) -> &mut ClassCache {
+    fn class_mut(&mut self, arenas: &CachedCore, class: SizeClass) -> &mut ClassCache {
         let c = &mut self.classes[class.index()];
         if c.max == 0 {
             c.max = arenas.max_capacity(class);
@@ -487,7 +513,7 @@ impl PrivateCache {
 
     /// Counts a slow-path event; every `SCAN_INTERVAL` events, shrinks idle classes and, when
     /// `may_rehome` and the home is not pinned, follows the thread to its current node.
-    fn tick(&mut self, arenas: &Arenas, slot: &CacheSlot, may_rehome: bool) {
+    fn tick(&mut self, arenas: &CachedCore, slot: &CacheSlot, may_rehome: bool) {
         self.events += 1;
         if self.events < sizing::SCAN_INTERVAL {
             return;
@@ -521,7 +547,7 @@ impl PrivateCache {
     }
 
     /// Moves stack entries beyond `keep` to the home pool.
-    fn trim_class(&mut self, arenas: &Arenas, slot: &CacheSlot, class: SizeClass, keep: usize) {
+    fn trim_class(&mut self, arenas: &CachedCore, slot: &CacheSlot, class: SizeClass, keep: usize) {
         let home = self.home;
         let c = &mut self.classes[class.index()];
         if c.len > keep {
@@ -535,7 +561,7 @@ impl PrivateCache {
     /// Pops an entry of `class`, refilling first if the stack is empty.
     fn allocate_or_refill(
         &mut self,
-        arenas: &Arenas,
+        arenas: &CachedCore,
         slot: &CacheSlot,
         class: SizeClass,
     ) -> Result<(usize, u16), AllocError> {
@@ -555,7 +581,7 @@ impl PrivateCache {
     #[inline(never)]
     fn refill(
         &mut self,
-        arenas: &Arenas,
+        arenas: &CachedCore,
         slot: &CacheSlot,
         class: SizeClass,
         mode: RefillMode,
@@ -604,7 +630,7 @@ impl PrivateCache {
                 pool.add_stealer(slot.id, worker.stealer());
                 worker
             });
-            if let Some(entry) = pool.steal_from_peers(slot.id, worker, want) {
+            if let Some(entry) = steal::steal_from_peers(pool, slot.id, worker, want) {
                 c.stack[c.len] = entry;
                 c.len += 1;
                 got += 1;
@@ -650,7 +676,7 @@ impl PrivateCache {
     /// another node.
     #[cold]
     #[inline(never)]
-    fn free_slow(&mut self, arenas: &Arenas, slot: &CacheSlot, entry: usize, class: SizeClass, arena: u16) {
+    fn free_slow(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: usize, class: SizeClass, arena: u16) {
         let counters = &slot.counters[class.index()];
         if arenas.check_fork().is_err() {
             arenas.push_home(entry, class, arena);
@@ -711,7 +737,7 @@ impl PrivateCache {
     }
 
     /// Moves every cached entry (stacks and deques) to the home node's pools.
-    fn flush_all(&mut self, arenas: &Arenas, slot: &CacheSlot) {
+    fn flush_all(&mut self, arenas: &CachedCore, slot: &CacheSlot) {
         let home = self.home;
         for i in 0..MAX_CLASSES {
             let Some(class) = SizeClass::from_index(i) else { continue };
@@ -781,7 +807,7 @@ impl Registry {
         }
     }
 
-    fn register(&self, arenas: &Arenas) -> Arc<CacheSlot> {
+    fn register(&self, arenas: &CachedCore) -> Arc<CacheSlot> {
         let id = self.next_id.fetch_add(1, StdOrdering::Relaxed) + 1;
         let home = arenas.initial_home();
         let slot = Arc::new(CacheSlot::new(arenas, id, home));
