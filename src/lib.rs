@@ -88,6 +88,14 @@ mod size_class;
 pub mod stats;
 pub(crate) mod sync;
 
+/// The loom stand-in of the work-stealing deques, for the models in `loom-tests` (loom builds
+/// only; not part of the API).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_deque {
+    pub use crate::sync::deque::{Injector, Steal, Stealer, Worker};
+}
+
 /// The README's examples, run as doc tests so the README stays true.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

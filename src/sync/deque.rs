@@ -12,7 +12,7 @@
 pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
 #[cfg(loom)]
-pub(crate) use self::model::{Injector, Steal, Stealer, Worker};
+pub use self::model::{Injector, Steal, Stealer, Worker};
 
 #[cfg(loom)]
 mod model {
@@ -22,7 +22,7 @@ mod model {
 
     /// The outcome of a steal, as crossbeam's `Steal` (the stand-in never asks for a retry).
     #[derive(Debug)]
-    pub(crate) enum Steal<T> {
+    pub enum Steal<T> {
         Empty,
         Success(T),
         #[allow(dead_code, reason = "mirrors crossbeam's API; the stand-in never retries")]
@@ -31,25 +31,25 @@ mod model {
 
     /// The owner's end of a LIFO deque.
     #[derive(Debug)]
-    pub(crate) struct Worker<T> {
+    pub struct Worker<T> {
         inner: Arc<Mutex<VecDeque<T>>>,
     }
 
     /// Another thread's end: steals the oldest items.
     #[derive(Debug)]
-    pub(crate) struct Stealer<T> {
+    pub struct Stealer<T> {
         inner: Arc<Mutex<VecDeque<T>>>,
     }
 
     /// A shared FIFO queue.
     #[derive(Debug)]
-    pub(crate) struct Injector<T> {
+    pub struct Injector<T> {
         inner: Mutex<VecDeque<T>>,
     }
 
-    fn move_batch<T>(from: &mut VecDeque<T>, dest: &Worker<T>, limit: usize) -> Steal<T> {
+    /// Moves up to `limit` of the oldest items of `from` (one returned, the rest into `dest`).
+    fn move_batch<T>(from: &mut VecDeque<T>, dest: &mut VecDeque<T>, limit: usize) -> Steal<T> {
         let Some(first) = from.pop_front() else { return Steal::Empty };
-        let mut dest = lock(&dest.inner);
         for _ in 1..limit.max(1) {
             match from.pop_front() {
                 Some(item) => dest.push_back(item),
@@ -60,37 +60,47 @@ mod model {
     }
 
     impl<T> Worker<T> {
-        pub(crate) fn new_lifo() -> Self {
+        pub fn new_lifo() -> Self {
             Self { inner: Arc::new(Mutex::new(VecDeque::new())) }
         }
 
-        pub(crate) fn push(&self, item: T) {
+        pub fn push(&self, item: T) {
             lock(&self.inner).push_back(item);
         }
 
-        pub(crate) fn pop(&self) -> Option<T> {
+        pub fn pop(&self) -> Option<T> {
             lock(&self.inner).pop_back()
         }
 
-        pub(crate) fn len(&self) -> usize {
+        pub fn len(&self) -> usize {
             lock(&self.inner).len()
         }
 
-        pub(crate) fn stealer(&self) -> Stealer<T> {
+        pub fn stealer(&self) -> Stealer<T> {
             Stealer { inner: Arc::clone(&self.inner) }
         }
     }
 
     impl<T> Stealer<T> {
-        pub(crate) fn steal_batch_with_limit_and_pop(&self, dest: &Worker<T>, limit: usize) -> Steal<T> {
+        pub fn steal_batch_with_limit_and_pop(&self, dest: &Worker<T>, limit: usize) -> Steal<T> {
             if Arc::ptr_eq(&self.inner, &dest.inner) {
                 return Steal::Empty;
             }
-            let mut from = lock(&self.inner);
-            move_batch(&mut from, dest, limit)
+            // Two locks, taken in one global order (by address) so that two threads stealing
+            // from each other cannot each hold one and wait for the other
+            // (`loom-tests/tests/mutual_steal.rs`).
+            let (from_addr, dest_addr) = (std::ptr::from_ref(&*self.inner), std::ptr::from_ref(&*dest.inner));
+            let (mut from, mut to) = if from_addr < dest_addr {
+                let from = lock(&self.inner);
+                (from, lock(&dest.inner))
+            } else {
+                let to = lock(&dest.inner);
+                (lock(&self.inner), to)
+            };
+            move_batch(&mut from, &mut to, limit)
         }
 
-        pub(crate) fn len(&self) -> usize {
+        pub fn len(&self) -> usize {
             lock(&self.inner).len()
         }
     }
@@ -102,15 +112,15 @@ mod model {
     }
 
     impl<T> Injector<T> {
-        pub(crate) fn new() -> Self {
+        pub fn new() -> Self {
             Self { inner: Mutex::new(VecDeque::new()) }
         }
 
-        pub(crate) fn push(&self, item: T) {
+        pub fn push(&self, item: T) {
             lock(&self.inner).push_back(item);
         }
 
-        pub(crate) fn steal(&self) -> Steal<T> {
+        pub fn steal(&self) -> Steal<T> {
             lock(&self.inner).pop_front().map_or(Steal::Empty, Steal::Success)
         }
     }
