@@ -117,6 +117,48 @@ struct ClassCache {
     ops_at_scan: u64,
 }
 
+impl ClassCache {
+    /// The fast path's invariant, which makes its unchecked indexing sound: `len <= cap <=
+    /// stack.len()`, and a class in use (`max > 0`) has a stack of exactly `max` slots. Every
+    /// change of `len` goes through [`ClassCache::push`] / [`ClassCache::pop`] or keeps it by
+    /// construction (batch moves below, checked here under `expensive-checks`).
+    fn is_valid(&self) -> bool {
+        self.len <= self.cap && self.cap <= self.stack.len() && (self.max == 0 || self.stack.len() == self.max)
+    }
+
+    /// Takes the newest entry, if any.
+    #[inline(always)]
+    fn pop(&mut self) -> Option<usize> {
+        crate::expensive_check!(self.is_valid());
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        // SAFETY: `len < cap <= stack.len()` before the decrement (`is_valid`).
+        Some(unsafe { *self.stack.get_unchecked(self.len) })
+    }
+
+    /// Pushes `entry` unless the stack is at its capacity (then gives it back).
+    #[inline(always)]
+    fn push(&mut self, entry: usize) -> Result<(), usize> {
+        crate::expensive_check!(self.is_valid());
+        if self.len >= self.cap {
+            return Err(entry);
+        }
+        // SAFETY: `len < cap <= stack.len()` (`is_valid`).
+        unsafe { *self.stack.get_unchecked_mut(self.len) = entry };
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Sets the capacity (a sizing rule's answer, already within `1..=max`).
+    fn set_cap(&mut self, cap: usize) {
+        self.cap = cap;
+        // `len` may exceed a shrunk capacity until the caller trims the stack; never the stack.
+        crate::expensive_check!(self.cap <= self.stack.len());
+    }
+}
+
 /// What a refill may do besides refilling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RefillMode {
@@ -316,13 +358,7 @@ pub(crate) fn allocate(arenas: &CachedCore, class: SizeClass) -> Result<(usize, 
         let hit = slot.private.with_mut(|p| {
             // SAFETY: only the owning thread (this one) reaches `private`, and not re-entrantly.
             let p = unsafe { &mut *p };
-            let c = &mut p.classes[class.index()];
-            if c.len == 0 {
-                return None;
-            }
-            c.len -= 1;
-            // SAFETY: `len < cap <= max == stack.len()` for every class.
-            let entry = unsafe { *c.stack.get_unchecked(c.len) };
+            let entry = p.classes[class.index()].pop()?;
             Some((entry, p.home))
         });
         if let Some(hit) = hit {
@@ -352,14 +388,7 @@ pub(crate) fn free(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u
         let pushed = slot.private.with_mut(|p| {
             // SAFETY: as in `allocate`.
             let p = unsafe { &mut *p };
-            let c = &mut p.classes[class.index()];
-            if p.home != arena || c.len >= c.cap {
-                return false;
-            }
-            // SAFETY: `len < cap <= stack.len()`.
-            unsafe { *c.stack.get_unchecked_mut(c.len) = entry };
-            c.len += 1;
-            true
+            p.home == arena && p.classes[class.index()].push(entry).is_ok()
         });
         if pushed {
             bump(&slot.counters[class.index()].frees, 1);
@@ -373,10 +402,7 @@ pub(crate) fn free(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u
 #[inline(never)]
 fn free_slow(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u16) {
     let done = with_slot(arenas, |slot, p| {
-        let c = &mut p.classes[class.index()];
-        if p.home == arena && c.len < c.cap {
-            c.stack[c.len] = entry;
-            c.len += 1;
+        if p.home == arena && p.classes[class.index()].push(entry).is_ok() {
             bump(&slot.counters[class.index()].frees, 1);
         } else {
             p.free_slow(arenas, slot, entry, class, arena);
@@ -464,11 +490,7 @@ pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (usize,
     let mut items = items.peekable();
     with_slot(arenas, |slot, p| {
         for (entry, class, arena) in items.by_ref() {
-            let c = &mut p.classes[class.index()];
-            if p.home == arena && c.len < c.cap {
-                // SAFETY: `len < cap <= stack.len()`.
-                unsafe { *c.stack.get_unchecked_mut(c.len) = entry };
-                c.len += 1;
+            if p.home == arena && p.classes[class.index()].push(entry).is_ok() {
                 bump(&slot.counters[class.index()].frees, 1);
             } else {
                 p.free_slow(arenas, slot, entry, class, arena);
@@ -530,7 +552,7 @@ impl PrivateCache {
             c.ops_at_scan = ops;
             let cap = sizing::after_scan(c.cap, idle);
             if cap < c.cap {
-                c.cap = cap;
+                c.set_cap(cap);
                 let class = SizeClass::from_index(i).unwrap_or_else(|| unreachable!());
                 self.trim_class(arenas, slot, class, cap);
             }
@@ -566,9 +588,7 @@ impl PrivateCache {
         class: SizeClass,
     ) -> Result<(usize, u16), AllocError> {
         let c = &mut self.classes[class.index()];
-        if c.len > 0 {
-            c.len -= 1;
-            let entry = c.stack[c.len];
+        if let Some(entry) = c.pop() {
             bump(&slot.counters[class.index()].allocs, 1);
             return Ok((entry, self.home));
         }
@@ -593,7 +613,7 @@ impl PrivateCache {
         let counters = &slot.counters[class.index()];
         let allocs = read(&counters.allocs);
         let c = self.class_mut(arenas, class);
-        c.cap = sizing::after_refill(c.cap, c.max, allocs - c.allocs_at_refill);
+        c.set_cap(sizing::after_refill(c.cap, c.max, allocs - c.allocs_at_refill));
         c.allocs_at_refill = allocs;
         let want = sizing::batch(c.cap);
         let node = arenas.node(home);
@@ -663,11 +683,11 @@ impl PrivateCache {
                 }
             }
         }
-        debug_assert!(got > 0 && c.len <= c.stack.len());
+        debug_assert!(got > 0);
+        crate::expensive_check!(c.is_valid());
         bump(&counters.filled, got as u64);
         bump(&counters.misses, 1);
-        c.len -= 1;
-        let entry = c.stack[c.len];
+        let entry = c.pop().unwrap_or_else(|| unreachable!("a refill that got entries leaves one"));
         bump(&counters.allocs, 1);
         Ok((entry, home))
     }
@@ -696,12 +716,10 @@ impl PrivateCache {
         }
         let allocs = read(&counters.allocs);
         let c = self.class_mut(arenas, class);
-        if c.len < c.cap {
-            c.stack[c.len] = entry;
-            c.len += 1;
+        let Err(entry) = c.push(entry) else {
             bump(&counters.frees, 1);
             return;
-        }
+        };
         // Spill the oldest half: to the thread's deque, where peers may steal it, while it has
         // room; else as one batch to the node's pool. A large spill of a thread that cycles
         // more segments than its stack holds goes to the pool as one batch too (see
@@ -709,7 +727,7 @@ impl PrivateCache {
         let since = allocs - c.allocs_at_spill;
         let k = sizing::spill_count(c.len, c.cap, since);
         let as_batch = sizing::spill_as_batch(k, c.cap, since);
-        c.cap = sizing::after_spill(c.cap, c.max, since);
+        c.set_cap(sizing::after_spill(c.cap, c.max, since));
         c.allocs_at_spill = allocs;
         let pool = &arenas.node(home).classes[class.index()];
         let worker = c.worker.get_or_insert_with(|| {
@@ -727,12 +745,10 @@ impl PrivateCache {
         c.stack.copy_within(k..c.len, 0);
         c.len -= k;
         bump(&counters.spilled, k as u64);
-        if c.len < c.cap {
-            c.stack[c.len] = entry;
-            c.len += 1;
-            bump(&counters.frees, 1);
-        } else {
+        if let Err(entry) = c.push(entry) {
             arenas.push_home(entry, class, home);
+        } else {
+            bump(&counters.frees, 1);
         }
     }
 
@@ -862,5 +878,36 @@ impl Registry {
             remote_allocs: total[6],
             foreign_frees: total[7],
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::ClassCache;
+
+    fn class(cap: usize, max: usize) -> ClassCache {
+        ClassCache { cap, max, stack: vec![0; max].into_boxed_slice(), ..ClassCache::default() }
+    }
+
+    #[test]
+    fn push_and_pop_keep_len_within_cap() {
+        let mut c = class(2, 4);
+        assert_eq!(c.push(8), Ok(()));
+        assert_eq!(c.push(16), Ok(()));
+        assert_eq!(c.push(24), Err(24), "full at its capacity, not at the stack's length");
+        assert!(c.is_valid());
+        assert_eq!(c.pop(), Some(16));
+        assert_eq!(c.pop(), Some(8));
+        assert_eq!(c.pop(), None);
+        assert!(c.is_valid());
+    }
+
+    #[test]
+    fn is_valid_rejects_a_capacity_beyond_the_stack() {
+        assert!(class(4, 4).is_valid());
+        assert!(!class(5, 4).is_valid(), "cap > stack.len() would let the fast path write past the stack");
+        let mut c = class(2, 4);
+        c.len = 3;
+        assert!(!c.is_valid(), "len > cap");
     }
 }
