@@ -121,7 +121,8 @@ impl ClassCache {
     /// The fast path's invariant, which makes its unchecked indexing sound: `len <= cap <=
     /// stack.len()`, and a class in use (`max > 0`) has a stack of exactly `max` slots. Every
     /// change of `len` goes through [`ClassCache::push`] / [`ClassCache::pop`] or keeps it by
-    /// construction (batch moves below, checked here under `expensive-checks`).
+    /// construction (batch moves). Checked under `expensive-checks` on every slow path (refill,
+    /// spill, capacity change), and by `debug_assert!` on the fast path.
     fn is_valid(&self) -> bool {
         self.len <= self.cap && self.cap <= self.stack.len() && (self.max == 0 || self.stack.len() == self.max)
     }
@@ -129,7 +130,9 @@ impl ClassCache {
     /// Takes the newest entry, if any.
     #[inline(always)]
     fn pop(&mut self) -> Option<usize> {
-        crate::expensive_check!(self.is_valid());
+        // Checked on every slow path under `expensive-checks`; here only in debug builds, so the
+        // hot pair costs the same instructions with the feature on (the profile builds it on).
+        debug_assert!(self.is_valid());
         if self.len == 0 {
             return None;
         }
@@ -141,7 +144,7 @@ impl ClassCache {
     /// Pushes `entry` unless the stack is at its capacity (then gives it back).
     #[inline(always)]
     fn push(&mut self, entry: usize) -> Result<(), usize> {
-        crate::expensive_check!(self.is_valid());
+        debug_assert!(self.is_valid()); // as in `pop`
         if self.len >= self.cap {
             return Err(entry);
         }
@@ -153,6 +156,7 @@ impl ClassCache {
 
     /// Sets the capacity (a sizing rule's answer, already within `1..=max`).
     fn set_cap(&mut self, cap: usize) {
+        crate::expensive_check!(self.is_valid());
         self.cap = cap;
         // `len` may exceed a shrunk capacity until the caller trims the stack; never the stack.
         crate::expensive_check!(self.cap <= self.stack.len());

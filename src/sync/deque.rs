@@ -23,9 +23,12 @@ mod model {
     /// The outcome of a steal, as crossbeam's `Steal` (the stand-in never asks for a retry).
     #[derive(Debug)]
     pub enum Steal<T> {
+        /// Nothing to take.
         Empty,
+        /// One item taken (a batch steal moved the rest).
         Success(T),
         #[allow(dead_code, reason = "mirrors crossbeam's API; the stand-in never retries")]
+        /// Lost a race; try again (never returned by the stand-in).
         Retry,
     }
 
@@ -60,28 +63,34 @@ mod model {
     }
 
     impl<T> Worker<T> {
+        /// An empty deque whose owner pops the newest item.
         pub fn new_lifo() -> Self {
             Self { inner: Arc::new(Mutex::new(VecDeque::new())) }
         }
 
+        /// Pushes onto the owner's end.
         pub fn push(&self, item: T) {
             lock(&self.inner).push_back(item);
         }
 
+        /// Pops the newest item.
         pub fn pop(&self) -> Option<T> {
             lock(&self.inner).pop_back()
         }
 
+        /// Items in the deque.
         pub fn len(&self) -> usize {
             lock(&self.inner).len()
         }
 
+        /// A handle other threads steal through.
         pub fn stealer(&self) -> Stealer<T> {
             Stealer { inner: Arc::clone(&self.inner) }
         }
     }
 
     impl<T> Stealer<T> {
+        /// Moves up to `limit` of the oldest items into `dest`, returning one of them.
         pub fn steal_batch_with_limit_and_pop(&self, dest: &Worker<T>, limit: usize) -> Steal<T> {
             if Arc::ptr_eq(&self.inner, &dest.inner) {
                 return Steal::Empty;
@@ -100,6 +109,7 @@ mod model {
             move_batch(&mut from, &mut to, limit)
         }
 
+        /// Items in the deque.
         pub fn len(&self) -> usize {
             lock(&self.inner).len()
         }
@@ -112,14 +122,17 @@ mod model {
     }
 
     impl<T> Injector<T> {
+        /// An empty queue.
         pub fn new() -> Self {
             Self { inner: Mutex::new(VecDeque::new()) }
         }
 
+        /// Pushes at the back.
         pub fn push(&self, item: T) {
             lock(&self.inner).push_back(item);
         }
 
+        /// Takes the oldest item.
         pub fn steal(&self) -> Steal<T> {
             lock(&self.inner).pop_front().map_or(Steal::Empty, Steal::Success)
         }
