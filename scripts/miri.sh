@@ -11,7 +11,7 @@
 # Flags: Tree Borrows, because crossbeam-epoch (under crossbeam-deque) trips a known Stacked
 # Borrows false positive in its intrusive list; permissive provenance, because segment entries
 # travel as integers whose provenance was exposed when the region was carved (see
-# `segment::tagged::ptr`); ignore-leaks, because crossbeam-epoch's global collector is a static
+# `entry::ptr`); ignore-leaks, because crossbeam-epoch's global collector is a static
 # that lives as long as the process (crossbeam's own Miri runs ignore it too). Our own leaks are
 # checked by the tests themselves: stats back to zero, and the heap source's live-mapping count.
 set -euo pipefail

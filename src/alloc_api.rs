@@ -11,8 +11,8 @@ use std::ptr::NonNull;
 
 use allocator_api2::alloc::{AllocError, Allocator};
 
-use crate::arena::Arenas;
 use crate::cache;
+use crate::cache::CachedCore;
 use crate::size_class::SizeClass;
 
 /// Allocates on one node. Obtain one from
@@ -30,12 +30,12 @@ use crate::size_class::SizeClass;
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct NodeAllocator<'a> {
-    arenas: &'a Arenas,
+    arenas: &'a CachedCore,
     arena: u16,
 }
 
 impl<'a> NodeAllocator<'a> {
-    pub(crate) fn new(arenas: &'a Arenas, arena: u16) -> Self {
+    pub(crate) fn new(arenas: &'a CachedCore, arena: u16) -> Self {
         Self { arenas, arena }
     }
 
@@ -69,7 +69,7 @@ unsafe impl Allocator for NodeAllocator<'_> {
             cache::free(self.arenas, entry, class, got);
             return Err(AllocError);
         }
-        let ptr = NonNull::new(crate::segment::tagged::ptr(entry)).ok_or(AllocError)?;
+        let ptr = NonNull::new(crate::entry::ptr(entry)).ok_or(AllocError)?;
         Ok(NonNull::slice_from_raw_parts(ptr, class.size()))
     }
 
@@ -79,6 +79,6 @@ unsafe impl Allocator for NodeAllocator<'_> {
         };
         let addr = ptr.as_ptr().addr();
         let kind = self.arenas.node(self.arena).kind_of(addr).unwrap_or(numa::PageKind::Small);
-        cache::free(self.arenas, addr | crate::segment::tagged::kind_tag(kind), class, self.arena);
+        cache::free(self.arenas, addr | crate::entry::kind_tag(kind), class, self.arena);
     }
 }

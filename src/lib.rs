@@ -26,17 +26,22 @@
 //!   default, backed by one page kind.
 //! - **segment**: a power-of-two block carved from a region ([`Segment`]), 4 KiB up to the region
 //!   size, aligned to its size up to 2 MiB. A region serves one size class at a time.
-//! - **arena**: everything one node's memory goes through: its budget, regions, pools.
+//! - **arena**: one node's part of the allocator core: its budget, regions and pools, named by
+//!   its index in the core. An [`ArenaManager`] manages one per node of its node set.
+//! - **entry**: a segment's address with its page kind in the two low bits, as caches and pools
+//!   pass it.
 //! - **cache**: a thread's private stacks of segments per class, in front of the arenas.
 //!
 //! # Architecture
-//! Layers, each using only those to its left:
-//! `numa` (OS, hardware) ← `sync` / [`config`] / [`error`] ← `arena` (regions,
-//! budgets, pools) ← [`segment`](Segment) ← `cache` (thread caches, stealing) ← managers and
-//! buffer pools ← the `numaseg` binary. The path of an allocation and of a free, with the
-//! invariants each step keeps, is in `docs/ARCHITECTURE.md`. The network buffer pool
-//! ([`buffer_pool`]: local pools, redistribution, credit-based flow control, adaptive buffer
-//! sizing) is described in `docs/NETWORK_BUFFERS.md`.
+//! Layers, each using only those to its left (`tests/layers.rs` fails on an import that runs
+//! back): `numa` (OS, hardware) ← `sync` / `fork` / [`error`] / `size_class` / [`config`] /
+//! `prometheus` ← `entry` (the packed entry) ← `core` (per node: regions, budgets, pools; no
+//! caches) ← `cache` (thread caches, their registry, sizing, stealing) ← [`segment`](Segment) /
+//! [`NodeAllocator`] (handles) ← [`stats`] ← [`ArenaManager`] (the façade, the only layer that
+//! knows both cache and core) ← [`manager`] ← [`buffer_pool`] ← `bench` ← the `numaseg` binary.
+//! The path of an allocation and of a free, with the invariants each step keeps, is in
+//! `docs/ARCHITECTURE.md`. The network buffer pool ([`buffer_pool`]: local pools, redistribution,
+//! credit-based flow control, adaptive buffer sizing) is described in `docs/NETWORK_BUFFERS.md`.
 //!
 //! # Safety and correctness
 //! `unsafe` lives in a few places: the segment handle (raw block ↔ slices), the thread cache
@@ -66,12 +71,14 @@ macro_rules! expensive_check {
 pub(crate) use expensive_check;
 
 mod alloc_api;
-mod arena;
+mod arena_manager;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod buffer_pool;
 pub(crate) mod cache;
 pub mod config;
+mod core;
+mod entry;
 pub mod error;
 mod fork;
 pub mod manager;
@@ -80,6 +87,14 @@ mod segment;
 mod size_class;
 pub mod stats;
 pub(crate) mod sync;
+
+/// The loom stand-in of the work-stealing deques, for the models in `loom-tests` (loom builds
+/// only; not part of the API).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_deque {
+    pub use crate::sync::deque::{Injector, Steal, Stealer, Worker};
+}
 
 /// The README's examples, run as doc tests so the README stays true.
 #[doc = include_str!("../README.md")]
@@ -96,7 +111,7 @@ pub struct NetworkBuffersDoctests;
 pub struct MemoryManagerDoctests;
 
 pub use alloc_api::NodeAllocator;
-pub use arena::ArenaManager;
+pub use arena_manager::ArenaManager;
 pub use buffer_pool::{Buffer, LocalBufferPool, NetworkBufferPool, SharedBuffer};
 pub use config::Config;
 pub use error::{AllocError, BufferPoolError, BuildError, CreditError, MemoryError, SegmentError};

@@ -11,7 +11,7 @@
 
 use std::sync::atomic::Ordering as StdOrdering;
 
-use crate::arena::Arenas;
+use crate::cache::CachedCore;
 use crate::size_class::SizeClass;
 use crate::sync::{atomic::Ordering, lock};
 
@@ -114,7 +114,7 @@ fn limit(bytes: usize) -> Option<u64> {
 }
 
 /// Takes the snapshot.
-pub(crate) fn collect(arenas: &Arenas) -> Stats {
+pub(crate) fn collect(arenas: &CachedCore) -> Stats {
     let live = arenas.registry.live();
     let classes = arenas.class_count();
     let nodes = arenas

@@ -97,7 +97,7 @@ impl Buffer {
         capacity: usize,
         writable: usize,
     ) -> Self {
-        // The region's provenance was exposed when it was carved (`segment::tagged::ptr`).
+        // The region's provenance was exposed when it was carved (`entry::ptr`).
         // SAFETY: segment addresses are real mappings, never null (first duty).
         let data = unsafe { NonNull::new_unchecked(std::ptr::with_exposed_provenance_mut(addr)) };
         let capacity = to_u32(capacity);

@@ -26,19 +26,45 @@
 //! goes) or a dead one (and does nothing): the thread-exit protocol modelled in
 //! `loom-tests/tests/thread_exit.rs`.
 
-pub(crate) mod steal;
+pub(crate) mod sizing;
+mod steal;
 
 use std::cell::{Cell, RefCell};
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
 
-use crate::arena::Arenas;
+use crate::core::Core;
 use crate::error::AllocError;
-use crate::segment::sizing;
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::{Arc, Mutex, UnsafeCell, atomic::AtomicU16, atomic::Ordering, lock, thread_local};
 
-use self::steal::Worker;
+use crate::sync::deque::Worker;
+
+/// A manager's shared state: the per-node [`Core`] and the [`Registry`] of the thread caches in
+/// front of it. The cache layer owns the registry (the core knows nothing of caches); it reads
+/// through to the core by `Deref`.
+#[derive(Debug)]
+pub(crate) struct CachedCore {
+    core: Core,
+    pub(crate) registry: Registry,
+}
+
+impl CachedCore {
+    /// Puts a registry of thread caches in front of `core`.
+    pub(crate) fn new(core: Core) -> Self {
+        let registry = Registry::new(core.all_nodes().len());
+        Self { core, registry }
+    }
+}
+
+impl std::ops::Deref for CachedCore {
+    type Target = Core;
+
+    #[inline(always)]
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
 
 /// Statistics counters of one class in one slot. They order nothing (plain std atomics even
 /// under loom, to keep the models' state space to the protocol), are written only by the slot's
@@ -91,6 +117,52 @@ struct ClassCache {
     ops_at_scan: u64,
 }
 
+impl ClassCache {
+    /// The fast path's invariant, which makes its unchecked indexing sound: `len <= cap <=
+    /// stack.len()`, and a class in use (`max > 0`) has a stack of exactly `max` slots. Every
+    /// change of `len` goes through [`ClassCache::push`] / [`ClassCache::pop`] or keeps it by
+    /// construction (batch moves). Checked under `expensive-checks` on every slow path (refill,
+    /// spill, capacity change), and by `debug_assert!` on the fast path.
+    fn is_valid(&self) -> bool {
+        self.len <= self.cap && self.cap <= self.stack.len() && (self.max == 0 || self.stack.len() == self.max)
+    }
+
+    /// Takes the newest entry, if any.
+    #[inline(always)]
+    fn pop(&mut self) -> Option<usize> {
+        // Checked on every slow path under `expensive-checks`; here only in debug builds, so the
+        // hot pair costs the same instructions with the feature on (the profile builds it on).
+        debug_assert!(self.is_valid());
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        // SAFETY: `len < cap <= stack.len()` before the decrement (`is_valid`).
+        Some(unsafe { *self.stack.get_unchecked(self.len) })
+    }
+
+    /// Pushes `entry` unless the stack is at its capacity (then gives it back).
+    #[inline(always)]
+    fn push(&mut self, entry: usize) -> Result<(), usize> {
+        debug_assert!(self.is_valid()); // as in `pop`
+        if self.len >= self.cap {
+            return Err(entry);
+        }
+        // SAFETY: `len < cap <= stack.len()` (`is_valid`).
+        unsafe { *self.stack.get_unchecked_mut(self.len) = entry };
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Sets the capacity (a sizing rule's answer, already within `1..=max`).
+    fn set_cap(&mut self, cap: usize) {
+        crate::expensive_check!(self.is_valid());
+        self.cap = cap;
+        // `len` may exceed a shrunk capacity until the caller trims the stack; never the stack.
+        crate::expensive_check!(self.cap <= self.stack.len());
+    }
+}
+
 /// What a refill may do besides refilling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RefillMode {
@@ -116,7 +188,7 @@ pub(crate) struct CacheSlot {
     /// Unique within its manager; names the slot's stealers.
     pub(crate) id: u64,
     arenas_id: u64,
-    arenas: *const Arenas,
+    arenas: *const CachedCore,
     /// True while the manager lives. Held during a thread-exit flush; the manager's drop takes
     /// it to clear it before freeing anything.
     alive: Mutex<bool>,
@@ -136,7 +208,7 @@ unsafe impl Send for CacheSlot {}
 unsafe impl Sync for CacheSlot {}
 
 impl CacheSlot {
-    pub(crate) fn new(arenas: &Arenas, id: u64, home: u16) -> Self {
+    pub(crate) fn new(arenas: &CachedCore, id: u64, home: u16) -> Self {
         Self {
             id,
             arenas_id: arenas.id,
@@ -229,7 +301,7 @@ thread_local! {
 /// Runs `f` on the calling thread's slot for `arenas`, creating it on first use. `None` when the
 /// thread-local is gone (the thread is being torn down): callers then bypass the cache.
 #[inline]
-fn with_slot<R>(arenas: &Arenas, f: impl FnOnce(&CacheSlot, &mut PrivateCache) -> R) -> Option<R> {
+fn with_slot<R>(arenas: &CachedCore, f: impl FnOnce(&CacheSlot, &mut PrivateCache) -> R) -> Option<R> {
     LOCAL
         .try_with(|local| {
             let (id, slot) = LAST.try_with(Cell::get).unwrap_or((0, ptr::null()));
@@ -249,7 +321,7 @@ fn with_slot<R>(arenas: &Arenas, f: impl FnOnce(&CacheSlot, &mut PrivateCache) -
 
 #[cold]
 #[inline(never)]
-fn lookup_slot(local: &LocalCaches, arenas: &Arenas) -> Option<*const CacheSlot> {
+fn lookup_slot(local: &LocalCaches, arenas: &CachedCore) -> Option<*const CacheSlot> {
     if arenas.check_fork().is_err() {
         return None; // no locks in a fork child: callers bypass the cache
     }
@@ -272,7 +344,7 @@ fn lookup_slot(local: &LocalCaches, arenas: &Arenas) -> Option<*const CacheSlot>
 /// The calling thread's slot for `arenas` if it is the one used last (the fast path's only
 /// lookup), else null.
 #[inline(always)]
-fn last_slot(arenas: &Arenas) -> *const CacheSlot {
+fn last_slot(arenas: &CachedCore) -> *const CacheSlot {
     // `try_with` compiles to a plain read for a `const` cell without a destructor.
     let (id, slot) = LAST.try_with(Cell::get).unwrap_or((0, ptr::null()));
     if id == arenas.id { slot } else { ptr::null() }
@@ -281,7 +353,7 @@ fn last_slot(arenas: &Arenas) -> *const CacheSlot {
 /// Allocates one segment of `class` from the calling thread's home node, through its cache.
 /// Returns the tagged entry and the arena it belongs to.
 #[inline(always)]
-pub(crate) fn allocate(arenas: &Arenas, class: SizeClass) -> Result<(usize, u16), AllocError> {
+pub(crate) fn allocate(arenas: &CachedCore, class: SizeClass) -> Result<(usize, u16), AllocError> {
     let slot = last_slot(arenas);
     if !slot.is_null() {
         // SAFETY: a non-null `last` slot is kept alive by this thread's `slots` list and belongs
@@ -290,13 +362,7 @@ pub(crate) fn allocate(arenas: &Arenas, class: SizeClass) -> Result<(usize, u16)
         let hit = slot.private.with_mut(|p| {
             // SAFETY: only the owning thread (this one) reaches `private`, and not re-entrantly.
             let p = unsafe { &mut *p };
-            let c = &mut p.classes[class.index()];
-            if c.len == 0 {
-                return None;
-            }
-            c.len -= 1;
-            // SAFETY: `len < cap <= max == stack.len()` for every class.
-            let entry = unsafe { *c.stack.get_unchecked(c.len) };
+            let entry = p.classes[class.index()].pop()?;
             Some((entry, p.home))
         });
         if let Some(hit) = hit {
@@ -309,7 +375,7 @@ pub(crate) fn allocate(arenas: &Arenas, class: SizeClass) -> Result<(usize, u16)
 
 #[cold]
 #[inline(never)]
-fn allocate_slow(arenas: &Arenas, class: SizeClass) -> Result<(usize, u16), AllocError> {
+fn allocate_slow(arenas: &CachedCore, class: SizeClass) -> Result<(usize, u16), AllocError> {
     match with_slot(arenas, |slot, p| p.allocate_or_refill(arenas, slot, class)) {
         Some(result) => result,
         None => arenas.allocate_uncached(None, class),
@@ -318,7 +384,7 @@ fn allocate_slow(arenas: &Arenas, class: SizeClass) -> Result<(usize, u16), Allo
 
 /// Frees a segment entry of `class` belonging to `arena`.
 #[inline(always)]
-pub(crate) fn free(arenas: &Arenas, entry: usize, class: SizeClass, arena: u16) {
+pub(crate) fn free(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u16) {
     let slot = last_slot(arenas);
     if !slot.is_null() {
         // SAFETY: as in `allocate`.
@@ -326,14 +392,7 @@ pub(crate) fn free(arenas: &Arenas, entry: usize, class: SizeClass, arena: u16) 
         let pushed = slot.private.with_mut(|p| {
             // SAFETY: as in `allocate`.
             let p = unsafe { &mut *p };
-            let c = &mut p.classes[class.index()];
-            if p.home != arena || c.len >= c.cap {
-                return false;
-            }
-            // SAFETY: `len < cap <= stack.len()`.
-            unsafe { *c.stack.get_unchecked_mut(c.len) = entry };
-            c.len += 1;
-            true
+            p.home == arena && p.classes[class.index()].push(entry).is_ok()
         });
         if pushed {
             bump(&slot.counters[class.index()].frees, 1);
@@ -345,12 +404,9 @@ pub(crate) fn free(arenas: &Arenas, entry: usize, class: SizeClass, arena: u16) 
 
 #[cold]
 #[inline(never)]
-fn free_slow(arenas: &Arenas, entry: usize, class: SizeClass, arena: u16) {
+fn free_slow(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u16) {
     let done = with_slot(arenas, |slot, p| {
-        let c = &mut p.classes[class.index()];
-        if p.home == arena && c.len < c.cap {
-            c.stack[c.len] = entry;
-            c.len += 1;
+        if p.home == arena && p.classes[class.index()].push(entry).is_ok() {
             bump(&slot.counters[class.index()].frees, 1);
         } else {
             p.free_slow(arenas, slot, entry, class, arena);
@@ -364,7 +420,7 @@ fn free_slow(arenas: &Arenas, entry: usize, class: SizeClass, arena: u16) {
 /// Appends `n` entries of `class` from the calling thread's home node to `out`, all or nothing
 /// (on an error `out` is as it was). Returns the home arena. Never goes to another node.
 pub(crate) fn allocate_batch(
-    arenas: &Arenas,
+    arenas: &CachedCore,
     class: SizeClass,
     n: usize,
     out: &mut Vec<usize>,
@@ -413,7 +469,7 @@ pub(crate) fn allocate_batch(
 }
 
 /// Frees entries of one class and arena in one go.
-pub(crate) fn free_batch(arenas: &Arenas, class: SizeClass, arena: u16, entries: &[usize]) {
+pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: u16, entries: &[usize]) {
     let done = with_slot(arenas, |slot, p| {
         let mut rest = entries;
         if p.home == arena {
@@ -434,15 +490,11 @@ pub(crate) fn free_batch(arenas: &Arenas, class: SizeClass, arena: u16, entries:
 }
 
 /// Frees many segments in one go (each with its own class and arena).
-pub(crate) fn free_many(arenas: &Arenas, items: impl Iterator<Item = (usize, SizeClass, u16)>) {
+pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (usize, SizeClass, u16)>) {
     let mut items = items.peekable();
     with_slot(arenas, |slot, p| {
         for (entry, class, arena) in items.by_ref() {
-            let c = &mut p.classes[class.index()];
-            if p.home == arena && c.len < c.cap {
-                // SAFETY: `len < cap <= stack.len()`.
-                unsafe { *c.stack.get_unchecked_mut(c.len) = entry };
-                c.len += 1;
+            if p.home == arena && p.classes[class.index()].push(entry).is_ok() {
                 bump(&slot.counters[class.index()].frees, 1);
             } else {
                 p.free_slow(arenas, slot, entry, class, arena);
@@ -456,13 +508,13 @@ pub(crate) fn free_many(arenas: &Arenas, items: impl Iterator<Item = (usize, Siz
 }
 
 /// The calling thread's home arena for `arenas` (creating its slot if needed).
-pub(crate) fn thread_home(arenas: &Arenas) -> Option<u16> {
+pub(crate) fn thread_home(arenas: &CachedCore) -> Option<u16> {
     with_slot(arenas, |_, p| p.home)
 }
 
 /// Flushes the calling thread's cache for `arenas` to the node pools and, if `new_home` is
 /// given, makes that the thread's home.
-pub(crate) fn flush(arenas: &Arenas, new_home: Option<u16>) {
+pub(crate) fn flush(arenas: &CachedCore, new_home: Option<u16>) {
     with_slot(arenas, |slot, p| {
         p.flush_all(arenas, slot);
         if let Some(home) = new_home {
@@ -475,7 +527,7 @@ pub(crate) fn flush(arenas: &Arenas, new_home: Option<u16>) {
 
 impl PrivateCache {
     /// Makes sure the class's stack exists (first use) and returns it.
-    fn class_mut(&mut self, arenas: &Arenas, class: SizeClass) -> &mut ClassCache {
+    fn class_mut(&mut self, arenas: &CachedCore, class: SizeClass) -> &mut ClassCache {
         let c = &mut self.classes[class.index()];
         if c.max == 0 {
             c.max = arenas.max_capacity(class);
@@ -487,7 +539,7 @@ impl PrivateCache {
 
     /// Counts a slow-path event; every `SCAN_INTERVAL` events, shrinks idle classes and, when
     /// `may_rehome` and the home is not pinned, follows the thread to its current node.
-    fn tick(&mut self, arenas: &Arenas, slot: &CacheSlot, may_rehome: bool) {
+    fn tick(&mut self, arenas: &CachedCore, slot: &CacheSlot, may_rehome: bool) {
         self.events += 1;
         if self.events < sizing::SCAN_INTERVAL {
             return;
@@ -504,7 +556,7 @@ impl PrivateCache {
             c.ops_at_scan = ops;
             let cap = sizing::after_scan(c.cap, idle);
             if cap < c.cap {
-                c.cap = cap;
+                c.set_cap(cap);
                 let class = SizeClass::from_index(i).unwrap_or_else(|| unreachable!());
                 self.trim_class(arenas, slot, class, cap);
             }
@@ -521,7 +573,7 @@ impl PrivateCache {
     }
 
     /// Moves stack entries beyond `keep` to the home pool.
-    fn trim_class(&mut self, arenas: &Arenas, slot: &CacheSlot, class: SizeClass, keep: usize) {
+    fn trim_class(&mut self, arenas: &CachedCore, slot: &CacheSlot, class: SizeClass, keep: usize) {
         let home = self.home;
         let c = &mut self.classes[class.index()];
         if c.len > keep {
@@ -535,14 +587,12 @@ impl PrivateCache {
     /// Pops an entry of `class`, refilling first if the stack is empty.
     fn allocate_or_refill(
         &mut self,
-        arenas: &Arenas,
+        arenas: &CachedCore,
         slot: &CacheSlot,
         class: SizeClass,
     ) -> Result<(usize, u16), AllocError> {
         let c = &mut self.classes[class.index()];
-        if c.len > 0 {
-            c.len -= 1;
-            let entry = c.stack[c.len];
+        if let Some(entry) = c.pop() {
             bump(&slot.counters[class.index()].allocs, 1);
             return Ok((entry, self.home));
         }
@@ -555,7 +605,7 @@ impl PrivateCache {
     #[inline(never)]
     fn refill(
         &mut self,
-        arenas: &Arenas,
+        arenas: &CachedCore,
         slot: &CacheSlot,
         class: SizeClass,
         mode: RefillMode,
@@ -567,7 +617,7 @@ impl PrivateCache {
         let counters = &slot.counters[class.index()];
         let allocs = read(&counters.allocs);
         let c = self.class_mut(arenas, class);
-        c.cap = sizing::after_refill(c.cap, c.max, allocs - c.allocs_at_refill);
+        c.set_cap(sizing::after_refill(c.cap, c.max, allocs - c.allocs_at_refill));
         c.allocs_at_refill = allocs;
         let want = sizing::batch(c.cap);
         let node = arenas.node(home);
@@ -604,7 +654,7 @@ impl PrivateCache {
                 pool.add_stealer(slot.id, worker.stealer());
                 worker
             });
-            if let Some(entry) = pool.steal_from_peers(slot.id, worker, want) {
+            if let Some(entry) = steal::steal_from_peers(pool, slot.id, worker, want) {
                 c.stack[c.len] = entry;
                 c.len += 1;
                 got += 1;
@@ -637,11 +687,11 @@ impl PrivateCache {
                 }
             }
         }
-        debug_assert!(got > 0 && c.len <= c.stack.len());
+        debug_assert!(got > 0);
+        crate::expensive_check!(c.is_valid());
         bump(&counters.filled, got as u64);
         bump(&counters.misses, 1);
-        c.len -= 1;
-        let entry = c.stack[c.len];
+        let entry = c.pop().unwrap_or_else(|| unreachable!("a refill that got entries leaves one"));
         bump(&counters.allocs, 1);
         Ok((entry, home))
     }
@@ -650,7 +700,7 @@ impl PrivateCache {
     /// another node.
     #[cold]
     #[inline(never)]
-    fn free_slow(&mut self, arenas: &Arenas, slot: &CacheSlot, entry: usize, class: SizeClass, arena: u16) {
+    fn free_slow(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: usize, class: SizeClass, arena: u16) {
         let counters = &slot.counters[class.index()];
         if arenas.check_fork().is_err() {
             arenas.push_home(entry, class, arena);
@@ -670,12 +720,10 @@ impl PrivateCache {
         }
         let allocs = read(&counters.allocs);
         let c = self.class_mut(arenas, class);
-        if c.len < c.cap {
-            c.stack[c.len] = entry;
-            c.len += 1;
+        let Err(entry) = c.push(entry) else {
             bump(&counters.frees, 1);
             return;
-        }
+        };
         // Spill the oldest half: to the thread's deque, where peers may steal it, while it has
         // room; else as one batch to the node's pool. A large spill of a thread that cycles
         // more segments than its stack holds goes to the pool as one batch too (see
@@ -683,7 +731,7 @@ impl PrivateCache {
         let since = allocs - c.allocs_at_spill;
         let k = sizing::spill_count(c.len, c.cap, since);
         let as_batch = sizing::spill_as_batch(k, c.cap, since);
-        c.cap = sizing::after_spill(c.cap, c.max, since);
+        c.set_cap(sizing::after_spill(c.cap, c.max, since));
         c.allocs_at_spill = allocs;
         let pool = &arenas.node(home).classes[class.index()];
         let worker = c.worker.get_or_insert_with(|| {
@@ -701,17 +749,15 @@ impl PrivateCache {
         c.stack.copy_within(k..c.len, 0);
         c.len -= k;
         bump(&counters.spilled, k as u64);
-        if c.len < c.cap {
-            c.stack[c.len] = entry;
-            c.len += 1;
-            bump(&counters.frees, 1);
-        } else {
+        if let Err(entry) = c.push(entry) {
             arenas.push_home(entry, class, home);
+        } else {
+            bump(&counters.frees, 1);
         }
     }
 
     /// Moves every cached entry (stacks and deques) to the home node's pools.
-    fn flush_all(&mut self, arenas: &Arenas, slot: &CacheSlot) {
+    fn flush_all(&mut self, arenas: &CachedCore, slot: &CacheSlot) {
         let home = self.home;
         for i in 0..MAX_CLASSES {
             let Some(class) = SizeClass::from_index(i) else { continue };
@@ -781,7 +827,7 @@ impl Registry {
         }
     }
 
-    fn register(&self, arenas: &Arenas) -> Arc<CacheSlot> {
+    fn register(&self, arenas: &CachedCore) -> Arc<CacheSlot> {
         let id = self.next_id.fetch_add(1, StdOrdering::Relaxed) + 1;
         let home = arenas.initial_home();
         let slot = Arc::new(CacheSlot::new(arenas, id, home));
@@ -836,5 +882,36 @@ impl Registry {
             remote_allocs: total[6],
             foreign_frees: total[7],
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::ClassCache;
+
+    fn class(cap: usize, max: usize) -> ClassCache {
+        ClassCache { cap, max, stack: vec![0; max].into_boxed_slice(), ..ClassCache::default() }
+    }
+
+    #[test]
+    fn push_and_pop_keep_len_within_cap() {
+        let mut c = class(2, 4);
+        assert_eq!(c.push(8), Ok(()));
+        assert_eq!(c.push(16), Ok(()));
+        assert_eq!(c.push(24), Err(24), "full at its capacity, not at the stack's length");
+        assert!(c.is_valid());
+        assert_eq!(c.pop(), Some(16));
+        assert_eq!(c.pop(), Some(8));
+        assert_eq!(c.pop(), None);
+        assert!(c.is_valid());
+    }
+
+    #[test]
+    fn is_valid_rejects_a_capacity_beyond_the_stack() {
+        assert!(class(4, 4).is_valid());
+        assert!(!class(5, 4).is_valid(), "cap > stack.len() would let the fast path write past the stack");
+        let mut c = class(2, 4);
+        c.len = 3;
+        assert!(!c.is_valid(), "len > cap");
     }
 }

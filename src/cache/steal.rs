@@ -1,117 +1,30 @@
-//! The work-stealing deques under the caches: crossbeam-deque's `Worker`, `Stealer` and
-//! `Injector` in normal builds, and a `Mutex<VecDeque>` stand-in with the same API under loom.
-//!
-//! crossbeam-deque has no loom support, so what the loom models check is *our* protocol around
-//! the deques — which thread pushes, pops, steals and flushes, and that every segment ends up in
-//! exactly one place — not the deques' inside, which crossbeam's own Miri and `ThreadSanitizer`
-//! runs cover. The stand-in keeps crossbeam's semantics where our protocol depends on them: a
-//! LIFO worker pops the newest item, stealers and injectors take the oldest, and a batch steal
-//! moves up to `limit` items and hands one straight back.
+//! Stealing: a thread whose stack and spill deque are empty takes a batch from the spill deque
+//! of another thread of its node before it goes to the regions. The stealers live in the node's
+//! per-class state (`core::node::NodeClass`); the policy of whom to raid is the cache's.
 
-#[cfg(not(loom))]
-pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use crate::core::node::NodeClass;
+use crate::sync::deque::{Steal, Worker};
 
-#[cfg(loom)]
-pub(crate) use self::model::{Injector, Steal, Stealer, Worker};
-
-#[cfg(loom)]
-mod model {
-    use std::collections::VecDeque;
-
-    use crate::sync::{Arc, Mutex, lock};
-
-    /// The outcome of a steal, as crossbeam's `Steal` (the stand-in never asks for a retry).
-    #[derive(Debug)]
-    pub(crate) enum Steal<T> {
-        Empty,
-        Success(T),
-        #[allow(dead_code, reason = "mirrors crossbeam's API; the stand-in never retries")]
-        Retry,
-    }
-
-    /// The owner's end of a LIFO deque.
-    #[derive(Debug)]
-    pub(crate) struct Worker<T> {
-        inner: Arc<Mutex<VecDeque<T>>>,
-    }
-
-    /// Another thread's end: steals the oldest items.
-    #[derive(Debug)]
-    pub(crate) struct Stealer<T> {
-        inner: Arc<Mutex<VecDeque<T>>>,
-    }
-
-    /// A shared FIFO queue.
-    #[derive(Debug)]
-    pub(crate) struct Injector<T> {
-        inner: Mutex<VecDeque<T>>,
-    }
-
-    fn move_batch<T>(from: &mut VecDeque<T>, dest: &Worker<T>, limit: usize) -> Steal<T> {
-        let Some(first) = from.pop_front() else { return Steal::Empty };
-        let mut dest = lock(&dest.inner);
-        for _ in 1..limit.max(1) {
-            match from.pop_front() {
-                Some(item) => dest.push_back(item),
-                None => break,
+/// Steals a batch of up to `limit` from another thread of the node into `dest`, returning one
+/// of them. `own` is the stealing slot's id (never its own victim).
+pub(crate) fn steal_from_peers(pool: &NodeClass, own: u64, dest: &Worker<usize>, limit: usize) -> Option<usize> {
+    pool.with_stealers(|stealers| {
+        // Start at a different peer each time so one victim does not take every raid.
+        let n = stealers.len();
+        let start = usize::try_from(own).unwrap_or(0) % n.max(1);
+        for k in 0..n {
+            let (id, stealer) = &stealers[(start + k) % n];
+            if *id == own {
+                continue;
+            }
+            loop {
+                match stealer.steal_batch_with_limit_and_pop(dest, limit) {
+                    Steal::Success(entry) => return Some(entry),
+                    Steal::Empty => break,
+                    Steal::Retry => crate::sync::hint::spin_loop(),
+                }
             }
         }
-        Steal::Success(first)
-    }
-
-    impl<T> Worker<T> {
-        pub(crate) fn new_lifo() -> Self {
-            Self { inner: Arc::new(Mutex::new(VecDeque::new())) }
-        }
-
-        pub(crate) fn push(&self, item: T) {
-            lock(&self.inner).push_back(item);
-        }
-
-        pub(crate) fn pop(&self) -> Option<T> {
-            lock(&self.inner).pop_back()
-        }
-
-        pub(crate) fn len(&self) -> usize {
-            lock(&self.inner).len()
-        }
-
-        pub(crate) fn stealer(&self) -> Stealer<T> {
-            Stealer { inner: Arc::clone(&self.inner) }
-        }
-    }
-
-    impl<T> Stealer<T> {
-        pub(crate) fn steal_batch_with_limit_and_pop(&self, dest: &Worker<T>, limit: usize) -> Steal<T> {
-            if Arc::ptr_eq(&self.inner, &dest.inner) {
-                return Steal::Empty;
-            }
-            let mut from = lock(&self.inner);
-            move_batch(&mut from, dest, limit)
-        }
-
-        pub(crate) fn len(&self) -> usize {
-            lock(&self.inner).len()
-        }
-    }
-
-    impl<T> Clone for Stealer<T> {
-        fn clone(&self) -> Self {
-            Self { inner: Arc::clone(&self.inner) }
-        }
-    }
-
-    impl<T> Injector<T> {
-        pub(crate) fn new() -> Self {
-            Self { inner: Mutex::new(VecDeque::new()) }
-        }
-
-        pub(crate) fn push(&self, item: T) {
-            lock(&self.inner).push_back(item);
-        }
-
-        pub(crate) fn steal(&self) -> Steal<T> {
-            lock(&self.inner).pop_front().map_or(Steal::Empty, Steal::Success)
-        }
-    }
+        None
+    })
 }

@@ -25,9 +25,9 @@ use std::ops::Range;
 use numa::{NodeId, PageKind};
 
 use super::owner::OwnerState;
-use crate::cache;
+use crate::entry;
 use crate::error::SegmentError;
-use crate::segment::{RawSegment, SegmentMeta, tagged};
+use crate::segment::{RawSegment, SegmentMeta};
 use crate::sync::atomic::Ordering;
 
 /// One page of a [`MemoryManager`](crate::MemoryManager): an owned, node-local block of the
@@ -191,7 +191,7 @@ impl<'o> MemorySegment<'o> {
     /// ```
     #[must_use]
     pub fn page_kind(&self) -> PageKind {
-        tagged::kind(self.entry)
+        entry::kind(self.entry)
     }
 
     /// The address of the first byte (to report, or to read placement back). Dereferencing it
@@ -213,7 +213,7 @@ impl<'o> MemorySegment<'o> {
 
     #[inline]
     fn address(&self) -> usize {
-        tagged::addr(self.entry)
+        entry::addr(self.entry)
     }
 
     /// The id of the owner the page belongs to.
@@ -897,7 +897,7 @@ impl Run<'_> {
         if self.entries.is_empty() {
             return;
         }
-        cache::free_batch(owner.hot.arena.arenas(), owner.hot.class, self.arena, &self.entries);
+        owner.hot.arena.free_entries(owner.hot.class, self.arena, &self.entries);
         owner.count_released(self.arena, self.entries.len() as u64);
         self.entries.clear();
         // A bulk release already paid for its bookkeeping: give back credit it left idle.
@@ -928,7 +928,7 @@ pub(crate) fn release_vec(pages: &mut Vec<MemorySegment<'_>>) {
         // without running their `Drop`, so each entry is given back once, below. (`MemorySegment`
         // owns no other resource.)
         unsafe { pages.set_len(0) };
-        cache::free_batch(owner.hot.arena.arenas(), owner.hot.class, arena, scratch);
+        owner.hot.arena.free_entries(owner.hot.class, arena, scratch);
         owner.count_released(arena, scratch.len() as u64);
         if owner.credit_pages() > super::owner::CREDIT_KEEP as usize {
             owner.trim(super::owner::CREDIT_BATCH);

@@ -56,14 +56,14 @@ use std::sync::atomic::{AtomicU64 as StatU64, Ordering as StatOrdering};
 use numa::NodeId;
 
 use self::owner::OwnerState;
-use crate::arena::budget::Budget;
+use crate::ArenaManager;
 use crate::config::{MemoryAmount, NodePolicy};
+use crate::core::budget::Budget;
 use crate::error::{AllocError, BuildError, MemoryError};
 use crate::segment::{RawSegment, SegmentMeta};
 use crate::size_class::{MIN_SEGMENT_SIZE, SizeClass};
 use crate::sync::atomic::{AtomicUsize, Ordering, fence};
 use crate::sync::{Mutex, lock, thread, thread_local};
-use crate::{ArenaManager, cache};
 
 /// The most pages a manager holds: owners count pages in 32-bit halves of one word, and the
 /// difference of two wrapping counts is meaningful below 2^31 (Flink has the same limit).
@@ -734,7 +734,7 @@ impl MemoryManager {
         // handles alone would want 32 bytes a page, and a vector that cannot be had aborts.
         let home = match state.node {
             Some((_, arena)) => arena,
-            None => cache::thread_home(arenas).unwrap_or_else(|| arenas.default_arena()),
+            None => self.shared.arena.thread_arena().unwrap_or_else(|| arenas.default_arena()),
         };
         if let Some(cause) = arenas.bulk_never_fits(home, n, self.shared.page_size) {
             state.uncharge(u32::try_from(n).unwrap_or(u32::MAX));
@@ -745,12 +745,12 @@ impl MemoryManager {
         let epoch = state.hot.epoch.load(crate::sync::atomic::Ordering::Relaxed);
         let bulk = match state.node {
             None => true,
-            Some((_, arena)) => cache::thread_home(arenas) == Some(arena),
+            Some((_, arena)) => self.shared.arena.thread_arena() == Some(arena),
         };
         if bulk {
             let class = self.shared.class;
             let taken = with_scratch(|scratch| {
-                let arena = cache::allocate_batch(arenas, class, n, scratch)?;
+                let arena = self.shared.arena.allocate_entries(class, n, scratch)?;
                 target.extend(scratch.iter().map(|&entry| {
                     let raw = RawSegment { entry, meta: SegmentMeta { class, arena } };
                     // SAFETY: `allocate_batch` handed over these entries exclusively: segments of

@@ -8,10 +8,9 @@
 //! so no safe code can reach the memory after it went back.
 //!
 //! Inside caches and pools a segment travels as a *tagged entry*: its address with the page kind
-//! of its region in the two low bits (addresses are at least 4 KiB aligned), see [`tagged`].
+//! of its region in the two low bits (addresses are at least 4 KiB aligned), see `crate::entry`.
 
 mod batch;
-pub(crate) mod sizing;
 
 pub use batch::SegmentBatch;
 
@@ -21,52 +20,9 @@ use std::ptr::NonNull;
 
 use numa::{NodeId, PageKind};
 
-use crate::arena::Arenas;
+use crate::cache::CachedCore;
+use crate::entry;
 use crate::size_class::SizeClass;
-
-/// The encoding of cache and pool entries: address | page-kind tag.
-pub(crate) mod tagged {
-    use numa::PageKind;
-
-    const KIND_MASK: usize = 0b11;
-
-    /// The tag of a page kind.
-    #[inline]
-    pub(crate) const fn kind_tag(kind: PageKind) -> usize {
-        match kind {
-            PageKind::Huge1G => 0,
-            PageKind::Huge2M => 1,
-            PageKind::Thp => 2,
-            PageKind::Small => 3,
-        }
-    }
-
-    /// The page kind of a tagged entry.
-    #[inline]
-    pub(crate) const fn kind(entry: usize) -> PageKind {
-        match entry & KIND_MASK {
-            0 => PageKind::Huge1G,
-            1 => PageKind::Huge2M,
-            2 => PageKind::Thp,
-            _ => PageKind::Small,
-        }
-    }
-
-    /// The address of a tagged entry.
-    #[inline]
-    pub(crate) const fn addr(entry: usize) -> usize {
-        entry & !KIND_MASK
-    }
-
-    /// The entry's address as a pointer. Entries are integers: the region's base pointer was
-    /// *exposed* when carving began (`RegionTable::carve`), and this takes that provenance back
-    /// (`with_exposed_provenance_mut`). Keeping entries as integers lets the lock-free structures
-    /// move plain `usize`s; Miri checks it with permissive provenance (`scripts/miri.sh`).
-    #[inline]
-    pub(crate) fn ptr(entry: usize) -> *mut u8 {
-        std::ptr::with_exposed_provenance_mut(addr(entry))
-    }
-}
 
 /// Cache lines a colour offset spreads over.
 const COLOURS: usize = 64;
@@ -110,7 +66,7 @@ pub struct Segment<'a> {
     /// The tagged entry: address | page-kind tag. Never zero (addresses are real mappings).
     entry: NonZeroUsize,
     meta: SegmentMeta,
-    arenas: &'a Arenas,
+    arenas: &'a CachedCore,
 }
 
 impl<'a> Segment<'a> {
@@ -121,7 +77,7 @@ impl<'a> Segment<'a> {
     ///   not given back;
     /// - nothing else (cache, pool, other handle) holds it; the handle becomes its only owner.
     #[inline]
-    pub(crate) unsafe fn from_entry(arenas: &'a Arenas, entry: usize, class: SizeClass, arena: u16) -> Self {
+    pub(crate) unsafe fn from_entry(arenas: &'a CachedCore, entry: usize, class: SizeClass, arena: u16) -> Self {
         // SAFETY: segment addresses are never null (regions are real mappings), so neither is
         // the entry.
         let entry = unsafe { NonZeroUsize::new_unchecked(entry) };
@@ -137,11 +93,11 @@ impl<'a> Segment<'a> {
     #[inline]
     fn ptr(&self) -> NonNull<u8> {
         // SAFETY: the address part of a non-zero entry is a real, non-null mapping address.
-        unsafe { NonNull::new_unchecked(tagged::ptr(self.entry.get())) }
+        unsafe { NonNull::new_unchecked(entry::ptr(self.entry.get())) }
     }
 
     /// The manager's shared state this segment belongs to.
-    pub(crate) fn arenas(&self) -> &'a Arenas {
+    pub(crate) fn arenas(&self) -> &'a CachedCore {
         self.arenas
     }
 
@@ -174,7 +130,7 @@ impl<'a> Segment<'a> {
     /// The page kind of the region it was carved from.
     #[must_use]
     pub fn page_kind(&self) -> PageKind {
-        tagged::kind(self.entry.get())
+        entry::kind(self.entry.get())
     }
 
     /// Where to put a header or the first write: an offset, a multiple of 64 bytes below
@@ -199,7 +155,7 @@ impl<'a> Segment<'a> {
     #[inline]
     #[must_use]
     pub fn colour_offset(&self) -> usize {
-        colour(tagged::addr(self.entry.get()), self.meta.class)
+        colour(entry::addr(self.entry.get()), self.meta.class)
     }
 
     /// The first byte. Valid for [`Segment::len`] bytes while the handle lives.
@@ -285,7 +241,7 @@ pub(crate) struct RawSegment {
 impl RawSegment {
     /// The first byte.
     pub(crate) fn addr(&self) -> usize {
-        tagged::addr(self.entry)
+        entry::addr(self.entry)
     }
 
     /// Size in bytes.
@@ -297,7 +253,7 @@ impl RawSegment {
     ///
     /// # Safety
     /// `arenas` is the manager this segment came from, and it is alive for `'a`.
-    pub(crate) unsafe fn into_segment<'a>(self, arenas: &'a Arenas) -> Segment<'a> {
+    pub(crate) unsafe fn into_segment<'a>(self, arenas: &'a CachedCore) -> Segment<'a> {
         // SAFETY: the caller names the right, live manager; `self` owned the entry exclusively
         // and is consumed here, so the new handle is its only owner.
         unsafe { Segment::from_entry(arenas, self.entry, self.meta.class, self.meta.arena) }

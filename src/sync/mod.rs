@@ -5,6 +5,8 @@
 //! run the real code. (The one exception is the process-wide counter that names arena managers:
 //! it only hands out unique numbers and is not part of any protocol.)
 
+pub(crate) mod deque;
+
 #[cfg(loom)]
 pub(crate) use loom::{
     cell::UnsafeCell,

@@ -13,9 +13,9 @@ use numa::{NodeId, PageKind, PageSource, Region, RegionError, RegionSpec};
 
 use super::budget::{BothRefused, Budget, release_both, reserve_both};
 use super::regions::RegionTable;
-use crate::cache::steal::{Injector, Steal, Stealer, Worker};
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::deque::{Injector, Steal, Stealer};
 use crate::sync::{Mutex, RwLock, lock};
 
 /// Why carving failed.
@@ -103,27 +103,10 @@ impl NodeClass {
         self.stealers.write().unwrap_or_else(|e| e.into_inner()).retain(|(id, _)| *id != slot);
     }
 
-    /// Steals a batch of up to `limit` from another thread of the node into `dest`, returning
-    /// one of them.
-    pub(crate) fn steal_from_peers(&self, own: u64, dest: &Worker<usize>, limit: usize) -> Option<usize> {
-        let stealers = self.stealers.read().unwrap_or_else(|e| e.into_inner());
-        // Start at a different peer each time so one victim does not take every raid.
-        let n = stealers.len();
-        let start = usize::try_from(own).unwrap_or(0) % n.max(1);
-        for k in 0..n {
-            let (id, stealer) = &stealers[(start + k) % n];
-            if *id == own {
-                continue;
-            }
-            loop {
-                match stealer.steal_batch_with_limit_and_pop(dest, limit) {
-                    Steal::Success(entry) => return Some(entry),
-                    Steal::Empty => break,
-                    Steal::Retry => crate::sync::hint::spin_loop(),
-                }
-            }
-        }
-        None
+    /// Runs `f` on the spill deques of this node's threads, by slot id, under the read lock
+    /// (the cache's steal loop, `cache::steal`, walks them).
+    pub(crate) fn with_stealers<R>(&self, f: impl FnOnce(&[(u64, Stealer<usize>)]) -> R) -> R {
+        f(&self.stealers.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Segments in this class's spill deques (all threads).

@@ -1,11 +1,12 @@
-//! [`ArenaManager`]: one arena per NUMA node of the configured node set, the thread caches in
-//! front of them, and the rules that pick a node — the calling thread's (or the policy's) first,
-//! another node only when that one is out of budget, nearest first, counted as remote (or an
-//! error in strict mode).
+//! [`Core`]: the per-node state below every thread cache — for each NUMA node of the
+//! configured node set its budget, regions and shared pools ([`NodeArena`]), the total budget,
+//! and the rules that pick a node: the calling thread's (or the policy's) first, another node
+//! only when that one is out of budget, nearest first (or an error in strict mode).
 //!
-//! The manager owns its shared state in a `Box` ([`Arenas`]) so that its address never moves:
-//! segments borrow it, and thread caches keep a pointer to it that the thread-exit protocol (see
-//! [`cache`](crate::cache)) makes safe to follow.
+//! The core knows nothing of the caches in front of it: it hands out and takes back entries
+//! ([`crate::entry`]) by node index. The cache layer ([`crate::cache::CachedCore`]) pairs it with
+//! the registry of thread caches; the façade ([`crate::ArenaManager`]) owns that pair in a `Box`
+//! so that its address never moves.
 
 pub(crate) mod budget;
 pub(crate) mod node;
@@ -14,37 +15,31 @@ pub(crate) mod regions;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as StdOrdering};
 
-use numa::sys::heap::HeapSource;
-use numa::sys::linux::LinuxSource;
 use numa::{NodeId, NodeSet, PageSource, RegionSpec, Topology};
 
 use self::budget::{BothRefused, Budget};
 use self::node::{CarveError, MapParams, NodeArena};
-use crate::cache::{self, Registry};
 use crate::config::{Config, MemoryAmount, NodePolicy, NodeSelection};
 use crate::error::{AllocError, BuildError};
-use crate::segment::{Segment, SegmentBatch, sizing};
 use crate::size_class::{MAX_CLASSES, SizeClass};
-use crate::stats::Stats;
 use crate::sync::lock;
 
 /// Unique ids for managers, never reused: a thread cache matches its manager by id.
 static NEXT_MANAGER_ID: AtomicU64 = AtomicU64::new(1);
 
-/// The shared state of an [`ArenaManager`].
-pub struct Arenas {
+/// The per-node state of one manager, below its caches.
+pub(crate) struct Core {
     pub(crate) id: u64,
-    config: Config,
-    topology: Topology,
-    source: std::sync::Arc<dyn PageSource>,
-    nodes: Box<[NodeArena]>,
+    pub(crate) config: Config,
+    pub(crate) topology: Topology,
+    pub(crate) source: std::sync::Arc<dyn PageSource>,
+    pub(crate) nodes: Box<[NodeArena]>,
     /// Arena index by `NodeId::index()`.
     arena_of: Vec<Option<u16>>,
     pub(crate) total: Budget,
     max_capacity: [usize; MAX_CLASSES],
     pool_limit: [usize; MAX_CLASSES],
-    region_size: usize,
-    pub(crate) registry: Registry,
+    pub(crate) region_size: usize,
     /// Other arenas by distance, nearest first, for each arena.
     remote_order: Vec<Vec<u16>>,
     strict: bool,
@@ -53,9 +48,9 @@ pub struct Arenas {
     fork_generation: u64,
 }
 
-impl fmt::Debug for Arenas {
+impl fmt::Debug for Core {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Arenas")
+        f.debug_struct("Core")
             .field("id", &self.id)
             .field("nodes", &self.nodes.iter().map(|n| n.id).collect::<Vec<_>>())
             .field("region_size", &self.region_size)
@@ -64,83 +59,18 @@ impl fmt::Debug for Arenas {
     }
 }
 
-/// Allocates node-local segments. See the [crate docs](crate) for the whole picture.
-///
-/// ```
-/// use numaseg::{ArenaManager, Config};
-/// let manager = ArenaManager::new(&Config::default())?;
-/// let mut segment = manager.allocate(32 << 10)?;
-/// segment.as_mut_slice().fill(7);
-/// assert_eq!(segment.node(), manager.thread_node());
-/// drop(segment); // back to this thread's cache
-/// let stats = manager.stats();
-/// assert_eq!(stats.used_bytes(), 0);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct ArenaManager {
-    arenas: Box<Arenas>,
-}
-
-impl fmt::Debug for ArenaManager {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.arenas.fmt(f)
-    }
-}
-
-impl Drop for ArenaManager {
-    fn drop(&mut self) {
-        // No segment can be alive (they borrow the manager), so every segment is in a cache, a
-        // pool or a region. Mark every thread cache dead before anything is freed: from here on
-        // no thread-exit flush touches this manager (cache module docs).
-        self.arenas.registry.kill_all();
-    }
-}
-
-impl ArenaManager {
-    /// Builds the arenas on the running kernel: detects the topology with hwloc and maps through
-    /// [`LinuxSource`].
+impl Core {
+    /// Builds the per-node state over a given topology and page source. `cache_max` is the
+    /// cache layer's largest capacity for a class of that many bytes: a pool keeps at least one
+    /// cache's worth (the core stores it for the caches; it makes no policy of its own).
     ///
     /// # Errors
     /// See [`BuildError`].
-    pub fn new(config: &Config) -> Result<Self, BuildError> {
-        let topology = Topology::detect()?;
-        Self::with_source(config, topology, std::sync::Arc::new(LinuxSource::new()))
-    }
-
-    /// Reads the configuration from the environment and builds the arenas on the running kernel.
-    ///
-    /// # Errors
-    /// See [`BuildError`].
-    pub fn from_env() -> Result<Self, BuildError> {
-        Self::new(&Config::from_env()?)
-    }
-
-    /// Builds the arenas on the Rust heap with `nodes` pretend nodes (each with 64 GiB of
-    /// memory; every CPU on node 0): for unit tests, Miri and loom, where nothing may reach the
-    /// kernel. Placement is of course not real.
-    ///
-    /// ```
-    /// use numaseg::{ArenaManager, Config, numa::NodeId};
-    /// let manager = ArenaManager::heap_backed(&Config::default(), 4)?;
-    /// let segment = manager.allocate_on(NodeId::new(3), 4096)?;
-    /// assert_eq!(segment.node(), NodeId::new(3));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    /// See [`BuildError`].
-    pub fn heap_backed(config: &Config, nodes: usize) -> Result<Self, BuildError> {
-        Self::with_source(config, Topology::pretend(nodes, 64 << 30), std::sync::Arc::new(HeapSource::new()))
-    }
-
-    /// Builds the arenas over a given topology and page source.
-    ///
-    /// # Errors
-    /// See [`BuildError`].
-    pub fn with_source(
+    pub(crate) fn new(
         config: &Config,
         topology: Topology,
         source: std::sync::Arc<dyn PageSource>,
+        cache_max: impl Fn(usize) -> usize,
     ) -> Result<Self, BuildError> {
         let usable = topology.node_set().clone();
         let node_set: NodeSet = match &config.nodes {
@@ -246,13 +176,12 @@ impl ArenaManager {
         let mut pool_limit = [0; MAX_CLASSES];
         for (i, (max, pool)) in max_capacity.iter_mut().zip(pool_limit.iter_mut()).enumerate().take(classes) {
             let size = SizeClass::from_index(i).map_or(usize::MAX, SizeClass::size);
-            *max = sizing::max_capacity(config.cache_capacity, config.cache_bytes.as_usize(), size);
+            *max = cache_max(size);
             // A pool keeps at most what the node retains (NUMASEG_RETAIN_FREE, in bytes), and at
             // least one cache's worth so that a spill does not bounce straight into the regions.
             *pool = (retain_bytes / size).max(*max);
         }
-        let arena_count = nodes.len();
-        let arenas = Arenas {
+        Ok(Self {
             id: NEXT_MANAGER_ID.fetch_add(1, StdOrdering::Relaxed),
             config: config.clone(),
             topology,
@@ -263,23 +192,20 @@ impl ArenaManager {
             max_capacity,
             pool_limit,
             region_size,
-            registry: Registry::new(arena_count),
             remote_order,
             strict: config.strict,
             node_policy: config.node_policy,
             interleave_next: AtomicUsize::new(0),
             fork_generation: crate::fork::generation(),
-        };
-        let manager = Self { arenas: Box::new(arenas) };
-        manager.preallocate(config.preallocate.as_usize())?;
-        Ok(manager)
+        })
     }
 
-    fn preallocate(&self, bytes: usize) -> Result<(), BuildError> {
+    /// Maps `bytes` (rounded up to whole regions) on every node up front.
+    pub(crate) fn preallocate(&self, bytes: usize) -> Result<(), BuildError> {
         if bytes == 0 {
             return Ok(());
         }
-        let a = &self.arenas;
+        let a = self;
         for node in &a.nodes {
             let regions = bytes.div_ceil(a.region_size);
             let mut table = lock(&node.regions);
@@ -294,234 +220,6 @@ impl ArenaManager {
         Ok(())
     }
 
-    /// Allocates a segment of at least `size` bytes (rounded up to a power of two, at least
-    /// 4 KiB) on the node the policy picks for the calling thread (its own, by default).
-    ///
-    /// # Errors
-    /// [`AllocError::BadSize`] for 0 or more than the region size; budget errors with the
-    /// numbers; [`AllocError::Region`] when mapping fails; [`AllocError::Forked`].
-    #[inline]
-    pub fn allocate(&self, size: usize) -> Result<Segment<'_>, AllocError> {
-        let class = self.class_for(size)?;
-        self.allocate_class(class)
-    }
-
-    /// Allocates a segment of `class` (see [`ArenaManager::allocate`]).
-    ///
-    /// # Errors
-    /// As [`ArenaManager::allocate`].
-    #[inline]
-    pub fn allocate_class(&self, class: SizeClass) -> Result<Segment<'_>, AllocError> {
-        if class.size() > self.arenas.region_size {
-            return Err(self.bad_size(class.size()));
-        }
-        let (entry, arena) = cache::allocate(&self.arenas, class)?;
-        // SAFETY: the cache handed the entry over exclusively; it is of `class` on `arena`.
-        Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, arena) })
-    }
-
-    /// Allocates a segment on `node`, whatever the calling thread's node. Served from the
-    /// thread's cache when `node` is its home, else from that node's pool or regions. When
-    /// `node` is out of budget this fails (no fallback to another node: the caller asked for
-    /// this one).
-    ///
-    /// # Errors
-    /// [`AllocError::UnknownNode`], and as [`ArenaManager::allocate`].
-    pub fn allocate_on(&self, node: NodeId, size: usize) -> Result<Segment<'_>, AllocError> {
-        let class = self.class_for(size)?;
-        let arena = self.arenas.arena(node)?;
-        if cache::thread_home(&self.arenas) == Some(arena) {
-            let (entry, got) = cache::allocate(&self.arenas, class)?;
-            if got == arena {
-                // SAFETY: exclusive entry of `class` on `got`.
-                return Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, got) });
-            }
-            // The home node was out of budget and the cache went remote: not what was asked.
-            // SAFETY: as above; dropping it gives it back.
-            drop(unsafe { Segment::from_entry(&self.arenas, entry, class, got) });
-        }
-        let (entry, got) = self.arenas.allocate_direct(arena, class, false)?;
-        // SAFETY: `allocate_direct` hands over an exclusive entry of `class` on `got`.
-        Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, got) })
-    }
-
-    /// An empty batch for [`ArenaManager::allocate_bulk`].
-    #[must_use]
-    pub fn new_batch(&self) -> SegmentBatch<'_> {
-        SegmentBatch::new(&self.arenas)
-    }
-
-    /// Allocates `n` segments of at least `size` bytes on the calling thread's node into
-    /// `batch`, all or nothing: on an error the batch is as it was. A bulk is served by the
-    /// thread's own node only (no remote fallback). A batch holds one size class on one node:
-    /// appending to a non-empty batch of another class or node is refused.
-    ///
-    /// ```
-    /// use numaseg::{ArenaManager, Config};
-    /// let manager = ArenaManager::new(&Config::default())?;
-    /// let mut batch = manager.new_batch();
-    /// manager.allocate_bulk(4096, 32, &mut batch)?;
-    /// manager.allocate_bulk(4096, 16, &mut batch)?;
-    /// assert_eq!(batch.len(), 48);
-    /// assert!(manager.allocate_bulk(8192, 1, &mut batch).is_err()); // another class
-    /// batch.release();
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`AllocError::Bulk`] wrapping the failure (budget, mapping), [`AllocError::BadSize`], and
-    /// [`AllocError::BatchMismatch`] for a batch of another manager, class or node.
-    pub fn allocate_bulk<'a>(&'a self, size: usize, n: usize, batch: &mut SegmentBatch<'a>) -> Result<(), AllocError> {
-        let class = self.class_for(size)?;
-        if !std::ptr::eq(batch.arenas(), &raw const *self.arenas) {
-            return Err(AllocError::BatchMismatch { reason: "the batch belongs to another manager" });
-        }
-        let home = cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_arena());
-        // A count the budget could never hold is refused before anything is reserved or mapped.
-        if let Some(refused) = self.arenas.bulk_never_fits(home, n, class.size()) {
-            return Err(refused);
-        }
-        let (_, batch_class, batch_arena, entries) = batch.parts_mut();
-        if !entries.is_empty() && (*batch_class != class || *batch_arena != home) {
-            return Err(AllocError::BatchMismatch { reason: "the batch holds segments of another size or node" });
-        }
-        let arena = cache::allocate_batch(&self.arenas, class, n, entries).map_err(|cause| AllocError::Bulk {
-            requested: n,
-            size: class.size(),
-            cause: Box::new(cause),
-        })?;
-        *batch_class = class;
-        *batch_arena = arena;
-        Ok(())
-    }
-
-    /// Gives back many segments in one go (segments of another manager go back to theirs).
-    pub fn release_bulk<'a>(&'a self, segments: impl IntoIterator<Item = Segment<'a>>) {
-        let own: &Arenas = &self.arenas;
-        let mut foreign = Vec::new();
-        let items = segments.into_iter().filter_map(|segment| {
-            if std::ptr::eq(segment.arenas(), own) {
-                let raw = segment.into_raw();
-                Some((raw.entry, raw.meta.class, raw.meta.arena))
-            } else {
-                foreign.push(segment);
-                None
-            }
-        });
-        cache::free_many(own, items);
-        drop(foreign);
-    }
-
-    /// An [`allocator_api2::alloc::Allocator`] whose blocks live on `node`.
-    ///
-    /// # Errors
-    /// [`AllocError::UnknownNode`].
-    pub fn node_allocator(&self, node: NodeId) -> Result<crate::NodeAllocator<'_>, AllocError> {
-        let arena = self.arenas.arena(node)?;
-        Ok(crate::NodeAllocator::new(&self.arenas, arena))
-    }
-
-    /// Makes `node` the calling thread's home for this manager (flushing its cache first).
-    /// Useful after pinning a thread to a node's CPUs yourself; by default the home is the node
-    /// the thread ran on when it first allocated, followed as it migrates.
-    ///
-    /// # Errors
-    /// [`AllocError::UnknownNode`].
-    pub fn set_thread_node(&self, node: NodeId) -> Result<(), AllocError> {
-        let arena = self.arenas.arena(node)?;
-        cache::flush(&self.arenas, Some(arena));
-        Ok(())
-    }
-
-    /// The calling thread's home node for this manager.
-    #[must_use]
-    pub fn thread_node(&self) -> NodeId {
-        self.arenas.node_id(cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_arena()))
-    }
-
-    /// Moves everything the calling thread caches for this manager to the node pools.
-    pub fn flush_thread_cache(&self) {
-        cache::flush(&self.arenas, None);
-    }
-
-    /// Returns idle memory to the OS now: flushes the calling thread's cache, gives every pooled
-    /// segment back to its region, and decommits every free region. Returns the bytes
-    /// decommitted, counting regions the flush itself left free and decommitted. (Other
-    /// threads' caches are theirs; they go back when those threads free, spill or exit.)
-    pub fn purge(&self) -> usize {
-        let decommitted = || -> u64 {
-            self.arenas.nodes.iter().map(|n| n.counters.decommitted_bytes.load(StdOrdering::Relaxed)).sum()
-        };
-        let before = decommitted();
-        cache::flush(&self.arenas, None);
-        self.arenas.drain_pools_to_regions(Some(0));
-        usize::try_from(decommitted().saturating_sub(before)).unwrap_or(usize::MAX)
-    }
-
-    /// A snapshot of usage and counters.
-    #[must_use]
-    pub fn stats(&self) -> Stats {
-        crate::stats::collect(&self.arenas)
-    }
-
-    /// How many threads hold a live cache of this manager (threads that allocated or freed and
-    /// have not exited yet).
-    #[must_use]
-    pub fn live_thread_caches(&self) -> usize {
-        self.arenas.registry.live_count()
-    }
-
-    /// The topology the manager was built on.
-    #[must_use]
-    pub fn topology(&self) -> &Topology {
-        &self.arenas.topology
-    }
-
-    /// The nodes in use, ascending.
-    #[must_use]
-    pub fn nodes(&self) -> Vec<NodeId> {
-        self.arenas.nodes.iter().map(|n| n.id).collect()
-    }
-
-    /// The configuration it was built with.
-    #[must_use]
-    pub fn config(&self) -> &Config {
-        &self.arenas.config
-    }
-
-    /// The largest segment: the region size.
-    #[must_use]
-    pub fn max_segment_size(&self) -> usize {
-        self.arenas.region_size
-    }
-
-    /// The page source's name (`linux`, `heap`, ...).
-    #[must_use]
-    pub fn source_name(&self) -> &'static str {
-        self.arenas.source.name()
-    }
-
-    /// The shared state, for the managers and pools built on top (crate-internal).
-    #[allow(dead_code, reason = "used by the memory manager and buffer pools")]
-    pub(crate) fn arenas(&self) -> &Arenas {
-        &self.arenas
-    }
-
-    #[inline]
-    fn class_for(&self, size: usize) -> Result<SizeClass, AllocError> {
-        match SizeClass::for_size(size) {
-            Some(class) if class.size() <= self.arenas.region_size => Ok(class),
-            _ => Err(self.bad_size(size)),
-        }
-    }
-
-    #[cold]
-    fn bad_size(&self, size: usize) -> AllocError {
-        AllocError::BadSize { requested: size, max: self.arenas.region_size }
-    }
-}
-
-impl Arenas {
     /// The node of arena `arena`.
     pub(crate) fn node_id(&self, arena: u16) -> NodeId {
         self.nodes[usize::from(arena)].id
@@ -755,7 +453,7 @@ impl Arenas {
         node.decommit_excess(&mut table, &self.total, retain.unwrap_or(node.params_retain()));
     }
 
-    /// [`Arenas::drain_node_pools`] on every node.
+    /// [`Core::drain_node_pools`] on every node.
     pub(crate) fn drain_pools_to_regions(&self, retain: Option<usize>) {
         for a in 0..self.nodes.len() {
             self.drain_node_pools(u16::try_from(a).unwrap_or(0), retain);

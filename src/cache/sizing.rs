@@ -71,8 +71,9 @@ pub(crate) fn spill_as_batch(count: usize, capacity: usize, allocs_since_last_sp
 }
 
 /// The capacity after a scan that saw `ops_since_last_scan` allocations and frees of the class.
+/// Never more than `capacity` (a scan only shrinks), so never more than the class maximum.
 pub(crate) fn after_scan(capacity: usize, ops_since_last_scan: u64) -> usize {
-    if ops_since_last_scan == 0 { (capacity / 2).max(MIN_CAPACITY) } else { capacity }
+    if ops_since_last_scan == 0 { (capacity / 2).max(MIN_CAPACITY).min(capacity) } else { capacity }
 }
 
 fn grow(capacity: usize, max: usize) -> usize {
@@ -143,6 +144,7 @@ mod tests {
         assert_eq!(scans, 8);
         assert_eq!(after_scan(cap, 0), MIN_CAPACITY);
         assert_eq!(after_scan(256, 1), 256, "any use keeps the size");
+        assert_eq!(after_scan(1, 0), 1, "a scan never grows a class whose maximum is below the minimum");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use numa::{PageKind, Region};
 
-use crate::segment::tagged;
+use crate::entry;
 use crate::size_class::{MAX_CLASSES, SizeClass};
 
 /// One region and its carving state.
@@ -141,10 +141,10 @@ impl RegionTable {
                 },
             };
             let state = self.state_mut(idx);
-            // Entries are integers: expose the region's provenance so that `tagged::ptr` can
+            // Entries are integers: expose the region's provenance so that `entry::ptr` can
             // take it back when an entry becomes a segment again.
             let base = state.region.base().as_ptr().expose_provenance();
-            let tag = tagged::kind_tag(state.region.kind());
+            let tag = entry::kind_tag(state.region.kind());
             while taken < n && state.has_room() {
                 let slot = match state.free.pop() {
                     Some(slot) => slot,
@@ -183,7 +183,7 @@ impl RegionTable {
     pub(crate) fn give_back(&mut self, class: SizeClass, segments: impl IntoIterator<Item = usize>) -> usize {
         let mut count = 0;
         for entry in segments {
-            let addr = tagged::addr(entry);
+            let addr = entry::addr(entry);
             let idx =
                 self.region_of(addr).unwrap_or_else(|| panic!("segment {addr:#x} is not in any region of this node"));
             let state = self.state_mut(idx);
@@ -297,7 +297,7 @@ impl RegionTable {
             if s.committed {
                 u.committed_bytes += s.region.len();
             }
-            u.regions_by_kind[tagged::kind_tag(s.region.kind())] += 1;
+            u.regions_by_kind[entry::kind_tag(s.region.kind())] += 1;
             if let Some(class) = s.class {
                 let c = &mut u.classes[class.index()];
                 c.regions += 1;
@@ -361,7 +361,7 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(t.carve(c32k, 100, &mut out), 64, "a 2 MiB region holds 64 segments of 32 KiB");
         assert!(t.is_valid());
-        let addrs: std::collections::HashSet<usize> = out.iter().map(|&e| tagged::addr(e)).collect();
+        let addrs: std::collections::HashSet<usize> = out.iter().map(|&e| entry::addr(e)).collect();
         assert_eq!(addrs.len(), 64, "no segment carved twice");
         assert!(addrs.iter().all(|a| a % (32 << 10) == 0), "segments are aligned to their size");
         assert_eq!(t.usage().classes[c32k.index()].outstanding, 64);
@@ -409,7 +409,7 @@ mod tests {
         t.insert(region(2 << 20));
         let mut out = Vec::new();
         t.carve(SizeClass::for_size(1 << 20).unwrap(), 2, &mut out);
-        let a = tagged::addr(out[1]);
+        let a = entry::addr(out[1]);
         assert!(t.region_of(a + 100).is_some());
         assert_eq!(t.kind_of(a), Some(PageKind::Huge2M));
         assert!(t.region_of(a + (2 << 20)).is_none());

@@ -1,0 +1,351 @@
+//! [`ArenaManager`]: the façade users hold, and the only layer that knows both the cache and the
+//! core. It owns the shared state ([`CachedCore`]: the per-node [`Core`] and the registry of
+//! thread caches) in a `Box` so that its address never moves: segments borrow it, and thread
+//! caches keep a pointer to it that the thread-exit protocol (see [`cache`](crate::cache)) makes
+//! safe to follow. The managers and pools built on top reach the core through the small
+//! `pub(crate)` surface at the end of this file.
+
+use std::fmt;
+use std::sync::atomic::Ordering as StdOrdering;
+
+use numa::sys::heap::HeapSource;
+use numa::sys::linux::LinuxSource;
+use numa::{NodeId, PageSource, Topology};
+
+use crate::cache::{self, CachedCore, sizing};
+use crate::config::Config;
+use crate::core::Core;
+use crate::error::{AllocError, BuildError};
+use crate::segment::{Segment, SegmentBatch};
+use crate::size_class::SizeClass;
+use crate::stats::Stats;
+
+/// Allocates node-local segments. See the [crate docs](crate) for the whole picture.
+///
+/// ```
+/// use numaseg::{ArenaManager, Config};
+/// let manager = ArenaManager::new(&Config::default())?;
+/// let mut segment = manager.allocate(32 << 10)?;
+/// segment.as_mut_slice().fill(7);
+/// assert_eq!(segment.node(), manager.thread_node());
+/// drop(segment); // back to this thread's cache
+/// let stats = manager.stats();
+/// assert_eq!(stats.used_bytes(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ArenaManager {
+    arenas: Box<CachedCore>,
+}
+
+impl fmt::Debug for ArenaManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.arenas.fmt(f)
+    }
+}
+
+impl Drop for ArenaManager {
+    fn drop(&mut self) {
+        // No segment can be alive (they borrow the manager), so every segment is in a cache, a
+        // pool or a region. Mark every thread cache dead before anything is freed: from here on
+        // no thread-exit flush touches this manager (cache module docs).
+        self.arenas.registry.kill_all();
+    }
+}
+
+impl ArenaManager {
+    /// Builds the arenas on the running kernel: detects the topology with hwloc and maps through
+    /// [`LinuxSource`].
+    ///
+    /// # Errors
+    /// See [`BuildError`].
+    pub fn new(config: &Config) -> Result<Self, BuildError> {
+        let topology = Topology::detect()?;
+        Self::with_source(config, topology, std::sync::Arc::new(LinuxSource::new()))
+    }
+
+    /// Reads the configuration from the environment and builds the arenas on the running kernel.
+    ///
+    /// # Errors
+    /// See [`BuildError`].
+    pub fn from_env() -> Result<Self, BuildError> {
+        Self::new(&Config::from_env()?)
+    }
+
+    /// Builds the arenas on the Rust heap with `nodes` pretend nodes (each with 64 GiB of
+    /// memory; every CPU on node 0): for unit tests, Miri and loom, where nothing may reach the
+    /// kernel. Placement is of course not real.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config, numa::NodeId};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 4)?;
+    /// let segment = manager.allocate_on(NodeId::new(3), 4096)?;
+    /// assert_eq!(segment.node(), NodeId::new(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// See [`BuildError`].
+    pub fn heap_backed(config: &Config, nodes: usize) -> Result<Self, BuildError> {
+        Self::with_source(config, Topology::pretend(nodes, 64 << 30), std::sync::Arc::new(HeapSource::new()))
+    }
+
+    /// Builds the arenas over a given topology and page source.
+    ///
+    /// # Errors
+    /// See [`BuildError`].
+    pub fn with_source(
+        config: &Config,
+        topology: Topology,
+        source: std::sync::Arc<dyn PageSource>,
+    ) -> Result<Self, BuildError> {
+        let core = Core::new(config, topology, source, |size| {
+            sizing::max_capacity(config.cache_capacity, config.cache_bytes.as_usize(), size)
+        })?;
+        let manager = Self { arenas: Box::new(CachedCore::new(core)) };
+        manager.arenas.preallocate(config.preallocate.as_usize())?;
+        Ok(manager)
+    }
+
+    /// Allocates a segment of at least `size` bytes (rounded up to a power of two, at least
+    /// 4 KiB) on the node the policy picks for the calling thread (its own, by default).
+    ///
+    /// # Errors
+    /// [`AllocError::BadSize`] for 0 or more than the region size; budget errors with the
+    /// numbers; [`AllocError::Region`] when mapping fails; [`AllocError::Forked`].
+    #[inline]
+    pub fn allocate(&self, size: usize) -> Result<Segment<'_>, AllocError> {
+        let class = self.class_for(size)?;
+        self.allocate_class(class)
+    }
+
+    /// Allocates a segment of `class` (see [`ArenaManager::allocate`]).
+    ///
+    /// # Errors
+    /// As [`ArenaManager::allocate`].
+    #[inline]
+    pub fn allocate_class(&self, class: SizeClass) -> Result<Segment<'_>, AllocError> {
+        if class.size() > self.arenas.region_size {
+            return Err(self.bad_size(class.size()));
+        }
+        let (entry, arena) = cache::allocate(&self.arenas, class)?;
+        // SAFETY: the cache handed the entry over exclusively; it is of `class` on `arena`.
+        Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, arena) })
+    }
+
+    /// Allocates a segment on `node`, whatever the calling thread's node. Served from the
+    /// thread's cache when `node` is its home, else from that node's pool or regions. When
+    /// `node` is out of budget this fails (no fallback to another node: the caller asked for
+    /// this one).
+    ///
+    /// # Errors
+    /// [`AllocError::UnknownNode`], and as [`ArenaManager::allocate`].
+    pub fn allocate_on(&self, node: NodeId, size: usize) -> Result<Segment<'_>, AllocError> {
+        let class = self.class_for(size)?;
+        let arena = self.arenas.arena(node)?;
+        if cache::thread_home(&self.arenas) == Some(arena) {
+            let (entry, got) = cache::allocate(&self.arenas, class)?;
+            if got == arena {
+                // SAFETY: exclusive entry of `class` on `got`.
+                return Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, got) });
+            }
+            // The home node was out of budget and the cache went remote: not what was asked.
+            // SAFETY: as above; dropping it gives it back.
+            drop(unsafe { Segment::from_entry(&self.arenas, entry, class, got) });
+        }
+        let (entry, got) = self.arenas.allocate_direct(arena, class, false)?;
+        // SAFETY: `allocate_direct` hands over an exclusive entry of `class` on `got`.
+        Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, got) })
+    }
+
+    /// An empty batch for [`ArenaManager::allocate_bulk`].
+    #[must_use]
+    pub fn new_batch(&self) -> SegmentBatch<'_> {
+        SegmentBatch::new(&self.arenas)
+    }
+
+    /// Allocates `n` segments of at least `size` bytes on the calling thread's node into
+    /// `batch`, all or nothing: on an error the batch is as it was. A bulk is served by the
+    /// thread's own node only (no remote fallback). A batch holds one size class on one node:
+    /// appending to a non-empty batch of another class or node is refused.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::new(&Config::default())?;
+    /// let mut batch = manager.new_batch();
+    /// manager.allocate_bulk(4096, 32, &mut batch)?;
+    /// manager.allocate_bulk(4096, 16, &mut batch)?;
+    /// assert_eq!(batch.len(), 48);
+    /// assert!(manager.allocate_bulk(8192, 1, &mut batch).is_err()); // another class
+    /// batch.release();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`AllocError::Bulk`] wrapping the failure (budget, mapping), [`AllocError::BadSize`], and
+    /// [`AllocError::BatchMismatch`] for a batch of another manager, class or node.
+    pub fn allocate_bulk<'a>(&'a self, size: usize, n: usize, batch: &mut SegmentBatch<'a>) -> Result<(), AllocError> {
+        let class = self.class_for(size)?;
+        if !std::ptr::eq(batch.arenas(), &raw const *self.arenas) {
+            return Err(AllocError::BatchMismatch { reason: "the batch belongs to another manager" });
+        }
+        let home = cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_arena());
+        // A count the budget could never hold is refused before anything is reserved or mapped.
+        if let Some(refused) = self.arenas.bulk_never_fits(home, n, class.size()) {
+            return Err(refused);
+        }
+        let (_, batch_class, batch_arena, entries) = batch.parts_mut();
+        if !entries.is_empty() && (*batch_class != class || *batch_arena != home) {
+            return Err(AllocError::BatchMismatch { reason: "the batch holds segments of another size or node" });
+        }
+        let arena = cache::allocate_batch(&self.arenas, class, n, entries).map_err(|cause| AllocError::Bulk {
+            requested: n,
+            size: class.size(),
+            cause: Box::new(cause),
+        })?;
+        *batch_class = class;
+        *batch_arena = arena;
+        Ok(())
+    }
+
+    /// Gives back many segments in one go (segments of another manager go back to theirs).
+    pub fn release_bulk<'a>(&'a self, segments: impl IntoIterator<Item = Segment<'a>>) {
+        let own: &CachedCore = &self.arenas;
+        let mut foreign = Vec::new();
+        let items = segments.into_iter().filter_map(|segment| {
+            if std::ptr::eq(segment.arenas(), own) {
+                let raw = segment.into_raw();
+                Some((raw.entry, raw.meta.class, raw.meta.arena))
+            } else {
+                foreign.push(segment);
+                None
+            }
+        });
+        cache::free_many(own, items);
+        drop(foreign);
+    }
+
+    /// An [`allocator_api2::alloc::Allocator`] whose blocks live on `node`.
+    ///
+    /// # Errors
+    /// [`AllocError::UnknownNode`].
+    pub fn node_allocator(&self, node: NodeId) -> Result<crate::NodeAllocator<'_>, AllocError> {
+        let arena = self.arenas.arena(node)?;
+        Ok(crate::NodeAllocator::new(&self.arenas, arena))
+    }
+
+    /// Makes `node` the calling thread's home for this manager (flushing its cache first).
+    /// Useful after pinning a thread to a node's CPUs yourself; by default the home is the node
+    /// the thread ran on when it first allocated, followed as it migrates.
+    ///
+    /// # Errors
+    /// [`AllocError::UnknownNode`].
+    pub fn set_thread_node(&self, node: NodeId) -> Result<(), AllocError> {
+        let arena = self.arenas.arena(node)?;
+        cache::flush(&self.arenas, Some(arena));
+        Ok(())
+    }
+
+    /// The calling thread's home node for this manager.
+    #[must_use]
+    pub fn thread_node(&self) -> NodeId {
+        self.arenas.node_id(cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_arena()))
+    }
+
+    /// Moves everything the calling thread caches for this manager to the node pools.
+    pub fn flush_thread_cache(&self) {
+        cache::flush(&self.arenas, None);
+    }
+
+    /// Returns idle memory to the OS now: flushes the calling thread's cache, gives every pooled
+    /// segment back to its region, and decommits every free region. Returns the bytes
+    /// decommitted, counting regions the flush itself left free and decommitted. (Other
+    /// threads' caches are theirs; they go back when those threads free, spill or exit.)
+    pub fn purge(&self) -> usize {
+        let decommitted = || -> u64 {
+            self.arenas.all_nodes().iter().map(|n| n.counters.decommitted_bytes.load(StdOrdering::Relaxed)).sum()
+        };
+        let before = decommitted();
+        cache::flush(&self.arenas, None);
+        self.arenas.drain_pools_to_regions(Some(0));
+        usize::try_from(decommitted().saturating_sub(before)).unwrap_or(usize::MAX)
+    }
+
+    /// A snapshot of usage and counters.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        crate::stats::collect(&self.arenas)
+    }
+
+    /// How many threads hold a live cache of this manager (threads that allocated or freed and
+    /// have not exited yet).
+    #[must_use]
+    pub fn live_thread_caches(&self) -> usize {
+        self.arenas.registry.live_count()
+    }
+
+    /// The topology the manager was built on.
+    #[must_use]
+    pub fn topology(&self) -> &Topology {
+        &self.arenas.topology
+    }
+
+    /// The nodes in use, ascending.
+    #[must_use]
+    pub fn nodes(&self) -> Vec<NodeId> {
+        self.arenas.all_nodes().iter().map(|n| n.id).collect()
+    }
+
+    /// The configuration it was built with.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.arenas.config
+    }
+
+    /// The largest segment: the region size.
+    #[must_use]
+    pub fn max_segment_size(&self) -> usize {
+        self.arenas.region_size
+    }
+
+    /// The page source's name (`linux`, `heap`, ...).
+    #[must_use]
+    pub fn source_name(&self) -> &'static str {
+        self.arenas.source.name()
+    }
+
+    /// The shared state, for the managers and pools built on top (crate-internal): node
+    /// lookups, budgets, and turning their raw segments back into handles.
+    pub(crate) fn arenas(&self) -> &CachedCore {
+        &self.arenas
+    }
+
+    /// The calling thread's home arena (node index), creating its cache if needed; `None` while
+    /// the thread is being torn down.
+    pub(crate) fn thread_arena(&self) -> Option<u16> {
+        cache::thread_home(&self.arenas)
+    }
+
+    /// Appends `n` raw entries of `class` from the calling thread's home node to `out`, all or
+    /// nothing, through its cache; returns the home arena (see `cache::allocate_batch`).
+    pub(crate) fn allocate_entries(&self, class: SizeClass, n: usize, out: &mut Vec<usize>) -> Result<u16, AllocError> {
+        cache::allocate_batch(&self.arenas, class, n, out)
+    }
+
+    /// Gives back raw entries of one class and arena, through the calling thread's cache.
+    pub(crate) fn free_entries(&self, class: SizeClass, arena: u16, entries: &[usize]) {
+        cache::free_batch(&self.arenas, class, arena, entries);
+    }
+
+    #[inline]
+    fn class_for(&self, size: usize) -> Result<SizeClass, AllocError> {
+        match SizeClass::for_size(size) {
+            Some(class) if class.size() <= self.arenas.region_size => Ok(class),
+            _ => Err(self.bad_size(size)),
+        }
+    }
+
+    #[cold]
+    fn bad_size(&self, size: usize) -> AllocError {
+        AllocError::BadSize { requested: size, max: self.arenas.region_size }
+    }
+}
