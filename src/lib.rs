@@ -74,6 +74,8 @@ pub(crate) mod cache;
 pub mod config;
 pub mod error;
 mod fork;
+#[cfg(not(loom))]
+mod global;
 pub mod manager;
 mod prometheus;
 mod segment;
@@ -100,6 +102,8 @@ pub use arena::ArenaManager;
 pub use buffer_pool::{Buffer, LocalBufferPool, NetworkBufferPool, SharedBuffer};
 pub use config::Config;
 pub use error::{AllocError, BufferPoolError, BuildError, CreditError, MemoryError, SegmentError};
+#[cfg(not(loom))]
+pub use global::{global, global_is_built, try_global};
 pub use manager::{MemoryManager, MemoryOwner, MemorySegment, SharedResource};
 pub use segment::{Segment, SegmentBatch};
 pub use size_class::{MAX_CLASSES, MIN_SEGMENT_SIZE, SizeClass};
