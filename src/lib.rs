@@ -104,7 +104,7 @@ pub use config::Config;
 pub use error::{AllocError, BufferPoolError, BuildError, CreditError, MemoryError, SegmentError};
 #[cfg(not(loom))]
 pub use global::{global, global_is_built, try_global};
-pub use manager::{MemoryManager, MemoryOwner, MemorySegment, SharedResource};
-pub use segment::{Segment, SegmentBatch};
+pub use manager::{MemoryManager, MemoryOwner, MemorySegment, OwnedMemorySegment, SharedResource};
+pub use segment::{OwnedSegment, Segment, SegmentBatch};
 pub use size_class::{MAX_CLASSES, MIN_SEGMENT_SIZE, SizeClass};
 pub use stats::Stats;

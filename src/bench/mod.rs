@@ -21,6 +21,7 @@
 
 mod contenders;
 mod debloat;
+mod owned;
 mod report;
 mod timer;
 mod tlb;
@@ -34,6 +35,7 @@ pub use contenders::{
     ArrayQueuePool, Contender, Heap, HeapAllocator, ManagerPages, MutexPool, NetworkBuffers, NumasegSegments,
 };
 pub use debloat::DebloatRow;
+pub use owned::{OwnedPages, OwnedSegments};
 pub use report::{LatencyRow, Report, Row, Target};
 pub use timer::Calibration;
 pub use tlb::TlbResult;
@@ -303,6 +305,7 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Box<dyn std::error::Error>> {
         let numaseg = NumasegSegments::new(Arc::clone(&manager), size);
         contend(&numaseg, opts, &cal, &mut rows, &mut latency);
         contend(&numaseg.coloured(), opts, &cal, &mut rows, &mut latency);
+        contend(&OwnedSegments::new(Arc::clone(&manager), size), opts, &cal, &mut rows, &mut latency);
         bulk(&manager, size, false, opts, &mut rows);
         bulk(&manager, size, true, opts, &mut rows);
         bulk_manager(&manager, size, opts, &mut rows);
@@ -314,6 +317,8 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Box<dyn std::error::Error>> {
             &mut rows,
             &mut latency,
         );
+        let owned_pages = OwnedPages::new(Arc::clone(&manager), size, blocks + 64, max_threads);
+        contend(&owned_pages, opts, &cal, &mut rows, &mut latency);
         contend(
             &NetworkBuffers::new(Arc::clone(&manager), size, blocks, max_threads),
             opts,

@@ -11,9 +11,11 @@
 //! of its region in the two low bits (addresses are at least 4 KiB aligned), see [`tagged`].
 
 mod batch;
+mod owned;
 pub(crate) mod sizing;
 
 pub use batch::SegmentBatch;
+pub use owned::OwnedSegment;
 
 use std::fmt;
 use std::num::NonZeroUsize;
