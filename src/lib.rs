@@ -18,6 +18,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! In a service, [`global()`] is the process's manager, built once from the environment, whose
+//! segments are `Segment<'static>`; a manager of your own in an `Arc` hands out
+//! [`OwnedSegment`]s and [`OwnedMemorySegment`]s that keep it alive. `docs/SERVICE.md` compares
+//! them, with their costs, and walks through a tokio relay (`examples/relay.rs`).
+//!
 //! # Glossary
 //! - **base page**: the kernel's 4 KiB page. **huge page**: a 2 MiB or 1 GiB hugetlb page, or a
 //!   transparent huge page (THP).
@@ -92,6 +97,10 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../docs/NETWORK_BUFFERS.md")]
 #[cfg(doctest)]
 pub struct NetworkBuffersDoctests;
+/// `docs/SERVICE.md`'s examples, run as doc tests.
+#[doc = include_str!("../docs/SERVICE.md")]
+#[cfg(doctest)]
+pub struct ServiceDoctests;
 /// `docs/MEMORY_MANAGER.md`'s examples, run as doc tests.
 #[doc = include_str!("../docs/MEMORY_MANAGER.md")]
 #[cfg(doctest)]
