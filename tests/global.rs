@@ -2,6 +2,8 @@
 //! own, because the global is built once per process: the cases that need a particular
 //! environment run in a child process (this binary, re-executed with `GLOBAL_TEST_ROLE` set and
 //! the variables under test), so no test mutates the environment of a running test process.
+//! Covered: built once, `Segment<'static>` across threads, thread exit and purge, fork, and the
+//! errors of a malformed or an unrelated variable.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
@@ -43,12 +45,53 @@ fn child_entry() {
                 assert!(!numaseg::global_is_built());
             }
         },
+        "fork" => {
+            // As for any manager: in a forked child the held segment and cache hits work, and a
+            // slow path refuses with `Forked` instead of taking a lock.
+            let mut held = numaseg::global().allocate(64 << 10).unwrap();
+            held.as_mut_slice()[0] = 0x5a;
+            drop(numaseg::global().allocate(64 << 10).unwrap()); // one in this thread's cache
+            // SAFETY: the child runs only `forked_child` (no locks of its own, no printing) and
+            // leaves with `_exit`; the parent waits for it.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                let code = forked_child(held);
+                // SAFETY: ends the forked child without running the parent's atexit handlers.
+                unsafe { libc::_exit(code) };
+            }
+            let mut status = 0;
+            // SAFETY: `pid` is our child; `status` is a valid out-parameter.
+            assert_eq!(unsafe { libc::waitpid(pid, &raw mut status, 0) }, pid);
+            assert!(libc::WIFEXITED(status), "the forked child did not exit");
+            println!("FORKED CHILD {}", libc::WEXITSTATUS(status));
+        }
         "panic" => {
             let _ = numaseg::global();
             println!("BUILT");
         }
         other => panic!("unknown role {other}"),
     }
+}
+
+/// In the forked child: what must hold, as an exit code (0: all of it).
+fn forked_child(held: Segment<'static>) -> i32 {
+    if held.as_slice()[0] != 0x5a {
+        return 3;
+    }
+    drop(held);
+    let Ok(hit) = numaseg::global().allocate(64 << 10) else { return 4 };
+    drop(hit);
+    match numaseg::global().allocate(8 << 20) {
+        Err(numaseg::AllocError::Forked { .. }) => 0,
+        _ => 5,
+    }
+}
+
+#[test]
+fn after_fork_the_global_refuses_slow_paths_as_any_manager() {
+    let (ok, out, err) = child("fork", &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("FORKED CHILD 0"), "stdout: {out}\nstderr: {err}");
 }
 
 #[test]
