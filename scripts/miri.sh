@@ -5,8 +5,9 @@
 # reclaim; network buffer refcounts: `Buffer` into `SharedBuffer` and `Bytes`, clones, slices,
 # views dropped on other threads, the last drop recycling once; memory-manager pages: every kind
 # of `MemorySegment` access at the page's edges, revocation, bulk allocation and release, pages
-# dropped on other threads). Needs the nightly toolchain with the miri component (installed if
-# missing).
+# dropped on other threads; owned segments and pages outliving the user's last handle of their
+# manager or owner, the last one dropped by value on another thread). Needs the nightly
+# toolchain with the miri component (installed if missing).
 #
 # Flags: Tree Borrows, because crossbeam-epoch (under crossbeam-deque) trips a known Stacked
 # Borrows false positive in its intrusive list; permissive provenance, because segment entries

@@ -96,7 +96,8 @@ pub enum ConfigError {
         accepts: &'static str,
     },
     /// A `NUMASEG_*` variable that numaseg does not know: most likely a typo.
-    #[error("unknown variable {var}{}; known variables: see docs/CONFIGURATION.md or `numaseg config`",
+    #[error("unknown variable {var}{}; known variables: see docs/CONFIGURATION.md or `numaseg config`; \
+        if it is not meant for numaseg, allow it with NUMASEG_ALLOW_UNKNOWN={var}",
         suggestion.map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]
     Unknown {
         /// The name given.
@@ -548,6 +549,74 @@ impl fmt::Display for Percent {
     }
 }
 
+/// `NUMASEG_*` names that are not numaseg's but may be in the environment anyway (a launcher's
+/// `NUMASEG_DIR`, say): listed by name, or `*` for any unknown name (each then logged as a
+/// warning, so a typo still shows). Written `NUMASEG_DIR,NUMASEG_FOO`, `*` or `none`.
+///
+/// ```
+/// use numaseg::config::{AllowUnknown, Config};
+/// let allow: AllowUnknown = "NUMASEG_DIR, NUMASEG_FOO".parse()?;
+/// assert!(allow.allows("NUMASEG_DIR") && !allow.allows("NUMASEG_REGION_SIZ"));
+/// assert_eq!(allow.to_string(), "NUMASEG_DIR,NUMASEG_FOO");
+/// let vars = [("NUMASEG_DIR", "/opt/x"), ("NUMASEG_ALLOW_UNKNOWN", "NUMASEG_DIR")];
+/// assert!(Config::builder().build_from(vars).is_ok());
+/// # Ok::<(), String>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct AllowUnknown {
+    any: bool,
+    names: Vec<String>,
+}
+
+impl AllowUnknown {
+    /// Whether the unknown variable `name` is allowed.
+    ///
+    /// ```
+    /// use numaseg::config::AllowUnknown;
+    /// assert!("*".parse::<AllowUnknown>()?.allows("NUMASEG_ANYTHING"));
+    /// assert!(!AllowUnknown::default().allows("NUMASEG_DIR"));
+    /// # Ok::<(), String>(())
+    /// ```
+    #[must_use]
+    pub fn allows(&self, name: &str) -> bool {
+        self.any || self.names.iter().any(|n| n == name)
+    }
+}
+
+impl fmt::Display for AllowUnknown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.any, self.names.is_empty()) {
+            (true, _) => f.write_str("*"),
+            (false, true) => f.write_str("none"),
+            (false, false) => f.write_str(&self.names.join(",")),
+        }
+    }
+}
+
+impl FromStr for AllowUnknown {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let t = text.trim();
+        if t.is_empty() || t.eq_ignore_ascii_case("none") {
+            return Ok(Self::default());
+        }
+        if t == "*" {
+            return Ok(Self { any: true, names: Vec::new() });
+        }
+        let mut names = Vec::new();
+        for name in t.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if !name.starts_with(PREFIX) || name.len() == PREFIX.len() {
+                return Err(format!("{name:?} is not a NUMASEG_* name"));
+            }
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
+        }
+        Ok(Self { any: false, names })
+    }
+}
+
 // === parsers: each returns the value or the reason it was refused ===
 
 fn parse_bool(text: &str) -> Result<bool, String> {
@@ -902,6 +971,10 @@ settings! {
     /// The window of the throughput's exponential moving average, in periods: each new
     /// measurement weighs 2 / (samples + 1).
     network_debloat_samples: usize = "NUMASEG_NETWORK_DEBLOAT_SAMPLES", default "20", accepts "a whole number from 1 to 1000", parse parse_count(1, 1000);
+    /// `NUMASEG_*` variables that are not numaseg's and must not be refused as typos (a
+    /// launcher's `NUMASEG_DIR`, say): a list of names, or `*` to let any unknown name through
+    /// with a logged warning. Any other unknown `NUMASEG_*` name is an error.
+    allow_unknown: AllowUnknown = "NUMASEG_ALLOW_UNKNOWN", default "none", accepts "none, *, or a list of NUMASEG_* names like NUMASEG_DIR,NUMASEG_FOO", parse AllowUnknown::from_str;
 }
 
 impl Config {
@@ -1006,6 +1079,7 @@ impl ConfigBuilder {
 
     fn build_from_os(self, vars: impl IntoIterator<Item = (OsString, OsString)>) -> Result<Config, ConfigError> {
         let mut ours = BTreeMap::new();
+        let mut unknown = Vec::new();
         for (key, value) in vars {
             let key_lossy = key.to_string_lossy();
             if !key_lossy.starts_with(PREFIX) {
@@ -1014,12 +1088,23 @@ impl ConfigBuilder {
             let (Some(key), Some(value)) = (key.to_str(), value.to_str()) else {
                 return Err(ConfigError::NotUnicode { var: key_lossy.into_owned() });
             };
-            if !VARS.iter().any(|v| v.name == key) {
-                return Err(ConfigError::Unknown { var: key.to_owned(), suggestion: closest(key) });
+            if VARS.iter().any(|v| v.name == key) {
+                ours.insert(key.to_owned(), value.to_owned());
+            } else {
+                unknown.push(key.to_owned());
             }
-            ours.insert(key.to_owned(), value.to_owned());
         }
-        self.resolve(&ours)
+        let config = self.resolve(&ours)?;
+        // Unknown names are checked against NUMASEG_ALLOW_UNKNOWN, which is parsed with the rest.
+        for var in unknown {
+            if !config.allow_unknown.allows(&var) {
+                return Err(ConfigError::Unknown { suggestion: closest(&var), var });
+            }
+            if config.allow_unknown.any {
+                tracing::warn!(target: "numaseg", "ignoring unknown variable {var} (NUMASEG_ALLOW_UNKNOWN=*)");
+            }
+        }
+        Ok(config)
     }
 }
 
@@ -1108,6 +1193,7 @@ mod tests {
             ("NUMASEG_NETWORK_DEBLOAT_MIN_SIZE", &["256", "1", "4k", "32KiB"]),
             ("NUMASEG_NETWORK_DEBLOAT_THRESHOLD", &["25%", "25", "0", "100%", " 10 % "]),
             ("NUMASEG_NETWORK_DEBLOAT_SAMPLES", &["20", "1", "1000"]),
+            ("NUMASEG_ALLOW_UNKNOWN", &["none", "", "*", "NUMASEG_DIR", " NUMASEG_DIR , NUMASEG_FOO,"]),
         ];
         assert_eq!(good.len(), VARS.len(), "every variable has good values listed here");
         for (var, values) in good {
@@ -1195,6 +1281,8 @@ mod tests {
             ("NUMASEG_NETWORK_DEBLOAT_THRESHOLD", "%"),
             ("NUMASEG_NETWORK_DEBLOAT_SAMPLES", "0"),
             ("NUMASEG_NETWORK_DEBLOAT_SAMPLES", "1001"),
+            ("NUMASEG_ALLOW_UNKNOWN", "DIR"),
+            ("NUMASEG_ALLOW_UNKNOWN", "NUMASEG_"),
         ];
         for (var, value) in bad {
             let err = with(&[(var, value)]).expect_err(&format!("{var}={value:?} should be refused"));
@@ -1236,12 +1324,38 @@ mod tests {
             with(&[("NUMASEG_WHATEVER", "1")]).unwrap_err(),
             ConfigError::Unknown { suggestion: None, .. }
         ));
+        assert!(err.to_string().contains("allow it with NUMASEG_ALLOW_UNKNOWN=NUMASEG_REGION_SIZ"), "{err}");
         // Other variables are none of our business.
         assert!(with(&[("PATH", "/bin"), ("NUMASEGX", "1")]).is_ok());
         use std::os::unix::ffi::OsStringExt;
         let bad = OsString::from_vec(vec![0xff, 0xfe]);
         let err = Config::builder().build_from([(OsString::from("NUMASEG_LOG"), bad)]).unwrap_err();
         assert!(matches!(err, ConfigError::NotUnicode { .. }));
+    }
+
+    #[test]
+    fn allowed_unknown_names_pass_and_typos_still_fail() {
+        // A launcher's variable, listed: accepted, and nothing else about the config changes.
+        let c = with(&[("NUMASEG_DIR", "/opt"), ("NUMASEG_ALLOW_UNKNOWN", "NUMASEG_DIR,NUMASEG_FOO")]).unwrap();
+        assert_eq!(c.source_of("NUMASEG_ALLOW_UNKNOWN"), Some(Source::Environment));
+        assert!(c.allow_unknown.allows("NUMASEG_FOO"));
+        // A typo next to the allowed name is still refused, naming itself.
+        let err = with(&[("NUMASEG_DIR", "/opt"), ("NUMASEG_ALLOW_UNKNOWN", "NUMASEG_DIR"), ("NUMASEG_STRCT", "1")])
+            .unwrap_err();
+        assert_eq!(err, ConfigError::Unknown { var: "NUMASEG_STRCT".into(), suggestion: Some("NUMASEG_STRICT") });
+        // `*` lets any unknown name through (each is logged); known names are still checked.
+        assert!(with(&[("NUMASEG_WHATEVER", "1"), ("NUMASEG_ALLOW_UNKNOWN", "*")]).is_ok());
+        let err = with(&[("NUMASEG_ALLOW_UNKNOWN", "*"), ("NUMASEG_STRICT", "maybe")]).unwrap_err();
+        assert_eq!(invalid_var(err), "NUMASEG_STRICT");
+        // The builder's list wins over the environment's, as for every variable.
+        let allow: AllowUnknown = "NUMASEG_OTHER".parse().unwrap();
+        let err = Config::builder()
+            .allow_unknown(allow)
+            .build_from([("NUMASEG_DIR", "/opt"), ("NUMASEG_ALLOW_UNKNOWN", "NUMASEG_DIR")])
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Unknown { ref var, .. } if var == "NUMASEG_DIR"), "{err}");
+        assert_eq!(AllowUnknown::default().to_string(), "none");
+        assert_eq!("*".parse::<AllowUnknown>().unwrap().to_string(), "*");
     }
 
     #[test]

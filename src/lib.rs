@@ -18,6 +18,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! In a service, [`global()`] is the process's manager, built once from the environment, whose
+//! segments are `Segment<'static>`; a manager of your own in an `Arc` hands out
+//! [`OwnedSegment`]s and [`OwnedMemorySegment`]s that keep it alive. `docs/SERVICE.md` compares
+//! them, with their costs, and walks through a tokio relay (`examples/relay.rs`).
+//!
 //! # Glossary
 //! - **base page**: the kernel's 4 KiB page. **huge page**: a 2 MiB or 1 GiB hugetlb page, or a
 //!   transparent huge page (THP).
@@ -81,6 +86,8 @@ mod core;
 mod entry;
 pub mod error;
 mod fork;
+#[cfg(not(loom))]
+mod global;
 pub mod manager;
 mod prometheus;
 mod segment;
@@ -105,6 +112,10 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../docs/NETWORK_BUFFERS.md")]
 #[cfg(doctest)]
 pub struct NetworkBuffersDoctests;
+/// `docs/SERVICE.md`'s examples, run as doc tests.
+#[doc = include_str!("../docs/SERVICE.md")]
+#[cfg(doctest)]
+pub struct ServiceDoctests;
 /// `docs/MEMORY_MANAGER.md`'s examples, run as doc tests.
 #[doc = include_str!("../docs/MEMORY_MANAGER.md")]
 #[cfg(doctest)]
@@ -115,7 +126,9 @@ pub use arena_manager::ArenaManager;
 pub use buffer_pool::{Buffer, LocalBufferPool, NetworkBufferPool, SharedBuffer};
 pub use config::Config;
 pub use error::{AllocError, BufferPoolError, BuildError, CreditError, MemoryError, SegmentError};
-pub use manager::{MemoryManager, MemoryOwner, MemorySegment, SharedResource};
-pub use segment::{Segment, SegmentBatch};
+#[cfg(not(loom))]
+pub use global::{global, global_is_built, try_global};
+pub use manager::{MemoryManager, MemoryOwner, MemorySegment, OwnedMemorySegment, SharedResource};
+pub use segment::{OwnedSegment, Segment, SegmentBatch};
 pub use size_class::{MAX_CLASSES, MIN_SEGMENT_SIZE, SizeClass};
 pub use stats::Stats;

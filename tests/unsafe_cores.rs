@@ -7,7 +7,9 @@
 //! still written, indexed access at the segment's edges, last drop recycles once; a destroyed pool's
 //! segments given back with its last buffer); and the
 //! memory manager's pages (`MemorySegment` accessors at the page's edges, revocation, bulk
-//! allocation and release through the scratch vector, pages dropped on other threads).
+//! allocation and release through the scratch vector, pages dropped on other threads); and the
+//! owned handles (`OwnedSegment`, `OwnedMemorySegment`) outliving the user's last handle of
+//! their manager or owner, the last one dropping it by value on another thread.
 //! The same tests run natively as part of `cargo test`.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
@@ -373,4 +375,75 @@ fn revoked_pages_refuse_access_and_go_back_once_from_any_thread() {
     drop(owner);
     drop(mm);
     assert_eq!(arena.stats().used_segments(), 0);
+}
+
+// === owned handles ===
+
+#[test]
+fn owned_segments_keep_their_manager_alive_past_the_users_last_handle() {
+    use std::sync::Arc;
+    let manager = Arc::new(tiny(2));
+    let weak = Arc::downgrade(&manager);
+    let mut held: Vec<numaseg::OwnedSegment> = (0..6).map(|_| manager.allocate_owned(4096).unwrap()).collect();
+    held.push(manager.allocate_owned_on(NodeId::new(1), 4096).unwrap()); // a foreign free later
+    for (i, s) in held.iter_mut().enumerate() {
+        s.as_mut_slice().fill(u8::try_from(i).unwrap());
+    }
+    drop(manager); // the user's last handle: the segments keep the manager alive
+    assert!(weak.upgrade().is_some());
+    let last = held.pop().unwrap();
+    // Half go to another thread (and are freed there, into that thread's cache, which then
+    // exits); the rest stay here.
+    let moved: Vec<_> = held.drain(3..).collect();
+    std::thread::spawn(move || {
+        for (i, s) in moved.iter().enumerate() {
+            assert!(s.as_slice().iter().all(|&b| usize::from(b) == i + 3));
+        }
+        drop(moved);
+    })
+    .join()
+    .unwrap();
+    drop(held);
+    assert!(weak.upgrade().is_some(), "one segment still holds it");
+    assert_eq!(last.as_slice()[4095], 6);
+    // The last segment is dropped on another thread: memory back first, then the manager drops
+    // there (with this thread's cache still registered, now dead).
+    std::thread::spawn(move || drop(last)).join().unwrap();
+    assert!(weak.upgrade().is_none(), "the manager dropped with its last owned segment");
+    // This thread's cache slot of the dead manager is inert: a new manager works as usual.
+    let fresh = Arc::new(tiny(1));
+    let s = fresh.allocate_owned(4096).unwrap();
+    assert_eq!(Arc::strong_count(&fresh), 2);
+    drop(s);
+    assert_eq!(fresh.stats().used_segments(), 0);
+}
+
+#[test]
+fn owned_pages_keep_their_owner_alive_and_end_it_cleanly() {
+    use numaseg::config::UseCase;
+    use std::sync::Arc;
+    let mm = tiny_memory_manager();
+    let owner = Arc::new(mm.owner("owned", UseCase::Operator));
+    let mut pages = mm.allocate_owned_pages(&owner, 4).unwrap();
+    pages.push(mm.allocate_owned_page(&owner).unwrap());
+    for (i, p) in pages.iter_mut().enumerate() {
+        p.with_mut(|p| p.put_u64_le(p.size() - 8, i as u64)).unwrap();
+    }
+    drop(owner); // the pages keep it
+    let moved: Vec<_> = pages.drain(2..).collect();
+    std::thread::spawn(move || {
+        for (i, p) in moved.iter().enumerate() {
+            assert_eq!(p.get_u64_le(p.size() - 8).unwrap(), i as u64 + 2);
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(pages[0].owner().pages(), 2);
+    let last = pages.pop().unwrap();
+    drop(pages);
+    // The owner ends with its last page, released by value on another thread: nothing left to
+    // report, and no reference to its state is left dangling during the call.
+    std::thread::spawn(move || last.release()).join().unwrap();
+    assert!(mm.verify_empty());
+    assert_eq!(mm.stats().leaked_owners, 0);
 }

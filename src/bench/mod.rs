@@ -25,6 +25,7 @@
 mod contenders;
 mod debloat;
 pub mod motion;
+mod owned;
 mod report;
 mod timer;
 mod tlb;
@@ -39,6 +40,7 @@ pub use contenders::{
     TLS_BATCH, TlsCachePool,
 };
 pub use debloat::DebloatRow;
+pub use owned::{OwnedPages, OwnedSegments};
 pub use report::{LatencyRow, Report, Row, Target};
 pub use timer::Calibration;
 pub use tlb::TlbResult;
@@ -317,6 +319,7 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Box<dyn std::error::Error>> {
         let numaseg = NumasegSegments::new(Arc::clone(&manager), size);
         contend(&numaseg, opts, &cal, &mut rows, &mut latency);
         contend(&numaseg.coloured(), opts, &cal, &mut rows, &mut latency);
+        contend(&OwnedSegments::new(Arc::clone(&manager), size), opts, &cal, &mut rows, &mut latency);
         bulk(&manager, size, false, opts, &mut rows);
         bulk(&manager, size, true, opts, &mut rows);
         bulk_manager(&manager, size, opts, &mut rows);
@@ -328,6 +331,8 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Box<dyn std::error::Error>> {
             &mut rows,
             &mut latency,
         );
+        let owned_pages = OwnedPages::new(Arc::clone(&manager), size, blocks + 64, max_threads);
+        contend(&owned_pages, opts, &cal, &mut rows, &mut latency);
         contend(
             &NetworkBuffers::new(Arc::clone(&manager), size, blocks, max_threads),
             opts,

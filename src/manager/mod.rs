@@ -36,11 +36,13 @@
 //! clone, no lock, no shared counter per page.
 
 mod memory_segment;
+mod owned;
 mod owner;
 mod shared;
 mod stats;
 
 pub use memory_segment::MemorySegment;
+pub use owned::OwnedMemorySegment;
 pub use owner::{MemoryOwner, OwnerReport};
 pub use shared::SharedResource;
 pub use stats::{ManagerNodeStats, MemoryManagerStats, OwnerStats, UseCaseStats};

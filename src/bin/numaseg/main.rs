@@ -304,6 +304,29 @@ fn show_config(config: &Config, json: bool, markdown: bool) -> Result<ExitCode> 
             })
             .collect();
         table(&["variable", "value", "from", "accepts"], &text);
+        // What `numaseg::global()` would build from this environment (nothing is mapped unless
+        // NUMASEG_PREALLOCATE asks for it).
+        println!();
+        match numaseg::try_global() {
+            Ok(manager) => {
+                let stats = manager.stats();
+                let budget = |b: Option<u64>| b.map_or_else(|| "unlimited".to_owned(), |b| format!("{b} bytes"));
+                println!(
+                    "numaseg::global() builds: nodes {} on {}, total budget {}, largest segment {} bytes",
+                    manager.nodes().iter().map(|n| n.index().to_string()).collect::<Vec<_>>().join(","),
+                    manager.source_name(),
+                    budget(stats.total_budget_bytes),
+                    manager.max_segment_size(),
+                );
+                for node in &stats.nodes {
+                    println!("  node {}: budget {}", node.node, budget(node.budget_bytes));
+                }
+            }
+            Err(e) => {
+                println!("numaseg::global() would fail: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
