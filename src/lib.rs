@@ -43,7 +43,7 @@
 //! `prometheus` ← `entry` (the packed entry) ← `core` (per node: regions, budgets, pools; no
 //! caches) ← `cache` (thread caches, their registry, sizing, stealing) ← [`segment`](Segment) /
 //! [`NodeAllocator`] (handles) ← [`stats`] ← [`ArenaManager`] (the façade, the only layer that
-//! knows both cache and core) ← [`manager`] ← [`buffer_pool`] ← `bench` ← the `numaseg` binary.
+//! knows both cache and core, with [`global`] and [`OwnedSegment`]) ← [`manager`] ← [`buffer_pool`] ← `bench` ← the `numaseg` binary.
 //! The path of an allocation and of a free, with the invariants each step keeps, is in
 //! `docs/ARCHITECTURE.md`. The network buffer pool ([`buffer_pool`]: local pools, redistribution,
 //! credit-based flow control, adaptive buffer sizing) is described in `docs/NETWORK_BUFFERS.md`.
@@ -89,6 +89,7 @@ mod fork;
 #[cfg(not(loom))]
 mod global;
 pub mod manager;
+mod owned_segment;
 mod prometheus;
 mod segment;
 mod size_class;
@@ -129,6 +130,7 @@ pub use error::{AllocError, BufferPoolError, BuildError, CreditError, MemoryErro
 #[cfg(not(loom))]
 pub use global::{global, global_is_built, try_global};
 pub use manager::{MemoryManager, MemoryOwner, MemorySegment, OwnedMemorySegment, SharedResource};
-pub use segment::{OwnedSegment, Segment, SegmentBatch};
+pub use owned_segment::OwnedSegment;
+pub use segment::{Segment, SegmentBatch};
 pub use size_class::{MAX_CLASSES, MIN_SEGMENT_SIZE, SizeClass};
 pub use stats::Stats;

@@ -21,7 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("cache", &["cache"]),
     ("handles", &["segment", "alloc_api"]),
     ("stats", &["stats"]),
-    ("facade", &["arena_manager"]),
+    ("facade", &["arena_manager", "global", "owned_segment"]),
     ("managers", &["manager"]),
     ("pools", &["buffer_pool"]),
     ("bench", &["bench"]),

@@ -11,10 +11,8 @@
 //! of its region in the two low bits (addresses are at least 4 KiB aligned), see `crate::entry`.
 
 mod batch;
-mod owned;
 
 pub use batch::SegmentBatch;
-pub use owned::OwnedSegment;
 
 use std::fmt;
 use std::num::NonZeroUsize;

@@ -31,9 +31,9 @@ use std::sync::Arc;
 
 use numa::{NodeId, PageKind};
 
-use super::Segment;
 use crate::ArenaManager;
 use crate::error::AllocError;
+use crate::segment::Segment;
 use crate::size_class::SizeClass;
 
 /// A segment that keeps its [`ArenaManager`] alive: `Send + 'static`, for tasks, threads and
