@@ -3,8 +3,8 @@
 //! process: the borrowed `Segment<'_>`, the owned `OwnedSegment` (an `Arc` clone and drop per
 //! pair), a `Segment<'static>` of `numaseg::global()` (owned without a count), the borrowed
 //! `MemorySegment<'_>` and the owned `OwnedMemorySegment`; and the `Arc` clone + drop alone, the
-//! cost the owned forms add. Reproduce with `cargo bench --bench owned_handles` (see
-//! `benches/README.md`).
+//! cost the owned forms add. Reproduce with `cargo bench --bench owned_handles`; the figures of
+//! the development VM are in `docs/SERVICE.md`.
 
 use std::hint::black_box;
 use std::sync::Arc;

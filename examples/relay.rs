@@ -13,7 +13,7 @@
 //! `GET /metrics` serves the relay's counters and the buffer pool's in Prometheus text (axum).
 //!
 //! ```text
-//! cargo run --release --example relay -- [LISTEN] [METRICS] [DOWNSTREAM]
+//! NUMASEG_NETWORK_BUFFERS=1024 cargo run --release --example relay -- [LISTEN] [METRICS] [DOWNSTREAM]
 //!   LISTEN      where clients connect      (default 127.0.0.1:7070)
 //!   METRICS     where /metrics is served   (default 127.0.0.1:9090)
 //!   DOWNSTREAM  where the sink writes to   (default: nowhere, records are counted and dropped)

@@ -43,10 +43,21 @@ const MIN_RECORD: usize = 2 << 10;
 /// Small socket buffers, so that a stalled relay stalls its clients after a few records.
 const SOCKET_BUFFER: u32 = 8 << 10;
 
-/// The `i`-th record of `client`: 2 to 8 KiB of a pattern unique to (client, i).
+/// The `i`-th record of `client`: 2 to 8 KiB, starting with the client's number and `i` (so the
+/// collector knows whose it is: connections are numbered in accept order), then a pattern
+/// unique to (client, i).
 fn record(client: usize, i: usize) -> Vec<u8> {
     let len = MIN_RECORD + (client * 7919 + i * 104_729) % (BUFFER - MIN_RECORD + 1);
-    (0..len).map(|k| (client * 31 + i * 7 + k) as u8).collect()
+    let mut r = Vec::with_capacity(len);
+    r.extend((client as u32).to_le_bytes());
+    r.extend((i as u32).to_le_bytes());
+    r.extend((8..len).map(|k| (client * 31 + i * 7 + k) as u8));
+    r
+}
+
+/// The client a record says it is from.
+fn client_of(record: &[u8]) -> usize {
+    u32::from_le_bytes(record[..4].try_into().unwrap()) as usize
 }
 
 /// A client: connects with a small send buffer and sends its records; counts what it got out.
@@ -186,12 +197,16 @@ async fn run() {
     metrics.await.unwrap().unwrap();
     // The sink ended with the relay, closing the pipe: the collector has seen everything.
     let seen = collected.await.unwrap();
-    for (id, records) in seen.iter().enumerate() {
-        assert_eq!(records.len(), RECORDS, "client {id}");
+    let mut clients_seen: Vec<usize> = seen.iter().map(|records| client_of(&records[0])).collect();
+    for (connection, records) in seen.iter().enumerate() {
+        let id = client_of(&records[0]);
+        assert_eq!(records.len(), RECORDS, "connection {connection} (client {id})");
         for (i, r) in records.iter().enumerate() {
             assert!(*r == record(id, i), "client {id}, record {i}: wrong bytes or order");
         }
     }
+    clients_seen.sort_unstable();
+    assert_eq!(clients_seen, (0..CLIENTS).collect::<Vec<_>>(), "one connection per client");
     let st = relay.network().stats();
     assert_eq!((st.in_use, st.available), (0, total), "every buffer back in the global pool: {st:?}");
 }
