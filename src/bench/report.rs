@@ -268,6 +268,20 @@ impl Report {
                     b.map(|v| (format!("{} ns", fmt(v)), v <= 6.0)),
                 );
             }
+            // Owned handles (#13): an `Arc` clone and drop per pair on top of the borrowed form.
+            for (owned, borrowed) in [
+                ("numaseg owned segments", NUMASEG),
+                ("numaseg owned MemoryManager pages", "numaseg MemoryManager pages"),
+            ] {
+                let r = self
+                    .median("hot pair", owned, k32, t)
+                    .zip(self.median("hot pair", borrowed, k32, t))
+                    .map(|(o, b)| o / b);
+                push(
+                    format!("hot pair, 32 KiB, {t} thread(s): {owned} at most 1.5× {borrowed}"),
+                    r.map(|r| (format!("{}×", fmt(r)), r <= 1.5)),
+                );
+            }
             for pattern in ["hot pair", "batch"] {
                 let l = self
                     .latency
