@@ -313,6 +313,41 @@ impl ArenaManager {
         self.arenas.source.name()
     }
 
+    /// The transparent-huge-page mode the page source reported when the manager was built
+    /// (the kernel's, or what a heap or fault-injection source simulates).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::{ArenaManager, Config};
+    /// use numaseg::numa::{ThpMode, Topology, sys::heap::HeapSource};
+    /// let source = Arc::new(HeapSource::new().with_thp_mode(ThpMode::Never));
+    /// let manager = ArenaManager::with_source(&Config::default(), Topology::pretend(1, 64 << 30), source)?;
+    /// assert_eq!(manager.thp_mode(), ThpMode::Never);
+    /// # Ok::<(), numaseg::BuildError>(())
+    /// ```
+    #[must_use]
+    pub fn thp_mode(&self) -> numa::ThpMode {
+        self.arenas.thp_mode
+    }
+
+    /// The cgroup memory limit (`memory.max`) the page source reported when the manager was
+    /// built, which a fractional `NUMASEG_MEMORY_LIMIT` was taken of; `None` when there is none.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::{ArenaManager, Config};
+    /// use numaseg::numa::{Topology, cgroup::{CgroupLimits, Limit}, sys::heap::HeapSource};
+    /// let limits = CgroupLimits { memory: Some(Limit::simulated(8 << 30)), ..CgroupLimits::default() };
+    /// let source = Arc::new(HeapSource::new().with_cgroup_limits(limits));
+    /// let manager = ArenaManager::with_source(&Config::default(), Topology::pretend(1, 64 << 30), source)?;
+    /// assert_eq!(manager.memory_limit().map(|l| l.bytes), Some(8 << 30));
+    /// # Ok::<(), numaseg::BuildError>(())
+    /// ```
+    #[must_use]
+    pub fn memory_limit(&self) -> Option<&numa::cgroup::Limit> {
+        self.arenas.memory_limit.as_ref()
+    }
+
     /// The shared state, for the managers and pools built on top (crate-internal): node
     /// lookups, budgets, and turning their raw segments back into handles.
     pub(crate) fn arenas(&self) -> &CachedCore {

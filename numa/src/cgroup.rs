@@ -21,6 +21,20 @@ pub struct Limit {
     pub file: PathBuf,
 }
 
+impl Limit {
+    /// A limit that no file set: what a simulating [`PageSource`](crate::PageSource) reports
+    /// (its file reads `(simulated)`).
+    ///
+    /// ```
+    /// let l = numaseg_numa::cgroup::Limit::simulated(64 << 20);
+    /// assert_eq!((l.bytes, l.file.display().to_string()), (64 << 20, "(simulated)".to_owned()));
+    /// ```
+    #[must_use]
+    pub fn simulated(bytes: u64) -> Self {
+        Self { bytes, file: PathBuf::from("(simulated)") }
+    }
+}
+
 /// The limits that apply to this process.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CgroupLimits {

@@ -13,6 +13,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::cgroup::CgroupLimits;
 use crate::error::OsError;
 use crate::source::{BindMode, MemlockStatus, PageSource};
 use crate::{NodeId, PageKind, ThpMode};
@@ -114,6 +115,10 @@ impl Fault {
 /// ```
 pub struct FaultySource {
     inner: Arc<dyn PageSource>,
+    /// Simulated cgroup limits, reported instead of the wrapped source's when set.
+    cgroup: Option<CgroupLimits>,
+    /// A simulated THP mode, reported instead of the wrapped source's when set.
+    thp: Option<ThpMode>,
     plan: Mutex<Vec<Fault>>,
     calls: [AtomicU64; 6],
     injected: AtomicU64,
@@ -133,7 +138,46 @@ impl FaultySource {
     /// Wraps `inner` with an empty plan.
     #[must_use]
     pub fn new(inner: Arc<dyn PageSource>) -> Self {
-        Self { inner, plan: Mutex::new(Vec::new()), calls: Default::default(), injected: AtomicU64::new(0) }
+        Self {
+            inner,
+            cgroup: None,
+            thp: None,
+            plan: Mutex::new(Vec::new()),
+            calls: Default::default(),
+            injected: AtomicU64::new(0),
+        }
+    }
+
+    /// Reports `limits` as the cgroup limits ([`PageSource::cgroup_limits`]) instead of the
+    /// wrapped source's: a test can put a kernel-backed manager under a cgroup limit without a
+    /// cgroup.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::{PageSource, cgroup::{CgroupLimits, Limit}, fault::FaultySource, sys::heap::HeapSource};
+    /// let limits = CgroupLimits { memory: Some(Limit::simulated(64 << 20)), ..CgroupLimits::default() };
+    /// let faulty = FaultySource::new(Arc::new(HeapSource::new())).with_cgroup_limits(limits);
+    /// assert_eq!(faulty.memory_limit().map(|l| l.bytes), Some(64 << 20));
+    /// ```
+    #[must_use]
+    pub fn with_cgroup_limits(mut self, limits: CgroupLimits) -> Self {
+        self.cgroup = Some(limits);
+        self
+    }
+
+    /// Reports `mode` as the THP mode ([`PageSource::thp_mode`]) instead of the wrapped
+    /// source's.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::{PageSource, ThpMode, fault::FaultySource, sys::heap::HeapSource};
+    /// let faulty = FaultySource::new(Arc::new(HeapSource::new())).with_thp_mode(ThpMode::Always);
+    /// assert_eq!(faulty.thp_mode(), ThpMode::Always);
+    /// ```
+    #[must_use]
+    pub fn with_thp_mode(mut self, mode: ThpMode) -> Self {
+        self.thp = Some(mode);
+        self
     }
 
     /// Adds a fault to the plan.
@@ -237,7 +281,11 @@ impl PageSource for FaultySource {
     }
 
     fn thp_mode(&self) -> ThpMode {
-        self.inner.thp_mode()
+        self.thp.unwrap_or_else(|| self.inner.thp_mode())
+    }
+
+    fn cgroup_limits(&self) -> CgroupLimits {
+        self.cgroup.clone().unwrap_or_else(|| self.inner.cgroup_limits())
     }
 
     fn supports_placement(&self) -> bool {
@@ -271,5 +319,27 @@ mod tests {
         // SAFETY: `p` is a live mapping of the wrapped source.
         unsafe { f.unmap(p, 2 << 20).unwrap() };
         assert_eq!(f.total_calls(), 10);
+    }
+
+    #[test]
+    fn a_refused_hugetlb_mapping_names_the_simulated_cgroup_limit() {
+        use crate::cgroup::{CgroupLimits, Limit};
+        use crate::{PagePolicy, Region, RegionError, RegionSpec};
+        let node = NodeId::new(0);
+        // The pool has the pages; the (simulated) hugetlb controller refuses them.
+        let heap = HeapSource::new().with_huge_pages(node, PageKind::Huge2M, 8 << 20);
+        let limits = CgroupLimits { huge_2m: Some(Limit::simulated(2 << 20)), ..CgroupLimits::default() };
+        let faulty = FaultySource::new(Arc::new(heap)).with_cgroup_limits(limits);
+        faulty.inject(Fault::nth(Op::Map, 1, libc::ENOMEM).for_kind(PageKind::Huge2M));
+        let source: Arc<dyn PageSource> = Arc::new(faulty);
+        let spec =
+            RegionSpec { policy: PagePolicy::Only(PageKind::Huge2M), strict: true, ..RegionSpec::new(4 << 20, node) };
+        match Region::map(&source, &spec).unwrap_err() {
+            RegionError::HugetlbRefused { cgroup_limit, free_bytes, .. } => {
+                assert_eq!(free_bytes, 8 << 20);
+                assert_eq!(cgroup_limit, Some((2 << 20, "(simulated)".to_owned())));
+            }
+            other => panic!("expected HugetlbRefused, got {other:?}"),
+        }
     }
 }

@@ -160,6 +160,9 @@ impl FromStr for PagePolicy {
     }
 }
 
+/// Where the kernel says its transparent-huge-page mode.
+const THP_ENABLED_PATH: &str = "/sys/kernel/mm/transparent_hugepage/enabled";
+
 /// The kernel's transparent-huge-page mode (`/sys/kernel/mm/transparent_hugepage/enabled`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ThpMode {
@@ -191,6 +194,19 @@ impl ThpMode {
             Some("[never]") => Self::Never,
             _ => Self::Unavailable,
         }
+    }
+
+    /// The running kernel's mode, read from `/sys/kernel/mm/transparent_hugepage/enabled`
+    /// ([`ThpMode::Unavailable`] when it cannot be read). The one place numaseg reads it; the
+    /// topology and [`LinuxSource`](crate::sys::linux::LinuxSource) both call this once.
+    ///
+    /// ```
+    /// let mode = numaseg_numa::ThpMode::current();
+    /// println!("THP mode: {mode}");
+    /// ```
+    #[must_use]
+    pub fn current() -> Self {
+        std::fs::read_to_string(THP_ENABLED_PATH).map_or(Self::Unavailable, |t| Self::parse_sysfs(&t))
     }
 
     /// Whether `MADV_HUGEPAGE` can give a mapping huge pages in this mode.

@@ -182,8 +182,7 @@ impl Region {
         // Short of pages: say why — an empty pool, or a cgroup refusing pages the pool has.
         let exhausted = |free_bytes: u64| {
             if free_bytes >= len as u64 {
-                let limit =
-                    crate::cgroup::CgroupLimits::current().huge(kind).map(|l| (l.bytes, l.file.display().to_string()));
+                let limit = source.cgroup_limits().huge(kind).map(|l| (l.bytes, l.file.display().to_string()));
                 RegionError::HugetlbRefused { node, kind, requested_bytes: len, free_bytes, cgroup_limit: limit }
             } else {
                 RegionError::HugePagesExhausted { node, kind, requested_bytes: len, free_bytes }

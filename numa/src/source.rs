@@ -9,6 +9,7 @@
 use std::fmt;
 use std::ptr::NonNull;
 
+use crate::cgroup::{CgroupLimits, Limit};
 use crate::error::OsError;
 use crate::{NodeId, PageKind, ThpMode};
 
@@ -104,8 +105,33 @@ pub trait PageSource: Send + Sync + fmt::Debug {
     /// Free bytes in `node`'s pool of `kind` pages, where there is such a pool.
     fn huge_pages_free(&self, node: NodeId, kind: PageKind) -> Option<u64>;
 
-    /// The THP mode this source's memory is subject to.
+    /// The THP mode this source's memory is subject to, as read when the source was made
+    /// (`/sys/kernel/mm/transparent_hugepage/enabled` for the kernel).
     fn thp_mode(&self) -> ThpMode;
+
+    /// The cgroup limits this source's memory is charged to, as read when the source was made
+    /// (the kernel's: [`CgroupLimits::current`]; a source that is not the kernel reports none
+    /// unless it simulates some).
+    ///
+    /// ```
+    /// use numaseg_numa::{PageSource, cgroup::{CgroupLimits, Limit}, sys::heap::HeapSource};
+    /// assert_eq!(HeapSource::new().cgroup_limits(), CgroupLimits::default());
+    /// let limits = CgroupLimits { memory: Some(Limit::simulated(1 << 30)), ..CgroupLimits::default() };
+    /// let heap = HeapSource::new().with_cgroup_limits(limits);
+    /// assert_eq!(heap.memory_limit().map(|l| l.bytes), Some(1 << 30));
+    /// ```
+    fn cgroup_limits(&self) -> CgroupLimits;
+
+    /// The memory controller's limit in effect (`memory.max`, or v1 `memory.limit_in_bytes`):
+    /// what base pages and THP are charged to when they are faulted in.
+    ///
+    /// ```
+    /// use numaseg_numa::{PageSource, sys::heap::HeapSource};
+    /// assert!(HeapSource::new().memory_limit().is_none());
+    /// ```
+    fn memory_limit(&self) -> Option<Limit> {
+        self.cgroup_limits().memory
+    }
 
     /// Whether addresses from this source can be checked with
     /// [`placement::read_back`](crate::placement::read_back) (only real kernel mappings can).

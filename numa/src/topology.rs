@@ -22,7 +22,6 @@ use crate::page::ThpMode;
 use crate::{NodeId, NodeSet, PageKind, sys};
 
 /// Where the kernel reports the THP mode.
-const THP_ENABLED_PATH: &str = "/sys/kernel/mm/transparent_hugepage/enabled";
 /// The highest CPU index we track (the kernel's default `NR_CPUS` on distribution kernels is
 /// 8192; `cpu_set_t` holds 1024, which is what `sched_getaffinity` gives us).
 const MAX_CPUS: usize = 8192;
@@ -108,7 +107,7 @@ impl Topology {
         let hw = hwlocality::Topology::new().map_err(|e| TopologyError::Hwloc(e.to_string()))?;
         let (raw, distances) = raw_from_hwloc(&hw);
         let allowed = Allowed { cpus: sys::linux::affinity_cpus(), mems: mems_allowed()? };
-        let thp = fs::read_to_string(THP_ENABLED_PATH).map_or(ThpMode::Unavailable, |t| ThpMode::parse_sysfs(&t));
+        let thp = ThpMode::current();
         Self::assemble(
             &raw,
             distances.as_deref(),

@@ -22,7 +22,7 @@
 //!
 //! The files: `local.rs` (a local pool's lock-free stack and its handle), `buffer.rs` (the
 //! buffer handles), `redistribution.rs` (the sizing rule), `availability.rs` (waiting without an
-//! executor), `credit.rs` (flow control), `debloat.rs` (adaptive buffer sizing: the rule and a
+//! executor), `credit/` (flow control: config, wire format, receiver, sender, in-process link), `debloat.rs` (adaptive buffer sizing: the rule and a
 //! gate's meter), `stats.rs` (the snapshots). The whole story, with
 //! tuning advice, is `docs/NETWORK_BUFFERS.md`.
 

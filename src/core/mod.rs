@@ -33,6 +33,9 @@ pub(crate) struct Core {
     pub(crate) config: Config,
     pub(crate) topology: Topology,
     pub(crate) source: std::sync::Arc<dyn PageSource>,
+    /// The source's THP mode and cgroup memory limit, read once here at build.
+    pub(crate) thp_mode: numa::ThpMode,
+    pub(crate) memory_limit: Option<numa::cgroup::Limit>,
     pub(crate) nodes: Box<[NodeArena]>,
     /// Arena index by `NodeId::index()`.
     arena_of: Vec<Option<u16>>,
@@ -107,15 +110,14 @@ impl Core {
         // Base pages and THP are charged to the cgroup's memory limit, and going over it means
         // the OOM killer: a fractional budget is taken of whichever is smaller, the nodes'
         // memory or that limit; an explicit one above it is allowed but warned about.
-        let cgroup =
-            if source.supports_placement() { numa::cgroup::CgroupLimits::current() } else { Default::default() };
+        let (thp_mode, memory_limit) = (source.thp_mode(), source.memory_limit());
         let nodes_memory: u64 = node_set.iter().map(node_memory).sum();
-        let reference = match &cgroup.memory {
+        let reference = match &memory_limit {
             Some(limit) if matches!(config.memory_limit, MemoryAmount::Fraction(_)) => nodes_memory.min(limit.bytes),
             _ => nodes_memory,
         };
         let total_limit = resolve(config.memory_limit, reference);
-        if let Some(limit) = &cgroup.memory
+        if let Some(limit) = &memory_limit
             && total_limit as u64 > limit.bytes
             && !matches!(config.huge_pages, numa::PagePolicy::Only(k) if k.is_hugetlb())
         {
@@ -186,6 +188,8 @@ impl Core {
             config: config.clone(),
             topology,
             source,
+            thp_mode,
+            memory_limit,
             nodes: nodes.into_boxed_slice(),
             arena_of,
             total: Budget::new(total_limit),

@@ -14,3 +14,4 @@ mod faults;
 mod fuzz_regressions;
 mod manager;
 mod memory_segment;
+mod os_settings;

@@ -3,7 +3,9 @@
 //! decommitted range reads as on the kernel).
 //!
 //! It can also pretend to have a limited hugetlb pool per node ([`HeapSource::with_huge_pages`]),
-//! so fallback logic can be exercised without root.
+//! so fallback logic can be exercised without root, and simulate the OS settings the layers
+//! above read through the source: a cgroup's limits ([`HeapSource::with_cgroup_limits`]) and
+//! the THP mode ([`HeapSource::with_thp_mode`], `madvise` unless set).
 
 use std::alloc::{self, Layout};
 use std::collections::HashMap;
@@ -11,6 +13,7 @@ use std::io;
 use std::ptr::NonNull;
 use std::sync::Mutex;
 
+use crate::cgroup::CgroupLimits;
 use crate::error::OsError;
 use crate::page::HUGE_2M;
 use crate::source::{BindMode, MemlockStatus, PageSource};
@@ -27,12 +30,27 @@ use crate::{NodeId, PageKind, ThpMode};
 /// unsafe { heap.unmap(p, 4 << 20)? };
 /// # Ok::<(), numaseg_numa::OsError>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HeapSource {
     /// Simulated free hugetlb bytes per (node, kind); kinds absent here are unlimited.
     huge_free: Mutex<HashMap<(NodeId, PageKind), u64>>,
     /// Size of each live hugetlb mapping, to give pages back on unmap.
     live: Mutex<HashMap<usize, (NodeId, PageKind)>>,
+    /// The simulated cgroup limits (none unless set).
+    cgroup: CgroupLimits,
+    /// The simulated THP mode.
+    thp: ThpMode,
+}
+
+impl Default for HeapSource {
+    fn default() -> Self {
+        Self {
+            huge_free: Mutex::default(),
+            live: Mutex::default(),
+            cgroup: CgroupLimits::default(),
+            thp: ThpMode::Madvise,
+        }
+    }
 }
 
 impl HeapSource {
@@ -46,6 +64,36 @@ impl HeapSource {
     #[must_use]
     pub fn with_huge_pages(self, node: NodeId, kind: PageKind, bytes: u64) -> Self {
         self.huge_free.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert((node, kind), bytes);
+        self
+    }
+
+    /// Simulates the cgroup limits the source reports ([`PageSource::cgroup_limits`]); the
+    /// source itself enforces none of them.
+    ///
+    /// ```
+    /// use numaseg_numa::{PageSource, cgroup::{CgroupLimits, Limit}, sys::heap::HeapSource};
+    /// let limits = CgroupLimits { memory: Some(Limit::simulated(256 << 20)), ..CgroupLimits::default() };
+    /// let heap = HeapSource::new().with_cgroup_limits(limits.clone());
+    /// assert_eq!(heap.cgroup_limits(), limits);
+    /// ```
+    #[must_use]
+    pub fn with_cgroup_limits(mut self, limits: CgroupLimits) -> Self {
+        self.cgroup = limits;
+        self
+    }
+
+    /// Simulates the THP mode the source reports ([`PageSource::thp_mode`]; `madvise` unless
+    /// set). In a mode that does not allow THP, regions of the `thp` kind are refused as on the
+    /// kernel.
+    ///
+    /// ```
+    /// use numaseg_numa::{PageSource, ThpMode, sys::heap::HeapSource};
+    /// assert_eq!(HeapSource::new().thp_mode(), ThpMode::Madvise);
+    /// assert_eq!(HeapSource::new().with_thp_mode(ThpMode::Never).thp_mode(), ThpMode::Never);
+    /// ```
+    #[must_use]
+    pub const fn with_thp_mode(mut self, mode: ThpMode) -> Self {
+        self.thp = mode;
         self
     }
 
@@ -142,7 +190,11 @@ impl PageSource for HeapSource {
     }
 
     fn thp_mode(&self) -> ThpMode {
-        ThpMode::Madvise
+        self.thp
+    }
+
+    fn cgroup_limits(&self) -> CgroupLimits {
+        self.cgroup.clone()
     }
 
     fn supports_placement(&self) -> bool {

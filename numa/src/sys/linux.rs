@@ -12,6 +12,7 @@ use std::io;
 use std::mem;
 use std::ptr::{self, NonNull};
 
+use crate::cgroup::CgroupLimits;
 use crate::error::OsError;
 use crate::hugepages;
 use crate::page::{HUGE_2M, ThpMode};
@@ -47,15 +48,14 @@ fn os_error(call: &'static str, len: usize, node: Option<NodeId>) -> OsError {
 #[derive(Debug, Clone)]
 pub struct LinuxSource {
     thp: ThpMode,
+    cgroup: CgroupLimits,
 }
 
 impl LinuxSource {
     /// A source over the running kernel.
     #[must_use]
     pub fn new() -> Self {
-        let thp = fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
-            .map_or(ThpMode::Unavailable, |t| ThpMode::parse_sysfs(&t));
-        Self { thp }
+        Self { thp: ThpMode::current(), cgroup: CgroupLimits::current() }
     }
 }
 
@@ -231,6 +231,10 @@ impl PageSource for LinuxSource {
 
     fn thp_mode(&self) -> ThpMode {
         self.thp
+    }
+
+    fn cgroup_limits(&self) -> CgroupLimits {
+        self.cgroup.clone()
     }
 
     fn supports_placement(&self) -> bool {
