@@ -45,7 +45,7 @@ CHECKS=(
   "src/buffer_pool/local.rs|local_stack buffer_pool credit|buffer_pool conservation"
   "src/buffer_pool/*|buffer_pool credit|buffer_pool credit conservation"
   "src/manager/*|reserve_wait memory_manager|manager conservation"
-  "*|budget cache_steal foreign_free region_reclaim thread_exit|conservation arena"
+  "*|node_pool_count budget cache_steal foreign_free region_reclaim thread_exit|conservation arena"
 )
 
 export MUTANT_FILES="${FILES[*]}"
