@@ -7,7 +7,7 @@
 # of `MemorySegment` access at the page's edges, revocation, bulk allocation and release, pages
 # dropped on other threads; owned segments and pages outliving the user's last handle of their
 # manager or owner, the last one dropped by value on another thread). Needs the nightly
-# toolchain with the miri component (installed if missing).
+# toolchain with the miri and rust-src components (installed with rustup if missing).
 #
 # Flags: Tree Borrows, because crossbeam-epoch (under crossbeam-deque) trips a known Stacked
 # Borrows false positive in its intrusive list; permissive provenance, because segment entries
@@ -17,8 +17,11 @@
 # checked by the tests themselves: stats back to zero, and the heap source's live-mapping count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^miri' \
-  || rustup component add --toolchain nightly miri rust-src
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+installed=$(rustup component list --toolchain nightly --installed 2>/dev/null)
+for component in miri rust-src; do
+  grep -q "^$component" <<<"$installed" || rustup component add --toolchain nightly "$component"
+done
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-tree-borrows -Zmiri-permissive-provenance -Zmiri-ignore-leaks}"
 cargo +nightly miri test -p numaseg --lib -- size_class sizing budget regions manager::owner "$@"
 cargo +nightly miri test -p numaseg --test unsafe_cores "$@"

@@ -18,6 +18,12 @@ step "tests (unit, integration, doc)"
 cargo test --workspace --features "$features"
 step "loom models"
 scripts/loom.sh
+step "mutation sample (scripts/mutants.sh --sample: 4 fixed mutants, each must be killed)"
+scripts/mutants.sh --sample
+step "sanitizers (short: ASan and TSan on the conservation and buffer-pool tests)"
+scripts/sanitizers.sh --short
+step "Miri on the unsafe cores"
+scripts/miri.sh
 step "placement and an 80 s soak in the 4-node guest"
 scripts/guest-tests.sh
 step "benchmarks: build every bench, quick comparison run"

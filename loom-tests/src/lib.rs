@@ -127,6 +127,36 @@ mod imp {
         assert_eq!(manager.stats().used_segments(), 0, "every buffer went back to the allocator");
     }
 
+    /// The page size of the memory-manager models.
+    pub const PAGE: usize = 4096;
+
+    /// A memory manager of `pages` pages of 4 KiB on a tiny one-node allocator.
+    pub fn tiny_memory_manager(pages: usize) -> (std::sync::Arc<ArenaManager>, numaseg::MemoryManager) {
+        let arena = std::sync::Arc::new(tiny_manager(1));
+        let mm = numaseg::MemoryManager::builder(std::sync::Arc::clone(&arena))
+            .memory_size(pages * PAGE)
+            .page_size(PAGE)
+            .build()
+            .expect("a memory manager builds");
+        (arena, mm)
+    }
+
+    /// The end of every memory-manager model: nothing in use, the whole budget claimable by a
+    /// fresh owner (credit that other owners kept idle is taken back), and every segment back in
+    /// the allocator.
+    pub fn assert_budget_whole(arena: &ArenaManager, mm: &numaseg::MemoryManager) {
+        use numaseg::config::UseCase;
+        assert!(mm.verify_empty(), "{:?}", mm.stats());
+        assert_eq!(mm.available_memory(), mm.memory_size());
+        let fresh = mm.owner("fresh", UseCase::Operator);
+        let all = mm.allocate_pages(&fresh, mm.total_pages()).expect("the whole budget, after reclaiming idle credit");
+        drop(all);
+        mm.reserve_memory(&fresh, mm.memory_size()).expect("the whole budget as a reservation");
+        assert_eq!(mm.release_all_memory(&fresh), mm.memory_size());
+        assert!(fresh.close().is_clean());
+        assert_everything_back(arena, 1);
+    }
+
     /// Drives a future on the calling loom thread, parking it between polls (a waker that
     /// unparks it): for models that poll numaseg's futures directly.
     pub fn block_on<F: std::future::Future>(future: F) -> F::Output {

@@ -13,41 +13,12 @@
 //! word instead of compare-and-swapping it.
 #![cfg(loom)]
 
-use std::sync::Arc as StdArc;
-
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 
-use loom_tests::{assert_everything_back, model, tiny_manager};
+use loom_tests::{PAGE, assert_budget_whole, model, tiny_memory_manager as manager};
 use numaseg::config::UseCase;
-use numaseg::{MemoryError, MemoryManager, MemorySegment, SegmentError};
-
-const PAGE: usize = 4096;
-
-/// A manager of `pages` pages of 4 KiB on a tiny one-node allocator.
-fn manager(pages: usize) -> (StdArc<numaseg::ArenaManager>, MemoryManager) {
-    let arena = StdArc::new(tiny_manager(1));
-    let mm = MemoryManager::builder(StdArc::clone(&arena))
-        .memory_size(pages * PAGE)
-        .page_size(PAGE)
-        .build()
-        .expect("a memory manager builds");
-    (arena, mm)
-}
-
-/// The end of every model: nothing in use, the whole budget claimable by a fresh owner (credit
-/// that other owners kept idle is taken back), and every segment back in the allocator.
-fn assert_budget_whole(arena: &numaseg::ArenaManager, mm: &MemoryManager) {
-    assert!(mm.verify_empty(), "{:?}", mm.stats());
-    assert_eq!(mm.available_memory(), mm.memory_size());
-    let fresh = mm.owner("fresh", UseCase::Operator);
-    let all = mm.allocate_pages(&fresh, mm.total_pages()).expect("the whole budget, after reclaiming idle credit");
-    drop(all);
-    mm.reserve_memory(&fresh, mm.memory_size()).expect("the whole budget as a reservation");
-    assert_eq!(mm.release_all_memory(&fresh), mm.memory_size());
-    assert!(fresh.close().is_clean());
-    assert_everything_back(arena, 1);
-}
+use numaseg::{MemoryError, MemorySegment, SegmentError};
 
 /// Pages and reserved bytes held by the model's threads, checked against the budget whenever
 /// someone takes more: two owners never hold more than the budget between them.
