@@ -48,6 +48,7 @@ use super::{Shared, Slot, bump};
 use crate::error::BufferPoolError;
 use crate::sync::Arc;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::zero::ZeroMode;
 
 const TOP_MASK: u64 = (1 << 24) - 1;
 const SLOW: u64 = 1 << 24;
@@ -230,11 +231,23 @@ impl PoolCore {
             "buffer {slot} handed out while in someone's hands"
         );
         bump(&s.requests);
+        if self.shared.zero == ZeroMode::OnAllocate {
+            clear(s.addr, self.shared.buffer_size);
+        }
         let writable = self.writable.load(Ordering::Relaxed);
         // SAFETY: `slot` was just taken from this pool, so the caller holds it exclusively and
         // the pool's record (hence `self`) lives until it is recycled.
         unsafe { Buffer::from_slot(NonNull::from(self), slot, s.addr, self.shared.buffer_size, writable) }
     }
+}
+
+/// Clears a buffer's whole segment (isolation), out of line: the paths above only test the mode.
+#[cold]
+#[inline(never)]
+fn clear(addr: usize, len: usize) {
+    // SAFETY: the caller holds the buffer exclusively (it is being handed out, or its last
+    // handle is recycling it), and its segment is `len` bytes at `addr`, exposed when carved.
+    unsafe { crate::zero::zero_raw(std::ptr::with_exposed_provenance_mut(addr), len) };
 }
 
 /// Gives a buffer back to its pool: the lock-free push, else the slow path. Returns the core
@@ -249,6 +262,9 @@ pub(crate) unsafe fn recycle(core: NonNull<PoolCore>, slot: u32) -> Option<Arc<P
     // SAFETY: the caller's duty: a buffer in hands keeps its pool's record, hence its core.
     let core = unsafe { core.as_ref() };
     let slots = &core.shared.slots;
+    if core.shared.zero == ZeroMode::OnRelease {
+        clear(slots[slot as usize].addr, core.shared.buffer_size);
+    }
     bump(&slots[slot as usize].recycles);
     if core.try_push(slots, slot) {
         return None;

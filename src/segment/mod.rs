@@ -23,6 +23,7 @@ use numa::{NodeId, PageKind};
 use crate::cache::CachedCore;
 use crate::entry;
 use crate::size_class::SizeClass;
+use crate::zero::ZeroMode;
 
 /// Cache lines a colour offset spreads over.
 const COLOURS: usize = 64;
@@ -33,6 +34,20 @@ const COLOURS: usize = 64;
 pub(crate) fn colour(addr: usize, class: SizeClass) -> usize {
     let lines = (class.size().min(4096) / 64).min(COLOURS);
     ((addr >> class.size().trailing_zeros()) % lines) * 64
+}
+
+/// Clears the memory of segments of `class` (isolation, see [`crate::zero`]).
+///
+/// Kept out of line: the hot paths only test the mode and call this when it is on.
+#[cold]
+#[inline(never)]
+pub(crate) fn clear_entries(class: SizeClass, entries: &[usize]) {
+    for &e in entries {
+        // SAFETY: each entry is a segment of `class` its caller owns exclusively (a handle,
+        // a batch, or entries just taken from or about to go back to the cache): `class.size()`
+        // writable bytes no one else touches now.
+        unsafe { crate::zero::zero_raw(entry::ptr(e), class.size()) };
+    }
 }
 
 /// What a segment is, besides its entry: class and node (as the manager's arena index).
@@ -201,6 +216,10 @@ impl<'a> Segment<'a> {
 impl Drop for Segment<'_> {
     #[inline]
     fn drop(&mut self) {
+        // Isolation (`NUMASEG_ZERO=on-release`): the one branch this mode adds to the pair.
+        if self.arenas.config.zero == ZeroMode::OnRelease {
+            clear_entries(self.meta.class, &[self.entry.get()]);
+        }
         crate::cache::free(self.arenas, self.entry.get(), self.meta.class, self.meta.arena);
     }
 }

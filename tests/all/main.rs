@@ -12,5 +12,6 @@ mod credit;
 mod debloat;
 mod faults;
 mod fuzz_regressions;
+mod isolation;
 mod manager;
 mod memory_segment;
