@@ -121,10 +121,11 @@ impl ArenaManager {
     /// numbers; [`AllocError::Region`] when mapping fails; [`AllocError::Forked`].
     #[inline]
     pub fn allocate(&self, size: usize) -> Result<Segment<'_>, AllocError> {
-        match SizeClass::for_size(size) {
-            Some(class) if class.size() <= self.plain_limit => self.allocate_plain(class),
-            _ => self.allocate_checked(self.class_for(size)?),
-        }
+        let class = match SizeClass::for_size(size) {
+            Some(class) if class.size() <= self.plain_limit => class,
+            _ => self.class_for(size)?,
+        };
+        self.allocate_class(class)
     }
 
     /// Allocates a segment of `class` (see [`ArenaManager::allocate`]).
@@ -133,16 +134,14 @@ impl ArenaManager {
     /// As [`ArenaManager::allocate`].
     #[inline]
     pub fn allocate_class(&self, class: SizeClass) -> Result<Segment<'_>, AllocError> {
-        if class.size() > self.plain_limit {
-            return self.allocate_checked(class);
-        }
-        self.allocate_plain(class)
-    }
-
-    /// The cache's segment as a handle, for a class known to fit.
-    #[inline]
-    fn allocate_plain(&self, class: SizeClass) -> Result<Segment<'_>, AllocError> {
-        let (entry, arena) = cache::allocate(&self.arenas, class)?;
+        // One compare for both the size check and isolation on allocation (`plain_limit`). The
+        // cold path returns what the cache returns, so both paths meet in registers and the
+        // handle is built once.
+        let (entry, arena) = if class.size() > self.plain_limit {
+            self.allocate_checked(class)?
+        } else {
+            cache::allocate(&self.arenas, class)?
+        };
         // SAFETY: the cache handed the entry over exclusively; it is of `class` on `arena`.
         Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, arena) })
     }
@@ -150,13 +149,13 @@ impl ArenaManager {
     /// Past `plain_limit`: a class too large, or isolation on allocation (clear, then hand out).
     #[cold]
     #[inline(never)]
-    fn allocate_checked(&self, class: SizeClass) -> Result<Segment<'_>, AllocError> {
+    fn allocate_checked(&self, class: SizeClass) -> Result<(usize, u16), AllocError> {
         if class.size() > self.arenas.region_size {
             return Err(self.bad_size(class.size()));
         }
-        let segment = self.allocate_plain(class)?;
-        self.clear_on_allocate(class, &[segment.entry()]);
-        Ok(segment)
+        let (entry, arena) = cache::allocate(&self.arenas, class)?;
+        self.clear_on_allocate(class, &[entry]);
+        Ok((entry, arena))
     }
 
     /// Clears freshly taken entries under `NUMASEG_ZERO=on-allocate` (isolation).

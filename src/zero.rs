@@ -72,8 +72,11 @@ impl FromStr for ZeroMode {
     }
 }
 
-/// Blocks from this size up are cleared with non-temporal stores (where there are any).
-pub const STREAM_FROM: usize = 256 << 10;
+/// Blocks from this size up are cleared with non-temporal stores (where there are any). Below
+/// it `write_bytes` (glibc's `memset`) was faster on the development VM: 1.4–1.6× at 2 and
+/// 8 MiB, where the block still fits the last-level cache; at 32 MiB they tie (`numaseg bench
+/// --only-isolation`, `docs/BENCHMARKS.md`).
+pub const STREAM_FROM: usize = 32 << 20;
 
 /// Sets every byte of `block` to zero, by the fastest means for its size: `write_bytes` below
 /// [`STREAM_FROM`], non-temporal stores from there (on `x86_64`).
@@ -89,8 +92,23 @@ pub fn zero(block: &mut [u8]) {
         // SAFETY: the slice is `len` writable bytes.
         unsafe { block.as_mut_ptr().write_bytes(0, block.len()) };
     } else {
-        stream_zero(block);
+        stream(block);
     }
+}
+
+/// Sets every byte of `block` to zero with non-temporal stores (on `x86_64`; `fill` elsewhere),
+/// whatever its size: the lines go to memory without being brought into the cache. [`zero`]
+/// uses it from [`STREAM_FROM`] up.
+///
+/// ```
+/// let mut block = vec![7u8; 4096 + 3];
+/// numaseg::zero::stream(&mut block[1..]);
+/// assert_eq!(block[0], 7);
+/// assert!(block[1..].iter().all(|&b| b == 0));
+/// ```
+#[inline]
+pub fn stream(block: &mut [u8]) {
+    stream_zero(block);
 }
 
 /// Clears `len` bytes at `ptr` (see [`zero`]).
@@ -138,9 +156,12 @@ mod tests {
     #[test]
     fn every_size_and_offset_is_cleared_exactly() {
         let mut buf = vec![0xFFu8; STREAM_FROM + 300];
-        for (start, len) in [(0, 0), (1, 17), (3, STREAM_FROM), (0, STREAM_FROM + 100), (7, 4096)] {
+        for (start, len) in [(0, 0), (1, 17), (3, STREAM_FROM), (0, STREAM_FROM + 100), (7, 4096), (5, 100_000)] {
             buf.fill(0xFF);
             zero(&mut buf[start..start + len]);
+            assert!(buf[start..start + len].iter().all(|&b| b == 0), "{start}+{len}");
+            buf.fill(0xFF);
+            stream(&mut buf[start..start + len]);
             assert!(buf[start..start + len].iter().all(|&b| b == 0), "{start}+{len}");
             assert!(buf[..start].iter().all(|&b| b == 0xFF) && buf[start + len..].iter().all(|&b| b == 0xFF));
         }

@@ -261,10 +261,24 @@ fn clear(addr: usize, len: usize) {
 pub(crate) unsafe fn recycle(core: NonNull<PoolCore>, slot: u32) -> Option<Arc<PoolCore>> {
     // SAFETY: the caller's duty: a buffer in hands keeps its pool's record, hence its core.
     let core = unsafe { core.as_ref() };
-    let slots = &core.shared.slots;
     if core.shared.zero == ZeroMode::OnRelease {
-        clear(slots[slot as usize].addr, core.shared.buffer_size);
+        // A tail call, so the fast path below keeps its registers.
+        return recycle_clearing(core, slot);
     }
+    recycle_plain(core, slot)
+}
+
+/// Isolation on release: clears the buffer, then recycles it.
+#[cold]
+#[inline(never)]
+fn recycle_clearing(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
+    clear(core.shared.slots[slot as usize].addr, core.shared.buffer_size);
+    recycle_plain(core, slot)
+}
+
+#[inline(always)]
+fn recycle_plain(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
+    let slots = &core.shared.slots;
     bump(&slots[slot as usize].recycles);
     if core.try_push(slots, slot) {
         return None;

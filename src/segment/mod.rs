@@ -50,6 +50,14 @@ pub(crate) fn clear_entries(class: SizeClass, entries: &[usize]) {
     }
 }
 
+/// Clears one segment and gives it back (isolation on release).
+#[cold]
+#[inline(never)]
+fn clear_and_free(arenas: &CachedCore, entry: usize, meta: SegmentMeta) {
+    clear_entries(meta.class, &[entry]);
+    crate::cache::free(arenas, entry, meta.class, meta.arena);
+}
+
 /// What a segment is, besides its entry: class and node (as the manager's arena index).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SegmentMeta {
@@ -218,7 +226,10 @@ impl Drop for Segment<'_> {
     fn drop(&mut self) {
         // Isolation (`NUMASEG_ZERO=on-release`): the one branch this mode adds to the pair.
         if self.arenas.config.zero == ZeroMode::OnRelease {
-            clear_entries(self.meta.class, &[self.entry.get()]);
+            // A tail call: nothing of the handle is live after it, so the fast path keeps its
+            // registers.
+            clear_and_free(self.arenas, self.entry.get(), self.meta);
+            return;
         }
         crate::cache::free(self.arenas, self.entry.get(), self.meta.class, self.meta.arena);
     }
