@@ -221,9 +221,18 @@ impl PoolCore {
         }
     }
 
-    /// A buffer handle for a slot just taken.
+    /// A buffer handle for a slot just taken, cleared first under `NUMASEG_ZERO=on-allocate`.
     #[inline]
     pub(crate) fn hand_out(&self, slot: u32) -> Buffer {
+        if self.shared.zero == ZeroMode::OnAllocate {
+            clear(self.shared.slots[slot as usize].addr, self.shared.buffer_size);
+        }
+        self.hand_out_plain(slot)
+    }
+
+    /// A buffer handle for a slot just taken, for a caller that has dealt with isolation.
+    #[inline(always)]
+    fn hand_out_plain(&self, slot: u32) -> Buffer {
         let s = &self.shared.slots[slot as usize];
         debug_assert_eq!(
             s.requests.load(std::sync::atomic::Ordering::Relaxed),
@@ -231,9 +240,6 @@ impl PoolCore {
             "buffer {slot} handed out while in someone's hands"
         );
         bump(&s.requests);
-        if self.shared.zero == ZeroMode::OnAllocate {
-            clear(s.addr, self.shared.buffer_size);
-        }
         let writable = self.writable.load(Ordering::Relaxed);
         // SAFETY: `slot` was just taken from this pool, so the caller holds it exclusively and
         // the pool's record (hence `self`) lives until it is recycled.
@@ -350,7 +356,21 @@ impl LocalBufferPool {
     #[inline]
     pub fn request_buffer(&self) -> Result<Option<Buffer>, BufferPoolError> {
         let shared = &self.core.shared;
+        if shared.zero == ZeroMode::OnAllocate {
+            // A tail call, so the fast path below keeps its registers.
+            return self.request_clearing();
+        }
         if let Some(slot) = self.core.pop(&shared.slots) {
+            return Ok(Some(self.core.hand_out_plain(slot)));
+        }
+        self.request_cold()
+    }
+
+    /// `request_buffer` under isolation on allocation (`hand_out` clears).
+    #[cold]
+    #[inline(never)]
+    fn request_clearing(&self) -> Result<Option<Buffer>, BufferPoolError> {
+        if let Some(slot) = self.core.pop(&self.core.shared.slots) {
             return Ok(Some(self.core.hand_out(slot)));
         }
         self.request_cold()
