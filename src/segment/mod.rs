@@ -7,6 +7,10 @@
 //! once — when dropped or [released](Segment::release). The slices it lends borrow the handle,
 //! so no safe code can reach the memory after it went back.
 //!
+//! Isolation (`NUMASEG_ZERO`, see [`crate::zero`]): under `on-release` the handle clears its
+//! memory before giving it back (the drop's one extra branch when off); `clear_entries` is what
+//! every handle, batch and façade path calls to clear.
+//!
 //! Inside caches and pools a segment travels as a *tagged entry*: its address with the page kind
 //! of its region in the two low bits (addresses are at least 4 KiB aligned), see `crate::entry`.
 
