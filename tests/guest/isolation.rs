@@ -16,14 +16,26 @@ fn zero_pages_refaults_huge_pages_on_the_bound_node() {
     let m = ArenaManager::new(&Config::default()).unwrap();
     let t = m.topology().clone();
     let source = LinuxSource::new();
-    for node in nodes_with_cpus(&t) {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                pin(&t, node);
-                for size in [HUGE_2M, 8 * MIB] {
+    let nodes = nodes_with_cpus(&t);
+    for (i, &node) in nodes.iter().enumerate() {
+        // The clearing and the re-fault run on another node's CPUs: only the region's binding
+        // can bring the pages back to `node` (first touch would put them on `other`).
+        let other = nodes[(i + 1) % nodes.len()];
+        for size in [HUGE_2M, 8 * MIB] {
+            let mut segment = std::thread::scope(|s| {
+                s.spawn(|| {
+                    pin(&t, node);
                     let mut segment = m.allocate(size).unwrap();
                     segment.as_mut_slice().fill(0xA5);
                     assert_on(&segment, node);
+                    segment
+                })
+                .join()
+                .unwrap()
+            });
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    pin(&t, other);
                     let kind = segment.page_kind();
                     let ptr = NonNull::new(segment.as_mut_slice().as_mut_ptr()).unwrap();
                     // SAFETY: the segment is ours, whole 2 MiB pages of a live mapping, and
@@ -31,12 +43,16 @@ fn zero_pages_refaults_huge_pages_on_the_bound_node() {
                     unsafe { source.zero_pages(ptr, size, kind, node) }.unwrap();
                     assert!(segment.as_slice().iter().all(|&b| b == 0), "{size} bytes on {node} not cleared");
                     assert_on(&segment, node);
-                    println!("{node}: {} MiB of {kind} pages cleared by zero_pages, placement kept", size / MIB);
-                }
-            })
-            .join()
-            .unwrap();
-        });
+                    println!(
+                        "{node}: {} MiB of {kind} pages cleared by zero_pages from {other}, placement kept",
+                        size / MIB
+                    );
+                })
+                .join()
+                .unwrap();
+            });
+            drop(segment);
+        }
     }
 }
 
