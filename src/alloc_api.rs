@@ -4,7 +4,9 @@
 //! Every block is a whole segment: a request of `size` bytes with `align` alignment takes the
 //! smallest segment class holding `max(size, align)` (at least 4 KiB), so this suits buffers,
 //! tables and arrays, not swarms of tiny objects. Blocks come from the node asked for or not at
-//! all (no remote fallback): the caller chose the node.
+//! all (no remote fallback): the caller chose the node. Blocks honour `NUMASEG_ZERO` like
+//! segments do (cleared on `deallocate` or on `allocate`), so a `Vec` on one node never holds
+//! another user's bytes in its spare capacity.
 
 use std::alloc::Layout;
 use std::ptr::NonNull;
@@ -14,6 +16,7 @@ use allocator_api2::alloc::{AllocError, Allocator};
 use crate::cache;
 use crate::cache::CachedCore;
 use crate::size_class::SizeClass;
+use crate::zero::ZeroMode;
 
 /// Allocates on one node. Obtain one from
 /// [`ArenaManager::node_allocator`](crate::ArenaManager::node_allocator).
@@ -69,8 +72,20 @@ unsafe impl Allocator for NodeAllocator<'_> {
             cache::free(self.arenas, entry, class, got);
             return Err(AllocError);
         }
+        if self.arenas.config.zero == ZeroMode::OnAllocate {
+            crate::segment::clear_entries(class, &[entry]);
+        }
         let ptr = NonNull::new(crate::entry::ptr(entry)).ok_or(AllocError)?;
         Ok(NonNull::slice_from_raw_parts(ptr, class.size()))
+    }
+
+    fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let block = self.allocate(layout)?;
+        if self.arenas.config.zero != ZeroMode::OnAllocate {
+            // SAFETY: `allocate` handed over the block, `block.len()` writable bytes.
+            unsafe { crate::zero::zero_raw(block.cast::<u8>().as_ptr(), block.len()) };
+        }
+        Ok(block)
     }
 
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
@@ -79,6 +94,10 @@ unsafe impl Allocator for NodeAllocator<'_> {
         };
         let addr = ptr.as_ptr().addr();
         let kind = self.arenas.node(self.arena).kind_of(addr).unwrap_or(numa::PageKind::Small);
-        cache::free(self.arenas, addr | crate::entry::kind_tag(kind), class, self.arena);
+        let entry = addr | crate::entry::kind_tag(kind);
+        if self.arenas.config.zero == ZeroMode::OnRelease {
+            crate::segment::clear_entries(class, &[entry]);
+        }
+        cache::free(self.arenas, entry, class, self.arena);
     }
 }

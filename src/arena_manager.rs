@@ -19,6 +19,7 @@ use crate::error::{AllocError, BuildError};
 use crate::segment::{Segment, SegmentBatch};
 use crate::size_class::SizeClass;
 use crate::stats::Stats;
+use crate::zero::ZeroMode;
 
 /// Allocates node-local segments. See the [crate docs](crate) for the whole picture.
 ///
@@ -35,6 +36,11 @@ use crate::stats::Stats;
 /// ```
 pub struct ArenaManager {
     arenas: Box<CachedCore>,
+    /// The largest class [`ArenaManager::allocate_class`] serves without a second look: the
+    /// region size, or 0 under `NUMASEG_ZERO=on-allocate` so that every allocation takes the
+    /// clearing path. One compare serves both the size check and the mode, so isolation off
+    /// costs the allocation nothing.
+    plain_limit: usize,
 }
 
 impl fmt::Debug for ArenaManager {
@@ -101,7 +107,8 @@ impl ArenaManager {
         let core = Core::new(config, topology, source, |size| {
             sizing::max_capacity(config.cache_capacity, config.cache_bytes.as_usize(), size)
         })?;
-        let manager = Self { arenas: Box::new(CachedCore::new(core)) };
+        let plain_limit = if config.zero == ZeroMode::OnAllocate { 0 } else { core.region_size };
+        let manager = Self { arenas: Box::new(CachedCore::new(core)), plain_limit };
         manager.arenas.preallocate(config.preallocate.as_usize())?;
         Ok(manager)
     }
@@ -114,7 +121,10 @@ impl ArenaManager {
     /// numbers; [`AllocError::Region`] when mapping fails; [`AllocError::Forked`].
     #[inline]
     pub fn allocate(&self, size: usize) -> Result<Segment<'_>, AllocError> {
-        let class = self.class_for(size)?;
+        let class = match SizeClass::for_size(size) {
+            Some(class) if class.size() <= self.plain_limit => class,
+            _ => self.class_for(size)?,
+        };
         self.allocate_class(class)
     }
 
@@ -124,12 +134,44 @@ impl ArenaManager {
     /// As [`ArenaManager::allocate`].
     #[inline]
     pub fn allocate_class(&self, class: SizeClass) -> Result<Segment<'_>, AllocError> {
+        // One compare for both the size check and isolation on allocation (`plain_limit`). The
+        // cold path returns what the cache returns, so both paths meet in registers and the
+        // handle is built once.
+        let (entry, arena) = if class.size() > self.plain_limit {
+            self.allocate_checked(class)?
+        } else {
+            cache::allocate(&self.arenas, class)?
+        };
+        // SAFETY: the cache handed the entry over exclusively; it is of `class` on `arena`.
+        Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, arena) })
+    }
+
+    /// Past `plain_limit`: a class too large, or isolation on allocation (clear, then hand out).
+    #[cold]
+    #[inline(never)]
+    fn allocate_checked(&self, class: SizeClass) -> Result<(usize, u16), AllocError> {
         if class.size() > self.arenas.region_size {
             return Err(self.bad_size(class.size()));
         }
         let (entry, arena) = cache::allocate(&self.arenas, class)?;
-        // SAFETY: the cache handed the entry over exclusively; it is of `class` on `arena`.
-        Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, arena) })
+        self.clear_on_allocate(class, &[entry]);
+        Ok((entry, arena))
+    }
+
+    /// Clears freshly taken entries under `NUMASEG_ZERO=on-allocate` (isolation).
+    #[inline]
+    fn clear_on_allocate(&self, class: SizeClass, entries: &[usize]) {
+        if self.arenas.config.zero == ZeroMode::OnAllocate {
+            crate::segment::clear_entries(class, entries);
+        }
+    }
+
+    /// Clears entries about to go back under `NUMASEG_ZERO=on-release` (isolation).
+    #[inline]
+    fn clear_on_release(&self, class: SizeClass, entries: &[usize]) {
+        if self.arenas.config.zero == ZeroMode::OnRelease {
+            crate::segment::clear_entries(class, entries);
+        }
     }
 
     /// Allocates a segment on `node`, whatever the calling thread's node. Served from the
@@ -145,6 +187,7 @@ impl ArenaManager {
         if cache::thread_home(&self.arenas) == Some(arena) {
             let (entry, got) = cache::allocate(&self.arenas, class)?;
             if got == arena {
+                self.clear_on_allocate(class, &[entry]);
                 // SAFETY: exclusive entry of `class` on `got`.
                 return Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, got) });
             }
@@ -153,6 +196,7 @@ impl ArenaManager {
             drop(unsafe { Segment::from_entry(&self.arenas, entry, class, got) });
         }
         let (entry, got) = self.arenas.allocate_direct(arena, class, false)?;
+        self.clear_on_allocate(class, &[entry]);
         // SAFETY: `allocate_direct` hands over an exclusive entry of `class` on `got`.
         Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, got) })
     }
@@ -197,11 +241,13 @@ impl ArenaManager {
         if !entries.is_empty() && (*batch_class != class || *batch_arena != home) {
             return Err(AllocError::BatchMismatch { reason: "the batch holds segments of another size or node" });
         }
+        let before = entries.len();
         let arena = cache::allocate_batch(&self.arenas, class, n, entries).map_err(|cause| AllocError::Bulk {
             requested: n,
             size: class.size(),
             cause: Box::new(cause),
         })?;
+        self.clear_on_allocate(class, &entries[before..]);
         *batch_class = class;
         *batch_arena = arena;
         Ok(())
@@ -214,6 +260,7 @@ impl ArenaManager {
         let items = segments.into_iter().filter_map(|segment| {
             if std::ptr::eq(segment.arenas(), own) {
                 let raw = segment.into_raw();
+                self.clear_on_release(raw.meta.class, &[raw.entry]);
                 Some((raw.entry, raw.meta.class, raw.meta.arena))
             } else {
                 foreign.push(segment);
@@ -363,11 +410,15 @@ impl ArenaManager {
     /// Appends `n` raw entries of `class` from the calling thread's home node to `out`, all or
     /// nothing, through its cache; returns the home arena (see `cache::allocate_batch`).
     pub(crate) fn allocate_entries(&self, class: SizeClass, n: usize, out: &mut Vec<usize>) -> Result<u16, AllocError> {
-        cache::allocate_batch(&self.arenas, class, n, out)
+        let before = out.len();
+        let arena = cache::allocate_batch(&self.arenas, class, n, out)?;
+        self.clear_on_allocate(class, &out[before..]);
+        Ok(arena)
     }
 
     /// Gives back raw entries of one class and arena, through the calling thread's cache.
     pub(crate) fn free_entries(&self, class: SizeClass, arena: u16, entries: &[usize]) {
+        self.clear_on_release(class, entries);
         cache::free_batch(&self.arenas, class, arena, entries);
     }
 

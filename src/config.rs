@@ -326,6 +326,9 @@ settings! {
     /// The window of the throughput's exponential moving average, in periods: each new
     /// measurement weighs 2 / (samples + 1).
     network_debloat_samples: usize = "NUMASEG_NETWORK_DEBLOAT_SAMPLES", default "20", accepts "a whole number from 1 to 1000", parse parse_count(1, 1000);
+    /// Isolation: clear every segment, memory-manager page and network buffer when it is given
+    /// back (`on-release`) or handed out (`on-allocate`), so no owner reads another's bytes.
+    zero: crate::zero::ZeroMode = "NUMASEG_ZERO", default "off", accepts "off, on-release, on-allocate", parse crate::zero::ZeroMode::from_str;
     /// `NUMASEG_*` variables that are not numaseg's and must not be refused as typos (a
     /// launcher's `NUMASEG_DIR`, say): a list of names, or `*` to let any unknown name through
     /// with a logged warning. Any other unknown `NUMASEG_*` name is an error.
@@ -549,6 +552,7 @@ mod tests {
             ("NUMASEG_NETWORK_DEBLOAT_MIN_SIZE", &["256", "1", "4k", "32KiB"]),
             ("NUMASEG_NETWORK_DEBLOAT_THRESHOLD", &["25%", "25", "0", "100%", " 10 % "]),
             ("NUMASEG_NETWORK_DEBLOAT_SAMPLES", &["20", "1", "1000"]),
+            ("NUMASEG_ZERO", &["off", "on-release", "On-Allocate", " release "]),
             ("NUMASEG_ALLOW_UNKNOWN", &["none", "", "*", "NUMASEG_DIR", " NUMASEG_DIR , NUMASEG_FOO,"]),
         ];
         assert_eq!(good.len(), VARS.len(), "every variable has good values listed here");
@@ -637,6 +641,7 @@ mod tests {
             ("NUMASEG_NETWORK_DEBLOAT_THRESHOLD", "%"),
             ("NUMASEG_NETWORK_DEBLOAT_SAMPLES", "0"),
             ("NUMASEG_NETWORK_DEBLOAT_SAMPLES", "1001"),
+            ("NUMASEG_ZERO", "sometimes"),
             ("NUMASEG_ALLOW_UNKNOWN", "DIR"),
             ("NUMASEG_ALLOW_UNKNOWN", "NUMASEG_"),
         ];

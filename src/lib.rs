@@ -40,7 +40,7 @@
 //! # Architecture
 //! Layers, each using only those to its left (`tests/layers.rs` fails on an import that runs
 //! back): `numa` (OS, hardware) ← `sync` / `fork` / [`error`] / `size_class` / [`config`] /
-//! `prometheus` ← `entry` (the packed entry) ← `core` (per node: regions, budgets, pools; no
+//! `prometheus` / [`zero`] ← `entry` (the packed entry) ← `core` (per node: regions, budgets, pools; no
 //! caches) ← `cache` (thread caches, their registry, sizing, stealing) ← [`segment`](Segment) /
 //! [`NodeAllocator`] (handles) ← [`stats`] ← [`ArenaManager`] (the façade, the only layer that
 //! knows both cache and core, with [`global`] and [`OwnedSegment`]) ← [`manager`] ← [`buffer_pool`] ← `bench` ← the `numaseg` binary.
@@ -95,6 +95,7 @@ mod segment;
 mod size_class;
 pub mod stats;
 pub(crate) mod sync;
+pub mod zero;
 
 /// The loom stand-in of the work-stealing deques, for the models in `loom-tests` (loom builds
 /// only; not part of the API).

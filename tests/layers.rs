@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// The layers, lowest first; a module may import its own layer and those before it. The first
 /// layer also holds the macros `lib.rs` defines (`expensive_check!`).
 const LAYERS: &[(&str, &[&str])] = &[
-    ("foundation", &["sync", "fork", "error", "size_class", "config", "prometheus"]),
+    ("foundation", &["sync", "fork", "error", "size_class", "config", "prometheus", "zero"]),
     ("entry", &["entry"]),
     ("core", &["core"]),
     ("cache", &["cache"]),

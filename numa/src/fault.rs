@@ -267,6 +267,12 @@ impl PageSource for FaultySource {
         unsafe { self.inner.decommit(addr, len) }
     }
 
+    unsafe fn zero_pages(&self, addr: NonNull<u8>, len: usize, kind: PageKind, node: NodeId) -> Result<(), OsError> {
+        self.check(Op::Decommit, None, len, None)?;
+        // SAFETY: the caller's duties are those of the wrapped source's `zero_pages`.
+        unsafe { self.inner.zero_pages(addr, len, kind, node) }
+    }
+
     fn lock(&self, addr: NonNull<u8>, len: usize) -> Result<(), OsError> {
         self.check(Op::Lock, None, len, None)?;
         self.inner.lock(addr, len)

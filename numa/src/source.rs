@@ -93,6 +93,26 @@ pub trait PageSource: Send + Sync + fmt::Debug {
     /// The kernel's refusal.
     unsafe fn decommit(&self, addr: NonNull<u8>, len: usize) -> Result<(), OsError>;
 
+    /// Makes the range read as zeros and keeps it where it is: the kernel source drops its pages
+    /// (`MADV_DONTNEED`) and faults them in again ([`PageSource::populate`]), so they come back
+    /// zeroed by the kernel from the node the range is bound to; a source without pages of its
+    /// own (the heap) writes zeros. For clearing whole huge pages where that is cheaper than
+    /// writing them.
+    ///
+    /// # Safety
+    /// As [`PageSource::decommit`]: the range lies in a live mapping of this source, nothing
+    /// stored in it is needed any more, and no other thread reads or writes it now.
+    ///
+    /// # Errors
+    /// The kernel's refusal of either step (the range then reads as zeros but may be
+    /// unpopulated).
+    unsafe fn zero_pages(&self, addr: NonNull<u8>, len: usize, kind: PageKind, node: NodeId) -> Result<(), OsError> {
+        let _ = (kind, node);
+        // SAFETY: the caller promises the range is ours, writable, and touched by no one else.
+        unsafe { addr.as_ptr().write_bytes(0, len) };
+        Ok(())
+    }
+
     /// Locks the range in RAM (`mlock`).
     ///
     /// # Errors

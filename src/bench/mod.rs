@@ -24,6 +24,7 @@
 
 mod contenders;
 mod debloat;
+mod isolation;
 pub mod motion;
 mod owned;
 mod report;
@@ -40,6 +41,7 @@ pub use contenders::{
     TLS_BATCH, TlsCachePool,
 };
 pub use debloat::DebloatRow;
+pub use isolation::IsolationRow;
 pub use owned::{OwnedPages, OwnedSegments};
 pub use report::{LatencyRow, Report, Row, Target};
 pub use timer::Calibration;
@@ -74,6 +76,8 @@ pub struct BenchOptions {
     /// Only the memory-in-motion rows ([`motion`]): no per-size contenders, no urgent message,
     /// no TLB.
     pub only_motion: bool,
+    /// Only the isolation rows (`NUMASEG_ZERO` against `memset`).
+    pub only_isolation: bool,
 }
 
 impl BenchOptions {
@@ -93,6 +97,7 @@ impl BenchOptions {
             tlb_reads: 50_000_000,
             out_dir: PathBuf::from("bench-results"),
             only_motion: false,
+            only_isolation: false,
         }
     }
 
@@ -300,6 +305,15 @@ fn bulk_manager(arena: &Arc<ArenaManager>, size: usize, opts: &BenchOptions, row
 pub fn run(opts: &BenchOptions) -> Result<Report, Box<dyn std::error::Error>> {
     let started = Instant::now();
     let cal = Calibration::measure();
+    if opts.only_isolation {
+        let mut report = Report::new(machine(), opts, &cal, Vec::new(), Vec::new(), Vec::new(), started.elapsed());
+        report.isolation = isolation::run(opts)?;
+        report.seconds = started.elapsed().as_secs_f64();
+        std::fs::create_dir_all(&opts.out_dir)?;
+        std::fs::write(opts.out_dir.join("compare.json"), serde_json::to_string_pretty(&report)?)?;
+        std::fs::write(opts.out_dir.join("compare.md"), report.markdown())?;
+        return Ok(report);
+    }
     // Keep the largest working set (every thread's batch of the largest blocks) committed
     // between rounds, as a service that must not page-fault would: the default retains 64 MiB
     // per node and decommits the rest, so 1 MiB batches would fault in 1 GiB every round.
@@ -354,6 +368,8 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Box<dyn std::error::Error>> {
     // The workloads' regions go back before the TLB workload: hugetlb regions keep their
     // reservation while mapped (even decommitted), and the TLB variants need the node's pool.
     drop(manager);
+    eprintln!("bench: isolation (NUMASEG_ZERO) per 4 KiB / 32 KiB / 2 MiB block against memset");
+    let isolation = if opts.only_motion { Vec::new() } else { isolation::run(opts)? };
     let tlb = if opts.tlb_bytes > 0 && !opts.only_motion {
         eprintln!("bench: TLB, {} MiB working set", opts.tlb_bytes >> 20);
         tlb::run(opts.tlb_bytes, opts.tlb_reads, opts.reps.max(1))
@@ -362,6 +378,7 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Box<dyn std::error::Error>> {
     };
     let mut report = Report::new(machine(), opts, &cal, rows, latency, tlb, started.elapsed());
     report.debloat = debloat;
+    report.isolation = isolation;
     report.real_nodes_skipped = real_nodes_skipped;
     report.targets = report.evaluate();
     std::fs::create_dir_all(&opts.out_dir)?;

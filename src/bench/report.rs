@@ -10,6 +10,7 @@ use plotters::prelude::*;
 use serde::Serialize;
 
 use super::debloat::DebloatRow;
+use super::isolation::IsolationRow;
 use super::motion::{
     ACROSS_PRETEND, BATCH2, BATCH2_LONGEST, BULK, BULK_TOUCHED, BULK_UNTOUCHED, FOREIGN, FOREIGN_FREE, HANDOFF,
     HANDOFF_PRETEND, HANDOFF_REAL, LOCAL_FREE, PAIRS_TOUCHED, SAME_PRETEND,
@@ -160,6 +161,8 @@ pub struct Report {
     pub targets: Vec<Target>,
     /// Urgent-message latency across a backlogged channel, debloating off and on.
     pub debloat: Vec<DebloatRow>,
+    /// What `NUMASEG_ZERO` costs per block, against `memset`.
+    pub isolation: Vec<IsolationRow>,
     /// Wall time of the run, seconds.
     pub seconds: f64,
     /// Why the hand-off across two real nodes did not run (`None`: it ran).
@@ -218,6 +221,7 @@ impl Report {
             tlb_bytes: opts.tlb_bytes,
             targets: Vec::new(),
             debloat: Vec::new(),
+            isolation: Vec::new(),
             seconds: elapsed.as_secs_f64(),
             real_nodes_skipped: None,
         };
@@ -577,6 +581,22 @@ impl Report {
                 );
             }
             let _ = writeln!(out, "\nBold: how many times sooner the message arrives with debloating on.");
+        }
+        if !self.isolation.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n### isolation (`NUMASEG_ZERO`): ns per block, one thread\n\n| block | variant | ns per block | × memset |\n|---|---|---|---|"
+            );
+            for r in &self.isolation {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    size_label(r.size),
+                    r.variant,
+                    fmt(r.ns_per_block),
+                    fmt(r.vs_memset)
+                );
+            }
         }
         let _ = writeln!(out, "\n### targets\n\n| target | measured | met |\n|---|---|---|");
         for t in &self.targets {

@@ -48,6 +48,7 @@ use super::{Shared, Slot, bump};
 use crate::error::BufferPoolError;
 use crate::sync::Arc;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::zero::ZeroMode;
 
 const TOP_MASK: u64 = (1 << 24) - 1;
 const SLOW: u64 = 1 << 24;
@@ -220,9 +221,18 @@ impl PoolCore {
         }
     }
 
-    /// A buffer handle for a slot just taken.
+    /// A buffer handle for a slot just taken, cleared first under `NUMASEG_ZERO=on-allocate`.
     #[inline]
     pub(crate) fn hand_out(&self, slot: u32) -> Buffer {
+        if self.shared.zero == ZeroMode::OnAllocate {
+            clear(self.shared.slots[slot as usize].addr, self.shared.buffer_size);
+        }
+        self.hand_out_plain(slot)
+    }
+
+    /// A buffer handle for a slot just taken, for a caller that has dealt with isolation.
+    #[inline(always)]
+    fn hand_out_plain(&self, slot: u32) -> Buffer {
         let s = &self.shared.slots[slot as usize];
         debug_assert_eq!(
             s.requests.load(std::sync::atomic::Ordering::Relaxed),
@@ -237,6 +247,15 @@ impl PoolCore {
     }
 }
 
+/// Clears a buffer's whole segment (isolation), out of line: the paths above only test the mode.
+#[cold]
+#[inline(never)]
+fn clear(addr: usize, len: usize) {
+    // SAFETY: the caller holds the buffer exclusively (it is being handed out, or its last
+    // handle is recycling it), and its segment is `len` bytes at `addr`, exposed when carved.
+    unsafe { crate::zero::zero_raw(std::ptr::with_exposed_provenance_mut(addr), len) };
+}
+
 /// Gives a buffer back to its pool: the lock-free push, else the slow path. Returns the core
 /// of a destroyed pool whose last buffer this was; the caller drops it after every reference
 /// into the pool is gone.
@@ -248,6 +267,23 @@ impl PoolCore {
 pub(crate) unsafe fn recycle(core: NonNull<PoolCore>, slot: u32) -> Option<Arc<PoolCore>> {
     // SAFETY: the caller's duty: a buffer in hands keeps its pool's record, hence its core.
     let core = unsafe { core.as_ref() };
+    if core.shared.zero == ZeroMode::OnRelease {
+        // A tail call, so the fast path below keeps its registers.
+        return recycle_clearing(core, slot);
+    }
+    recycle_plain(core, slot)
+}
+
+/// Isolation on release: clears the buffer, then recycles it.
+#[cold]
+#[inline(never)]
+fn recycle_clearing(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
+    clear(core.shared.slots[slot as usize].addr, core.shared.buffer_size);
+    recycle_plain(core, slot)
+}
+
+#[inline(always)]
+fn recycle_plain(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
     let slots = &core.shared.slots;
     bump(&slots[slot as usize].recycles);
     if core.try_push(slots, slot) {
@@ -320,7 +356,21 @@ impl LocalBufferPool {
     #[inline]
     pub fn request_buffer(&self) -> Result<Option<Buffer>, BufferPoolError> {
         let shared = &self.core.shared;
+        if shared.zero == ZeroMode::OnAllocate {
+            // A tail call, so the fast path below keeps its registers.
+            return self.request_clearing();
+        }
         if let Some(slot) = self.core.pop(&shared.slots) {
+            return Ok(Some(self.core.hand_out_plain(slot)));
+        }
+        self.request_cold()
+    }
+
+    /// `request_buffer` under isolation on allocation (`hand_out` clears).
+    #[cold]
+    #[inline(never)]
+    fn request_clearing(&self) -> Result<Option<Buffer>, BufferPoolError> {
+        if let Some(slot) = self.core.pop(&self.core.shared.slots) {
             return Ok(Some(self.core.hand_out(slot)));
         }
         self.request_cold()

@@ -15,6 +15,9 @@
 //! - **Minimums**: `Σ min` over live pools plus exclusive buffers (`required`) never exceeds the
 //!   total; a pool whose minimum does not fit is refused at once with
 //!   [`BufferPoolError::Insufficient`] naming the numbers and the variable to raise.
+//! - **Isolation**: under `NUMASEG_ZERO` a buffer is cleared, whole, on its way back into a
+//!   stack (`recycle`) or on its way out (`hand_out`), so no holder reads a previous holder's
+//!   bytes, even when the buffer never leaves its local pool.
 //! - **Sizes**: after every creation, destruction, exclusive request or return, the spare
 //!   buffers are shared by the rule in `redistribution.rs`. A pool that owns more than its new
 //!   size gives its idle buffers back at once and the rest as they are recycled; buffers that
@@ -55,6 +58,7 @@ use crate::error::BufferPoolError;
 use crate::segment::RawSegment;
 use crate::sync::atomic::{AtomicU32, AtomicUsize};
 use crate::sync::{Arc, Mutex, MutexGuard, lock};
+use crate::zero::ZeroMode;
 
 /// The most buffers one network buffer pool holds: a local pool's stack word keeps a buffer
 /// index in 24 bits (the other 40 hold the ABA tag and a flag, see `local.rs`).
@@ -161,6 +165,9 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Keeps the segments' manager alive (the user's `Arc`, a std one).
     manager: StdArc<ArenaManager>,
+    /// The manager's `NUMASEG_ZERO`: buffers are cleared when recycled or when handed out
+    /// (`local.rs`), since they go round inside the pools without passing the allocator.
+    pub(crate) zero: ZeroMode,
 }
 
 impl Drop for Shared {
@@ -365,6 +372,7 @@ impl NetworkBufferPool {
             nodes,
             node_order,
             state: Mutex::new(state),
+            zero: manager.config().zero,
             manager,
         };
         Ok(Self { shared: Arc::new(shared) })

@@ -120,6 +120,9 @@ impl<'a> SegmentBatch<'a> {
     /// Gives every segment back now, in one call. The batch keeps its capacity for reuse.
     pub fn release(&mut self) {
         if !self.entries.is_empty() {
+            if self.arenas.config.zero == crate::zero::ZeroMode::OnRelease {
+                super::clear_entries(self.class, &self.entries);
+            }
             crate::cache::free_batch(self.arenas, self.class, self.arena, &self.entries);
             self.entries.clear();
         }

@@ -7,6 +7,10 @@
 //! once — when dropped or [released](Segment::release). The slices it lends borrow the handle,
 //! so no safe code can reach the memory after it went back.
 //!
+//! Isolation (`NUMASEG_ZERO`, see [`crate::zero`]): under `on-release` the handle clears its
+//! memory before giving it back (the drop's one extra branch when off); `clear_entries` is what
+//! every handle, batch and façade path calls to clear.
+//!
 //! Inside caches and pools a segment travels as a *tagged entry*: its address with the page kind
 //! of its region in the two low bits (addresses are at least 4 KiB aligned), see `crate::entry`.
 
@@ -23,6 +27,7 @@ use numa::{NodeId, PageKind};
 use crate::cache::CachedCore;
 use crate::entry;
 use crate::size_class::SizeClass;
+use crate::zero::ZeroMode;
 
 /// Cache lines a colour offset spreads over.
 const COLOURS: usize = 64;
@@ -33,6 +38,28 @@ const COLOURS: usize = 64;
 pub(crate) fn colour(addr: usize, class: SizeClass) -> usize {
     let lines = (class.size().min(4096) / 64).min(COLOURS);
     ((addr >> class.size().trailing_zeros()) % lines) * 64
+}
+
+/// Clears the memory of segments of `class` (isolation, see [`crate::zero`]).
+///
+/// Kept out of line: the hot paths only test the mode and call this when it is on.
+#[cold]
+#[inline(never)]
+pub(crate) fn clear_entries(class: SizeClass, entries: &[usize]) {
+    for &e in entries {
+        // SAFETY: each entry is a segment of `class` its caller owns exclusively (a handle,
+        // a batch, or entries just taken from or about to go back to the cache): `class.size()`
+        // writable bytes no one else touches now.
+        unsafe { crate::zero::zero_raw(entry::ptr(e), class.size()) };
+    }
+}
+
+/// Clears one segment and gives it back (isolation on release).
+#[cold]
+#[inline(never)]
+fn clear_and_free(arenas: &CachedCore, entry: usize, meta: SegmentMeta) {
+    clear_entries(meta.class, &[entry]);
+    crate::cache::free(arenas, entry, meta.class, meta.arena);
 }
 
 /// What a segment is, besides its entry: class and node (as the manager's arena index).
@@ -201,6 +228,13 @@ impl<'a> Segment<'a> {
 impl Drop for Segment<'_> {
     #[inline]
     fn drop(&mut self) {
+        // Isolation (`NUMASEG_ZERO=on-release`): the one branch this mode adds to the pair.
+        if self.arenas.config.zero == ZeroMode::OnRelease {
+            // A tail call: nothing of the handle is live after it, so the fast path keeps its
+            // registers.
+            clear_and_free(self.arenas, self.entry.get(), self.meta);
+            return;
+        }
         crate::cache::free(self.arenas, self.entry.get(), self.meta.class, self.meta.arena);
     }
 }

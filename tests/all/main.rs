@@ -12,6 +12,7 @@ mod credit;
 mod debloat;
 mod faults;
 mod fuzz_regressions;
+mod isolation;
 mod manager;
 mod memory_segment;
 mod os_settings;

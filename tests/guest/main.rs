@@ -7,6 +7,7 @@
 
 mod core;
 mod hardening;
+mod isolation;
 mod manager;
 
 use numaseg::numa::placement;

@@ -197,6 +197,14 @@ impl PageSource for LinuxSource {
         Ok(())
     }
 
+    unsafe fn zero_pages(&self, addr: NonNull<u8>, len: usize, kind: PageKind, node: NodeId) -> Result<(), OsError> {
+        // SAFETY: the caller's duties are those of `decommit`.
+        unsafe { self.decommit(addr, len) }?;
+        // The range's memory policy (set by `bind`) stays with the mapping, so the new pages
+        // come from the node it is bound to.
+        self.populate(addr, len, kind, node)
+    }
+
     fn lock(&self, addr: NonNull<u8>, len: usize) -> Result<(), OsError> {
         // SAFETY: mlock only pins pages of the range; it changes no contents.
         if unsafe { libc::mlock(addr.as_ptr().cast(), len) } != 0 {

@@ -116,6 +116,10 @@ struct BenchArgs {
     /// handles, batch on two threads) and their targets.
     #[arg(long)]
     only_motion: bool,
+    /// Only the isolation rows: what `NUMASEG_ZERO` costs per 4 KiB / 32 KiB / 2 MiB block,
+    /// against a plain memset.
+    #[arg(long)]
+    only_isolation: bool,
 }
 
 fn main() -> ExitCode {
@@ -807,6 +811,7 @@ fn bench(args: &BenchArgs) -> Result<ExitCode> {
     }
     opts.out_dir.clone_from(&args.out);
     opts.only_motion = args.only_motion;
+    opts.only_isolation = args.only_isolation;
     let _reservation = if args.reserve_huge_pages > 0 {
         let node = Topology::detect()?.current_node();
         let r = numaseg::numa::hugepages::Reservation::add(node, PageKind::Huge2M, args.reserve_huge_pages)?;
