@@ -60,6 +60,8 @@ unsafe impl Allocator for NodeAllocator<'_> {
         let class = self.class(layout).ok_or(AllocError)?;
         let (entry, got) = if cache::thread_home(self.arenas) == Some(self.arena) {
             cache::allocate(self.arenas, class).map_err(|_| AllocError)?
+        } else if let Some(entry) = cache::allocate_sent(self.arenas, class, self.arena) {
+            (entry, self.arena)
         } else {
             self.arenas.allocate_direct(self.arena, class, false).map_err(|_| AllocError)?
         };
@@ -78,7 +80,9 @@ unsafe impl Allocator for NodeAllocator<'_> {
             return; // `allocate` never handed out such a block
         };
         let addr = ptr.as_ptr().addr();
-        let kind = self.arenas.node(self.arena).kind_of(addr).unwrap_or(numa::PageKind::Small);
-        cache::free(self.arenas, addr | crate::entry::kind_tag(kind), class, self.arena);
+        // Lock-free: the node's page-kind directory, not the region table.
+        let tag =
+            self.arenas.node(self.arena).kind_tag_of(addr).unwrap_or(crate::entry::kind_tag(numa::PageKind::Small));
+        cache::free(self.arenas, addr | tag, class, self.arena);
     }
 }

@@ -152,6 +152,11 @@ impl ArenaManager {
             // SAFETY: as above; dropping it gives it back.
             drop(unsafe { Segment::from_entry(&self.arenas, entry, class, got) });
         }
+        // What this thread freed on that node and has not sent home yet comes first.
+        if let Some(entry) = cache::allocate_sent(&self.arenas, class, arena) {
+            // SAFETY: the outbox handed over an exclusive entry of `class` on `arena`.
+            return Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, arena) });
+        }
         let (entry, got) = self.arenas.allocate_direct(arena, class, false)?;
         // SAFETY: `allocate_direct` hands over an exclusive entry of `class` on `got`.
         Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, got) })

@@ -9,7 +9,7 @@
 //!
 //! **Slow paths** (each moves a batch, half the class's adaptive capacity):
 //! - *refill* (stack empty): from the thread's own spill deque, else a batch from the node's
-//!   shared pool (a crossbeam `Injector`), else a batch **stolen** from another thread of the
+//!   shared pool (a bounded crossbeam `ArrayQueue` of batches), else a batch **stolen** from another thread of the
 //!   same node (crossbeam `Stealer`s of their spill deques), else carved from the node's regions
 //!   (mapping a new region within budget); only when the home node is out of budget does it take
 //!   one segment from another node, nearest first, counted as a remote allocation (strict mode:
@@ -180,6 +180,12 @@ struct PrivateCache {
     pinned: bool,
     classes: [ClassCache; MAX_CLASSES],
     events: usize,
+    /// Segments of other nodes freed here, by `arena * MAX_CLASSES + class`, waiting to go home
+    /// as one batch (empty until the thread's first foreign free).
+    outboxes: Box<[Vec<usize>]>,
+    /// Per outbox: non-empty at the previous scan and not sent home since (the next scan
+    /// sends it).
+    aged: Box<[bool]>,
 }
 
 /// One thread's cache for one manager.
@@ -196,6 +202,9 @@ pub(crate) struct CacheSlot {
     pub(crate) home: AtomicU16,
     fork_generation: u64,
     pub(crate) counters: [ClassCounters; MAX_CLASSES],
+    /// Segments in each outbox (`arena * MAX_CLASSES + class`), for stats: written only by the
+    /// owner, when the outbox changes.
+    outboxed: Box<[AtomicU64]>,
     private: UnsafeCell<PrivateCache>,
 }
 
@@ -217,11 +226,14 @@ impl CacheSlot {
             home: AtomicU16::new(home),
             fork_generation: crate::fork::generation(),
             counters: std::array::from_fn(|_| ClassCounters::default()),
+            outboxed: (0..arenas.all_nodes().len() * MAX_CLASSES).map(|_| AtomicU64::new(0)).collect(),
             private: UnsafeCell::new(PrivateCache {
                 home,
                 pinned: false,
                 classes: std::array::from_fn(|_| ClassCache::default()),
                 events: 0,
+                outboxes: Box::default(),
+                aged: Box::default(),
             }),
         }
     }
@@ -240,6 +252,12 @@ impl CacheSlot {
     pub(crate) fn stack_len(&self, class: usize) -> u64 {
         let c = &self.counters[class];
         (read(&c.filled) + read(&c.frees)).saturating_sub(read(&c.allocs) + read(&c.spilled))
+    }
+
+    /// Segments of `arena` and `class` waiting in this slot's outbox (exact when the owner is
+    /// quiescent).
+    pub(crate) fn outboxed(&self, arena: u16, class: usize) -> u64 {
+        self.outboxed.get(usize::from(arena) * MAX_CLASSES + class).map_or(0, read)
     }
 
     /// The thread is exiting: flush everything home and leave the registry.
@@ -507,6 +525,14 @@ pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (usize,
     }
 }
 
+/// A segment of `class` on `arena` (not the thread's home) through the calling thread's outbox
+/// for that node: what this thread freed there and has not sent home yet, else half an
+/// outbox taken from one batch of that node's pool. `None` when both are empty (or the thread
+/// has no cache): the caller carves.
+pub(crate) fn allocate_sent(arenas: &CachedCore, class: SizeClass, arena: u16) -> Option<usize> {
+    with_slot(arenas, |slot, p| p.take_sent(arenas, slot, class, arena)).flatten()
+}
+
 /// The calling thread's home arena for `arenas` (creating its slot if needed).
 pub(crate) fn thread_home(arenas: &CachedCore) -> Option<u16> {
     with_slot(arenas, |_, p| p.home)
@@ -545,6 +571,15 @@ impl PrivateCache {
             return;
         }
         self.events = 0;
+        // The outboxes' bound in time: an outbox non-empty at two scans in a row goes home, so
+        // nothing waits longer than two scan intervals of its thread's slow-path events.
+        for i in 0..self.outboxes.len() {
+            if self.aged[i] {
+                self.flush_outbox(arenas, slot, i);
+            } else {
+                self.aged[i] = !self.outboxes[i].is_empty();
+            }
+        }
         for i in 0..MAX_CLASSES {
             let counters = &slot.counters[i];
             let ops = read(&counters.allocs) + read(&counters.frees);
@@ -637,14 +672,15 @@ impl PrivateCache {
         if got == 0
             && let Some(mut batch) = pool.pop_batch()
         {
-            let room = c.cap - c.len;
-            if batch.len() > room {
-                let rest = batch.split_off(room);
-                pool.push_batch(rest);
-            }
-            c.stack[c.len..c.len + batch.len()].copy_from_slice(&batch);
-            c.len += batch.len();
-            got = batch.len();
+            // The newest entries of the batch (a batch larger than the room leaves the rest in
+            // its vector, which goes back; an emptied vector becomes a spare for the next flush).
+            let take = batch.len().min(c.cap - c.len);
+            let from = batch.len() - take;
+            c.stack[c.len..c.len + take].copy_from_slice(&batch[from..]);
+            c.len += take;
+            got = take;
+            batch.truncate(from);
+            arenas.push_batch_home(batch, class, home);
             bump(&counters.pool_refills, 1);
         }
         // 3. A batch stolen from another thread of the node.
@@ -708,7 +744,8 @@ impl PrivateCache {
         }
         if arena != self.home {
             bump(&counters.foreign_frees, 1);
-            arenas.push_home(entry, class, arena);
+            self.send(arenas, slot, entry, class, arena);
+            self.tick(arenas, slot, false);
             return;
         }
         self.tick(arenas, slot, true);
@@ -744,7 +781,7 @@ impl PrivateCache {
                 worker.push(old);
             }
         } else {
-            arenas.push_batch_home(c.stack[..k].to_vec(), class, home);
+            arenas.push_many_home(&c.stack[..k], class, home);
         }
         c.stack.copy_within(k..c.len, 0);
         c.len -= k;
@@ -756,8 +793,105 @@ impl PrivateCache {
         }
     }
 
-    /// Moves every cached entry (stacks and deques) to the home node's pools.
+    /// The outbox threshold of `class`: half the class's largest capacity, at most
+    /// [`sizing::OUTBOX_MAX`].
+    fn outbox_batch(arenas: &CachedCore, class: SizeClass) -> usize {
+        sizing::batch(arenas.max_capacity(class)).min(sizing::OUTBOX_MAX)
+    }
+
+    /// The outboxes' invariant: each holds fewer entries than its threshold (a full one is
+    /// flushed at once) and has room for a whole batch, so a push never reallocates.
+    fn outboxes_valid(&self, arenas: &CachedCore) -> bool {
+        self.outboxes.iter().enumerate().all(|(i, b)| {
+            let class = SizeClass::from_index(i % MAX_CLASSES);
+            b.capacity() == 0
+                || class.is_some_and(|c| {
+                    b.len() < Self::outbox_batch(arenas, c) && b.capacity() >= Self::outbox_batch(arenas, c)
+                })
+        })
+    }
+
+    /// A foreign free: puts `entry` (of `class` on `arena`, not the home) into the outbox for
+    /// its node, a plain push; a full outbox goes home as one batch.
+    fn send(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: usize, class: SizeClass, arena: u16) {
+        self.ensure_outboxes(arenas);
+        let i = usize::from(arena) * MAX_CLASSES + class.index();
+        let limit = Self::outbox_batch(arenas, class);
+        let outbox = &mut self.outboxes[i];
+        if outbox.capacity() < limit {
+            outbox.reserve_exact(limit - outbox.len()); // first use of this outbox
+        }
+        outbox.push(entry);
+        slot.outboxed[i].store(outbox.len() as u64, StdOrdering::Relaxed);
+        if outbox.len() >= limit {
+            self.flush_outbox(arenas, slot, i);
+        }
+        crate::expensive_check!(self.outboxes_valid(arenas));
+    }
+
+    /// Takes the newest segment of `class` on `arena` out of the outbox for that node: what
+    /// this thread freed there, reused while still warm. An empty outbox first takes up to half
+    /// its threshold from the newest end of one pool batch (the rest of the batch goes back),
+    /// so an allocation on another node moves a batch per half-outbox, not one per segment.
+    fn take_sent(&mut self, arenas: &CachedCore, slot: &CacheSlot, class: SizeClass, arena: u16) -> Option<usize> {
+        self.ensure_outboxes(arenas);
+        let i = usize::from(arena) * MAX_CLASSES + class.index();
+        let limit = Self::outbox_batch(arenas, class);
+        let outbox = &mut self.outboxes[i];
+        if outbox.is_empty() {
+            let mut batch = arenas.node(arena).classes[class.index()].pop_batch()?;
+            if outbox.capacity() < limit {
+                outbox.reserve_exact(limit);
+            }
+            let take = batch.len().min((limit / 2).max(1));
+            let from = batch.len() - take;
+            outbox.extend_from_slice(&batch[from..]);
+            batch.truncate(from);
+            arenas.push_batch_home(batch, class, arena);
+        }
+        let entry = outbox.pop()?;
+        slot.outboxed[i].store(outbox.len() as u64, StdOrdering::Relaxed);
+        crate::expensive_check!(self.outboxes_valid(arenas));
+        Some(entry)
+    }
+
+    /// Creates the (empty, unallocated) outboxes on the thread's first use of another node.
+    fn ensure_outboxes(&mut self, arenas: &CachedCore) {
+        if self.outboxes.is_empty() {
+            self.outboxes = (0..arenas.all_nodes().len() * MAX_CLASSES).map(|_| Vec::new()).collect();
+            self.aged = vec![false; self.outboxes.len()].into_boxed_slice();
+        }
+    }
+
+    /// Sends outbox `i` home as one batch, swapping in a spare vector of that pool.
+    fn flush_outbox(&mut self, arenas: &CachedCore, slot: &CacheSlot, i: usize) {
+        let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return };
+        let arena = u16::try_from(i / MAX_CLASSES).unwrap_or_else(|_| unreachable!("arenas fit u16"));
+        let Some(outbox) = self.outboxes.get_mut(i).filter(|b| !b.is_empty()) else { return };
+        let pool = &arenas.node(arena).classes[class.index()];
+        let mut next = pool.take_spare().unwrap_or_default();
+        let limit = Self::outbox_batch(arenas, class);
+        if next.capacity() < limit {
+            next.reserve_exact(limit);
+        }
+        let full = std::mem::replace(outbox, next);
+        self.aged[i] = false;
+        // Out of the outbox (for stats) as it goes into the pool.
+        slot.outboxed[i].store(0, StdOrdering::Relaxed);
+        arenas.push_batch_home(full, class, arena);
+    }
+
+    /// Sends every non-empty outbox home.
+    fn flush_outboxes(&mut self, arenas: &CachedCore, slot: &CacheSlot) {
+        for i in 0..self.outboxes.len() {
+            self.flush_outbox(arenas, slot, i);
+        }
+    }
+
+    /// Moves every cached entry (stacks and deques) to the home node's pools, and every outbox
+    /// to its node's pool.
     fn flush_all(&mut self, arenas: &CachedCore, slot: &CacheSlot) {
+        self.flush_outboxes(arenas, slot);
         let home = self.home;
         for i in 0..MAX_CLASSES {
             let Some(class) = SizeClass::from_index(i) else { continue };
