@@ -212,6 +212,65 @@ impl ArenaManager {
         Ok(())
     }
 
+    /// Allocates `n` segments of at least `size` bytes on the calling thread's node and appends
+    /// them to `out` as handles, all or nothing (on an error `out` is as it was). The bulk of
+    /// [`ArenaManager::allocate_bulk`] without a [`SegmentBatch`] in between: the handles are
+    /// built as the thread cache's entries are copied out, so nothing is popped per block. Give
+    /// them back with [`ArenaManager::release_all`] (or one by one, by dropping them).
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config, Segment};
+    /// let manager = ArenaManager::new(&Config::default())?;
+    /// let mut held: Vec<Segment<'_>> = Vec::with_capacity(32);
+    /// manager.allocate_bulk_into(32 << 10, 32, &mut held)?;
+    /// for (i, segment) in held.iter_mut().enumerate() {
+    ///     segment.as_mut_slice()[0] = i as u8;
+    /// }
+    /// assert_eq!(held.len(), 32);
+    /// manager.release_all(&mut held); // all 32 back in one pass; `held` keeps its capacity
+    /// assert!(held.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`ArenaManager::allocate_bulk`] ([`AllocError::Bulk`], [`AllocError::BadSize`]).
+    pub fn allocate_bulk_into<'a>(
+        &'a self,
+        size: usize,
+        n: usize,
+        out: &mut Vec<Segment<'a>>,
+    ) -> Result<(), AllocError> {
+        let class = self.class_for(size)?;
+        let home = cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_arena());
+        if let Some(refused) = self.arenas.bulk_never_fits(home, n, class.size()) {
+            return Err(refused);
+        }
+        let mut sink = crate::segment::handles::Handles { arenas: &self.arenas, class, out };
+        cache::allocate_batch(&self.arenas, class, n, &mut sink).map_err(|cause| AllocError::Bulk {
+            requested: n,
+            size: class.size(),
+            cause: Box::new(cause),
+        })?;
+        Ok(())
+    }
+
+    /// Gives back every segment in `segments` in one pass over the thread cache and leaves the
+    /// vector empty, its capacity kept for the next [`ArenaManager::allocate_bulk_into`].
+    /// Segments of another manager go back to theirs.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::new(&Config::default())?;
+    /// let mut held = vec![manager.allocate(4096)?, manager.allocate(8192)?];
+    /// manager.release_all(&mut held);
+    /// assert!(held.is_empty() && held.capacity() >= 2);
+    /// assert_eq!(manager.stats().used_bytes(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release_all<'a>(&'a self, segments: &mut Vec<Segment<'a>>) {
+        crate::segment::handles::release_all(&self.arenas, segments);
+    }
+
     /// Gives back many segments in one go (segments of another manager go back to theirs).
     pub fn release_bulk<'a>(&'a self, segments: impl IntoIterator<Item = Segment<'a>>) {
         let own: &CachedCore = &self.arenas;

@@ -170,6 +170,19 @@ fn a_bulk_release_allocates_nothing() {
 }
 
 #[test]
+fn a_bulk_through_handles_allocates_nothing() {
+    let manager = two_nodes();
+    let mut held: Vec<Segment<'_>> = Vec::with_capacity(32);
+    let mut round = || {
+        manager.allocate_bulk_into(SIZE, 32, &mut held).expect("bulk into handles");
+        manager.release_all(&mut held);
+    };
+    (0..ROUNDS).for_each(|_| round()); // warm
+    let ((), allocs) = counted(|| (0..ROUNDS).for_each(|_| round()));
+    assert_eq!(allocs, 0, "{allocs} heap allocations in {ROUNDS} bulks of 32 through handles");
+}
+
+#[test]
 fn a_network_buffer_recycle_allocates_nothing() {
     let manager = two_nodes();
     let network = NetworkBufferPool::with_buffers(manager, 64, SIZE).expect("network pool");

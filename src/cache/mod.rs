@@ -435,13 +435,47 @@ fn free_slow(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u16) {
     }
 }
 
+/// Where a bulk allocation puts what it takes: a `Vec` of entries (`SegmentBatch`, the
+/// memory manager) or of handles (`ArenaManager::allocate_bulk_into`, in the handles layer).
+pub(crate) trait BulkSink {
+    /// Entries held.
+    fn len(&self) -> usize;
+    /// Makes room for `n` more.
+    fn reserve(&mut self, n: usize);
+    /// Takes ownership of `entries`, all of the bulk's class on `arena`.
+    fn put(&mut self, entries: &[usize], arena: u16);
+    /// Gives back everything put after the first `start` (a bulk that failed part-way).
+    fn undo(&mut self, arenas: &CachedCore, class: SizeClass, start: usize);
+}
+
+impl BulkSink for Vec<usize> {
+    fn len(&self) -> usize {
+        self.len()
+    }
+
+    fn reserve(&mut self, n: usize) {
+        self.reserve(n);
+    }
+
+    #[inline]
+    fn put(&mut self, entries: &[usize], _arena: u16) {
+        self.extend_from_slice(entries);
+    }
+
+    fn undo(&mut self, arenas: &CachedCore, class: SizeClass, start: usize) {
+        let home = thread_home(arenas).unwrap_or_else(|| arenas.default_arena());
+        free_batch(arenas, class, home, &self[start..]);
+        self.truncate(start);
+    }
+}
+
 /// Appends `n` entries of `class` from the calling thread's home node to `out`, all or nothing
 /// (on an error `out` is as it was). Returns the home arena. Never goes to another node.
-pub(crate) fn allocate_batch(
+pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
     arenas: &CachedCore,
     class: SizeClass,
     n: usize,
-    out: &mut Vec<usize>,
+    out: &mut S,
 ) -> Result<u16, AllocError> {
     let start = out.len();
     // Reserve at most a cache's worth up front; a bigger bulk grows the vector as it goes.
@@ -454,7 +488,7 @@ pub(crate) fn allocate_batch(
             let take = c.len.min(need);
             if take > 0 {
                 let from = c.len - take;
-                out.extend_from_slice(&c.stack[from..c.len]);
+                out.put(&c.stack[from..c.len], home);
                 c.len = from;
                 bump(&slot.counters[class.index()].allocs, take as u64);
                 need -= take;
@@ -463,7 +497,7 @@ pub(crate) fn allocate_batch(
             // A bulk never re-homes mid-way (its entries must all be of one node), nor goes
             // remote.
             let (entry, _) = p.refill(arenas, slot, class, RefillMode::Bulk)?;
-            out.push(entry);
+            out.put(&[entry], home);
             need -= 1;
         }
         Ok(home)
@@ -472,16 +506,14 @@ pub(crate) fn allocate_batch(
         Some(result) => result,
         None => (0..n)
             .try_for_each(|_| {
-                let (entry, _) = arenas.allocate_direct(arenas.default_arena(), class, false)?;
-                out.push(entry);
+                let (entry, arena) = arenas.allocate_direct(arenas.default_arena(), class, false)?;
+                out.put(&[entry], arena);
                 Ok(())
             })
             .map(|()| arenas.default_arena()),
     };
     if result.is_err() && out.len() > start {
-        let home = thread_home(arenas).unwrap_or_else(|| arenas.default_arena());
-        free_batch(arenas, class, home, &out[start..]);
-        out.truncate(start);
+        out.undo(arenas, class, start);
     }
     result
 }

@@ -148,6 +148,39 @@ fn out_of_budget_home_goes_remote_and_counts_it_unless_strict() {
 }
 
 #[test]
+fn bulk_into_handles_is_all_or_nothing_and_comes_back() {
+    let config = Config::builder()
+        .memory_limit(numaseg::config::MemoryAmount::Bytes(numaseg::config::ByteSize(32 << 20)))
+        .build_from::<_, &str, &str>([])
+        .unwrap();
+    let m = ArenaManager::heap_backed(&config, 1).unwrap();
+    let other = ArenaManager::heap_backed(&Config::default(), 1).unwrap();
+    let mut held = vec![m.allocate(64 << 10).unwrap()];
+    m.allocate_bulk_into(64 << 10, 100, &mut held).unwrap();
+    assert_eq!(held.len(), 101);
+    let addrs: std::collections::HashSet<usize> = held.iter().map(|s| s.as_ptr() as usize).collect();
+    assert_eq!(addrs.len(), 101, "distinct segments");
+    assert!(held.iter().all(|s| s.len() == 64 << 10 && s.node() == NodeId::new(0)));
+    // More than the budget holds: refused, and `held` is as it was.
+    assert!(matches!(
+        m.allocate_bulk_into(64 << 10, 1000, &mut held),
+        Err(AllocError::Bulk { .. }) | Err(AllocError::TotalBudget { .. }) | Err(AllocError::NodeBudget { .. })
+    ));
+    assert_eq!(held.len(), 101);
+    assert_eq!(m.stats().used_segments(), 101);
+    // A segment of another manager in the vector goes back to its own.
+    let mut mixed = std::mem::take(&mut held);
+    let stray: Vec<_> = vec![other.allocate(4096).unwrap()];
+    let mut all: Vec<numaseg::Segment<'_>> = Vec::new();
+    all.append(&mut mixed);
+    all.extend(stray);
+    m.release_all(&mut all);
+    assert!(all.is_empty());
+    assert_eq!(m.stats().used_segments(), 0);
+    assert_eq!(other.stats().used_segments(), 0);
+}
+
+#[test]
 fn foreign_frees_go_home_in_batches_and_at_thread_exit() {
     let m = ArenaManager::heap_backed(&Config::default(), 2).unwrap();
     let class = 3; // 32 KiB
