@@ -12,10 +12,11 @@ use loom::sync::Arc;
 
 use loom_tests::{assert_everything_back, detach, manager_with, model, tiny_config};
 use numaseg::ArenaManager;
+use numaseg::config::ByteSize;
 use numaseg::numa::NodeId;
 
 fn two_nodes() -> ArenaManager {
-    manager_with(2, tiny_config().cache_capacity(4))
+    manager_with(2, tiny_config().cache_capacity(4).cache_bytes(ByteSize(4 * 4096)))
 }
 
 #[test]

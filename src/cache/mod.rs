@@ -17,10 +17,20 @@
 //! - *spill* (stack full): the oldest half of the stack moves to the thread's spill deque, where
 //!   other threads of the node may steal it; beyond the class maximum the deque overflows into
 //!   the node's pool, and a pool above its limit gives segments back to their regions;
-//! - *foreign free* (segment of another node): straight to that node's pool — it goes home.
+//! - *foreign free* (segment of another node): a plain push onto the thread's **outbox** for
+//!   that (node, class), which goes home to that node's pool as one batch (its vector swapped for
+//!   a spare of the pool, so nothing is allocated) at its threshold — half the class's largest
+//!   capacity, at most [`sizing::OUTBOX_MAX`] — at a flush, a re-home or thread exit, and when
+//!   it was non-empty at two idleness scans in a row (the bound in time: at most two
+//!   `SCAN_INTERVAL`s of the thread's slow-path events). An allocation on that node from this
+//!   thread takes from the outbox first. The outbox is one of the places of the conservation
+//!   invariant (`docs/ARCHITECTURE.md`): stats count it as cached on its node
+//!   ([`CacheSlot::outboxed`]), and every flush, thread exit and purge empties it;
+//! - a thread that only frees (a hand-off's consumer) spills its whole stack to the pool as one
+//!   batch, which a producer's refill takes before it steals entry by entry.
 //!
-//! **Thread exit.** The thread-local's destructor flushes every slot (stack and deque) into its
-//! home pools and retires it from the manager's registry. The flush holds the slot's `alive`
+//! **Thread exit.** The thread-local's destructor flushes every slot (stack, deque and outboxes)
+//! into the pools and retires it from the manager's registry. The flush holds the slot's `alive`
 //! lock; the manager, when dropped, takes the same lock to mark each slot dead before it frees
 //! anything. So a flush sees either a live manager (and completes before the manager's memory
 //! goes) or a dead one (and does nothing): the thread-exit protocol modelled in
