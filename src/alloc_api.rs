@@ -58,12 +58,10 @@ impl<'a> NodeAllocator<'a> {
 unsafe impl Allocator for NodeAllocator<'_> {
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let class = self.class(layout).ok_or(AllocError)?;
-        let (entry, got) = if cache::thread_home(self.arenas) == Some(self.arena) {
-            cache::allocate(self.arenas, class).map_err(|_| AllocError)?
-        } else if let Some(entry) = cache::allocate_sent(self.arenas, class, self.arena) {
-            (entry, self.arena)
-        } else {
-            self.arenas.allocate_direct(self.arena, class, false).map_err(|_| AllocError)?
+        // The thread's cache (home node) or its outbox for this node, else the node directly.
+        let (entry, got) = match cache::allocate_at(self.arenas, class, self.arena) {
+            Some(result) => result.map_err(|_| AllocError)?,
+            None => self.arenas.allocate_direct(self.arena, class, false).map_err(|_| AllocError)?,
         };
         if got != self.arena {
             // The thread's cache went to another node: give it back; this allocator promises

@@ -133,7 +133,9 @@ impl ArenaManager {
     }
 
     /// Allocates a segment on `node`, whatever the calling thread's node. Served from the
-    /// thread's cache when `node` is its home, else from that node's pool or regions. When
+    /// thread's cache when `node` is its home, else from the thread's outbox for `node` (what
+    /// it freed there and has not sent home yet; refilled half at a time from one batch of the
+    /// node's pool), else from that node's pool or regions. When
     /// `node` is out of budget this fails (no fallback to another node: the caller asked for
     /// this one).
     ///
@@ -142,20 +144,17 @@ impl ArenaManager {
     pub fn allocate_on(&self, node: NodeId, size: usize) -> Result<Segment<'_>, AllocError> {
         let class = self.class_for(size)?;
         let arena = self.arenas.arena(node)?;
-        if cache::thread_home(&self.arenas) == Some(arena) {
-            let (entry, got) = cache::allocate(&self.arenas, class)?;
+        // The thread's cache when `node` is its home; else its outbox for `node` (what it freed
+        // there and has not sent home yet).
+        if let Some(result) = cache::allocate_at(&self.arenas, class, arena) {
+            let (entry, got) = result?;
+            // SAFETY: the cache handed over an exclusive entry of `class` on `got`.
+            let segment = unsafe { Segment::from_entry(&self.arenas, entry, class, got) };
             if got == arena {
-                // SAFETY: exclusive entry of `class` on `got`.
-                return Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, got) });
+                return Ok(segment);
             }
             // The home node was out of budget and the cache went remote: not what was asked.
-            // SAFETY: as above; dropping it gives it back.
-            drop(unsafe { Segment::from_entry(&self.arenas, entry, class, got) });
-        }
-        // What this thread freed on that node and has not sent home yet comes first.
-        if let Some(entry) = cache::allocate_sent(&self.arenas, class, arena) {
-            // SAFETY: the outbox handed over an exclusive entry of `class` on `arena`.
-            return Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, arena) });
+            drop(segment);
         }
         let (entry, got) = self.arenas.allocate_direct(arena, class, false)?;
         // SAFETY: `allocate_direct` hands over an exclusive entry of `class` on `got`.

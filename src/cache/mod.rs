@@ -567,12 +567,25 @@ pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (usize,
     }
 }
 
-/// A segment of `class` on `arena` (not the thread's home) through the calling thread's outbox
-/// for that node: what this thread freed there and has not sent home yet, else half an
-/// outbox taken from one batch of that node's pool. `None` when both are empty (or the thread
-/// has no cache): the caller carves.
-pub(crate) fn allocate_sent(arenas: &CachedCore, class: SizeClass, arena: u16) -> Option<usize> {
-    with_slot(arenas, |slot, p| p.take_sent(arenas, slot, class, arena)).flatten()
+/// Allocates a segment of `class` on `arena` through the calling thread's cache, in one
+/// thread-local lookup: when `arena` is the thread's home, as [`allocate`] (the answer may be
+/// another node's segment when the home is out of budget); else from the thread's outbox for
+/// that node — what this thread freed there and has not sent home yet, else half an outbox
+/// taken from one batch of that node's pool. `None` when the outbox path found nothing (or the
+/// thread has no cache): the caller goes to the node directly.
+pub(crate) fn allocate_at(
+    arenas: &CachedCore,
+    class: SizeClass,
+    arena: u16,
+) -> Option<Result<(usize, u16), AllocError>> {
+    with_slot(arenas, |slot, p| {
+        if p.home == arena {
+            Some(p.allocate_or_refill(arenas, slot, class))
+        } else {
+            p.take_sent(arenas, slot, class, arena).map(|entry| Ok((entry, arena)))
+        }
+    })
+    .flatten()
 }
 
 /// The calling thread's home arena for `arenas` (creating its slot if needed).
@@ -607,11 +620,18 @@ impl PrivateCache {
 
     /// Counts a slow-path event; every `SCAN_INTERVAL` events, shrinks idle classes and, when
     /// `may_rehome` and the home is not pinned, follows the thread to its current node.
+    #[inline]
     fn tick(&mut self, arenas: &CachedCore, slot: &CacheSlot, may_rehome: bool) {
         self.events += 1;
-        if self.events < sizing::SCAN_INTERVAL {
-            return;
+        if self.events >= sizing::SCAN_INTERVAL {
+            self.scan(arenas, slot, may_rehome);
         }
+    }
+
+    /// The periodic scan of [`PrivateCache::tick`].
+    #[cold]
+    #[inline(never)]
+    fn scan(&mut self, arenas: &CachedCore, slot: &CacheSlot, may_rehome: bool) {
         self.events = 0;
         // The outboxes' bound in time: an outbox non-empty at two scans in a row goes home, so
         // nothing waits longer than two scan intervals of its thread's slow-path events.
@@ -841,16 +861,15 @@ impl PrivateCache {
         sizing::batch(arenas.max_capacity(class)).min(sizing::OUTBOX_MAX)
     }
 
-    /// The outboxes' invariant: each holds fewer entries than its threshold (a full one is
-    /// flushed at once) and has room for a whole batch, so a push never reallocates.
-    fn outboxes_valid(&self, arenas: &CachedCore) -> bool {
-        self.outboxes.iter().enumerate().all(|(i, b)| {
-            let class = SizeClass::from_index(i % MAX_CLASSES);
-            b.capacity() == 0
-                || class.is_some_and(|c| {
-                    b.len() < Self::outbox_batch(arenas, c) && b.capacity() >= Self::outbox_batch(arenas, c)
-                })
-        })
+    /// The outboxes' invariant for outbox `i`: it holds fewer entries than its threshold (a full
+    /// one is flushed at once) and, once used, has room for a whole batch, so a push never
+    /// reallocates. Checked under `expensive-checks` on every outbox at every flush (not per
+    /// foreign free: the profile builds with the feature on, and measures that path).
+    fn outbox_valid(&self, arenas: &CachedCore, i: usize) -> bool {
+        let Some(b) = self.outboxes.get(i) else { return true };
+        let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return b.capacity() == 0 };
+        let limit = Self::outbox_batch(arenas, class);
+        b.capacity() == 0 || (b.len() < limit && b.capacity() >= limit)
     }
 
     /// A foreign free: puts `entry` (of `class` on `arena`, not the home) into the outbox for
@@ -868,7 +887,6 @@ impl PrivateCache {
         if outbox.len() >= limit {
             self.flush_outbox(arenas, slot, i);
         }
-        crate::expensive_check!(self.outboxes_valid(arenas));
     }
 
     /// Takes the newest segment of `class` on `arena` out of the outbox for that node: what
@@ -893,16 +911,22 @@ impl PrivateCache {
         }
         let entry = outbox.pop()?;
         slot.outboxed[i].store(outbox.len() as u64, StdOrdering::Relaxed);
-        crate::expensive_check!(self.outboxes_valid(arenas));
         Some(entry)
     }
 
     /// Creates the (empty, unallocated) outboxes on the thread's first use of another node.
+    #[inline]
     fn ensure_outboxes(&mut self, arenas: &CachedCore) {
         if self.outboxes.is_empty() {
-            self.outboxes = (0..arenas.all_nodes().len() * MAX_CLASSES).map(|_| Vec::new()).collect();
-            self.aged = vec![false; self.outboxes.len()].into_boxed_slice();
+            self.create_outboxes(arenas);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn create_outboxes(&mut self, arenas: &CachedCore) {
+        self.outboxes = (0..arenas.all_nodes().len() * MAX_CLASSES).map(|_| Vec::new()).collect();
+        self.aged = vec![false; self.outboxes.len()].into_boxed_slice();
     }
 
     /// Sends outbox `i` home as one batch, swapping in a spare vector of that pool.
@@ -918,6 +942,7 @@ impl PrivateCache {
         }
         let full = std::mem::replace(outbox, next);
         self.aged[i] = false;
+        crate::expensive_check!(self.outbox_valid(arenas, i));
         // Out of the outbox (for stats) as it goes into the pool.
         slot.outboxed[i].store(0, StdOrdering::Relaxed);
         arenas.push_batch_home(full, class, arena);
