@@ -60,8 +60,9 @@ unsafe impl Allocator for NodeAllocator<'_> {
         let class = self.class(layout).ok_or(AllocError)?;
         // The thread's cache (home node) or its outbox for this node, else the node directly.
         let (entry, got) = match cache::allocate_at(self.arenas, class, self.arena) {
-            Some(result) => result.map_err(|_| AllocError)?,
-            None => self.arenas.allocate_direct(self.arena, class, false).map_err(|_| AllocError)?,
+            cache::At::Home => cache::allocate(self.arenas, class).map_err(|_| AllocError)?,
+            cache::At::Sent(entry) => (entry, self.arena),
+            cache::At::Miss => self.arenas.allocate_direct(self.arena, class, false).map_err(|_| AllocError)?,
         };
         if got != self.arena {
             // The thread's cache went to another node: give it back; this allocator promises

@@ -146,15 +146,22 @@ impl ArenaManager {
         let arena = self.arenas.arena(node)?;
         // The thread's cache when `node` is its home; else its outbox for `node` (what it freed
         // there and has not sent home yet).
-        if let Some(result) = cache::allocate_at(&self.arenas, class, arena) {
-            let (entry, got) = result?;
-            // SAFETY: the cache handed over an exclusive entry of `class` on `got`.
-            let segment = unsafe { Segment::from_entry(&self.arenas, entry, class, got) };
-            if got == arena {
-                return Ok(segment);
+        match cache::allocate_at(&self.arenas, class, arena) {
+            cache::At::Home => {
+                let (entry, got) = cache::allocate(&self.arenas, class)?;
+                // SAFETY: the cache handed over an exclusive entry of `class` on `got`.
+                let segment = unsafe { Segment::from_entry(&self.arenas, entry, class, got) };
+                if got == arena {
+                    return Ok(segment);
+                }
+                // The home node was out of budget and the cache went remote: not what was asked.
+                drop(segment);
             }
-            // The home node was out of budget and the cache went remote: not what was asked.
-            drop(segment);
+            cache::At::Sent(entry) => {
+                // SAFETY: the outbox handed over an exclusive entry of `class` on `arena`.
+                return Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, arena) });
+            }
+            cache::At::Miss => {}
         }
         let (entry, got) = self.arenas.allocate_direct(arena, class, false)?;
         // SAFETY: `allocate_direct` hands over an exclusive entry of `class` on `got`.

@@ -567,25 +567,41 @@ pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (usize,
     }
 }
 
-/// Allocates a segment of `class` on `arena` through the calling thread's cache, in one
-/// thread-local lookup: when `arena` is the thread's home, as [`allocate`] (the answer may be
-/// another node's segment when the home is out of budget); else from the thread's outbox for
-/// that node — what this thread freed there and has not sent home yet, else half an outbox
-/// taken from one batch of that node's pool. `None` when the outbox path found nothing (or the
-/// thread has no cache): the caller goes to the node directly.
-pub(crate) fn allocate_at(
-    arenas: &CachedCore,
-    class: SizeClass,
-    arena: u16,
-) -> Option<Result<(usize, u16), AllocError>> {
-    with_slot(arenas, |slot, p| {
-        if p.home == arena {
-            Some(p.allocate_or_refill(arenas, slot, class))
-        } else {
-            p.take_sent(arenas, slot, class, arena).map(|entry| Ok((entry, arena)))
+/// Where [`allocate_at`] found a segment of another node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum At {
+    /// The node asked for is the thread's home: allocate through the cache ([`allocate`]).
+    Home,
+    /// An entry of the node asked for, from the thread's outbox for it.
+    Sent(usize),
+    /// Neither (or the thread has no cache): go to the node directly.
+    Miss,
+}
+
+/// One thread-local lookup for an allocation on `arena`: [`At::Home`] when it is the thread's
+/// home; else an entry from the thread's outbox for that node — what this thread freed there
+/// and has not sent home yet, else half an outbox taken from one batch of that node's pool.
+#[inline]
+pub(crate) fn allocate_at(arenas: &CachedCore, class: SizeClass, arena: u16) -> At {
+    let slot = last_slot(arenas);
+    if !slot.is_null() {
+        // SAFETY: as in `allocate`.
+        let slot = unsafe { &*slot };
+        // SAFETY: as in `allocate` (a read of the owner's own field).
+        if slot.private.with_mut(|p| unsafe { (*p).home }) == arena {
+            return At::Home;
         }
+    }
+    allocate_elsewhere(arenas, class, arena)
+}
+
+/// [`allocate_at`] for a node that is not the last-used slot's home.
+#[inline(never)]
+fn allocate_elsewhere(arenas: &CachedCore, class: SizeClass, arena: u16) -> At {
+    with_slot(arenas, |slot, p| {
+        if p.home == arena { At::Home } else { p.take_sent(arenas, slot, class, arena).map_or(At::Miss, At::Sent) }
     })
-    .flatten()
+    .unwrap_or(At::Miss)
 }
 
 /// The calling thread's home arena for `arenas` (creating its slot if needed).
