@@ -87,7 +87,7 @@ fn foreign_free(c: &mut Criterion) {
     g.finish();
 }
 
-/// Bulk of 32 through handles (`allocate_bulk` → `pop` into a `Vec<Segment>` → `release_bulk`),
+/// Bulk of 32 through handles (`allocate_bulk_into` a `Vec<Segment>` → `release_all`),
 /// untouched and touched, per block.
 fn bulk_through_handles(c: &mut Criterion) {
     let m = manager();

@@ -61,10 +61,11 @@ impl<'a> NodeAllocator<'a> {
 unsafe impl Allocator for NodeAllocator<'_> {
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let class = self.class(layout).ok_or(AllocError)?;
-        let (entry, got) = if cache::thread_home(self.arenas) == Some(self.arena) {
-            cache::allocate(self.arenas, class).map_err(|_| AllocError)?
-        } else {
-            self.arenas.allocate_direct(self.arena, class, false).map_err(|_| AllocError)?
+        // The thread's cache (home node) or its outbox for this node, else the node directly.
+        let (entry, got) = match cache::allocate_at(self.arenas, class, self.arena) {
+            cache::At::Home => cache::allocate(self.arenas, class).map_err(|_| AllocError)?,
+            cache::At::Sent(entry) => (entry, self.arena),
+            cache::At::Miss => self.arenas.allocate_direct(self.arena, class, false).map_err(|_| AllocError)?,
         };
         if got != self.arena {
             // The thread's cache went to another node: give it back; this allocator promises
@@ -93,8 +94,10 @@ unsafe impl Allocator for NodeAllocator<'_> {
             return; // `allocate` never handed out such a block
         };
         let addr = ptr.as_ptr().addr();
-        let kind = self.arenas.node(self.arena).kind_of(addr).unwrap_or(numa::PageKind::Small);
-        let entry = addr | crate::entry::kind_tag(kind);
+        // Lock-free: the node's page-kind directory, not the region table.
+        let tag =
+            self.arenas.node(self.arena).kind_tag_of(addr).unwrap_or(crate::entry::kind_tag(numa::PageKind::Small));
+        let entry = addr | tag;
         if self.arenas.config.zero == ZeroMode::OnRelease {
             crate::segment::clear_entries(class, &[entry]);
         }

@@ -175,7 +175,9 @@ impl ArenaManager {
     }
 
     /// Allocates a segment on `node`, whatever the calling thread's node. Served from the
-    /// thread's cache when `node` is its home, else from that node's pool or regions. When
+    /// thread's cache when `node` is its home, else from the thread's outbox for `node` (what
+    /// it freed there and has not sent home yet; refilled half at a time from one batch of the
+    /// node's pool), else from that node's pool or regions. When
     /// `node` is out of budget this fails (no fallback to another node: the caller asked for
     /// this one).
     ///
@@ -184,16 +186,28 @@ impl ArenaManager {
     pub fn allocate_on(&self, node: NodeId, size: usize) -> Result<Segment<'_>, AllocError> {
         let class = self.class_for(size)?;
         let arena = self.arenas.arena(node)?;
-        if cache::thread_home(&self.arenas) == Some(arena) {
-            let (entry, got) = cache::allocate(&self.arenas, class)?;
-            if got == arena {
-                self.clear_on_allocate(class, &[entry]);
-                // SAFETY: exclusive entry of `class` on `got`.
-                return Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, got) });
+        // The thread's cache when `node` is its home; else its outbox for `node` (what it freed
+        // there and has not sent home yet).
+        match cache::allocate_at(&self.arenas, class, arena) {
+            cache::At::Home => {
+                let (entry, got) = cache::allocate(&self.arenas, class)?;
+                if got == arena {
+                    self.clear_on_allocate(class, &[entry]);
+                }
+                // SAFETY: the cache handed over an exclusive entry of `class` on `got`.
+                let segment = unsafe { Segment::from_entry(&self.arenas, entry, class, got) };
+                if got == arena {
+                    return Ok(segment);
+                }
+                // The home node was out of budget and the cache went remote: not what was asked.
+                drop(segment);
             }
-            // The home node was out of budget and the cache went remote: not what was asked.
-            // SAFETY: as above; dropping it gives it back.
-            drop(unsafe { Segment::from_entry(&self.arenas, entry, class, got) });
+            cache::At::Sent(entry) => {
+                self.clear_on_allocate(class, &[entry]);
+                // SAFETY: the outbox handed over an exclusive entry of `class` on `arena`.
+                return Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, arena) });
+            }
+            cache::At::Miss => {}
         }
         let (entry, got) = self.arenas.allocate_direct(arena, class, false)?;
         self.clear_on_allocate(class, &[entry]);
@@ -251,6 +265,71 @@ impl ArenaManager {
         *batch_class = class;
         *batch_arena = arena;
         Ok(())
+    }
+
+    /// Allocates `n` segments of at least `size` bytes on the calling thread's node and appends
+    /// them to `out` as handles, all or nothing (on an error `out` is as it was). The bulk of
+    /// [`ArenaManager::allocate_bulk`] without a [`SegmentBatch`] in between: the handles are
+    /// built as the thread cache's entries are copied out, so nothing is popped per block. Give
+    /// them back with [`ArenaManager::release_all`] (or one by one, by dropping them).
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config, Segment};
+    /// let manager = ArenaManager::new(&Config::default())?;
+    /// let mut held: Vec<Segment<'_>> = Vec::with_capacity(32);
+    /// manager.allocate_bulk_into(32 << 10, 32, &mut held)?;
+    /// for (i, segment) in held.iter_mut().enumerate() {
+    ///     segment.as_mut_slice()[0] = i as u8;
+    /// }
+    /// assert_eq!(held.len(), 32);
+    /// manager.release_all(&mut held); // all 32 back in one pass; `held` keeps its capacity
+    /// assert!(held.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`ArenaManager::allocate_bulk`] ([`AllocError::Bulk`], [`AllocError::BadSize`]).
+    pub fn allocate_bulk_into<'a>(
+        &'a self,
+        size: usize,
+        n: usize,
+        out: &mut Vec<Segment<'a>>,
+    ) -> Result<(), AllocError> {
+        let class = self.class_for(size)?;
+        let home = cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_arena());
+        if let Some(refused) = self.arenas.bulk_never_fits(home, n, class.size()) {
+            return Err(refused);
+        }
+        let before = out.len();
+        let mut sink = crate::segment::handles::Handles { arenas: &self.arenas, class, out };
+        cache::allocate_batch(&self.arenas, class, n, &mut sink).map_err(|cause| AllocError::Bulk {
+            requested: n,
+            size: class.size(),
+            cause: Box::new(cause),
+        })?;
+        if self.arenas.config.zero == ZeroMode::OnAllocate {
+            for segment in &out[before..] {
+                crate::segment::clear_entries(class, &[segment.entry()]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives back every segment in `segments` in one pass over the thread cache and leaves the
+    /// vector empty, its capacity kept for the next [`ArenaManager::allocate_bulk_into`].
+    /// Segments of another manager go back to theirs.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::new(&Config::default())?;
+    /// let mut held = vec![manager.allocate(4096)?, manager.allocate(8192)?];
+    /// manager.release_all(&mut held);
+    /// assert!(held.is_empty() && held.capacity() >= 2);
+    /// assert_eq!(manager.stats().used_bytes(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release_all<'a>(&'a self, segments: &mut Vec<Segment<'a>>) {
+        crate::segment::handles::release_all(&self.arenas, segments);
     }
 
     /// Gives back many segments in one go (segments of another manager go back to theirs).

@@ -102,7 +102,7 @@ pub mod zero;
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_deque {
-    pub use crate::sync::deque::{Injector, Steal, Stealer, Worker};
+    pub use crate::sync::deque::{ArrayQueue, Injector, Steal, Stealer, Worker};
 }
 
 /// The README's examples, run as doc tests so the README stays true.

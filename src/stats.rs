@@ -25,7 +25,7 @@ pub struct ClassStats {
     pub regions: u64,
     /// Segments in users' hands.
     pub used_segments: u64,
-    /// Segments in thread caches (stacks and spill deques).
+    /// Segments in thread caches (stacks, spill deques, and outboxes of frees on other nodes).
     pub cached_segments: u64,
     /// Segments in the node's shared pool.
     pub pooled_segments: u64,
@@ -131,7 +131,9 @@ pub(crate) fn collect(arenas: &CachedCore) -> Stats {
                     let size = SizeClass::from_index(i).map_or(0, SizeClass::size) as u64;
                     let stacks: u64 =
                         live.iter().filter(|s| s.home.load(Ordering::Relaxed) == arena).map(|s| s.stack_len(i)).sum();
-                    let cached = stacks + node.classes[i].in_deques() as u64;
+                    // Outboxes hold other nodes' segments: every live slot's, not only those homed here.
+                    let outboxed: u64 = live.iter().map(|s| s.outboxed(arena, i)).sum();
+                    let cached = stacks + node.classes[i].in_deques() as u64 + outboxed;
                     let pooled = node.classes[i].pooled() as u64;
                     let u = usage.classes[i];
                     let sums = arenas.registry.sums(arena, i);

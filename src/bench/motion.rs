@@ -48,8 +48,8 @@ pub(super) const SAME_PRETEND: &str = "numaseg segments, both on node 0";
 pub(super) const ACROSS_PRETEND: &str = "numaseg segments, producer on node 1, consumer on node 0";
 pub(super) const FOREIGN_FREE: &str = "numaseg: segment of node 1 dropped on node 0";
 pub(super) const LOCAL_FREE: &str = "numaseg: segment of node 0 dropped on node 0";
-pub(super) const BULK_UNTOUCHED: &str = "numaseg bulk → handles → release_bulk, untouched";
-pub(super) const BULK_TOUCHED: &str = "numaseg bulk → handles → release_bulk, touched";
+pub(super) const BULK_UNTOUCHED: &str = "numaseg allocate_bulk_into → release_all, untouched";
+pub(super) const BULK_TOUCHED: &str = "numaseg allocate_bulk_into → release_all, touched";
 pub(super) const PAIRS_UNTOUCHED: &str = "numaseg single pairs, untouched";
 pub(super) const PAIRS_TOUCHED: &str = "numaseg single pairs, touched";
 
@@ -146,8 +146,9 @@ pub fn allocate_on_and_drop(manager: &ArenaManager, node: NodeId, n: u64) {
     }
 }
 
-/// `rounds` bulks of 32 through handles: `allocate_bulk`, every segment popped into a
-/// `Vec<Segment>`, touched at its first byte or not, and given back with `release_bulk`.
+/// `rounds` bulks of 32 through handles: `allocate_bulk_into` a `Vec<Segment>`, each touched
+/// at its first byte or not, and given back with `release_all` (before #14's handles bulk:
+/// `allocate_bulk`, every segment popped into the `Vec`, `release_bulk`).
 ///
 /// ```
 /// use numaseg::bench::motion::{bulk_through_handles, pretend_two_nodes};
@@ -157,19 +158,15 @@ pub fn allocate_on_and_drop(manager: &ArenaManager, node: NodeId, n: u64) {
 /// # Panics
 /// If numaseg refuses an allocation.
 pub fn bulk_through_handles(manager: &ArenaManager, rounds: u64, touched: bool) {
-    let mut batch = manager.new_batch();
     let mut held: Vec<Segment<'_>> = Vec::with_capacity(32);
     for _ in 0..rounds {
-        panic_on(manager.allocate_bulk(SIZE, 32, &mut batch));
-        while let Some(s) = batch.pop() {
-            held.push(s);
-        }
+        panic_on(manager.allocate_bulk_into(SIZE, 32, &mut held));
         if touched {
             for (i, s) in held.iter_mut().enumerate() {
                 s.as_mut_slice()[0] = i as u8;
             }
         }
-        manager.release_bulk(held.drain(..));
+        manager.release_all(&mut held);
     }
 }
 

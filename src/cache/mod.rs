@@ -9,7 +9,7 @@
 //!
 //! **Slow paths** (each moves a batch, half the class's adaptive capacity):
 //! - *refill* (stack empty): from the thread's own spill deque, else a batch from the node's
-//!   shared pool (a crossbeam `Injector`), else a batch **stolen** from another thread of the
+//!   shared pool (a bounded crossbeam `ArrayQueue` of batches), else a batch **stolen** from another thread of the
 //!   same node (crossbeam `Stealer`s of their spill deques), else carved from the node's regions
 //!   (mapping a new region within budget); only when the home node is out of budget does it take
 //!   one segment from another node, nearest first, counted as a remote allocation (strict mode:
@@ -17,10 +17,20 @@
 //! - *spill* (stack full): the oldest half of the stack moves to the thread's spill deque, where
 //!   other threads of the node may steal it; beyond the class maximum the deque overflows into
 //!   the node's pool, and a pool above its limit gives segments back to their regions;
-//! - *foreign free* (segment of another node): straight to that node's pool — it goes home.
+//! - *foreign free* (segment of another node): a plain push onto the thread's **outbox** for
+//!   that (node, class), which goes home to that node's pool as one batch (its vector swapped for
+//!   a spare of the pool, so nothing is allocated) at its threshold — half the class's largest
+//!   capacity, at most [`sizing::OUTBOX_MAX`] — at a flush, a re-home or thread exit, and when
+//!   it was non-empty at two idleness scans in a row (the bound in time: at most two
+//!   `SCAN_INTERVAL`s of the thread's slow-path events). An allocation on that node from this
+//!   thread takes from the outbox first. The outbox is one of the places of the conservation
+//!   invariant (`docs/ARCHITECTURE.md`): stats count it as cached on its node
+//!   ([`CacheSlot::outboxed`]), and every flush, thread exit and purge empties it;
+//! - a thread that only frees (a hand-off's consumer) spills its whole stack to the pool as one
+//!   batch, which a producer's refill takes before it steals entry by entry.
 //!
-//! **Thread exit.** The thread-local's destructor flushes every slot (stack and deque) into its
-//! home pools and retires it from the manager's registry. The flush holds the slot's `alive`
+//! **Thread exit.** The thread-local's destructor flushes every slot (stack, deque and outboxes)
+//! into the pools and retires it from the manager's registry. The flush holds the slot's `alive`
 //! lock; the manager, when dropped, takes the same lock to mark each slot dead before it frees
 //! anything. So a flush sees either a live manager (and completes before the manager's memory
 //! goes) or a dead one (and does nothing): the thread-exit protocol modelled in
@@ -180,6 +190,12 @@ struct PrivateCache {
     pinned: bool,
     classes: [ClassCache; MAX_CLASSES],
     events: usize,
+    /// Segments of other nodes freed here, by `arena * MAX_CLASSES + class`, waiting to go home
+    /// as one batch (empty until the thread's first foreign free).
+    outboxes: Box<[Vec<usize>]>,
+    /// Per outbox: non-empty at the previous scan and not sent home since (the next scan
+    /// sends it).
+    aged: Box<[bool]>,
 }
 
 /// One thread's cache for one manager.
@@ -196,6 +212,9 @@ pub(crate) struct CacheSlot {
     pub(crate) home: AtomicU16,
     fork_generation: u64,
     pub(crate) counters: [ClassCounters; MAX_CLASSES],
+    /// Segments in each outbox (`arena * MAX_CLASSES + class`), for stats: written only by the
+    /// owner, when the outbox changes.
+    outboxed: Box<[AtomicU64]>,
     private: UnsafeCell<PrivateCache>,
 }
 
@@ -217,11 +236,14 @@ impl CacheSlot {
             home: AtomicU16::new(home),
             fork_generation: crate::fork::generation(),
             counters: std::array::from_fn(|_| ClassCounters::default()),
+            outboxed: (0..arenas.all_nodes().len() * MAX_CLASSES).map(|_| AtomicU64::new(0)).collect(),
             private: UnsafeCell::new(PrivateCache {
                 home,
                 pinned: false,
                 classes: std::array::from_fn(|_| ClassCache::default()),
                 events: 0,
+                outboxes: Box::default(),
+                aged: Box::default(),
             }),
         }
     }
@@ -240,6 +262,12 @@ impl CacheSlot {
     pub(crate) fn stack_len(&self, class: usize) -> u64 {
         let c = &self.counters[class];
         (read(&c.filled) + read(&c.frees)).saturating_sub(read(&c.allocs) + read(&c.spilled))
+    }
+
+    /// Segments of `arena` and `class` waiting in this slot's outbox (exact when the owner is
+    /// quiescent).
+    pub(crate) fn outboxed(&self, arena: u16, class: usize) -> u64 {
+        self.outboxed.get(usize::from(arena) * MAX_CLASSES + class).map_or(0, read)
     }
 
     /// The thread is exiting: flush everything home and leave the registry.
@@ -417,13 +445,47 @@ fn free_slow(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u16) {
     }
 }
 
+/// Where a bulk allocation puts what it takes: a `Vec` of entries (`SegmentBatch`, the
+/// memory manager) or of handles (`ArenaManager::allocate_bulk_into`, in the handles layer).
+pub(crate) trait BulkSink {
+    /// Entries held.
+    fn len(&self) -> usize;
+    /// Makes room for `n` more.
+    fn reserve(&mut self, n: usize);
+    /// Takes ownership of `entries`, all of the bulk's class on `arena`.
+    fn put(&mut self, entries: &[usize], arena: u16);
+    /// Gives back everything put after the first `start` (a bulk that failed part-way).
+    fn undo(&mut self, arenas: &CachedCore, class: SizeClass, start: usize);
+}
+
+impl BulkSink for Vec<usize> {
+    fn len(&self) -> usize {
+        self.len()
+    }
+
+    fn reserve(&mut self, n: usize) {
+        self.reserve(n);
+    }
+
+    #[inline]
+    fn put(&mut self, entries: &[usize], _arena: u16) {
+        self.extend_from_slice(entries);
+    }
+
+    fn undo(&mut self, arenas: &CachedCore, class: SizeClass, start: usize) {
+        let home = thread_home(arenas).unwrap_or_else(|| arenas.default_arena());
+        free_batch(arenas, class, home, &self[start..]);
+        self.truncate(start);
+    }
+}
+
 /// Appends `n` entries of `class` from the calling thread's home node to `out`, all or nothing
 /// (on an error `out` is as it was). Returns the home arena. Never goes to another node.
-pub(crate) fn allocate_batch(
+pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
     arenas: &CachedCore,
     class: SizeClass,
     n: usize,
-    out: &mut Vec<usize>,
+    out: &mut S,
 ) -> Result<u16, AllocError> {
     let start = out.len();
     // Reserve at most a cache's worth up front; a bigger bulk grows the vector as it goes.
@@ -436,7 +498,7 @@ pub(crate) fn allocate_batch(
             let take = c.len.min(need);
             if take > 0 {
                 let from = c.len - take;
-                out.extend_from_slice(&c.stack[from..c.len]);
+                out.put(&c.stack[from..c.len], home);
                 c.len = from;
                 bump(&slot.counters[class.index()].allocs, take as u64);
                 need -= take;
@@ -445,7 +507,7 @@ pub(crate) fn allocate_batch(
             // A bulk never re-homes mid-way (its entries must all be of one node), nor goes
             // remote.
             let (entry, _) = p.refill(arenas, slot, class, RefillMode::Bulk)?;
-            out.push(entry);
+            out.put(&[entry], home);
             need -= 1;
         }
         Ok(home)
@@ -454,16 +516,14 @@ pub(crate) fn allocate_batch(
         Some(result) => result,
         None => (0..n)
             .try_for_each(|_| {
-                let (entry, _) = arenas.allocate_direct(arenas.default_arena(), class, false)?;
-                out.push(entry);
+                let (entry, arena) = arenas.allocate_direct(arenas.default_arena(), class, false)?;
+                out.put(&[entry], arena);
                 Ok(())
             })
             .map(|()| arenas.default_arena()),
     };
     if result.is_err() && out.len() > start {
-        let home = thread_home(arenas).unwrap_or_else(|| arenas.default_arena());
-        free_batch(arenas, class, home, &out[start..]);
-        out.truncate(start);
+        out.undo(arenas, class, start);
     }
     result
 }
@@ -507,6 +567,43 @@ pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (usize,
     }
 }
 
+/// Where [`allocate_at`] found a segment of another node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum At {
+    /// The node asked for is the thread's home: allocate through the cache ([`allocate`]).
+    Home,
+    /// An entry of the node asked for, from the thread's outbox for it.
+    Sent(usize),
+    /// Neither (or the thread has no cache): go to the node directly.
+    Miss,
+}
+
+/// One thread-local lookup for an allocation on `arena`: [`At::Home`] when it is the thread's
+/// home; else an entry from the thread's outbox for that node — what this thread freed there
+/// and has not sent home yet, else half an outbox taken from one batch of that node's pool.
+#[inline]
+pub(crate) fn allocate_at(arenas: &CachedCore, class: SizeClass, arena: u16) -> At {
+    let slot = last_slot(arenas);
+    if !slot.is_null() {
+        // SAFETY: as in `allocate`.
+        let slot = unsafe { &*slot };
+        // SAFETY: as in `allocate` (a read of the owner's own field).
+        if slot.private.with_mut(|p| unsafe { (*p).home }) == arena {
+            return At::Home;
+        }
+    }
+    allocate_elsewhere(arenas, class, arena)
+}
+
+/// [`allocate_at`] for a node that is not the last-used slot's home.
+#[inline(never)]
+fn allocate_elsewhere(arenas: &CachedCore, class: SizeClass, arena: u16) -> At {
+    with_slot(arenas, |slot, p| {
+        if p.home == arena { At::Home } else { p.take_sent(arenas, slot, class, arena).map_or(At::Miss, At::Sent) }
+    })
+    .unwrap_or(At::Miss)
+}
+
 /// The calling thread's home arena for `arenas` (creating its slot if needed).
 pub(crate) fn thread_home(arenas: &CachedCore) -> Option<u16> {
     with_slot(arenas, |_, p| p.home)
@@ -539,12 +636,28 @@ impl PrivateCache {
 
     /// Counts a slow-path event; every `SCAN_INTERVAL` events, shrinks idle classes and, when
     /// `may_rehome` and the home is not pinned, follows the thread to its current node.
+    #[inline]
     fn tick(&mut self, arenas: &CachedCore, slot: &CacheSlot, may_rehome: bool) {
         self.events += 1;
-        if self.events < sizing::SCAN_INTERVAL {
-            return;
+        if self.events >= sizing::SCAN_INTERVAL {
+            self.scan(arenas, slot, may_rehome);
         }
+    }
+
+    /// The periodic scan of [`PrivateCache::tick`].
+    #[cold]
+    #[inline(never)]
+    fn scan(&mut self, arenas: &CachedCore, slot: &CacheSlot, may_rehome: bool) {
         self.events = 0;
+        // The outboxes' bound in time: an outbox non-empty at two scans in a row goes home, so
+        // nothing waits longer than two scan intervals of its thread's slow-path events.
+        for i in 0..self.outboxes.len() {
+            if self.aged[i] {
+                self.flush_outbox(arenas, slot, i);
+            } else {
+                self.aged[i] = !self.outboxes[i].is_empty();
+            }
+        }
         for i in 0..MAX_CLASSES {
             let counters = &slot.counters[i];
             let ops = read(&counters.allocs) + read(&counters.frees);
@@ -637,14 +750,15 @@ impl PrivateCache {
         if got == 0
             && let Some(mut batch) = pool.pop_batch()
         {
-            let room = c.cap - c.len;
-            if batch.len() > room {
-                let rest = batch.split_off(room);
-                pool.push_batch(rest);
-            }
-            c.stack[c.len..c.len + batch.len()].copy_from_slice(&batch);
-            c.len += batch.len();
-            got = batch.len();
+            // The newest entries of the batch (a batch larger than the room leaves the rest in
+            // its vector, which goes back; an emptied vector becomes a spare for the next flush).
+            let take = batch.len().min(c.cap - c.len);
+            let from = batch.len() - take;
+            c.stack[c.len..c.len + take].copy_from_slice(&batch[from..]);
+            c.len += take;
+            got = take;
+            batch.truncate(from);
+            arenas.push_batch_home(batch, class, home);
             bump(&counters.pool_refills, 1);
         }
         // 3. A batch stolen from another thread of the node.
@@ -708,7 +822,8 @@ impl PrivateCache {
         }
         if arena != self.home {
             bump(&counters.foreign_frees, 1);
-            arenas.push_home(entry, class, arena);
+            self.send(arenas, slot, entry, class, arena);
+            self.tick(arenas, slot, false);
             return;
         }
         self.tick(arenas, slot, true);
@@ -744,7 +859,7 @@ impl PrivateCache {
                 worker.push(old);
             }
         } else {
-            arenas.push_batch_home(c.stack[..k].to_vec(), class, home);
+            arenas.push_many_home(&c.stack[..k], class, home);
         }
         c.stack.copy_within(k..c.len, 0);
         c.len -= k;
@@ -756,8 +871,110 @@ impl PrivateCache {
         }
     }
 
-    /// Moves every cached entry (stacks and deques) to the home node's pools.
+    /// The outbox threshold of `class`: half the class's largest capacity, at most
+    /// [`sizing::OUTBOX_MAX`].
+    fn outbox_batch(arenas: &CachedCore, class: SizeClass) -> usize {
+        sizing::batch(arenas.max_capacity(class)).min(sizing::OUTBOX_MAX)
+    }
+
+    /// The outboxes' invariant for outbox `i`: it holds fewer entries than its threshold (a full
+    /// one is flushed at once) and, once used, has room for a whole batch, so a push never
+    /// reallocates. Checked under `expensive-checks` on every outbox at every flush (not per
+    /// foreign free: the profile builds with the feature on, and measures that path).
+    fn outbox_valid(&self, arenas: &CachedCore, i: usize) -> bool {
+        let Some(b) = self.outboxes.get(i) else { return true };
+        let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return b.capacity() == 0 };
+        let limit = Self::outbox_batch(arenas, class);
+        b.capacity() == 0 || (b.len() < limit && b.capacity() >= limit)
+    }
+
+    /// A foreign free: puts `entry` (of `class` on `arena`, not the home) into the outbox for
+    /// its node, a plain push; a full outbox goes home as one batch.
+    fn send(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: usize, class: SizeClass, arena: u16) {
+        self.ensure_outboxes(arenas);
+        let i = usize::from(arena) * MAX_CLASSES + class.index();
+        let limit = Self::outbox_batch(arenas, class);
+        let outbox = &mut self.outboxes[i];
+        if outbox.capacity() < limit {
+            outbox.reserve_exact(limit - outbox.len()); // first use of this outbox
+        }
+        outbox.push(entry);
+        slot.outboxed[i].store(outbox.len() as u64, StdOrdering::Relaxed);
+        if outbox.len() >= limit {
+            self.flush_outbox(arenas, slot, i);
+        }
+    }
+
+    /// Takes the newest segment of `class` on `arena` out of the outbox for that node: what
+    /// this thread freed there, reused while still warm. An empty outbox first takes up to half
+    /// its threshold from the newest end of one pool batch (the rest of the batch goes back),
+    /// so an allocation on another node moves a batch per half-outbox, not one per segment.
+    fn take_sent(&mut self, arenas: &CachedCore, slot: &CacheSlot, class: SizeClass, arena: u16) -> Option<usize> {
+        self.ensure_outboxes(arenas);
+        let i = usize::from(arena) * MAX_CLASSES + class.index();
+        let limit = Self::outbox_batch(arenas, class);
+        let outbox = &mut self.outboxes[i];
+        if outbox.is_empty() {
+            let mut batch = arenas.node(arena).classes[class.index()].pop_batch()?;
+            if outbox.capacity() < limit {
+                outbox.reserve_exact(limit);
+            }
+            let take = batch.len().min((limit / 2).max(1));
+            let from = batch.len() - take;
+            outbox.extend_from_slice(&batch[from..]);
+            batch.truncate(from);
+            arenas.push_batch_home(batch, class, arena);
+        }
+        let entry = outbox.pop()?;
+        slot.outboxed[i].store(outbox.len() as u64, StdOrdering::Relaxed);
+        Some(entry)
+    }
+
+    /// Creates the (empty, unallocated) outboxes on the thread's first use of another node.
+    #[inline]
+    fn ensure_outboxes(&mut self, arenas: &CachedCore) {
+        if self.outboxes.is_empty() {
+            self.create_outboxes(arenas);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn create_outboxes(&mut self, arenas: &CachedCore) {
+        self.outboxes = (0..arenas.all_nodes().len() * MAX_CLASSES).map(|_| Vec::new()).collect();
+        self.aged = vec![false; self.outboxes.len()].into_boxed_slice();
+    }
+
+    /// Sends outbox `i` home as one batch, swapping in a spare vector of that pool.
+    fn flush_outbox(&mut self, arenas: &CachedCore, slot: &CacheSlot, i: usize) {
+        let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return };
+        let arena = u16::try_from(i / MAX_CLASSES).unwrap_or_else(|_| unreachable!("arenas fit u16"));
+        let Some(outbox) = self.outboxes.get_mut(i).filter(|b| !b.is_empty()) else { return };
+        let pool = &arenas.node(arena).classes[class.index()];
+        let mut next = pool.take_spare().unwrap_or_default();
+        let limit = Self::outbox_batch(arenas, class);
+        if next.capacity() < limit {
+            next.reserve_exact(limit);
+        }
+        let full = std::mem::replace(outbox, next);
+        self.aged[i] = false;
+        crate::expensive_check!(self.outbox_valid(arenas, i));
+        // Out of the outbox (for stats) as it goes into the pool.
+        slot.outboxed[i].store(0, StdOrdering::Relaxed);
+        arenas.push_batch_home(full, class, arena);
+    }
+
+    /// Sends every non-empty outbox home.
+    fn flush_outboxes(&mut self, arenas: &CachedCore, slot: &CacheSlot) {
+        for i in 0..self.outboxes.len() {
+            self.flush_outbox(arenas, slot, i);
+        }
+    }
+
+    /// Moves every cached entry (stacks and deques) to the home node's pools, and every outbox
+    /// to its node's pool.
     fn flush_all(&mut self, arenas: &CachedCore, slot: &CacheSlot) {
+        self.flush_outboxes(arenas, slot);
         let home = self.home;
         for i in 0..MAX_CLASSES {
             let Some(class) = SizeClass::from_index(i) else { continue };

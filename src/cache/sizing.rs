@@ -56,6 +56,10 @@ pub(crate) fn spill_count(len: usize, capacity: usize, allocs_since_last_spill: 
     if allocs_since_last_spill == 0 { len } else { batch(capacity).min(len) }
 }
 
+/// The largest outbox: a thread's foreign frees of one (node, class) go home in batches of
+/// half the class's largest capacity, at most this many.
+pub(crate) const OUTBOX_MAX: usize = if cfg!(loom) { 2 } else { 64 };
+
 /// Spills of at least this many entries from a thread that cycles more segments than its stack
 /// holds go to the node's pool as one batch instead of through the thread's deque.
 pub(crate) const BATCH_SPILL_MIN: usize = 64;
@@ -66,8 +70,12 @@ pub(crate) const BATCH_SPILL_MIN: usize = 64;
 /// that is a push and a fenced pop per entry (a batch of 1024 exactly at the cache maximum paid
 /// 26–28 instead of 7–8 ns per block on two threads); through the pool, one push and one pop
 /// per batch. Small spills keep using the deque, where peers steal them cheaply.
+///
+/// A thread that only frees (the consumer of a hand-off) sends its whole surplus to the pool
+/// as one batch too, whatever its size: the producer's refill takes it with one operation
+/// before it would steal entry by entry from the consumer's deque.
 pub(crate) fn spill_as_batch(count: usize, capacity: usize, allocs_since_last_spill: u64) -> bool {
-    count >= BATCH_SPILL_MIN && allocs_since_last_spill >= capacity as u64
+    allocs_since_last_spill == 0 || (count >= BATCH_SPILL_MIN && allocs_since_last_spill >= capacity as u64)
 }
 
 /// The capacity after a scan that saw `ops_since_last_scan` allocations and frees of the class.
@@ -93,7 +101,8 @@ mod tests {
     fn only_large_spills_of_a_cycling_thread_go_as_one_batch() {
         assert!(spill_as_batch(512, 1024, 1024), "a thread cycling its whole stack");
         assert!(!spill_as_batch(512, 1024, 1023), "a thread that reused less than its stack");
-        assert!(!spill_as_batch(512, 1024, 0), "a thread that only frees: its deque, for stealers");
+        assert!(spill_as_batch(512, 1024, 0), "a thread that only frees: its surplus, as one batch");
+        assert!(spill_as_batch(4, 8, 0), "a consumer's surplus goes as a batch whatever its size");
         assert!(!spill_as_batch(BATCH_SPILL_MIN - 1, 2 * BATCH_SPILL_MIN, u64::MAX), "small spills");
     }
 

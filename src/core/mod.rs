@@ -375,8 +375,7 @@ impl Core {
             return Err(error);
         }
         for &other in &self.remote_order[usize::from(home)] {
-            let node = self.node(other);
-            if let Some(entry) = node.classes[class.index()].take_one() {
+            if let Some(entry) = self.take_one(other, class) {
                 return Ok((entry, other));
             }
             let mut out = Vec::with_capacity(1);
@@ -396,7 +395,7 @@ impl Core {
         remote_ok: bool,
     ) -> Result<(usize, u16), AllocError> {
         self.check_fork()?;
-        if let Some(entry) = self.node(arena).classes[class.index()].take_one() {
+        if let Some(entry) = self.take_one(arena, class) {
             return Ok((entry, arena));
         }
         let mut out = Vec::with_capacity(1);
@@ -412,32 +411,51 @@ impl Core {
         self.allocate_direct(arena.unwrap_or_else(|| self.default_arena()), class, true)
     }
 
+    /// Takes one segment of `class` from `arena`'s pool (the rest of its batch goes back).
+    pub(crate) fn take_one(&self, arena: u16, class: SizeClass) -> Option<usize> {
+        let mut batch = self.node(arena).classes[class.index()].pop_batch()?;
+        let one = batch.pop();
+        self.push_batch_home(batch, class, arena);
+        one
+    }
+
     /// Puts a segment into its home node's pool.
     pub(crate) fn push_home(&self, entry: usize, class: SizeClass, arena: u16) {
         self.push_many_home(std::slice::from_ref(&entry), class, arena);
     }
 
-    /// Puts segments into their home node's pool as one batch.
+    /// Puts segments into their home node's pool as one batch, copied into a spare batch vector
+    /// of the pool (no heap allocation once the pool has spares of that size).
     pub(crate) fn push_many_home(&self, entries: &[usize], class: SizeClass, arena: u16) {
-        self.push_batch_home(entries.to_vec(), class, arena);
+        if entries.is_empty() {
+            return;
+        }
+        let mut batch = self.node(arena).classes[class.index()].take_spare().unwrap_or_default();
+        batch.extend_from_slice(entries);
+        self.push_batch_home(batch, class, arena);
     }
 
-    /// Puts a batch into its home node's pool, and gives the excess of an over-full pool back to
-    /// the regions.
+    /// Puts a batch into its home node's pool, and gives the excess of an over-full pool (or a
+    /// batch the full pool refused) back to the regions, one batch at a time; the emptied
+    /// vectors become the pool's spares.
     pub(crate) fn push_batch_home(&self, batch: Vec<usize>, class: SizeClass, arena: u16) {
-        let pool = &self.node(arena).classes[class.index()];
-        pool.push_batch(batch);
+        let node = self.node(arena);
+        let pool = &node.classes[class.index()];
+        let refused = pool.push_batch(batch).err();
         let limit = self.pool_limit[class.index()];
-        // In a fork child the regions' lock may be held by a thread that does not exist there.
-        if pool.pooled() > limit && self.check_fork().is_ok() {
-            let mut excess = Vec::new();
-            while pool.pooled() > limit / 2 {
-                match pool.pop_batch() {
-                    Some(batch) => excess.extend(batch),
-                    None => break,
-                }
-            }
-            self.node(arena).reclaim(class, &excess, &self.total, None);
+        // In a fork child the regions' lock may be held by a thread that does not exist there:
+        // a batch the full pool refused is then left behind with the child's copy of the cache.
+        if (refused.is_none() && pool.pooled() <= limit) || self.check_fork().is_err() {
+            return;
+        }
+        if let Some(batch) = refused {
+            node.reclaim(class, &batch, &self.total, None);
+            pool.give_spare(batch);
+        }
+        while pool.pooled() > limit / 2 {
+            let Some(batch) = pool.pop_batch() else { break };
+            node.reclaim(class, &batch, &self.total, None);
+            pool.give_spare(batch);
         }
     }
 
@@ -448,8 +466,9 @@ impl Core {
         for (i, class_state) in node.classes.iter().enumerate().take(self.class_count()) {
             let Some(class) = SizeClass::from_index(i) else { continue };
             let mut entries = Vec::new();
-            while let Some(batch) = class_state.pop_batch() {
-                entries.extend(batch);
+            while let Some(mut batch) = class_state.pop_batch() {
+                entries.append(&mut batch);
+                class_state.give_spare(batch);
             }
             node.reclaim(class, &entries, &self.total, retain);
         }

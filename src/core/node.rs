@@ -15,7 +15,7 @@ use super::budget::{BothRefused, Budget, release_both, reserve_both};
 use super::regions::RegionTable;
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::deque::{Injector, Steal, Stealer};
+use crate::sync::deque::{ArrayQueue, Stealer};
 use crate::sync::{Mutex, RwLock, lock};
 
 /// Why carving failed.
@@ -40,17 +40,26 @@ pub(crate) struct NodeCounters {
     pub(crate) budget_refusals: AtomicU64,
 }
 
+/// Batches a node pool holds per class (a bounded queue: pushing never allocates). A pool
+/// that would hold more gives batches back to their regions instead.
+pub(crate) const POOL_BATCHES: usize = if cfg!(loom) { 4 } else { 256 };
+
 /// One class's shared state on one node.
 ///
-/// The pool moves **batches**: a spill or flush pushes its entries as one `Vec`, a refill takes
-/// one `Vec` — one compare-and-swap per batch instead of one per segment (the idea of
-/// `TCMalloc`'s transfer cache). `pooled` counts the segments in it: a push adds before it
-/// publishes the batch and a pop subtracts after it took one, so the count may briefly exceed
-/// the pool's contents but never falls below them (and never wraps).
+/// The pool moves **batches**: a spill, an outbox flush or a thread-exit flush pushes its
+/// entries as one `Vec`, a refill takes one `Vec` — one compare-and-swap per batch instead of
+/// one per segment (the idea of `TCMalloc`'s transfer cache). The queue is bounded and
+/// pre-allocated (crossbeam's `ArrayQueue`), and emptied batch vectors wait in `spares` for the
+/// next flush, so in steady state moving a batch allocates nothing. `pooled` counts the segments
+/// in it: a push adds before it publishes the batch and a pop subtracts after it took one, so
+/// the count may briefly exceed the pool's contents but never falls below them (and never
+/// wraps).
 #[derive(Debug)]
 pub(crate) struct NodeClass {
     /// Batches of segments of this node and class that no thread caches.
-    pool: Injector<Vec<usize>>,
+    pool: ArrayQueue<Vec<usize>>,
+    /// Empty batch vectors (their capacity kept) for the next flush to fill.
+    spares: ArrayQueue<Vec<usize>>,
     /// Segments in `pool`.
     pooled: AtomicUsize,
     /// The spill deques of this node's threads, by slot id.
@@ -59,32 +68,48 @@ pub(crate) struct NodeClass {
 
 impl NodeClass {
     fn new() -> Self {
-        Self { pool: Injector::new(), pooled: AtomicUsize::new(0), stealers: RwLock::new(Vec::new()) }
+        Self {
+            pool: ArrayQueue::new(POOL_BATCHES),
+            spares: ArrayQueue::new(POOL_BATCHES),
+            pooled: AtomicUsize::new(0),
+            stealers: RwLock::new(Vec::new()),
+        }
     }
 
-    /// Puts a batch into the pool (empty batches are dropped).
-    pub(crate) fn push_batch(&self, batch: Vec<usize>) {
+    /// Puts a batch into the pool (an empty one becomes a spare). A full pool gives the batch
+    /// back: the caller sends segments to their regions instead (`Core::push_batch_home`).
+    pub(crate) fn push_batch(&self, batch: Vec<usize>) -> Result<(), Vec<usize>> {
         if batch.is_empty() {
-            return;
+            self.give_spare(batch);
+            return Ok(());
         }
+        let n = batch.len();
         // Count first, then publish. Relaxed suffices: the push publishes the batch with
         // release and a pop takes it with acquire, so this add happens before the matching
         // subtraction, and coherence keeps their order in the counter.
-        self.pooled.fetch_add(batch.len(), Ordering::Relaxed);
-        self.pool.push(batch);
+        self.pooled.fetch_add(n, Ordering::Relaxed);
+        self.pool.push(batch).inspect_err(|_| {
+            self.pooled.fetch_sub(n, Ordering::Relaxed);
+        })
     }
 
     /// Takes a batch out of the pool.
     pub(crate) fn pop_batch(&self) -> Option<Vec<usize>> {
-        loop {
-            match self.pool.steal() {
-                Steal::Success(batch) => {
-                    self.pooled.fetch_sub(batch.len(), Ordering::Relaxed);
-                    return Some(batch);
-                }
-                Steal::Empty => return None,
-                Steal::Retry => crate::sync::hint::spin_loop(),
-            }
+        let batch = self.pool.pop()?;
+        self.pooled.fetch_sub(batch.len(), Ordering::Relaxed);
+        Some(batch)
+    }
+
+    /// An empty batch vector to fill, with the capacity it had, if the pool has one.
+    pub(crate) fn take_spare(&self) -> Option<Vec<usize>> {
+        self.spares.pop()
+    }
+
+    /// Keeps an emptied batch vector for the next flush (dropped when enough are kept).
+    pub(crate) fn give_spare(&self, mut batch: Vec<usize>) {
+        if batch.capacity() > 0 {
+            batch.clear();
+            let _ = self.spares.push(batch);
         }
     }
 
@@ -113,13 +138,82 @@ impl NodeClass {
     pub(crate) fn in_deques(&self) -> usize {
         self.stealers.read().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, s)| s.len()).sum()
     }
+}
 
-    /// Takes one segment from the pool (the rest of its batch goes back).
-    pub(crate) fn take_one(&self) -> Option<usize> {
-        let mut batch = self.pop_batch()?;
-        let one = batch.pop();
-        self.push_batch(batch);
-        one
+/// Which page kind each 2 MiB chunk of a node's regions has, readable without a lock: how
+/// `NodeAllocator::deallocate`, which gets only an address, tags the entry it frees.
+///
+/// Every region is aligned to 2 MiB (`numa::page`), so a chunk belongs to at most one region.
+/// An open-addressing table of `(chunk + 1) << 2 | kind tag` words, written only under the
+/// region table's mutex when a region is mapped (a chunk seen before is overwritten: the newest
+/// region at an address wins), read with acquire loads. A block handed out was carved after its
+/// region was recorded, so a lookup for a live block finds it; only a table too full to record a
+/// region (more than `KIND_SLOTS * 3 / 4` chunks per node) makes lookups fall back to the
+/// locked region table.
+#[derive(Debug)]
+pub(crate) struct KindDirectory {
+    slots: Box<[AtomicUsize]>,
+    used: AtomicUsize,
+}
+
+/// Slots of a node's [`KindDirectory`] (a power of two; 3/4 of them hold 6 GiB of regions).
+const KIND_SLOTS: usize = if cfg!(loom) { 8 } else { 4096 };
+const CHUNK_SHIFT: u32 = 21;
+
+impl KindDirectory {
+    fn new() -> Self {
+        Self { slots: (0..KIND_SLOTS).map(|_| AtomicUsize::new(0)).collect(), used: AtomicUsize::new(0) }
+    }
+
+    fn home_slot(chunk: usize) -> usize {
+        // Fibonacci hashing: the top bits of the product.
+        let hash = (chunk as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - KIND_SLOTS.trailing_zeros());
+        usize::try_from(hash).unwrap_or(0) & (KIND_SLOTS - 1)
+    }
+
+    /// Records the chunks of `[base, base + len)` as of `kind`. Called under the region table's
+    /// mutex (one writer at a time). Returns false when the table is too full.
+    fn record(&self, base: usize, len: usize, kind: PageKind) -> bool {
+        let tag = crate::entry::kind_tag(kind);
+        for chunk in (base >> CHUNK_SHIFT)..((base + len).div_ceil(1 << CHUNK_SHIFT)) {
+            let key = (chunk + 1) << 2;
+            let mut i = Self::home_slot(chunk);
+            loop {
+                let word = self.slots[i].load(Ordering::Relaxed);
+                if word == 0 {
+                    if self.used.load(Ordering::Relaxed) >= KIND_SLOTS * 3 / 4 {
+                        return false;
+                    }
+                    self.used.fetch_add(1, Ordering::Relaxed);
+                    self.slots[i].store(key | tag, Ordering::Release);
+                    break;
+                }
+                if word & !3 == key {
+                    self.slots[i].store(key | tag, Ordering::Release);
+                    break;
+                }
+                i = (i + 1) & (KIND_SLOTS - 1);
+            }
+        }
+        true
+    }
+
+    /// The kind tag of the chunk holding `addr`, if recorded.
+    fn tag_of(&self, addr: usize) -> Option<usize> {
+        let chunk = addr >> CHUNK_SHIFT;
+        let key = (chunk + 1) << 2;
+        let mut i = Self::home_slot(chunk);
+        for _ in 0..KIND_SLOTS {
+            let word = self.slots[i].load(Ordering::Acquire);
+            if word == 0 {
+                return None;
+            }
+            if word & !3 == key {
+                return Some(word & 3);
+            }
+            i = (i + 1) & (KIND_SLOTS - 1);
+        }
+        None
     }
 }
 
@@ -138,6 +232,8 @@ pub(crate) struct NodeArena {
     pub(crate) classes: Box<[NodeClass]>,
     pub(crate) regions: Mutex<RegionTable>,
     pub(crate) counters: NodeCounters,
+    /// Page kinds by address, without a lock.
+    kinds: KindDirectory,
     params: MapParams,
     /// Fallbacks already logged (from, to), so each is logged once per node.
     logged: Mutex<HashSet<(PageKind, Option<PageKind>)>>,
@@ -151,6 +247,7 @@ impl NodeArena {
             classes: (0..MAX_CLASSES).map(|_| NodeClass::new()).collect(),
             regions: Mutex::new(RegionTable::new()),
             counters: NodeCounters::default(),
+            kinds: KindDirectory::new(),
             params,
             logged: Mutex::new(HashSet::new()),
         }
@@ -191,6 +288,7 @@ impl NodeArena {
                 }
                 tracing::debug!(target: "numaseg", "{}: mapped a {} MiB region of {} pages", self.id, len >> 20, region.kind());
                 self.counters.regions_mapped.fetch_add(1, StdOrdering::Relaxed);
+                self.kinds.record(region.base().as_ptr() as usize, region.len(), region.kind());
                 table.insert(region);
                 Ok(())
             }
@@ -278,8 +376,9 @@ impl NodeArena {
         bytes
     }
 
-    /// The page kind of the region holding `addr`.
-    pub(crate) fn kind_of(&self, addr: usize) -> Option<PageKind> {
-        lock(&self.regions).kind_of(addr)
+    /// The page-kind tag (`crate::entry`) of the region holding `addr`: from the lock-free
+    /// [`KindDirectory`], else (a directory too full to record every region) the locked table.
+    pub(crate) fn kind_tag_of(&self, addr: usize) -> Option<usize> {
+        self.kinds.tag_of(addr).or_else(|| lock(&self.regions).kind_of(addr).map(crate::entry::kind_tag))
     }
 }

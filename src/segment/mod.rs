@@ -15,6 +15,7 @@
 //! of its region in the two low bits (addresses are at least 4 KiB aligned), see `crate::entry`.
 
 mod batch;
+pub(crate) mod handles;
 
 pub use batch::SegmentBatch;
 

@@ -1,5 +1,7 @@
 //! The work-stealing deques under the caches: crossbeam-deque's `Worker`, `Stealer` and
-//! `Injector` in normal builds, and a `Mutex<VecDeque>` stand-in with the same API under loom.
+//! `Injector`, and crossbeam-queue's bounded `ArrayQueue` (the node pools' batches: no heap
+//! allocation per push), in normal builds; `Mutex<VecDeque>` stand-ins with the same API under
+//! loom.
 //!
 //! crossbeam-deque has no loom support, so what the loom models check is *our* protocol around
 //! the deques — which thread pushes, pops, steals and flushes, and that every segment ends up in
@@ -9,10 +11,12 @@
 //! moves up to `limit` items and hands one straight back.
 
 #[cfg(not(loom))]
-pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+pub(crate) use crossbeam_deque::{Steal, Stealer, Worker};
+#[cfg(not(loom))]
+pub(crate) use crossbeam_queue::ArrayQueue;
 
 #[cfg(loom)]
-pub use self::model::{Injector, Steal, Stealer, Worker};
+pub use self::model::{ArrayQueue, Injector, Steal, Stealer, Worker};
 
 #[cfg(loom)]
 mod model {
@@ -135,6 +139,35 @@ mod model {
         /// Takes the oldest item.
         pub fn steal(&self) -> Steal<T> {
             lock(&self.inner).pop_front().map_or(Steal::Empty, Steal::Success)
+        }
+    }
+
+    /// A bounded FIFO queue, as crossbeam-queue's `ArrayQueue`.
+    #[derive(Debug)]
+    pub struct ArrayQueue<T> {
+        inner: Mutex<VecDeque<T>>,
+        cap: usize,
+    }
+
+    impl<T> ArrayQueue<T> {
+        /// An empty queue holding at most `cap` items.
+        pub fn new(cap: usize) -> Self {
+            Self { inner: Mutex::new(VecDeque::new()), cap }
+        }
+
+        /// Pushes at the back, or gives the item back when the queue is full.
+        pub fn push(&self, item: T) -> Result<(), T> {
+            let mut q = lock(&self.inner);
+            if q.len() >= self.cap {
+                return Err(item);
+            }
+            q.push_back(item);
+            Ok(())
+        }
+
+        /// Takes the oldest item.
+        pub fn pop(&self) -> Option<T> {
+            lock(&self.inner).pop_front()
         }
     }
 }

@@ -148,6 +148,76 @@ fn out_of_budget_home_goes_remote_and_counts_it_unless_strict() {
 }
 
 #[test]
+fn bulk_into_handles_is_all_or_nothing_and_comes_back() {
+    let config = Config::builder()
+        .memory_limit(numaseg::config::MemoryAmount::Bytes(numaseg::config::ByteSize(32 << 20)))
+        .build_from::<_, &str, &str>([])
+        .unwrap();
+    let m = ArenaManager::heap_backed(&config, 1).unwrap();
+    let other = ArenaManager::heap_backed(&Config::default(), 1).unwrap();
+    let mut held = vec![m.allocate(64 << 10).unwrap()];
+    m.allocate_bulk_into(64 << 10, 100, &mut held).unwrap();
+    assert_eq!(held.len(), 101);
+    let addrs: std::collections::HashSet<usize> = held.iter().map(|s| s.as_ptr() as usize).collect();
+    assert_eq!(addrs.len(), 101, "distinct segments");
+    assert!(held.iter().all(|s| s.len() == 64 << 10 && s.node() == NodeId::new(0)));
+    // More than the budget holds: refused, and `held` is as it was.
+    assert!(matches!(
+        m.allocate_bulk_into(64 << 10, 1000, &mut held),
+        Err(AllocError::Bulk { .. }) | Err(AllocError::TotalBudget { .. }) | Err(AllocError::NodeBudget { .. })
+    ));
+    assert_eq!(held.len(), 101);
+    assert_eq!(m.stats().used_segments(), 101);
+    // A segment of another manager in the vector goes back to its own.
+    let mut mixed = std::mem::take(&mut held);
+    let stray: Vec<_> = vec![other.allocate(4096).unwrap()];
+    let mut all: Vec<numaseg::Segment<'_>> = Vec::new();
+    all.append(&mut mixed);
+    all.extend(stray);
+    m.release_all(&mut all);
+    assert!(all.is_empty());
+    assert_eq!(m.stats().used_segments(), 0);
+    assert_eq!(other.stats().used_segments(), 0);
+}
+
+#[test]
+fn foreign_frees_go_home_in_batches_and_at_thread_exit() {
+    let m = ArenaManager::heap_backed(&Config::default(), 2).unwrap();
+    let class = 3; // 32 KiB
+    let pooled = |node: u16| m.stats().node(NodeId::new(node)).unwrap().classes[class].pooled_segments;
+    let segments: Vec<_> = std::thread::scope(|s| {
+        s.spawn(|| {
+            m.set_thread_node(NodeId::new(1)).unwrap();
+            (0..100).map(|_| m.allocate(32 << 10).unwrap()).collect()
+        })
+        .join()
+        .unwrap()
+    });
+    let before = pooled(1);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            m.set_thread_node(NodeId::new(0)).unwrap();
+            let mut segments = segments;
+            // The outbox's threshold is half the class's largest capacity, at most 64.
+            for (i, segment) in segments.drain(..64).enumerate() {
+                assert_eq!(pooled(1), before, "nothing goes home before the threshold (free {i})");
+                drop(segment);
+            }
+            assert_eq!(pooled(1), before + 64, "the 64th foreign free sent the outbox home as one batch");
+            drop(segments); // 36 more wait in the outbox...
+            assert_eq!(pooled(1), before + 64);
+            let st = m.stats();
+            assert_eq!(st.node(NodeId::new(1)).unwrap().classes[class].used_segments, 0, "{st:#?}");
+        })
+        .join()
+        .unwrap();
+    });
+    // ...until the thread exits.
+    assert_eq!(pooled(1), before + 100);
+    assert_eq!(m.stats().used_segments(), 0);
+}
+
+#[test]
 fn a_segment_freed_on_another_node_goes_home() {
     let m = ArenaManager::heap_backed(&Config::default(), 3).unwrap();
     let class = 4; // 64 KiB
@@ -164,11 +234,21 @@ fn a_segment_freed_on_another_node_goes_home() {
     std::thread::scope(|s| {
         s.spawn(|| {
             m.set_thread_node(NodeId::new(2)).unwrap();
+            let cached_on_1 = m.stats().node(NodeId::new(1)).unwrap().classes[class].cached_segments;
             drop(segment);
+            // In this thread's outbox for node 1 (counted as cached on node 1, not in use)...
             let st = m.stats();
             assert_eq!(st.node(NodeId::new(2)).unwrap().classes[class].foreign_frees, 1);
-            assert_eq!(st.node(NodeId::new(1)).unwrap().classes[class].pooled_segments, pooled_on_1 + 1);
+            assert_eq!(st.node(NodeId::new(1)).unwrap().classes[class].pooled_segments, pooled_on_1);
+            assert_eq!(st.node(NodeId::new(1)).unwrap().classes[class].cached_segments, cached_on_1 + 1);
+            assert_eq!(st.node(NodeId::new(1)).unwrap().classes[class].used_segments, 0);
             assert_eq!(st.node(NodeId::new(2)).unwrap().classes[class].cached_segments, 0);
+            // ...until the outbox goes home as one batch (here: flushed by hand; else at its
+            // threshold, the thread's next scan, or its exit).
+            m.flush_thread_cache();
+            let st = m.stats();
+            assert_eq!(st.node(NodeId::new(1)).unwrap().classes[class].pooled_segments, pooled_on_1 + 1);
+            assert_eq!(st.node(NodeId::new(1)).unwrap().classes[class].cached_segments, cached_on_1);
         })
         .join()
         .unwrap();

@@ -100,6 +100,29 @@ fn bulk_and_batch_release() {
 }
 
 #[test]
+fn bulk_into_handles_and_release_all() {
+    for mode in MODES {
+        let m = manager(mode, 1);
+        let mut held = Vec::new();
+        m.allocate_bulk_into(32 << 10, 16, &mut held).unwrap();
+        let mut addrs: Vec<_> = held.iter().map(|s| s.as_ptr()).collect();
+        for s in &mut held {
+            s.as_mut_slice().fill(PATTERN);
+        }
+        m.release_all(&mut held);
+        assert!(held.is_empty());
+        m.allocate_bulk_into(32 << 10, 16, &mut held).unwrap();
+        let mut again: Vec<_> = held.iter().map(|s| s.as_ptr()).collect();
+        addrs.sort_unstable();
+        again.sort_unstable();
+        for s in &held {
+            check(mode, "allocate_bulk_into after release_all", s.as_slice(), addrs == again);
+        }
+        m.release_all(&mut held);
+    }
+}
+
+#[test]
 fn owned_segments() {
     for mode in MODES {
         let m = Arc::new(manager(mode, 1));

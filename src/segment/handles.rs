@@ -1,0 +1,60 @@
+//! Bulk through handles: a bulk allocation that lands straight in the caller's
+//! `Vec<Segment>`, and a release that gives a whole `Vec<Segment>` back in one pass over the
+//! thread cache. The handles are built from the stack's entries as they are copied out (no
+//! per-block pop from an intermediate batch) and forgotten before their entries go back (no
+//! per-block drop).
+
+use super::Segment;
+use crate::cache::{self, BulkSink, CachedCore};
+use crate::size_class::SizeClass;
+
+/// A bulk allocation's sink that makes each entry a handle.
+pub(crate) struct Handles<'a, 'v> {
+    pub(crate) arenas: &'a CachedCore,
+    pub(crate) class: SizeClass,
+    pub(crate) out: &'v mut Vec<Segment<'a>>,
+}
+
+impl BulkSink for Handles<'_, '_> {
+    fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    fn reserve(&mut self, n: usize) {
+        self.out.reserve(n);
+    }
+
+    #[inline]
+    fn put(&mut self, entries: &[usize], arena: u16) {
+        let (arenas, class) = (self.arenas, self.class);
+        // SAFETY: the bulk hands over these entries exclusively, each of `class` on `arena`.
+        self.out.extend(entries.iter().map(|&e| unsafe { Segment::from_entry(arenas, e, class, arena) }));
+    }
+
+    fn undo(&mut self, _arenas: &CachedCore, _class: SizeClass, start: usize) {
+        self.out.truncate(start); // dropping the handles gives them back
+    }
+}
+
+/// Gives every segment of `segments` back through `arenas`' thread cache in one pass and
+/// leaves the vector empty (its capacity kept). Segments of another manager are dropped, which
+/// gives them back to theirs.
+pub(crate) fn release_all<'a>(arenas: &'a CachedCore, segments: &mut Vec<Segment<'a>>) {
+    if !segments.iter().all(|s| std::ptr::eq(s.arenas, arenas)) {
+        segments.retain(|s| std::ptr::eq(s.arenas, arenas)); // the others go back to theirs
+    }
+    let len = segments.len();
+    // SAFETY: the handles are forgotten first (a `Segment` owns nothing but its entry), and
+    // their entries are given back once each below; a panic in between would leak them, never
+    // free them twice.
+    unsafe { segments.set_len(0) };
+    // SAFETY: the `len` handles stay initialised in the buffer (only the length changed), and
+    // nothing else touches the vector until this borrow ends.
+    let forgotten = unsafe { std::slice::from_raw_parts(segments.as_ptr(), len) };
+    if arenas.config.zero == crate::zero::ZeroMode::OnRelease {
+        for s in forgotten {
+            super::clear_entries(s.meta.class, &[s.entry.get()]);
+        }
+    }
+    cache::free_many(arenas, forgotten.iter().map(|s| (s.entry.get(), s.meta.class, s.meta.arena)));
+}
