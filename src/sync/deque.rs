@@ -99,18 +99,15 @@ mod model {
             if Arc::ptr_eq(&self.inner, &dest.inner) {
                 return Steal::Empty;
             }
-            // Two locks, taken in one global order (by address) so that two threads stealing
-            // from each other cannot each hold one and wait for the other
-            // (`loom-tests/tests/mutual_steal.rs`).
-            let (from_addr, dest_addr) = (std::ptr::from_ref(&*self.inner), std::ptr::from_ref(&*dest.inner));
-            let (mut from, mut to) = if from_addr < dest_addr {
-                let from = lock(&self.inner);
-                (from, lock(&dest.inner))
-            } else {
-                let to = lock(&dest.inner);
-                (lock(&self.inner), to)
-            };
-            move_batch(&mut from, &mut to, limit)
+            // Never two locks at once: the batch leaves `from` under its lock and enters `dest`
+            // under its own, in the stealing thread's hands in between (as crossbeam's steal
+            // is not one atomic step across both deques either). So two threads stealing from
+            // each other cannot deadlock (`loom-tests/tests/mutual_steal.rs`), and a thread
+            // flushing its deque at exit never waits behind a thief that waits for another lock.
+            let mut batch = VecDeque::new();
+            let first = move_batch(&mut lock(&self.inner), &mut batch, limit);
+            lock(&dest.inner).extend(batch);
+            first
         }
 
         /// Items in the deque.
