@@ -9,8 +9,6 @@
 //! A snapshot taken while threads run is a consistent-enough sum of relaxed reads; one taken
 //! when the threads are quiescent is exact (the conservation tests rely on that).
 
-use std::sync::atomic::Ordering as StdOrdering;
-
 use crate::cache::CachedCore;
 use crate::size_class::SizeClass;
 use crate::sync::{atomic::Ordering, lock};
@@ -125,7 +123,6 @@ pub(crate) fn collect(arenas: &CachedCore) -> Stats {
             let arena = u16::try_from(a).unwrap_or(u16::MAX);
             let usage = lock(&node.regions).usage();
             let c = &node.counters;
-            let load = |x: &std::sync::atomic::AtomicU64| x.load(StdOrdering::Relaxed);
             let class_stats: Vec<ClassStats> = (0..classes)
                 .map(|i| {
                     let size = SizeClass::from_index(i).map_or(0, SizeClass::size) as u64;
@@ -166,14 +163,14 @@ pub(crate) fn collect(arenas: &CachedCore) -> Stats {
                 regions_small: usage.regions_by_kind[3] as u64,
                 free_regions_committed: usage.free_regions_committed as u64,
                 free_regions_decommitted: usage.free_regions_decommitted as u64,
-                regions_mapped: load(&c.regions_mapped),
-                page_kind_fallbacks: load(&c.fallbacks),
-                decommits: load(&c.decommits),
-                decommitted_bytes: load(&c.decommitted_bytes),
-                recommits: load(&c.recommits),
-                recommit_failures: load(&c.recommit_failures),
-                reclaimed_segments: load(&c.reclaimed_segments),
-                budget_refusals: load(&c.budget_refusals),
+                regions_mapped: c.regions_mapped.get(),
+                page_kind_fallbacks: c.fallbacks.get(),
+                decommits: c.decommits.get(),
+                decommitted_bytes: c.decommitted_bytes.get(),
+                recommits: c.recommits.get(),
+                recommit_failures: c.recommit_failures.get(),
+                reclaimed_segments: c.reclaimed_segments.get(),
+                budget_refusals: c.budget_refusals.get(),
                 classes: class_stats,
             }
         })

@@ -6,8 +6,6 @@
 //! read under the state lock. A snapshot taken while threads run is a sum of relaxed reads,
 //! exact once they are quiescent.
 
-use std::sync::atomic::Ordering as StdOrdering;
-
 use super::{Kind, Shared};
 use crate::sync::lock;
 
@@ -125,7 +123,7 @@ pub struct NetworkBufferStats {
 /// Takes the snapshot.
 pub(crate) fn collect(shared: &Shared) -> NetworkBufferStats {
     let (requested, recycled, in_use) = shared.slots.iter().fold((0, 0, 0), |(req, rec, used), s| {
-        let (a, b) = (s.requests.load(StdOrdering::Relaxed), s.recycles.load(StdOrdering::Relaxed));
+        let (a, b) = (s.requests.get(), s.recycles.get());
         (req + a, rec + b, used + usize::from(a != b))
     });
     let st = lock(&shared.state);

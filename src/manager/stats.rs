@@ -6,8 +6,6 @@
 //! they are quiescent is exact. Taking one locks the owner registry and the allocator's region
 //! tables briefly: it is for monitoring, not for a hot path.
 
-use std::sync::atomic::{AtomicU64, Ordering as StatOrdering};
-
 use super::Shared;
 use crate::config::UseCase;
 
@@ -171,7 +169,6 @@ pub struct MemoryManagerStats {
 /// Takes the snapshot.
 pub(crate) fn collect(m: &Shared) -> MemoryManagerStats {
     let ps = m.page_size as u64;
-    let load = |c: &AtomicU64| c.load(StatOrdering::Relaxed);
     let arena_nodes = m.arena.nodes();
     let mut node_pages = vec![0u64; arena_nodes.len()];
     let mut owners = Vec::new();
@@ -257,13 +254,13 @@ pub(crate) fn collect(m: &Shared) -> MemoryManagerStats {
         nodes,
         owners,
         use_cases,
-        allocation_failures: load(&c.allocation_failures),
-        reservation_failures: load(&c.reservation_failures),
-        release_all_calls: load(&c.release_all_calls),
-        credit_reclaims: load(&c.credit_reclaims),
-        leaked_owners: load(&c.leaked_owners),
-        leaked_pages: load(&c.leaked_pages),
-        leaked_reserved_bytes: load(&c.leaked_reserved_bytes),
+        allocation_failures: c.allocation_failures.get(),
+        reservation_failures: c.reservation_failures.get(),
+        release_all_calls: c.release_all_calls.get(),
+        credit_reclaims: c.credit_reclaims.get(),
+        leaked_owners: c.leaked_owners.get(),
+        leaked_pages: c.leaked_pages.get(),
+        leaked_reserved_bytes: c.leaked_reserved_bytes.get(),
     }
 }
 
