@@ -6,7 +6,6 @@
 //! `pub(crate)` surface at the end of this file.
 
 use std::fmt;
-use std::sync::atomic::Ordering as StdOrdering;
 
 use numa::sys::heap::HeapSource;
 use numa::sys::linux::LinuxSource;
@@ -387,9 +386,8 @@ impl ArenaManager {
     /// decommitted, counting regions the flush itself left free and decommitted. (Other
     /// threads' caches are theirs; they go back when those threads free, spill or exit.)
     pub fn purge(&self) -> usize {
-        let decommitted = || -> u64 {
-            self.arenas.all_nodes().iter().map(|n| n.counters.decommitted_bytes.load(StdOrdering::Relaxed)).sum()
-        };
+        let decommitted =
+            || -> u64 { self.arenas.all_nodes().iter().map(|n| n.counters.decommitted_bytes.get()).sum() };
         let before = decommitted();
         cache::flush(&self.arenas, None);
         self.arenas.drain_pools_to_regions(Some(0));

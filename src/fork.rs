@@ -5,22 +5,22 @@
 //! In a child, cache hits still work (the cache is the forking thread's own memory, copied), but
 //! every slow path returns [`AllocError::Forked`](crate::AllocError::Forked): build a new manager
 //! in the child. Frees in the child that cannot go to the cache are kept in the cache or dropped
-//! on the floor of the child's copy of the pools — they never block. (These statics use std's
-//! atomics: they are not part of any protocol loom models.)
+//! on the floor of the child's copy of the pools — they never block. (The state is a
+//! [`Process`], std's atomics: see [`crate::sync::stat`].)
 
 use std::sync::Once;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-static PARENT: AtomicU32 = AtomicU32::new(0);
+use crate::sync::stat::Process;
+
+static PROCESS: Process = Process::new();
 static REGISTER: Once = Once::new();
 
 extern "C" fn prepare() {
-    PARENT.store(std::process::id(), Ordering::Relaxed);
+    PROCESS.forking(std::process::id());
 }
 
 extern "C" fn in_child() {
-    GENERATION.fetch_add(1, Ordering::Relaxed);
+    PROCESS.forked();
 }
 
 /// The process's fork generation (0 in the original process, +1 in each generation of child).
@@ -36,10 +36,10 @@ pub(crate) fn generation() -> u64 {
             tracing::warn!(target: "numaseg", "pthread_atfork failed ({rc}): fork detection is off");
         }
     });
-    GENERATION.load(Ordering::Relaxed)
+    PROCESS.generation()
 }
 
 /// The pid of the process that last forked.
 pub(crate) fn parent_pid() -> u32 {
-    PARENT.load(Ordering::Relaxed)
+    PROCESS.parent()
 }

@@ -1,6 +1,12 @@
 //! The Prometheus text exposition format, as every stats snapshot writes it: one `# HELP` and
 //! `# TYPE` header per metric family, then one line per series (`name{labels} value`, or
 //! `name value` when there are no labels). Label values are escaped here, in one place.
+//!
+//! Each snapshot row type is declared once, with [`snapshot!`]: a field carries its metric (type,
+//! name, help, extra labels) next to its doc, and the same table gives the struct and its
+//! exposition. Families come out in field order; consecutive fields naming the same family are
+//! one family (a label tells them apart), and a `rows` field (a `Vec` of a child row type) puts
+//! the child's families there, each series labelled with its parents' labels first.
 
 use std::fmt::Write as _;
 
@@ -8,25 +14,49 @@ use std::fmt::Write as _;
 #[derive(Debug, Default)]
 pub(crate) struct TextWriter {
     out: String,
-    prefix: &'static str,
 }
 
 impl TextWriter {
-    /// A writer whose metric names all start with `prefix`.
-    pub(crate) fn with_prefix(prefix: &'static str) -> Self {
-        Self { out: String::new(), prefix }
+    /// Writes one family's header: `kind` is `gauge` or `counter`.
+    fn header(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
 
-    /// Writes one family: `kind` is `gauge` or `counter`; each row is (labels, value), the
-    /// labels already formatted (`node="0",size="4096"`) or empty.
-    pub(crate) fn family(&mut self, name: &str, kind: &str, help: &str, rows: impl IntoIterator<Item = (String, u64)>) {
-        let prefix = self.prefix;
-        let _ = writeln!(self.out, "# HELP {prefix}{name} {help}\n# TYPE {prefix}{name} {kind}");
-        for (labels, value) in rows {
-            if labels.is_empty() {
-                let _ = writeln!(self.out, "{prefix}{name} {value}");
-            } else {
-                let _ = writeln!(self.out, "{prefix}{name}{{{labels}}} {value}");
+    /// Writes one series; `labels` already formatted (`node="0",size="4096"`) or empty.
+    fn series(&mut self, name: &str, labels: &str, value: u64) {
+        if labels.is_empty() {
+            let _ = writeln!(self.out, "{name} {value}");
+        } else {
+            let _ = writeln!(self.out, "{name}{{{labels}}} {value}");
+        }
+    }
+
+    /// Writes the families of `rows` (each with its parents' labels), in table order.
+    pub(crate) fn table<R: Table>(&mut self, rows: &[(String, &R)]) {
+        let entries = R::entries();
+        let mut i = 0;
+        while i < entries.len() {
+            match entries[i] {
+                Entry::Rows(children) => {
+                    children(rows, self);
+                    i += 1;
+                }
+                Entry::Metric { name, kind, help, .. } => {
+                    let end = i + entries[i..]
+                        .iter()
+                        .take_while(|e| matches!(e, Entry::Metric { name: n, .. } if *n == name))
+                        .count();
+                    self.header(name, kind, help);
+                    for (parents, row) in rows {
+                        let own = join(parents, &row.labels());
+                        for e in &entries[i..end] {
+                            if let Entry::Metric { samples, .. } = e {
+                                samples(row, &mut |extra, value| self.series(name, &join(&own, extra), value));
+                            }
+                        }
+                    }
+                    i = end;
+                }
             }
         }
     }
@@ -36,6 +66,143 @@ impl TextWriter {
         self.out
     }
 }
+
+/// Renders `rows` of a top-level snapshot type (no parent labels).
+pub(crate) fn render<'a, R: Table + 'a>(rows: impl IntoIterator<Item = &'a R>) -> String {
+    let rows: Vec<(String, &R)> = rows.into_iter().map(|r| (String::new(), r)).collect();
+    let mut w = TextWriter::default();
+    w.table(&rows);
+    w.finish()
+}
+
+/// `a,b`, or whichever is not empty.
+pub(crate) fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_owned(),
+        (_, true) => a.to_owned(),
+        _ => format!("{a},{b}"),
+    }
+}
+
+/// Where a row's series go: (extra labels, value).
+pub(crate) type Out<'a> = &'a mut dyn FnMut(&str, u64);
+
+/// One entry of a row type's metrics table.
+pub(crate) enum Entry<R> {
+    /// A family, or one part of it (consecutive entries with the same name): its series of a
+    /// row, each as (extra labels, value).
+    Metric { name: &'static str, kind: &'static str, help: &'static str, samples: fn(&R, Out<'_>) },
+    /// The families of a child row type, given the parent rows.
+    Rows(fn(&[(String, &R)], &mut TextWriter)),
+}
+
+/// A snapshot row type with a metrics table (declared with [`snapshot!`]).
+pub(crate) trait Table: Sized {
+    /// This row's own labels (after its parents').
+    fn labels(&self) -> String;
+    /// The table, in field order.
+    fn entries() -> Vec<Entry<Self>>;
+}
+
+/// A field value as series: one, or none for an absent optional value.
+pub(crate) trait Sample {
+    /// Emits the value with the extra labels `extra`.
+    fn sample(&self, extra: &str, out: Out<'_>);
+}
+
+impl Sample for u64 {
+    fn sample(&self, extra: &str, out: Out<'_>) {
+        out(extra, *self);
+    }
+}
+
+impl Sample for usize {
+    fn sample(&self, extra: &str, out: Out<'_>) {
+        out(extra, u64::try_from(*self).unwrap_or(u64::MAX));
+    }
+}
+
+impl Sample for u32 {
+    fn sample(&self, extra: &str, out: Out<'_>) {
+        out(extra, u64::from(*self));
+    }
+}
+
+impl Sample for bool {
+    fn sample(&self, extra: &str, out: Out<'_>) {
+        out(extra, u64::from(*self));
+    }
+}
+
+impl<T: Sample> Sample for Option<T> {
+    fn sample(&self, extra: &str, out: Out<'_>) {
+        if let Some(v) = self {
+            v.sample(extra, out);
+        }
+    }
+}
+
+/// Declares a snapshot row type and its metrics table in one: the struct (attributes and field
+/// docs as written) and its [`Table`] impl. A field is followed by `=> (kind "name" "help")`,
+/// `=> (kind "name" "help" "extra=\"label\"")`, `=> (kind "name" "help" with |row, out| ...)`
+/// (series computed by hand), `=> (and "name" "extra=\"label\"")` (one more series of the
+/// family the field before opened), `=> (rows)` (a `Vec` of a child row type), or nothing (not a
+/// metric). `labels(row) { ... }` gives a row's own labels.
+macro_rules! snapshot {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                pub $field:ident : $ty:ty $(=> $spec:tt)?
+            ),* $(,)?
+        }
+        labels($row:ident) $labels:block
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl $crate::prometheus::Table for $name {
+            fn labels(&self) -> String {
+                let $row = self;
+                $labels
+            }
+
+            fn entries() -> Vec<$crate::prometheus::Entry<Self>> {
+                vec![$($($crate::prometheus::snapshot!(@entry $field $spec),)?)*]
+            }
+        }
+    };
+    (@entry $field:ident (rows)) => {
+        $crate::prometheus::Entry::Rows(|rows, w| {
+            let children: Vec<_> = rows
+                .iter()
+                .flat_map(|(parents, r)| {
+                    let labels = $crate::prometheus::join(parents, &$crate::prometheus::Table::labels(*r));
+                    r.$field.iter().map(move |c| (labels.clone(), c))
+                })
+                .collect();
+            w.table(&children);
+        })
+    };
+    (@entry $field:ident (and $metric:literal $extra:literal)) => {
+        $crate::prometheus::snapshot!(@entry $field (gauge $metric "" $extra))
+    };
+    (@entry $field:ident ($kind:ident $metric:literal $help:literal with $samples:expr)) => {
+        $crate::prometheus::Entry::Metric { name: $metric, kind: stringify!($kind), help: $help, samples: $samples }
+    };
+    (@entry $field:ident ($kind:ident $metric:literal $help:literal $($extra:literal)?)) => {
+        $crate::prometheus::Entry::Metric {
+            name: $metric,
+            kind: stringify!($kind),
+            help: $help,
+            samples: |r, out| $crate::prometheus::Sample::sample(&r.$field, concat!("" $(, $extra)?), out),
+        }
+    };
+}
+pub(crate) use snapshot;
 
 /// A label value in the text format: backslash, double quote and line feed escaped.
 pub(crate) fn label(value: &str) -> String {
@@ -55,16 +222,56 @@ pub(crate) fn label(value: &str) -> String {
 mod tests {
     use super::*;
 
+    snapshot! {
+        /// A test row.
+        #[derive(Debug, Default)]
+        pub struct Top {
+            /// A counter.
+            pub a: u64 => (counter "t_a_total" "A counter."),
+            /// Absent when `None`.
+            pub b: Option<u64> => (gauge "t_b" "A gauge."),
+            /// Children.
+            pub kids: Vec<Kid> => (rows),
+        }
+        labels(_r) { String::new() }
+    }
+
+    snapshot! {
+        /// A child row.
+        #[derive(Debug, Default)]
+        pub struct Kid {
+            /// Its label.
+            pub id: String,
+            /// One family, two series per row.
+            pub x: usize => (gauge "t_kid" "By state." "state=\"x\""),
+            /// The other series.
+            pub y: bool => (and "t_kid" "state=\"y\""),
+            /// By hand.
+            pub z: u32 => (counter "t_z_total" "By hand." with |k, out| out("", u64::from(k.z) * 2)),
+        }
+        labels(k) { format!("id=\"{}\"", label(&k.id)) }
+    }
+
     #[test]
-    fn families_and_series() {
-        let mut w = TextWriter::with_prefix("numaseg_");
-        w.family("a_total", "counter", "A counter.", [(String::new(), 3)]);
-        w.family("b", "gauge", "A gauge.", [(format!("node=\"{}\"", label("0")), 7), ("x=\"\\\"\"".into(), 1)]);
+    fn families_series_groups_and_children() {
+        let top = Top {
+            a: 3,
+            b: None,
+            kids: vec![Kid { id: "\"q\"".into(), x: 1, y: true, z: 4 }, Kid { id: "r".into(), ..Kid::default() }],
+        };
         assert_eq!(
-            w.finish(),
-            "# HELP numaseg_a_total A counter.\n# TYPE numaseg_a_total counter\nnumaseg_a_total 3\n\
-             # HELP numaseg_b A gauge.\n# TYPE numaseg_b gauge\nnumaseg_b{node=\"0\"} 7\nnumaseg_b{x=\"\\\"\"} 1\n"
+            render([&top]),
+            "# HELP t_a_total A counter.\n# TYPE t_a_total counter\nt_a_total 3\n\
+             # HELP t_b A gauge.\n# TYPE t_b gauge\n\
+             # HELP t_kid By state.\n# TYPE t_kid gauge\n\
+             t_kid{id=\"\\\"q\\\"\",state=\"x\"} 1\nt_kid{id=\"\\\"q\\\"\",state=\"y\"} 1\n\
+             t_kid{id=\"r\",state=\"x\"} 0\nt_kid{id=\"r\",state=\"y\"} 0\n\
+             # HELP t_z_total By hand.\n# TYPE t_z_total counter\n\
+             t_z_total{id=\"\\\"q\\\"\"} 8\nt_z_total{id=\"r\"} 0\n"
         );
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(join("", "b"), "b");
+        assert_eq!(join("a", ""), "a");
+        assert_eq!(join("a", "b"), "a,b");
     }
 }

@@ -9,104 +9,120 @@
 //! A snapshot taken while threads run is a consistent-enough sum of relaxed reads; one taken
 //! when the threads are quiescent is exact (the conservation tests rely on that).
 
-use std::sync::atomic::Ordering as StdOrdering;
-
 use crate::cache::CachedCore;
+use crate::prometheus::snapshot;
 use crate::size_class::SizeClass;
 use crate::sync::{atomic::Ordering, lock};
 
-/// Usage of one size class on one node.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct ClassStats {
-    /// Segment size in bytes.
-    pub segment_size: u64,
-    /// Regions serving this class.
-    pub regions: u64,
-    /// Segments in users' hands.
-    pub used_segments: u64,
-    /// Segments in thread caches (stacks, spill deques, and outboxes of frees on other nodes).
-    pub cached_segments: u64,
-    /// Segments in the node's shared pool.
-    pub pooled_segments: u64,
-    /// Segments the class's regions can still hand out without another region.
-    pub carvable_segments: u64,
-    /// Allocations served from a thread cache without a refill.
-    pub cache_hits: u64,
-    /// Refills of a thread cache (each a miss).
-    pub cache_misses: u64,
-    /// Refills served by a batch from the node's pool.
-    pub pool_refills: u64,
-    /// Batches stolen from other threads of the node.
-    pub steals: u64,
-    /// Segments obtained by stealing.
-    pub stolen_segments: u64,
-    /// Allocations by threads of this node that another node served (home out of budget).
-    pub remote_allocations: u64,
-    /// Frees by threads of this node of segments that belong to another node (sent home).
-    pub foreign_frees: u64,
+snapshot! {
+    /// Usage of one size class on one node.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    pub struct ClassStats {
+        /// Segment size in bytes.
+        pub segment_size: u64,
+        /// Regions serving this class.
+        pub regions: u64 => (gauge "numaseg_class_regions" "Regions serving a size class."),
+        /// Segments in users' hands.
+        pub used_segments: u64 => (gauge "numaseg_class_used_segments" "Segments in users' hands."),
+        /// Segments in thread caches (stacks, spill deques, and outboxes of frees on other nodes).
+        pub cached_segments: u64 => (gauge "numaseg_class_cached_segments" "Segments in thread caches."),
+        /// Segments in the node's shared pool.
+        pub pooled_segments: u64 => (gauge "numaseg_class_pooled_segments" "Segments in the node pool."),
+        /// Segments the class's regions can still hand out without another region.
+        pub carvable_segments: u64,
+        /// Allocations served from a thread cache without a refill.
+        pub cache_hits: u64 => (counter "numaseg_cache_hits_total" "Allocations served from a thread cache."),
+        /// Refills of a thread cache (each a miss).
+        pub cache_misses: u64 => (counter "numaseg_cache_misses_total" "Thread cache refills."),
+        /// Refills served by a batch from the node's pool.
+        pub pool_refills: u64 => (counter "numaseg_pool_refills_total" "Refills served from the node pool."),
+        /// Batches stolen from other threads of the node.
+        pub steals: u64 => (counter "numaseg_steals_total" "Batches stolen from other threads of the node."),
+        /// Segments obtained by stealing.
+        pub stolen_segments: u64 => (counter "numaseg_stolen_segments_total" "Segments obtained by stealing."),
+        /// Allocations by threads of this node that another node served (home out of budget).
+        pub remote_allocations: u64 =>
+            (counter "numaseg_remote_allocations_total" "Allocations served by another node."),
+        /// Frees by threads of this node of segments that belong to another node (sent home).
+        pub foreign_frees: u64 =>
+            (counter "numaseg_foreign_frees_total" "Frees of another node's segments, sent home."),
+    }
+    labels(c) { format!("size=\"{}\"", c.segment_size) }
 }
 
-/// Usage of one node.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct NodeStats {
-    /// The node's kernel index.
-    pub node: usize,
-    /// The node's budget in bytes (`None`: unlimited).
-    pub budget_bytes: Option<u64>,
-    /// Bytes of regions mapped (committed or not).
-    pub mapped_bytes: u64,
-    /// Bytes of regions committed (counted against the budget).
-    pub committed_bytes: u64,
-    /// Bytes of segments in users' hands.
-    pub used_bytes: u64,
-    /// Committed bytes not in users' hands (caches, pools, carvable, free regions).
-    pub free_bytes: u64,
-    /// Regions by page kind: 1 GiB hugetlb.
-    pub regions_1g: u64,
-    /// Regions by page kind: 2 MiB hugetlb.
-    pub regions_2m: u64,
-    /// Regions by page kind: transparent huge pages.
-    pub regions_thp: u64,
-    /// Regions by page kind: base pages.
-    pub regions_small: u64,
-    /// Regions serving no class, committed.
-    pub free_regions_committed: u64,
-    /// Regions serving no class, decommitted (memory back at the OS).
-    pub free_regions_decommitted: u64,
-    /// Regions mapped since start.
-    pub regions_mapped: u64,
-    /// Region mappings that fell back to a smaller page kind.
-    pub page_kind_fallbacks: u64,
-    /// Regions decommitted since start.
-    pub decommits: u64,
-    /// Bytes decommitted since start.
-    pub decommitted_bytes: u64,
-    /// Regions recommitted since start.
-    pub recommits: u64,
-    /// Recommits that failed (the region was unmapped instead).
-    pub recommit_failures: u64,
-    /// Segments given back from pools to their regions.
-    pub reclaimed_segments: u64,
-    /// Region mappings or recommits the budget refused.
-    pub budget_refusals: u64,
-    /// Per size class, 4 KiB upward, up to the region size.
-    pub classes: Vec<ClassStats>,
+snapshot! {
+    /// Usage of one node.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    pub struct NodeStats {
+        /// The node's kernel index.
+        pub node: usize,
+        /// The node's budget in bytes (`None`: unlimited).
+        pub budget_bytes: Option<u64> =>
+            (gauge "numaseg_node_budget_bytes" "Per-node byte budget (absent rows: unlimited)."),
+        /// Bytes of regions mapped (committed or not).
+        pub mapped_bytes: u64 => (gauge "numaseg_node_mapped_bytes" "Bytes of regions mapped."),
+        /// Bytes of regions committed (counted against the budget).
+        pub committed_bytes: u64 => (gauge "numaseg_node_committed_bytes" "Bytes of regions committed."),
+        /// Bytes of segments in users' hands.
+        pub used_bytes: u64 => (gauge "numaseg_node_used_bytes" "Bytes of segments in users' hands."),
+        /// Committed bytes not in users' hands (caches, pools, carvable, free regions).
+        pub free_bytes: u64 => (gauge "numaseg_node_free_bytes" "Committed bytes not in users' hands."),
+        /// Regions by page kind: 1 GiB hugetlb.
+        pub regions_1g: u64 => (gauge "numaseg_node_regions" "Regions by page kind." "kind=\"1g\""),
+        /// Regions by page kind: 2 MiB hugetlb.
+        pub regions_2m: u64 => (and "numaseg_node_regions" "kind=\"2m\""),
+        /// Regions by page kind: transparent huge pages.
+        pub regions_thp: u64 => (and "numaseg_node_regions" "kind=\"thp\""),
+        /// Regions by page kind: base pages.
+        pub regions_small: u64 => (and "numaseg_node_regions" "kind=\"small\""),
+        /// Regions serving no class, committed.
+        pub free_regions_committed: u64 =>
+            (gauge "numaseg_node_free_regions" "Regions serving no class, by state." "state=\"committed\""),
+        /// Regions serving no class, decommitted (memory back at the OS).
+        pub free_regions_decommitted: u64 =>
+            (and "numaseg_node_free_regions" "state=\"decommitted\""),
+        /// Regions mapped since start.
+        pub regions_mapped: u64 => (counter "numaseg_regions_mapped_total" "Regions mapped."),
+        /// Region mappings that fell back to a smaller page kind.
+        pub page_kind_fallbacks: u64 =>
+            (counter "numaseg_page_kind_fallbacks_total" "Region mappings that fell back to a smaller page kind."),
+        /// Regions decommitted since start.
+        pub decommits: u64 => (counter "numaseg_decommits_total" "Regions decommitted."),
+        /// Bytes decommitted since start.
+        pub decommitted_bytes: u64 => (counter "numaseg_decommitted_bytes_total" "Bytes decommitted."),
+        /// Regions recommitted since start.
+        pub recommits: u64 => (counter "numaseg_recommits_total" "Regions recommitted."),
+        /// Recommits that failed (the region was unmapped instead).
+        pub recommit_failures: u64 => (counter "numaseg_recommit_failures_total" "Recommits that failed."),
+        /// Segments given back from pools to their regions.
+        pub reclaimed_segments: u64 =>
+            (counter "numaseg_reclaimed_segments_total" "Segments given back from pools to regions."),
+        /// Region mappings or recommits the budget refused.
+        pub budget_refusals: u64 => (counter "numaseg_budget_refusals_total" "Region mappings the budget refused."),
+        /// Per size class, 4 KiB upward, up to the region size.
+        pub classes: Vec<ClassStats> => (rows),
+    }
+    labels(n) { format!("node=\"{}\"", n.node) }
 }
 
-/// A snapshot of an [`ArenaManager`](crate::ArenaManager).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct Stats {
-    /// The total budget in bytes (`None`: unlimited).
-    pub total_budget_bytes: Option<u64>,
-    /// Bytes committed over all nodes.
-    pub total_committed_bytes: u64,
-    /// Threads with a live cache.
-    pub live_thread_caches: u64,
-    /// Per node.
-    pub nodes: Vec<NodeStats>,
+snapshot! {
+    /// A snapshot of an [`ArenaManager`](crate::ArenaManager).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    pub struct Stats {
+        /// The total budget in bytes (`None`: unlimited).
+        pub total_budget_bytes: Option<u64> =>
+            (gauge "numaseg_total_budget_bytes" "Total byte budget (absent rows: unlimited)."),
+        /// Bytes committed over all nodes.
+        pub total_committed_bytes: u64 => (gauge "numaseg_total_committed_bytes" "Bytes committed over all nodes."),
+        /// Threads with a live cache.
+        pub live_thread_caches: u64 => (gauge "numaseg_live_thread_caches" "Threads with a live cache."),
+        /// Per node.
+        pub nodes: Vec<NodeStats> => (rows),
+    }
+    labels(_s) { String::new() }
 }
 
 fn limit(bytes: usize) -> Option<u64> {
@@ -125,7 +141,6 @@ pub(crate) fn collect(arenas: &CachedCore) -> Stats {
             let arena = u16::try_from(a).unwrap_or(u16::MAX);
             let usage = lock(&node.regions).usage();
             let c = &node.counters;
-            let load = |x: &std::sync::atomic::AtomicU64| x.load(StdOrdering::Relaxed);
             let class_stats: Vec<ClassStats> = (0..classes)
                 .map(|i| {
                     let size = SizeClass::from_index(i).map_or(0, SizeClass::size) as u64;
@@ -168,14 +183,14 @@ pub(crate) fn collect(arenas: &CachedCore) -> Stats {
                 regions_small: usage.regions_by_kind[3] as u64,
                 free_regions_committed: usage.free_regions_committed as u64,
                 free_regions_decommitted: usage.free_regions_decommitted as u64,
-                regions_mapped: load(&c.regions_mapped),
-                page_kind_fallbacks: load(&c.fallbacks),
-                decommits: load(&c.decommits),
-                decommitted_bytes: load(&c.decommitted_bytes),
-                recommits: load(&c.recommits),
-                recommit_failures: load(&c.recommit_failures),
-                reclaimed_segments: load(&c.reclaimed_segments),
-                budget_refusals: load(&c.budget_refusals),
+                regions_mapped: c.regions_mapped.get(),
+                page_kind_fallbacks: c.fallbacks.get(),
+                decommits: c.decommits.get(),
+                decommitted_bytes: c.decommitted_bytes.get(),
+                recommits: c.recommits.get(),
+                recommit_failures: c.recommit_failures.get(),
+                reclaimed_segments: c.reclaimed_segments.get(),
+                budget_refusals: c.budget_refusals.get(),
                 classes: class_stats,
             }
         })
@@ -227,152 +242,6 @@ impl Stats {
     /// ```
     #[must_use]
     pub fn to_prometheus(&self) -> String {
-        let mut w = crate::prometheus::TextWriter::default();
-        let mut family =
-            |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| w.family(name, kind, help, rows);
-        let per_node = |f: &dyn Fn(&NodeStats) -> u64| -> Vec<(String, u64)> {
-            self.nodes.iter().map(|n| (format!("node=\"{}\"", n.node), f(n))).collect()
-        };
-        let per_class = |f: &dyn Fn(&ClassStats) -> u64| -> Vec<(String, u64)> {
-            self.nodes
-                .iter()
-                .flat_map(|n| {
-                    n.classes.iter().map(move |c| (format!("node=\"{}\",size=\"{}\"", n.node, c.segment_size), f(c)))
-                })
-                .collect()
-        };
-        family(
-            "numaseg_total_budget_bytes",
-            "gauge",
-            "Total byte budget (absent rows: unlimited).",
-            self.total_budget_bytes.map(|b| (String::new(), b)).into_iter().collect(),
-        );
-        family(
-            "numaseg_total_committed_bytes",
-            "gauge",
-            "Bytes committed over all nodes.",
-            vec![(String::new(), self.total_committed_bytes)],
-        );
-        family(
-            "numaseg_live_thread_caches",
-            "gauge",
-            "Threads with a live cache.",
-            vec![(String::new(), self.live_thread_caches)],
-        );
-        family(
-            "numaseg_node_budget_bytes",
-            "gauge",
-            "Per-node byte budget (absent rows: unlimited).",
-            self.nodes.iter().filter_map(|n| n.budget_bytes.map(|b| (format!("node=\"{}\"", n.node), b))).collect(),
-        );
-        family("numaseg_node_mapped_bytes", "gauge", "Bytes of regions mapped.", per_node(&|n| n.mapped_bytes));
-        family(
-            "numaseg_node_committed_bytes",
-            "gauge",
-            "Bytes of regions committed.",
-            per_node(&|n| n.committed_bytes),
-        );
-        family("numaseg_node_used_bytes", "gauge", "Bytes of segments in users' hands.", per_node(&|n| n.used_bytes));
-        family("numaseg_node_free_bytes", "gauge", "Committed bytes not in users' hands.", per_node(&|n| n.free_bytes));
-        let kinds: Vec<(String, u64)> = self
-            .nodes
-            .iter()
-            .flat_map(|n| {
-                [("1g", n.regions_1g), ("2m", n.regions_2m), ("thp", n.regions_thp), ("small", n.regions_small)]
-                    .into_iter()
-                    .map(move |(k, v)| (format!("node=\"{}\",kind=\"{k}\"", n.node), v))
-            })
-            .collect();
-        family("numaseg_node_regions", "gauge", "Regions by page kind.", kinds);
-        family("numaseg_node_free_regions", "gauge", "Regions serving no class, by state.", {
-            self.nodes
-                .iter()
-                .flat_map(|n| {
-                    [("committed", n.free_regions_committed), ("decommitted", n.free_regions_decommitted)]
-                        .into_iter()
-                        .map(move |(s, v)| (format!("node=\"{}\",state=\"{s}\"", n.node), v))
-                })
-                .collect()
-        });
-        family("numaseg_regions_mapped_total", "counter", "Regions mapped.", per_node(&|n| n.regions_mapped));
-        family(
-            "numaseg_page_kind_fallbacks_total",
-            "counter",
-            "Region mappings that fell back to a smaller page kind.",
-            per_node(&|n| n.page_kind_fallbacks),
-        );
-        family("numaseg_decommits_total", "counter", "Regions decommitted.", per_node(&|n| n.decommits));
-        family("numaseg_decommitted_bytes_total", "counter", "Bytes decommitted.", per_node(&|n| n.decommitted_bytes));
-        family("numaseg_recommits_total", "counter", "Regions recommitted.", per_node(&|n| n.recommits));
-        family(
-            "numaseg_recommit_failures_total",
-            "counter",
-            "Recommits that failed.",
-            per_node(&|n| n.recommit_failures),
-        );
-        family(
-            "numaseg_reclaimed_segments_total",
-            "counter",
-            "Segments given back from pools to regions.",
-            per_node(&|n| n.reclaimed_segments),
-        );
-        family(
-            "numaseg_budget_refusals_total",
-            "counter",
-            "Region mappings the budget refused.",
-            per_node(&|n| n.budget_refusals),
-        );
-        family("numaseg_class_regions", "gauge", "Regions serving a size class.", per_class(&|c| c.regions));
-        family("numaseg_class_used_segments", "gauge", "Segments in users' hands.", per_class(&|c| c.used_segments));
-        family(
-            "numaseg_class_cached_segments",
-            "gauge",
-            "Segments in thread caches.",
-            per_class(&|c| c.cached_segments),
-        );
-        family(
-            "numaseg_class_pooled_segments",
-            "gauge",
-            "Segments in the node pool.",
-            per_class(&|c| c.pooled_segments),
-        );
-        family(
-            "numaseg_cache_hits_total",
-            "counter",
-            "Allocations served from a thread cache.",
-            per_class(&|c| c.cache_hits),
-        );
-        family("numaseg_cache_misses_total", "counter", "Thread cache refills.", per_class(&|c| c.cache_misses));
-        family(
-            "numaseg_pool_refills_total",
-            "counter",
-            "Refills served from the node pool.",
-            per_class(&|c| c.pool_refills),
-        );
-        family(
-            "numaseg_steals_total",
-            "counter",
-            "Batches stolen from other threads of the node.",
-            per_class(&|c| c.steals),
-        );
-        family(
-            "numaseg_stolen_segments_total",
-            "counter",
-            "Segments obtained by stealing.",
-            per_class(&|c| c.stolen_segments),
-        );
-        family(
-            "numaseg_remote_allocations_total",
-            "counter",
-            "Allocations served by another node.",
-            per_class(&|c| c.remote_allocations),
-        );
-        family(
-            "numaseg_foreign_frees_total",
-            "counter",
-            "Frees of another node's segments, sent home.",
-            per_class(&|c| c.foreign_frees),
-        );
-        w.finish()
+        crate::prometheus::render([self])
     }
 }

@@ -44,7 +44,7 @@ use numa::NodeId;
 use super::availability::{self, Cancellation, Interrupted};
 use super::buffer::Buffer;
 use super::stats::LocalPoolStats;
-use super::{Shared, Slot, bump};
+use super::{Shared, Slot};
 use crate::error::BufferPoolError;
 use crate::sync::Arc;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -234,12 +234,8 @@ impl PoolCore {
     #[inline(always)]
     fn hand_out_plain(&self, slot: u32) -> Buffer {
         let s = &self.shared.slots[slot as usize];
-        debug_assert_eq!(
-            s.requests.load(std::sync::atomic::Ordering::Relaxed),
-            s.recycles.load(std::sync::atomic::Ordering::Relaxed),
-            "buffer {slot} handed out while in someone's hands"
-        );
-        bump(&s.requests);
+        debug_assert_eq!(s.requests.get(), s.recycles.get(), "buffer {slot} handed out while in someone's hands");
+        s.requests.bump(1);
         let writable = self.writable.load(Ordering::Relaxed);
         // SAFETY: `slot` was just taken from this pool, so the caller holds it exclusively and
         // the pool's record (hence `self`) lives until it is recycled.
@@ -285,7 +281,7 @@ fn recycle_clearing(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
 #[inline(always)]
 fn recycle_plain(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
     let slots = &core.shared.slots;
-    bump(&slots[slot as usize].recycles);
+    slots[slot as usize].recycles.bump(1);
     if core.try_push(slots, slot) {
         return None;
     }

@@ -39,7 +39,6 @@ mod stats;
 
 use std::fmt;
 use std::sync::Arc as StdArc;
-use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use std::time::Duration;
 
 use numa::NodeId;
@@ -57,6 +56,7 @@ use crate::config::MemoryAmount;
 use crate::error::BufferPoolError;
 use crate::segment::RawSegment;
 use crate::sync::atomic::{AtomicU32, AtomicUsize};
+use crate::sync::stat::{Counter, Hint};
 use crate::sync::{Arc, Mutex, MutexGuard, lock};
 use crate::zero::ZeroMode;
 
@@ -83,20 +83,14 @@ pub(crate) struct Slot {
     pub(crate) depth: AtomicU32,
     /// Handles sharing the buffer once it became a [`SharedBuffer`].
     pub(crate) refs: AtomicUsize,
-    /// Stats only (plain std atomics, as the allocator's counters): the id of the pool that
-    /// owns the buffer (0: the global pool), written under the state lock.
-    owner: StdAtomicU64,
+    /// Stats only: the id of the pool that owns the buffer (0: the global pool), written under
+    /// the state lock.
+    owner: Hint,
     /// Stats only: times handed out, written by the requester that holds the buffer
-    /// exclusively (load + store, no read-modify-write).
-    pub(crate) requests: StdAtomicU64,
+    /// exclusively ([`Counter::bump`]).
+    pub(crate) requests: Counter,
     /// Stats only: times recycled, written by the holder before it gives the buffer back.
-    pub(crate) recycles: StdAtomicU64,
-}
-
-/// Adds one to a counter that only the current exclusive holder of its slot writes.
-#[inline]
-pub(crate) fn bump(counter: &StdAtomicU64) {
-    counter.store(counter.load(StdOrdering::Relaxed).wrapping_add(1), StdOrdering::Relaxed);
+    pub(crate) recycles: Counter,
 }
 
 /// Kinds of records in the state table.
@@ -323,9 +317,9 @@ impl NetworkBufferPool {
                     next: AtomicU32::new(0),
                     depth: AtomicU32::new(0),
                     refs: AtomicUsize::new(0),
-                    owner: StdAtomicU64::new(0),
-                    requests: StdAtomicU64::new(0),
-                    recycles: StdAtomicU64::new(0),
+                    owner: Hint::new(0),
+                    requests: Counter::new(0),
+                    recycles: Counter::new(0),
                 });
                 raw.push(segment);
                 free[pos].push(index);
@@ -945,7 +939,7 @@ impl Shared {
     /// Gives a buffer back to the global pool.
     fn put_global(&self, st: &mut State, slot: u32) {
         let s = &self.slots[slot as usize];
-        s.owner.store(0, StdOrdering::Relaxed);
+        s.owner.set(0);
         st.free[s.node].push(slot);
         st.free_count += 1;
     }
@@ -955,7 +949,7 @@ impl Shared {
         let Some(node) = st.records[index].as_ref().map(|r| r.node) else { return false };
         let Some(slot) = self.take_global(st, node) else { return false };
         let Some(r) = st.records[index].as_mut() else { return false };
-        self.slots[slot as usize].owner.store(r.core.id, StdOrdering::Relaxed);
+        self.slots[slot as usize].owner.set(r.core.id);
         r.owned += 1;
         r.from_global += 1;
         r.core.push_locked(&self.slots, slot);
@@ -1288,13 +1282,7 @@ impl Shared {
 
     /// Buffers of pool `id` in someone's hands (a scan of every slot).
     pub(crate) fn in_hands(&self, id: u64) -> usize {
-        self.slots
-            .iter()
-            .filter(|s| {
-                s.owner.load(StdOrdering::Relaxed) == id
-                    && s.requests.load(StdOrdering::Relaxed) != s.recycles.load(StdOrdering::Relaxed)
-            })
-            .count()
+        self.slots.iter().filter(|s| s.owner.get() == id && s.requests.get() != s.recycles.get()).count()
     }
 
     /// The node of a slot.

@@ -6,9 +6,8 @@
 //! read under the state lock. A snapshot taken while threads run is a sum of relaxed reads,
 //! exact once they are quiescent.
 
-use std::sync::atomic::Ordering as StdOrdering;
-
 use super::{Kind, Shared};
+use crate::prometheus::snapshot;
 use crate::sync::lock;
 
 /// What a local pool is for.
@@ -45,87 +44,105 @@ impl PoolKind {
     }
 }
 
-/// One local pool in a [`NetworkBufferStats`].
-///
-/// ```
-/// # use std::sync::Arc;
-/// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
-/// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 8, 4096)?;
-/// let pool = network.create_buffer_pool(2, 4)?;
-/// let row = pool.stats().unwrap();
-/// assert_eq!((row.min, row.max, row.size, row.owned), (2, 4, 4, 0));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct LocalPoolStats {
-    /// The pool's id.
-    pub id: u64,
-    /// Pool or exclusive buffers.
-    pub kind: PoolKind,
-    /// The node it prefers (kernel index).
-    pub node: usize,
-    /// Guaranteed minimum.
-    pub min: usize,
-    /// Maximum.
-    pub max: usize,
-    /// Current size after redistribution.
-    pub size: usize,
-    /// Buffers it owns (idle plus in use).
-    pub owned: usize,
-    /// Its buffers in someone's hands.
-    pub in_use: usize,
-    /// Idle buffers in its stack.
-    pub available: usize,
-    /// Requests that had to wait (backpressure).
-    pub waits: u64,
-    /// Unavailable → available notifications fired.
-    pub notifications: u64,
-    /// Buffers it took from the global pool.
-    pub from_global: u64,
-    /// Buffers it gave back to the global pool.
-    pub to_global: u64,
-    /// Destroyed, with buffers still in flight.
-    pub destroyed: bool,
+snapshot! {
+    /// One local pool in a [`NetworkBufferStats`].
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 8, 4096)?;
+    /// let pool = network.create_buffer_pool(2, 4)?;
+    /// let row = pool.stats().unwrap();
+    /// assert_eq!((row.min, row.max, row.size, row.owned), (2, 4, 4, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    pub struct LocalPoolStats {
+        /// The pool's id.
+        pub id: u64,
+        /// Pool or exclusive buffers.
+        pub kind: PoolKind,
+        /// The node it prefers (kernel index).
+        pub node: usize,
+        /// Guaranteed minimum.
+        pub min: usize =>
+            (gauge "numaseg_network_pool_buffers"
+                "Local pool buffers by state: min, max, size, owned, in_use, available." "state=\"min\""),
+        /// Maximum.
+        pub max: usize => (and "numaseg_network_pool_buffers" "state=\"max\""),
+        /// Current size after redistribution.
+        pub size: usize => (and "numaseg_network_pool_buffers" "state=\"size\""),
+        /// Buffers it owns (idle plus in use).
+        pub owned: usize => (and "numaseg_network_pool_buffers" "state=\"owned\""),
+        /// Its buffers in someone's hands.
+        pub in_use: usize => (and "numaseg_network_pool_buffers" "state=\"in_use\""),
+        /// Idle buffers in its stack.
+        pub available: usize => (and "numaseg_network_pool_buffers" "state=\"available\""),
+        /// Requests that had to wait (backpressure).
+        pub waits: u64 =>
+            (counter "numaseg_network_pool_backpressure_waits_total" "Requests that found the pool empty and waited."),
+        /// Unavailable → available notifications fired.
+        pub notifications: u64 =>
+            (counter "numaseg_network_pool_notifications_total" "Unavailable to available notifications fired."),
+        /// Buffers it took from the global pool.
+        pub from_global: u64 =>
+            (counter "numaseg_network_pool_from_global_total" "Buffers taken from the global pool."),
+        /// Buffers it gave back to the global pool.
+        pub to_global: u64 => (counter "numaseg_network_pool_to_global_total" "Buffers given back to the global pool."),
+        /// Destroyed, with buffers still in flight.
+        pub destroyed: bool,
+    }
+    labels(p) { format!("pool=\"{}\",kind=\"{}\",node=\"{}\"", p.id, p.kind.as_str(), p.node) }
 }
 
-/// A snapshot of a [`NetworkBufferPool`](super::NetworkBufferPool).
-///
-/// ```
-/// # use std::sync::Arc;
-/// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
-/// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 8, 4096)?;
-/// let stats = network.stats();
-/// assert_eq!((stats.total, stats.available, stats.buffer_size), (8, 8, 4096));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct NetworkBufferStats {
-    /// Bytes per buffer.
-    pub buffer_size: usize,
-    /// Buffers in all.
-    pub total: usize,
-    /// Buffers in the global pool (lent to no local pool).
-    pub available: usize,
-    /// Buffers in the global pool per node: (kernel index, buffers).
-    pub free_per_node: Vec<(usize, usize)>,
-    /// Buffers guaranteed (pool minimums and exclusive buffers).
-    pub required: usize,
-    /// Buffers in someone's hands.
-    pub in_use: usize,
-    /// Buffers handed out since start.
-    pub requested: u64,
-    /// Buffers recycled since start.
-    pub recycled: u64,
-    /// Per local pool (and exclusive set), in creation order.
-    pub pools: Vec<LocalPoolStats>,
+snapshot! {
+    /// A snapshot of a [`NetworkBufferPool`](super::NetworkBufferPool).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 8, 4096)?;
+    /// let stats = network.stats();
+    /// assert_eq!((stats.total, stats.available, stats.buffer_size), (8, 8, 4096));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    pub struct NetworkBufferStats {
+        /// Bytes per buffer.
+        pub buffer_size: usize => (gauge "numaseg_network_buffer_size_bytes" "Bytes per network buffer."),
+        /// Buffers in all.
+        pub total: usize => (gauge "numaseg_network_buffers_total" "Network buffers in all."),
+        /// Buffers in the global pool (lent to no local pool).
+        pub available: usize,
+        /// Buffers in the global pool per node: (kernel index, buffers).
+        pub free_per_node: Vec<(usize, usize)> =>
+            (gauge "numaseg_network_buffers_available" "Network buffers in the global pool, per node." with |s, out| {
+                for (node, free) in &s.free_per_node {
+                    crate::prometheus::Sample::sample(free, &format!("node=\"{node}\""), out);
+                }
+            }),
+        /// Buffers guaranteed (pool minimums and exclusive buffers).
+        pub required: usize =>
+            (gauge "numaseg_network_buffers_required"
+                "Network buffers guaranteed to pool minimums and exclusive sets."),
+        /// Buffers in someone's hands.
+        pub in_use: usize => (gauge "numaseg_network_buffers_in_use" "Network buffers in someone's hands."),
+        /// Buffers handed out since start.
+        pub requested: u64 => (counter "numaseg_network_buffer_requests_total" "Network buffers handed out."),
+        /// Buffers recycled since start.
+        pub recycled: u64 => (counter "numaseg_network_buffer_recycles_total" "Network buffers recycled."),
+        /// Per local pool (and exclusive set), in creation order.
+        pub pools: Vec<LocalPoolStats> => (rows),
+    }
+    labels(_s) { String::new() }
 }
 
 /// Takes the snapshot.
 pub(crate) fn collect(shared: &Shared) -> NetworkBufferStats {
     let (requested, recycled, in_use) = shared.slots.iter().fold((0, 0, 0), |(req, rec, used), s| {
-        let (a, b) = (s.requests.load(StdOrdering::Relaxed), s.recycles.load(StdOrdering::Relaxed));
+        let (a, b) = (s.requests.get(), s.recycles.get());
         (req + a, rec + b, used + usize::from(a != b))
     });
     let st = lock(&shared.state);
@@ -185,133 +202,64 @@ impl NetworkBufferStats {
     /// ```
     #[must_use]
     pub fn to_prometheus(&self) -> String {
-        let mut w = crate::prometheus::TextWriter::default();
-        let mut family =
-            |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| w.family(name, kind, help, rows);
-        let one = |v: usize| vec![(String::new(), v as u64)];
-        family("numaseg_network_buffer_size_bytes", "gauge", "Bytes per network buffer.", one(self.buffer_size));
-        family("numaseg_network_buffers_total", "gauge", "Network buffers in all.", one(self.total));
-        family(
-            "numaseg_network_buffers_available",
-            "gauge",
-            "Network buffers in the global pool, per node.",
-            self.free_per_node.iter().map(|(n, f)| (format!("node=\"{n}\""), *f as u64)).collect(),
-        );
-        family(
-            "numaseg_network_buffers_required",
-            "gauge",
-            "Network buffers guaranteed to pool minimums and exclusive sets.",
-            one(self.required),
-        );
-        family("numaseg_network_buffers_in_use", "gauge", "Network buffers in someone's hands.", one(self.in_use));
-        family(
-            "numaseg_network_buffer_requests_total",
-            "counter",
-            "Network buffers handed out.",
-            vec![(String::new(), self.requested)],
-        );
-        family(
-            "numaseg_network_buffer_recycles_total",
-            "counter",
-            "Network buffers recycled.",
-            vec![(String::new(), self.recycled)],
-        );
-        let label = |p: &LocalPoolStats| format!("pool=\"{}\",kind=\"{}\",node=\"{}\"", p.id, p.kind.as_str(), p.node);
-        family(
-            "numaseg_network_pool_buffers",
-            "gauge",
-            "Local pool buffers by state: min, max, size, owned, in_use, available.",
-            self.pools
-                .iter()
-                .flat_map(|p| {
-                    let l = label(p);
-                    [
-                        ("min", p.min),
-                        ("max", p.max),
-                        ("size", p.size),
-                        ("owned", p.owned),
-                        ("in_use", p.in_use),
-                        ("available", p.available),
-                    ]
-                    .into_iter()
-                    .map(move |(s, v)| (format!("{l},state=\"{s}\""), u64::try_from(v).unwrap_or(u64::MAX)))
-                })
-                .collect(),
-        );
-        let per_pool = |f: &dyn Fn(&LocalPoolStats) -> u64| self.pools.iter().map(|p| (label(p), f(p))).collect();
-        family(
-            "numaseg_network_pool_backpressure_waits_total",
-            "counter",
-            "Requests that found the pool empty and waited.",
-            per_pool(&|p| p.waits),
-        );
-        family(
-            "numaseg_network_pool_notifications_total",
-            "counter",
-            "Unavailable to available notifications fired.",
-            per_pool(&|p| p.notifications),
-        );
-        family(
-            "numaseg_network_pool_from_global_total",
-            "counter",
-            "Buffers taken from the global pool.",
-            per_pool(&|p| p.from_global),
-        );
-        family(
-            "numaseg_network_pool_to_global_total",
-            "counter",
-            "Buffers given back to the global pool.",
-            per_pool(&|p| p.to_global),
-        );
-        w.finish()
+        crate::prometheus::render([self])
     }
 }
 
-/// One input gate's row: its buffer size, measured throughput and bytes in flight
-/// ([`InputGate::stats`](super::credit::InputGate::stats)).
-///
-/// `in_flight_bytes` is what waits ahead of a new message at the receiver: the bytes received
-/// and not yet consumed, plus, for each credit announced and not yet used, one buffer of the
-/// current size (what the senders may have on the way).
-///
-/// ```
-/// # use std::sync::Arc;
-/// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{FlowConfig, InputGate}};
-/// # use numaseg::{ArenaManager, Config};
-/// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 8, 4096)?;
-/// let gate = InputGate::new(&network, 1, &FlowConfig::from_config(&Config::default()))?;
-/// let row = gate.stats();
-/// assert_eq!((row.channels, row.debloating, row.buffer_size, row.in_flight_bytes), (1, false, 4096, 0));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct GateStats {
-    /// The gate's id (its floating pool's id).
-    pub gate: u64,
-    /// Its channels.
-    pub channels: usize,
-    /// Whether it adapts its buffer size.
-    pub debloating: bool,
-    /// The buffer size it announces, bytes (the segment size when it does not adapt).
-    pub buffer_size: usize,
-    /// The consumer's throughput, bytes per second, smoothed (0 when not measured: before the
-    /// first period, or when the gate does not adapt).
-    pub throughput: u64,
-    /// Bytes in flight: queued plus one buffer per outstanding credit.
-    pub in_flight_bytes: u64,
-    /// Bytes received and waiting for the consumer.
-    pub queued_bytes: u64,
-    /// Credits announced and not yet used by a buffer.
-    pub outstanding_credits: u64,
-    /// Bytes the consumer took since start.
-    pub consumed_bytes: u64,
-    /// Times the buffer size changed.
-    pub size_changes: u64,
+snapshot! {
+    /// One input gate's row: its buffer size, measured throughput and bytes in flight
+    /// ([`InputGate::stats`](super::credit::InputGate::stats)).
+    ///
+    /// `in_flight_bytes` is what waits ahead of a new message at the receiver: the bytes received
+    /// and not yet consumed, plus, for each credit announced and not yet used, one buffer of the
+    /// current size (what the senders may have on the way).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::buffer_pool::{NetworkBufferPool, credit::{FlowConfig, InputGate}};
+    /// # use numaseg::{ArenaManager, Config};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 8, 4096)?;
+    /// let gate = InputGate::new(&network, 1, &FlowConfig::from_config(&Config::default()))?;
+    /// let row = gate.stats();
+    /// assert_eq!((row.channels, row.debloating, row.buffer_size, row.in_flight_bytes), (1, false, 4096, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    pub struct GateStats {
+        /// The gate's id (its floating pool's id).
+        pub gate: u64,
+        /// Its channels.
+        pub channels: usize,
+        /// The buffer size it announces, bytes (the segment size when it does not adapt).
+        pub buffer_size: usize =>
+            (gauge "numaseg_network_gate_buffer_size_bytes" "Buffer size the gate announces to its senders."),
+        /// The consumer's throughput, bytes per second, smoothed (0 when not measured: before the
+        /// first period, or when the gate does not adapt).
+        pub throughput: u64 =>
+            (gauge "numaseg_network_gate_throughput_bytes_per_second"
+                "The gate's consumer throughput, smoothed (0: not measured)."),
+        /// Bytes in flight: queued plus one buffer per outstanding credit.
+        pub in_flight_bytes: u64 =>
+            (gauge "numaseg_network_gate_in_flight_bytes"
+                "Bytes queued for the consumer plus one buffer per outstanding credit."),
+        /// Bytes received and waiting for the consumer.
+        pub queued_bytes: u64 =>
+            (gauge "numaseg_network_gate_queued_bytes" "Bytes received and waiting for the consumer."),
+        /// Credits announced and not yet used by a buffer.
+        pub outstanding_credits: u64 =>
+            (gauge "numaseg_network_gate_outstanding_credits" "Credits announced and not yet used."),
+        /// Whether it adapts its buffer size.
+        pub debloating: bool => (gauge "numaseg_network_gate_debloating" "1 if the gate adapts its buffer size."),
+        /// Bytes the consumer took since start.
+        pub consumed_bytes: u64 =>
+            (counter "numaseg_network_gate_consumed_bytes_total" "Bytes the gate's consumer took."),
+        /// Times the buffer size changed.
+        pub size_changes: u64 =>
+            (counter "numaseg_network_gate_buffer_size_changes_total" "Times the buffer size changed."),
+    }
+    labels(g) { format!("gate=\"{}\"", g.gate) }
 }
-
-/// A metric family of the gate rows: name, type, help, the value of a row.
-type Family = (&'static str, &'static str, &'static str, fn(&GateStats) -> u64);
 
 impl GateStats {
     /// Gates' rows in the Prometheus text exposition format (each metric once, a `gate` label
@@ -329,45 +277,6 @@ impl GateStats {
     /// ```
     #[must_use]
     pub fn to_prometheus(gates: &[Self]) -> String {
-        let families: [Family; 8] = [
-            (
-                "numaseg_network_gate_buffer_size_bytes",
-                "gauge",
-                "Buffer size the gate announces to its senders.",
-                |g| g.buffer_size as u64,
-            ),
-            (
-                "numaseg_network_gate_throughput_bytes_per_second",
-                "gauge",
-                "The gate's consumer throughput, smoothed (0: not measured).",
-                |g| g.throughput,
-            ),
-            (
-                "numaseg_network_gate_in_flight_bytes",
-                "gauge",
-                "Bytes queued for the consumer plus one buffer per outstanding credit.",
-                |g| g.in_flight_bytes,
-            ),
-            ("numaseg_network_gate_queued_bytes", "gauge", "Bytes received and waiting for the consumer.", |g| {
-                g.queued_bytes
-            }),
-            ("numaseg_network_gate_outstanding_credits", "gauge", "Credits announced and not yet used.", |g| {
-                g.outstanding_credits
-            }),
-            ("numaseg_network_gate_debloating", "gauge", "1 if the gate adapts its buffer size.", |g| {
-                u64::from(g.debloating)
-            }),
-            ("numaseg_network_gate_consumed_bytes_total", "counter", "Bytes the gate's consumer took.", |g| {
-                g.consumed_bytes
-            }),
-            ("numaseg_network_gate_buffer_size_changes_total", "counter", "Times the buffer size changed.", |g| {
-                g.size_changes
-            }),
-        ];
-        let mut w = crate::prometheus::TextWriter::default();
-        for (name, kind, help, value) in families {
-            w.family(name, kind, help, gates.iter().map(|g| (format!("gate=\"{}\"", g.gate), value(g))));
-        }
-        w.finish()
+        crate::prometheus::render(gates)
     }
 }

@@ -41,11 +41,11 @@ mod steal;
 
 use std::cell::{Cell, RefCell};
 use std::ptr;
-use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
 
 use crate::core::Core;
 use crate::error::AllocError;
 use crate::size_class::{MAX_CLASSES, SizeClass};
+use crate::sync::stat::{Counter, Ids};
 use crate::sync::{Arc, Mutex, UnsafeCell, atomic::AtomicU16, atomic::Ordering, lock, thread_local};
 
 use crate::sync::deque::Worker;
@@ -76,42 +76,30 @@ impl std::ops::Deref for CachedCore {
     }
 }
 
-/// Statistics counters of one class in one slot. They order nothing (plain std atomics even
-/// under loom, to keep the models' state space to the protocol), are written only by the slot's
-/// owner with relaxed load + store, and are summed by stats readers.
+/// Statistics counters of one class in one slot ([`Counter`]s: std's even under loom), written
+/// only by the slot's owner ([`Counter::bump`]) and summed by stats readers.
 #[derive(Debug, Default)]
 pub(crate) struct ClassCounters {
     /// Segments popped from the stack (every cached allocation).
-    pub(crate) allocs: AtomicU64,
+    pub(crate) allocs: Counter,
     /// Segments pushed onto the stack by frees.
-    pub(crate) frees: AtomicU64,
+    pub(crate) frees: Counter,
     /// Segments moved onto the stack by refills.
-    pub(crate) filled: AtomicU64,
+    pub(crate) filled: Counter,
     /// Segments moved off the stack by spills and flushes.
-    pub(crate) spilled: AtomicU64,
+    pub(crate) spilled: Counter,
     /// Refills (cache misses).
-    pub(crate) misses: AtomicU64,
+    pub(crate) misses: Counter,
     /// Batches obtained from the node's pool.
-    pub(crate) pool_refills: AtomicU64,
+    pub(crate) pool_refills: Counter,
     /// Batches stolen from other threads of the node.
-    pub(crate) steals: AtomicU64,
+    pub(crate) steals: Counter,
     /// Segments obtained by stealing.
-    pub(crate) stolen: AtomicU64,
+    pub(crate) stolen: Counter,
     /// Allocations served by another node (home out of budget).
-    pub(crate) remote_allocs: AtomicU64,
+    pub(crate) remote_allocs: Counter,
     /// Frees of segments of another node, sent home.
-    pub(crate) foreign_frees: AtomicU64,
-}
-
-/// Adds `n` to a counter only its owner writes (a plain add, no `lock` prefix).
-#[inline]
-pub(crate) fn bump(counter: &AtomicU64, n: u64) {
-    counter.store(counter.load(StdOrdering::Relaxed).wrapping_add(n), StdOrdering::Relaxed);
-}
-
-/// Reads a counter.
-pub(crate) fn read(counter: &AtomicU64) -> u64 {
-    counter.load(StdOrdering::Relaxed)
+    pub(crate) foreign_frees: Counter,
 }
 
 /// One class's part of the private cache.
@@ -214,7 +202,7 @@ pub(crate) struct CacheSlot {
     pub(crate) counters: [ClassCounters; MAX_CLASSES],
     /// Segments in each outbox (`arena * MAX_CLASSES + class`), for stats: written only by the
     /// owner, when the outbox changes.
-    outboxed: Box<[AtomicU64]>,
+    outboxed: Box<[Counter]>,
     private: UnsafeCell<PrivateCache>,
 }
 
@@ -236,7 +224,7 @@ impl CacheSlot {
             home: AtomicU16::new(home),
             fork_generation: crate::fork::generation(),
             counters: std::array::from_fn(|_| ClassCounters::default()),
-            outboxed: (0..arenas.all_nodes().len() * MAX_CLASSES).map(|_| AtomicU64::new(0)).collect(),
+            outboxed: (0..arenas.all_nodes().len() * MAX_CLASSES).map(|_| Counter::new(0)).collect(),
             private: UnsafeCell::new(PrivateCache {
                 home,
                 pinned: false,
@@ -261,13 +249,13 @@ impl CacheSlot {
     /// Segments of `class` held in this slot's stack (exact when the owner is quiescent).
     pub(crate) fn stack_len(&self, class: usize) -> u64 {
         let c = &self.counters[class];
-        (read(&c.filled) + read(&c.frees)).saturating_sub(read(&c.allocs) + read(&c.spilled))
+        (c.filled.get() + c.frees.get()).saturating_sub(c.allocs.get() + c.spilled.get())
     }
 
     /// Segments of `arena` and `class` waiting in this slot's outbox (exact when the owner is
     /// quiescent).
     pub(crate) fn outboxed(&self, arena: u16, class: usize) -> u64 {
-        self.outboxed.get(usize::from(arena) * MAX_CLASSES + class).map_or(0, read)
+        self.outboxed.get(usize::from(arena) * MAX_CLASSES + class).map_or(0, Counter::get)
     }
 
     /// The thread is exiting: flush everything home and leave the registry.
@@ -394,7 +382,7 @@ pub(crate) fn allocate(arenas: &CachedCore, class: SizeClass) -> Result<(usize, 
             Some((entry, p.home))
         });
         if let Some(hit) = hit {
-            bump(&slot.counters[class.index()].allocs, 1);
+            slot.counters[class.index()].allocs.bump(1);
             return Ok(hit);
         }
     }
@@ -423,7 +411,7 @@ pub(crate) fn free(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u
             p.home == arena && p.classes[class.index()].push(entry).is_ok()
         });
         if pushed {
-            bump(&slot.counters[class.index()].frees, 1);
+            slot.counters[class.index()].frees.bump(1);
             return;
         }
     }
@@ -435,7 +423,7 @@ pub(crate) fn free(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u
 fn free_slow(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u16) {
     let done = with_slot(arenas, |slot, p| {
         if p.home == arena && p.classes[class.index()].push(entry).is_ok() {
-            bump(&slot.counters[class.index()].frees, 1);
+            slot.counters[class.index()].frees.bump(1);
         } else {
             p.free_slow(arenas, slot, entry, class, arena);
         }
@@ -500,7 +488,7 @@ pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
                 let from = c.len - take;
                 out.put(&c.stack[from..c.len], home);
                 c.len = from;
-                bump(&slot.counters[class.index()].allocs, take as u64);
+                slot.counters[class.index()].allocs.bump(take as u64);
                 need -= take;
                 continue;
             }
@@ -537,7 +525,7 @@ pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: u16, entr
             let take = (c.cap - c.len.min(c.cap)).min(rest.len());
             c.stack[c.len..c.len + take].copy_from_slice(&rest[..take]);
             c.len += take;
-            bump(&slot.counters[class.index()].frees, take as u64);
+            slot.counters[class.index()].frees.bump(take as u64);
             rest = &rest[take..];
         }
         for &entry in rest {
@@ -555,7 +543,7 @@ pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (usize,
     with_slot(arenas, |slot, p| {
         for (entry, class, arena) in items.by_ref() {
             if p.home == arena && p.classes[class.index()].push(entry).is_ok() {
-                bump(&slot.counters[class.index()].frees, 1);
+                slot.counters[class.index()].frees.bump(1);
             } else {
                 p.free_slow(arenas, slot, entry, class, arena);
             }
@@ -660,7 +648,7 @@ impl PrivateCache {
         }
         for i in 0..MAX_CLASSES {
             let counters = &slot.counters[i];
-            let ops = read(&counters.allocs) + read(&counters.frees);
+            let ops = counters.allocs.get() + counters.frees.get();
             let c = &mut self.classes[i];
             if c.max == 0 {
                 continue;
@@ -691,7 +679,7 @@ impl PrivateCache {
         let c = &mut self.classes[class.index()];
         if c.len > keep {
             let excess = &c.stack[keep..c.len];
-            bump(&slot.counters[class.index()].spilled, excess.len() as u64);
+            slot.counters[class.index()].spilled.bump(excess.len() as u64);
             arenas.push_many_home(excess, class, home);
             c.len = keep;
         }
@@ -706,7 +694,7 @@ impl PrivateCache {
     ) -> Result<(usize, u16), AllocError> {
         let c = &mut self.classes[class.index()];
         if let Some(entry) = c.pop() {
-            bump(&slot.counters[class.index()].allocs, 1);
+            slot.counters[class.index()].allocs.bump(1);
             return Ok((entry, self.home));
         }
         self.refill(arenas, slot, class, RefillMode::Single)
@@ -728,7 +716,7 @@ impl PrivateCache {
         self.tick(arenas, slot, remote_ok);
         let home = self.home;
         let counters = &slot.counters[class.index()];
-        let allocs = read(&counters.allocs);
+        let allocs = counters.allocs.get();
         let c = self.class_mut(arenas, class);
         c.set_cap(sizing::after_refill(c.cap, c.max, allocs - c.allocs_at_refill));
         c.allocs_at_refill = allocs;
@@ -759,7 +747,7 @@ impl PrivateCache {
             got = take;
             batch.truncate(from);
             arenas.push_batch_home(batch, class, home);
-            bump(&counters.pool_refills, 1);
+            counters.pool_refills.bump(1);
         }
         // 3. A batch stolen from another thread of the node.
         if got == 0 {
@@ -778,8 +766,8 @@ impl PrivateCache {
                     c.len += 1;
                     got += 1;
                 }
-                bump(&counters.steals, 1);
-                bump(&counters.stolen, got as u64);
+                counters.steals.bump(1);
+                counters.stolen.bump(got as u64);
             }
         }
         // 4. The node's regions (may map a new one, within budget).
@@ -796,17 +784,17 @@ impl PrivateCache {
                 Err(e) => {
                     // 5. Another node, when the home node is out of budget.
                     let (entry, arena) = arenas.allocate_remote(home, class, e)?;
-                    bump(&counters.remote_allocs, 1);
+                    counters.remote_allocs.bump(1);
                     return Ok((entry, arena));
                 }
             }
         }
         debug_assert!(got > 0);
         crate::expensive_check!(c.is_valid());
-        bump(&counters.filled, got as u64);
-        bump(&counters.misses, 1);
+        counters.filled.bump(got as u64);
+        counters.misses.bump(1);
         let entry = c.pop().unwrap_or_else(|| unreachable!("a refill that got entries leaves one"));
-        bump(&counters.allocs, 1);
+        counters.allocs.bump(1);
         Ok((entry, home))
     }
 
@@ -821,7 +809,7 @@ impl PrivateCache {
             return;
         }
         if arena != self.home {
-            bump(&counters.foreign_frees, 1);
+            counters.foreign_frees.bump(1);
             self.send(arenas, slot, entry, class, arena);
             self.tick(arenas, slot, false);
             return;
@@ -833,10 +821,10 @@ impl PrivateCache {
             arenas.push_home(entry, class, arena);
             return;
         }
-        let allocs = read(&counters.allocs);
+        let allocs = counters.allocs.get();
         let c = self.class_mut(arenas, class);
         let Err(entry) = c.push(entry) else {
-            bump(&counters.frees, 1);
+            counters.frees.bump(1);
             return;
         };
         // Spill the oldest half: to the thread's deque, where peers may steal it, while it has
@@ -863,11 +851,11 @@ impl PrivateCache {
         }
         c.stack.copy_within(k..c.len, 0);
         c.len -= k;
-        bump(&counters.spilled, k as u64);
+        counters.spilled.bump(k as u64);
         if let Err(entry) = c.push(entry) {
             arenas.push_home(entry, class, home);
         } else {
-            bump(&counters.frees, 1);
+            counters.frees.bump(1);
         }
     }
 
@@ -899,7 +887,7 @@ impl PrivateCache {
             outbox.reserve_exact(limit - outbox.len()); // first use of this outbox
         }
         outbox.push(entry);
-        slot.outboxed[i].store(outbox.len() as u64, StdOrdering::Relaxed);
+        slot.outboxed[i].set(outbox.len() as u64);
         if outbox.len() >= limit {
             self.flush_outbox(arenas, slot, i);
         }
@@ -926,7 +914,7 @@ impl PrivateCache {
             arenas.push_batch_home(batch, class, arena);
         }
         let entry = outbox.pop()?;
-        slot.outboxed[i].store(outbox.len() as u64, StdOrdering::Relaxed);
+        slot.outboxed[i].set(outbox.len() as u64);
         Some(entry)
     }
 
@@ -960,7 +948,7 @@ impl PrivateCache {
         self.aged[i] = false;
         crate::expensive_check!(self.outbox_valid(arenas, i));
         // Out of the outbox (for stats) as it goes into the pool.
-        slot.outboxed[i].store(0, StdOrdering::Relaxed);
+        slot.outboxed[i].set(0);
         arenas.push_batch_home(full, class, arena);
     }
 
@@ -980,7 +968,7 @@ impl PrivateCache {
             let Some(class) = SizeClass::from_index(i) else { continue };
             let c = &mut self.classes[i];
             if c.len > 0 {
-                bump(&slot.counters[i].spilled, c.len as u64);
+                slot.counters[i].spilled.bump(c.len as u64);
                 arenas.push_many_home(&c.stack[..c.len], class, home);
                 c.len = 0;
             }
@@ -998,13 +986,13 @@ impl PrivateCache {
 
 /// Sums of retired slots' counters of one arena, per class: allocs, frees, misses, pool
 /// refills, steals, stolen, remote allocs, foreign frees.
-type RetiredCounters = [[AtomicU64; 8]; MAX_CLASSES];
+type RetiredCounters = [[Counter; 8]; MAX_CLASSES];
 
 /// The manager's list of live slots, and the counters of slots whose threads exited.
 #[derive(Debug)]
 pub(crate) struct Registry {
     slots: Mutex<Vec<Arc<CacheSlot>>>,
-    next_id: AtomicU64,
+    next_id: Ids,
     /// By arena (the slot's home when it retired).
     retired: Box<[RetiredCounters]>,
 }
@@ -1024,14 +1012,14 @@ pub(crate) struct CounterSums {
 
 fn counter_array(c: &ClassCounters) -> [u64; 8] {
     [
-        read(&c.allocs),
-        read(&c.frees),
-        read(&c.misses),
-        read(&c.pool_refills),
-        read(&c.steals),
-        read(&c.stolen),
-        read(&c.remote_allocs),
-        read(&c.foreign_frees),
+        c.allocs.get(),
+        c.frees.get(),
+        c.misses.get(),
+        c.pool_refills.get(),
+        c.steals.get(),
+        c.stolen.get(),
+        c.remote_allocs.get(),
+        c.foreign_frees.get(),
     ]
 }
 
@@ -1039,13 +1027,13 @@ impl Registry {
     pub(crate) fn new(arenas: usize) -> Self {
         Self {
             slots: Mutex::new(Vec::new()),
-            next_id: AtomicU64::new(0),
-            retired: (0..arenas).map(|_| std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0)))).collect(),
+            next_id: Ids::new(1),
+            retired: (0..arenas).map(|_| std::array::from_fn(|_| std::array::from_fn(|_| Counter::new(0)))).collect(),
         }
     }
 
     fn register(&self, arenas: &CachedCore) -> Arc<CacheSlot> {
-        let id = self.next_id.fetch_add(1, StdOrdering::Relaxed) + 1;
+        let id = self.next_id.next();
         let home = arenas.initial_home();
         let slot = Arc::new(CacheSlot::new(arenas, id, home));
         lock(&self.slots).push(Arc::clone(&slot));
@@ -1056,7 +1044,7 @@ impl Registry {
         let home = usize::from(slot.home.load(Ordering::Relaxed));
         for (i, c) in slot.counters.iter().enumerate() {
             for (sum, value) in self.retired[home][i].iter().zip(counter_array(c)) {
-                sum.fetch_add(value, StdOrdering::Relaxed);
+                sum.add(value);
             }
         }
         lock(&self.slots).retain(|s| !ptr::eq(Arc::as_ptr(s), slot));
@@ -1083,7 +1071,7 @@ impl Registry {
     /// Counter sums of every slot homed on `arena`, live and retired, for one class.
     pub(crate) fn sums(&self, arena: u16, class: usize) -> CounterSums {
         let retired = &self.retired[usize::from(arena)][class];
-        let mut total: [u64; 8] = std::array::from_fn(|k| retired[k].load(StdOrdering::Relaxed));
+        let mut total: [u64; 8] = std::array::from_fn(|k| retired[k].get());
         for slot in lock(&self.slots).iter().filter(|s| s.home.load(Ordering::Relaxed) == arena) {
             for (t, v) in total.iter_mut().zip(counter_array(&slot.counters[class])) {
                 *t += v;

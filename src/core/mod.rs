@@ -13,7 +13,6 @@ pub(crate) mod node;
 pub(crate) mod regions;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as StdOrdering};
 
 use numa::{NodeId, NodeSet, PageSource, RegionSpec, Topology};
 
@@ -23,9 +22,10 @@ use crate::config::{Config, MemoryAmount, NodePolicy, NodeSelection};
 use crate::error::{AllocError, BuildError};
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::lock;
+use crate::sync::stat::Ids;
 
 /// Unique ids for managers, never reused: a thread cache matches its manager by id.
-static NEXT_MANAGER_ID: AtomicU64 = AtomicU64::new(1);
+static NEXT_MANAGER_ID: Ids = Ids::new(1);
 
 /// The per-node state of one manager, below its caches.
 pub(crate) struct Core {
@@ -47,7 +47,7 @@ pub(crate) struct Core {
     remote_order: Vec<Vec<u16>>,
     strict: bool,
     node_policy: NodePolicy,
-    interleave_next: AtomicUsize,
+    interleave_next: Ids,
     fork_generation: u64,
 }
 
@@ -184,7 +184,7 @@ impl Core {
             *pool = (retain_bytes / size).max(*max);
         }
         Ok(Self {
-            id: NEXT_MANAGER_ID.fetch_add(1, StdOrdering::Relaxed),
+            id: NEXT_MANAGER_ID.next(),
             config: config.clone(),
             topology,
             source,
@@ -199,7 +199,7 @@ impl Core {
             remote_order,
             strict: config.strict,
             node_policy: config.node_policy,
-            interleave_next: AtomicUsize::new(0),
+            interleave_next: Ids::new(0),
             fork_generation: crate::fork::generation(),
         })
     }
@@ -288,8 +288,8 @@ impl Core {
     pub(crate) fn initial_home(&self) -> u16 {
         match self.node_policy {
             NodePolicy::Interleave => {
-                let n = self.interleave_next.fetch_add(1, StdOrdering::Relaxed);
-                u16::try_from(n % self.nodes.len()).unwrap_or(0)
+                let n = self.interleave_next.next();
+                u16::try_from(n % self.nodes.len() as u64).unwrap_or(0)
             }
             _ => self.default_arena(),
         }

@@ -7,7 +7,6 @@
 //! (crossbeam-deque); the stealer list is read under a read lock when a thread steals.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
 
 use numa::{NodeId, PageKind, PageSource, Region, RegionError, RegionSpec};
 
@@ -16,6 +15,7 @@ use super::regions::RegionTable;
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::deque::{ArrayQueue, Stealer};
+use crate::sync::stat::Counter;
 use crate::sync::{Mutex, RwLock, lock};
 
 /// Why carving failed.
@@ -27,17 +27,17 @@ pub(crate) enum CarveError {
     Region(RegionError),
 }
 
-/// Slow-path counters of one node. Statistics only: they order nothing.
+/// Slow-path counters of one node. Statistics ([`Counter`]s), written by any thread of the node.
 #[derive(Debug, Default)]
 pub(crate) struct NodeCounters {
-    pub(crate) regions_mapped: AtomicU64,
-    pub(crate) fallbacks: AtomicU64,
-    pub(crate) decommits: AtomicU64,
-    pub(crate) decommitted_bytes: AtomicU64,
-    pub(crate) recommits: AtomicU64,
-    pub(crate) recommit_failures: AtomicU64,
-    pub(crate) reclaimed_segments: AtomicU64,
-    pub(crate) budget_refusals: AtomicU64,
+    pub(crate) regions_mapped: Counter,
+    pub(crate) fallbacks: Counter,
+    pub(crate) decommits: Counter,
+    pub(crate) decommitted_bytes: Counter,
+    pub(crate) recommits: Counter,
+    pub(crate) recommit_failures: Counter,
+    pub(crate) reclaimed_segments: Counter,
+    pub(crate) budget_refusals: Counter,
 }
 
 /// Batches a node pool holds per class (a bounded queue: pushing never allocates). A pool
@@ -272,13 +272,13 @@ impl NodeArena {
     ) -> Result<(), CarveError> {
         let len = self.region_size();
         if let Err(refused) = reserve_both(&self.budget, total, len) {
-            self.counters.budget_refusals.fetch_add(1, StdOrdering::Relaxed);
+            self.counters.budget_refusals.add(1);
             return Err(CarveError::Budget(refused));
         }
         match Region::map(source, &self.params.spec) {
             Ok((region, fallbacks)) => {
                 if !fallbacks.is_empty() {
-                    self.counters.fallbacks.fetch_add(1, StdOrdering::Relaxed);
+                    self.counters.fallbacks.add(1);
                     let mut logged = lock(&self.logged);
                     for f in fallbacks {
                         if logged.insert((f.from, f.to)) {
@@ -287,7 +287,7 @@ impl NodeArena {
                     }
                 }
                 tracing::debug!(target: "numaseg", "{}: mapped a {} MiB region of {} pages", self.id, len >> 20, region.kind());
-                self.counters.regions_mapped.fetch_add(1, StdOrdering::Relaxed);
+                self.counters.regions_mapped.add(1);
                 self.kinds.record(region.base().as_ptr() as usize, region.len(), region.kind());
                 table.insert(region);
                 Ok(())
@@ -320,19 +320,19 @@ impl NodeArena {
             if let Some(idx) = table.decommitted_region() {
                 let len = table.region(idx).len();
                 if let Err(refused) = reserve_both(&self.budget, total, len) {
-                    self.counters.budget_refusals.fetch_add(1, StdOrdering::Relaxed);
+                    self.counters.budget_refusals.add(1);
                     return Err(CarveError::Budget(refused));
                 }
                 match table.region(idx).recommit(0, len) {
                     Ok(()) => {
-                        self.counters.recommits.fetch_add(1, StdOrdering::Relaxed);
+                        self.counters.recommits.add(1);
                         table.mark_recommitted(idx);
                     }
                     Err(e) => {
                         // The pages could not come back (a hugetlb pool ran dry): drop the
                         // region and map a fresh one, with fallbacks, instead.
                         release_both(&self.budget, total, len);
-                        self.counters.recommit_failures.fetch_add(1, StdOrdering::Relaxed);
+                        self.counters.recommit_failures.add(1);
                         tracing::warn!(target: "numaseg", "{}: recommitting a {} MiB region failed ({e}); unmapping it", self.id, len >> 20);
                         drop(table.remove(idx));
                     }
@@ -348,7 +348,7 @@ impl NodeArena {
     pub(crate) fn reclaim(&self, class: SizeClass, entries: &[usize], total: &Budget, retain: Option<usize>) {
         let mut table = lock(&self.regions);
         let n = table.give_back(class, entries.iter().copied());
-        self.counters.reclaimed_segments.fetch_add(n as u64, StdOrdering::Relaxed);
+        self.counters.reclaimed_segments.add(n as u64);
         self.decommit_excess(&mut table, total, retain.unwrap_or(self.params.retain_bytes));
         crate::expensive_check!(table.is_valid());
     }
@@ -364,8 +364,8 @@ impl NodeArena {
                 Ok(()) => {
                     table.mark_decommitted(idx);
                     release_both(&self.budget, total, len);
-                    self.counters.decommits.fetch_add(1, StdOrdering::Relaxed);
-                    self.counters.decommitted_bytes.fetch_add(len as u64, StdOrdering::Relaxed);
+                    self.counters.decommits.add(1);
+                    self.counters.decommitted_bytes.add(len as u64);
                     bytes += len;
                 }
                 Err(e) => {

@@ -53,7 +53,6 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64 as StatU64, Ordering as StatOrdering};
 
 use numa::NodeId;
 
@@ -65,6 +64,7 @@ use crate::error::{AllocError, BuildError, MemoryError};
 use crate::segment::{RawSegment, SegmentMeta};
 use crate::size_class::{MIN_SEGMENT_SIZE, SizeClass};
 use crate::sync::atomic::{AtomicUsize, Ordering, fence};
+use crate::sync::stat::{Counter, Ids};
 use crate::sync::{Mutex, lock, thread, thread_local};
 
 /// The most pages a manager holds: owners count pages in 32-bit halves of one word, and the
@@ -82,7 +82,7 @@ pub const MAX_PAGES: usize = i32::MAX as usize;
 const BULK_RESERVE: usize = 1 << 16;
 
 /// Unique manager ids (owners name their manager by it). A number dispenser.
-static NEXT_MANAGER_ID: StatU64 = StatU64::new(1);
+static NEXT_MANAGER_ID: Ids = Ids::new(1);
 
 // A per-thread scratch vector for the entries of bulk allocations and releases, so the page path
 // allocates no heap memory of its own.
@@ -110,13 +110,13 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<usize>) -> R) -> R {
 /// Counters of the manager's slow paths (statistics).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) allocation_failures: StatU64,
-    pub(crate) reservation_failures: StatU64,
-    pub(crate) release_all_calls: StatU64,
-    pub(crate) credit_reclaims: StatU64,
-    pub(crate) leaked_owners: StatU64,
-    pub(crate) leaked_pages: StatU64,
-    pub(crate) leaked_reserved_bytes: StatU64,
+    pub(crate) allocation_failures: Counter,
+    pub(crate) reservation_failures: Counter,
+    pub(crate) release_all_calls: Counter,
+    pub(crate) credit_reclaims: Counter,
+    pub(crate) leaked_owners: Counter,
+    pub(crate) leaked_pages: Counter,
+    pub(crate) leaked_reserved_bytes: Counter,
 }
 
 /// The state every handle of one manager shares: its owners, its pages' owners and its shared
@@ -134,7 +134,7 @@ pub(crate) struct Shared {
     /// Every live owner, by id. Walked by credit reclaim and stats; locked after the shared
     /// resources' lock, never before.
     owners: Mutex<BTreeMap<u64, Arc<OwnerState>>>,
-    next_owner: StatU64,
+    next_owner: Ids,
     pub(crate) shared: shared::Resources,
     pub(crate) counters: Counters,
     /// Give-backs in progress: bytes off an owner's books and not yet back in the budget
@@ -184,7 +184,7 @@ impl Shared {
             }
             thread::yield_now();
         }
-        self.counters.reservation_failures.fetch_add(1, StatOrdering::Relaxed);
+        self.counters.reservation_failures.add(1);
         Err(MemoryError::ReservationRefused {
             owner: String::new(),
             requested: bytes,
@@ -195,7 +195,7 @@ impl Shared {
 
     /// Takes every owner's credit back into the budget.
     pub(crate) fn reclaim_credit(&self) {
-        self.counters.credit_reclaims.fetch_add(1, StatOrdering::Relaxed);
+        self.counters.credit_reclaims.add(1);
         for owner in lock(&self.owners).values() {
             owner.trim(0);
         }
@@ -222,7 +222,7 @@ impl Shared {
 
     /// Registers a new owner.
     fn register(self: &Arc<Self>, name: &str, use_case: UseCase, node: Option<(NodeId, u16)>) -> MemoryOwner {
-        let id = self.next_owner.fetch_add(1, StatOrdering::Relaxed);
+        let id = self.next_owner.next();
         let state = Arc::new(OwnerState::new(self, id, name, use_case, node));
         lock(&self.owners).insert(id, Arc::clone(&state));
         MemoryOwner::new(state)
@@ -236,9 +236,9 @@ impl Shared {
     /// Counts an owner that ended with something outstanding.
     pub(crate) fn count_leak(&self, report: &OwnerReport) {
         let c = &self.counters;
-        c.leaked_owners.fetch_add(1, StatOrdering::Relaxed);
-        c.leaked_pages.fetch_add(report.pages as u64, StatOrdering::Relaxed);
-        c.leaked_reserved_bytes.fetch_add(report.reserved_bytes as u64, StatOrdering::Relaxed);
+        c.leaked_owners.add(1);
+        c.leaked_pages.add(report.pages as u64);
+        c.leaked_reserved_bytes.add(report.reserved_bytes as u64);
     }
 
     /// The live owners, by id.
@@ -438,7 +438,7 @@ impl MemoryManagerBuilder {
         }
         let weights = self.weights.unwrap_or_else(|| config.use_case_weights.clone());
         let shared = Shared {
-            id: NEXT_MANAGER_ID.fetch_add(1, StatOrdering::Relaxed),
+            id: NEXT_MANAGER_ID.next(),
             arena: self.arena,
             memory_size,
             page_size,
@@ -447,7 +447,7 @@ impl MemoryManagerBuilder {
             budget: Budget::new(memory_size),
             weights,
             owners: Mutex::new(BTreeMap::new()),
-            next_owner: StatU64::new(1),
+            next_owner: Ids::new(1),
             shared: shared::Resources::new(),
             counters: Counters::default(),
             returning: AtomicUsize::new(0),
@@ -572,7 +572,7 @@ impl MemoryManager {
         if let Some(Ok(())) = claimed {
             return Ok(());
         }
-        self.shared.counters.allocation_failures.fetch_add(1, StatOrdering::Relaxed);
+        self.shared.counters.allocation_failures.add(1);
         Err(MemoryError::PagesExhausted {
             owner: state.name.to_string(),
             requested: n,
@@ -584,7 +584,7 @@ impl MemoryManager {
 
     #[cold]
     fn allocator_error(&self, state: &OwnerState, n: usize, cause: AllocError) -> MemoryError {
-        self.shared.counters.allocation_failures.fetch_add(1, StatOrdering::Relaxed);
+        self.shared.counters.allocation_failures.add(1);
         MemoryError::Allocator {
             owner: state.name.to_string(),
             requested: n,
@@ -908,7 +908,7 @@ impl MemoryManager {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn release_all(&self, owner: &MemoryOwner) {
-        owner.state().manager.counters.release_all_calls.fetch_add(1, StatOrdering::Relaxed);
+        owner.state().manager.counters.release_all_calls.add(1);
         owner.state().revoke_all();
     }
 

@@ -62,7 +62,6 @@
 use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64 as StatU64, Ordering as StatOrdering};
 
 use crossbeam_utils::CachePadded;
 use numa::NodeId;
@@ -71,7 +70,8 @@ use super::Shared;
 use crate::ArenaManager;
 use crate::config::{ByteSize, UseCase};
 use crate::size_class::SizeClass;
-use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::stat::{Counter, Hint, Ids};
 use crate::sync::thread_local;
 
 /// Pages of credit an owner takes from the budget beyond what an allocation needs, so that the
@@ -85,7 +85,7 @@ pub(crate) const CREDIT_BATCH: u32 = if cfg!(loom) { 1 } else { 32 };
 pub(crate) const CREDIT_KEEP: u32 = 2 * CREDIT_BATCH;
 
 /// Unique thread ids, never reused (0: none). A number dispenser, not part of any protocol.
-static NEXT_THREAD_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+static NEXT_THREAD_ID: Ids = Ids::new(1);
 
 // The calling thread's id for the home-thread check: a `const` cell without destructor, so a
 // read is one thread-local load.
@@ -112,15 +112,9 @@ pub(crate) fn current_thread() -> u64 {
 
 #[cold]
 fn assign_thread_id(cell: &Cell<u64>) -> u64 {
-    let id = NEXT_THREAD_ID.fetch_add(1, StatOrdering::Relaxed);
+    let id = NEXT_THREAD_ID.next();
     cell.set(id);
     id
-}
-
-/// Adds `n` to a counter that only one thread writes (a plain load and store, no `lock` prefix).
-#[inline]
-fn bump(counter: &StatU64, n: u64) {
-    counter.store(counter.load(StatOrdering::Relaxed).wrapping_add(n), StatOrdering::Relaxed);
 }
 
 /// The owner's word: pages charged (high half) and pages allocated, wrapping (low half).
@@ -145,8 +139,8 @@ const fn low(count: u64) -> u32 {
 /// Per node (by the allocator's arena index): pages allocated and released. Statistics only.
 #[derive(Debug, Default)]
 struct NodeCounters {
-    allocated: StatU64,
-    released: StatU64,
+    allocated: Counter,
+    released: Counter,
 }
 
 /// Release counts of one writer class: the home thread (plain stores) or everyone else (atomic
@@ -176,7 +170,7 @@ pub(crate) struct Hot {
     pub(crate) class: SizeClass,
     /// The thread whose releases are counted with plain stores. Changed only through
     /// `&mut MemoryOwner` (no page and no other thread can be using the owner then).
-    home_thread: StatU64,
+    home_thread: Hint,
     /// The allocator (kept alive by every owner, so by every page).
     pub(crate) arena: Arc<ArenaManager>,
 }
@@ -191,7 +185,7 @@ pub(crate) struct OwnerState {
     remote: CachePadded<Counters>,
     /// Bytes reserved.
     reserved: AtomicUsize,
-    revocations: StatU64,
+    revocations: Counter,
     closed: AtomicBool,
     pub(crate) id: u64,
     pub(crate) name: Box<str>,
@@ -294,14 +288,14 @@ impl OwnerState {
                 epoch: AtomicU64::new(0),
                 page_size: manager.page_size,
                 class: manager.class,
-                home_thread: StatU64::new(current_thread()),
+                home_thread: Hint::new(current_thread()),
                 arena: Arc::clone(&manager.arena),
             }),
             word: CachePadded::new(AtomicU64::new(0)),
             home: CachePadded::new(Counters::new(nodes)),
             remote: CachePadded::new(Counters::new(nodes)),
             reserved: AtomicUsize::new(0),
-            revocations: StatU64::new(0),
+            revocations: Counter::new(0),
             closed: AtomicBool::new(false),
             id,
             name: name.into(),
@@ -314,7 +308,7 @@ impl OwnerState {
     /// Whether the calling thread is the owner's home thread.
     #[inline]
     fn is_home(&self) -> bool {
-        current_thread() == self.hot.home_thread.load(StatOrdering::Relaxed)
+        current_thread() == self.hot.home_thread.get()
     }
 
     /// Pages released so far (possibly an older value; see the module docs).
@@ -348,19 +342,18 @@ impl OwnerState {
 
     /// `release_all` calls so far.
     pub(crate) fn revocations(&self) -> u64 {
-        self.revocations.load(StatOrdering::Relaxed)
+        self.revocations.get()
     }
 
     /// Pages in use on each node (by arena index).
     pub(crate) fn pages_per_arena(&self) -> Vec<u64> {
-        let load = |c: &StatU64| c.load(StatOrdering::Relaxed);
         self.home
             .nodes
             .iter()
             .zip(self.remote.nodes.iter())
             .map(|(h, r)| {
-                let allocated = load(&h.allocated).wrapping_add(load(&r.allocated));
-                let released = load(&h.released).wrapping_add(load(&r.released));
+                let allocated = h.allocated.get().wrapping_add(r.allocated.get());
+                let released = h.released.get().wrapping_add(r.released.get());
                 allocated.saturating_sub(released)
             })
             .collect()
@@ -501,9 +494,9 @@ impl OwnerState {
     #[inline]
     pub(crate) fn count_allocated(&self, arena: u16, n: u64) {
         if self.is_home() {
-            bump(&self.home.nodes[usize::from(arena)].allocated, n);
+            self.home.nodes[usize::from(arena)].allocated.bump(n);
         } else {
-            self.remote.nodes[usize::from(arena)].allocated.fetch_add(n, StatOrdering::Relaxed);
+            self.remote.nodes[usize::from(arena)].allocated.add(n);
         }
     }
 
@@ -511,13 +504,13 @@ impl OwnerState {
     #[inline]
     pub(crate) fn count_released(&self, arena: u16, n: u64) {
         if self.is_home() {
-            bump(&self.home.nodes[usize::from(arena)].released, n);
+            self.home.nodes[usize::from(arena)].released.bump(n);
             let released = &self.home.released;
             // Release: publishes the release after the page's allocation (module docs). Only the
             // home thread writes this counter, so load + store loses nothing.
             released.store(released.load(Ordering::Relaxed).wrapping_add(n), Ordering::Release);
         } else {
-            self.remote.nodes[usize::from(arena)].released.fetch_add(n, StatOrdering::Relaxed);
+            self.remote.nodes[usize::from(arena)].released.add(n);
             // Release: as above.
             self.remote.released.fetch_add(n, Ordering::Release);
         }
@@ -527,7 +520,7 @@ impl OwnerState {
     pub(crate) fn revoke_all(&self) {
         // Release: a thread that sees the new epoch also sees everything before `release_all`.
         self.hot.epoch.fetch_add(1, Ordering::Release);
-        self.revocations.fetch_add(1, StatOrdering::Relaxed);
+        self.revocations.add(1);
         self.trim(0);
     }
 
@@ -556,7 +549,7 @@ impl OwnerState {
     /// Ends the owner: unregisters it, gives its charge and reservation back and reports (and
     /// logs) anything still outstanding. Runs once; later calls return `None`.
     fn finish(&self) -> Option<OwnerReport> {
-        if self.closed.swap(true, StatOrdering::Relaxed) {
+        if self.closed.swap(true, Ordering::Relaxed) {
             return None;
         }
         // Announced before the owner leaves the registry: a credit reclaim that no longer finds
@@ -740,7 +733,7 @@ impl MemoryOwner {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn make_home(&mut self) {
-        self.state.hot.home_thread.store(current_thread(), StatOrdering::Relaxed);
+        self.state.hot.home_thread.set(current_thread());
     }
 
     /// Ends the owner now and reports what it still held (also logged when not clean, with the

@@ -16,11 +16,11 @@ use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering as StatOrdering};
 
 use super::Shared;
 use crate::config::UseCase;
 use crate::error::MemoryError;
+use crate::sync::stat::Gauge;
 use crate::sync::{Mutex, lock};
 
 /// One use case's resource in the table.
@@ -35,7 +35,7 @@ struct Entry {
 pub(crate) struct Resources {
     entries: Mutex<Vec<Option<Entry>>>,
     /// Bytes reserved per use case (statistics; the budget holds them).
-    bytes: [AtomicUsize; UseCase::ALL.len()],
+    bytes: [Gauge; UseCase::ALL.len()],
 }
 
 impl fmt::Debug for Resources {
@@ -48,18 +48,18 @@ impl Resources {
     pub(crate) fn new() -> Self {
         Self {
             entries: Mutex::new(UseCase::ALL.iter().map(|_| None).collect()),
-            bytes: std::array::from_fn(|_| AtomicUsize::new(0)),
+            bytes: std::array::from_fn(|_| Gauge::default()),
         }
     }
 
     /// Bytes held by `use_case`'s resource.
     pub(crate) fn bytes_of(&self, use_case: UseCase) -> usize {
-        self.bytes[use_case.index()].load(StatOrdering::Relaxed)
+        self.bytes[use_case.index()].get()
     }
 
     /// Bytes held by every resource.
     pub(crate) fn total_bytes(&self) -> usize {
-        self.bytes.iter().map(|b| b.load(StatOrdering::Relaxed)).sum()
+        self.bytes.iter().map(Gauge::get).sum()
     }
 
     /// Drops one lease of `use_case`; returns the entry when it was the last.
@@ -82,7 +82,7 @@ struct GiveBack<'a> {
 
 impl Drop for GiveBack<'_> {
     fn drop(&mut self) {
-        self.manager.shared.bytes[self.use_case.index()].fetch_sub(self.bytes, StatOrdering::Relaxed);
+        self.manager.shared.bytes[self.use_case.index()].sub(self.bytes);
         self.manager.budget.release(self.bytes);
     }
 }
@@ -213,7 +213,7 @@ where
         }
         other => other,
     })?;
-    manager.shared.bytes[use_case.index()].fetch_add(bytes, StatOrdering::Relaxed);
+    manager.shared.bytes[use_case.index()].add(bytes);
     let give_back = GiveBack { manager, use_case, bytes };
     let value = init(bytes).map_err(|e| MemoryError::SharedInit { use_case, bytes, cause: e.into() })?;
     std::mem::forget(give_back); // the resource holds the reservation now

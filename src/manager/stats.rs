@@ -6,172 +6,187 @@
 //! they are quiescent is exact. Taking one locks the owner registry and the allocator's region
 //! tables briefly: it is for monitoring, not for a hot path.
 
-use std::sync::atomic::{AtomicU64, Ordering as StatOrdering};
-
 use super::Shared;
 use crate::config::UseCase;
+use crate::prometheus::{label, snapshot};
 
-/// Usage of the memory manager on one node.
-///
-/// ```
-/// # use std::sync::Arc;
-/// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
-/// # let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?)).memory_size(1 << 20).build()?;
-/// # let owner = mm.owner("o", UseCase::Operator);
-/// # let page = mm.allocate_page(&owner)?;
-/// let stats = mm.stats();
-/// assert_eq!((stats.nodes[0].node, stats.nodes[0].used_pages), (0, 1));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct ManagerNodeStats {
-    /// The node's kernel index.
-    pub node: usize,
-    /// Pages on this node in owners' hands.
-    pub used_pages: u64,
-    /// Their bytes.
-    pub used_bytes: u64,
-    /// The most the manager could hold on this node: its memory size, or less when the
-    /// allocator's budget for the node is smaller.
-    pub total_bytes: u64,
-    /// The most the manager could still place on this node now: the manager's available bytes,
-    /// or less when the allocator's node (or total) budget has less room left.
-    pub available_bytes: u64,
+snapshot! {
+    /// Usage of the memory manager on one node.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?)).memory_size(1 << 20).build()?;
+    /// # let owner = mm.owner("o", UseCase::Operator);
+    /// # let page = mm.allocate_page(&owner)?;
+    /// let stats = mm.stats();
+    /// assert_eq!((stats.nodes[0].node, stats.nodes[0].used_pages), (0, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    pub struct ManagerNodeStats {
+        /// The node's kernel index.
+        pub node: usize,
+        /// Pages on this node in owners' hands.
+        pub used_pages: u64 => (gauge "numaseg_mm_node_used_pages" "Pages on the node in owners' hands."),
+        /// Their bytes.
+        pub used_bytes: u64 => (gauge "numaseg_mm_node_used_bytes" "Bytes of pages on the node in owners' hands."),
+        /// The most the manager could hold on this node: its memory size, or less when the
+        /// allocator's budget for the node is smaller.
+        pub total_bytes: u64 => (gauge "numaseg_mm_node_total_bytes" "The most the manager could hold on the node."),
+        /// The most the manager could still place on this node now: the manager's available bytes,
+        /// or less when the allocator's node (or total) budget has less room left.
+        pub available_bytes: u64 =>
+            (gauge "numaseg_mm_node_available_bytes" "The most the manager could still place on the node."),
+    }
+    labels(n) { format!("node=\"{}\"", n.node) }
 }
 
-/// Usage of one owner.
-///
-/// ```
-/// # use std::sync::Arc;
-/// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
-/// # let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?)).memory_size(1 << 20).build()?;
-/// # let owner = mm.owner("o", UseCase::Operator);
-/// # let page = mm.allocate_page(&owner)?;
-/// let stats = mm.stats();
-/// assert_eq!((stats.owners[0].name.as_str(), stats.owners[0].pages), ("o", 1));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct OwnerStats {
-    /// The owner's id.
-    pub id: u64,
-    /// The owner's name.
-    pub name: String,
-    /// Its use case's name.
-    pub use_case: String,
-    /// The node it is bound to, if any.
-    pub node: Option<usize>,
-    /// Pages it holds (revoked ones until they are dropped).
-    pub pages: u64,
-    /// Their bytes.
-    pub page_bytes: u64,
-    /// Bytes it has reserved.
-    pub reserved_bytes: u64,
-    /// Pages plus reservations, in bytes.
-    pub used_bytes: u64,
-    /// Pages of budget charged to it but not in use (taken back whenever the budget runs short).
-    pub credit_pages: u64,
-    /// Its `release_all` calls.
-    pub revocations: u64,
+snapshot! {
+    /// Usage of one owner.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?)).memory_size(1 << 20).build()?;
+    /// # let owner = mm.owner("o", UseCase::Operator);
+    /// # let page = mm.allocate_page(&owner)?;
+    /// let stats = mm.stats();
+    /// assert_eq!((stats.owners[0].name.as_str(), stats.owners[0].pages), ("o", 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    pub struct OwnerStats {
+        /// The owner's id.
+        pub id: u64,
+        /// The owner's name.
+        pub name: String,
+        /// Its use case's name.
+        pub use_case: String,
+        /// The node it is bound to, if any.
+        pub node: Option<usize>,
+        /// Pages it holds (revoked ones until they are dropped).
+        pub pages: u64 => (gauge "numaseg_mm_owner_pages" "Pages the owner holds."),
+        /// Their bytes.
+        pub page_bytes: u64,
+        /// Bytes it has reserved.
+        pub reserved_bytes: u64 => (gauge "numaseg_mm_owner_reserved_bytes" "Bytes the owner has reserved."),
+        /// Pages plus reservations, in bytes.
+        pub used_bytes: u64 => (gauge "numaseg_mm_owner_used_bytes" "Pages plus reservations of the owner."),
+        /// Pages of budget charged to it but not in use (taken back whenever the budget runs short).
+        pub credit_pages: u64 => (gauge "numaseg_mm_owner_credit_pages" "Budget charged to the owner, not in use."),
+        /// Its `release_all` calls.
+        pub revocations: u64 => (counter "numaseg_mm_owner_revocations_total" "release_all calls on the owner."),
+    }
+    labels(o) { format!("owner=\"{}\",owner_id=\"{}\",use_case=\"{}\"", label(&o.name), o.id, o.use_case) }
 }
 
-/// Usage of one use case.
-///
-/// ```
-/// # use std::sync::Arc;
-/// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
-/// # let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?)).memory_size(1 << 20).build()?;
-/// # let owner = mm.owner("o", UseCase::Operator);
-/// # let page = mm.allocate_page(&owner)?;
-/// let stats = mm.stats();
-/// assert_eq!((stats.use_cases[0].use_case.as_str(), stats.use_cases[0].used_bytes), ("OPERATOR", 32768));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct UseCaseStats {
-    /// The use case's name.
-    pub use_case: String,
-    /// Its weight in `NUMASEG_USE_CASE_WEIGHTS`.
-    pub weight: u32,
-    /// Its share of the budget: memory size × weight / sum of weights.
-    pub total_bytes: u64,
-    /// Bytes its owners and its shared resource use.
-    pub used_bytes: u64,
-    /// Its share less what it uses (0 when it uses more than its share).
-    pub available_bytes: u64,
-    /// Bytes of its shared resource.
-    pub shared_bytes: u64,
-    /// Its live owners.
-    pub owners: u64,
+snapshot! {
+    /// Usage of one use case.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?)).memory_size(1 << 20).build()?;
+    /// # let owner = mm.owner("o", UseCase::Operator);
+    /// # let page = mm.allocate_page(&owner)?;
+    /// let stats = mm.stats();
+    /// assert_eq!((stats.use_cases[0].use_case.as_str(), stats.use_cases[0].used_bytes), ("OPERATOR", 32768));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    pub struct UseCaseStats {
+        /// The use case's name.
+        pub use_case: String,
+        /// Its weight in `NUMASEG_USE_CASE_WEIGHTS`.
+        pub weight: u32 => (gauge "numaseg_mm_use_case_weight" "The use case's weight."),
+        /// Its share of the budget: memory size × weight / sum of weights.
+        pub total_bytes: u64 => (gauge "numaseg_mm_use_case_total_bytes" "The use case's share of the budget."),
+        /// Bytes its owners and its shared resource use.
+        pub used_bytes: u64 => (gauge "numaseg_mm_use_case_used_bytes" "Bytes the use case uses."),
+        /// Its share less what it uses (0 when it uses more than its share).
+        pub available_bytes: u64 =>
+            (gauge "numaseg_mm_use_case_available_bytes" "The use case's share less what it uses."),
+        /// Bytes of its shared resource.
+        pub shared_bytes: u64 => (gauge "numaseg_mm_use_case_shared_bytes" "Bytes of the use case's shared resource."),
+        /// Its live owners.
+        pub owners: u64 => (gauge "numaseg_mm_use_case_owners" "Live owners of the use case."),
+    }
+    labels(u) { format!("use_case=\"{}\"", u.use_case) }
 }
 
-/// A snapshot of a [`MemoryManager`](crate::MemoryManager).
-///
-/// ```
-/// use std::sync::Arc;
-/// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
-/// let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))
-///     .memory_size(170 << 20)
-///     .build()?;
-/// let owner = mm.owner("agg", UseCase::Operator);
-/// let pages = mm.allocate_pages(&owner, 32)?;
-/// let stats = mm.stats();
-/// let operator = stats.use_cases.iter().find(|u| u.use_case == "OPERATOR").unwrap();
-/// assert_eq!((operator.total_bytes, operator.used_bytes), (70 << 20, 1 << 20));
-/// assert_eq!(stats.available_bytes, (169 << 20));
-/// # drop(pages);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct MemoryManagerStats {
-    /// The budget.
-    pub memory_size_bytes: u64,
-    /// The page size.
-    pub page_size_bytes: u64,
-    /// Pages the budget holds.
-    pub total_pages: u64,
-    /// Pages in owners' hands.
-    pub used_pages: u64,
-    /// Bytes in use: pages, reservations, shared resources.
-    pub used_bytes: u64,
-    /// Bytes reserved by owners.
-    pub reserved_bytes: u64,
-    /// Bytes held by shared resources.
-    pub shared_bytes: u64,
-    /// The budget less what is in use.
-    pub available_bytes: u64,
-    /// Bytes of budget charged to owners as credit, not in use (counted as available).
-    pub credit_bytes: u64,
-    /// Per node the allocator uses, ascending.
-    pub nodes: Vec<ManagerNodeStats>,
-    /// Per live owner, by id.
-    pub owners: Vec<OwnerStats>,
-    /// Per use case, in [`UseCase::ALL`] order.
-    pub use_cases: Vec<UseCaseStats>,
-    /// Page allocations refused (budget or allocator).
-    pub allocation_failures: u64,
-    /// Reservations refused.
-    pub reservation_failures: u64,
-    /// `release_all` calls.
-    pub release_all_calls: u64,
-    /// Times a refused request took every owner's credit back.
-    pub credit_reclaims: u64,
-    /// Owners that ended with pages or reservations outstanding.
-    pub leaked_owners: u64,
-    /// Pages those owners had not released.
-    pub leaked_pages: u64,
-    /// Bytes those owners had still reserved.
-    pub leaked_reserved_bytes: u64,
+snapshot! {
+    /// A snapshot of a [`MemoryManager`](crate::MemoryManager).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))
+    ///     .memory_size(170 << 20)
+    ///     .build()?;
+    /// let owner = mm.owner("agg", UseCase::Operator);
+    /// let pages = mm.allocate_pages(&owner, 32)?;
+    /// let stats = mm.stats();
+    /// let operator = stats.use_cases.iter().find(|u| u.use_case == "OPERATOR").unwrap();
+    /// assert_eq!((operator.total_bytes, operator.used_bytes), (70 << 20, 1 << 20));
+    /// assert_eq!(stats.available_bytes, (169 << 20));
+    /// # drop(pages);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    pub struct MemoryManagerStats {
+        /// The budget.
+        pub memory_size_bytes: u64 => (gauge "numaseg_mm_memory_size_bytes" "The memory manager's budget."),
+        /// The page size.
+        pub page_size_bytes: u64 => (gauge "numaseg_mm_page_size_bytes" "The page size."),
+        /// Pages the budget holds.
+        pub total_pages: u64 => (gauge "numaseg_mm_total_pages" "Pages the budget holds."),
+        /// Pages in owners' hands.
+        pub used_pages: u64 => (gauge "numaseg_mm_used_pages" "Pages in owners' hands."),
+        /// Bytes in use: pages, reservations, shared resources.
+        pub used_bytes: u64 => (gauge "numaseg_mm_used_bytes" "Bytes in use: pages, reservations, shared resources."),
+        /// Bytes reserved by owners.
+        pub reserved_bytes: u64 => (gauge "numaseg_mm_reserved_bytes" "Bytes reserved by owners."),
+        /// Bytes held by shared resources.
+        pub shared_bytes: u64 => (gauge "numaseg_mm_shared_bytes" "Bytes held by shared resources."),
+        /// The budget less what is in use.
+        pub available_bytes: u64 => (gauge "numaseg_mm_available_bytes" "The budget less what is in use."),
+        /// Bytes of budget charged to owners as credit, not in use (counted as available).
+        pub credit_bytes: u64 => (gauge "numaseg_mm_credit_bytes" "Budget charged to owners as credit, not in use."),
+        /// Per node the allocator uses, ascending.
+        pub nodes: Vec<ManagerNodeStats> => (rows),
+        /// Per live owner, by id.
+        pub owners: Vec<OwnerStats> => (rows),
+        /// Per use case, in [`UseCase::ALL`] order.
+        pub use_cases: Vec<UseCaseStats> => (rows),
+        /// Page allocations refused (budget or allocator).
+        pub allocation_failures: u64 => (counter "numaseg_mm_allocation_failures_total" "Page allocations refused."),
+        /// Reservations refused.
+        pub reservation_failures: u64 => (counter "numaseg_mm_reservation_failures_total" "Reservations refused."),
+        /// `release_all` calls.
+        pub release_all_calls: u64 => (counter "numaseg_mm_release_all_total" "release_all calls."),
+        /// Times a refused request took every owner's credit back.
+        pub credit_reclaims: u64 =>
+            (counter "numaseg_mm_credit_reclaims_total" "Refused requests that took every owner's credit back."),
+        /// Owners that ended with pages or reservations outstanding.
+        pub leaked_owners: u64 =>
+            (counter "numaseg_mm_leaked_owners_total" "Owners that ended with pages or reservations outstanding."),
+        /// Pages those owners had not released.
+        pub leaked_pages: u64 => (counter "numaseg_mm_leaked_pages_total" "Pages those owners had not released."),
+        /// Bytes those owners had still reserved.
+        pub leaked_reserved_bytes: u64 =>
+            (counter "numaseg_mm_leaked_reserved_bytes_total" "Bytes those owners had still reserved."),
+    }
+    labels(_m) { String::new() }
 }
 
 /// Takes the snapshot.
 pub(crate) fn collect(m: &Shared) -> MemoryManagerStats {
     let ps = m.page_size as u64;
-    let load = |c: &AtomicU64| c.load(StatOrdering::Relaxed);
     let arena_nodes = m.arena.nodes();
     let mut node_pages = vec![0u64; arena_nodes.len()];
     let mut owners = Vec::new();
@@ -257,17 +272,15 @@ pub(crate) fn collect(m: &Shared) -> MemoryManagerStats {
         nodes,
         owners,
         use_cases,
-        allocation_failures: load(&c.allocation_failures),
-        reservation_failures: load(&c.reservation_failures),
-        release_all_calls: load(&c.release_all_calls),
-        credit_reclaims: load(&c.credit_reclaims),
-        leaked_owners: load(&c.leaked_owners),
-        leaked_pages: load(&c.leaked_pages),
-        leaked_reserved_bytes: load(&c.leaked_reserved_bytes),
+        allocation_failures: c.allocation_failures.get(),
+        reservation_failures: c.reservation_failures.get(),
+        release_all_calls: c.release_all_calls.get(),
+        credit_reclaims: c.credit_reclaims.get(),
+        leaked_owners: c.leaked_owners.get(),
+        leaked_pages: c.leaked_pages.get(),
+        leaked_reserved_bytes: c.leaked_reserved_bytes.get(),
     }
 }
-
-use crate::prometheus::label;
 
 impl MemoryManagerStats {
     /// The snapshot in the Prometheus text exposition format; every metric is prefixed
@@ -293,105 +306,7 @@ impl MemoryManagerStats {
     /// ```
     #[must_use]
     pub fn to_prometheus(&self) -> String {
-        let mut w = crate::prometheus::TextWriter::with_prefix("numaseg_mm_");
-        let mut family =
-            |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| w.family(name, kind, help, rows);
-        let one = |v: u64| vec![(String::new(), v)];
-        family("memory_size_bytes", "gauge", "The memory manager's budget.", one(self.memory_size_bytes));
-        family("page_size_bytes", "gauge", "The page size.", one(self.page_size_bytes));
-        family("total_pages", "gauge", "Pages the budget holds.", one(self.total_pages));
-        family("used_pages", "gauge", "Pages in owners' hands.", one(self.used_pages));
-        family("used_bytes", "gauge", "Bytes in use: pages, reservations, shared resources.", one(self.used_bytes));
-        family("reserved_bytes", "gauge", "Bytes reserved by owners.", one(self.reserved_bytes));
-        family("shared_bytes", "gauge", "Bytes held by shared resources.", one(self.shared_bytes));
-        family("available_bytes", "gauge", "The budget less what is in use.", one(self.available_bytes));
-        family("credit_bytes", "gauge", "Budget charged to owners as credit, not in use.", one(self.credit_bytes));
-
-        let per_node = |f: &dyn Fn(&ManagerNodeStats) -> u64| -> Vec<(String, u64)> {
-            self.nodes.iter().map(|n| (format!("node=\"{}\"", n.node), f(n))).collect()
-        };
-        family("node_used_pages", "gauge", "Pages on the node in owners' hands.", per_node(&|n| n.used_pages));
-        family("node_used_bytes", "gauge", "Bytes of pages on the node in owners' hands.", per_node(&|n| n.used_bytes));
-        family(
-            "node_total_bytes",
-            "gauge",
-            "The most the manager could hold on the node.",
-            per_node(&|n| n.total_bytes),
-        );
-        family(
-            "node_available_bytes",
-            "gauge",
-            "The most the manager could still place on the node.",
-            per_node(&|n| n.available_bytes),
-        );
-
-        let per_owner = |f: &dyn Fn(&OwnerStats) -> u64| -> Vec<(String, u64)> {
-            self.owners
-                .iter()
-                .map(|o| {
-                    (format!("owner=\"{}\",owner_id=\"{}\",use_case=\"{}\"", label(&o.name), o.id, o.use_case), f(o))
-                })
-                .collect()
-        };
-        family("owner_pages", "gauge", "Pages the owner holds.", per_owner(&|o| o.pages));
-        family("owner_reserved_bytes", "gauge", "Bytes the owner has reserved.", per_owner(&|o| o.reserved_bytes));
-        family("owner_used_bytes", "gauge", "Pages plus reservations of the owner.", per_owner(&|o| o.used_bytes));
-        family(
-            "owner_credit_pages",
-            "gauge",
-            "Budget charged to the owner, not in use.",
-            per_owner(&|o| o.credit_pages),
-        );
-        family("owner_revocations_total", "counter", "release_all calls on the owner.", per_owner(&|o| o.revocations));
-
-        let per_use_case = |f: &dyn Fn(&UseCaseStats) -> u64| -> Vec<(String, u64)> {
-            self.use_cases.iter().map(|u| (format!("use_case=\"{}\"", u.use_case), f(u))).collect()
-        };
-        family("use_case_weight", "gauge", "The use case's weight.", per_use_case(&|u| u64::from(u.weight)));
-        family(
-            "use_case_total_bytes",
-            "gauge",
-            "The use case's share of the budget.",
-            per_use_case(&|u| u.total_bytes),
-        );
-        family("use_case_used_bytes", "gauge", "Bytes the use case uses.", per_use_case(&|u| u.used_bytes));
-        family(
-            "use_case_available_bytes",
-            "gauge",
-            "The use case's share less what it uses.",
-            per_use_case(&|u| u.available_bytes),
-        );
-        family(
-            "use_case_shared_bytes",
-            "gauge",
-            "Bytes of the use case's shared resource.",
-            per_use_case(&|u| u.shared_bytes),
-        );
-        family("use_case_owners", "gauge", "Live owners of the use case.", per_use_case(&|u| u.owners));
-
-        family("allocation_failures_total", "counter", "Page allocations refused.", one(self.allocation_failures));
-        family("reservation_failures_total", "counter", "Reservations refused.", one(self.reservation_failures));
-        family("release_all_total", "counter", "release_all calls.", one(self.release_all_calls));
-        family(
-            "credit_reclaims_total",
-            "counter",
-            "Refused requests that took every owner's credit back.",
-            one(self.credit_reclaims),
-        );
-        family(
-            "leaked_owners_total",
-            "counter",
-            "Owners that ended with pages or reservations outstanding.",
-            one(self.leaked_owners),
-        );
-        family("leaked_pages_total", "counter", "Pages those owners had not released.", one(self.leaked_pages));
-        family(
-            "leaked_reserved_bytes_total",
-            "counter",
-            "Bytes those owners had still reserved.",
-            one(self.leaked_reserved_bytes),
-        );
-        w.finish()
+        crate::prometheus::render([self])
     }
 }
 

@@ -2,10 +2,13 @@
 //!
 //! Everything in numaseg that is shared between threads takes its atomics, cells, locks and
 //! thread-locals from here, never from `std::sync` directly, so the loom models in `loom-tests/`
-//! run the real code. (The one exception is the process-wide counter that names arena managers:
-//! it only hands out unique numbers and is not part of any protocol.)
+//! run the real code. The exceptions — statistics counters, id dispensers, hints, the fork
+//! state — are std's atomics on purpose, even under loom; [`stat`] is their one list and says
+//! why. No other library module names `std::sync::atomic` (the benchmark harness in `bench`
+//! runs on real threads only and may).
 
 pub(crate) mod deque;
+pub(crate) mod stat;
 
 #[cfg(loom)]
 pub(crate) use loom::{
