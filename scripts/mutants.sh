@@ -108,8 +108,8 @@ NAMED = [
      "",
      "release_all does not bump the owner's epoch (pages are not revoked)"),
     ("node-pool-publish-before-count", "src/core/node.rs",
-     "        self.pooled.fetch_add(batch.len(), Ordering::Relaxed);\n        self.pool.push(batch);",
-     "        let n = batch.len();\n        self.pool.push(batch);\n        self.pooled.fetch_add(n, Ordering::Relaxed);",
+     "        self.pooled.fetch_add(n, Ordering::Relaxed);\n        self.pool.push(batch).inspect_err(|_| {\n            self.pooled.fetch_sub(n, Ordering::Relaxed);\n        })",
+     "        let pushed = self.pool.push(batch);\n        if pushed.is_ok() {\n            self.pooled.fetch_add(n, Ordering::Relaxed);\n        }\n        pushed",
      "a node pool batch is published before it is counted (the counter can wrap below zero)"),
 ]
 
