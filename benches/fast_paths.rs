@@ -10,20 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use numaseg::config::MemoryAmount;
 use numaseg::numa::NodeId;
 use numaseg::{ArenaManager, Config, SizeClass};
 
-const SIZE: usize = 32 << 10;
+mod common;
+use common::manager;
 
-fn manager() -> ArenaManager {
-    let config = Config::builder()
-        .memory_limit(MemoryAmount::Unlimited)
-        .node_memory_limit(MemoryAmount::Unlimited)
-        .build()
-        .expect("configuration");
-    ArenaManager::new(&config).expect("manager")
-}
+const SIZE: usize = 32 << 10;
 
 /// Cache hit: allocate, touch, free the same 32 KiB segment; the system allocator as baseline.
 fn cache_hit(c: &mut Criterion) {

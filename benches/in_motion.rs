@@ -14,18 +14,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use numaseg::bench::motion::{self, RING, SIZE};
 use numaseg::bench::workloads::handoff;
 use numaseg::bench::{ArrayQueuePool, Contender, NetworkBuffers, NumasegSegments, TlsCachePool};
-use numaseg::config::MemoryAmount;
 use numaseg::numa::NodeId;
-use numaseg::{ArenaManager, Config};
 
-fn manager() -> Arc<ArenaManager> {
-    let config = Config::builder()
-        .memory_limit(MemoryAmount::Unlimited)
-        .node_memory_limit(MemoryAmount::Unlimited)
-        .build()
-        .expect("configuration");
-    Arc::new(ArenaManager::new(&config).expect("manager"))
-}
+mod common;
+use common::manager;
 
 /// `iters` blocks handed over one at a time, as the time criterion asks for.
 fn handed_over<C: Contender>(pool: &C, iters: u64, setup: &(dyn Fn(usize) + Sync)) -> Duration {
@@ -35,7 +27,7 @@ fn handed_over<C: Contender>(pool: &C, iters: u64, setup: &(dyn Fn(usize) + Sync
 
 /// A allocates, B touches and frees, one block at a time through a ring of 1024 slots.
 fn one_at_a_time(c: &mut Criterion) {
-    let m = manager();
+    let m = Arc::new(manager());
     let none = |_: usize| {};
     let mut g = c.benchmark_group("hand-off one at a time (32 KiB)");
     g.throughput(Throughput::Elements(1));
@@ -90,7 +82,7 @@ fn foreign_free(c: &mut Criterion) {
 /// Bulk of 32 through handles (`allocate_bulk_into` a `Vec<Segment>` → `release_all`),
 /// untouched and touched, per block.
 fn bulk_through_handles(c: &mut Criterion) {
-    let m = manager();
+    let m = Arc::new(manager());
     let mut g = c.benchmark_group("bulk of 32 through handles (32 KiB), per block");
     g.throughput(Throughput::Elements(32));
     for touched in [false, true] {

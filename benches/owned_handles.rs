@@ -10,23 +10,17 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use numaseg::config::{MemoryAmount, UseCase};
-use numaseg::{ArenaManager, Config, MemoryManager, SizeClass};
+use numaseg::config::UseCase;
+use numaseg::{MemoryManager, SizeClass};
+
+mod common;
+use common::manager;
 
 const SIZE: usize = 32 << 10;
 
-fn manager() -> Arc<ArenaManager> {
-    let config = Config::builder()
-        .memory_limit(MemoryAmount::Unlimited)
-        .node_memory_limit(MemoryAmount::Unlimited)
-        .build()
-        .expect("configuration");
-    Arc::new(ArenaManager::new(&config).expect("manager"))
-}
-
 /// Segments: borrowed, owned, global.
 fn segments(c: &mut Criterion) {
-    let m = manager();
+    let m = Arc::new(manager());
     let class = SizeClass::for_size(SIZE).expect("class");
     let mut g = c.benchmark_group("segment hot pair (32 KiB allocate+touch+free)");
     // Dropped in place, as in fast_paths.rs: moving a handle into `black_box` measures a store
@@ -58,7 +52,7 @@ fn segments(c: &mut Criterion) {
 
 /// Memory-manager pages: borrowed and owned.
 fn pages(c: &mut Criterion) {
-    let mm = MemoryManager::builder(manager()).memory_size(64 << 20).build().expect("memory manager");
+    let mm = MemoryManager::builder(Arc::new(manager())).memory_size(64 << 20).build().expect("memory manager");
     let owner = Arc::new(mm.owner("bench", UseCase::Operator));
     let mut g = c.benchmark_group("page hot pair (32 KiB allocate+write+release)");
     g.bench_function("borrowed MemorySegment", |b| {
