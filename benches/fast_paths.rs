@@ -92,8 +92,10 @@ fn steal(c: &mut Criterion) {
     assert!(stop.load(Ordering::Relaxed));
     let st = m.stats();
     let steals: u64 = st.nodes.iter().flat_map(|n| &n.classes).map(|c| c.steals + c.pool_refills).sum();
-    // Unless a filter skipped this benchmark, its refills must have come from the consumer.
-    assert!(sent == 0 || steals > 0, "the benchmark stole or refilled from the pool");
+    // Its refills must have come from the consumer (stolen or through the pool) once it sent
+    // more than a thread cache holds; fewer (a filter skipped it, or `--test` ran it once) may
+    // all come from the thread's own cache.
+    assert!(sent <= 1024 || steals > 0, "{sent} blocks sent and none stolen or refilled from the pool");
 }
 
 /// Remote free: a segment of another node freed by this thread goes home to that node's pool.
