@@ -61,10 +61,11 @@ use crate::ArenaManager;
 use crate::config::{MemoryAmount, NodePolicy};
 use crate::core::budget::Budget;
 use crate::error::{AllocError, BuildError, MemoryError};
+use crate::prometheus::counters;
 use crate::segment::{RawSegment, SegmentMeta};
 use crate::size_class::{MIN_SEGMENT_SIZE, SizeClass};
 use crate::sync::atomic::{AtomicUsize, Ordering, fence};
-use crate::sync::stat::{Counter, Ids};
+use crate::sync::stat::Ids;
 use crate::sync::{Mutex, lock, thread, thread_local};
 
 /// The most pages a manager holds: owners count pages in 32-bit halves of one word, and the
@@ -107,16 +108,31 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<usize>) -> R) -> R {
     result
 }
 
-/// Counters of the manager's slow paths (statistics).
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) allocation_failures: Counter,
-    pub(crate) reservation_failures: Counter,
-    pub(crate) release_all_calls: Counter,
-    pub(crate) credit_reclaims: Counter,
-    pub(crate) leaked_owners: Counter,
-    pub(crate) leaked_pages: Counter,
-    pub(crate) leaked_reserved_bytes: Counter,
+counters! {
+    /// Counters of the manager's slow paths (statistics, any thread adds); each row is also its
+    /// `MemoryManagerStats` field and metric.
+    #[derive(Debug, Default)]
+    pub(crate) struct Counters => CounterValues, splice manager_counters {
+        /// Page allocations refused (budget or allocator).
+        allocation_failures => allocation_failures
+            (counter "numaseg_mm_allocation_failures_total" "Page allocations refused."),
+        /// Reservations refused.
+        reservation_failures => reservation_failures
+            (counter "numaseg_mm_reservation_failures_total" "Reservations refused."),
+        /// `release_all` calls.
+        release_all_calls => release_all_calls (counter "numaseg_mm_release_all_total" "release_all calls."),
+        /// Times a refused request took every owner's credit back.
+        credit_reclaims => credit_reclaims
+            (counter "numaseg_mm_credit_reclaims_total" "Refused requests that took every owner's credit back."),
+        /// Owners that ended with pages or reservations outstanding.
+        leaked_owners => leaked_owners
+            (counter "numaseg_mm_leaked_owners_total" "Owners that ended with pages or reservations outstanding."),
+        /// Pages those owners had not released.
+        leaked_pages => leaked_pages (counter "numaseg_mm_leaked_pages_total" "Pages those owners had not released."),
+        /// Bytes those owners had still reserved.
+        leaked_reserved_bytes => leaked_reserved_bytes
+            (counter "numaseg_mm_leaked_reserved_bytes_total" "Bytes those owners had still reserved."),
+    }
 }
 
 /// The state every handle of one manager shares: its owners, its pages' owners and its shared
