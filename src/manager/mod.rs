@@ -40,6 +40,7 @@ mod owned;
 mod owner;
 mod shared;
 mod stats;
+mod use_case;
 
 pub use memory_segment::MemorySegment;
 pub use owned::OwnedMemorySegment;
@@ -47,7 +48,7 @@ pub use owner::{MemoryOwner, OwnerReport};
 pub use shared::SharedResource;
 pub use stats::{ManagerNodeStats, MemoryManagerStats, OwnerStats, UseCaseStats};
 
-pub use crate::config::{UseCase, UseCaseWeights};
+pub use use_case::{UseCase, UseCaseWeights};
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -58,7 +59,7 @@ use numa::NodeId;
 
 use self::owner::OwnerState;
 use crate::ArenaManager;
-use crate::config::{MemoryAmount, NodePolicy};
+use crate::config::{ConfigError, MemoryAmount, NodePolicy, VARS};
 use crate::core::budget::Budget;
 use crate::error::{AllocError, BuildError, MemoryError};
 use crate::prometheus::counters;
@@ -309,7 +310,7 @@ fn floor_fraction(amount: usize, fraction: f64) -> usize {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+/// use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
 ///
 /// let arena = Arc::new(ArenaManager::new(&Config::default())?);
 /// let mm = MemoryManager::builder(arena).memory_size(64 << 20).build()?;
@@ -394,7 +395,7 @@ impl MemoryManagerBuilder {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
     /// let mm = MemoryManager::builder(arena).use_case_weights("PYTHON:1".parse()?).build()?;
     /// assert_eq!(mm.use_case_fraction(UseCase::Python)?, 1.0);
@@ -452,7 +453,14 @@ impl MemoryManagerBuilder {
         if total_pages > MAX_PAGES {
             return Err(BuildError::TooManyPages { memory_size, page_size, pages: total_pages, max: MAX_PAGES });
         }
-        let weights = self.weights.unwrap_or_else(|| config.use_case_weights.clone());
+        let weights = match self.weights {
+            Some(weights) => weights,
+            None => UseCaseWeights::try_from(&config.use_case_weights).map_err(|reason| {
+                let var = "NUMASEG_USE_CASE_WEIGHTS";
+                let accepts = VARS.iter().find(|v| v.name == var).map_or("", |v| v.accepts);
+                ConfigError::Invalid { var, value: config.use_case_weights.to_string(), reason, accepts }
+            })?,
+        };
         let shared = Shared {
             id: NEXT_MANAGER_ID.next(),
             arena: self.arena,
@@ -529,7 +537,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("sort-1", UseCase::Operator);
     /// assert_eq!((owner.name(), owner.pages()), ("sort-1", 0));
@@ -545,7 +553,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase, numa::NodeId};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase, numa::NodeId};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 4)?))?;
     /// let owner = mm.owner_on("probe-3", UseCase::Operator, NodeId::new(3))?;
     /// let pages = mm.allocate_pages(&owner, 4)?;
@@ -614,7 +622,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("one", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -694,7 +702,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
     /// let mm = MemoryManager::builder(arena).memory_size(1 << 20).build()?; // 32 pages
     /// let owner = mm.owner("bulk", UseCase::Operator);
@@ -720,7 +728,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("reuse", UseCase::Operator);
     /// let mut pages = Vec::with_capacity(64);
@@ -837,7 +845,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("single", UseCase::Operator);
     /// let page = mm.allocate_page(&owner)?;
@@ -848,7 +856,7 @@ impl MemoryManager {
     ///
     /// ```compile_fail,E0382
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("twice", UseCase::Operator);
     /// let page = mm.allocate_page(&owner)?;
@@ -866,7 +874,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let (a, b) = (mm.owner("a", UseCase::Operator), mm.owner("b", UseCase::Operator));
     /// let mut pages = mm.allocate_pages(&a, 16)?;
@@ -886,7 +894,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("loop", UseCase::Operator);
     /// let mut pages = Vec::with_capacity(32);
@@ -911,7 +919,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, SegmentError, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, SegmentError, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("task", UseCase::Operator);
     /// let pages = mm.allocate_pages(&owner, 4)?;
@@ -933,7 +941,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
     /// let mm = MemoryManager::builder(arena).memory_size(1 << 20).build()?;
     /// let owner = mm.owner("native", UseCase::StateBackend);
@@ -965,7 +973,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("native", UseCase::StateBackend);
     /// mm.reserve_memory(&owner, 4096)?;
@@ -993,7 +1001,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("native", UseCase::StateBackend);
     /// mm.reserve_memory(&owner, 1000)?;
@@ -1015,7 +1023,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
     /// let mm = MemoryManager::builder(arena).memory_size(1 << 20).build()?;
     /// let owner = mm.owner("o", UseCase::Operator);
@@ -1127,7 +1135,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("o", UseCase::Operator);
     /// let page = mm.allocate_page(&owner)?;
@@ -1159,7 +1167,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// assert_eq!(mm.use_case_fraction(UseCase::Python)?, 30.0 / 170.0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -1168,17 +1176,17 @@ impl MemoryManager {
     /// # Errors
     /// [`MemoryError::NoWeight`] for a use case whose weight is 0.
     pub fn use_case_fraction(&self, use_case: UseCase) -> Result<f64, MemoryError> {
-        self.shared
-            .weights
-            .fraction(use_case)
-            .ok_or_else(|| MemoryError::NoWeight { use_case, weights: self.shared.weights.to_string() })
+        self.shared.weights.fraction(use_case).ok_or_else(|| MemoryError::NoWeight {
+            use_case: use_case.name(),
+            weights: self.shared.weights.to_string(),
+        })
     }
 
     /// The bytes of the budget that `use_case`'s weight gives it, rounded down.
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
     /// let mm = MemoryManager::builder(arena).memory_size(170 << 20).build()?;
     /// assert_eq!(mm.use_case_memory_size(UseCase::StateBackend)?, 70 << 20);
@@ -1199,7 +1207,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
     /// let mm = MemoryManager::builder(arena).memory_size(170 << 20).build()?;
     /// struct BlockCache { capacity: usize }
@@ -1242,7 +1250,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
     /// let mm = MemoryManager::builder(arena).memory_size(1 << 20).build()?;
     /// let owner = mm.owner("scan", UseCase::Operator);

@@ -7,7 +7,7 @@
 //! tables briefly: it is for monitoring, not for a hot path.
 
 use super::{CounterValues, Shared, manager_counters};
-use crate::config::UseCase;
+use crate::manager::UseCase;
 use crate::prometheus::{label, snapshot};
 
 snapshot! {
@@ -15,7 +15,7 @@ snapshot! {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?)).memory_size(1 << 20).build()?;
     /// # let owner = mm.owner("o", UseCase::Operator);
     /// # let page = mm.allocate_page(&owner)?;
@@ -48,7 +48,7 @@ snapshot! {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?)).memory_size(1 << 20).build()?;
     /// # let owner = mm.owner("o", UseCase::Operator);
     /// # let page = mm.allocate_page(&owner)?;
@@ -88,7 +88,7 @@ snapshot! {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?)).memory_size(1 << 20).build()?;
     /// # let owner = mm.owner("o", UseCase::Operator);
     /// # let page = mm.allocate_page(&owner)?;
@@ -123,7 +123,7 @@ snapshot! {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))
     ///     .memory_size(170 << 20)
     ///     .build()?;
@@ -265,7 +265,7 @@ impl MemoryManagerStats {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))
     ///     .memory_size(1 << 20)
     ///     .build()?;
