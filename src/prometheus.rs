@@ -7,6 +7,11 @@
 //! exposition. Families come out in field order; consecutive fields naming the same family are
 //! one family (a label tells them apart), and a `rows` field (a `Vec` of a child row type) puts
 //! the child's families there, each series labelled with its parents' labels first.
+//!
+//! A family of raw counters (bumped on hot or slow paths, summed when a snapshot is taken) is
+//! declared once, with [`counters!`], next to the code that bumps it: a row names the counter and,
+//! for a metric, the snapshot field and family it becomes; the snapshot row takes those rows with
+//! `..table`. So every counter is spelled once, not in a struct, a collect and an exposition.
 
 use std::fmt::Write as _;
 
@@ -147,7 +152,8 @@ impl<T: Sample> Sample for Option<T> {
 /// `=> (kind "name" "help" "extra=\"label\"")`, `=> (kind "name" "help" with |row, out| ...)`
 /// (series computed by hand), `=> (and "name" "extra=\"label\"")` (one more series of the
 /// family the field before opened), `=> (rows)` (a `Vec` of a child row type), or nothing (not a
-/// metric). `labels(row) { ... }` gives a row's own labels.
+/// metric). One `..table,` after the first field splices in a [`counters!`] table's metric rows
+/// there. `labels(row) { ... }` gives a row's own labels.
 macro_rules! snapshot {
     (
         $(#[$meta:meta])*
@@ -232,8 +238,8 @@ pub(crate) use snapshot;
 ///   bumps, with the attributes written, e.g. `#[repr(align(64))]`);
 /// - its values (`$values`, one `u64` per row), read by `$raw::get` (relaxed loads), summed with
 ///   `+=`, and folded into another counter set by `$raw::add` (a retiring thread's totals);
-/// - a splice macro (`$splice`) that a snapshot row names as its last-but-rows field,
-///   `..$splice`: it puts the metric rows into that row (fields with their docs and metrics, in
+/// - a splice macro (`$splice`) that a snapshot row names in its field list, after at least
+///   one field of its own, as `..$splice`: it puts the metric rows into that row (fields with their docs and metrics, in
 ///   row order) and gives the row a `From<&$values>` that fills them, so the collecting code
 ///   writes `Row { own fields, ..Row::from(&values) }`. The snapshot's module must have
 ///   `$values` in scope.
