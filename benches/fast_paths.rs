@@ -140,7 +140,7 @@ fn buffer_request_recycle(c: &mut Criterion) {
 /// The memory manager: one page and 32 pages for one owner.
 fn memory_manager(c: &mut Criterion) {
     let mm = numaseg::MemoryManager::builder(Arc::new(manager())).memory_size(64 << 20).build().expect("manager");
-    let owner = mm.owner("bench", numaseg::config::UseCase::Operator);
+    let owner = mm.owner("bench", numaseg::manager::UseCase::Operator);
     let mut g = c.benchmark_group("memory manager (32 KiB pages)");
     g.bench_function("allocate_page + write + release", |b| {
         b.iter(|| {

@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use numaseg::config::UseCase;
+use numaseg::manager::UseCase;
 use numaseg::{MemoryManager, SizeClass};
 
 mod common;

@@ -9,8 +9,9 @@
 //! accepted, never a silent default.
 //!
 //! This file holds the table, the macro that expands it and the checks across variables; the
-//! value types are in `config/values.rs`, the per-variable parsers in `config/parse.rs`, and the
-//! memory manager's use cases (the type of `NUMASEG_USE_CASE_WEIGHTS`) in `config/use_case.rs`.
+//! value types are in `config/values.rs` and `config/weights.rs` (`NamedWeights`, the syntax of
+//! `NUMASEG_USE_CASE_WEIGHTS`; the use cases themselves are the memory manager's), the
+//! per-variable parsers in `config/parse.rs`.
 //!
 //! ```
 //! use numaseg::config::{Config, Source};
@@ -128,20 +129,19 @@ pub enum ConfigError {
 }
 
 mod parse;
-mod use_case;
 mod values;
+mod weights;
 
-pub use use_case::{UseCase, UseCaseWeights};
 pub use values::{
     AllowUnknown, ByteSize, LogLevel, MemoryAmount, Millis, NodePolicy, NodeSelection, Percent, parse_bytes,
 };
+pub use weights::NamedWeights;
 
 use parse::{
     parse_amount, parse_any_size, parse_bool, parse_cache_bytes, parse_count, parse_log, parse_millis,
     parse_min_buffer_size, parse_node_policy, parse_nodes, parse_percent, parse_policy, parse_region_size,
-    parse_segment_size,
+    parse_segment_size, parse_use_case_weights,
 };
-use use_case::parse_use_case_weights;
 
 /// Renders a value back in its variable's syntax.
 trait Render {
@@ -307,7 +307,7 @@ settings! {
     network_request_timeout: Millis = "NUMASEG_NETWORK_REQUEST_TIMEOUT", default "30s", accepts "a duration like 250ms, 30s or 2min (1ms to 1440min)", parse parse_millis;
     /// How the memory manager's budget splits between use cases: `USE_CASE:WEIGHT` pairs, each use
     /// case's share being its weight over the sum (a use case left out weighs 0 and gets no share).
-    use_case_weights: UseCaseWeights = "NUMASEG_USE_CASE_WEIGHTS", default "OPERATOR:70,STATE_BACKEND:70,PYTHON:30", accepts "USE_CASE:WEIGHT,... with use cases OPERATOR, STATE_BACKEND, PYTHON and whole-number weights, at least one positive", parse parse_use_case_weights;
+    use_case_weights: NamedWeights = "NUMASEG_USE_CASE_WEIGHTS", default "OPERATOR:70,STATE_BACKEND:70,PYTHON:30", accepts "USE_CASE:WEIGHT,... with use cases OPERATOR, STATE_BACKEND, PYTHON and whole-number weights, at least one positive", parse parse_use_case_weights;
     /// Adaptive buffer sizing of network buffers ("debloating"): each input gate measures how
     /// fast its consumer takes data and announces a buffer size to its senders so that the data
     /// in flight covers `NUMASEG_NETWORK_DEBLOAT_TARGET`. Off: whole buffers, as before.
@@ -619,14 +619,11 @@ mod tests {
             ("NUMASEG_NETWORK_REQUEST_TIMEOUT", "2h"),
             ("NUMASEG_NETWORK_REQUEST_TIMEOUT", "1441min"),
             ("NUMASEG_NETWORK_REQUEST_TIMEOUT", "99999999999999999999s"),
-            ("NUMASEG_USE_CASE_WEIGHTS", ""),
             ("NUMASEG_USE_CASE_WEIGHTS", "OPERATOR"),
             ("NUMASEG_USE_CASE_WEIGHTS", "OPERATOR:-1"),
             ("NUMASEG_USE_CASE_WEIGHTS", "OPERATOR:1.5"),
             ("NUMASEG_USE_CASE_WEIGHTS", "OPERATOR:4294967296"),
-            ("NUMASEG_USE_CASE_WEIGHTS", "OPERATOR:0,PYTHON:0"),
             ("NUMASEG_USE_CASE_WEIGHTS", "OPERATOR:1,operator:2"),
-            ("NUMASEG_USE_CASE_WEIGHTS", "HEAP:10"),
             ("NUMASEG_NETWORK_DEBLOAT", "sometimes"),
             ("NUMASEG_NETWORK_DEBLOAT_PERIOD", "200"),
             ("NUMASEG_NETWORK_DEBLOAT_PERIOD", "0ms"),
@@ -799,31 +796,25 @@ mod tests {
     }
 
     #[test]
-    fn use_case_weights_parse_render_and_split() {
+    fn use_case_weights_are_named_weights_checked_for_syntax() {
         let default = Config::default().use_case_weights;
-        assert_eq!(default, UseCaseWeights::default());
         assert_eq!(default.to_string(), "OPERATOR:70,STATE_BACKEND:70,PYTHON:30");
-        assert_eq!(default.total(), 170);
-        assert_eq!(default.fraction(UseCase::Python), Some(30.0 / 170.0));
-        assert_eq!(default.fraction_among(UseCase::Operator, &[UseCase::Operator, UseCase::Python]), Some(0.7));
-        assert_eq!(default.fraction_among(UseCase::Operator, &[UseCase::Python]), None);
-        // Listing a use case twice in `present` counts it once.
-        assert_eq!(default.fraction_among(UseCase::Python, &[UseCase::Python, UseCase::Python]), Some(1.0));
+        assert_eq!(default.iter().collect::<Vec<_>>(), [("OPERATOR", 70), ("STATE_BACKEND", 70), ("PYTHON", 30)]);
 
         let c = with(&[("NUMASEG_USE_CASE_WEIGHTS", " state_backend:1 , OPERATOR:0 ")]).unwrap();
-        assert_eq!(c.use_case_weights.weight(UseCase::StateBackend), 1);
-        assert_eq!(c.use_case_weights.weight(UseCase::Operator), 0);
-        assert_eq!(c.use_case_weights.weight(UseCase::Python), 0);
-        assert_eq!(c.use_case_weights.fraction(UseCase::StateBackend), Some(1.0));
-        assert_eq!(c.use_case_weights.fraction(UseCase::Operator), None);
         assert_eq!(c.use_case_weights.to_string(), "STATE_BACKEND:1,OPERATOR:0");
-        assert_eq!(c.use_case_weights.iter().collect::<Vec<_>>(), [(UseCase::StateBackend, 1), (UseCase::Operator, 0)]);
+        assert_eq!(c.use_case_weights.iter().collect::<Vec<_>>(), [("STATE_BACKEND", 1), ("OPERATOR", 0)]);
+        // What the names mean, and whether any weight is positive, is the manager's to check.
+        for value in ["HEAP:10", "OPERATOR:0", ""] {
+            assert!(with(&[("NUMASEG_USE_CASE_WEIGHTS", value)]).is_ok(), "{value}");
+        }
 
         let reasons = [
-            ("HEAP:10", "unknown use case \"HEAP\" (known: OPERATOR, STATE_BACKEND, PYTHON)"),
             ("OPERATOR:1,operator:2", "OPERATOR is listed twice"),
-            ("OPERATOR:0", "at least one use case needs a positive weight"),
             ("PYTHON=3", "\"PYTHON=3\" is not USE_CASE:WEIGHT"),
+            ("PY THON:3", "\"PY THON:3\" is not USE_CASE:WEIGHT"),
+            (":3", "\":3\" is not USE_CASE:WEIGHT"),
+            ("PYTHON:-1", "the weight of PYTHON must be a whole number from 0 to 4294967295"),
         ];
         for (value, reason) in reasons {
             match with(&[("NUMASEG_USE_CASE_WEIGHTS", value)]).unwrap_err() {
@@ -832,10 +823,13 @@ mod tests {
             }
         }
         // The builder goes through the same parser, and its value round-trips.
-        let weights: UseCaseWeights = "PYTHON:2,OPERATOR:1".parse().unwrap();
+        let weights: NamedWeights = [("python", 2), ("OPERATOR", 1)].into_iter().collect();
         let c = Config::builder().use_case_weights(weights.clone()).build_from::<_, &str, &str>([]).unwrap();
         assert_eq!(c.use_case_weights, weights);
         assert_eq!(c.source_of("NUMASEG_USE_CASE_WEIGHTS"), Some(Source::Builder));
+        let bad: NamedWeights = [("A B", 1)].into_iter().collect();
+        let err = Config::builder().use_case_weights(bad).build_from::<_, &str, &str>([]).unwrap_err();
+        assert_eq!(invalid_var(err), "NUMASEG_USE_CASE_WEIGHTS");
     }
 
     #[test]

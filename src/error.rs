@@ -3,7 +3,7 @@
 
 use numa::{NodeId, RegionError, TopologyError};
 
-use crate::config::{ByteSize, ConfigError, UseCase};
+use crate::config::{ByteSize, ConfigError};
 
 /// An allocation that could not be served.
 #[derive(Debug, thiserror::Error)]
@@ -184,7 +184,7 @@ pub enum BuildError {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use numaseg::{ArenaManager, Config, MemoryError, MemoryManager, config::UseCase};
+/// use numaseg::{ArenaManager, Config, MemoryError, MemoryManager, manager::UseCase};
 /// let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
 /// let mm = MemoryManager::builder(arena).memory_size(8 << 20).build()?; // 256 pages of 32 KiB
 /// let owner = mm.owner("hash-join", UseCase::Operator);
@@ -263,16 +263,16 @@ pub enum MemoryError {
     /// A use case without weight has no share of the budget.
     #[error("use case {use_case} has no weight in NUMASEG_USE_CASE_WEIGHTS ({weights}): give it a positive weight")]
     NoWeight {
-        /// The use case.
-        use_case: UseCase,
+        /// The use case's name (as `numaseg::manager::UseCase::name` gives it).
+        use_case: &'static str,
         /// The weights in effect.
         weights: String,
     },
     /// The use case's shared resource exists with another type.
     #[error("the shared resource of {use_case} is a {existing}, not a {requested}")]
     SharedTypeMismatch {
-        /// The use case.
-        use_case: UseCase,
+        /// The use case's name (as `numaseg::manager::UseCase::name` gives it).
+        use_case: &'static str,
         /// The type it holds.
         existing: &'static str,
         /// The type asked for.
@@ -281,8 +281,8 @@ pub enum MemoryError {
     /// The initializer of a shared resource failed; its reservation was given back.
     #[error("the shared resource of {use_case} ({bytes} bytes) could not be created: {cause}")]
     SharedInit {
-        /// The use case.
-        use_case: UseCase,
+        /// The use case's name (as `numaseg::manager::UseCase::name` gives it).
+        use_case: &'static str,
         /// Bytes it was given.
         bytes: usize,
         /// The initializer's error.
@@ -297,7 +297,7 @@ pub enum MemoryError {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use numaseg::{ArenaManager, Config, MemoryManager, SegmentError, config::UseCase};
+/// use numaseg::{ArenaManager, Config, MemoryManager, SegmentError, manager::UseCase};
 /// let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
 /// let owner = mm.owner("o", UseCase::Operator);
 /// let page = mm.allocate_page(&owner)?;

@@ -7,6 +7,11 @@
 //! exposition. Families come out in field order; consecutive fields naming the same family are
 //! one family (a label tells them apart), and a `rows` field (a `Vec` of a child row type) puts
 //! the child's families there, each series labelled with its parents' labels first.
+//!
+//! A family of raw counters (bumped on hot or slow paths, summed when a snapshot is taken) is
+//! declared once, with [`counters!`], next to the code that bumps it: a row names the counter and,
+//! for a metric, the snapshot field and family it becomes; the snapshot row takes those rows with
+//! `..table`. So every counter is spelled once, not in a struct, a collect and an exposition.
 
 use std::fmt::Write as _;
 
@@ -147,8 +152,28 @@ impl<T: Sample> Sample for Option<T> {
 /// `=> (kind "name" "help" "extra=\"label\"")`, `=> (kind "name" "help" with |row, out| ...)`
 /// (series computed by hand), `=> (and "name" "extra=\"label\"")` (one more series of the
 /// family the field before opened), `=> (rows)` (a `Vec` of a child row type), or nothing (not a
-/// metric). `labels(row) { ... }` gives a row's own labels.
+/// metric). One `..table,` after the first field splices in a [`counters!`] table's metric rows
+/// there. `labels(row) { ... }` gives a row's own labels.
 macro_rules! snapshot {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                pub $field:ident : $ty:ty $(=> $spec:tt)?
+            ),* ,
+            ..$splice:ident
+            $(, $($after:tt)*)?
+        }
+        labels($row:ident) $labels:block
+    ) => {
+        $splice! {
+            [$(#[$meta])*] $name
+            [$( $(#[$fmeta])* pub $field : $ty $(=> $spec)? ),*]
+            [$($($after)*)?]
+            [labels($row) $labels]
+        }
+    };
     (
         $(#[$meta:meta])*
         pub struct $name:ident {
@@ -204,6 +229,103 @@ macro_rules! snapshot {
 }
 pub(crate) use snapshot;
 
+/// Declares a family of statistics counters once: each row is a raw counter ([`Counter`], std's
+/// even under loom) with its doc; a row outside the leading `[ ... ]` block is also a metric,
+/// `raw => field (kind "name" "help")`: the snapshot field it becomes and its family. From that
+/// one table come
+///
+/// - the raw struct (`$raw`, one [`Counter`] per row, in row order: the layout the hot path
+///   bumps, with the attributes written, e.g. `#[repr(align(64))]`);
+/// - its values (`$values`, one `u64` per row), read by `$raw::get` (relaxed loads), summed with
+///   `+=`, and folded into another counter set by `$raw::add` (a retiring thread's totals);
+/// - a splice macro (`$splice`) that a snapshot row names in its field list, after at least
+///   one field of its own, as `..$splice`: it puts the metric rows into that row (fields with their docs and metrics, in
+///   row order) and gives the row a `From<&$values>` that fills them, so the collecting code
+///   writes `Row { own fields, ..Row::from(&values) }`. The snapshot's module must have
+///   `$values` in scope.
+///
+/// [`Counter`]: crate::sync::stat::Counter
+macro_rules! counters {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $raw:ident => $values:ident, splice $splice:ident {
+            $([ $( $(#[$pdoc:meta])* $private:ident ),* $(,)? ])?
+            $( $(#[$mdoc:meta])* $counter:ident => $field:ident ($kind:ident $metric:literal $help:literal) ),* $(,)?
+        }
+    ) => {
+        $crate::prometheus::counters! { @define ($)
+            [$(#[$meta])*] $vis $raw $values $splice
+            [$($( [$(#[$pdoc])*] $private )*)?]
+            [$( [$(#[$mdoc])*] $counter $field ($kind $metric $help) )*]
+        }
+    };
+    (@define ($d:tt)
+        [$(#[$meta:meta])*] $vis:vis $raw:ident $values:ident $splice:ident
+        [$( [$(#[$pdoc:meta])*] $private:ident )*]
+        [$( [$(#[$mdoc:meta])*] $counter:ident $field:ident ($kind:ident $metric:literal $help:literal) )*]
+    ) => {
+        $(#[$meta])*
+        $vis struct $raw {
+            $( $(#[$pdoc])* pub(crate) $private: $crate::sync::stat::Counter, )*
+            $( $(#[$mdoc])* pub(crate) $counter: $crate::sync::stat::Counter, )*
+        }
+
+        #[doc = concat!("The values of a [`", stringify!($raw), "`], one per counter.")]
+        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+        $vis struct $values {
+            $( $(#[$pdoc])* pub(crate) $private: u64, )*
+            $( $(#[$mdoc])* pub(crate) $counter: u64, )*
+        }
+
+        #[allow(dead_code, reason = "generated for every counters table; not every table reads all ways")]
+        impl $raw {
+            /// The values (relaxed reads: exact once the writers are quiescent).
+            pub(crate) fn get(&self) -> $values {
+                $values { $( $private: self.$private.get(), )* $( $counter: self.$counter.get(), )* }
+            }
+
+            /// Adds `values` to the counters; any thread may.
+            pub(crate) fn add(&self, values: &$values) {
+                $( self.$private.add(values.$private); )*
+                $( self.$counter.add(values.$counter); )*
+            }
+        }
+
+        impl ::std::ops::AddAssign<&$values> for $values {
+            fn add_assign(&mut self, other: &$values) {
+                $( self.$private = self.$private.wrapping_add(other.$private); )*
+                $( self.$counter = self.$counter.wrapping_add(other.$counter); )*
+            }
+        }
+
+        /// Puts this counters table's metric rows into a snapshot row (see `counters!`).
+        macro_rules! $splice {
+            (
+                [$d($d meta:tt)*] $d name:ident [$d($d before:tt)*] [$d($d after:tt)*] [$d($d tail:tt)*]
+            ) => {
+                $crate::prometheus::snapshot! {
+                    $d($d meta)*
+                    pub struct $d name {
+                        $d($d before)*,
+                        $( $(#[$mdoc])* pub $field: u64 => ($kind $metric $help), )*
+                        $d($d after)*
+                    }
+                    $d($d tail)*
+                }
+
+                impl From<&$values> for $d name {
+                    fn from(values: &$values) -> Self {
+                        Self { $( $field: values.$counter, )* ..Self::default() }
+                    }
+                }
+            };
+        }
+        #[allow(unused_imports, reason = "a table whose values no snapshot row shows")]
+        $vis use $splice;
+    };
+}
+pub(crate) use counters;
+
 /// A label value in the text format: backslash, double quote and line feed escaped.
 pub(crate) fn label(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -250,6 +372,62 @@ mod tests {
             pub z: u32 => (counter "t_z_total" "By hand." with |k, out| out("", u64::from(k.z) * 2)),
         }
         labels(k) { format!("id=\"{}\"", label(&k.id)) }
+    }
+
+    counters! {
+        /// Test counters.
+        #[derive(Debug, Default)]
+        #[repr(align(64))]
+        pub(crate) struct TestCounters => TestCounts, splice test_counters {
+            [
+                /// Not a metric.
+                hidden,
+            ]
+            /// Shown as `shown_field`.
+            shown => shown_field (counter "t_shown_total" "Shown."),
+            /// A level.
+            level => level (gauge "t_level" "A level."),
+        }
+    }
+
+    snapshot! {
+        /// A row with a counters table spliced in.
+        #[derive(Debug, Default, PartialEq, Eq)]
+        pub struct WithCounters {
+            /// Before the table.
+            pub first: u64 => (gauge "t_first" "First."),
+            ..test_counters,
+            /// After the table.
+            pub last: u64 => (counter "t_last_total" "Last."),
+        }
+        labels(_r) { String::new() }
+    }
+
+    #[test]
+    fn counters_table_gives_raw_struct_values_and_snapshot_rows() {
+        let raw = TestCounters::default();
+        assert_eq!(std::mem::align_of::<TestCounters>(), 64, "attributes are kept");
+        assert_eq!(std::mem::size_of::<TestCounters>(), 64, "one Counter per row, nothing else");
+        raw.hidden.bump(5);
+        raw.shown.bump(2);
+        raw.level.add(7);
+        let values = raw.get();
+        assert_eq!(values, TestCounts { hidden: 5, shown: 2, level: 7 });
+        let retired = TestCounters::default();
+        retired.add(&values);
+        retired.add(&values);
+        let mut sum = retired.get();
+        sum += &values;
+        assert_eq!(sum, TestCounts { hidden: 15, shown: 6, level: 21 });
+        let row = WithCounters { first: 1, last: 3, ..WithCounters::from(&sum) };
+        assert_eq!(row, WithCounters { first: 1, shown_field: 6, level: 21, last: 3 });
+        assert_eq!(
+            render([&row]),
+            "# HELP t_first First.\n# TYPE t_first gauge\nt_first 1\n\
+             # HELP t_shown_total Shown.\n# TYPE t_shown_total counter\nt_shown_total 6\n\
+             # HELP t_level A level.\n# TYPE t_level gauge\nt_level 21\n\
+             # HELP t_last_total Last.\n# TYPE t_last_total counter\nt_last_total 3\n"
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! A snapshot taken while threads run is a consistent-enough sum of relaxed reads; one taken
 //! when the threads are quiescent is exact (the conservation tests rely on that).
 
-use crate::cache::CachedCore;
+use crate::cache::{CachedCore, ClassCounts, class_counters};
+use crate::core::node::{NodeCounts, node_counters};
 use crate::prometheus::snapshot;
 use crate::size_class::SizeClass;
 use crate::sync::{atomic::Ordering, lock};
@@ -33,20 +34,7 @@ snapshot! {
         pub carvable_segments: u64,
         /// Allocations served from a thread cache without a refill.
         pub cache_hits: u64 => (counter "numaseg_cache_hits_total" "Allocations served from a thread cache."),
-        /// Refills of a thread cache (each a miss).
-        pub cache_misses: u64 => (counter "numaseg_cache_misses_total" "Thread cache refills."),
-        /// Refills served by a batch from the node's pool.
-        pub pool_refills: u64 => (counter "numaseg_pool_refills_total" "Refills served from the node pool."),
-        /// Batches stolen from other threads of the node.
-        pub steals: u64 => (counter "numaseg_steals_total" "Batches stolen from other threads of the node."),
-        /// Segments obtained by stealing.
-        pub stolen_segments: u64 => (counter "numaseg_stolen_segments_total" "Segments obtained by stealing."),
-        /// Allocations by threads of this node that another node served (home out of budget).
-        pub remote_allocations: u64 =>
-            (counter "numaseg_remote_allocations_total" "Allocations served by another node."),
-        /// Frees by threads of this node of segments that belong to another node (sent home).
-        pub foreign_frees: u64 =>
-            (counter "numaseg_foreign_frees_total" "Frees of another node's segments, sent home."),
+        ..class_counters,
     }
     labels(c) { format!("size=\"{}\"", c.segment_size) }
 }
@@ -83,24 +71,7 @@ snapshot! {
         /// Regions serving no class, decommitted (memory back at the OS).
         pub free_regions_decommitted: u64 =>
             (and "numaseg_node_free_regions" "state=\"decommitted\""),
-        /// Regions mapped since start.
-        pub regions_mapped: u64 => (counter "numaseg_regions_mapped_total" "Regions mapped."),
-        /// Region mappings that fell back to a smaller page kind.
-        pub page_kind_fallbacks: u64 =>
-            (counter "numaseg_page_kind_fallbacks_total" "Region mappings that fell back to a smaller page kind."),
-        /// Regions decommitted since start.
-        pub decommits: u64 => (counter "numaseg_decommits_total" "Regions decommitted."),
-        /// Bytes decommitted since start.
-        pub decommitted_bytes: u64 => (counter "numaseg_decommitted_bytes_total" "Bytes decommitted."),
-        /// Regions recommitted since start.
-        pub recommits: u64 => (counter "numaseg_recommits_total" "Regions recommitted."),
-        /// Recommits that failed (the region was unmapped instead).
-        pub recommit_failures: u64 => (counter "numaseg_recommit_failures_total" "Recommits that failed."),
-        /// Segments given back from pools to their regions.
-        pub reclaimed_segments: u64 =>
-            (counter "numaseg_reclaimed_segments_total" "Segments given back from pools to regions."),
-        /// Region mappings or recommits the budget refused.
-        pub budget_refusals: u64 => (counter "numaseg_budget_refusals_total" "Region mappings the budget refused."),
+        ..node_counters,
         /// Per size class, 4 KiB upward, up to the region size.
         pub classes: Vec<ClassStats> => (rows),
     }
@@ -140,7 +111,7 @@ pub(crate) fn collect(arenas: &CachedCore) -> Stats {
         .map(|(a, node)| {
             let arena = u16::try_from(a).unwrap_or(u16::MAX);
             let usage = lock(&node.regions).usage();
-            let c = &node.counters;
+            let c = node.counters.get();
             let class_stats: Vec<ClassStats> = (0..classes)
                 .map(|i| {
                     let size = SizeClass::from_index(i).map_or(0, SizeClass::size) as u64;
@@ -160,12 +131,7 @@ pub(crate) fn collect(arenas: &CachedCore) -> Stats {
                         pooled_segments: pooled,
                         carvable_segments: u.carvable as u64,
                         cache_hits: sums.allocs.saturating_sub(sums.misses),
-                        cache_misses: sums.misses,
-                        pool_refills: sums.pool_refills,
-                        steals: sums.steals,
-                        stolen_segments: sums.stolen,
-                        remote_allocations: sums.remote_allocs,
-                        foreign_frees: sums.foreign_frees,
+                        ..ClassStats::from(&sums)
                     }
                 })
                 .collect();
@@ -183,15 +149,8 @@ pub(crate) fn collect(arenas: &CachedCore) -> Stats {
                 regions_small: usage.regions_by_kind[3] as u64,
                 free_regions_committed: usage.free_regions_committed as u64,
                 free_regions_decommitted: usage.free_regions_decommitted as u64,
-                regions_mapped: c.regions_mapped.get(),
-                page_kind_fallbacks: c.fallbacks.get(),
-                decommits: c.decommits.get(),
-                decommitted_bytes: c.decommitted_bytes.get(),
-                recommits: c.recommits.get(),
-                recommit_failures: c.recommit_failures.get(),
-                reclaimed_segments: c.reclaimed_segments.get(),
-                budget_refusals: c.budget_refusals.get(),
                 classes: class_stats,
+                ..NodeStats::from(&c)
             }
         })
         .collect();

@@ -13,7 +13,8 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use allocator_api2::alloc::Allocator;
-use numaseg::config::{MemoryAmount, UseCase};
+use numaseg::config::MemoryAmount;
+use numaseg::manager::UseCase;
 use numaseg::numa::NodeId;
 use numaseg::{ArenaManager, Config, MemoryManager, NetworkBufferPool, Segment, SizeClass};
 

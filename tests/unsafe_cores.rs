@@ -292,7 +292,7 @@ fn tiny_memory_manager() -> numaseg::MemoryManager {
 #[test]
 fn memory_segment_accessors_stay_inside_the_page() {
     use numaseg::SegmentError;
-    use numaseg::config::UseCase;
+    use numaseg::manager::UseCase;
     let mm = tiny_memory_manager();
     let owner = mm.owner("miri", UseCase::Operator);
     let mut a = mm.allocate_page(&owner).unwrap();
@@ -339,7 +339,7 @@ fn memory_segment_accessors_stay_inside_the_page() {
 #[test]
 fn revoked_pages_refuse_access_and_go_back_once_from_any_thread() {
     use numaseg::SegmentError;
-    use numaseg::config::UseCase;
+    use numaseg::manager::UseCase;
     let mm = tiny_memory_manager();
     let owner = mm.owner("revoked", UseCase::Operator);
     for _ in 0..ROUNDS {
@@ -420,7 +420,7 @@ fn owned_segments_keep_their_manager_alive_past_the_users_last_handle() {
 
 #[test]
 fn owned_pages_keep_their_owner_alive_and_end_it_cleanly() {
-    use numaseg::config::UseCase;
+    use numaseg::manager::UseCase;
     use std::sync::Arc;
     let mm = tiny_memory_manager();
     let owner = Arc::new(mm.owner("owned", UseCase::Operator));

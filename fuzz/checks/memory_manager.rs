@@ -19,8 +19,9 @@
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use numaseg::config::{ByteSize, UseCase, UseCaseWeights};
+use numaseg::config::ByteSize;
 use numaseg::manager::MAX_PAGES;
+use numaseg::manager::{UseCase, UseCaseWeights};
 use numaseg::numa::NodeId;
 use numaseg::{
     ArenaManager, Config, MemoryError, MemoryManager, MemoryOwner, MemorySegment, SegmentError, SharedResource,
@@ -505,7 +506,7 @@ fn shared(m: &mut Model, mm: &MemoryManager, input: &mut Input<'_>) {
             resource.leases.push(lease);
         }
         (Some(resource), Err(MemoryError::SharedTypeMismatch { use_case: got, .. })) => {
-            assert!(called.is_none() && resource.text != text && got == use_case, "{what}");
+            assert!(called.is_none() && resource.text != text && got == use_case.name(), "{what}");
         }
         (None, Ok(lease)) => {
             assert!(bytes <= free && called == Some(bytes) && !fail, "{what}: created beyond the budget or wrongly");
@@ -513,7 +514,10 @@ fn shared(m: &mut Model, mm: &MemoryManager, input: &mut Input<'_>) {
             m.resources[u] = Some(Resource { text, bytes, leases: vec![lease] });
         }
         (None, Err(MemoryError::SharedInit { use_case: got, bytes: given, .. })) => {
-            assert!(fail && bytes <= free && got == use_case && given == bytes && called == Some(bytes), "{what}");
+            assert!(
+                fail && bytes <= free && got == use_case.name() && given == bytes && called == Some(bytes),
+                "{what}"
+            );
         }
         (None, Err(e)) => {
             assert!(bytes > free && called.is_none(), "{what}: {e}");

@@ -21,7 +21,8 @@ use std::io::{ErrorKind, Read};
 use std::ops::Range;
 use std::sync::Arc;
 
-use numaseg::config::{ByteSize, UseCase};
+use numaseg::config::ByteSize;
+use numaseg::manager::UseCase;
 use numaseg::{ArenaManager, Config, MemoryManager, MemorySegment, SegmentError};
 
 /// One allocator for the whole fuzzing process (mapping a region per input would dominate the

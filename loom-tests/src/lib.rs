@@ -145,7 +145,7 @@ mod imp {
     /// fresh owner (credit that other owners kept idle is taken back), and every segment back in
     /// the allocator.
     pub fn assert_budget_whole(arena: &ArenaManager, mm: &numaseg::MemoryManager) {
-        use numaseg::config::UseCase;
+        use numaseg::manager::UseCase;
         assert!(mm.verify_empty(), "{:?}", mm.stats());
         assert_eq!(mm.available_memory(), mm.memory_size());
         let fresh = mm.owner("fresh", UseCase::Operator);

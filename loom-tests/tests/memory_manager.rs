@@ -17,7 +17,7 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 
 use loom_tests::{PAGE, assert_budget_whole, model, tiny_memory_manager as manager};
-use numaseg::config::UseCase;
+use numaseg::manager::UseCase;
 use numaseg::{MemoryError, MemorySegment, SegmentError};
 
 /// Pages and reserved bytes held by the model's threads, checked against the budget whenever

@@ -10,7 +10,7 @@
 #![cfg(loom)]
 
 use loom_tests::{PAGE, assert_budget_whole, model, tiny_memory_manager};
-use numaseg::config::UseCase;
+use numaseg::manager::UseCase;
 
 /// An owner with two pages of idle credit (the whole budget) ends on another thread (`finish`:
 /// the credit leaves its word, then the registry, then reaches the budget).

@@ -328,7 +328,7 @@ impl ManagerPages {
             .build()
             .unwrap_or_else(|e| panic!("memory manager for a benchmark: {e}"));
         let owners = (0..threads.max(2))
-            .map(|t| manager.owner(&format!("bench-{t}"), crate::config::UseCase::Operator))
+            .map(|t| manager.owner(&format!("bench-{t}"), crate::manager::UseCase::Operator))
             .collect();
         Self { manager, owners }
     }

@@ -261,7 +261,7 @@ fn bulk_manager(arena: &Arc<ArenaManager>, size: usize, opts: &BenchOptions, row
         .unwrap_or_else(|e| panic!("memory manager for a benchmark: {e}"));
     for &threads in &opts.threads {
         let owners: Vec<_> =
-            (0..threads).map(|t| manager.owner(&format!("bulk-{t}"), crate::config::UseCase::Operator)).collect();
+            (0..threads).map(|t| manager.owner(&format!("bulk-{t}"), crate::manager::UseCase::Operator)).collect();
         let samples = sized(opts.target, opts.reps, |n| {
             let rounds = (n / 32).max(1);
             let start = std::sync::Barrier::new(threads);

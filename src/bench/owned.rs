@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::Contender;
-use crate::config::UseCase;
+use crate::manager::UseCase;
 use crate::{ArenaManager, MemoryManager, MemoryOwner, OwnedMemorySegment, OwnedSegment, SizeClass};
 
 /// `ArenaManager::allocate_owned_class` and drop.

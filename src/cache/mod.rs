@@ -44,6 +44,7 @@ use std::ptr;
 
 use crate::core::Core;
 use crate::error::AllocError;
+use crate::prometheus::counters;
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::stat::{Counter, Ids};
 use crate::sync::{Arc, Mutex, UnsafeCell, atomic::AtomicU16, atomic::Ordering, lock, thread_local};
@@ -76,30 +77,37 @@ impl std::ops::Deref for CachedCore {
     }
 }
 
-/// Statistics counters of one class in one slot ([`Counter`]s: std's even under loom), written
-/// only by the slot's owner ([`Counter::bump`]) and summed by stats readers.
-#[derive(Debug, Default)]
-pub(crate) struct ClassCounters {
-    /// Segments popped from the stack (every cached allocation).
-    pub(crate) allocs: Counter,
-    /// Segments pushed onto the stack by frees.
-    pub(crate) frees: Counter,
-    /// Segments moved onto the stack by refills.
-    pub(crate) filled: Counter,
-    /// Segments moved off the stack by spills and flushes.
-    pub(crate) spilled: Counter,
-    /// Refills (cache misses).
-    pub(crate) misses: Counter,
-    /// Batches obtained from the node's pool.
-    pub(crate) pool_refills: Counter,
-    /// Batches stolen from other threads of the node.
-    pub(crate) steals: Counter,
-    /// Segments obtained by stealing.
-    pub(crate) stolen: Counter,
-    /// Allocations served by another node (home out of budget).
-    pub(crate) remote_allocs: Counter,
-    /// Frees of segments of another node, sent home.
-    pub(crate) foreign_frees: Counter,
+counters! {
+    /// Statistics counters of one class in one slot ([`Counter`]s: std's even under loom), written
+    /// only by the slot's owner ([`Counter::bump`]) and summed by stats readers; the rows after
+    /// the bracketed ones are also `ClassStats` fields and metrics.
+    #[derive(Debug, Default)]
+    pub(crate) struct ClassCounters => ClassCounts, splice class_counters {
+        [
+            /// Segments popped from the stack (every cached allocation).
+            allocs,
+            /// Segments pushed onto the stack by frees.
+            frees,
+            /// Segments moved onto the stack by refills.
+            filled,
+            /// Segments moved off the stack by spills and flushes.
+            spilled,
+        ]
+        /// Refills of a thread cache (each a miss).
+        misses => cache_misses (counter "numaseg_cache_misses_total" "Thread cache refills."),
+        /// Refills served by a batch from the node's pool.
+        pool_refills => pool_refills (counter "numaseg_pool_refills_total" "Refills served from the node pool."),
+        /// Batches stolen from other threads of the node.
+        steals => steals (counter "numaseg_steals_total" "Batches stolen from other threads of the node."),
+        /// Segments obtained by stealing.
+        stolen => stolen_segments (counter "numaseg_stolen_segments_total" "Segments obtained by stealing."),
+        /// Allocations by threads of this node that another node served (home out of budget).
+        remote_allocs => remote_allocations
+            (counter "numaseg_remote_allocations_total" "Allocations served by another node."),
+        /// Frees by threads of this node of segments that belong to another node (sent home).
+        foreign_frees => foreign_frees
+            (counter "numaseg_foreign_frees_total" "Frees of another node's segments, sent home."),
+    }
 }
 
 /// One class's part of the private cache.
@@ -984,43 +992,13 @@ impl PrivateCache {
     }
 }
 
-/// Sums of retired slots' counters of one arena, per class: allocs, frees, misses, pool
-/// refills, steals, stolen, remote allocs, foreign frees.
-type RetiredCounters = [[Counter; 8]; MAX_CLASSES];
-
 /// The manager's list of live slots, and the counters of slots whose threads exited.
 #[derive(Debug)]
 pub(crate) struct Registry {
     slots: Mutex<Vec<Arc<CacheSlot>>>,
     next_id: Ids,
-    /// By arena (the slot's home when it retired).
-    retired: Box<[RetiredCounters]>,
-}
-
-/// Per-class sums of every slot's counters, live and retired.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CounterSums {
-    pub allocs: u64,
-    pub frees: u64,
-    pub misses: u64,
-    pub pool_refills: u64,
-    pub steals: u64,
-    pub stolen: u64,
-    pub remote_allocs: u64,
-    pub foreign_frees: u64,
-}
-
-fn counter_array(c: &ClassCounters) -> [u64; 8] {
-    [
-        c.allocs.get(),
-        c.frees.get(),
-        c.misses.get(),
-        c.pool_refills.get(),
-        c.steals.get(),
-        c.stolen.get(),
-        c.remote_allocs.get(),
-        c.foreign_frees.get(),
-    ]
+    /// By arena (the slot's home when it retired) and class: the sums of retired slots' counters.
+    retired: Box<[[ClassCounters; MAX_CLASSES]]>,
 }
 
 impl Registry {
@@ -1028,7 +1006,7 @@ impl Registry {
         Self {
             slots: Mutex::new(Vec::new()),
             next_id: Ids::new(1),
-            retired: (0..arenas).map(|_| std::array::from_fn(|_| std::array::from_fn(|_| Counter::new(0)))).collect(),
+            retired: (0..arenas).map(|_| std::array::from_fn(|_| ClassCounters::default())).collect(),
         }
     }
 
@@ -1042,10 +1020,8 @@ impl Registry {
 
     fn retire(&self, slot: &CacheSlot) {
         let home = usize::from(slot.home.load(Ordering::Relaxed));
-        for (i, c) in slot.counters.iter().enumerate() {
-            for (sum, value) in self.retired[home][i].iter().zip(counter_array(c)) {
-                sum.add(value);
-            }
+        for (sum, c) in self.retired[home].iter().zip(&slot.counters) {
+            sum.add(&c.get());
         }
         lock(&self.slots).retain(|s| !ptr::eq(Arc::as_ptr(s), slot));
     }
@@ -1069,24 +1045,12 @@ impl Registry {
     }
 
     /// Counter sums of every slot homed on `arena`, live and retired, for one class.
-    pub(crate) fn sums(&self, arena: u16, class: usize) -> CounterSums {
-        let retired = &self.retired[usize::from(arena)][class];
-        let mut total: [u64; 8] = std::array::from_fn(|k| retired[k].get());
+    pub(crate) fn sums(&self, arena: u16, class: usize) -> ClassCounts {
+        let mut total = self.retired[usize::from(arena)][class].get();
         for slot in lock(&self.slots).iter().filter(|s| s.home.load(Ordering::Relaxed) == arena) {
-            for (t, v) in total.iter_mut().zip(counter_array(&slot.counters[class])) {
-                *t += v;
-            }
+            total += &slot.counters[class].get();
         }
-        CounterSums {
-            allocs: total[0],
-            frees: total[1],
-            misses: total[2],
-            pool_refills: total[3],
-            steals: total[4],
-            stolen: total[5],
-            remote_allocs: total[6],
-            foreign_frees: total[7],
-        }
+        total
     }
 }
 

@@ -154,3 +154,9 @@ pub(super) fn parse_percent(text: &str) -> Result<Percent, String> {
 pub(super) fn parse_min_buffer_size(text: &str) -> Result<ByteSize, String> {
     parse_size_between(text, 1, 1 << 30, false)
 }
+
+/// `NUMASEG_USE_CASE_WEIGHTS`: the syntax of `USE_CASE:WEIGHT` pairs; the memory manager checks
+/// the names and that a weight is positive when it is built.
+pub(super) fn parse_use_case_weights(text: &str) -> Result<super::NamedWeights, String> {
+    super::NamedWeights::parse(text, "USE_CASE")
+}

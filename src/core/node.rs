@@ -12,10 +12,10 @@ use numa::{NodeId, PageKind, PageSource, Region, RegionError, RegionSpec};
 
 use super::budget::{BothRefused, Budget, release_both, reserve_both};
 use super::regions::RegionTable;
+use crate::prometheus::counters;
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::deque::{ArrayQueue, Stealer};
-use crate::sync::stat::Counter;
 use crate::sync::{Mutex, RwLock, lock};
 
 /// Why carving failed.
@@ -27,17 +27,31 @@ pub(crate) enum CarveError {
     Region(RegionError),
 }
 
-/// Slow-path counters of one node. Statistics ([`Counter`]s), written by any thread of the node.
-#[derive(Debug, Default)]
-pub(crate) struct NodeCounters {
-    pub(crate) regions_mapped: Counter,
-    pub(crate) fallbacks: Counter,
-    pub(crate) decommits: Counter,
-    pub(crate) decommitted_bytes: Counter,
-    pub(crate) recommits: Counter,
-    pub(crate) recommit_failures: Counter,
-    pub(crate) reclaimed_segments: Counter,
-    pub(crate) budget_refusals: Counter,
+counters! {
+    /// Slow-path counters of one node. Statistics ([`Counter`](crate::sync::stat::Counter)s),
+    /// written by any thread of the node; each row is also its `NodeStats` field and metric.
+    #[derive(Debug, Default)]
+    pub(crate) struct NodeCounters => NodeCounts, splice node_counters {
+        /// Regions mapped since start.
+        regions_mapped => regions_mapped (counter "numaseg_regions_mapped_total" "Regions mapped."),
+        /// Region mappings that fell back to a smaller page kind.
+        fallbacks => page_kind_fallbacks
+            (counter "numaseg_page_kind_fallbacks_total" "Region mappings that fell back to a smaller page kind."),
+        /// Regions decommitted since start.
+        decommits => decommits (counter "numaseg_decommits_total" "Regions decommitted."),
+        /// Bytes decommitted since start.
+        decommitted_bytes => decommitted_bytes (counter "numaseg_decommitted_bytes_total" "Bytes decommitted."),
+        /// Regions recommitted since start.
+        recommits => recommits (counter "numaseg_recommits_total" "Regions recommitted."),
+        /// Recommits that failed (the region was unmapped instead).
+        recommit_failures => recommit_failures (counter "numaseg_recommit_failures_total" "Recommits that failed."),
+        /// Segments given back from pools to their regions.
+        reclaimed_segments => reclaimed_segments
+            (counter "numaseg_reclaimed_segments_total" "Segments given back from pools to regions."),
+        /// Region mappings or recommits the budget refused.
+        budget_refusals => budget_refusals
+            (counter "numaseg_budget_refusals_total" "Region mappings the budget refused."),
+    }
 }
 
 /// Batches a node pool holds per class (a bounded queue: pushing never allocates). A pool

@@ -41,7 +41,7 @@ use crate::sync::atomic::Ordering;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+/// use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
 /// let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
 /// let owner = mm.owner("doc", UseCase::Operator);
 /// let mut page = mm.allocate_page(&owner)?;
@@ -81,7 +81,7 @@ macro_rules! typed_accessors {
         ///
         /// ```
         /// # use std::sync::Arc;
-        /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+        /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
         /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
         /// # let owner = mm.owner("doc", UseCase::Operator);
         /// # let mut page = mm.allocate_page(&owner)?;
@@ -103,7 +103,7 @@ macro_rules! typed_accessors {
         ///
         /// ```
         /// # use std::sync::Arc;
-        /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+        /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
         /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
         /// # let owner = mm.owner("doc", UseCase::Operator);
         /// # let mut page = mm.allocate_page(&owner)?;
@@ -151,7 +151,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let page = mm.allocate_page(&owner)?;
@@ -168,7 +168,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase, numa::NodeId};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase, numa::NodeId};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 2)?))?;
     /// let owner = mm.owner_on("doc", UseCase::Operator, NodeId::new(1))?;
     /// assert_eq!(mm.allocate_page(&owner)?.node(), NodeId::new(1));
@@ -183,7 +183,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// println!("backed by {}", mm.allocate_page(&owner)?.page_kind());
@@ -199,7 +199,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let page = mm.allocate_page(&owner)?;
@@ -220,7 +220,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("doc", UseCase::Operator);
     /// assert_eq!(mm.allocate_page(&owner)?.owner_id(), owner.id());
@@ -235,7 +235,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("doc", UseCase::Operator);
     /// let page = mm.allocate_page(&owner)?;
@@ -256,7 +256,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// mm.allocate_page(&owner)?.release();
@@ -331,7 +331,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -352,7 +352,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -372,7 +372,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -392,7 +392,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -412,7 +412,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -432,7 +432,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -467,7 +467,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -490,7 +490,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -512,7 +512,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -545,7 +545,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -575,7 +575,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut a = mm.allocate_page(&owner)?;
@@ -608,7 +608,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -634,7 +634,7 @@ impl<'o> MemorySegment<'o> {
     /// ```
     /// # use std::sync::Arc;
     /// # use std::cmp::Ordering;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -665,7 +665,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut a = mm.allocate_page(&owner)?;
@@ -697,7 +697,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut a = mm.allocate_page(&owner)?;
@@ -730,7 +730,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -755,7 +755,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -779,7 +779,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let page = mm.allocate_page(&owner)?;
@@ -798,7 +798,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -818,7 +818,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let page = mm.allocate_page(&owner)?;
@@ -838,7 +838,7 @@ impl<'o> MemorySegment<'o> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = mm.owner("doc", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;

@@ -40,6 +40,7 @@ mod owned;
 mod owner;
 mod shared;
 mod stats;
+mod use_case;
 
 pub use memory_segment::MemorySegment;
 pub use owned::OwnedMemorySegment;
@@ -47,7 +48,7 @@ pub use owner::{MemoryOwner, OwnerReport};
 pub use shared::SharedResource;
 pub use stats::{ManagerNodeStats, MemoryManagerStats, OwnerStats, UseCaseStats};
 
-pub use crate::config::{UseCase, UseCaseWeights};
+pub use use_case::{UseCase, UseCaseWeights};
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -58,13 +59,14 @@ use numa::NodeId;
 
 use self::owner::OwnerState;
 use crate::ArenaManager;
-use crate::config::{MemoryAmount, NodePolicy};
+use crate::config::{ConfigError, MemoryAmount, NodePolicy, VARS};
 use crate::core::budget::Budget;
 use crate::error::{AllocError, BuildError, MemoryError};
+use crate::prometheus::counters;
 use crate::segment::{RawSegment, SegmentMeta};
 use crate::size_class::{MIN_SEGMENT_SIZE, SizeClass};
 use crate::sync::atomic::{AtomicUsize, Ordering, fence};
-use crate::sync::stat::{Counter, Ids};
+use crate::sync::stat::Ids;
 use crate::sync::{Mutex, lock, thread, thread_local};
 
 /// The most pages a manager holds: owners count pages in 32-bit halves of one word, and the
@@ -107,16 +109,31 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<usize>) -> R) -> R {
     result
 }
 
-/// Counters of the manager's slow paths (statistics).
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) allocation_failures: Counter,
-    pub(crate) reservation_failures: Counter,
-    pub(crate) release_all_calls: Counter,
-    pub(crate) credit_reclaims: Counter,
-    pub(crate) leaked_owners: Counter,
-    pub(crate) leaked_pages: Counter,
-    pub(crate) leaked_reserved_bytes: Counter,
+counters! {
+    /// Counters of the manager's slow paths (statistics, any thread adds); each row is also its
+    /// `MemoryManagerStats` field and metric.
+    #[derive(Debug, Default)]
+    pub(crate) struct Counters => CounterValues, splice manager_counters {
+        /// Page allocations refused (budget or allocator).
+        allocation_failures => allocation_failures
+            (counter "numaseg_mm_allocation_failures_total" "Page allocations refused."),
+        /// Reservations refused.
+        reservation_failures => reservation_failures
+            (counter "numaseg_mm_reservation_failures_total" "Reservations refused."),
+        /// `release_all` calls.
+        release_all_calls => release_all_calls (counter "numaseg_mm_release_all_total" "release_all calls."),
+        /// Times a refused request took every owner's credit back.
+        credit_reclaims => credit_reclaims
+            (counter "numaseg_mm_credit_reclaims_total" "Refused requests that took every owner's credit back."),
+        /// Owners that ended with pages or reservations outstanding.
+        leaked_owners => leaked_owners
+            (counter "numaseg_mm_leaked_owners_total" "Owners that ended with pages or reservations outstanding."),
+        /// Pages those owners had not released.
+        leaked_pages => leaked_pages (counter "numaseg_mm_leaked_pages_total" "Pages those owners had not released."),
+        /// Bytes those owners had still reserved.
+        leaked_reserved_bytes => leaked_reserved_bytes
+            (counter "numaseg_mm_leaked_reserved_bytes_total" "Bytes those owners had still reserved."),
+    }
 }
 
 /// The state every handle of one manager shares: its owners, its pages' owners and its shared
@@ -293,7 +310,7 @@ fn floor_fraction(amount: usize, fraction: f64) -> usize {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+/// use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
 ///
 /// let arena = Arc::new(ArenaManager::new(&Config::default())?);
 /// let mm = MemoryManager::builder(arena).memory_size(64 << 20).build()?;
@@ -378,7 +395,7 @@ impl MemoryManagerBuilder {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
     /// let mm = MemoryManager::builder(arena).use_case_weights("PYTHON:1".parse()?).build()?;
     /// assert_eq!(mm.use_case_fraction(UseCase::Python)?, 1.0);
@@ -436,7 +453,14 @@ impl MemoryManagerBuilder {
         if total_pages > MAX_PAGES {
             return Err(BuildError::TooManyPages { memory_size, page_size, pages: total_pages, max: MAX_PAGES });
         }
-        let weights = self.weights.unwrap_or_else(|| config.use_case_weights.clone());
+        let weights = match self.weights {
+            Some(weights) => weights,
+            None => UseCaseWeights::try_from(&config.use_case_weights).map_err(|reason| {
+                let var = "NUMASEG_USE_CASE_WEIGHTS";
+                let accepts = VARS.iter().find(|v| v.name == var).map_or("", |v| v.accepts);
+                ConfigError::Invalid { var, value: config.use_case_weights.to_string(), reason, accepts }
+            })?,
+        };
         let shared = Shared {
             id: NEXT_MANAGER_ID.next(),
             arena: self.arena,
@@ -513,7 +537,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("sort-1", UseCase::Operator);
     /// assert_eq!((owner.name(), owner.pages()), ("sort-1", 0));
@@ -529,7 +553,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase, numa::NodeId};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase, numa::NodeId};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 4)?))?;
     /// let owner = mm.owner_on("probe-3", UseCase::Operator, NodeId::new(3))?;
     /// let pages = mm.allocate_pages(&owner, 4)?;
@@ -598,7 +622,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("one", UseCase::Operator);
     /// let mut page = mm.allocate_page(&owner)?;
@@ -678,7 +702,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
     /// let mm = MemoryManager::builder(arena).memory_size(1 << 20).build()?; // 32 pages
     /// let owner = mm.owner("bulk", UseCase::Operator);
@@ -704,7 +728,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("reuse", UseCase::Operator);
     /// let mut pages = Vec::with_capacity(64);
@@ -821,7 +845,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("single", UseCase::Operator);
     /// let page = mm.allocate_page(&owner)?;
@@ -832,7 +856,7 @@ impl MemoryManager {
     ///
     /// ```compile_fail,E0382
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("twice", UseCase::Operator);
     /// let page = mm.allocate_page(&owner)?;
@@ -850,7 +874,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let (a, b) = (mm.owner("a", UseCase::Operator), mm.owner("b", UseCase::Operator));
     /// let mut pages = mm.allocate_pages(&a, 16)?;
@@ -870,7 +894,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("loop", UseCase::Operator);
     /// let mut pages = Vec::with_capacity(32);
@@ -895,7 +919,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, SegmentError, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, SegmentError, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("task", UseCase::Operator);
     /// let pages = mm.allocate_pages(&owner, 4)?;
@@ -917,7 +941,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
     /// let mm = MemoryManager::builder(arena).memory_size(1 << 20).build()?;
     /// let owner = mm.owner("native", UseCase::StateBackend);
@@ -949,7 +973,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("native", UseCase::StateBackend);
     /// mm.reserve_memory(&owner, 4096)?;
@@ -977,7 +1001,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("native", UseCase::StateBackend);
     /// mm.reserve_memory(&owner, 1000)?;
@@ -999,7 +1023,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
     /// let mm = MemoryManager::builder(arena).memory_size(1 << 20).build()?;
     /// let owner = mm.owner("o", UseCase::Operator);
@@ -1111,7 +1135,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("o", UseCase::Operator);
     /// let page = mm.allocate_page(&owner)?;
@@ -1143,7 +1167,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// assert_eq!(mm.use_case_fraction(UseCase::Python)?, 30.0 / 170.0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -1152,17 +1176,17 @@ impl MemoryManager {
     /// # Errors
     /// [`MemoryError::NoWeight`] for a use case whose weight is 0.
     pub fn use_case_fraction(&self, use_case: UseCase) -> Result<f64, MemoryError> {
-        self.shared
-            .weights
-            .fraction(use_case)
-            .ok_or_else(|| MemoryError::NoWeight { use_case, weights: self.shared.weights.to_string() })
+        self.shared.weights.fraction(use_case).ok_or_else(|| MemoryError::NoWeight {
+            use_case: use_case.name(),
+            weights: self.shared.weights.to_string(),
+        })
     }
 
     /// The bytes of the budget that `use_case`'s weight gives it, rounded down.
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
     /// let mm = MemoryManager::builder(arena).memory_size(170 << 20).build()?;
     /// assert_eq!(mm.use_case_memory_size(UseCase::StateBackend)?, 70 << 20);
@@ -1183,7 +1207,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
     /// let mm = MemoryManager::builder(arena).memory_size(170 << 20).build()?;
     /// struct BlockCache { capacity: usize }
@@ -1226,7 +1250,7 @@ impl MemoryManager {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
     /// let mm = MemoryManager::builder(arena).memory_size(1 << 20).build()?;
     /// let owner = mm.owner("scan", UseCase::Operator);

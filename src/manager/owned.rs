@@ -39,7 +39,7 @@ use crate::error::{MemoryError, SegmentError};
 ///
 /// ```
 /// use std::sync::Arc;
-/// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+/// use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
 /// let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
 /// let owner = Arc::new(mm.owner("task", UseCase::Operator));
 /// let mut page = mm.allocate_owned_page(&owner)?;
@@ -75,7 +75,7 @@ impl MemoryManager {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = Arc::new(mm.owner("one", UseCase::Operator));
     /// let page = mm.allocate_owned_page(&owner)?;
@@ -100,7 +100,7 @@ impl MemoryManager {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = Arc::new(mm.owner("bulk", UseCase::Operator));
     /// let pages = mm.allocate_owned_pages(&owner, 8)?;
@@ -153,7 +153,7 @@ impl OwnedMemorySegment {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = Arc::new(mm.owner("o", UseCase::Operator));
     /// assert!(Arc::ptr_eq(mm.allocate_owned_page(&owner)?.owner(), &owner));
@@ -169,7 +169,7 @@ impl OwnedMemorySegment {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = Arc::new(mm.owner("w", UseCase::Operator));
     /// let mut page = mm.allocate_owned_page(&owner)?;
@@ -186,7 +186,7 @@ impl OwnedMemorySegment {
     ///
     /// ```compile_fail,E0521
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let (a, b) = (Arc::new(mm.owner("a", UseCase::Operator)), Arc::new(mm.owner("b", UseCase::Operator)));
     /// let (mut pa, mut pb) = (mm.allocate_owned_page(&a)?, mm.allocate_owned_page(&b)?);
@@ -201,7 +201,7 @@ impl OwnedMemorySegment {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = Arc::new(mm.owner("w", UseCase::Operator));
     /// let mut page = mm.allocate_owned_page(&owner)?;
@@ -220,7 +220,7 @@ impl OwnedMemorySegment {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = Arc::new(mm.owner("w", UseCase::Operator));
     /// let mut page = mm.allocate_owned_page(&owner)?;
@@ -239,7 +239,7 @@ impl OwnedMemorySegment {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = Arc::new(mm.owner("w", UseCase::Operator));
     /// let mut page = mm.allocate_owned_page(&owner)?;
@@ -258,7 +258,7 @@ impl OwnedMemorySegment {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = Arc::new(mm.owner("w", UseCase::Operator));
     /// let mut page = mm.allocate_owned_page(&owner)?;
@@ -278,7 +278,7 @@ impl OwnedMemorySegment {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// # let owner = Arc::new(mm.owner("w", UseCase::Operator));
     /// mm.allocate_owned_page(&owner)?.release();

@@ -68,7 +68,8 @@ use numa::NodeId;
 
 use super::Shared;
 use crate::ArenaManager;
-use crate::config::{ByteSize, UseCase};
+use crate::config::ByteSize;
+use crate::manager::UseCase;
 use crate::size_class::SizeClass;
 use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::stat::{Counter, Hint, Ids};
@@ -213,7 +214,7 @@ impl fmt::Debug for OwnerState {
 ///
 /// ```
 /// # use std::sync::Arc;
-/// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+/// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
 /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
 /// let owner = mm.owner("cache", UseCase::StateBackend);
 /// mm.reserve_memory(&owner, 4096)?;
@@ -245,7 +246,7 @@ impl OwnerReport {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("tidy", UseCase::Operator);
     /// drop(mm.allocate_pages(&owner, 4)?);
@@ -589,7 +590,7 @@ impl OwnerState {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+/// use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
 /// let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
 /// let owner = mm.owner("sorter", UseCase::Operator);
 /// let pages = mm.allocate_pages(&owner, 8)?;
@@ -624,7 +625,7 @@ impl MemoryOwner {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// assert_eq!(mm.owner("join", UseCase::Operator).name(), "join");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -638,7 +639,7 @@ impl MemoryOwner {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let (a, b) = (mm.owner("x", UseCase::Operator), mm.owner("x", UseCase::Operator));
     /// assert_ne!(a.id(), b.id());
@@ -653,7 +654,7 @@ impl MemoryOwner {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// assert_eq!(mm.owner("rocks", UseCase::StateBackend).use_case(), UseCase::StateBackend);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -667,7 +668,7 @@ impl MemoryOwner {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase, numa::NodeId};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase, numa::NodeId};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 2)?))?;
     /// let owner = mm.owner_on("probe", UseCase::Operator, NodeId::new(1))?;
     /// assert_eq!(owner.node(), Some(NodeId::new(1)));
@@ -683,7 +684,7 @@ impl MemoryOwner {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("count", UseCase::Operator);
     /// let pages = mm.allocate_pages(&owner, 3)?;
@@ -701,7 +702,7 @@ impl MemoryOwner {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("cache", UseCase::StateBackend);
     /// mm.reserve_memory(&owner, 4096)?;
@@ -719,7 +720,7 @@ impl MemoryOwner {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("worker", UseCase::Operator);
     /// std::thread::scope(|s| {
@@ -741,7 +742,7 @@ impl MemoryOwner {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("leaky", UseCase::Operator);
     /// let mut pages = mm.allocate_pages(&owner, 2)?;
@@ -758,7 +759,7 @@ impl MemoryOwner {
     ///
     /// ```compile_fail,E0505
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("ended", UseCase::Operator);
     /// let page = mm.allocate_page(&owner)?;
@@ -769,7 +770,7 @@ impl MemoryOwner {
     ///
     /// ```compile_fail,E0382
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let owner = mm.owner("ended", UseCase::Operator);
     /// let report = owner.close();

@@ -18,8 +18,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use super::Shared;
-use crate::config::UseCase;
 use crate::error::MemoryError;
+use crate::manager::UseCase;
 use crate::sync::stat::Gauge;
 use crate::sync::{Mutex, lock};
 
@@ -94,7 +94,7 @@ impl Drop for GiveBack<'_> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+/// use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
 /// let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
 /// struct Worker { memory_limit: usize }
 /// let lease = mm.shared_resource(UseCase::Python, 0.1, |bytes| Ok::<_, String>(Worker { memory_limit: bytes }))?;
@@ -115,7 +115,7 @@ impl<T: Send + Sync + 'static> SharedResource<T> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let lease = mm.shared_resource(UseCase::Operator, 0.5, |_| Ok::<_, String>(()))?;
     /// assert_eq!(lease.size(), mm.memory_size() / 2);
@@ -130,7 +130,7 @@ impl<T: Send + Sync + 'static> SharedResource<T> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
     /// let lease = mm.shared_resource(UseCase::StateBackend, 0.1, |_| Ok::<_, String>(()))?;
     /// assert_eq!(lease.use_case(), UseCase::StateBackend);
@@ -200,7 +200,7 @@ where
     if let Some(entry) = &mut entries[use_case.index()] {
         let existing = entry.type_name;
         let value = Arc::clone(&entry.value).downcast::<T>().map_err(|_| MemoryError::SharedTypeMismatch {
-            use_case,
+            use_case: use_case.name(),
             existing,
             requested: type_name::<T>(),
         })?;
@@ -215,7 +215,8 @@ where
     })?;
     manager.shared.bytes[use_case.index()].add(bytes);
     let give_back = GiveBack { manager, use_case, bytes };
-    let value = init(bytes).map_err(|e| MemoryError::SharedInit { use_case, bytes, cause: e.into() })?;
+    let value =
+        init(bytes).map_err(|e| MemoryError::SharedInit { use_case: use_case.name(), bytes, cause: e.into() })?;
     std::mem::forget(give_back); // the resource holds the reservation now
     let value = Arc::new(value);
     let any: Arc<dyn Any + Send + Sync> = Arc::clone(&value) as _;

@@ -6,8 +6,8 @@
 //! they are quiescent is exact. Taking one locks the owner registry and the allocator's region
 //! tables briefly: it is for monitoring, not for a hot path.
 
-use super::Shared;
-use crate::config::UseCase;
+use super::{CounterValues, Shared, manager_counters};
+use crate::manager::UseCase;
 use crate::prometheus::{label, snapshot};
 
 snapshot! {
@@ -15,7 +15,7 @@ snapshot! {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?)).memory_size(1 << 20).build()?;
     /// # let owner = mm.owner("o", UseCase::Operator);
     /// # let page = mm.allocate_page(&owner)?;
@@ -48,7 +48,7 @@ snapshot! {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?)).memory_size(1 << 20).build()?;
     /// # let owner = mm.owner("o", UseCase::Operator);
     /// # let page = mm.allocate_page(&owner)?;
@@ -88,7 +88,7 @@ snapshot! {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// # let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?)).memory_size(1 << 20).build()?;
     /// # let owner = mm.owner("o", UseCase::Operator);
     /// # let page = mm.allocate_page(&owner)?;
@@ -123,7 +123,7 @@ snapshot! {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))
     ///     .memory_size(170 << 20)
     ///     .build()?;
@@ -163,23 +163,7 @@ snapshot! {
         pub owners: Vec<OwnerStats> => (rows),
         /// Per use case, in [`UseCase::ALL`] order.
         pub use_cases: Vec<UseCaseStats> => (rows),
-        /// Page allocations refused (budget or allocator).
-        pub allocation_failures: u64 => (counter "numaseg_mm_allocation_failures_total" "Page allocations refused."),
-        /// Reservations refused.
-        pub reservation_failures: u64 => (counter "numaseg_mm_reservation_failures_total" "Reservations refused."),
-        /// `release_all` calls.
-        pub release_all_calls: u64 => (counter "numaseg_mm_release_all_total" "release_all calls."),
-        /// Times a refused request took every owner's credit back.
-        pub credit_reclaims: u64 =>
-            (counter "numaseg_mm_credit_reclaims_total" "Refused requests that took every owner's credit back."),
-        /// Owners that ended with pages or reservations outstanding.
-        pub leaked_owners: u64 =>
-            (counter "numaseg_mm_leaked_owners_total" "Owners that ended with pages or reservations outstanding."),
-        /// Pages those owners had not released.
-        pub leaked_pages: u64 => (counter "numaseg_mm_leaked_pages_total" "Pages those owners had not released."),
-        /// Bytes those owners had still reserved.
-        pub leaked_reserved_bytes: u64 =>
-            (counter "numaseg_mm_leaked_reserved_bytes_total" "Bytes those owners had still reserved."),
+        ..manager_counters,
     }
     labels(_m) { String::new() }
 }
@@ -258,7 +242,6 @@ pub(crate) fn collect(m: &Shared) -> MemoryManagerStats {
         })
         .collect();
 
-    let c = &m.counters;
     MemoryManagerStats {
         memory_size_bytes: memory_size,
         page_size_bytes: ps,
@@ -272,13 +255,7 @@ pub(crate) fn collect(m: &Shared) -> MemoryManagerStats {
         nodes,
         owners,
         use_cases,
-        allocation_failures: c.allocation_failures.get(),
-        reservation_failures: c.reservation_failures.get(),
-        release_all_calls: c.release_all_calls.get(),
-        credit_reclaims: c.credit_reclaims.get(),
-        leaked_owners: c.leaked_owners.get(),
-        leaked_pages: c.leaked_pages.get(),
-        leaked_reserved_bytes: c.leaked_reserved_bytes.get(),
+        ..MemoryManagerStats::from(&m.counters.get())
     }
 }
 
@@ -288,7 +265,7 @@ impl MemoryManagerStats {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use numaseg::{ArenaManager, Config, MemoryManager, config::UseCase};
+    /// use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
     /// let mm = MemoryManager::builder(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))
     ///     .memory_size(1 << 20)
     ///     .build()?;

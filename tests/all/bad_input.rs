@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use allocator_api2::alloc::Allocator;
 use numaseg::buffer_pool::NetworkBufferPool;
-use numaseg::config::{ByteSize, MemoryAmount, UseCase};
+use numaseg::config::{ByteSize, MemoryAmount};
 use numaseg::error::BufferPoolError;
 use numaseg::manager::MAX_PAGES;
+use numaseg::manager::UseCase;
 use numaseg::numa::NodeId;
 use numaseg::{AllocError, ArenaManager, BuildError, Config, MemoryError, MemoryManager, SegmentError, SizeClass};
 
@@ -267,6 +268,38 @@ fn memory_manager_sizes_zero_huge_and_not_a_page() {
             "{page}"
         );
     }
+}
+
+#[test]
+fn configured_use_case_weights_the_manager_cannot_use_fail_its_build_naming_the_variable() {
+    // The settings table checks the syntax; the manager checks the use cases when it is built.
+    let cases = [
+        ("HEAP:10", "unknown use case \"HEAP\" (known: OPERATOR, STATE_BACKEND, PYTHON)"),
+        ("OPERATOR:0,PYTHON:0", "at least one use case needs a positive weight"),
+        ("", "at least one use case needs a positive weight"),
+    ];
+    for (value, reason) in cases {
+        let config = Config::builder().build_from([("NUMASEG_USE_CASE_WEIGHTS", value)]).unwrap();
+        let arena = Arc::new(ArenaManager::heap_backed(&config, 1).unwrap());
+        let err = MemoryManager::builder(Arc::clone(&arena)).memory_size(1 << 20).build().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "NUMASEG_USE_CASE_WEIGHTS={:?}: {reason} (accepted: USE_CASE:WEIGHT,... with use cases OPERATOR, \
+                 STATE_BACKEND, PYTHON and whole-number weights, at least one positive)",
+                config.use_case_weights.to_string()
+            ),
+            "{value}"
+        );
+        // Weights given to the builder replace the configured ones.
+        let weights = "PYTHON:1".parse().unwrap();
+        assert!(MemoryManager::builder(arena).memory_size(1 << 20).use_case_weights(weights).build().is_ok());
+    }
+    // Syntax errors stay the configuration's, at the allocator's build.
+    let err = Config::builder().build_from([("NUMASEG_USE_CASE_WEIGHTS", "OPERATOR=1")]).unwrap_err();
+    assert!(
+        err.to_string().starts_with("NUMASEG_USE_CASE_WEIGHTS=\"OPERATOR=1\": \"OPERATOR=1\" is not USE_CASE:WEIGHT")
+    );
 }
 
 #[test]

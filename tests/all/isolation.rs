@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use allocator_api2::alloc::Allocator;
 use numaseg::buffer_pool::NetworkBufferPool;
-use numaseg::config::{Config, UseCase};
+use numaseg::config::Config;
+use numaseg::manager::UseCase;
 use numaseg::numa::NodeId;
 use numaseg::zero::ZeroMode;
 use numaseg::{ArenaManager, MemoryManager};

@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 use std::io::ErrorKind;
 use std::sync::Arc;
 
-use numaseg::config::UseCase;
+use numaseg::manager::UseCase;
 use numaseg::{ArenaManager, Config, MemoryManager, MemoryOwner, MemorySegment, SegmentError};
 
 /// 32 KiB pages, as Flink's default page size.

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use numaseg::config::UseCase;
+use numaseg::manager::UseCase;
 use numaseg::numa::NodeId;
 use numaseg::{ArenaManager, Config, MemoryManager, MemorySegment};
 

@@ -18,9 +18,9 @@ use numaseg::buffer_pool::credit::{FlowConfig, InProcessLink, InputGate, RecordW
 use numaseg::buffer_pool::debloat::{Clock, DebloatConfig, ManualClock};
 use numaseg::buffer_pool::{Buffer, GateStats, LocalBufferPool, NetworkBufferPool, NetworkBufferStats};
 use numaseg::bytes::{Buf, BufMut};
-use numaseg::config::UseCase;
 use numaseg::config::{Config, VARS};
 use numaseg::manager::MemoryManagerStats;
+use numaseg::manager::UseCase;
 use numaseg::numa::placement::Backing;
 use numaseg::numa::sys::linux::LinuxSource;
 use numaseg::numa::{NodeId, NodeSet, PageKind, PagePolicy, PageSource, Region, RegionSpec, Topology};

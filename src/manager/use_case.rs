@@ -1,10 +1,12 @@
 //! The memory manager's use cases ([`UseCase`], as Flink's managed-memory consumer types) and
 //! how its budget splits between them ([`UseCaseWeights`], `NUMASEG_USE_CASE_WEIGHTS`).
 //!
-//! These are the manager's vocabulary; their public home is [`crate::manager`] (which re-exports
-//! them), and `numaseg::config::UseCase` stays for the settings table's users. They sit in the
-//! foundation layer, under `config`, because the settings table has a row of this type and
-//! `error::MemoryError` names a use case, and neither may import the manager (`tests/layers.rs`).
+//! The settings table knows `NUMASEG_USE_CASE_WEIGHTS` only as [`NamedWeights`] (its syntax);
+//! what the names mean is decided here, when a manager is built from a configuration
+//! ([`UseCaseWeights::try_from`]) or a list is parsed ([`UseCaseWeights::from_str`]). The errors
+//! keep the variable's texts, and a configured list that names no known use case, or gives none
+//! a positive weight, fails the manager's build as a [`ConfigError`](crate::config::ConfigError)
+//! naming the variable.
 //!
 //! What must hold: each use case is listed at most once, at least one weight is positive (so the
 //! shares are defined), and a written list prints back as written.
@@ -12,12 +14,14 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::config::NamedWeights;
+
 /// A consumer of the memory manager's budget, as Flink's managed-memory consumer types: each
 /// has a weight in `NUMASEG_USE_CASE_WEIGHTS`, and its share of the budget is its weight over the
 /// sum of the weights.
 ///
 /// ```
-/// use numaseg::config::UseCase;
+/// use numaseg::manager::UseCase;
 /// assert_eq!("state_backend".parse::<UseCase>(), Ok(UseCase::StateBackend));
 /// assert_eq!(UseCase::Python.to_string(), "PYTHON");
 /// assert!("HEAP".parse::<UseCase>().is_err());
@@ -38,7 +42,7 @@ impl UseCase {
     /// Every use case, in table order.
     ///
     /// ```
-    /// use numaseg::config::UseCase;
+    /// use numaseg::manager::UseCase;
     /// assert_eq!(UseCase::ALL.map(UseCase::name), ["OPERATOR", "STATE_BACKEND", "PYTHON"]);
     /// ```
     pub const ALL: [Self; 3] = [Self::Operator, Self::StateBackend, Self::Python];
@@ -46,7 +50,7 @@ impl UseCase {
     /// The name used in `NUMASEG_USE_CASE_WEIGHTS` and in metrics labels.
     ///
     /// ```
-    /// assert_eq!(numaseg::config::UseCase::StateBackend.name(), "STATE_BACKEND");
+    /// assert_eq!(numaseg::manager::UseCase::StateBackend.name(), "STATE_BACKEND");
     /// ```
     #[must_use]
     pub const fn name(self) -> &'static str {
@@ -60,7 +64,7 @@ impl UseCase {
     /// The position in [`UseCase::ALL`].
     ///
     /// ```
-    /// use numaseg::config::UseCase;
+    /// use numaseg::manager::UseCase;
     /// assert!(UseCase::ALL.iter().enumerate().all(|(i, u)| u.index() == i));
     /// ```
     #[must_use]
@@ -96,7 +100,7 @@ impl FromStr for UseCase {
 /// Written `OPERATOR:70,STATE_BACKEND:70,PYTHON:30` (the default).
 ///
 /// ```
-/// use numaseg::config::{UseCase, UseCaseWeights};
+/// use numaseg::manager::{UseCase, UseCaseWeights};
 /// let weights: UseCaseWeights = "OPERATOR:3,PYTHON:1".parse()?;
 /// assert_eq!(weights.weight(UseCase::StateBackend), 0);
 /// assert_eq!(weights.fraction(UseCase::Operator), Some(0.75));
@@ -116,7 +120,7 @@ impl UseCaseWeights {
     /// The weight of `use_case` (0 when it is not listed).
     ///
     /// ```
-    /// use numaseg::config::{UseCase, UseCaseWeights};
+    /// use numaseg::manager::{UseCase, UseCaseWeights};
     /// let w: UseCaseWeights = "PYTHON:5".parse()?;
     /// assert_eq!((w.weight(UseCase::Python), w.weight(UseCase::Operator)), (5, 0));
     /// # Ok::<(), String>(())
@@ -129,7 +133,7 @@ impl UseCaseWeights {
     /// The sum of all weights.
     ///
     /// ```
-    /// assert_eq!(numaseg::config::UseCaseWeights::default().total(), 170);
+    /// assert_eq!(numaseg::manager::UseCaseWeights::default().total(), 170);
     /// ```
     #[must_use]
     pub fn total(&self) -> u64 {
@@ -139,7 +143,7 @@ impl UseCaseWeights {
     /// The share of `use_case`: its weight over the sum of all weights; `None` for a weight of 0.
     ///
     /// ```
-    /// use numaseg::config::{UseCase, UseCaseWeights};
+    /// use numaseg::manager::{UseCase, UseCaseWeights};
     /// assert_eq!(UseCaseWeights::default().fraction(UseCase::Operator), Some(70.0 / 170.0));
     /// ```
     #[must_use]
@@ -151,7 +155,7 @@ impl UseCaseWeights {
     /// weight over the sum of theirs; `None` when its weight is 0 or it is not in `present`.
     ///
     /// ```
-    /// use numaseg::config::{UseCase, UseCaseWeights};
+    /// use numaseg::manager::{UseCase, UseCaseWeights};
     /// let w = UseCaseWeights::default(); // 70, 70, 30
     /// assert_eq!(w.fraction_among(UseCase::Operator, &[UseCase::Operator, UseCase::Python]), Some(0.7));
     /// ```
@@ -176,7 +180,7 @@ impl UseCaseWeights {
     /// The use cases listed, with their weights, in the order written.
     ///
     /// ```
-    /// use numaseg::config::{UseCase, UseCaseWeights};
+    /// use numaseg::manager::{UseCase, UseCaseWeights};
     /// let w: UseCaseWeights = "PYTHON:1,OPERATOR:2".parse()?;
     /// assert_eq!(w.iter().collect::<Vec<_>>(), [(UseCase::Python, 1), (UseCase::Operator, 2)]);
     /// # Ok::<(), String>(())
@@ -195,44 +199,108 @@ impl Default for UseCaseWeights {
 
 impl fmt::Display for UseCaseWeights {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (use_case, weight)) in self.weights.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{use_case}:{weight}")?;
-        }
-        Ok(())
+        fmt::Display::fmt(&NamedWeights::from(self), f)
     }
 }
 
 impl FromStr for UseCaseWeights {
     type Err = String;
 
+    /// Parses `USE_CASE:WEIGHT,...` (names case-insensitive).
+    ///
+    /// ```
+    /// use numaseg::manager::UseCaseWeights;
+    /// assert_eq!("PYTHON=3".parse::<UseCaseWeights>().unwrap_err(), "\"PYTHON=3\" is not USE_CASE:WEIGHT");
+    /// assert_eq!("OPERATOR:0".parse::<UseCaseWeights>().unwrap_err(), "at least one use case needs a positive weight");
+    /// ```
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        parse_use_case_weights(text)
+        Self::try_from(&NamedWeights::parse(text, "USE_CASE")?)
     }
 }
 
-pub(super) fn parse_use_case_weights(text: &str) -> Result<UseCaseWeights, String> {
-    let mut weights: Vec<(UseCase, u32)> = Vec::new();
-    for item in text.split(',') {
-        let item = item.trim();
-        if item.is_empty() {
-            continue;
+impl TryFrom<&NamedWeights> for UseCaseWeights {
+    type Error = String;
+
+    /// The use cases of a configured list: every name a known use case, at least one weight
+    /// positive.
+    ///
+    /// ```
+    /// use numaseg::config::NamedWeights;
+    /// use numaseg::manager::{UseCase, UseCaseWeights};
+    /// let named: NamedWeights = "state_backend:1,OPERATOR:0".parse()?;
+    /// let weights = UseCaseWeights::try_from(&named)?;
+    /// assert_eq!(weights.iter().collect::<Vec<_>>(), [(UseCase::StateBackend, 1), (UseCase::Operator, 0)]);
+    /// let heap: NamedWeights = "HEAP:10".parse()?;
+    /// assert_eq!(
+    ///     UseCaseWeights::try_from(&heap).unwrap_err(),
+    ///     "unknown use case \"HEAP\" (known: OPERATOR, STATE_BACKEND, PYTHON)"
+    /// );
+    /// # Ok::<(), String>(())
+    /// ```
+    fn try_from(named: &NamedWeights) -> Result<Self, Self::Error> {
+        // `NamedWeights` lists each (upper-case) name once, so each use case comes at most once.
+        let weights =
+            named.iter().map(|(name, weight)| Ok((name.parse()?, weight))).collect::<Result<Vec<_>, String>>()?;
+        if weights.iter().all(|(_, w)| *w == 0) {
+            return Err("at least one use case needs a positive weight".to_owned());
         }
-        let (name, weight) = item.split_once(':').ok_or_else(|| format!("{item:?} is not USE_CASE:WEIGHT"))?;
-        let use_case: UseCase = name.parse()?;
-        let weight: u32 = weight
-            .trim()
-            .parse()
-            .map_err(|_| format!("the weight of {use_case} must be a whole number from 0 to {}", u32::MAX))?;
-        if weights.iter().any(|(u, _)| *u == use_case) {
-            return Err(format!("{use_case} is listed twice"));
+        Ok(Self { weights })
+    }
+}
+
+impl From<&UseCaseWeights> for NamedWeights {
+    /// The list as the settings table holds it (for [`ConfigBuilder::use_case_weights`]).
+    ///
+    /// [`ConfigBuilder::use_case_weights`]: crate::config::ConfigBuilder::use_case_weights
+    ///
+    /// ```
+    /// use numaseg::config::{Config, NamedWeights};
+    /// use numaseg::manager::UseCaseWeights;
+    /// let weights: UseCaseWeights = "PYTHON:2,OPERATOR:1".parse()?;
+    /// let config = Config::builder().use_case_weights(NamedWeights::from(&weights)).build_from::<_, &str, &str>([])?;
+    /// assert_eq!(config.use_case_weights.to_string(), "PYTHON:2,OPERATOR:1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn from(weights: &UseCaseWeights) -> Self {
+        weights.iter().map(|(use_case, weight)| (use_case.name(), weight)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn use_case_weights_parse_render_and_split() {
+        let default = UseCaseWeights::default();
+        assert_eq!(default.to_string(), "OPERATOR:70,STATE_BACKEND:70,PYTHON:30");
+        assert_eq!(default, default.to_string().parse().unwrap());
+        assert_eq!(default.total(), 170);
+        assert_eq!(default.fraction(UseCase::Python), Some(30.0 / 170.0));
+        assert_eq!(default.fraction_among(UseCase::Operator, &[UseCase::Operator, UseCase::Python]), Some(0.7));
+        assert_eq!(default.fraction_among(UseCase::Operator, &[UseCase::Python]), None);
+        assert_eq!(default.fraction_among(UseCase::Python, &[UseCase::Python, UseCase::Python]), Some(1.0));
+
+        let w: UseCaseWeights = " state_backend:1 , OPERATOR:0 ".parse().unwrap();
+        assert_eq!(w.weight(UseCase::StateBackend), 1);
+        assert_eq!(w.weight(UseCase::Operator), 0);
+        assert_eq!(w.weight(UseCase::Python), 0);
+        assert_eq!(w.fraction(UseCase::StateBackend), Some(1.0));
+        assert_eq!(w.fraction(UseCase::Operator), None);
+        assert_eq!(w.to_string(), "STATE_BACKEND:1,OPERATOR:0");
+        assert_eq!(w.iter().collect::<Vec<_>>(), [(UseCase::StateBackend, 1), (UseCase::Operator, 0)]);
+        assert_eq!(NamedWeights::from(&w).to_string(), "STATE_BACKEND:1,OPERATOR:0");
+
+        let reasons = [
+            ("HEAP:10", "unknown use case \"HEAP\" (known: OPERATOR, STATE_BACKEND, PYTHON)"),
+            ("OPERATOR:1,operator:2", "OPERATOR is listed twice"),
+            ("OPERATOR:0", "at least one use case needs a positive weight"),
+            ("", "at least one use case needs a positive weight"),
+            ("PYTHON=3", "\"PYTHON=3\" is not USE_CASE:WEIGHT"),
+            ("PYTHON:1.5", "the weight of PYTHON must be a whole number from 0 to 4294967295"),
+        ];
+        for (value, reason) in reasons {
+            assert_eq!(value.parse::<UseCaseWeights>().unwrap_err(), reason, "{value}");
         }
-        weights.push((use_case, weight));
     }
-    if weights.iter().all(|(_, w)| *w == 0) {
-        return Err("at least one use case needs a positive weight".to_owned());
-    }
-    Ok(UseCaseWeights { weights })
 }
