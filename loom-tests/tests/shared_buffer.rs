@@ -64,15 +64,22 @@ fn take_over(pool: &LocalBufferPool, shadow: &Shadow) {
     }
 }
 
+/// A one-buffer network, its pool, the shadow, and the buffer with byte 0 written (7).
+fn one_buffer()
+-> (std::sync::Arc<numaseg::ArenaManager>, numaseg::NetworkBufferPool, Arc<LocalBufferPool>, Arc<Shadow>, Buffer) {
+    let (m, n) = tiny_network(1);
+    let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
+    let shadow = Shadow::new();
+    let mut buffer = pool.request_buffer().expect("live").expect("one buffer");
+    shadow.write(0, 7);
+    buffer.put_u8(7);
+    (m, n, pool, shadow, buffer)
+}
+
 #[test]
 fn the_views_reads_happen_before_the_next_owner_writes() {
     model(|| {
-        let (m, n) = tiny_network(1);
-        let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
-        let shadow = Shadow::new();
-        let mut buffer = pool.request_buffer().expect("live").expect("one buffer");
-        shadow.write(0, 7);
-        buffer.put_u8(7);
+        let (m, n, pool, shadow, buffer) = one_buffer();
         let view = buffer.into_shared();
         let other = view.clone();
         // Two views on two threads; whichever is dropped last recycles the buffer. This thread
@@ -97,12 +104,7 @@ fn the_views_reads_happen_before_the_next_owner_writes() {
 /// thread; whichever is dropped last recycles the buffer, and the thread `view_thread_takes_over` names
 /// (the view's or the writer's) then takes it if it can and writes it.
 fn writer_and_view_then(view_thread_takes_over: bool) {
-    let (m, n) = tiny_network(1);
-    let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
-    let shadow = Shadow::new();
-    let mut writer = pool.request_buffer().expect("live").expect("one buffer");
-    shadow.write(0, 7);
-    writer.put_u8(7);
+    let (m, n, pool, shadow, mut writer) = one_buffer();
     let view = writer.read_only_slice(); // byte 0, frozen; the writer keeps writing above
     let t = {
         let (pool, shadow) = (Arc::clone(&pool), Arc::clone(&shadow));
@@ -137,12 +139,7 @@ fn the_views_reads_happen_before_the_next_owner_on_the_writers_thread() {
 #[test]
 fn a_writer_rewrites_shared_bytes_only_after_the_views_reads() {
     model(|| {
-        let (m, n) = tiny_network(1);
-        let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
-        let shadow = Shadow::new();
-        let mut writer = pool.request_buffer().expect("live").expect("one buffer");
-        shadow.write(0, 7);
-        writer.put_u8(7);
+        let (m, n, pool, shadow, mut writer) = one_buffer();
         let view = writer.read_only_slice();
         let t = {
             let shadow = Arc::clone(&shadow);
