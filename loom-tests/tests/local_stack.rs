@@ -14,6 +14,17 @@
 //! and install a buffer that is in hands as the head (mutant `push_locked#1 Release->Relaxed`).
 //!
 //! A buffer handed out twice fails the hand-out's debug assertion, or the distinctness check.
+//!
+//! **The idle count** (`available_buffers`, the stack's length kept in the top slot's `depth`).
+//! A push reads the top's depth after loading the head (or after a failed compare-and-swap
+//! reloads it); both loads must synchronise with the push that put that top there, or the new
+//! depth is computed from a stale one and the count is wrong for as long as the buffer stays on
+//! the stack — for the lock-free push (`try_push`) racing another recycle, and for the locked
+//! push (`push_locked`, a buffer lent from the global pool) racing a lock-free recycle. A reader
+//! of the count must not return a depth written by a push that is not (yet) its top's: the head's
+//! `Acquire`, the depth's `Release`/`Acquire` and the second head read together guarantee that.
+//! The checks are what a user sees: after the threads are done the count equals the buffers a
+//! pool hands out; while they run, it never exceeds the most buffers that were ever idle.
 #![cfg(loom)]
 
 use loom::sync::Arc;
@@ -77,6 +88,108 @@ fn a_buffer_pushed_under_the_lock_is_popped_lock_free_with_its_new_next() {
         let held: Vec<_> = [Some(&y), got.as_ref()].into_iter().flatten().collect();
         assert_distinct(&pool, &held, 2);
         drop((y, got));
+        drop(pool);
+        assert_network_back(&m, n);
+    });
+}
+
+/// The idle count checked against the pool's books once every thread is done: the buffers the
+/// pool owns less those in hands (a scan of every buffer's bookkeeping).
+fn assert_count_exact(pool: &numaseg::LocalBufferPool) {
+    let books = pool.owned_buffers() - pool.buffers_in_use();
+    assert_eq!(pool.available_buffers(), books, "the idle count and the pool's books");
+}
+
+#[test]
+fn the_idle_count_never_exceeds_what_was_ever_idle() {
+    model(|| {
+        let (m, n) = tiny_network(2);
+        let pool = Arc::new(n.create_buffer_pool(2, 2).expect("pool"));
+        let s = pool.request_buffer().expect("live").expect("within size");
+        let c = pool.request_buffer().expect("live").expect("within size");
+        let c_addr = c.as_ptr() as usize;
+        drop(s); // [s]
+        let reader = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || pool.available_buffers())
+        };
+        let s = pool.request_buffer().expect("live").expect("s"); // []
+        drop(c); // [c]
+        let popper = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || pool.request_buffer().expect("live").expect("c, or s on top of it"))
+        };
+        // Pushing s links it onto [c] (depth 2); if the popper takes c first, the push fails and
+        // links it again onto [] (depth 1). A depth of 2 that never became the stack's length
+        // must not be reported.
+        drop(s);
+        let got = popper.join().expect("popper");
+        let seen = reader.join().expect("reader");
+        // The popper took the top: c only if s was not pushed yet, and then no more than one
+        // buffer was ever idle while the reader ran.
+        let most = if got.as_ptr() as usize == c_addr { 1 } else { 2 };
+        assert!(seen <= most, "available_buffers() = {seen}, but at most {most} buffers were ever idle");
+        assert_eq!(pool.available_buffers(), 1);
+        assert_count_exact(&pool);
+        drop(got);
+        drop(pool);
+        assert_network_back(&m, n);
+    });
+}
+
+#[test]
+fn two_recycles_racing_onto_an_empty_stack_leave_an_exact_count() {
+    model(|| {
+        let (m, n) = tiny_network(2);
+        let pool = Arc::new(n.create_buffer_pool(2, 2).expect("pool"));
+        let a = pool.request_buffer().expect("live").expect("within size");
+        let b = pool.request_buffer().expect("live").expect("within size");
+        drop(b);
+        drop(a); // [b, a]: a's depth is 2
+        let a = pool.request_buffer().expect("live").expect("a, the top");
+        let b = pool.request_buffer().expect("live").expect("b"); // []
+        // Whichever push comes second reads the first one's depth (1): b pushed onto a must not
+        // read the depth a had before (2).
+        let recycler = loom::thread::spawn(move || drop(b));
+        drop(a);
+        recycler.join().expect("recycler");
+        assert_eq!(pool.available_buffers(), 2);
+        assert_count_exact(&pool);
+        drop(pool);
+        assert_network_back(&m, n);
+    });
+}
+
+#[test]
+fn a_buffer_lent_while_another_is_recycled_never_inflates_the_count() {
+    model(|| {
+        let (m, n) = tiny_network(2);
+        let pool = Arc::new(n.create_buffer_pool(1, 2).expect("pool"));
+        let x = pool.request_buffer().expect("live").expect("within size");
+        let y = pool.request_buffer().expect("live").expect("within size");
+        drop(x);
+        drop(y); // [x, y]: y's depth is 2
+        let y = pool.request_buffer().expect("live").expect("y, the top"); // [x]
+        pool.set_num_buffers(1).expect("within bounds"); // x goes back to the global pool
+        pool.set_num_buffers(2).expect("within bounds"); // room to lend it again, flag clear
+        assert_eq!((pool.owned_buffers(), pool.available_buffers()), (1, 0));
+        let reader = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || pool.available_buffers())
+        };
+        // The requester finds the stack empty and lends x from the global pool (the locked
+        // push) while y is recycled lock-free: x's depth must be y's new one (1) plus one.
+        let requester = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || pool.request_buffer().expect("live").expect("x or y"))
+        };
+        drop(y);
+        let got = requester.join().expect("requester");
+        let seen = reader.join().expect("reader");
+        assert!(seen <= 2, "available_buffers() = {seen} in a pool of 2 buffers");
+        // x is on the stack, unless the requester took y before x was lent.
+        assert_count_exact(&pool);
+        drop(got);
         drop(pool);
         assert_network_back(&m, n);
     });
