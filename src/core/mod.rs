@@ -1,5 +1,5 @@
 //! [`Core`]: the per-node state below every thread cache — for each NUMA node of the
-//! configured node set its budget, regions and shared pools ([`NodeArena`]), the total budget,
+//! configured node set its budget, regions and shared pools ([`NodeCore`]), the total budget,
 //! and the rules that pick a node: the calling thread's (or the policy's) first, another node
 //! only when that one is out of budget, nearest first (or an error in strict mode).
 //!
@@ -17,7 +17,7 @@ use std::fmt;
 use numa::{NodeId, NodeSet, PageSource, RegionSpec, Topology};
 
 use self::budget::{BothRefused, Budget};
-use self::node::{CarveError, MapParams, NodeArena};
+use self::node::{CarveError, MapParams, NodeCore};
 use crate::config::{Config, MemoryAmount, NodePolicy, NodeSelection};
 use crate::error::{AllocError, BuildError};
 use crate::size_class::{MAX_CLASSES, SizeClass};
@@ -36,7 +36,7 @@ pub(crate) struct Core {
     /// The source's THP mode and cgroup memory limit, read once here at build.
     pub(crate) thp_mode: numa::ThpMode,
     pub(crate) memory_limit: Option<numa::cgroup::Limit>,
-    pub(crate) nodes: Box<[NodeArena]>,
+    pub(crate) nodes: Box<[NodeCore]>,
     /// Arena index by `NodeId::index()`.
     arena_of: Vec<Option<u16>>,
     pub(crate) total: Budget,
@@ -157,7 +157,7 @@ impl Core {
                 prefault: config.prefault,
                 lock: config.lock_memory,
             };
-            nodes.push(NodeArena::new(id, limit, MapParams { spec, retain_bytes }));
+            nodes.push(NodeCore::new(id, limit, MapParams { spec, retain_bytes }));
         }
         let mut arena_of = vec![None; node_set.iter().map(|n| n.index() + 1).max().unwrap_or(0)];
         for (i, n) in nodes.iter().enumerate() {
@@ -255,12 +255,12 @@ impl Core {
     }
 
     /// Arena `arena`.
-    pub(crate) fn node(&self, arena: u16) -> &NodeArena {
+    pub(crate) fn node(&self, arena: u16) -> &NodeCore {
         &self.nodes[usize::from(arena)]
     }
 
     /// All arenas.
-    pub(crate) fn all_nodes(&self) -> &[NodeArena] {
+    pub(crate) fn all_nodes(&self) -> &[NodeCore] {
         &self.nodes
     }
 

@@ -1,4 +1,4 @@
-//! [`NodeArena`]: everything one NUMA node's memory goes through below the thread caches — its
+//! [`NodeCore`]: everything one NUMA node's memory goes through below the thread caches — its
 //! byte budget, its regions (mapped on demand or up front, carved into segments for one class at
 //! a time), and per class a shared pool plus the stealers of the node's threads.
 //!
@@ -224,9 +224,9 @@ pub(crate) struct MapParams {
     pub(crate) retain_bytes: usize,
 }
 
-/// One node's arena.
+/// One node's part of the core: its budget, regions and per-class pools.
 #[derive(Debug)]
-pub(crate) struct NodeArena {
+pub(crate) struct NodeCore {
     pub(crate) id: NodeId,
     pub(crate) budget: Budget,
     pub(crate) classes: Box<[NodeClass]>,
@@ -239,7 +239,7 @@ pub(crate) struct NodeArena {
     logged: Mutex<HashSet<(PageKind, Option<PageKind>)>>,
 }
 
-impl NodeArena {
+impl NodeCore {
     pub(crate) fn new(id: NodeId, limit: usize, params: MapParams) -> Self {
         Self {
             id,
