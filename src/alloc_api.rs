@@ -15,6 +15,7 @@ use allocator_api2::alloc::{AllocError, Allocator};
 
 use crate::cache;
 use crate::cache::CachedCore;
+use crate::entry::NodeIndex;
 use crate::size_class::SizeClass;
 use crate::zero::ZeroMode;
 
@@ -34,11 +35,11 @@ use crate::zero::ZeroMode;
 #[derive(Debug, Clone, Copy)]
 pub struct NodeAllocator<'a> {
     arenas: &'a CachedCore,
-    arena: u16,
+    arena: NodeIndex,
 }
 
 impl<'a> NodeAllocator<'a> {
-    pub(crate) fn new(arenas: &'a CachedCore, arena: u16) -> Self {
+    pub(crate) fn new(arenas: &'a CachedCore, arena: NodeIndex) -> Self {
         Self { arenas, arena }
     }
 

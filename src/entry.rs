@@ -42,3 +42,43 @@ pub(crate) const fn addr(entry: usize) -> usize {
 pub(crate) fn ptr(entry: usize) -> *mut u8 {
     std::ptr::with_exposed_provenance_mut(addr(entry))
 }
+
+/// A node's position in the core's node set (`0..nodes`): what caches, pools, outboxes and
+/// handles index per-node state by. Not the kernel's [`numa::NodeId`], which
+/// `Core::node_id` maps it to; two bytes, so a handle stays small.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct NodeIndex(u16);
+
+impl NodeIndex {
+    /// The node at position `i` of the core's node set.
+    #[inline]
+    pub(crate) const fn new(i: u16) -> Self {
+        Self(i)
+    }
+
+    /// The node at position `i`; a position past `u16::MAX` (never: node sets are smaller)
+    /// saturates.
+    #[inline]
+    pub(crate) fn from_usize(i: usize) -> Self {
+        Self(u16::try_from(i).unwrap_or(u16::MAX))
+    }
+
+    /// The position, to index per-node tables.
+    #[inline]
+    pub(crate) const fn get(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The raw position, for an `AtomicU16`.
+    #[inline]
+    pub(crate) const fn raw(self) -> u16 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for NodeIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}

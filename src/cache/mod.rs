@@ -43,6 +43,7 @@ use std::cell::{Cell, RefCell};
 use std::ptr;
 
 use crate::core::Core;
+use crate::entry::NodeIndex;
 use crate::error::AllocError;
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::stat::{Counter, Ids};
@@ -173,7 +174,7 @@ enum RefillMode {
 /// What only the owning thread touches.
 #[derive(Debug)]
 struct PrivateCache {
-    home: u16,
+    home: NodeIndex,
     /// Set by `set_thread_node`: the home stays put instead of following the thread.
     pinned: bool,
     classes: [ClassCache; MAX_CLASSES],
@@ -215,13 +216,13 @@ unsafe impl Send for CacheSlot {}
 unsafe impl Sync for CacheSlot {}
 
 impl CacheSlot {
-    pub(crate) fn new(arenas: &CachedCore, id: u64, home: u16) -> Self {
+    pub(crate) fn new(arenas: &CachedCore, id: u64, home: NodeIndex) -> Self {
         Self {
             id,
             arenas_id: arenas.id,
             arenas: ptr::from_ref(arenas),
             alive: Mutex::new(true),
-            home: AtomicU16::new(home),
+            home: AtomicU16::new(home.raw()),
             fork_generation: crate::fork::generation(),
             counters: std::array::from_fn(|_| ClassCounters::default()),
             outboxed: (0..arenas.all_nodes().len() * MAX_CLASSES).map(|_| Counter::new(0)).collect(),
@@ -254,8 +255,8 @@ impl CacheSlot {
 
     /// Segments of `arena` and `class` waiting in this slot's outbox (exact when the owner is
     /// quiescent).
-    pub(crate) fn outboxed(&self, arena: u16, class: usize) -> u64 {
-        self.outboxed.get(usize::from(arena) * MAX_CLASSES + class).map_or(0, Counter::get)
+    pub(crate) fn outboxed(&self, arena: NodeIndex, class: usize) -> u64 {
+        self.outboxed.get(arena.get() * MAX_CLASSES + class).map_or(0, Counter::get)
     }
 
     /// The thread is exiting: flush everything home and leave the registry.
@@ -369,7 +370,7 @@ fn last_slot(arenas: &CachedCore) -> *const CacheSlot {
 /// Allocates one segment of `class` from the calling thread's home node, through its cache.
 /// Returns the tagged entry and the arena it belongs to.
 #[inline(always)]
-pub(crate) fn allocate(arenas: &CachedCore, class: SizeClass) -> Result<(usize, u16), AllocError> {
+pub(crate) fn allocate(arenas: &CachedCore, class: SizeClass) -> Result<(usize, NodeIndex), AllocError> {
     let slot = last_slot(arenas);
     if !slot.is_null() {
         // SAFETY: a non-null `last` slot is kept alive by this thread's `slots` list and belongs
@@ -391,7 +392,7 @@ pub(crate) fn allocate(arenas: &CachedCore, class: SizeClass) -> Result<(usize, 
 
 #[cold]
 #[inline(never)]
-fn allocate_slow(arenas: &CachedCore, class: SizeClass) -> Result<(usize, u16), AllocError> {
+fn allocate_slow(arenas: &CachedCore, class: SizeClass) -> Result<(usize, NodeIndex), AllocError> {
     match with_slot(arenas, |slot, p| p.allocate_or_refill(arenas, slot, class)) {
         Some(result) => result,
         None => arenas.allocate_uncached(None, class),
@@ -400,7 +401,7 @@ fn allocate_slow(arenas: &CachedCore, class: SizeClass) -> Result<(usize, u16), 
 
 /// Frees a segment entry of `class` belonging to `arena`.
 #[inline(always)]
-pub(crate) fn free(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u16) {
+pub(crate) fn free(arenas: &CachedCore, entry: usize, class: SizeClass, arena: NodeIndex) {
     let slot = last_slot(arenas);
     if !slot.is_null() {
         // SAFETY: as in `allocate`.
@@ -420,7 +421,7 @@ pub(crate) fn free(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u
 
 #[cold]
 #[inline(never)]
-fn free_slow(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u16) {
+fn free_slow(arenas: &CachedCore, entry: usize, class: SizeClass, arena: NodeIndex) {
     let done = with_slot(arenas, |slot, p| {
         if p.home == arena && p.classes[class.index()].push(entry).is_ok() {
             slot.counters[class.index()].frees.bump(1);
@@ -441,7 +442,7 @@ pub(crate) trait BulkSink {
     /// Makes room for `n` more.
     fn reserve(&mut self, n: usize);
     /// Takes ownership of `entries`, all of the bulk's class on `arena`.
-    fn put(&mut self, entries: &[usize], arena: u16);
+    fn put(&mut self, entries: &[usize], arena: NodeIndex);
     /// Gives back everything put after the first `start` (a bulk that failed part-way).
     fn undo(&mut self, arenas: &CachedCore, class: SizeClass, start: usize);
 }
@@ -456,7 +457,7 @@ impl BulkSink for Vec<usize> {
     }
 
     #[inline]
-    fn put(&mut self, entries: &[usize], _arena: u16) {
+    fn put(&mut self, entries: &[usize], _arena: NodeIndex) {
         self.extend_from_slice(entries);
     }
 
@@ -474,7 +475,7 @@ pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
     class: SizeClass,
     n: usize,
     out: &mut S,
-) -> Result<u16, AllocError> {
+) -> Result<NodeIndex, AllocError> {
     let start = out.len();
     // Reserve at most a cache's worth up front; a bigger bulk grows the vector as it goes.
     out.reserve(n.min(1 << 16));
@@ -517,7 +518,7 @@ pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
 }
 
 /// Frees entries of one class and arena in one go.
-pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: u16, entries: &[usize]) {
+pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: NodeIndex, entries: &[usize]) {
     let done = with_slot(arenas, |slot, p| {
         let mut rest = entries;
         if p.home == arena {
@@ -538,7 +539,7 @@ pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: u16, entr
 }
 
 /// Frees many segments in one go (each with its own class and arena).
-pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (usize, SizeClass, u16)>) {
+pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (usize, SizeClass, NodeIndex)>) {
     let mut items = items.peekable();
     with_slot(arenas, |slot, p| {
         for (entry, class, arena) in items.by_ref() {
@@ -570,7 +571,7 @@ pub(crate) enum At {
 /// home; else an entry from the thread's outbox for that node — what this thread freed there
 /// and has not sent home yet, else half an outbox taken from one batch of that node's pool.
 #[inline]
-pub(crate) fn allocate_at(arenas: &CachedCore, class: SizeClass, arena: u16) -> At {
+pub(crate) fn allocate_at(arenas: &CachedCore, class: SizeClass, arena: NodeIndex) -> At {
     let slot = last_slot(arenas);
     if !slot.is_null() {
         // SAFETY: as in `allocate`.
@@ -585,7 +586,7 @@ pub(crate) fn allocate_at(arenas: &CachedCore, class: SizeClass, arena: u16) -> 
 
 /// [`allocate_at`] for a node that is not the last-used slot's home.
 #[inline(never)]
-fn allocate_elsewhere(arenas: &CachedCore, class: SizeClass, arena: u16) -> At {
+fn allocate_elsewhere(arenas: &CachedCore, class: SizeClass, arena: NodeIndex) -> At {
     with_slot(arenas, |slot, p| {
         if p.home == arena { At::Home } else { p.take_sent(arenas, slot, class, arena).map_or(At::Miss, At::Sent) }
     })
@@ -593,19 +594,19 @@ fn allocate_elsewhere(arenas: &CachedCore, class: SizeClass, arena: u16) -> At {
 }
 
 /// The calling thread's home arena for `arenas` (creating its slot if needed).
-pub(crate) fn thread_home(arenas: &CachedCore) -> Option<u16> {
+pub(crate) fn thread_home(arenas: &CachedCore) -> Option<NodeIndex> {
     with_slot(arenas, |_, p| p.home)
 }
 
 /// Flushes the calling thread's cache for `arenas` to the node pools and, if `new_home` is
 /// given, makes that the thread's home.
-pub(crate) fn flush(arenas: &CachedCore, new_home: Option<u16>) {
+pub(crate) fn flush(arenas: &CachedCore, new_home: Option<NodeIndex>) {
     with_slot(arenas, |slot, p| {
         p.flush_all(arenas, slot);
         if let Some(home) = new_home {
             p.home = home;
             p.pinned = true;
-            slot.home.store(home, Ordering::Relaxed);
+            slot.home.store(home.raw(), Ordering::Relaxed);
         }
     });
 }
@@ -669,7 +670,7 @@ impl PrivateCache {
         {
             self.flush_all(arenas, slot);
             self.home = home;
-            slot.home.store(home, Ordering::Relaxed);
+            slot.home.store(home.raw(), Ordering::Relaxed);
         }
     }
 
@@ -691,7 +692,7 @@ impl PrivateCache {
         arenas: &CachedCore,
         slot: &CacheSlot,
         class: SizeClass,
-    ) -> Result<(usize, u16), AllocError> {
+    ) -> Result<(usize, NodeIndex), AllocError> {
         let c = &mut self.classes[class.index()];
         if let Some(entry) = c.pop() {
             slot.counters[class.index()].allocs.bump(1);
@@ -710,7 +711,7 @@ impl PrivateCache {
         slot: &CacheSlot,
         class: SizeClass,
         mode: RefillMode,
-    ) -> Result<(usize, u16), AllocError> {
+    ) -> Result<(usize, NodeIndex), AllocError> {
         let remote_ok = mode == RefillMode::Single;
         arenas.check_fork()?;
         self.tick(arenas, slot, remote_ok);
@@ -802,7 +803,7 @@ impl PrivateCache {
     /// another node.
     #[cold]
     #[inline(never)]
-    fn free_slow(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: usize, class: SizeClass, arena: u16) {
+    fn free_slow(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: usize, class: SizeClass, arena: NodeIndex) {
         let counters = &slot.counters[class.index()];
         if arenas.check_fork().is_err() {
             arenas.push_home(entry, class, arena);
@@ -878,9 +879,9 @@ impl PrivateCache {
 
     /// A foreign free: puts `entry` (of `class` on `arena`, not the home) into the outbox for
     /// its node, a plain push; a full outbox goes home as one batch.
-    fn send(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: usize, class: SizeClass, arena: u16) {
+    fn send(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: usize, class: SizeClass, arena: NodeIndex) {
         self.ensure_outboxes(arenas);
-        let i = usize::from(arena) * MAX_CLASSES + class.index();
+        let i = arena.get() * MAX_CLASSES + class.index();
         let limit = Self::outbox_batch(arenas, class);
         let outbox = &mut self.outboxes[i];
         if outbox.capacity() < limit {
@@ -897,9 +898,15 @@ impl PrivateCache {
     /// this thread freed there, reused while still warm. An empty outbox first takes up to half
     /// its threshold from the newest end of one pool batch (the rest of the batch goes back),
     /// so an allocation on another node moves a batch per half-outbox, not one per segment.
-    fn take_sent(&mut self, arenas: &CachedCore, slot: &CacheSlot, class: SizeClass, arena: u16) -> Option<usize> {
+    fn take_sent(
+        &mut self,
+        arenas: &CachedCore,
+        slot: &CacheSlot,
+        class: SizeClass,
+        arena: NodeIndex,
+    ) -> Option<usize> {
         self.ensure_outboxes(arenas);
-        let i = usize::from(arena) * MAX_CLASSES + class.index();
+        let i = arena.get() * MAX_CLASSES + class.index();
         let limit = Self::outbox_batch(arenas, class);
         let outbox = &mut self.outboxes[i];
         if outbox.is_empty() {
@@ -936,7 +943,7 @@ impl PrivateCache {
     /// Sends outbox `i` home as one batch, swapping in a spare vector of that pool.
     fn flush_outbox(&mut self, arenas: &CachedCore, slot: &CacheSlot, i: usize) {
         let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return };
-        let arena = u16::try_from(i / MAX_CLASSES).unwrap_or_else(|_| unreachable!("arenas fit u16"));
+        let arena = NodeIndex::from_usize(i / MAX_CLASSES);
         let Some(outbox) = self.outboxes.get_mut(i).filter(|b| !b.is_empty()) else { return };
         let pool = &arenas.node(arena).classes[class.index()];
         let mut next = pool.take_spare().unwrap_or_default();
@@ -1069,10 +1076,10 @@ impl Registry {
     }
 
     /// Counter sums of every slot homed on `arena`, live and retired, for one class.
-    pub(crate) fn sums(&self, arena: u16, class: usize) -> CounterSums {
-        let retired = &self.retired[usize::from(arena)][class];
+    pub(crate) fn sums(&self, arena: NodeIndex, class: usize) -> CounterSums {
+        let retired = &self.retired[arena.get()][class];
         let mut total: [u64; 8] = std::array::from_fn(|k| retired[k].get());
-        for slot in lock(&self.slots).iter().filter(|s| s.home.load(Ordering::Relaxed) == arena) {
+        for slot in lock(&self.slots).iter().filter(|s| NodeIndex::new(s.home.load(Ordering::Relaxed)) == arena) {
             for (t, v) in total.iter_mut().zip(counter_array(&slot.counters[class])) {
                 *t += v;
             }

@@ -26,6 +26,7 @@ use numa::{NodeId, PageKind};
 
 use super::owner::OwnerState;
 use crate::entry;
+use crate::entry::NodeIndex;
 use crate::error::SegmentError;
 use crate::segment::{RawSegment, SegmentMeta};
 use crate::sync::atomic::Ordering;
@@ -59,7 +60,7 @@ pub struct MemorySegment<'o> {
     /// revoked.
     epoch: u64,
     /// The allocator's arena (node) index.
-    arena: u16,
+    arena: NodeIndex,
 }
 
 impl fmt::Debug for MemorySegment<'_> {
@@ -855,7 +856,7 @@ impl<'o> MemorySegment<'o> {
     }
 
     /// Gives up the handle without giving the memory back: the parts to free it with.
-    fn into_parts(self) -> (&'o OwnerState, usize, u16) {
+    fn into_parts(self) -> (&'o OwnerState, usize, NodeIndex) {
         let this = ManuallyDrop::new(self);
         (this.owner, this.entry, this.arena)
     }
@@ -887,7 +888,7 @@ impl Drop for MemorySegment<'_> {
 /// A run of released pages of one owner on one node, waiting to go back in one batch.
 struct Run<'o> {
     owner: Option<&'o OwnerState>,
-    arena: u16,
+    arena: NodeIndex,
     entries: Vec<usize>,
 }
 
@@ -939,7 +940,7 @@ pub(crate) fn release_vec(pages: &mut Vec<MemorySegment<'_>>) {
 /// Releases pages in runs of one owner and node (see `MemoryManager::release_many`).
 pub(crate) fn release_many<'o>(pages: impl IntoIterator<Item = MemorySegment<'o>>) {
     super::with_scratch(|scratch| {
-        let mut run = Run { owner: None, arena: 0, entries: std::mem::take(scratch) };
+        let mut run = Run { owner: None, arena: NodeIndex::new(0), entries: std::mem::take(scratch) };
         for page in pages {
             let (owner, entry, arena) = page.into_parts();
             let same = run.owner.is_some_and(|o| std::ptr::eq(o, owner)) && run.arena == arena;

@@ -60,6 +60,7 @@ use self::owner::OwnerState;
 use crate::ArenaManager;
 use crate::config::{MemoryAmount, NodePolicy};
 use crate::core::budget::Budget;
+use crate::entry::NodeIndex;
 use crate::error::{AllocError, BuildError, MemoryError};
 use crate::segment::{RawSegment, SegmentMeta};
 use crate::size_class::{MIN_SEGMENT_SIZE, SizeClass};
@@ -221,7 +222,7 @@ impl Shared {
     }
 
     /// Registers a new owner.
-    fn register(self: &Arc<Self>, name: &str, use_case: UseCase, node: Option<(NodeId, u16)>) -> MemoryOwner {
+    fn register(self: &Arc<Self>, name: &str, use_case: UseCase, node: Option<(NodeId, NodeIndex)>) -> MemoryOwner {
         let id = self.next_owner.next();
         let state = Arc::new(OwnerState::new(self, id, name, use_case, node));
         lock(&self.owners).insert(id, Arc::clone(&state));
@@ -760,7 +761,7 @@ impl MemoryManager {
                     // state keeps alive. Each entry becomes exactly one handle.
                     unsafe { MemorySegment::from_raw(raw, state, epoch) }
                 }));
-                Ok::<u16, AllocError>(arena)
+                Ok::<NodeIndex, AllocError>(arena)
             });
             match taken {
                 Ok(arena) => {

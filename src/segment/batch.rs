@@ -11,6 +11,7 @@ use std::fmt;
 use super::Segment;
 use crate::cache::CachedCore;
 use crate::entry;
+use crate::entry::NodeIndex;
 use crate::size_class::SizeClass;
 
 /// Segments of one size class on one node, owned together. Obtain one from
@@ -33,17 +34,22 @@ use crate::size_class::SizeClass;
 pub struct SegmentBatch<'a> {
     arenas: &'a CachedCore,
     class: SizeClass,
-    arena: u16,
+    arena: NodeIndex,
     entries: Vec<usize>,
 }
 
 impl<'a> SegmentBatch<'a> {
     pub(crate) fn new(arenas: &'a CachedCore) -> Self {
-        Self { arenas, class: SizeClass::for_size(1).unwrap_or_else(|| unreachable!()), arena: 0, entries: Vec::new() }
+        Self {
+            arenas,
+            class: SizeClass::for_size(1).unwrap_or_else(|| unreachable!()),
+            arena: NodeIndex::new(0),
+            entries: Vec::new(),
+        }
     }
 
     /// The class and arena of the entries, and the entries, for the allocator.
-    pub(crate) fn parts_mut(&mut self) -> (&'a CachedCore, &mut SizeClass, &mut u16, &mut Vec<usize>) {
+    pub(crate) fn parts_mut(&mut self) -> (&'a CachedCore, &mut SizeClass, &mut NodeIndex, &mut Vec<usize>) {
         (self.arenas, &mut self.class, &mut self.arena, &mut self.entries)
     }
 

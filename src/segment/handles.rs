@@ -6,6 +6,7 @@
 
 use super::Segment;
 use crate::cache::{self, BulkSink, CachedCore};
+use crate::entry::NodeIndex;
 use crate::size_class::SizeClass;
 
 /// A bulk allocation's sink that makes each entry a handle.
@@ -25,7 +26,7 @@ impl BulkSink for Handles<'_, '_> {
     }
 
     #[inline]
-    fn put(&mut self, entries: &[usize], arena: u16) {
+    fn put(&mut self, entries: &[usize], arena: NodeIndex) {
         let (arenas, class) = (self.arenas, self.class);
         // SAFETY: the bulk hands over these entries exclusively, each of `class` on `arena`.
         self.out.extend(entries.iter().map(|&e| unsafe { Segment::from_entry(arenas, e, class, arena) }));

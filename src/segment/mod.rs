@@ -27,6 +27,7 @@ use numa::{NodeId, PageKind};
 
 use crate::cache::CachedCore;
 use crate::entry;
+use crate::entry::NodeIndex;
 use crate::size_class::SizeClass;
 use crate::zero::ZeroMode;
 
@@ -67,7 +68,7 @@ fn clear_and_free(arenas: &CachedCore, entry: usize, meta: SegmentMeta) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SegmentMeta {
     pub(crate) class: SizeClass,
-    pub(crate) arena: u16,
+    pub(crate) arena: NodeIndex,
 }
 
 /// An owned, node-local block of memory.
@@ -105,7 +106,7 @@ impl<'a> Segment<'a> {
     ///   not given back;
     /// - nothing else (cache, pool, other handle) holds it; the handle becomes its only owner.
     #[inline]
-    pub(crate) unsafe fn from_entry(arenas: &'a CachedCore, entry: usize, class: SizeClass, arena: u16) -> Self {
+    pub(crate) unsafe fn from_entry(arenas: &'a CachedCore, entry: usize, class: SizeClass, arena: NodeIndex) -> Self {
         // SAFETY: segment addresses are never null (regions are real mappings), so neither is
         // the entry.
         let entry = unsafe { NonZeroUsize::new_unchecked(entry) };
