@@ -1,6 +1,6 @@
 //! [`CacheSlot`]: one thread's cache for one arena manager, the front end of every allocation.
 //!
-//! **Fast path.** Per size class, a LIFO stack of tagged entries (`Box<[usize]>` plus a length)
+//! **Fast path.** Per size class, a LIFO stack of tagged entries (`Box<[Entry]>` plus a length)
 //! that only the owning thread touches: allocation pops, free pushes, and two relaxed counters on
 //! the slot (written only by the owner, summed by readers) keep stats. No atomic
 //! read-modify-write, no lock, no system call, no heap allocation. The thread finds its slot
@@ -43,7 +43,7 @@ use std::cell::{Cell, RefCell};
 use std::ptr;
 
 use crate::core::Core;
-use crate::entry::NodeIndex;
+use crate::entry::{Entry, NodeIndex};
 use crate::error::AllocError;
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::stat::{Counter, Ids};
@@ -109,8 +109,8 @@ struct ClassCache {
     len: usize,
     cap: usize,
     max: usize,
-    stack: Box<[usize]>,
-    worker: Option<Worker<usize>>,
+    stack: Box<[Entry]>,
+    worker: Option<Worker<Entry>>,
     allocs_at_refill: u64,
     allocs_at_spill: u64,
     ops_at_scan: u64,
@@ -128,7 +128,7 @@ impl ClassCache {
 
     /// Takes the newest entry, if any.
     #[inline(always)]
-    fn pop(&mut self) -> Option<usize> {
+    fn pop(&mut self) -> Option<Entry> {
         // Checked on every slow path under `expensive-checks`; here only in debug builds, so the
         // hot pair costs the same instructions with the feature on (the profile builds it on).
         debug_assert!(self.is_valid());
@@ -142,7 +142,7 @@ impl ClassCache {
 
     /// Pushes `entry` unless the stack is at its capacity (then gives it back).
     #[inline(always)]
-    fn push(&mut self, entry: usize) -> Result<(), usize> {
+    fn push(&mut self, entry: Entry) -> Result<(), Entry> {
         debug_assert!(self.is_valid()); // as in `pop`
         if self.len >= self.cap {
             return Err(entry);
@@ -181,7 +181,7 @@ struct PrivateCache {
     events: usize,
     /// Segments of other nodes freed here, by `arena * MAX_CLASSES + class`, waiting to go home
     /// as one batch (empty until the thread's first foreign free).
-    outboxes: Box<[Vec<usize>]>,
+    outboxes: Box<[Vec<Entry>]>,
     /// Per outbox: non-empty at the previous scan and not sent home since (the next scan
     /// sends it).
     aged: Box<[bool]>,
@@ -370,7 +370,7 @@ fn last_slot(arenas: &CachedCore) -> *const CacheSlot {
 /// Allocates one segment of `class` from the calling thread's home node, through its cache.
 /// Returns the tagged entry and the arena it belongs to.
 #[inline(always)]
-pub(crate) fn allocate(arenas: &CachedCore, class: SizeClass) -> Result<(usize, NodeIndex), AllocError> {
+pub(crate) fn allocate(arenas: &CachedCore, class: SizeClass) -> Result<(Entry, NodeIndex), AllocError> {
     let slot = last_slot(arenas);
     if !slot.is_null() {
         // SAFETY: a non-null `last` slot is kept alive by this thread's `slots` list and belongs
@@ -392,7 +392,7 @@ pub(crate) fn allocate(arenas: &CachedCore, class: SizeClass) -> Result<(usize, 
 
 #[cold]
 #[inline(never)]
-fn allocate_slow(arenas: &CachedCore, class: SizeClass) -> Result<(usize, NodeIndex), AllocError> {
+fn allocate_slow(arenas: &CachedCore, class: SizeClass) -> Result<(Entry, NodeIndex), AllocError> {
     match with_slot(arenas, |slot, p| p.allocate_or_refill(arenas, slot, class)) {
         Some(result) => result,
         None => arenas.allocate_uncached(None, class),
@@ -401,7 +401,7 @@ fn allocate_slow(arenas: &CachedCore, class: SizeClass) -> Result<(usize, NodeIn
 
 /// Frees a segment entry of `class` belonging to `arena`.
 #[inline(always)]
-pub(crate) fn free(arenas: &CachedCore, entry: usize, class: SizeClass, arena: NodeIndex) {
+pub(crate) fn free(arenas: &CachedCore, entry: Entry, class: SizeClass, arena: NodeIndex) {
     let slot = last_slot(arenas);
     if !slot.is_null() {
         // SAFETY: as in `allocate`.
@@ -421,7 +421,7 @@ pub(crate) fn free(arenas: &CachedCore, entry: usize, class: SizeClass, arena: N
 
 #[cold]
 #[inline(never)]
-fn free_slow(arenas: &CachedCore, entry: usize, class: SizeClass, arena: NodeIndex) {
+fn free_slow(arenas: &CachedCore, entry: Entry, class: SizeClass, arena: NodeIndex) {
     let done = with_slot(arenas, |slot, p| {
         if p.home == arena && p.classes[class.index()].push(entry).is_ok() {
             slot.counters[class.index()].frees.bump(1);
@@ -442,12 +442,12 @@ pub(crate) trait BulkSink {
     /// Makes room for `n` more.
     fn reserve(&mut self, n: usize);
     /// Takes ownership of `entries`, all of the bulk's class on `arena`.
-    fn put(&mut self, entries: &[usize], arena: NodeIndex);
+    fn put(&mut self, entries: &[Entry], arena: NodeIndex);
     /// Gives back everything put after the first `start` (a bulk that failed part-way).
     fn undo(&mut self, arenas: &CachedCore, class: SizeClass, start: usize);
 }
 
-impl BulkSink for Vec<usize> {
+impl BulkSink for Vec<Entry> {
     fn len(&self) -> usize {
         self.len()
     }
@@ -457,7 +457,7 @@ impl BulkSink for Vec<usize> {
     }
 
     #[inline]
-    fn put(&mut self, entries: &[usize], _arena: NodeIndex) {
+    fn put(&mut self, entries: &[Entry], _arena: NodeIndex) {
         self.extend_from_slice(entries);
     }
 
@@ -518,7 +518,7 @@ pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
 }
 
 /// Frees entries of one class and arena in one go.
-pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: NodeIndex, entries: &[usize]) {
+pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: NodeIndex, entries: &[Entry]) {
     let done = with_slot(arenas, |slot, p| {
         let mut rest = entries;
         if p.home == arena {
@@ -539,7 +539,7 @@ pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: NodeIndex
 }
 
 /// Frees many segments in one go (each with its own class and arena).
-pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (usize, SizeClass, NodeIndex)>) {
+pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (Entry, SizeClass, NodeIndex)>) {
     let mut items = items.peekable();
     with_slot(arenas, |slot, p| {
         for (entry, class, arena) in items.by_ref() {
@@ -562,7 +562,7 @@ pub(crate) enum At {
     /// The node asked for is the thread's home: allocate through the cache ([`allocate`]).
     Home,
     /// An entry of the node asked for, from the thread's outbox for it.
-    Sent(usize),
+    Sent(Entry),
     /// Neither (or the thread has no cache): go to the node directly.
     Miss,
 }
@@ -618,7 +618,7 @@ impl PrivateCache {
         if c.max == 0 {
             c.max = arenas.max_capacity(class);
             c.cap = sizing::initial_capacity(c.max);
-            c.stack = vec![0; c.max].into_boxed_slice();
+            c.stack = vec![Entry::VACANT; c.max].into_boxed_slice();
         }
         c
     }
@@ -692,7 +692,7 @@ impl PrivateCache {
         arenas: &CachedCore,
         slot: &CacheSlot,
         class: SizeClass,
-    ) -> Result<(usize, NodeIndex), AllocError> {
+    ) -> Result<(Entry, NodeIndex), AllocError> {
         let c = &mut self.classes[class.index()];
         if let Some(entry) = c.pop() {
             slot.counters[class.index()].allocs.bump(1);
@@ -711,7 +711,7 @@ impl PrivateCache {
         slot: &CacheSlot,
         class: SizeClass,
         mode: RefillMode,
-    ) -> Result<(usize, NodeIndex), AllocError> {
+    ) -> Result<(Entry, NodeIndex), AllocError> {
         let remote_ok = mode == RefillMode::Single;
         arenas.check_fork()?;
         self.tick(arenas, slot, remote_ok);
@@ -803,7 +803,7 @@ impl PrivateCache {
     /// another node.
     #[cold]
     #[inline(never)]
-    fn free_slow(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: usize, class: SizeClass, arena: NodeIndex) {
+    fn free_slow(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: Entry, class: SizeClass, arena: NodeIndex) {
         let counters = &slot.counters[class.index()];
         if arenas.check_fork().is_err() {
             arenas.push_home(entry, class, arena);
@@ -879,7 +879,7 @@ impl PrivateCache {
 
     /// A foreign free: puts `entry` (of `class` on `arena`, not the home) into the outbox for
     /// its node, a plain push; a full outbox goes home as one batch.
-    fn send(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: usize, class: SizeClass, arena: NodeIndex) {
+    fn send(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: Entry, class: SizeClass, arena: NodeIndex) {
         self.ensure_outboxes(arenas);
         let i = arena.get() * MAX_CLASSES + class.index();
         let limit = Self::outbox_batch(arenas, class);
@@ -904,7 +904,7 @@ impl PrivateCache {
         slot: &CacheSlot,
         class: SizeClass,
         arena: NodeIndex,
-    ) -> Option<usize> {
+    ) -> Option<Entry> {
         self.ensure_outboxes(arenas);
         let i = arena.get() * MAX_CLASSES + class.index();
         let limit = Self::outbox_batch(arenas, class);
@@ -1100,20 +1100,25 @@ impl Registry {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::ClassCache;
+    use crate::entry::Entry;
+
+    const fn e(addr: usize) -> Entry {
+        Entry::from_bits(addr)
+    }
 
     fn class(cap: usize, max: usize) -> ClassCache {
-        ClassCache { cap, max, stack: vec![0; max].into_boxed_slice(), ..ClassCache::default() }
+        ClassCache { cap, max, stack: vec![Entry::VACANT; max].into_boxed_slice(), ..ClassCache::default() }
     }
 
     #[test]
     fn push_and_pop_keep_len_within_cap() {
         let mut c = class(2, 4);
-        assert_eq!(c.push(8), Ok(()));
-        assert_eq!(c.push(16), Ok(()));
-        assert_eq!(c.push(24), Err(24), "full at its capacity, not at the stack's length");
+        assert_eq!(c.push(e(8)), Ok(()));
+        assert_eq!(c.push(e(16)), Ok(()));
+        assert_eq!(c.push(e(24)), Err(e(24)), "full at its capacity, not at the stack's length");
         assert!(c.is_valid());
-        assert_eq!(c.pop(), Some(16));
-        assert_eq!(c.pop(), Some(8));
+        assert_eq!(c.pop(), Some(e(16)));
+        assert_eq!(c.pop(), Some(e(8)));
         assert_eq!(c.pop(), None);
         assert!(c.is_valid());
     }

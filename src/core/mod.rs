@@ -19,7 +19,7 @@ use numa::{NodeId, NodeSet, PageSource, RegionSpec, Topology};
 use self::budget::{BothRefused, Budget};
 use self::node::{CarveError, MapParams, NodeCore};
 use crate::config::{Config, MemoryAmount, NodePolicy, NodeSelection};
-use crate::entry::NodeIndex;
+use crate::entry::{Entry, NodeIndex};
 use crate::error::{AllocError, BuildError};
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::lock;
@@ -337,7 +337,7 @@ impl Core {
         arena: NodeIndex,
         class: SizeClass,
         n: usize,
-        out: &mut Vec<usize>,
+        out: &mut Vec<Entry>,
     ) -> Result<usize, CarveError> {
         let node = self.node(arena);
         match node.carve(class, n, out, &self.source, &self.total) {
@@ -370,7 +370,7 @@ impl Core {
         home: NodeIndex,
         class: SizeClass,
         error: CarveError,
-    ) -> Result<(usize, NodeIndex), AllocError> {
+    ) -> Result<(Entry, NodeIndex), AllocError> {
         let error = self.carve_error(self.node_id(home), error);
         if self.strict || !matches!(error, AllocError::NodeBudget { .. } | AllocError::TotalBudget { .. }) {
             return Err(error);
@@ -394,7 +394,7 @@ impl Core {
         arena: NodeIndex,
         class: SizeClass,
         remote_ok: bool,
-    ) -> Result<(usize, NodeIndex), AllocError> {
+    ) -> Result<(Entry, NodeIndex), AllocError> {
         self.check_fork()?;
         if let Some(entry) = self.take_one(arena, class) {
             return Ok((entry, arena));
@@ -412,12 +412,12 @@ impl Core {
         &self,
         arena: Option<NodeIndex>,
         class: SizeClass,
-    ) -> Result<(usize, NodeIndex), AllocError> {
+    ) -> Result<(Entry, NodeIndex), AllocError> {
         self.allocate_direct(arena.unwrap_or_else(|| self.default_arena()), class, true)
     }
 
     /// Takes one segment of `class` from `arena`'s pool (the rest of its batch goes back).
-    pub(crate) fn take_one(&self, arena: NodeIndex, class: SizeClass) -> Option<usize> {
+    pub(crate) fn take_one(&self, arena: NodeIndex, class: SizeClass) -> Option<Entry> {
         let mut batch = self.node(arena).classes[class.index()].pop_batch()?;
         let one = batch.pop();
         self.push_batch_home(batch, class, arena);
@@ -425,13 +425,13 @@ impl Core {
     }
 
     /// Puts a segment into its home node's pool.
-    pub(crate) fn push_home(&self, entry: usize, class: SizeClass, arena: NodeIndex) {
+    pub(crate) fn push_home(&self, entry: Entry, class: SizeClass, arena: NodeIndex) {
         self.push_many_home(std::slice::from_ref(&entry), class, arena);
     }
 
     /// Puts segments into their home node's pool as one batch, copied into a spare batch vector
     /// of the pool (no heap allocation once the pool has spares of that size).
-    pub(crate) fn push_many_home(&self, entries: &[usize], class: SizeClass, arena: NodeIndex) {
+    pub(crate) fn push_many_home(&self, entries: &[Entry], class: SizeClass, arena: NodeIndex) {
         if entries.is_empty() {
             return;
         }
@@ -443,7 +443,7 @@ impl Core {
     /// Puts a batch into its home node's pool, and gives the excess of an over-full pool (or a
     /// batch the full pool refused) back to the regions, one batch at a time; the emptied
     /// vectors become the pool's spares.
-    pub(crate) fn push_batch_home(&self, batch: Vec<usize>, class: SizeClass, arena: NodeIndex) {
+    pub(crate) fn push_batch_home(&self, batch: Vec<Entry>, class: SizeClass, arena: NodeIndex) {
         let node = self.node(arena);
         let pool = &node.classes[class.index()];
         let refused = pool.push_batch(batch).err();

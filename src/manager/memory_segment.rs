@@ -25,8 +25,7 @@ use std::ops::Range;
 use numa::{NodeId, PageKind};
 
 use super::owner::OwnerState;
-use crate::entry;
-use crate::entry::NodeIndex;
+use crate::entry::{Entry, NodeIndex};
 use crate::error::SegmentError;
 use crate::segment::{RawSegment, SegmentMeta};
 use crate::sync::atomic::Ordering;
@@ -54,7 +53,7 @@ use crate::sync::atomic::Ordering;
 /// ```
 pub struct MemorySegment<'o> {
     /// The tagged entry (address | page-kind tag), exclusively owned.
-    entry: usize,
+    entry: Entry,
     owner: &'o OwnerState,
     /// The owner's epoch when the page was allocated; an older epoch than the owner's means
     /// revoked.
@@ -192,7 +191,7 @@ impl<'o> MemorySegment<'o> {
     /// ```
     #[must_use]
     pub fn page_kind(&self) -> PageKind {
-        entry::kind(self.entry)
+        self.entry.kind()
     }
 
     /// The address of the first byte (to report, or to read placement back). Dereferencing it
@@ -214,7 +213,7 @@ impl<'o> MemorySegment<'o> {
 
     #[inline]
     fn address(&self) -> usize {
-        entry::addr(self.entry)
+        self.entry.addr()
     }
 
     /// The id of the owner the page belongs to.
@@ -856,7 +855,7 @@ impl<'o> MemorySegment<'o> {
     }
 
     /// Gives up the handle without giving the memory back: the parts to free it with.
-    fn into_parts(self) -> (&'o OwnerState, usize, NodeIndex) {
+    fn into_parts(self) -> (&'o OwnerState, Entry, NodeIndex) {
         let this = ManuallyDrop::new(self);
         (this.owner, this.entry, this.arena)
     }
@@ -889,7 +888,7 @@ impl Drop for MemorySegment<'_> {
 struct Run<'o> {
     owner: Option<&'o OwnerState>,
     arena: NodeIndex,
-    entries: Vec<usize>,
+    entries: Vec<Entry>,
 }
 
 impl Run<'_> {

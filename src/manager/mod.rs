@@ -60,7 +60,7 @@ use self::owner::OwnerState;
 use crate::ArenaManager;
 use crate::config::{MemoryAmount, NodePolicy};
 use crate::core::budget::Budget;
-use crate::entry::NodeIndex;
+use crate::entry::{Entry, NodeIndex};
 use crate::error::{AllocError, BuildError, MemoryError};
 use crate::segment::{RawSegment, SegmentMeta};
 use crate::size_class::{MIN_SEGMENT_SIZE, SizeClass};
@@ -89,17 +89,17 @@ static NEXT_MANAGER_ID: Ids = Ids::new(1);
 // allocates no heap memory of its own.
 #[cfg(not(loom))]
 thread_local! {
-    static SCRATCH: Cell<Vec<usize>> = const { Cell::new(Vec::new()) };
+    static SCRATCH: Cell<Vec<Entry>> = const { Cell::new(Vec::new()) };
 }
 
 #[cfg(loom)]
 thread_local! {
-    static SCRATCH: Cell<Vec<usize>> = Cell::new(Vec::new());
+    static SCRATCH: Cell<Vec<Entry>> = Cell::new(Vec::new());
 }
 
 /// Runs `f` with the calling thread's scratch vector (empty), or a fresh one while the thread is
 /// being torn down.
-fn with_scratch<R>(f: impl FnOnce(&mut Vec<usize>) -> R) -> R {
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<Entry>) -> R) -> R {
     let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
     scratch.clear();
     let result = f(&mut scratch);
