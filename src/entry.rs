@@ -38,6 +38,15 @@ impl Entry {
         Self(addr | tag)
     }
 
+    /// A stack of `n` [`VACANT`](Entry::VACANT) slots, for a thread cache's class. Cold and out
+    /// of line (filling it is a loop where `vec![0usize; n]` was one zeroed allocation), so
+    /// the paths that first touch a class keep the code they had.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn vacant_stack(n: usize) -> Box<[Self]> {
+        vec![Self::VACANT; n].into_boxed_slice()
+    }
+
     /// The encoded word, for a handle that keeps it in a `NonZeroUsize`.
     #[inline]
     pub(crate) const fn to_bits(self) -> usize {

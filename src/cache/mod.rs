@@ -618,7 +618,7 @@ impl PrivateCache {
         if c.max == 0 {
             c.max = arenas.max_capacity(class);
             c.cap = sizing::initial_capacity(c.max);
-            c.stack = vec![Entry::VACANT; c.max].into_boxed_slice();
+            c.stack = Entry::vacant_stack(c.max);
         }
         c
     }
