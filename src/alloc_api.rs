@@ -15,6 +15,7 @@ use allocator_api2::alloc::{AllocError, Allocator};
 
 use crate::cache;
 use crate::cache::CachedCore;
+use crate::entry::{Entry, NodeIndex};
 use crate::size_class::SizeClass;
 use crate::zero::ZeroMode;
 
@@ -34,11 +35,11 @@ use crate::zero::ZeroMode;
 #[derive(Debug, Clone, Copy)]
 pub struct NodeAllocator<'a> {
     arenas: &'a CachedCore,
-    arena: u16,
+    arena: NodeIndex,
 }
 
 impl<'a> NodeAllocator<'a> {
-    pub(crate) fn new(arenas: &'a CachedCore, arena: u16) -> Self {
+    pub(crate) fn new(arenas: &'a CachedCore, arena: NodeIndex) -> Self {
         Self { arenas, arena }
     }
 
@@ -76,7 +77,7 @@ unsafe impl Allocator for NodeAllocator<'_> {
         if self.arenas.config.zero == ZeroMode::OnAllocate {
             crate::segment::clear_entries(class, &[entry]);
         }
-        let ptr = NonNull::new(crate::entry::ptr(entry)).ok_or(AllocError)?;
+        let ptr = NonNull::new(entry.ptr()).ok_or(AllocError)?;
         Ok(NonNull::slice_from_raw_parts(ptr, class.size()))
     }
 
@@ -97,7 +98,7 @@ unsafe impl Allocator for NodeAllocator<'_> {
         // Lock-free: the node's page-kind directory, not the region table.
         let tag =
             self.arenas.node(self.arena).kind_tag_of(addr).unwrap_or(crate::entry::kind_tag(numa::PageKind::Small));
-        let entry = addr | tag;
+        let entry = Entry::tagged(addr, tag);
         if self.arenas.config.zero == ZeroMode::OnRelease {
             crate::segment::clear_entries(class, &[entry]);
         }

@@ -14,6 +14,7 @@ use numa::{NodeId, PageSource, Topology};
 use crate::cache::{self, CachedCore, sizing};
 use crate::config::Config;
 use crate::core::Core;
+use crate::entry::{Entry, NodeIndex};
 use crate::error::{AllocError, BuildError};
 use crate::segment::{Segment, SegmentBatch};
 use crate::size_class::SizeClass;
@@ -148,7 +149,7 @@ impl ArenaManager {
     /// Past `plain_limit`: a class too large, or isolation on allocation (clear, then hand out).
     #[cold]
     #[inline(never)]
-    fn allocate_checked(&self, class: SizeClass) -> Result<(usize, u16), AllocError> {
+    fn allocate_checked(&self, class: SizeClass) -> Result<(Entry, NodeIndex), AllocError> {
         if class.size() > self.arenas.region_size {
             return Err(self.bad_size(class.size()));
         }
@@ -159,7 +160,7 @@ impl ArenaManager {
 
     /// Clears freshly taken entries under `NUMASEG_ZERO=on-allocate` (isolation).
     #[inline]
-    fn clear_on_allocate(&self, class: SizeClass, entries: &[usize]) {
+    fn clear_on_allocate(&self, class: SizeClass, entries: &[Entry]) {
         if self.arenas.config.zero == ZeroMode::OnAllocate {
             crate::segment::clear_entries(class, entries);
         }
@@ -167,7 +168,7 @@ impl ArenaManager {
 
     /// Clears entries about to go back under `NUMASEG_ZERO=on-release` (isolation).
     #[inline]
-    fn clear_on_release(&self, class: SizeClass, entries: &[usize]) {
+    fn clear_on_release(&self, class: SizeClass, entries: &[Entry]) {
         if self.arenas.config.zero == ZeroMode::OnRelease {
             crate::segment::clear_entries(class, entries);
         }
@@ -480,13 +481,18 @@ impl ArenaManager {
 
     /// The calling thread's home arena (node index), creating its cache if needed; `None` while
     /// the thread is being torn down.
-    pub(crate) fn thread_arena(&self) -> Option<u16> {
+    pub(crate) fn thread_arena(&self) -> Option<NodeIndex> {
         cache::thread_home(&self.arenas)
     }
 
     /// Appends `n` raw entries of `class` from the calling thread's home node to `out`, all or
     /// nothing, through its cache; returns the home arena (see `cache::allocate_batch`).
-    pub(crate) fn allocate_entries(&self, class: SizeClass, n: usize, out: &mut Vec<usize>) -> Result<u16, AllocError> {
+    pub(crate) fn allocate_entries(
+        &self,
+        class: SizeClass,
+        n: usize,
+        out: &mut Vec<Entry>,
+    ) -> Result<NodeIndex, AllocError> {
         let before = out.len();
         let arena = cache::allocate_batch(&self.arenas, class, n, out)?;
         self.clear_on_allocate(class, &out[before..]);
@@ -494,7 +500,7 @@ impl ArenaManager {
     }
 
     /// Gives back raw entries of one class and arena, through the calling thread's cache.
-    pub(crate) fn free_entries(&self, class: SizeClass, arena: u16, entries: &[usize]) {
+    pub(crate) fn free_entries(&self, class: SizeClass, arena: NodeIndex, entries: &[Entry]) {
         self.clear_on_release(class, entries);
         cache::free_batch(&self.arenas, class, arena, entries);
     }

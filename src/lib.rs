@@ -31,11 +31,12 @@
 //!   default, backed by one page kind.
 //! - **segment**: a power-of-two block carved from a region ([`Segment`]), 4 KiB up to the region
 //!   size, aligned to its size up to 2 MiB. A region serves one size class at a time.
-//! - **arena**: one node's part of the allocator core: its budget, regions and pools, named by
-//!   its index in the core. An [`ArenaManager`] manages one per node of its node set.
+//! - **node core**: one node's part of the allocator core: its budget, regions and pools, named
+//!   by the node's index in the core's node set (not the kernel's [`numa::NodeId`]). An
+//!   [`ArenaManager`] manages one per node of its node set.
 //! - **entry**: a segment's address with its page kind in the two low bits, as caches and pools
 //!   pass it.
-//! - **cache**: a thread's private stacks of segments per class, in front of the arenas.
+//! - **cache**: a thread's private stacks of segments per class, in front of the node cores.
 //!
 //! # Architecture
 //! Layers, each using only those to its left (`tests/layers.rs` fails on an import that runs

@@ -11,6 +11,7 @@
 
 use crate::cache::{CachedCore, ClassCounts, class_counters};
 use crate::core::node::{NodeCounts, node_counters};
+use crate::entry::NodeIndex;
 use crate::prometheus::snapshot;
 use crate::size_class::SizeClass;
 use crate::sync::{atomic::Ordering, lock};
@@ -109,14 +110,17 @@ pub(crate) fn collect(arenas: &CachedCore) -> Stats {
         .iter()
         .enumerate()
         .map(|(a, node)| {
-            let arena = u16::try_from(a).unwrap_or(u16::MAX);
+            let arena = NodeIndex::from_usize(a);
             let usage = lock(&node.regions).usage();
             let c = node.counters.get();
             let class_stats: Vec<ClassStats> = (0..classes)
                 .map(|i| {
                     let size = SizeClass::from_index(i).map_or(0, SizeClass::size) as u64;
-                    let stacks: u64 =
-                        live.iter().filter(|s| s.home.load(Ordering::Relaxed) == arena).map(|s| s.stack_len(i)).sum();
+                    let stacks: u64 = live
+                        .iter()
+                        .filter(|s| NodeIndex::new(s.home.load(Ordering::Relaxed)) == arena)
+                        .map(|s| s.stack_len(i))
+                        .sum();
                     // Outboxes hold other nodes' segments: every live slot's, not only those homed here.
                     let outboxed: u64 = live.iter().map(|s| s.outboxed(arena, i)).sum();
                     let cached = stacks + node.classes[i].in_deques() as u64 + outboxed;

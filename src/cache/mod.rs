@@ -1,6 +1,6 @@
 //! [`CacheSlot`]: one thread's cache for one arena manager, the front end of every allocation.
 //!
-//! **Fast path.** Per size class, a LIFO stack of tagged entries (`Box<[usize]>` plus a length)
+//! **Fast path.** Per size class, a LIFO stack of tagged entries (`Box<[Entry]>` plus a length)
 //! that only the owning thread touches: allocation pops, free pushes, and two relaxed counters on
 //! the slot (written only by the owner, summed by readers) keep stats. No atomic
 //! read-modify-write, no lock, no system call, no heap allocation. The thread finds its slot
@@ -43,6 +43,7 @@ use std::cell::{Cell, RefCell};
 use std::ptr;
 
 use crate::core::Core;
+use crate::entry::{Entry, NodeIndex};
 use crate::error::AllocError;
 use crate::prometheus::counters;
 use crate::size_class::{MAX_CLASSES, SizeClass};
@@ -116,8 +117,8 @@ struct ClassCache {
     len: usize,
     cap: usize,
     max: usize,
-    stack: Box<[usize]>,
-    worker: Option<Worker<usize>>,
+    stack: Box<[Entry]>,
+    worker: Option<Worker<Entry>>,
     allocs_at_refill: u64,
     allocs_at_spill: u64,
     ops_at_scan: u64,
@@ -135,7 +136,7 @@ impl ClassCache {
 
     /// Takes the newest entry, if any.
     #[inline(always)]
-    fn pop(&mut self) -> Option<usize> {
+    fn pop(&mut self) -> Option<Entry> {
         // Checked on every slow path under `expensive-checks`; here only in debug builds, so the
         // hot pair costs the same instructions with the feature on (the profile builds it on).
         debug_assert!(self.is_valid());
@@ -149,7 +150,7 @@ impl ClassCache {
 
     /// Pushes `entry` unless the stack is at its capacity (then gives it back).
     #[inline(always)]
-    fn push(&mut self, entry: usize) -> Result<(), usize> {
+    fn push(&mut self, entry: Entry) -> Result<(), Entry> {
         debug_assert!(self.is_valid()); // as in `pop`
         if self.len >= self.cap {
             return Err(entry);
@@ -181,14 +182,14 @@ enum RefillMode {
 /// What only the owning thread touches.
 #[derive(Debug)]
 struct PrivateCache {
-    home: u16,
+    home: NodeIndex,
     /// Set by `set_thread_node`: the home stays put instead of following the thread.
     pinned: bool,
     classes: [ClassCache; MAX_CLASSES],
     events: usize,
     /// Segments of other nodes freed here, by `arena * MAX_CLASSES + class`, waiting to go home
     /// as one batch (empty until the thread's first foreign free).
-    outboxes: Box<[Vec<usize>]>,
+    outboxes: Box<[Vec<Entry>]>,
     /// Per outbox: non-empty at the previous scan and not sent home since (the next scan
     /// sends it).
     aged: Box<[bool]>,
@@ -223,13 +224,13 @@ unsafe impl Send for CacheSlot {}
 unsafe impl Sync for CacheSlot {}
 
 impl CacheSlot {
-    pub(crate) fn new(arenas: &CachedCore, id: u64, home: u16) -> Self {
+    pub(crate) fn new(arenas: &CachedCore, id: u64, home: NodeIndex) -> Self {
         Self {
             id,
             arenas_id: arenas.id,
             arenas: ptr::from_ref(arenas),
             alive: Mutex::new(true),
-            home: AtomicU16::new(home),
+            home: AtomicU16::new(home.raw()),
             fork_generation: crate::fork::generation(),
             counters: std::array::from_fn(|_| ClassCounters::default()),
             outboxed: (0..arenas.all_nodes().len() * MAX_CLASSES).map(|_| Counter::new(0)).collect(),
@@ -262,8 +263,8 @@ impl CacheSlot {
 
     /// Segments of `arena` and `class` waiting in this slot's outbox (exact when the owner is
     /// quiescent).
-    pub(crate) fn outboxed(&self, arena: u16, class: usize) -> u64 {
-        self.outboxed.get(usize::from(arena) * MAX_CLASSES + class).map_or(0, Counter::get)
+    pub(crate) fn outboxed(&self, arena: NodeIndex, class: usize) -> u64 {
+        self.outboxed.get(arena.get() * MAX_CLASSES + class).map_or(0, Counter::get)
     }
 
     /// The thread is exiting: flush everything home and leave the registry.
@@ -377,7 +378,7 @@ fn last_slot(arenas: &CachedCore) -> *const CacheSlot {
 /// Allocates one segment of `class` from the calling thread's home node, through its cache.
 /// Returns the tagged entry and the arena it belongs to.
 #[inline(always)]
-pub(crate) fn allocate(arenas: &CachedCore, class: SizeClass) -> Result<(usize, u16), AllocError> {
+pub(crate) fn allocate(arenas: &CachedCore, class: SizeClass) -> Result<(Entry, NodeIndex), AllocError> {
     let slot = last_slot(arenas);
     if !slot.is_null() {
         // SAFETY: a non-null `last` slot is kept alive by this thread's `slots` list and belongs
@@ -399,7 +400,7 @@ pub(crate) fn allocate(arenas: &CachedCore, class: SizeClass) -> Result<(usize, 
 
 #[cold]
 #[inline(never)]
-fn allocate_slow(arenas: &CachedCore, class: SizeClass) -> Result<(usize, u16), AllocError> {
+fn allocate_slow(arenas: &CachedCore, class: SizeClass) -> Result<(Entry, NodeIndex), AllocError> {
     match with_slot(arenas, |slot, p| p.allocate_or_refill(arenas, slot, class)) {
         Some(result) => result,
         None => arenas.allocate_uncached(None, class),
@@ -408,7 +409,7 @@ fn allocate_slow(arenas: &CachedCore, class: SizeClass) -> Result<(usize, u16), 
 
 /// Frees a segment entry of `class` belonging to `arena`.
 #[inline(always)]
-pub(crate) fn free(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u16) {
+pub(crate) fn free(arenas: &CachedCore, entry: Entry, class: SizeClass, arena: NodeIndex) {
     let slot = last_slot(arenas);
     if !slot.is_null() {
         // SAFETY: as in `allocate`.
@@ -428,7 +429,7 @@ pub(crate) fn free(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u
 
 #[cold]
 #[inline(never)]
-fn free_slow(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u16) {
+fn free_slow(arenas: &CachedCore, entry: Entry, class: SizeClass, arena: NodeIndex) {
     let done = with_slot(arenas, |slot, p| {
         if p.home == arena && p.classes[class.index()].push(entry).is_ok() {
             slot.counters[class.index()].frees.bump(1);
@@ -449,12 +450,12 @@ pub(crate) trait BulkSink {
     /// Makes room for `n` more.
     fn reserve(&mut self, n: usize);
     /// Takes ownership of `entries`, all of the bulk's class on `arena`.
-    fn put(&mut self, entries: &[usize], arena: u16);
+    fn put(&mut self, entries: &[Entry], arena: NodeIndex);
     /// Gives back everything put after the first `start` (a bulk that failed part-way).
     fn undo(&mut self, arenas: &CachedCore, class: SizeClass, start: usize);
 }
 
-impl BulkSink for Vec<usize> {
+impl BulkSink for Vec<Entry> {
     fn len(&self) -> usize {
         self.len()
     }
@@ -464,7 +465,7 @@ impl BulkSink for Vec<usize> {
     }
 
     #[inline]
-    fn put(&mut self, entries: &[usize], _arena: u16) {
+    fn put(&mut self, entries: &[Entry], _arena: NodeIndex) {
         self.extend_from_slice(entries);
     }
 
@@ -482,7 +483,7 @@ pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
     class: SizeClass,
     n: usize,
     out: &mut S,
-) -> Result<u16, AllocError> {
+) -> Result<NodeIndex, AllocError> {
     let start = out.len();
     // Reserve at most a cache's worth up front; a bigger bulk grows the vector as it goes.
     out.reserve(n.min(1 << 16));
@@ -525,7 +526,7 @@ pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
 }
 
 /// Frees entries of one class and arena in one go.
-pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: u16, entries: &[usize]) {
+pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: NodeIndex, entries: &[Entry]) {
     let done = with_slot(arenas, |slot, p| {
         let mut rest = entries;
         if p.home == arena {
@@ -546,7 +547,7 @@ pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: u16, entr
 }
 
 /// Frees many segments in one go (each with its own class and arena).
-pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (usize, SizeClass, u16)>) {
+pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (Entry, SizeClass, NodeIndex)>) {
     let mut items = items.peekable();
     with_slot(arenas, |slot, p| {
         for (entry, class, arena) in items.by_ref() {
@@ -569,7 +570,7 @@ pub(crate) enum At {
     /// The node asked for is the thread's home: allocate through the cache ([`allocate`]).
     Home,
     /// An entry of the node asked for, from the thread's outbox for it.
-    Sent(usize),
+    Sent(Entry),
     /// Neither (or the thread has no cache): go to the node directly.
     Miss,
 }
@@ -578,7 +579,7 @@ pub(crate) enum At {
 /// home; else an entry from the thread's outbox for that node — what this thread freed there
 /// and has not sent home yet, else half an outbox taken from one batch of that node's pool.
 #[inline]
-pub(crate) fn allocate_at(arenas: &CachedCore, class: SizeClass, arena: u16) -> At {
+pub(crate) fn allocate_at(arenas: &CachedCore, class: SizeClass, arena: NodeIndex) -> At {
     let slot = last_slot(arenas);
     if !slot.is_null() {
         // SAFETY: as in `allocate`.
@@ -593,7 +594,7 @@ pub(crate) fn allocate_at(arenas: &CachedCore, class: SizeClass, arena: u16) -> 
 
 /// [`allocate_at`] for a node that is not the last-used slot's home.
 #[inline(never)]
-fn allocate_elsewhere(arenas: &CachedCore, class: SizeClass, arena: u16) -> At {
+fn allocate_elsewhere(arenas: &CachedCore, class: SizeClass, arena: NodeIndex) -> At {
     with_slot(arenas, |slot, p| {
         if p.home == arena { At::Home } else { p.take_sent(arenas, slot, class, arena).map_or(At::Miss, At::Sent) }
     })
@@ -601,19 +602,19 @@ fn allocate_elsewhere(arenas: &CachedCore, class: SizeClass, arena: u16) -> At {
 }
 
 /// The calling thread's home arena for `arenas` (creating its slot if needed).
-pub(crate) fn thread_home(arenas: &CachedCore) -> Option<u16> {
+pub(crate) fn thread_home(arenas: &CachedCore) -> Option<NodeIndex> {
     with_slot(arenas, |_, p| p.home)
 }
 
 /// Flushes the calling thread's cache for `arenas` to the node pools and, if `new_home` is
 /// given, makes that the thread's home.
-pub(crate) fn flush(arenas: &CachedCore, new_home: Option<u16>) {
+pub(crate) fn flush(arenas: &CachedCore, new_home: Option<NodeIndex>) {
     with_slot(arenas, |slot, p| {
         p.flush_all(arenas, slot);
         if let Some(home) = new_home {
             p.home = home;
             p.pinned = true;
-            slot.home.store(home, Ordering::Relaxed);
+            slot.home.store(home.raw(), Ordering::Relaxed);
         }
     });
 }
@@ -625,7 +626,7 @@ impl PrivateCache {
         if c.max == 0 {
             c.max = arenas.max_capacity(class);
             c.cap = sizing::initial_capacity(c.max);
-            c.stack = vec![0; c.max].into_boxed_slice();
+            c.stack = Entry::vacant_stack(c.max);
         }
         c
     }
@@ -677,7 +678,7 @@ impl PrivateCache {
         {
             self.flush_all(arenas, slot);
             self.home = home;
-            slot.home.store(home, Ordering::Relaxed);
+            slot.home.store(home.raw(), Ordering::Relaxed);
         }
     }
 
@@ -699,7 +700,7 @@ impl PrivateCache {
         arenas: &CachedCore,
         slot: &CacheSlot,
         class: SizeClass,
-    ) -> Result<(usize, u16), AllocError> {
+    ) -> Result<(Entry, NodeIndex), AllocError> {
         let c = &mut self.classes[class.index()];
         if let Some(entry) = c.pop() {
             slot.counters[class.index()].allocs.bump(1);
@@ -718,7 +719,7 @@ impl PrivateCache {
         slot: &CacheSlot,
         class: SizeClass,
         mode: RefillMode,
-    ) -> Result<(usize, u16), AllocError> {
+    ) -> Result<(Entry, NodeIndex), AllocError> {
         let remote_ok = mode == RefillMode::Single;
         arenas.check_fork()?;
         self.tick(arenas, slot, remote_ok);
@@ -810,7 +811,7 @@ impl PrivateCache {
     /// another node.
     #[cold]
     #[inline(never)]
-    fn free_slow(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: usize, class: SizeClass, arena: u16) {
+    fn free_slow(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: Entry, class: SizeClass, arena: NodeIndex) {
         let counters = &slot.counters[class.index()];
         if arenas.check_fork().is_err() {
             arenas.push_home(entry, class, arena);
@@ -886,9 +887,9 @@ impl PrivateCache {
 
     /// A foreign free: puts `entry` (of `class` on `arena`, not the home) into the outbox for
     /// its node, a plain push; a full outbox goes home as one batch.
-    fn send(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: usize, class: SizeClass, arena: u16) {
+    fn send(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: Entry, class: SizeClass, arena: NodeIndex) {
         self.ensure_outboxes(arenas);
-        let i = usize::from(arena) * MAX_CLASSES + class.index();
+        let i = arena.get() * MAX_CLASSES + class.index();
         let limit = Self::outbox_batch(arenas, class);
         let outbox = &mut self.outboxes[i];
         if outbox.capacity() < limit {
@@ -905,9 +906,15 @@ impl PrivateCache {
     /// this thread freed there, reused while still warm. An empty outbox first takes up to half
     /// its threshold from the newest end of one pool batch (the rest of the batch goes back),
     /// so an allocation on another node moves a batch per half-outbox, not one per segment.
-    fn take_sent(&mut self, arenas: &CachedCore, slot: &CacheSlot, class: SizeClass, arena: u16) -> Option<usize> {
+    fn take_sent(
+        &mut self,
+        arenas: &CachedCore,
+        slot: &CacheSlot,
+        class: SizeClass,
+        arena: NodeIndex,
+    ) -> Option<Entry> {
         self.ensure_outboxes(arenas);
-        let i = usize::from(arena) * MAX_CLASSES + class.index();
+        let i = arena.get() * MAX_CLASSES + class.index();
         let limit = Self::outbox_batch(arenas, class);
         let outbox = &mut self.outboxes[i];
         if outbox.is_empty() {
@@ -944,7 +951,7 @@ impl PrivateCache {
     /// Sends outbox `i` home as one batch, swapping in a spare vector of that pool.
     fn flush_outbox(&mut self, arenas: &CachedCore, slot: &CacheSlot, i: usize) {
         let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return };
-        let arena = u16::try_from(i / MAX_CLASSES).unwrap_or_else(|_| unreachable!("arenas fit u16"));
+        let arena = NodeIndex::from_usize(i / MAX_CLASSES);
         let Some(outbox) = self.outboxes.get_mut(i).filter(|b| !b.is_empty()) else { return };
         let pool = &arenas.node(arena).classes[class.index()];
         let mut next = pool.take_spare().unwrap_or_default();
@@ -1045,9 +1052,9 @@ impl Registry {
     }
 
     /// Counter sums of every slot homed on `arena`, live and retired, for one class.
-    pub(crate) fn sums(&self, arena: u16, class: usize) -> ClassCounts {
-        let mut total = self.retired[usize::from(arena)][class].get();
-        for slot in lock(&self.slots).iter().filter(|s| s.home.load(Ordering::Relaxed) == arena) {
+    pub(crate) fn sums(&self, arena: NodeIndex, class: usize) -> ClassCounts {
+        let mut total = self.retired[arena.get()][class].get();
+        for slot in lock(&self.slots).iter().filter(|s| NodeIndex::new(s.home.load(Ordering::Relaxed)) == arena) {
             total += &slot.counters[class].get();
         }
         total
@@ -1057,20 +1064,25 @@ impl Registry {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::ClassCache;
+    use crate::entry::Entry;
+
+    const fn e(addr: usize) -> Entry {
+        Entry::from_bits(addr)
+    }
 
     fn class(cap: usize, max: usize) -> ClassCache {
-        ClassCache { cap, max, stack: vec![0; max].into_boxed_slice(), ..ClassCache::default() }
+        ClassCache { cap, max, stack: vec![Entry::VACANT; max].into_boxed_slice(), ..ClassCache::default() }
     }
 
     #[test]
     fn push_and_pop_keep_len_within_cap() {
         let mut c = class(2, 4);
-        assert_eq!(c.push(8), Ok(()));
-        assert_eq!(c.push(16), Ok(()));
-        assert_eq!(c.push(24), Err(24), "full at its capacity, not at the stack's length");
+        assert_eq!(c.push(e(8)), Ok(()));
+        assert_eq!(c.push(e(16)), Ok(()));
+        assert_eq!(c.push(e(24)), Err(e(24)), "full at its capacity, not at the stack's length");
         assert!(c.is_valid());
-        assert_eq!(c.pop(), Some(16));
-        assert_eq!(c.pop(), Some(8));
+        assert_eq!(c.pop(), Some(e(16)));
+        assert_eq!(c.pop(), Some(e(8)));
         assert_eq!(c.pop(), None);
         assert!(c.is_valid());
     }

@@ -3,11 +3,12 @@
 //! per-class state (`core::node::NodeClass`); the policy of whom to raid is the cache's.
 
 use crate::core::node::NodeClass;
+use crate::entry::Entry;
 use crate::sync::deque::{Steal, Worker};
 
 /// Steals a batch of up to `limit` from another thread of the node into `dest`, returning one
 /// of them. `own` is the stealing slot's id (never its own victim).
-pub(crate) fn steal_from_peers(pool: &NodeClass, own: u64, dest: &Worker<usize>, limit: usize) -> Option<usize> {
+pub(crate) fn steal_from_peers(pool: &NodeClass, own: u64, dest: &Worker<Entry>, limit: usize) -> Option<Entry> {
     pool.with_stealers(|stealers| {
         // Start at a different peer each time so one victim does not take every raid.
         let n = stealers.len();

@@ -1,5 +1,5 @@
 //! [`Core`]: the per-node state below every thread cache — for each NUMA node of the
-//! configured node set its budget, regions and shared pools ([`NodeArena`]), the total budget,
+//! configured node set its budget, regions and shared pools ([`NodeCore`]), the total budget,
 //! and the rules that pick a node: the calling thread's (or the policy's) first, another node
 //! only when that one is out of budget, nearest first (or an error in strict mode).
 //!
@@ -17,8 +17,9 @@ use std::fmt;
 use numa::{NodeId, NodeSet, PageSource, RegionSpec, Topology};
 
 use self::budget::{BothRefused, Budget};
-use self::node::{CarveError, MapParams, NodeArena};
+use self::node::{CarveError, MapParams, NodeCore};
 use crate::config::{Config, MemoryAmount, NodePolicy, NodeSelection};
+use crate::entry::{Entry, NodeIndex};
 use crate::error::{AllocError, BuildError};
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::lock;
@@ -36,15 +37,15 @@ pub(crate) struct Core {
     /// The source's THP mode and cgroup memory limit, read once here at build.
     pub(crate) thp_mode: numa::ThpMode,
     pub(crate) memory_limit: Option<numa::cgroup::Limit>,
-    pub(crate) nodes: Box<[NodeArena]>,
+    pub(crate) nodes: Box<[NodeCore]>,
     /// Arena index by `NodeId::index()`.
-    arena_of: Vec<Option<u16>>,
+    arena_of: Vec<Option<NodeIndex>>,
     pub(crate) total: Budget,
     max_capacity: [usize; MAX_CLASSES],
     pool_limit: [usize; MAX_CLASSES],
     pub(crate) region_size: usize,
     /// Other arenas by distance, nearest first, for each arena.
-    remote_order: Vec<Vec<u16>>,
+    remote_order: Vec<Vec<NodeIndex>>,
     strict: bool,
     node_policy: NodePolicy,
     interleave_next: Ids,
@@ -157,11 +158,11 @@ impl Core {
                 prefault: config.prefault,
                 lock: config.lock_memory,
             };
-            nodes.push(NodeArena::new(id, limit, MapParams { spec, retain_bytes }));
+            nodes.push(NodeCore::new(id, limit, MapParams { spec, retain_bytes }));
         }
         let mut arena_of = vec![None; node_set.iter().map(|n| n.index() + 1).max().unwrap_or(0)];
         for (i, n) in nodes.iter().enumerate() {
-            arena_of[n.id.index()] = Some(u16::try_from(i).unwrap_or(u16::MAX));
+            arena_of[n.id.index()] = Some(NodeIndex::from_usize(i));
         }
         let remote_order = nodes
             .iter()
@@ -225,14 +226,14 @@ impl Core {
     }
 
     /// The node of arena `arena`.
-    pub(crate) fn node_id(&self, arena: u16) -> NodeId {
-        self.nodes[usize::from(arena)].id
+    pub(crate) fn node_id(&self, arena: NodeIndex) -> NodeId {
+        self.nodes[arena.get()].id
     }
 
     /// The refusal of a bulk of `n` segments of `size` bytes for arena `home` that the total
     /// budget could never hold (`None` when it could), to give before anything is reserved,
     /// mapped or sized for the bulk.
-    pub(crate) fn bulk_never_fits(&self, home: u16, n: usize, size: usize) -> Option<AllocError> {
+    pub(crate) fn bulk_never_fits(&self, home: NodeIndex, n: usize, size: usize) -> Option<AllocError> {
         let limit = self.total.limit();
         if n == 0 || n.checked_mul(size).is_some_and(|b| b <= limit.min(isize::MAX as usize)) {
             return None;
@@ -247,7 +248,7 @@ impl Core {
     }
 
     /// The arena of `node`.
-    pub(crate) fn arena(&self, node: NodeId) -> Result<u16, AllocError> {
+    pub(crate) fn arena(&self, node: NodeId) -> Result<NodeIndex, AllocError> {
         self.arena_of.get(node.index()).copied().flatten().ok_or_else(|| AllocError::UnknownNode {
             node,
             in_use: self.nodes.iter().map(|n| n.id).collect::<NodeSet>().to_string(),
@@ -255,12 +256,12 @@ impl Core {
     }
 
     /// Arena `arena`.
-    pub(crate) fn node(&self, arena: u16) -> &NodeArena {
-        &self.nodes[usize::from(arena)]
+    pub(crate) fn node(&self, arena: NodeIndex) -> &NodeCore {
+        &self.nodes[arena.get()]
     }
 
     /// All arenas.
-    pub(crate) fn all_nodes(&self) -> &[NodeArena] {
+    pub(crate) fn all_nodes(&self) -> &[NodeCore] {
         &self.nodes
     }
 
@@ -280,25 +281,25 @@ impl Core {
     }
 
     /// The arena of the node the calling thread runs on, if that node is in use.
-    fn current_arena(&self) -> Option<u16> {
+    fn current_arena(&self) -> Option<NodeIndex> {
         self.arena_of.get(self.topology.current_node().index()).copied().flatten()
     }
 
     /// The home of a new thread cache.
-    pub(crate) fn initial_home(&self) -> u16 {
+    pub(crate) fn initial_home(&self) -> NodeIndex {
         match self.node_policy {
             NodePolicy::Interleave => {
                 let n = self.interleave_next.next();
-                u16::try_from(n % self.nodes.len() as u64).unwrap_or(0)
+                NodeIndex::new(u16::try_from(n % self.nodes.len() as u64).unwrap_or(0))
             }
             _ => self.default_arena(),
         }
     }
 
     /// The arena an allocation without a cache goes to.
-    pub(crate) fn default_arena(&self) -> u16 {
+    pub(crate) fn default_arena(&self) -> NodeIndex {
         match self.node_policy {
-            NodePolicy::Bind(node) => self.arena(node).unwrap_or(0),
+            NodePolicy::Bind(node) => self.arena(node).unwrap_or(NodeIndex::new(0)),
             NodePolicy::Local | NodePolicy::Interleave => self.current_arena().unwrap_or_else(|| {
                 // Not on a node in use: the nearest one that is.
                 let here = self.topology.current_node();
@@ -306,14 +307,14 @@ impl Core {
                     .nodes_by_distance(here)
                     .into_iter()
                     .find_map(|n| self.arena_of.get(n.index()).copied().flatten())
-                    .unwrap_or(0)
+                    .unwrap_or(NodeIndex::new(0))
             }),
         }
     }
 
     /// Where a thread cache homed at `current` should be now (`Some` only under the `local`
     /// policy, which follows a thread that migrated).
-    pub(crate) fn home_for_current_thread(&self, current: u16) -> Option<u16> {
+    pub(crate) fn home_for_current_thread(&self, current: NodeIndex) -> Option<NodeIndex> {
         match self.node_policy {
             NodePolicy::Local => self.current_arena().or(Some(current)),
             _ => None,
@@ -333,10 +334,10 @@ impl Core {
     /// regions and retrying once when a budget refuses.
     pub(crate) fn carve(
         &self,
-        arena: u16,
+        arena: NodeIndex,
         class: SizeClass,
         n: usize,
-        out: &mut Vec<usize>,
+        out: &mut Vec<Entry>,
     ) -> Result<usize, CarveError> {
         let node = self.node(arena);
         match node.carve(class, n, out, &self.source, &self.total) {
@@ -366,15 +367,15 @@ impl Core {
     /// strict mode forbids it or the failure was not about budget.
     pub(crate) fn allocate_remote(
         &self,
-        home: u16,
+        home: NodeIndex,
         class: SizeClass,
         error: CarveError,
-    ) -> Result<(usize, u16), AllocError> {
+    ) -> Result<(Entry, NodeIndex), AllocError> {
         let error = self.carve_error(self.node_id(home), error);
         if self.strict || !matches!(error, AllocError::NodeBudget { .. } | AllocError::TotalBudget { .. }) {
             return Err(error);
         }
-        for &other in &self.remote_order[usize::from(home)] {
+        for &other in &self.remote_order[home.get()] {
             if let Some(entry) = self.take_one(other, class) {
                 return Ok((entry, other));
             }
@@ -390,10 +391,10 @@ impl Core {
     /// carved; with `remote_ok`, from another node when `arena` is out of budget.
     pub(crate) fn allocate_direct(
         &self,
-        arena: u16,
+        arena: NodeIndex,
         class: SizeClass,
         remote_ok: bool,
-    ) -> Result<(usize, u16), AllocError> {
+    ) -> Result<(Entry, NodeIndex), AllocError> {
         self.check_fork()?;
         if let Some(entry) = self.take_one(arena, class) {
             return Ok((entry, arena));
@@ -407,12 +408,16 @@ impl Core {
     }
 
     /// An allocation when the thread cache is unavailable (thread being torn down).
-    pub(crate) fn allocate_uncached(&self, arena: Option<u16>, class: SizeClass) -> Result<(usize, u16), AllocError> {
+    pub(crate) fn allocate_uncached(
+        &self,
+        arena: Option<NodeIndex>,
+        class: SizeClass,
+    ) -> Result<(Entry, NodeIndex), AllocError> {
         self.allocate_direct(arena.unwrap_or_else(|| self.default_arena()), class, true)
     }
 
     /// Takes one segment of `class` from `arena`'s pool (the rest of its batch goes back).
-    pub(crate) fn take_one(&self, arena: u16, class: SizeClass) -> Option<usize> {
+    pub(crate) fn take_one(&self, arena: NodeIndex, class: SizeClass) -> Option<Entry> {
         let mut batch = self.node(arena).classes[class.index()].pop_batch()?;
         let one = batch.pop();
         self.push_batch_home(batch, class, arena);
@@ -420,13 +425,13 @@ impl Core {
     }
 
     /// Puts a segment into its home node's pool.
-    pub(crate) fn push_home(&self, entry: usize, class: SizeClass, arena: u16) {
+    pub(crate) fn push_home(&self, entry: Entry, class: SizeClass, arena: NodeIndex) {
         self.push_many_home(std::slice::from_ref(&entry), class, arena);
     }
 
     /// Puts segments into their home node's pool as one batch, copied into a spare batch vector
     /// of the pool (no heap allocation once the pool has spares of that size).
-    pub(crate) fn push_many_home(&self, entries: &[usize], class: SizeClass, arena: u16) {
+    pub(crate) fn push_many_home(&self, entries: &[Entry], class: SizeClass, arena: NodeIndex) {
         if entries.is_empty() {
             return;
         }
@@ -438,7 +443,7 @@ impl Core {
     /// Puts a batch into its home node's pool, and gives the excess of an over-full pool (or a
     /// batch the full pool refused) back to the regions, one batch at a time; the emptied
     /// vectors become the pool's spares.
-    pub(crate) fn push_batch_home(&self, batch: Vec<usize>, class: SizeClass, arena: u16) {
+    pub(crate) fn push_batch_home(&self, batch: Vec<Entry>, class: SizeClass, arena: NodeIndex) {
         let node = self.node(arena);
         let pool = &node.classes[class.index()];
         let refused = pool.push_batch(batch).err();
@@ -461,7 +466,7 @@ impl Core {
 
     /// Gives every pooled segment of `arena` back to its region; decommits free regions beyond
     /// `retain` (the configured amount when `None`).
-    fn drain_node_pools(&self, arena: u16, retain: Option<usize>) {
+    fn drain_node_pools(&self, arena: NodeIndex, retain: Option<usize>) {
         let node = self.node(arena);
         for (i, class_state) in node.classes.iter().enumerate().take(self.class_count()) {
             let Some(class) = SizeClass::from_index(i) else { continue };
@@ -479,7 +484,7 @@ impl Core {
     /// [`Core::drain_node_pools`] on every node.
     pub(crate) fn drain_pools_to_regions(&self, retain: Option<usize>) {
         for a in 0..self.nodes.len() {
-            self.drain_node_pools(u16::try_from(a).unwrap_or(0), retain);
+            self.drain_node_pools(NodeIndex::from_usize(a), retain);
         }
     }
 }

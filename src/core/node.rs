@@ -1,4 +1,4 @@
-//! [`NodeArena`]: everything one NUMA node's memory goes through below the thread caches — its
+//! [`NodeCore`]: everything one NUMA node's memory goes through below the thread caches — its
 //! byte budget, its regions (mapped on demand or up front, carved into segments for one class at
 //! a time), and per class a shared pool plus the stealers of the node's threads.
 //!
@@ -13,6 +13,7 @@ use numa::{NodeId, PageKind, PageSource, Region, RegionError, RegionSpec};
 use super::budget::{BothRefused, Budget, release_both, reserve_both};
 use super::regions::RegionTable;
 use crate::prometheus::counters;
+use crate::entry::Entry;
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::deque::{ArrayQueue, Stealer};
@@ -71,13 +72,13 @@ pub(crate) const POOL_BATCHES: usize = if cfg!(loom) { 4 } else { 256 };
 #[derive(Debug)]
 pub(crate) struct NodeClass {
     /// Batches of segments of this node and class that no thread caches.
-    pool: ArrayQueue<Vec<usize>>,
+    pool: ArrayQueue<Vec<Entry>>,
     /// Empty batch vectors (their capacity kept) for the next flush to fill.
-    spares: ArrayQueue<Vec<usize>>,
+    spares: ArrayQueue<Vec<Entry>>,
     /// Segments in `pool`.
     pooled: AtomicUsize,
     /// The spill deques of this node's threads, by slot id.
-    stealers: RwLock<Vec<(u64, Stealer<usize>)>>,
+    stealers: RwLock<Vec<(u64, Stealer<Entry>)>>,
 }
 
 impl NodeClass {
@@ -92,7 +93,7 @@ impl NodeClass {
 
     /// Puts a batch into the pool (an empty one becomes a spare). A full pool gives the batch
     /// back: the caller sends segments to their regions instead (`Core::push_batch_home`).
-    pub(crate) fn push_batch(&self, batch: Vec<usize>) -> Result<(), Vec<usize>> {
+    pub(crate) fn push_batch(&self, batch: Vec<Entry>) -> Result<(), Vec<Entry>> {
         if batch.is_empty() {
             self.give_spare(batch);
             return Ok(());
@@ -108,19 +109,19 @@ impl NodeClass {
     }
 
     /// Takes a batch out of the pool.
-    pub(crate) fn pop_batch(&self) -> Option<Vec<usize>> {
+    pub(crate) fn pop_batch(&self) -> Option<Vec<Entry>> {
         let batch = self.pool.pop()?;
         self.pooled.fetch_sub(batch.len(), Ordering::Relaxed);
         Some(batch)
     }
 
     /// An empty batch vector to fill, with the capacity it had, if the pool has one.
-    pub(crate) fn take_spare(&self) -> Option<Vec<usize>> {
+    pub(crate) fn take_spare(&self) -> Option<Vec<Entry>> {
         self.spares.pop()
     }
 
     /// Keeps an emptied batch vector for the next flush (dropped when enough are kept).
-    pub(crate) fn give_spare(&self, mut batch: Vec<usize>) {
+    pub(crate) fn give_spare(&self, mut batch: Vec<Entry>) {
         if batch.capacity() > 0 {
             batch.clear();
             let _ = self.spares.push(batch);
@@ -133,7 +134,7 @@ impl NodeClass {
     }
 
     /// Registers a thread's spill deque.
-    pub(crate) fn add_stealer(&self, slot: u64, stealer: Stealer<usize>) {
+    pub(crate) fn add_stealer(&self, slot: u64, stealer: Stealer<Entry>) {
         self.stealers.write().unwrap_or_else(|e| e.into_inner()).push((slot, stealer));
     }
 
@@ -144,7 +145,7 @@ impl NodeClass {
 
     /// Runs `f` on the spill deques of this node's threads, by slot id, under the read lock
     /// (the cache's steal loop, `cache::steal`, walks them).
-    pub(crate) fn with_stealers<R>(&self, f: impl FnOnce(&[(u64, Stealer<usize>)]) -> R) -> R {
+    pub(crate) fn with_stealers<R>(&self, f: impl FnOnce(&[(u64, Stealer<Entry>)]) -> R) -> R {
         f(&self.stealers.read().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -238,9 +239,9 @@ pub(crate) struct MapParams {
     pub(crate) retain_bytes: usize,
 }
 
-/// One node's arena.
+/// One node's part of the core: its budget, regions and per-class pools.
 #[derive(Debug)]
-pub(crate) struct NodeArena {
+pub(crate) struct NodeCore {
     pub(crate) id: NodeId,
     pub(crate) budget: Budget,
     pub(crate) classes: Box<[NodeClass]>,
@@ -253,7 +254,7 @@ pub(crate) struct NodeArena {
     logged: Mutex<HashSet<(PageKind, Option<PageKind>)>>,
 }
 
-impl NodeArena {
+impl NodeCore {
     pub(crate) fn new(id: NodeId, limit: usize, params: MapParams) -> Self {
         Self {
             id,
@@ -320,7 +321,7 @@ impl NodeArena {
         &self,
         class: SizeClass,
         n: usize,
-        out: &mut Vec<usize>,
+        out: &mut Vec<Entry>,
         source: &std::sync::Arc<dyn PageSource>,
         total: &Budget,
     ) -> Result<usize, CarveError> {
@@ -359,7 +360,7 @@ impl NodeArena {
 
     /// Takes segments of `class` back into their regions, then decommits free regions beyond
     /// what the node retains (`retain_bytes`, or `Some(0)` to decommit all).
-    pub(crate) fn reclaim(&self, class: SizeClass, entries: &[usize], total: &Budget, retain: Option<usize>) {
+    pub(crate) fn reclaim(&self, class: SizeClass, entries: &[Entry], total: &Budget, retain: Option<usize>) {
         let mut table = lock(&self.regions);
         let n = table.give_back(class, entries.iter().copied());
         self.counters.reclaimed_segments.add(n as u64);

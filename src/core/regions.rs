@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use numa::{PageKind, Region};
 
-use crate::entry;
+use crate::entry::{self, Entry};
 use crate::size_class::{MAX_CLASSES, SizeClass};
 
 /// One region and its carving state.
@@ -126,7 +126,7 @@ impl RegionTable {
 
     /// Carves up to `n` segments of `class` from regions that serve it or are free and committed;
     /// appends them (tagged with their page kind) to `out` and returns how many. Never maps.
-    pub(crate) fn carve(&mut self, class: SizeClass, n: usize, out: &mut Vec<usize>) -> usize {
+    pub(crate) fn carve(&mut self, class: SizeClass, n: usize, out: &mut Vec<Entry>) -> usize {
         let c = class.index();
         let mut taken = 0;
         while taken < n {
@@ -141,7 +141,7 @@ impl RegionTable {
                 },
             };
             let state = self.state_mut(idx);
-            // Entries are integers: expose the region's provenance so that `entry::ptr` can
+            // Entries are integers: expose the region's provenance so that `Entry::ptr` can
             // take it back when an entry becomes a segment again.
             let base = state.region.base().as_ptr().expose_provenance();
             let tag = entry::kind_tag(state.region.kind());
@@ -153,7 +153,7 @@ impl RegionTable {
                         state.bump - 1
                     }
                 };
-                out.push((base + slot as usize * class.size()) | tag);
+                out.push(Entry::tagged(base + slot as usize * class.size(), tag));
                 taken += 1;
             }
             if !state.has_room() {
@@ -180,10 +180,10 @@ impl RegionTable {
     ///
     /// # Panics
     /// If a pointer is not a segment of this table carved for `class` (an invariant breach).
-    pub(crate) fn give_back(&mut self, class: SizeClass, segments: impl IntoIterator<Item = usize>) -> usize {
+    pub(crate) fn give_back(&mut self, class: SizeClass, segments: impl IntoIterator<Item = Entry>) -> usize {
         let mut count = 0;
         for entry in segments {
-            let addr = entry::addr(entry);
+            let addr = entry.addr();
             let idx =
                 self.region_of(addr).unwrap_or_else(|| panic!("segment {addr:#x} is not in any region of this node"));
             let state = self.state_mut(idx);
@@ -361,7 +361,7 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(t.carve(c32k, 100, &mut out), 64, "a 2 MiB region holds 64 segments of 32 KiB");
         assert!(t.is_valid());
-        let addrs: std::collections::HashSet<usize> = out.iter().map(|&e| entry::addr(e)).collect();
+        let addrs: std::collections::HashSet<usize> = out.iter().map(|&e| e.addr()).collect();
         assert_eq!(addrs.len(), 64, "no segment carved twice");
         assert!(addrs.iter().all(|a| a % (32 << 10) == 0), "segments are aligned to their size");
         assert_eq!(t.usage().classes[c32k.index()].outstanding, 64);
@@ -409,7 +409,7 @@ mod tests {
         t.insert(region(2 << 20));
         let mut out = Vec::new();
         t.carve(SizeClass::for_size(1 << 20).unwrap(), 2, &mut out);
-        let a = entry::addr(out[1]);
+        let a = out[1].addr();
         assert!(t.region_of(a + 100).is_some());
         assert_eq!(t.kind_of(a), Some(PageKind::Huge2M));
         assert!(t.region_of(a + (2 << 20)).is_none());

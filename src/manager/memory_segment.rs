@@ -25,7 +25,7 @@ use std::ops::Range;
 use numa::{NodeId, PageKind};
 
 use super::owner::OwnerState;
-use crate::entry;
+use crate::entry::{Entry, NodeIndex};
 use crate::error::SegmentError;
 use crate::segment::{RawSegment, SegmentMeta};
 use crate::sync::atomic::Ordering;
@@ -53,13 +53,13 @@ use crate::sync::atomic::Ordering;
 /// ```
 pub struct MemorySegment<'o> {
     /// The tagged entry (address | page-kind tag), exclusively owned.
-    entry: usize,
+    entry: Entry,
     owner: &'o OwnerState,
     /// The owner's epoch when the page was allocated; an older epoch than the owner's means
     /// revoked.
     epoch: u64,
     /// The allocator's arena (node) index.
-    arena: u16,
+    arena: NodeIndex,
 }
 
 impl fmt::Debug for MemorySegment<'_> {
@@ -191,7 +191,7 @@ impl<'o> MemorySegment<'o> {
     /// ```
     #[must_use]
     pub fn page_kind(&self) -> PageKind {
-        entry::kind(self.entry)
+        self.entry.kind()
     }
 
     /// The address of the first byte (to report, or to read placement back). Dereferencing it
@@ -213,7 +213,7 @@ impl<'o> MemorySegment<'o> {
 
     #[inline]
     fn address(&self) -> usize {
-        entry::addr(self.entry)
+        self.entry.addr()
     }
 
     /// The id of the owner the page belongs to.
@@ -855,7 +855,7 @@ impl<'o> MemorySegment<'o> {
     }
 
     /// Gives up the handle without giving the memory back: the parts to free it with.
-    fn into_parts(self) -> (&'o OwnerState, usize, u16) {
+    fn into_parts(self) -> (&'o OwnerState, Entry, NodeIndex) {
         let this = ManuallyDrop::new(self);
         (this.owner, this.entry, this.arena)
     }
@@ -887,8 +887,8 @@ impl Drop for MemorySegment<'_> {
 /// A run of released pages of one owner on one node, waiting to go back in one batch.
 struct Run<'o> {
     owner: Option<&'o OwnerState>,
-    arena: u16,
-    entries: Vec<usize>,
+    arena: NodeIndex,
+    entries: Vec<Entry>,
 }
 
 impl Run<'_> {
@@ -939,7 +939,7 @@ pub(crate) fn release_vec(pages: &mut Vec<MemorySegment<'_>>) {
 /// Releases pages in runs of one owner and node (see `MemoryManager::release_many`).
 pub(crate) fn release_many<'o>(pages: impl IntoIterator<Item = MemorySegment<'o>>) {
     super::with_scratch(|scratch| {
-        let mut run = Run { owner: None, arena: 0, entries: std::mem::take(scratch) };
+        let mut run = Run { owner: None, arena: NodeIndex::new(0), entries: std::mem::take(scratch) };
         for page in pages {
             let (owner, entry, arena) = page.into_parts();
             let same = run.owner.is_some_and(|o| std::ptr::eq(o, owner)) && run.arena == arena;

@@ -61,6 +61,7 @@ use self::owner::OwnerState;
 use crate::ArenaManager;
 use crate::config::{ConfigError, MemoryAmount, NodePolicy, VARS};
 use crate::core::budget::Budget;
+use crate::entry::{Entry, NodeIndex};
 use crate::error::{AllocError, BuildError, MemoryError};
 use crate::prometheus::counters;
 use crate::segment::{RawSegment, SegmentMeta};
@@ -90,17 +91,17 @@ static NEXT_MANAGER_ID: Ids = Ids::new(1);
 // allocates no heap memory of its own.
 #[cfg(not(loom))]
 thread_local! {
-    static SCRATCH: Cell<Vec<usize>> = const { Cell::new(Vec::new()) };
+    static SCRATCH: Cell<Vec<Entry>> = const { Cell::new(Vec::new()) };
 }
 
 #[cfg(loom)]
 thread_local! {
-    static SCRATCH: Cell<Vec<usize>> = Cell::new(Vec::new());
+    static SCRATCH: Cell<Vec<Entry>> = Cell::new(Vec::new());
 }
 
 /// Runs `f` with the calling thread's scratch vector (empty), or a fresh one while the thread is
 /// being torn down.
-fn with_scratch<R>(f: impl FnOnce(&mut Vec<usize>) -> R) -> R {
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<Entry>) -> R) -> R {
     let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
     scratch.clear();
     let result = f(&mut scratch);
@@ -238,7 +239,7 @@ impl Shared {
     }
 
     /// Registers a new owner.
-    fn register(self: &Arc<Self>, name: &str, use_case: UseCase, node: Option<(NodeId, u16)>) -> MemoryOwner {
+    fn register(self: &Arc<Self>, name: &str, use_case: UseCase, node: Option<(NodeId, NodeIndex)>) -> MemoryOwner {
         let id = self.next_owner.next();
         let state = Arc::new(OwnerState::new(self, id, name, use_case, node));
         lock(&self.owners).insert(id, Arc::clone(&state));
@@ -784,7 +785,7 @@ impl MemoryManager {
                     // state keeps alive. Each entry becomes exactly one handle.
                     unsafe { MemorySegment::from_raw(raw, state, epoch) }
                 }));
-                Ok::<u16, AllocError>(arena)
+                Ok::<NodeIndex, AllocError>(arena)
             });
             match taken {
                 Ok(arena) => {

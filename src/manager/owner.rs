@@ -70,6 +70,7 @@ use super::Shared;
 use crate::ArenaManager;
 use crate::config::ByteSize;
 use crate::manager::UseCase;
+use crate::entry::NodeIndex;
 use crate::size_class::SizeClass;
 use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::stat::{Counter, Hint, Ids};
@@ -192,7 +193,7 @@ pub(crate) struct OwnerState {
     pub(crate) name: Box<str>,
     pub(crate) use_case: UseCase,
     /// The node the owner is bound to, with its arena index.
-    pub(crate) node: Option<(NodeId, u16)>,
+    pub(crate) node: Option<(NodeId, NodeIndex)>,
     pub(crate) manager: Arc<Shared>,
 }
 
@@ -281,7 +282,7 @@ impl OwnerState {
         id: u64,
         name: &str,
         use_case: UseCase,
-        node: Option<(NodeId, u16)>,
+        node: Option<(NodeId, NodeIndex)>,
     ) -> Self {
         let nodes = manager.arena.nodes().len();
         Self {
@@ -493,25 +494,25 @@ impl OwnerState {
 
     /// Counts `n` pages handed out on arena `arena` (statistics).
     #[inline]
-    pub(crate) fn count_allocated(&self, arena: u16, n: u64) {
+    pub(crate) fn count_allocated(&self, arena: NodeIndex, n: u64) {
         if self.is_home() {
-            self.home.nodes[usize::from(arena)].allocated.bump(n);
+            self.home.nodes[arena.get()].allocated.bump(n);
         } else {
-            self.remote.nodes[usize::from(arena)].allocated.add(n);
+            self.remote.nodes[arena.get()].allocated.add(n);
         }
     }
 
     /// Counts `n` pages of arena `arena` released (their memory is already back).
     #[inline]
-    pub(crate) fn count_released(&self, arena: u16, n: u64) {
+    pub(crate) fn count_released(&self, arena: NodeIndex, n: u64) {
         if self.is_home() {
-            self.home.nodes[usize::from(arena)].released.bump(n);
+            self.home.nodes[arena.get()].released.bump(n);
             let released = &self.home.released;
             // Release: publishes the release after the page's allocation (module docs). Only the
             // home thread writes this counter, so load + store loses nothing.
             released.store(released.load(Ordering::Relaxed).wrapping_add(n), Ordering::Release);
         } else {
-            self.remote.nodes[usize::from(arena)].released.add(n);
+            self.remote.nodes[arena.get()].released.add(n);
             // Release: as above.
             self.remote.released.fetch_add(n, Ordering::Release);
         }

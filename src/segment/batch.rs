@@ -10,7 +10,7 @@ use std::fmt;
 
 use super::Segment;
 use crate::cache::CachedCore;
-use crate::entry;
+use crate::entry::{Entry, NodeIndex};
 use crate::size_class::SizeClass;
 
 /// Segments of one size class on one node, owned together. Obtain one from
@@ -33,17 +33,22 @@ use crate::size_class::SizeClass;
 pub struct SegmentBatch<'a> {
     arenas: &'a CachedCore,
     class: SizeClass,
-    arena: u16,
-    entries: Vec<usize>,
+    arena: NodeIndex,
+    entries: Vec<Entry>,
 }
 
 impl<'a> SegmentBatch<'a> {
     pub(crate) fn new(arenas: &'a CachedCore) -> Self {
-        Self { arenas, class: SizeClass::for_size(1).unwrap_or_else(|| unreachable!()), arena: 0, entries: Vec::new() }
+        Self {
+            arenas,
+            class: SizeClass::for_size(1).unwrap_or_else(|| unreachable!()),
+            arena: NodeIndex::new(0),
+            entries: Vec::new(),
+        }
     }
 
     /// The class and arena of the entries, and the entries, for the allocator.
-    pub(crate) fn parts_mut(&mut self) -> (&'a CachedCore, &mut SizeClass, &mut u16, &mut Vec<usize>) {
+    pub(crate) fn parts_mut(&mut self) -> (&'a CachedCore, &mut SizeClass, &mut NodeIndex, &mut Vec<Entry>) {
         (self.arenas, &mut self.class, &mut self.arena, &mut self.entries)
     }
 
@@ -82,7 +87,7 @@ impl<'a> SegmentBatch<'a> {
         let entry = *self.entries.get(i)?;
         // SAFETY: the batch owns the segment exclusively while it holds the entry; the borrow
         // of `self` keeps the slice from outliving that.
-        Some(unsafe { std::slice::from_raw_parts(entry::ptr(entry).cast_const(), self.class.size()) })
+        Some(unsafe { std::slice::from_raw_parts(entry.ptr().cast_const(), self.class.size()) })
     }
 
     /// The memory of segment `i`, mutably.
@@ -90,14 +95,14 @@ impl<'a> SegmentBatch<'a> {
     pub fn get_mut(&mut self, i: usize) -> Option<&mut [u8]> {
         let entry = *self.entries.get(i)?;
         // SAFETY: as in `get`, and `&mut self` makes this the only view.
-        Some(unsafe { std::slice::from_raw_parts_mut(entry::ptr(entry), self.class.size()) })
+        Some(unsafe { std::slice::from_raw_parts_mut(entry.ptr(), self.class.size()) })
     }
 
     /// The colour offset of segment `i` (see
     /// [`Segment::colour_offset`](crate::Segment::colour_offset)).
     #[must_use]
     pub fn colour_offset(&self, i: usize) -> Option<usize> {
-        self.entries.get(i).map(|&e| super::colour(entry::addr(e), self.class))
+        self.entries.get(i).map(|&e| super::colour(e.addr(), self.class))
     }
 
     /// Every segment's memory, mutably (distinct segments never overlap).
@@ -106,7 +111,7 @@ impl<'a> SegmentBatch<'a> {
         self.entries.iter().map(move |&entry| {
             // SAFETY: each entry is a distinct segment the batch owns exclusively, so the slices
             // are disjoint; `&mut self` keeps them from outliving the batch's ownership.
-            unsafe { std::slice::from_raw_parts_mut(entry::ptr(entry), size) }
+            unsafe { std::slice::from_raw_parts_mut(entry.ptr(), size) }
         })
     }
 

@@ -6,6 +6,7 @@
 
 use super::Segment;
 use crate::cache::{self, BulkSink, CachedCore};
+use crate::entry::{Entry, NodeIndex};
 use crate::size_class::SizeClass;
 
 /// A bulk allocation's sink that makes each entry a handle.
@@ -25,7 +26,7 @@ impl BulkSink for Handles<'_, '_> {
     }
 
     #[inline]
-    fn put(&mut self, entries: &[usize], arena: u16) {
+    fn put(&mut self, entries: &[Entry], arena: NodeIndex) {
         let (arenas, class) = (self.arenas, self.class);
         // SAFETY: the bulk hands over these entries exclusively, each of `class` on `arena`.
         self.out.extend(entries.iter().map(|&e| unsafe { Segment::from_entry(arenas, e, class, arena) }));
@@ -53,8 +54,8 @@ pub(crate) fn release_all<'a>(arenas: &'a CachedCore, segments: &mut Vec<Segment
     let forgotten = unsafe { std::slice::from_raw_parts(segments.as_ptr(), len) };
     if arenas.config.zero == crate::zero::ZeroMode::OnRelease {
         for s in forgotten {
-            super::clear_entries(s.meta.class, &[s.entry.get()]);
+            super::clear_entries(s.meta.class, &[s.entry()]);
         }
     }
-    cache::free_many(arenas, forgotten.iter().map(|s| (s.entry.get(), s.meta.class, s.meta.arena)));
+    cache::free_many(arenas, forgotten.iter().map(|s| (s.entry(), s.meta.class, s.meta.arena)));
 }

@@ -26,7 +26,7 @@ use std::ptr::NonNull;
 use numa::{NodeId, PageKind};
 
 use crate::cache::CachedCore;
-use crate::entry;
+use crate::entry::{Entry, NodeIndex};
 use crate::size_class::SizeClass;
 use crate::zero::ZeroMode;
 
@@ -46,19 +46,19 @@ pub(crate) fn colour(addr: usize, class: SizeClass) -> usize {
 /// Kept out of line: the hot paths only test the mode and call this when it is on.
 #[cold]
 #[inline(never)]
-pub(crate) fn clear_entries(class: SizeClass, entries: &[usize]) {
+pub(crate) fn clear_entries(class: SizeClass, entries: &[Entry]) {
     for &e in entries {
         // SAFETY: each entry is a segment of `class` its caller owns exclusively (a handle,
         // a batch, or entries just taken from or about to go back to the cache): `class.size()`
         // writable bytes no one else touches now.
-        unsafe { crate::zero::zero_raw(entry::ptr(e), class.size()) };
+        unsafe { crate::zero::zero_raw(e.ptr(), class.size()) };
     }
 }
 
 /// Clears one segment and gives it back (isolation on release).
 #[cold]
 #[inline(never)]
-fn clear_and_free(arenas: &CachedCore, entry: usize, meta: SegmentMeta) {
+fn clear_and_free(arenas: &CachedCore, entry: Entry, meta: SegmentMeta) {
     clear_entries(meta.class, &[entry]);
     crate::cache::free(arenas, entry, meta.class, meta.arena);
 }
@@ -67,7 +67,7 @@ fn clear_and_free(arenas: &CachedCore, entry: usize, meta: SegmentMeta) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SegmentMeta {
     pub(crate) class: SizeClass,
-    pub(crate) arena: u16,
+    pub(crate) arena: NodeIndex,
 }
 
 /// An owned, node-local block of memory.
@@ -105,23 +105,23 @@ impl<'a> Segment<'a> {
     ///   not given back;
     /// - nothing else (cache, pool, other handle) holds it; the handle becomes its only owner.
     #[inline]
-    pub(crate) unsafe fn from_entry(arenas: &'a CachedCore, entry: usize, class: SizeClass, arena: u16) -> Self {
+    pub(crate) unsafe fn from_entry(arenas: &'a CachedCore, entry: Entry, class: SizeClass, arena: NodeIndex) -> Self {
         // SAFETY: segment addresses are never null (regions are real mappings), so neither is
         // the entry.
-        let entry = unsafe { NonZeroUsize::new_unchecked(entry) };
+        let entry = unsafe { NonZeroUsize::new_unchecked(entry.to_bits()) };
         Self { entry, meta: SegmentMeta { class, arena }, arenas }
     }
 
     /// The tagged entry this handle owns.
     #[inline]
-    pub(crate) fn entry(&self) -> usize {
-        self.entry.get()
+    pub(crate) fn entry(&self) -> Entry {
+        Entry::from_bits(self.entry.get())
     }
 
     #[inline]
     fn ptr(&self) -> NonNull<u8> {
         // SAFETY: the address part of a non-zero entry is a real, non-null mapping address.
-        unsafe { NonNull::new_unchecked(entry::ptr(self.entry.get())) }
+        unsafe { NonNull::new_unchecked(self.entry().ptr()) }
     }
 
     /// The manager's shared state this segment belongs to.
@@ -158,7 +158,7 @@ impl<'a> Segment<'a> {
     /// The page kind of the region it was carved from.
     #[must_use]
     pub fn page_kind(&self) -> PageKind {
-        entry::kind(self.entry.get())
+        self.entry().kind()
     }
 
     /// Where to put a header or the first write: an offset, a multiple of 64 bytes below
@@ -183,7 +183,7 @@ impl<'a> Segment<'a> {
     #[inline]
     #[must_use]
     pub fn colour_offset(&self) -> usize {
-        colour(entry::addr(self.entry.get()), self.meta.class)
+        colour(self.entry().addr(), self.meta.class)
     }
 
     /// The first byte. Valid for [`Segment::len`] bytes while the handle lives.
@@ -233,10 +233,10 @@ impl Drop for Segment<'_> {
         if self.arenas.config.zero == ZeroMode::OnRelease {
             // A tail call: nothing of the handle is live after it, so the fast path keeps its
             // registers.
-            clear_and_free(self.arenas, self.entry.get(), self.meta);
+            clear_and_free(self.arenas, self.entry(), self.meta);
             return;
         }
-        crate::cache::free(self.arenas, self.entry.get(), self.meta.class, self.meta.arena);
+        crate::cache::free(self.arenas, self.entry(), self.meta.class, self.meta.arena);
     }
 }
 
@@ -268,7 +268,7 @@ impl AsMut<[u8]> for Segment<'_> {
 /// and turns it back into a [`Segment`] (or frees it) with `unsafe`.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct RawSegment {
-    pub(crate) entry: usize,
+    pub(crate) entry: Entry,
     pub(crate) meta: SegmentMeta,
 }
 
@@ -276,7 +276,7 @@ pub(crate) struct RawSegment {
 impl RawSegment {
     /// The first byte.
     pub(crate) fn addr(&self) -> usize {
-        entry::addr(self.entry)
+        self.entry.addr()
     }
 
     /// Size in bytes.
