@@ -18,7 +18,9 @@
 //! `segments-handoff` / `tls-handoff` (thread A allocates 1024 blocks, thread B touches and frees
 //! them, in lockstep rounds: the allocator's per-block work of a hand-off without a ring's
 //! spinning, which under callgrind's serialised threads would dominate the count), and
-//! `segments-bulk-handles` (bulk of 32 through handles, touched).
+//! `segments-bulk-handles` / `segments-bulk-handles-untouched` (bulk of 32 through handles,
+//! touched or not) against `segments-singles-held` / `segments-singles-held-untouched` (the
+//! same 32 blocks held in a `Vec<Segment>`, allocated and dropped one at a time).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -34,7 +36,8 @@ const SIZE: usize = 32 << 10;
 const WORKLOADS: &str = "segments-hot-pair, segments-batch, segments-batch-coloured, segments-bulk, \
                          segments-cross-thread, manager-hot-pair, buffers-hot-pair, mimalloc-hot-pair, \
                          arrayqueue-hot-pair, locked-cas, foreign-free, local-free, segments-handoff, \
-                         tls-handoff, segments-bulk-handles";
+                         tls-handoff, segments-bulk-handles, segments-bulk-handles-untouched, \
+                         segments-singles-held, segments-singles-held-untouched";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -124,7 +127,26 @@ fn main() -> ExitCode {
                 });
             });
         }
-        "segments-bulk-handles" => numaseg::bench::motion::bulk_through_handles(&manager, ops / 32, true),
+        "segments-bulk-handles"
+        | "segments-bulk-handles-untouched"
+        | "segments-singles-held"
+        | "segments-singles-held-untouched" => {
+            let touched = !workload.ends_with("-untouched");
+            let run = |rounds| {
+                if workload.starts_with("segments-bulk") {
+                    numaseg::bench::motion::bulk_through_handles(&manager, rounds, touched);
+                } else {
+                    numaseg::bench::motion::singles_held(&manager, rounds, touched);
+                }
+            };
+            run(ops.min(10_000) / 32); // warm: the thread's cache grows
+            let t0 = std::time::Instant::now();
+            run(ops / 32);
+            report(Timing {
+                ns_per_op: t0.elapsed().as_nanos() as f64 / (ops / 32 * 32).max(1) as f64,
+                ops_per_sec: 0.0,
+            });
+        }
         "segments-handoff" => lockstep(&NumasegSegments::new(Arc::clone(&manager), SIZE), ops),
         "tls-handoff" => lockstep(&TlsCachePool::new(SIZE, 4096), ops),
         "manager-hot-pair" => {

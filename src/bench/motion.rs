@@ -50,8 +50,8 @@ pub(super) const FOREIGN_FREE: &str = "numaseg: segment of node 1 dropped on nod
 pub(super) const LOCAL_FREE: &str = "numaseg: segment of node 0 dropped on node 0";
 pub(super) const BULK_UNTOUCHED: &str = "numaseg allocate_bulk_into → release_all, untouched";
 pub(super) const BULK_TOUCHED: &str = "numaseg allocate_bulk_into → release_all, touched";
-pub(super) const PAIRS_UNTOUCHED: &str = "numaseg single pairs, untouched";
-pub(super) const PAIRS_TOUCHED: &str = "numaseg single pairs, touched";
+pub(super) const SINGLES_UNTOUCHED: &str = "numaseg 32 × allocate into a Vec<Segment> → drop each, untouched";
+pub(super) const SINGLES_TOUCHED: &str = "numaseg 32 × allocate into a Vec<Segment> → drop each, touched";
 
 /// One-at-a-time hand-off of `pool`, warmed up as the chunked cross-thread workload is (both
 /// threads spin for the target time first: an idle vCPU runs slowly for a while), then sized to
@@ -162,22 +162,41 @@ pub fn bulk_through_handles(manager: &ArenaManager, rounds: u64, touched: bool) 
     for _ in 0..rounds {
         panic_on(manager.allocate_bulk_into(SIZE, 32, &mut held));
         if touched {
-            for (i, s) in held.iter_mut().enumerate() {
-                s.as_mut_slice()[0] = i as u8;
-            }
+            touch_all(&mut held);
         }
         manager.release_all(&mut held);
     }
 }
 
-/// `n` single pairs (allocate, maybe touch, drop).
-fn single_pairs(manager: &ArenaManager, n: u64, touched: bool) {
-    for i in 0..n {
-        let mut s = panic_on(manager.allocate(SIZE));
-        if touched {
-            s.as_mut_slice()[0] = i as u8;
+/// The peer of [`bulk_through_handles`]: the same `rounds` of 32 blocks held in a
+/// `Vec<Segment>`, taken one `allocate` at a time and given back one drop at a time. The thread
+/// cache is LIFO, so both take the same 32 blocks, and the touched rows write the same bytes.
+///
+/// ```
+/// use numaseg::bench::motion::{pretend_two_nodes, singles_held};
+/// singles_held(&pretend_two_nodes(), 4, true);
+/// ```
+///
+/// # Panics
+/// If numaseg refuses an allocation.
+pub fn singles_held(manager: &ArenaManager, rounds: u64, touched: bool) {
+    let mut held: Vec<Segment<'_>> = Vec::with_capacity(32);
+    for _ in 0..rounds {
+        for _ in 0..32 {
+            held.push(panic_on(manager.allocate(SIZE)));
         }
-        drop(s);
+        if touched {
+            touch_all(&mut held);
+        }
+        held.clear(); // each handle's drop gives its block back
+    }
+}
+
+/// What both bulk rows write when touched: the first byte of every block held.
+#[inline]
+fn touch_all(held: &mut [Segment<'_>]) {
+    for (i, s) in held.iter_mut().enumerate() {
+        s.as_mut_slice()[0] = i as u8;
     }
 }
 
@@ -243,13 +262,14 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
     drop(hb);
     drop(pretend);
 
-    // (e): bulk of 32 through handles against single pairs, per block.
+    // (e): bulk of 32 through handles against the same 32 blocks taken and given back one at a
+    // time, per block.
     let none = || {};
     let m: &ArenaManager = manager;
     ns_row(BULK, BULK_UNTOUCHED, opts, &none, &|n| bulk_through_handles(m, (n / 32).max(1), false), rows);
     ns_row(BULK, BULK_TOUCHED, opts, &none, &|n| bulk_through_handles(m, (n / 32).max(1), true), rows);
-    ns_row(BULK, PAIRS_UNTOUCHED, opts, &none, &|n| single_pairs(m, n, false), rows);
-    ns_row(BULK, PAIRS_TOUCHED, opts, &none, &|n| single_pairs(m, n, true), rows);
+    ns_row(BULK, SINGLES_UNTOUCHED, opts, &none, &|n| singles_held(m, (n / 32).max(1), false), rows);
+    ns_row(BULK, SINGLES_TOUCHED, opts, &none, &|n| singles_held(m, (n / 32).max(1), true), rows);
 
     // (f): a batch of 1024 touched on 2 threads, with the longest round of each repetition.
     eprintln!("bench: memory in motion, batch of 1024 on 2 threads");

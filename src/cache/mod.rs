@@ -516,6 +516,44 @@ pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
     result
 }
 
+/// A bulk allocation's fast path: when the calling thread's last-used slot is `arenas`' own and
+/// its stack of `class` holds at least `n` entries, puts the newest `n` into `out` in one go (one
+/// counter bump, nothing else looked up) and returns the home arena; else `None`, nothing done,
+/// and the caller takes [`allocate_batch`]'s way. Entries already in the stack are within every
+/// budget, so no budget check is needed first. `out` gets room for `n` before the cache is
+/// touched, so its `put` does not allocate.
+#[inline]
+pub(crate) fn allocate_from_stack<S: BulkSink + ?Sized>(
+    arenas: &CachedCore,
+    class: SizeClass,
+    n: usize,
+    out: &mut S,
+) -> Option<u16> {
+    let slot = last_slot(arenas);
+    if slot.is_null() {
+        return None;
+    }
+    // SAFETY: as in `allocate`.
+    let slot = unsafe { &*slot };
+    out.reserve(n);
+    let home = slot.private.with_mut(|p| {
+        // SAFETY: as in `allocate`; `put` does not re-enter the cache (it has its room).
+        let p = unsafe { &mut *p };
+        let c = &mut p.classes[class.index()];
+        if c.len < n {
+            return None;
+        }
+        debug_assert!(c.is_valid());
+        let from = c.len - n;
+        // SAFETY: `from + n = len <= stack.len()` (`is_valid`).
+        out.put(unsafe { c.stack.get_unchecked(from..c.len) }, p.home);
+        c.len = from;
+        Some(p.home)
+    })?;
+    slot.counters[class.index()].allocs.bump(n as u64);
+    Some(home)
+}
+
 /// Frees entries of one class and arena in one go.
 pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: u16, entries: &[usize]) {
     let done = with_slot(arenas, |slot, p| {
@@ -553,6 +591,52 @@ pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (usize,
     for (entry, class, arena) in items {
         arenas.push_home(entry, class, arena);
     }
+}
+
+/// Gives back `n` entries of `class` on `arena` by letting `fill` write them straight into the
+/// free top of the calling thread's stack, one copy and one counter bump for all of them (the
+/// release of a whole `Vec<Segment>`, `segment::handles::release_all`). Only when the thread's
+/// last-used slot is `arenas`' own, `arena` is its home and the stack has room for all `n`;
+/// `fill` gets exactly `n` slots and returns whether what it wrote is to be kept. Returns
+/// whether the entries went back: if not, nothing changed (the written slots lie beyond the
+/// stack's length) and the caller gives them back another way. `fill` must not call into the
+/// cache.
+#[inline]
+pub(crate) fn free_into_stack(
+    arenas: &CachedCore,
+    class: SizeClass,
+    arena: u16,
+    n: usize,
+    fill: impl FnOnce(&mut [usize]) -> bool,
+) -> bool {
+    let slot = last_slot(arenas);
+    if slot.is_null() {
+        return false;
+    }
+    // SAFETY: as in `allocate`.
+    let slot = unsafe { &*slot };
+    let back = slot.private.with_mut(|p| {
+        // SAFETY: as in `allocate`; `fill` does not re-enter the cache.
+        let p = unsafe { &mut *p };
+        let c = &mut p.classes[class.index()];
+        // `len` may exceed a shrunk capacity until a trim (`set_cap`), hence the saturation; a
+        // class not yet in use has no room.
+        if p.home != arena || c.cap.saturating_sub(c.len) < n {
+            return false;
+        }
+        debug_assert!(c.is_valid());
+        // SAFETY: `len + n <= cap <= stack.len()` (checked above, `is_valid`).
+        let room = unsafe { c.stack.get_unchecked_mut(c.len..c.len + n) };
+        if !fill(room) {
+            return false;
+        }
+        c.len += n;
+        true
+    });
+    if back {
+        slot.counters[class.index()].frees.bump(n as u64);
+    }
+    back
 }
 
 /// Where [`allocate_at`] found a segment of another node.
