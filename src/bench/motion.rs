@@ -39,6 +39,7 @@ pub const RING: usize = 1024;
 pub(super) const HANDOFF: &str = "hand-off, one at a time";
 pub(super) const HANDOFF_PRETEND: &str = "hand-off, pretend nodes (heap-backed)";
 pub(super) const HANDOFF_REAL: &str = "hand-off, producer and consumer on two real nodes";
+pub(super) const HANDOFF_PRETEND_RATIO: &str = "hand-off, pretend nodes: across / same, per pair of repetitions";
 pub(super) const FOREIGN: &str = "foreign free";
 pub(super) const BULK: &str = "bulk of 32 through handles";
 pub(super) const BATCH2: &str = "batch of 1024, 2 threads";
@@ -46,6 +47,7 @@ pub(super) const BATCH2_LONGEST: &str = "batch of 1024, 2 threads: longest round
 /// Contender names of the rows that are not a [`Contender`]'s own.
 pub(super) const SAME_PRETEND: &str = "numaseg segments, both on node 0";
 pub(super) const ACROSS_PRETEND: &str = "numaseg segments, producer on node 1, consumer on node 0";
+pub(super) const PRETEND_RATIO: &str = "numaseg segments, across over same";
 pub(super) const FOREIGN_FREE: &str = "numaseg: segment of node 1 dropped on node 0";
 pub(super) const LOCAL_FREE: &str = "numaseg: segment of node 0 dropped on node 0";
 pub(super) const BULK_UNTOUCHED: &str = "numaseg allocate_bulk_into → release_all, untouched";
@@ -235,10 +237,8 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
 
     // (b): pretend nodes, the same manager for both rows.
     let pretend = pretend_two_nodes();
-    let hb = NumasegSegments::new(Arc::clone(&pretend), SIZE);
     let home = |node: u16| panic_on(pretend.set_thread_node(NodeId::new(node)));
-    handoff_row(&hb, HANDOFF_PRETEND, SAME_PRETEND, opts, &|_| home(0), rows);
-    handoff_row(&hb, HANDOFF_PRETEND, ACROSS_PRETEND, opts, &|i| home(if i == 0 { 1 } else { 0 }), rows);
+    pretend_rows(&pretend, opts, rows);
 
     // (c): two real nodes, when there are.
     let skipped = if let Some((a, b)) = two_real_nodes() {
@@ -259,7 +259,6 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
     let on_node0 = || home(0);
     ns_row(FOREIGN, FOREIGN_FREE, opts, &on_node0, &|n| allocate_on_and_drop(&pretend, NodeId::new(1), n), rows);
     ns_row(FOREIGN, LOCAL_FREE, opts, &on_node0, &|n| allocate_on_and_drop(&pretend, NodeId::new(0), n), rows);
-    drop(hb);
     drop(pretend);
 
     // (e): bulk of 32 through handles against the same 32 blocks taken and given back one at a
@@ -278,6 +277,49 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
     batch2(&queue, opts, rows);
     batch2(&mimalloc, opts, rows);
     skipped
+}
+
+/// The pretend-node rows: the same hand-off with both threads homed on node 0, and with the
+/// producer on node 1, their repetitions **interleaved** (each pair runs in the same stretch of
+/// the machine's load; the first of a pair alternates), the two threads pinned to the same two
+/// CPUs in both rows (so the rows differ only in the producer's home), and the same number of
+/// blocks in both. Besides the two rows, one of the per-pair ratios across / same: on a shared
+/// machine a ratio of medians measured minutes apart moved from 0.14× to 1.05× between runs.
+fn pretend_rows(pretend: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut Vec<Row>) {
+    let hb = NumasegSegments::new(Arc::clone(pretend), SIZE);
+    let cpus = numa::sys::linux::affinity_cpus();
+    let setup = |thread: usize, node: u16| {
+        if cpus.len() >= 2 {
+            // Best effort: a refusal leaves the thread where the scheduler puts it.
+            let _ = numa::sys::linux::set_affinity(&cpus[thread..=thread]);
+        }
+        panic_on(pretend.set_thread_node(NodeId::new(node)));
+    };
+    let same = |i: usize| setup(i, 0);
+    let across = |i: usize| setup(i, if i == 0 { 1 } else { 0 });
+    let warm = Instant::now();
+    while warm.elapsed() < opts.target {
+        workloads::handoff(&hb, 20_000, RING, &same);
+        workloads::handoff(&hb, 20_000, RING, &across);
+    }
+    let probe = workloads::handoff(&hb, 20_000, RING, &same).max(workloads::handoff(&hb, 20_000, RING, &across));
+    let blocks = ((probe * 1e6 * opts.target.as_secs_f64()) as u64).clamp(20_000, 50_000_000);
+    let (mut s, mut a, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 0..opts.reps {
+        let (x, y) = if rep % 2 == 0 {
+            let x = workloads::handoff(&hb, blocks, RING, &same);
+            (x, workloads::handoff(&hb, blocks, RING, &across))
+        } else {
+            let y = workloads::handoff(&hb, blocks, RING, &across);
+            (workloads::handoff(&hb, blocks, RING, &same), y)
+        };
+        s.push(x);
+        a.push(y);
+        ratio.push(y / x);
+    }
+    rows.push(Row::new(HANDOFF_PRETEND, SAME_PRETEND, SIZE, 2, "Mblocks/s", &s));
+    rows.push(Row::new(HANDOFF_PRETEND, ACROSS_PRETEND, SIZE, 2, "Mblocks/s", &a));
+    rows.push(Row::new(HANDOFF_PRETEND_RATIO, PRETEND_RATIO, SIZE, 2, "×", &ratio));
 }
 
 fn batch2<C: Contender>(pool: &C, opts: &BenchOptions, rows: &mut Vec<Row>) {

@@ -421,6 +421,25 @@ pub(crate) fn free(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u
 #[cold]
 #[inline(never)]
 fn free_slow(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u16) {
+    // A foreign free's common case on the last-used slot (the consumer of a hand-off across
+    // nodes): a plain push onto its outbox, without the slot lookup.
+    let slot = last_slot(arenas);
+    if !slot.is_null() {
+        // SAFETY: as in `allocate`.
+        let slot = unsafe { &*slot };
+        // SAFETY: as in `allocate`.
+        if slot.private.with_mut(|p| unsafe { (*p).send_fast(arenas, slot, entry, class, arena) }) {
+            return;
+        }
+    }
+    free_slower(arenas, entry, class, arena);
+}
+
+/// [`free_slow`] past the outbox push: the slot lookup, then a spill, an outbox flush, a scan,
+/// or no cache at all. Out of line, so the push above keeps a short prologue.
+#[cold]
+#[inline(never)]
+fn free_slower(arenas: &CachedCore, entry: usize, class: SizeClass, arena: u16) {
     let done = with_slot(arenas, |slot, p| {
         if p.home == arena && p.classes[class.index()].push(entry).is_ok() {
             slot.counters[class.index()].frees.bump(1);
@@ -958,6 +977,31 @@ impl PrivateCache {
         let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return b.capacity() == 0 };
         let limit = Self::outbox_batch(arenas, class);
         b.capacity() == 0 || (b.len() < limit && b.capacity() >= limit)
+    }
+
+    /// [`PrivateCache::free_slow`] of a segment of another node when nothing but the push is
+    /// due: the outbox exists, stays below its threshold and no scan is due. Counts the foreign
+    /// free and the slow-path event as `free_slow` does; returns false (nothing done) otherwise,
+    /// and `free_slow` takes it. A private push, like a cache hit, so it works in a fork child
+    /// too (`crate::fork`); the push that would reach the threshold takes the slow path, which
+    /// in a child sends the segment to its pool on its own instead of flushing.
+    #[inline]
+    fn send_fast(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: usize, class: SizeClass, arena: u16) -> bool {
+        if arena == self.home || self.events + 1 >= sizing::SCAN_INTERVAL {
+            return false;
+        }
+        let i = usize::from(arena) * MAX_CLASSES + class.index();
+        let Some(outbox) = self.outboxes.get_mut(i) else { return false };
+        // Below the threshold after the push, so no flush is due; an outbox in use has room for
+        // its threshold (`outbox_valid`), so the push never reallocates.
+        if outbox.len() + 1 >= Self::outbox_batch(arenas, class) || outbox.len() == outbox.capacity() {
+            return false;
+        }
+        outbox.push(entry);
+        slot.outboxed[i].set(outbox.len() as u64);
+        slot.counters[class.index()].foreign_frees.bump(1);
+        self.events += 1;
+        true
     }
 
     /// A foreign free: puts `entry` (of `class` on `arena`, not the home) into the outbox for
