@@ -3,7 +3,8 @@
 //! ring (same node, and across two pretend nodes), the same for the peers (the simple
 //! thread-local cache, the crossbeam `ArrayQueue` pool), network buffers requested on one thread
 //! and recycled on another, a foreign free against a local one, and bulk of 32 through handles
-//! against single pairs. The targets (ratios in one run) are in `numaseg bench`'s table and
+//! against the same 32 blocks held in a `Vec<Segment>` but allocated and dropped one at a time.
+//! The targets (ratios in one run) are in `numaseg bench`'s table and
 //! docs/BENCHMARKS.md, *Memory in motion*. Reproduce with
 //! `cargo bench --bench in_motion --features bench`.
 
@@ -80,16 +81,30 @@ fn foreign_free(c: &mut Criterion) {
 }
 
 /// Bulk of 32 through handles (`allocate_bulk_into` a `Vec<Segment>` → `release_all`),
-/// untouched and touched, per block.
+/// untouched and touched, against the same 32 blocks held in a `Vec<Segment>` but allocated and
+/// dropped one at a time (the thread cache is LIFO: the same blocks, the same bytes touched).
 fn bulk_through_handles(c: &mut Criterion) {
     let m = Arc::new(manager());
-    let mut g = c.benchmark_group("bulk of 32 through handles (32 KiB), per block");
+    let mut g = c.benchmark_group("bulk of 32 through handles (32 KiB)");
     g.throughput(Throughput::Elements(32));
     for touched in [false, true] {
-        let name = if touched { "touched" } else { "untouched" };
-        g.bench_function(name, |b| b.iter(|| motion::bulk_through_handles(&m, 1, touched)));
+        let how = if touched { "touched" } else { "untouched" };
+        // One `Vec` for all the rounds of a sample, as a service keeps its own.
+        g.bench_function(format!("allocate_bulk_into → release_all, {how}"), |b| {
+            b.iter_custom(|rounds| timed(|| motion::bulk_through_handles(&m, rounds, touched)));
+        });
+        g.bench_function(format!("32 × allocate → drop each, {how}"), |b| {
+            b.iter_custom(|rounds| timed(|| motion::singles_held(&m, rounds, touched)));
+        });
     }
     g.finish();
+}
+
+/// How long `f` takes.
+fn timed(f: impl FnOnce()) -> Duration {
+    let t0 = Instant::now();
+    f();
+    t0.elapsed()
 }
 
 criterion_group!(benches, one_at_a_time, foreign_free, bulk_through_handles);

@@ -18,7 +18,9 @@
 //! `segments-handoff` / `tls-handoff` (thread A allocates 1024 blocks, thread B touches and frees
 //! them, in lockstep rounds: the allocator's per-block work of a hand-off without a ring's
 //! spinning, which under callgrind's serialised threads would dominate the count), and
-//! `segments-bulk-handles` (bulk of 32 through handles, touched).
+//! `segments-bulk-handles` / `segments-bulk-handles-untouched` (bulk of 32 through handles,
+//! touched or not) against `segments-singles-held` / `segments-singles-held-untouched` (the
+//! same 32 blocks held in a `Vec<Segment>`, allocated and dropped one at a time).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -34,7 +36,9 @@ const SIZE: usize = 32 << 10;
 const WORKLOADS: &str = "segments-hot-pair, segments-batch, segments-batch-coloured, segments-bulk, \
                          segments-cross-thread, manager-hot-pair, buffers-hot-pair, mimalloc-hot-pair, \
                          arrayqueue-hot-pair, locked-cas, foreign-free, local-free, segments-handoff, \
-                         tls-handoff, segments-bulk-handles";
+                         tls-handoff, segments-bulk-handles, segments-bulk-handles-untouched, \
+                         segments-singles-held, segments-singles-held-untouched, pretend-handoff-same, \
+                         pretend-handoff-across";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -124,9 +128,41 @@ fn main() -> ExitCode {
                 });
             });
         }
-        "segments-bulk-handles" => numaseg::bench::motion::bulk_through_handles(&manager, ops / 32, true),
-        "segments-handoff" => lockstep(&NumasegSegments::new(Arc::clone(&manager), SIZE), ops),
-        "tls-handoff" => lockstep(&TlsCachePool::new(SIZE, 4096), ops),
+        "segments-bulk-handles"
+        | "segments-bulk-handles-untouched"
+        | "segments-singles-held"
+        | "segments-singles-held-untouched" => {
+            let touched = !workload.ends_with("-untouched");
+            let run = |rounds| {
+                if workload.starts_with("segments-bulk") {
+                    numaseg::bench::motion::bulk_through_handles(&manager, rounds, touched);
+                } else {
+                    numaseg::bench::motion::singles_held(&manager, rounds, touched);
+                }
+            };
+            run(ops.min(10_000) / 32); // warm: the thread's cache grows
+            let t0 = std::time::Instant::now();
+            run(ops / 32);
+            report(Timing {
+                ns_per_op: t0.elapsed().as_nanos() as f64 / (ops / 32 * 32).max(1) as f64,
+                ops_per_sec: 0.0,
+            });
+        }
+        "segments-handoff" => lockstep(&NumasegSegments::new(Arc::clone(&manager), SIZE), ops, &|_| {}),
+        "tls-handoff" => lockstep(&TlsCachePool::new(SIZE, 4096), ops, &|_| {}),
+        "pretend-handoff-same" | "pretend-handoff-across" => {
+            let pretend = numaseg::bench::motion::pretend_two_nodes();
+            let across = workload.ends_with("across");
+            let home = |thread: usize| {
+                let node = if across && thread == 0 { 1 } else { 0 };
+                if let Err(e) = pretend.set_thread_node(numaseg::numa::NodeId::new(node)) {
+                    panic!("profile: {e}");
+                }
+            };
+            let pool = NumasegSegments::new(Arc::clone(&pretend), SIZE);
+            lockstep(&pool, ops, &home);
+            print_counters(&pretend);
+        }
         "manager-hot-pair" => {
             report(hot_pair(&ManagerPages::new(Arc::clone(&manager), SIZE, 4096, threads), threads, ops))
         }
@@ -140,16 +176,32 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    // The allocator's view of the run: a slow path taken where a cache hit was expected shows
-    // here (the timing above cannot tell them apart).
-    let stats = manager.stats();
-    for c in stats.nodes.iter().flat_map(|n| &n.classes).filter(|c| c.cache_hits + c.cache_misses > 0) {
-        eprintln!(
-            "profile: {} B: cache hits {}, misses {}, pool refills {}, steals {} ({} segments)",
-            c.segment_size, c.cache_hits, c.cache_misses, c.pool_refills, c.steals, c.stolen_segments
-        );
-    }
+    print_counters(&manager);
     ExitCode::SUCCESS
+}
+
+/// The allocator's view of the run: a slow path taken where a cache hit was expected shows
+/// here (the timing cannot tell them apart).
+fn print_counters(manager: &ArenaManager) {
+    let stats = manager.stats();
+    for n in &stats.nodes {
+        for c in n.classes.iter().filter(|c| c.cache_hits + c.cache_misses + c.foreign_frees > 0) {
+            eprintln!(
+                "profile: node {} {} B: cache hits {}, misses {}, pool refills {}, steals {} ({} segments), \
+                 foreign frees {}, regions mapped {}, segments back to regions {}",
+                n.node,
+                c.segment_size,
+                c.cache_hits,
+                c.cache_misses,
+                c.pool_refills,
+                c.steals,
+                c.stolen_segments,
+                c.foreign_frees,
+                n.regions_mapped,
+                n.reclaimed_segments
+            );
+        }
+    }
 }
 
 /// Prints the timing, for orientation only (under callgrind it means nothing).
@@ -158,8 +210,9 @@ fn report(timing: Timing) {
 }
 
 /// Thread A allocates rounds of 1024 blocks and hands each round to thread B, which touches and
-/// frees every block; the round's vector comes back for reuse. `ops` blocks in all.
-fn lockstep<C: Contender>(pool: &C, ops: u64) {
+/// frees every block; the round's vector comes back for reuse. `ops` blocks in all. `setup(0)`
+/// runs first on A, `setup(1)` on B (to home them on a node).
+fn lockstep<C: Contender>(pool: &C, ops: u64, setup: &(dyn Fn(usize) + Sync)) {
     const ROUND: usize = 1024;
     let (to_b, from_a) = std::sync::mpsc::sync_channel::<Vec<C::Block<'_>>>(1);
     let (to_a, from_b) = std::sync::mpsc::sync_channel::<Vec<C::Block<'_>>>(1);
@@ -167,6 +220,7 @@ fn lockstep<C: Contender>(pool: &C, ops: u64) {
     let t0 = std::time::Instant::now();
     std::thread::scope(|s| {
         s.spawn(move || {
+            setup(0);
             let mut v = Vec::with_capacity(ROUND);
             for _ in 0..rounds {
                 v.extend((0..ROUND).map(|_| pool.alloc()));
@@ -176,6 +230,7 @@ fn lockstep<C: Contender>(pool: &C, ops: u64) {
             }
         });
         s.spawn(move || {
+            setup(1);
             while let Ok(mut v) = from_a.recv() {
                 for (i, mut b) in v.drain(..).enumerate() {
                     pool.touch(&mut b, i.to_le_bytes()[0]);

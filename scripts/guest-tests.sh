@@ -2,7 +2,9 @@
 # Runs the tests that must prove placement on a real multi-node kernel inside the project's 4-node
 # QEMU guest (scripts/numa-vm.sh, or $NUMA_VM): the runner's self-test, one boot per test binary,
 # `numaseg verify`, and an 80 s soak across the 4 nodes. The runner installs what it lacks on
-# first use (README.md, "The multi-node guest"). NUMASEG_SKIP_GUEST=1 skips all of it.
+# first use (README.md, "The multi-node guest"). Also `numaseg bench --only-motion --quick`, for
+# correctness only: its hand-off rows across two real nodes run (emulated timing is meaningless).
+# NUMASEG_SKIP_GUEST=1 skips all of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vm=${NUMA_VM:-scripts/numa-vm.sh}
@@ -37,6 +39,14 @@ echo "=== guest: numaseg soak across 4 nodes (80 s: churn, cross-node frees, ste
 # Small regions and a small retained amount: the guest has 512 MiB per node.
 "$vm" --env NUMASEG_REGION_SIZE=4MiB --env NUMASEG_RETAIN_FREE=8MiB -- \
   target/release/numaseg soak --seconds 80 --round-ms 2000 --warm-rounds 15 2>&1 | grep -v ' WARN ' | tail -n 3
+echo "=== guest: numaseg bench --only-motion --quick (correctness only: emulated timing is meaningless)"
+# The hand-off rows with producer and consumer pinned to CPUs of two real nodes must run, and the
+# consumer's frees must be foreign (the harness asserts it and prints the count).
+motion=$("$vm" -- target/release/numaseg bench --only-motion --quick --out /tmp/bench-motion 2>&1) || {
+  echo "$motion" | tail -n 20 >&2; echo "guest tests: numaseg bench --only-motion failed" >&2; exit 1; }
+grep -E 'producer on CPUs|foreign frees$' <<<"$motion"
+grep -Eq '^\| hand-off across two real nodes: [^|]*\| [0-9.]+× \|' <<<"$motion" || {
+  echo "$motion" | tail -n 20 >&2; echo "guest tests: the real-node hand-off rows did not run" >&2; exit 1; }
 echo "=== guest: numaseg verify"
 "$vm" -- target/debug/numaseg verify
 echo "=== guest: numaseg verify on a node that does not exist must fail"

@@ -296,17 +296,20 @@ impl ArenaManager {
         out: &mut Vec<Segment<'a>>,
     ) -> Result<(), AllocError> {
         let class = self.class_for(size)?;
-        let home = cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_arena());
-        if let Some(refused) = self.arenas.bulk_never_fits(home, n, class.size()) {
-            return Err(refused);
-        }
         let before = out.len();
         let mut sink = crate::segment::handles::Handles { arenas: &self.arenas, class, out };
-        cache::allocate_batch(&self.arenas, class, n, &mut sink).map_err(|cause| AllocError::Bulk {
-            requested: n,
-            size: class.size(),
-            cause: Box::new(cause),
-        })?;
+        // All `n` in the thread's stack (the steady state of a service's bulks): one copy.
+        if cache::allocate_from_stack(&self.arenas, class, n, &mut sink).is_none() {
+            let home = cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_arena());
+            if let Some(refused) = self.arenas.bulk_never_fits(home, n, class.size()) {
+                return Err(refused);
+            }
+            cache::allocate_batch(&self.arenas, class, n, &mut sink).map_err(|cause| AllocError::Bulk {
+                requested: n,
+                size: class.size(),
+                cause: Box::new(cause),
+            })?;
+        }
         if self.arenas.config.zero == ZeroMode::OnAllocate {
             for segment in &out[before..] {
                 crate::segment::clear_entries(class, &[segment.entry()]);

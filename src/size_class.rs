@@ -54,7 +54,9 @@ impl SizeClass {
     #[inline]
     #[must_use]
     pub const fn size(self) -> usize {
-        MIN_SEGMENT_SIZE << self.0
+        // Through `index`, so the compiler knows the size is at least 4 KiB: a slice of a
+        // segment then needs no bounds check for its first bytes.
+        MIN_SEGMENT_SIZE << self.index()
     }
 
     /// The class index (0 = 4 KiB), always below [`MAX_CLASSES`].

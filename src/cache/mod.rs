@@ -430,6 +430,25 @@ pub(crate) fn free(arenas: &CachedCore, entry: Entry, class: SizeClass, arena: N
 #[cold]
 #[inline(never)]
 fn free_slow(arenas: &CachedCore, entry: Entry, class: SizeClass, arena: NodeIndex) {
+    // A foreign free's common case on the last-used slot (the consumer of a hand-off across
+    // nodes): a plain push onto its outbox, without the slot lookup.
+    let slot = last_slot(arenas);
+    if !slot.is_null() {
+        // SAFETY: as in `allocate`.
+        let slot = unsafe { &*slot };
+        // SAFETY: as in `allocate`.
+        if slot.private.with_mut(|p| unsafe { (*p).send_fast(arenas, slot, entry, class, arena) }) {
+            return;
+        }
+    }
+    free_slower(arenas, entry, class, arena);
+}
+
+/// [`free_slow`] past the outbox push: the slot lookup, then a spill, an outbox flush, a scan,
+/// or no cache at all. Out of line, so the push above keeps a short prologue.
+#[cold]
+#[inline(never)]
+fn free_slower(arenas: &CachedCore, entry: Entry, class: SizeClass, arena: NodeIndex) {
     let done = with_slot(arenas, |slot, p| {
         if p.home == arena && p.classes[class.index()].push(entry).is_ok() {
             slot.counters[class.index()].frees.bump(1);
@@ -525,6 +544,44 @@ pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
     result
 }
 
+/// A bulk allocation's fast path: when the calling thread's last-used slot is `arenas`' own and
+/// its stack of `class` holds at least `n` entries, puts the newest `n` into `out` in one go (one
+/// counter bump, nothing else looked up) and returns the home arena; else `None`, nothing done,
+/// and the caller takes [`allocate_batch`]'s way. Entries already in the stack are within every
+/// budget, so no budget check is needed first. `out` gets room for `n` before the cache is
+/// touched, so its `put` does not allocate.
+#[inline]
+pub(crate) fn allocate_from_stack<S: BulkSink + ?Sized>(
+    arenas: &CachedCore,
+    class: SizeClass,
+    n: usize,
+    out: &mut S,
+) -> Option<NodeIndex> {
+    let slot = last_slot(arenas);
+    if slot.is_null() {
+        return None;
+    }
+    // SAFETY: as in `allocate`.
+    let slot = unsafe { &*slot };
+    out.reserve(n);
+    let home = slot.private.with_mut(|p| {
+        // SAFETY: as in `allocate`; `put` does not re-enter the cache (it has its room).
+        let p = unsafe { &mut *p };
+        let c = &mut p.classes[class.index()];
+        if c.len < n {
+            return None;
+        }
+        debug_assert!(c.is_valid());
+        let from = c.len - n;
+        // SAFETY: `from + n = len <= stack.len()` (`is_valid`).
+        out.put(unsafe { c.stack.get_unchecked(from..c.len) }, p.home);
+        c.len = from;
+        Some(p.home)
+    })?;
+    slot.counters[class.index()].allocs.bump(n as u64);
+    Some(home)
+}
+
 /// Frees entries of one class and arena in one go.
 pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: NodeIndex, entries: &[Entry]) {
     let done = with_slot(arenas, |slot, p| {
@@ -562,6 +619,52 @@ pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (Entry,
     for (entry, class, arena) in items {
         arenas.push_home(entry, class, arena);
     }
+}
+
+/// Gives back `n` entries of `class` on `arena` by letting `fill` write them straight into the
+/// free top of the calling thread's stack, one copy and one counter bump for all of them (the
+/// release of a whole `Vec<Segment>`, `segment::handles::release_all`). Only when the thread's
+/// last-used slot is `arenas`' own, `arena` is its home and the stack has room for all `n`;
+/// `fill` gets exactly `n` slots and returns whether what it wrote is to be kept. Returns
+/// whether the entries went back: if not, nothing changed (the written slots lie beyond the
+/// stack's length) and the caller gives them back another way. `fill` must not call into the
+/// cache.
+#[inline]
+pub(crate) fn free_into_stack(
+    arenas: &CachedCore,
+    class: SizeClass,
+    arena: NodeIndex,
+    n: usize,
+    fill: impl FnOnce(&mut [Entry]) -> bool,
+) -> bool {
+    let slot = last_slot(arenas);
+    if slot.is_null() {
+        return false;
+    }
+    // SAFETY: as in `allocate`.
+    let slot = unsafe { &*slot };
+    let back = slot.private.with_mut(|p| {
+        // SAFETY: as in `allocate`; `fill` does not re-enter the cache.
+        let p = unsafe { &mut *p };
+        let c = &mut p.classes[class.index()];
+        // `len` may exceed a shrunk capacity until a trim (`set_cap`), hence the saturation; a
+        // class not yet in use has no room.
+        if p.home != arena || c.cap.saturating_sub(c.len) < n {
+            return false;
+        }
+        debug_assert!(c.is_valid());
+        // SAFETY: `len + n <= cap <= stack.len()` (checked above, `is_valid`).
+        let room = unsafe { c.stack.get_unchecked_mut(c.len..c.len + n) };
+        if !fill(room) {
+            return false;
+        }
+        c.len += n;
+        true
+    });
+    if back {
+        slot.counters[class.index()].frees.bump(n as u64);
+    }
+    back
 }
 
 /// Where [`allocate_at`] found a segment of another node.
@@ -883,6 +986,38 @@ impl PrivateCache {
         let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return b.capacity() == 0 };
         let limit = Self::outbox_batch(arenas, class);
         b.capacity() == 0 || (b.len() < limit && b.capacity() >= limit)
+    }
+
+    /// [`PrivateCache::free_slow`] of a segment of another node when nothing but the push is
+    /// due: the outbox exists, stays below its threshold and no scan is due. Counts the foreign
+    /// free and the slow-path event as `free_slow` does; returns false (nothing done) otherwise,
+    /// and `free_slow` takes it. A private push, like a cache hit, so it works in a fork child
+    /// too (`crate::fork`); the push that would reach the threshold takes the slow path, which
+    /// in a child sends the segment to its pool on its own instead of flushing.
+    #[inline]
+    fn send_fast(
+        &mut self,
+        arenas: &CachedCore,
+        slot: &CacheSlot,
+        entry: Entry,
+        class: SizeClass,
+        arena: NodeIndex,
+    ) -> bool {
+        if arena == self.home || self.events + 1 >= sizing::SCAN_INTERVAL {
+            return false;
+        }
+        let i = arena.get() * MAX_CLASSES + class.index();
+        let Some(outbox) = self.outboxes.get_mut(i) else { return false };
+        // Below the threshold after the push, so no flush is due; an outbox in use has room for
+        // its threshold (`outbox_valid`), so the push never reallocates.
+        if outbox.len() + 1 >= Self::outbox_batch(arenas, class) || outbox.len() == outbox.capacity() {
+            return false;
+        }
+        outbox.push(entry);
+        slot.outboxed[i].set(outbox.len() as u64);
+        slot.counters[class.index()].foreign_frees.bump(1);
+        self.events += 1;
+        true
     }
 
     /// A foreign free: puts `entry` (of `class` on `arena`, not the home) into the outbox for

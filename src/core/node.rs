@@ -12,8 +12,8 @@ use numa::{NodeId, PageKind, PageSource, Region, RegionError, RegionSpec};
 
 use super::budget::{BothRefused, Budget, release_both, reserve_both};
 use super::regions::RegionTable;
-use crate::prometheus::counters;
 use crate::entry::Entry;
+use crate::prometheus::counters;
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::deque::{ArrayQueue, Stealer};

@@ -41,6 +41,30 @@ impl BulkSink for Handles<'_, '_> {
 /// leaves the vector empty (its capacity kept). Segments of another manager are dropped, which
 /// gives them back to theirs.
 pub(crate) fn release_all<'a>(arenas: &'a CachedCore, segments: &mut Vec<Segment<'a>>) {
+    // The common case — every handle of this manager, one class and node (the thread's home),
+    // room on the stack: the entries are copied straight onto the stack in one pass that also
+    // checks that case, and the handles are forgotten.
+    if let Some(first) = segments.first()
+        && arenas.config.zero != crate::zero::ZeroMode::OnRelease
+    {
+        let meta = first.meta;
+        let all = segments.as_slice();
+        let back = cache::free_into_stack(arenas, meta.class, meta.arena, all.len(), |room| {
+            for (slot, s) in room.iter_mut().zip(all) {
+                if !std::ptr::eq(s.arenas, arenas) || s.meta != meta {
+                    return false;
+                }
+                *slot = Entry::from_bits(s.entry.get());
+            }
+            true
+        });
+        if back {
+            // SAFETY: every handle's entry is back in the cache, once; forgetting the handles
+            // (a `Segment` owns nothing but its entry) keeps them from giving it back again.
+            unsafe { segments.set_len(0) };
+            return;
+        }
+    }
     if !segments.iter().all(|s| std::ptr::eq(s.arenas, arenas)) {
         segments.retain(|s| std::ptr::eq(s.arenas, arenas)); // the others go back to theirs
     }
