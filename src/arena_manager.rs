@@ -185,7 +185,7 @@ impl ArenaManager {
     /// [`AllocError::UnknownNode`], and as [`ArenaManager::allocate`].
     pub fn allocate_on(&self, node: NodeId, size: usize) -> Result<Segment<'_>, AllocError> {
         let class = self.class_for(size)?;
-        let arena = self.arenas.arena(node)?;
+        let arena = self.arenas.node_index(node)?;
         // The thread's cache when `node` is its home; else its outbox for `node` (what it freed
         // there and has not sent home yet).
         match cache::allocate_at(&self.arenas, class, arena) {
@@ -246,7 +246,7 @@ impl ArenaManager {
         if !std::ptr::eq(batch.arenas(), &raw const *self.arenas) {
             return Err(AllocError::BatchMismatch { reason: "the batch belongs to another manager" });
         }
-        let home = cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_arena());
+        let home = cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_node_index());
         // A count the budget could never hold is refused before anything is reserved or mapped.
         if let Some(refused) = self.arenas.bulk_never_fits(home, n, class.size()) {
             return Err(refused);
@@ -300,7 +300,7 @@ impl ArenaManager {
         let mut sink = crate::segment::handles::Handles { arenas: &self.arenas, class, out };
         // All `n` in the thread's stack (the steady state of a service's bulks): one copy.
         if cache::allocate_from_stack(&self.arenas, class, n, &mut sink).is_none() {
-            let home = cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_arena());
+            let home = cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_node_index());
             if let Some(refused) = self.arenas.bulk_never_fits(home, n, class.size()) {
                 return Err(refused);
             }
@@ -343,7 +343,7 @@ impl ArenaManager {
             if std::ptr::eq(segment.arenas(), own) {
                 let raw = segment.into_raw();
                 self.clear_on_release(raw.meta.class, &[raw.entry]);
-                Some((raw.entry, raw.meta.class, raw.meta.arena))
+                Some((raw.entry, raw.meta.class, raw.meta.node))
             } else {
                 foreign.push(segment);
                 None
@@ -358,7 +358,7 @@ impl ArenaManager {
     /// # Errors
     /// [`AllocError::UnknownNode`].
     pub fn node_allocator(&self, node: NodeId) -> Result<crate::NodeAllocator<'_>, AllocError> {
-        let arena = self.arenas.arena(node)?;
+        let arena = self.arenas.node_index(node)?;
         Ok(crate::NodeAllocator::new(&self.arenas, arena))
     }
 
@@ -369,7 +369,7 @@ impl ArenaManager {
     /// # Errors
     /// [`AllocError::UnknownNode`].
     pub fn set_thread_node(&self, node: NodeId) -> Result<(), AllocError> {
-        let arena = self.arenas.arena(node)?;
+        let arena = self.arenas.node_index(node)?;
         cache::flush(&self.arenas, Some(arena));
         Ok(())
     }
@@ -377,7 +377,7 @@ impl ArenaManager {
     /// The calling thread's home node for this manager.
     #[must_use]
     pub fn thread_node(&self) -> NodeId {
-        self.arenas.node_id(cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_arena()))
+        self.arenas.node_id(cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_node_index()))
     }
 
     /// Moves everything the calling thread caches for this manager to the node pools.
@@ -484,7 +484,7 @@ impl ArenaManager {
 
     /// The calling thread's home arena (node index), creating its cache if needed; `None` while
     /// the thread is being torn down.
-    pub(crate) fn thread_arena(&self) -> Option<NodeIndex> {
+    pub(crate) fn thread_node_index(&self) -> Option<NodeIndex> {
         cache::thread_home(&self.arenas)
     }
 

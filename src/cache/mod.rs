@@ -489,7 +489,7 @@ impl BulkSink for Vec<Entry> {
     }
 
     fn undo(&mut self, arenas: &CachedCore, class: SizeClass, start: usize) {
-        let home = thread_home(arenas).unwrap_or_else(|| arenas.default_arena());
+        let home = thread_home(arenas).unwrap_or_else(|| arenas.default_node_index());
         free_batch(arenas, class, home, &self[start..]);
         self.truncate(start);
     }
@@ -532,11 +532,11 @@ pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
         Some(result) => result,
         None => (0..n)
             .try_for_each(|_| {
-                let (entry, arena) = arenas.allocate_direct(arenas.default_arena(), class, false)?;
+                let (entry, arena) = arenas.allocate_direct(arenas.default_node_index(), class, false)?;
                 out.put(&[entry], arena);
                 Ok(())
             })
-            .map(|()| arenas.default_arena()),
+            .map(|()| arenas.default_node_index()),
     };
     if result.is_err() && out.len() > start {
         out.undo(arenas, class, start);

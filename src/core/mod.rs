@@ -39,7 +39,7 @@ pub(crate) struct Core {
     pub(crate) memory_limit: Option<numa::cgroup::Limit>,
     pub(crate) nodes: Box<[NodeCore]>,
     /// Arena index by `NodeId::index()`.
-    arena_of: Vec<Option<NodeIndex>>,
+    index_of: Vec<Option<NodeIndex>>,
     pub(crate) total: Budget,
     max_capacity: [usize; MAX_CLASSES],
     pool_limit: [usize; MAX_CLASSES],
@@ -160,9 +160,9 @@ impl Core {
             };
             nodes.push(NodeCore::new(id, limit, MapParams { spec, retain_bytes }));
         }
-        let mut arena_of = vec![None; node_set.iter().map(|n| n.index() + 1).max().unwrap_or(0)];
+        let mut index_of = vec![None; node_set.iter().map(|n| n.index() + 1).max().unwrap_or(0)];
         for (i, n) in nodes.iter().enumerate() {
-            arena_of[n.id.index()] = Some(NodeIndex::from_usize(i));
+            index_of[n.id.index()] = Some(NodeIndex::from_usize(i));
         }
         let remote_order = nodes
             .iter()
@@ -170,7 +170,7 @@ impl Core {
                 topology
                     .nodes_by_distance(n.id)
                     .into_iter()
-                    .filter_map(|other| arena_of.get(other.index()).copied().flatten())
+                    .filter_map(|other| index_of.get(other.index()).copied().flatten())
                     .collect()
             })
             .collect();
@@ -192,7 +192,7 @@ impl Core {
             thp_mode,
             memory_limit,
             nodes: nodes.into_boxed_slice(),
-            arena_of,
+            index_of,
             total: Budget::new(total_limit),
             max_capacity,
             pool_limit,
@@ -248,8 +248,8 @@ impl Core {
     }
 
     /// The arena of `node`.
-    pub(crate) fn arena(&self, node: NodeId) -> Result<NodeIndex, AllocError> {
-        self.arena_of.get(node.index()).copied().flatten().ok_or_else(|| AllocError::UnknownNode {
+    pub(crate) fn node_index(&self, node: NodeId) -> Result<NodeIndex, AllocError> {
+        self.index_of.get(node.index()).copied().flatten().ok_or_else(|| AllocError::UnknownNode {
             node,
             in_use: self.nodes.iter().map(|n| n.id).collect::<NodeSet>().to_string(),
         })
@@ -281,8 +281,8 @@ impl Core {
     }
 
     /// The arena of the node the calling thread runs on, if that node is in use.
-    fn current_arena(&self) -> Option<NodeIndex> {
-        self.arena_of.get(self.topology.current_node().index()).copied().flatten()
+    fn current_node_index(&self) -> Option<NodeIndex> {
+        self.index_of.get(self.topology.current_node().index()).copied().flatten()
     }
 
     /// The home of a new thread cache.
@@ -292,21 +292,21 @@ impl Core {
                 let n = self.interleave_next.next();
                 NodeIndex::new(u16::try_from(n % self.nodes.len() as u64).unwrap_or(0))
             }
-            _ => self.default_arena(),
+            _ => self.default_node_index(),
         }
     }
 
     /// The arena an allocation without a cache goes to.
-    pub(crate) fn default_arena(&self) -> NodeIndex {
+    pub(crate) fn default_node_index(&self) -> NodeIndex {
         match self.node_policy {
-            NodePolicy::Bind(node) => self.arena(node).unwrap_or(NodeIndex::new(0)),
-            NodePolicy::Local | NodePolicy::Interleave => self.current_arena().unwrap_or_else(|| {
+            NodePolicy::Bind(node) => self.node_index(node).unwrap_or(NodeIndex::new(0)),
+            NodePolicy::Local | NodePolicy::Interleave => self.current_node_index().unwrap_or_else(|| {
                 // Not on a node in use: the nearest one that is.
                 let here = self.topology.current_node();
                 self.topology
                     .nodes_by_distance(here)
                     .into_iter()
-                    .find_map(|n| self.arena_of.get(n.index()).copied().flatten())
+                    .find_map(|n| self.index_of.get(n.index()).copied().flatten())
                     .unwrap_or(NodeIndex::new(0))
             }),
         }
@@ -316,7 +316,7 @@ impl Core {
     /// policy, which follows a thread that migrated).
     pub(crate) fn home_for_current_thread(&self, current: NodeIndex) -> Option<NodeIndex> {
         match self.node_policy {
-            NodePolicy::Local => self.current_arena().or(Some(current)),
+            NodePolicy::Local => self.current_node_index().or(Some(current)),
             _ => None,
         }
     }
@@ -413,7 +413,7 @@ impl Core {
         arena: Option<NodeIndex>,
         class: SizeClass,
     ) -> Result<(Entry, NodeIndex), AllocError> {
-        self.allocate_direct(arena.unwrap_or_else(|| self.default_arena()), class, true)
+        self.allocate_direct(arena.unwrap_or_else(|| self.default_node_index()), class, true)
     }
 
     /// Takes one segment of `class` from `arena`'s pool (the rest of its batch goes back).

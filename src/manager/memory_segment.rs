@@ -138,13 +138,13 @@ impl<'o> MemorySegment<'o> {
     /// A handle for a segment the caller owns.
     ///
     /// # Safety
-    /// - `raw` is a segment of `owner`'s page class on arena `raw.meta.arena` of the allocator
+    /// - `raw` is a segment of `owner`'s page class on arena `raw.meta.node` of the allocator
     ///   `owner` keeps alive (`owner.hot.arena`), carved and not given back;
     /// - nothing else holds it: the handle becomes its only owner.
     #[inline]
     pub(crate) unsafe fn from_raw(raw: RawSegment, owner: &'o OwnerState, epoch: u64) -> Self {
         debug_assert_eq!(raw.meta.class, owner.hot.class);
-        Self { entry: raw.entry, owner, epoch, arena: raw.meta.arena }
+        Self { entry: raw.entry, owner, epoch, arena: raw.meta.node }
     }
 
     /// The size in bytes (the manager's page size).
@@ -874,7 +874,7 @@ impl Drop for MemorySegment<'_> {
     #[inline]
     fn drop(&mut self) {
         let owner = self.owner;
-        let raw = RawSegment { entry: self.entry, meta: SegmentMeta { class: owner.hot.class, arena: self.arena } };
+        let raw = RawSegment { entry: self.entry, meta: SegmentMeta { class: owner.hot.class, node: self.arena } };
         // SAFETY: the handle owned the entry exclusively (`from_raw`) and gives it up here, once;
         // `owner.hot.arena` is the allocator it came from, alive for as long as the owner.
         drop(unsafe { raw.into_segment(owner.hot.arena.arenas()) });

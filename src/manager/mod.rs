@@ -566,7 +566,7 @@ impl MemoryManager {
     /// # Errors
     /// [`MemoryError::Node`] for a node the allocator does not use.
     pub fn owner_on(&self, name: &str, use_case: UseCase, node: NodeId) -> Result<MemoryOwner, MemoryError> {
-        let arena = self.shared.arena.arenas().arena(node).map_err(MemoryError::Node)?;
+        let arena = self.shared.arena.arenas().node_index(node).map_err(MemoryError::Node)?;
         Ok(self.shared.register(name, use_case, Some((node, arena))))
     }
 
@@ -664,7 +664,7 @@ impl MemoryManager {
             return None;
         };
         let raw = segment.into_raw();
-        state.count_allocated(raw.meta.arena, 1);
+        state.count_allocated(raw.meta.node, 1);
         // SAFETY: the allocator handed over the segment exclusively: of the page class, on its
         // arena of this manager's allocator, which the owner's state keeps alive.
         Some(unsafe { MemorySegment::from_raw(raw, state, epoch) })
@@ -687,7 +687,7 @@ impl MemoryManager {
         match taken {
             Ok(segment) => {
                 let raw = segment.into_raw();
-                state.count_allocated(raw.meta.arena, 1);
+                state.count_allocated(raw.meta.node, 1);
                 // SAFETY: as in `try_allocate_page`.
                 *slot = Some(unsafe { MemorySegment::from_raw(raw, state, epoch) });
                 Ok(())
@@ -761,7 +761,7 @@ impl MemoryManager {
         // handles alone would want 32 bytes a page, and a vector that cannot be had aborts.
         let home = match state.node {
             Some((_, arena)) => arena,
-            None => self.shared.arena.thread_arena().unwrap_or_else(|| arenas.default_arena()),
+            None => self.shared.arena.thread_node_index().unwrap_or_else(|| arenas.default_node_index()),
         };
         if let Some(cause) = arenas.bulk_never_fits(home, n, self.shared.page_size) {
             state.uncharge(u32::try_from(n).unwrap_or(u32::MAX));
@@ -772,14 +772,14 @@ impl MemoryManager {
         let epoch = state.hot.epoch.load(crate::sync::atomic::Ordering::Relaxed);
         let bulk = match state.node {
             None => true,
-            Some((_, arena)) => self.shared.arena.thread_arena() == Some(arena),
+            Some((_, arena)) => self.shared.arena.thread_node_index() == Some(arena),
         };
         if bulk {
             let class = self.shared.class;
             let taken = with_scratch(|scratch| {
                 let arena = self.shared.arena.allocate_entries(class, n, scratch)?;
                 target.extend(scratch.iter().map(|&entry| {
-                    let raw = RawSegment { entry, meta: SegmentMeta { class, arena } };
+                    let raw = RawSegment { entry, meta: SegmentMeta { class, node: arena } };
                     // SAFETY: `allocate_batch` handed over these entries exclusively: segments of
                     // the page class on `arena` of this manager's allocator, which the owner's
                     // state keeps alive. Each entry becomes exactly one handle.
@@ -833,7 +833,7 @@ impl MemoryManager {
         }
         for segment in taken {
             let raw = segment.into_raw();
-            state.count_allocated(raw.meta.arena, 1);
+            state.count_allocated(raw.meta.node, 1);
             // SAFETY: as in `allocate_page`.
             target.push(unsafe { MemorySegment::from_raw(raw, state, epoch) });
         }

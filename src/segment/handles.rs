@@ -49,7 +49,7 @@ pub(crate) fn release_all<'a>(arenas: &'a CachedCore, segments: &mut Vec<Segment
     {
         let meta = first.meta;
         let all = segments.as_slice();
-        let back = cache::free_into_stack(arenas, meta.class, meta.arena, all.len(), |room| {
+        let back = cache::free_into_stack(arenas, meta.class, meta.node, all.len(), |room| {
             for (slot, s) in room.iter_mut().zip(all) {
                 if !std::ptr::eq(s.arenas, arenas) || s.meta != meta {
                     return false;
@@ -81,5 +81,5 @@ pub(crate) fn release_all<'a>(arenas: &'a CachedCore, segments: &mut Vec<Segment
             super::clear_entries(s.meta.class, &[s.entry()]);
         }
     }
-    cache::free_many(arenas, forgotten.iter().map(|s| (s.entry(), s.meta.class, s.meta.arena)));
+    cache::free_many(arenas, forgotten.iter().map(|s| (s.entry(), s.meta.class, s.meta.node)));
 }

@@ -60,14 +60,14 @@ pub(crate) fn clear_entries(class: SizeClass, entries: &[Entry]) {
 #[inline(never)]
 fn clear_and_free(arenas: &CachedCore, entry: Entry, meta: SegmentMeta) {
     clear_entries(meta.class, &[entry]);
-    crate::cache::free(arenas, entry, meta.class, meta.arena);
+    crate::cache::free(arenas, entry, meta.class, meta.node);
 }
 
 /// What a segment is, besides its entry: class and node (as the manager's arena index).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SegmentMeta {
     pub(crate) class: SizeClass,
-    pub(crate) arena: NodeIndex,
+    pub(crate) node: NodeIndex,
 }
 
 /// An owned, node-local block of memory.
@@ -109,7 +109,7 @@ impl<'a> Segment<'a> {
         // SAFETY: segment addresses are never null (regions are real mappings), so neither is
         // the entry.
         let entry = unsafe { NonZeroUsize::new_unchecked(entry.to_bits()) };
-        Self { entry, meta: SegmentMeta { class, arena }, arenas }
+        Self { entry, meta: SegmentMeta { class, node: arena }, arenas }
     }
 
     /// The tagged entry this handle owns.
@@ -152,7 +152,7 @@ impl<'a> Segment<'a> {
     /// The NUMA node the segment's memory is bound to.
     #[must_use]
     pub fn node(&self) -> NodeId {
-        self.arenas.node_id(self.meta.arena)
+        self.arenas.node_id(self.meta.node)
     }
 
     /// The page kind of the region it was carved from.
@@ -236,7 +236,7 @@ impl Drop for Segment<'_> {
             clear_and_free(self.arenas, self.entry(), self.meta);
             return;
         }
-        crate::cache::free(self.arenas, self.entry(), self.meta.class, self.meta.arena);
+        crate::cache::free(self.arenas, self.entry(), self.meta.class, self.meta.node);
     }
 }
 
@@ -291,6 +291,6 @@ impl RawSegment {
     pub(crate) unsafe fn into_segment<'a>(self, arenas: &'a CachedCore) -> Segment<'a> {
         // SAFETY: the caller names the right, live manager; `self` owned the entry exclusively
         // and is consumed here, so the new handle is its only owner.
-        unsafe { Segment::from_entry(arenas, self.entry, self.meta.class, self.meta.arena) }
+        unsafe { Segment::from_entry(arenas, self.entry, self.meta.class, self.meta.node) }
     }
 }
