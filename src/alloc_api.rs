@@ -34,24 +34,24 @@ use crate::zero::ZeroMode;
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct NodeAllocator<'a> {
-    arenas: &'a CachedCore,
-    arena: NodeIndex,
+    core: &'a CachedCore,
+    node_index: NodeIndex,
 }
 
 impl<'a> NodeAllocator<'a> {
-    pub(crate) fn new(arenas: &'a CachedCore, arena: NodeIndex) -> Self {
-        Self { arenas, arena }
+    pub(crate) fn new(core: &'a CachedCore, node_index: NodeIndex) -> Self {
+        Self { core, node_index }
     }
 
     /// The node every block comes from.
     #[must_use]
     pub fn node(&self) -> numa::NodeId {
-        self.arenas.node_id(self.arena)
+        self.core.node_id(self.node_index)
     }
 
     fn class(&self, layout: Layout) -> Option<SizeClass> {
         let class = SizeClass::for_size(layout.size().max(layout.align()).max(1))?;
-        (class.size() <= self.arenas.max_segment_size() && layout.align() <= class.align()).then_some(class)
+        (class.size() <= self.core.max_segment_size() && layout.align() <= class.align()).then_some(class)
     }
 }
 
@@ -63,18 +63,18 @@ unsafe impl Allocator for NodeAllocator<'_> {
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let class = self.class(layout).ok_or(AllocError)?;
         // The thread's cache (home node) or its outbox for this node, else the node directly.
-        let (entry, got) = match cache::allocate_at(self.arenas, class, self.arena) {
-            cache::At::Home => cache::allocate(self.arenas, class).map_err(|_| AllocError)?,
-            cache::At::Sent(entry) => (entry, self.arena),
-            cache::At::Miss => self.arenas.allocate_direct(self.arena, class, false).map_err(|_| AllocError)?,
+        let (entry, got) = match cache::allocate_at(self.core, class, self.node_index) {
+            cache::At::Home => cache::allocate(self.core, class).map_err(|_| AllocError)?,
+            cache::At::Sent(entry) => (entry, self.node_index),
+            cache::At::Miss => self.core.allocate_direct(self.node_index, class, false).map_err(|_| AllocError)?,
         };
-        if got != self.arena {
+        if got != self.node_index {
             // The thread's cache went to another node: give it back; this allocator promises
             // its node or nothing.
-            cache::free(self.arenas, entry, class, got);
+            cache::free(self.core, entry, class, got);
             return Err(AllocError);
         }
-        if self.arenas.config.zero == ZeroMode::OnAllocate {
+        if self.core.config.zero == ZeroMode::OnAllocate {
             crate::segment::clear_entries(class, &[entry]);
         }
         let ptr = NonNull::new(entry.ptr()).ok_or(AllocError)?;
@@ -83,7 +83,7 @@ unsafe impl Allocator for NodeAllocator<'_> {
 
     fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let block = self.allocate(layout)?;
-        if self.arenas.config.zero != ZeroMode::OnAllocate {
+        if self.core.config.zero != ZeroMode::OnAllocate {
             // SAFETY: `allocate` handed over the block, `block.len()` writable bytes.
             unsafe { crate::zero::zero_raw(block.cast::<u8>().as_ptr(), block.len()) };
         }
@@ -97,11 +97,11 @@ unsafe impl Allocator for NodeAllocator<'_> {
         let addr = ptr.as_ptr().addr();
         // Lock-free: the node's page-kind directory, not the region table.
         let tag =
-            self.arenas.node(self.arena).kind_tag_of(addr).unwrap_or(crate::entry::kind_tag(numa::PageKind::Small));
+            self.core.node(self.node_index).kind_tag_of(addr).unwrap_or(crate::entry::kind_tag(numa::PageKind::Small));
         let entry = Entry::tagged(addr, tag);
-        if self.arenas.config.zero == ZeroMode::OnRelease {
+        if self.core.config.zero == ZeroMode::OnRelease {
             crate::segment::clear_entries(class, &[entry]);
         }
-        cache::free(self.arenas, entry, class, self.arena);
+        cache::free(self.core, entry, class, self.node_index);
     }
 }

@@ -35,7 +35,7 @@ use crate::zero::ZeroMode;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ArenaManager {
-    arenas: Box<CachedCore>,
+    core: Box<CachedCore>,
     /// The largest class [`ArenaManager::allocate_class`] serves without a second look: the
     /// region size, or 0 under `NUMASEG_ZERO=on-allocate` so that every allocation takes the
     /// clearing path. One compare serves both the size check and the mode, so isolation off
@@ -45,7 +45,7 @@ pub struct ArenaManager {
 
 impl fmt::Debug for ArenaManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.arenas.fmt(f)
+        self.core.fmt(f)
     }
 }
 
@@ -54,12 +54,12 @@ impl Drop for ArenaManager {
         // No segment can be alive (they borrow the manager), so every segment is in a cache, a
         // pool or a region. Mark every thread cache dead before anything is freed: from here on
         // no thread-exit flush touches this manager (cache module docs).
-        self.arenas.registry.kill_all();
+        self.core.registry.kill_all();
     }
 }
 
 impl ArenaManager {
-    /// Builds the arenas on the running kernel: detects the topology with hwloc and maps through
+    /// Builds the core on the running kernel: detects the topology with hwloc and maps through
     /// [`LinuxSource`].
     ///
     /// # Errors
@@ -69,7 +69,7 @@ impl ArenaManager {
         Self::with_source(config, topology, std::sync::Arc::new(LinuxSource::new()))
     }
 
-    /// Reads the configuration from the environment and builds the arenas on the running kernel.
+    /// Reads the configuration from the environment and builds the core on the running kernel.
     ///
     /// # Errors
     /// See [`BuildError`].
@@ -77,7 +77,7 @@ impl ArenaManager {
         Self::new(&Config::from_env()?)
     }
 
-    /// Builds the arenas on the Rust heap with `nodes` pretend nodes (each with 64 GiB of
+    /// Builds the core on the Rust heap with `nodes` pretend nodes (each with 64 GiB of
     /// memory; every CPU on node 0): for unit tests, Miri and loom, where nothing may reach the
     /// kernel. Placement is of course not real.
     ///
@@ -95,7 +95,7 @@ impl ArenaManager {
         Self::with_source(config, Topology::pretend(nodes, 64 << 30), std::sync::Arc::new(HeapSource::new()))
     }
 
-    /// Builds the arenas over a given topology and page source.
+    /// Builds the core over a given topology and page source.
     ///
     /// # Errors
     /// See [`BuildError`].
@@ -108,8 +108,8 @@ impl ArenaManager {
             sizing::max_capacity(config.cache_capacity, config.cache_bytes.as_usize(), size)
         })?;
         let plain_limit = if config.zero == ZeroMode::OnAllocate { 0 } else { core.region_size };
-        let manager = Self { arenas: Box::new(CachedCore::new(core)), plain_limit };
-        manager.arenas.preallocate(config.preallocate.as_usize())?;
+        let manager = Self { core: Box::new(CachedCore::new(core)), plain_limit };
+        manager.core.preallocate(config.preallocate.as_usize())?;
         Ok(manager)
     }
 
@@ -137,31 +137,31 @@ impl ArenaManager {
         // One compare for both the size check and isolation on allocation (`plain_limit`). The
         // cold path returns what the cache returns, so both paths meet in registers and the
         // handle is built once.
-        let (entry, arena) = if class.size() > self.plain_limit {
+        let (entry, node_index) = if class.size() > self.plain_limit {
             self.allocate_checked(class)?
         } else {
-            cache::allocate(&self.arenas, class)?
+            cache::allocate(&self.core, class)?
         };
-        // SAFETY: the cache handed the entry over exclusively; it is of `class` on `arena`.
-        Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, arena) })
+        // SAFETY: the cache handed the entry over exclusively; it is of `class` on `node_index`.
+        Ok(unsafe { Segment::from_entry(&self.core, entry, class, node_index) })
     }
 
     /// Past `plain_limit`: a class too large, or isolation on allocation (clear, then hand out).
     #[cold]
     #[inline(never)]
     fn allocate_checked(&self, class: SizeClass) -> Result<(Entry, NodeIndex), AllocError> {
-        if class.size() > self.arenas.region_size {
+        if class.size() > self.core.region_size {
             return Err(self.bad_size(class.size()));
         }
-        let (entry, arena) = cache::allocate(&self.arenas, class)?;
+        let (entry, node_index) = cache::allocate(&self.core, class)?;
         self.clear_on_allocate(class, &[entry]);
-        Ok((entry, arena))
+        Ok((entry, node_index))
     }
 
     /// Clears freshly taken entries under `NUMASEG_ZERO=on-allocate` (isolation).
     #[inline]
     fn clear_on_allocate(&self, class: SizeClass, entries: &[Entry]) {
-        if self.arenas.config.zero == ZeroMode::OnAllocate {
+        if self.core.config.zero == ZeroMode::OnAllocate {
             crate::segment::clear_entries(class, entries);
         }
     }
@@ -169,7 +169,7 @@ impl ArenaManager {
     /// Clears entries about to go back under `NUMASEG_ZERO=on-release` (isolation).
     #[inline]
     fn clear_on_release(&self, class: SizeClass, entries: &[Entry]) {
-        if self.arenas.config.zero == ZeroMode::OnRelease {
+        if self.core.config.zero == ZeroMode::OnRelease {
             crate::segment::clear_entries(class, entries);
         }
     }
@@ -185,18 +185,18 @@ impl ArenaManager {
     /// [`AllocError::UnknownNode`], and as [`ArenaManager::allocate`].
     pub fn allocate_on(&self, node: NodeId, size: usize) -> Result<Segment<'_>, AllocError> {
         let class = self.class_for(size)?;
-        let arena = self.arenas.node_index(node)?;
+        let node_index = self.core.node_index(node)?;
         // The thread's cache when `node` is its home; else its outbox for `node` (what it freed
         // there and has not sent home yet).
-        match cache::allocate_at(&self.arenas, class, arena) {
+        match cache::allocate_at(&self.core, class, node_index) {
             cache::At::Home => {
-                let (entry, got) = cache::allocate(&self.arenas, class)?;
-                if got == arena {
+                let (entry, got) = cache::allocate(&self.core, class)?;
+                if got == node_index {
                     self.clear_on_allocate(class, &[entry]);
                 }
                 // SAFETY: the cache handed over an exclusive entry of `class` on `got`.
-                let segment = unsafe { Segment::from_entry(&self.arenas, entry, class, got) };
-                if got == arena {
+                let segment = unsafe { Segment::from_entry(&self.core, entry, class, got) };
+                if got == node_index {
                     return Ok(segment);
                 }
                 // The home node was out of budget and the cache went remote: not what was asked.
@@ -204,21 +204,21 @@ impl ArenaManager {
             }
             cache::At::Sent(entry) => {
                 self.clear_on_allocate(class, &[entry]);
-                // SAFETY: the outbox handed over an exclusive entry of `class` on `arena`.
-                return Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, arena) });
+                // SAFETY: the outbox handed over an exclusive entry of `class` on `node_index`.
+                return Ok(unsafe { Segment::from_entry(&self.core, entry, class, node_index) });
             }
             cache::At::Miss => {}
         }
-        let (entry, got) = self.arenas.allocate_direct(arena, class, false)?;
+        let (entry, got) = self.core.allocate_direct(node_index, class, false)?;
         self.clear_on_allocate(class, &[entry]);
         // SAFETY: `allocate_direct` hands over an exclusive entry of `class` on `got`.
-        Ok(unsafe { Segment::from_entry(&self.arenas, entry, class, got) })
+        Ok(unsafe { Segment::from_entry(&self.core, entry, class, got) })
     }
 
     /// An empty batch for [`ArenaManager::allocate_bulk`].
     #[must_use]
     pub fn new_batch(&self) -> SegmentBatch<'_> {
-        SegmentBatch::new(&self.arenas)
+        SegmentBatch::new(&self.core)
     }
 
     /// Allocates `n` segments of at least `size` bytes on the calling thread's node into
@@ -243,12 +243,12 @@ impl ArenaManager {
     /// [`AllocError::BatchMismatch`] for a batch of another manager, class or node.
     pub fn allocate_bulk<'a>(&'a self, size: usize, n: usize, batch: &mut SegmentBatch<'a>) -> Result<(), AllocError> {
         let class = self.class_for(size)?;
-        if !std::ptr::eq(batch.arenas(), &raw const *self.arenas) {
+        if !std::ptr::eq(batch.core(), &raw const *self.core) {
             return Err(AllocError::BatchMismatch { reason: "the batch belongs to another manager" });
         }
-        let home = cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_node_index());
+        let home = cache::thread_home(&self.core).unwrap_or_else(|| self.core.default_node_index());
         // A count the budget could never hold is refused before anything is reserved or mapped.
-        if let Some(refused) = self.arenas.bulk_never_fits(home, n, class.size()) {
+        if let Some(refused) = self.core.bulk_never_fits(home, n, class.size()) {
             return Err(refused);
         }
         let (_, batch_class, batch_arena, entries) = batch.parts_mut();
@@ -256,14 +256,14 @@ impl ArenaManager {
             return Err(AllocError::BatchMismatch { reason: "the batch holds segments of another size or node" });
         }
         let before = entries.len();
-        let arena = cache::allocate_batch(&self.arenas, class, n, entries).map_err(|cause| AllocError::Bulk {
+        let node_index = cache::allocate_batch(&self.core, class, n, entries).map_err(|cause| AllocError::Bulk {
             requested: n,
             size: class.size(),
             cause: Box::new(cause),
         })?;
         self.clear_on_allocate(class, &entries[before..]);
         *batch_class = class;
-        *batch_arena = arena;
+        *batch_arena = node_index;
         Ok(())
     }
 
@@ -297,20 +297,20 @@ impl ArenaManager {
     ) -> Result<(), AllocError> {
         let class = self.class_for(size)?;
         let before = out.len();
-        let mut sink = crate::segment::handles::Handles { arenas: &self.arenas, class, out };
+        let mut sink = crate::segment::handles::Handles { core: &self.core, class, out };
         // All `n` in the thread's stack (the steady state of a service's bulks): one copy.
-        if cache::allocate_from_stack(&self.arenas, class, n, &mut sink).is_none() {
-            let home = cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_node_index());
-            if let Some(refused) = self.arenas.bulk_never_fits(home, n, class.size()) {
+        if cache::allocate_from_stack(&self.core, class, n, &mut sink).is_none() {
+            let home = cache::thread_home(&self.core).unwrap_or_else(|| self.core.default_node_index());
+            if let Some(refused) = self.core.bulk_never_fits(home, n, class.size()) {
                 return Err(refused);
             }
-            cache::allocate_batch(&self.arenas, class, n, &mut sink).map_err(|cause| AllocError::Bulk {
+            cache::allocate_batch(&self.core, class, n, &mut sink).map_err(|cause| AllocError::Bulk {
                 requested: n,
                 size: class.size(),
                 cause: Box::new(cause),
             })?;
         }
-        if self.arenas.config.zero == ZeroMode::OnAllocate {
+        if self.core.config.zero == ZeroMode::OnAllocate {
             for segment in &out[before..] {
                 crate::segment::clear_entries(class, &[segment.entry()]);
             }
@@ -332,15 +332,15 @@ impl ArenaManager {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn release_all<'a>(&'a self, segments: &mut Vec<Segment<'a>>) {
-        crate::segment::handles::release_all(&self.arenas, segments);
+        crate::segment::handles::release_all(&self.core, segments);
     }
 
     /// Gives back many segments in one go (segments of another manager go back to theirs).
     pub fn release_bulk<'a>(&'a self, segments: impl IntoIterator<Item = Segment<'a>>) {
-        let own: &CachedCore = &self.arenas;
+        let own: &CachedCore = &self.core;
         let mut foreign = Vec::new();
         let items = segments.into_iter().filter_map(|segment| {
-            if std::ptr::eq(segment.arenas(), own) {
+            if std::ptr::eq(segment.core(), own) {
                 let raw = segment.into_raw();
                 self.clear_on_release(raw.meta.class, &[raw.entry]);
                 Some((raw.entry, raw.meta.class, raw.meta.node))
@@ -358,8 +358,8 @@ impl ArenaManager {
     /// # Errors
     /// [`AllocError::UnknownNode`].
     pub fn node_allocator(&self, node: NodeId) -> Result<crate::NodeAllocator<'_>, AllocError> {
-        let arena = self.arenas.node_index(node)?;
-        Ok(crate::NodeAllocator::new(&self.arenas, arena))
+        let node_index = self.core.node_index(node)?;
+        Ok(crate::NodeAllocator::new(&self.core, node_index))
     }
 
     /// Makes `node` the calling thread's home for this manager (flushing its cache first).
@@ -369,20 +369,20 @@ impl ArenaManager {
     /// # Errors
     /// [`AllocError::UnknownNode`].
     pub fn set_thread_node(&self, node: NodeId) -> Result<(), AllocError> {
-        let arena = self.arenas.node_index(node)?;
-        cache::flush(&self.arenas, Some(arena));
+        let node_index = self.core.node_index(node)?;
+        cache::flush(&self.core, Some(node_index));
         Ok(())
     }
 
     /// The calling thread's home node for this manager.
     #[must_use]
     pub fn thread_node(&self) -> NodeId {
-        self.arenas.node_id(cache::thread_home(&self.arenas).unwrap_or_else(|| self.arenas.default_node_index()))
+        self.core.node_id(cache::thread_home(&self.core).unwrap_or_else(|| self.core.default_node_index()))
     }
 
     /// Moves everything the calling thread caches for this manager to the node pools.
     pub fn flush_thread_cache(&self) {
-        cache::flush(&self.arenas, None);
+        cache::flush(&self.core, None);
     }
 
     /// Returns idle memory to the OS now: flushes the calling thread's cache, gives every pooled
@@ -390,55 +390,54 @@ impl ArenaManager {
     /// decommitted, counting regions the flush itself left free and decommitted. (Other
     /// threads' caches are theirs; they go back when those threads free, spill or exit.)
     pub fn purge(&self) -> usize {
-        let decommitted =
-            || -> u64 { self.arenas.all_nodes().iter().map(|n| n.counters.decommitted_bytes.get()).sum() };
+        let decommitted = || -> u64 { self.core.all_nodes().iter().map(|n| n.counters.decommitted_bytes.get()).sum() };
         let before = decommitted();
-        cache::flush(&self.arenas, None);
-        self.arenas.drain_pools_to_regions(Some(0));
+        cache::flush(&self.core, None);
+        self.core.drain_pools_to_regions(Some(0));
         usize::try_from(decommitted().saturating_sub(before)).unwrap_or(usize::MAX)
     }
 
     /// A snapshot of usage and counters.
     #[must_use]
     pub fn stats(&self) -> Stats {
-        crate::stats::collect(&self.arenas)
+        crate::stats::collect(&self.core)
     }
 
     /// How many threads hold a live cache of this manager (threads that allocated or freed and
     /// have not exited yet).
     #[must_use]
     pub fn live_thread_caches(&self) -> usize {
-        self.arenas.registry.live_count()
+        self.core.registry.live_count()
     }
 
     /// The topology the manager was built on.
     #[must_use]
     pub fn topology(&self) -> &Topology {
-        &self.arenas.topology
+        &self.core.topology
     }
 
     /// The nodes in use, ascending.
     #[must_use]
     pub fn nodes(&self) -> Vec<NodeId> {
-        self.arenas.all_nodes().iter().map(|n| n.id).collect()
+        self.core.all_nodes().iter().map(|n| n.id).collect()
     }
 
     /// The configuration it was built with.
     #[must_use]
     pub fn config(&self) -> &Config {
-        &self.arenas.config
+        &self.core.config
     }
 
     /// The largest segment: the region size.
     #[must_use]
     pub fn max_segment_size(&self) -> usize {
-        self.arenas.region_size
+        self.core.region_size
     }
 
     /// The page source's name (`linux`, `heap`, ...).
     #[must_use]
     pub fn source_name(&self) -> &'static str {
-        self.arenas.source.name()
+        self.core.source.name()
     }
 
     /// The transparent-huge-page mode the page source reported when the manager was built
@@ -455,7 +454,7 @@ impl ArenaManager {
     /// ```
     #[must_use]
     pub fn thp_mode(&self) -> numa::ThpMode {
-        self.arenas.thp_mode
+        self.core.thp_mode
     }
 
     /// The cgroup memory limit (`memory.max`) the page source reported when the manager was
@@ -473,23 +472,23 @@ impl ArenaManager {
     /// ```
     #[must_use]
     pub fn memory_limit(&self) -> Option<&numa::cgroup::Limit> {
-        self.arenas.memory_limit.as_ref()
+        self.core.memory_limit.as_ref()
     }
 
     /// The shared state, for the managers and pools built on top (crate-internal): node
     /// lookups, budgets, and turning their raw segments back into handles.
-    pub(crate) fn arenas(&self) -> &CachedCore {
-        &self.arenas
+    pub(crate) fn core(&self) -> &CachedCore {
+        &self.core
     }
 
-    /// The calling thread's home arena (node index), creating its cache if needed; `None` while
+    /// The calling thread's home node index, creating its cache if needed; `None` while
     /// the thread is being torn down.
     pub(crate) fn thread_node_index(&self) -> Option<NodeIndex> {
-        cache::thread_home(&self.arenas)
+        cache::thread_home(&self.core)
     }
 
     /// Appends `n` raw entries of `class` from the calling thread's home node to `out`, all or
-    /// nothing, through its cache; returns the home arena (see `cache::allocate_batch`).
+    /// nothing, through its cache; returns the home node (see `cache::allocate_batch`).
     pub(crate) fn allocate_entries(
         &self,
         class: SizeClass,
@@ -497,27 +496,27 @@ impl ArenaManager {
         out: &mut Vec<Entry>,
     ) -> Result<NodeIndex, AllocError> {
         let before = out.len();
-        let arena = cache::allocate_batch(&self.arenas, class, n, out)?;
+        let node_index = cache::allocate_batch(&self.core, class, n, out)?;
         self.clear_on_allocate(class, &out[before..]);
-        Ok(arena)
+        Ok(node_index)
     }
 
-    /// Gives back raw entries of one class and arena, through the calling thread's cache.
-    pub(crate) fn free_entries(&self, class: SizeClass, arena: NodeIndex, entries: &[Entry]) {
+    /// Gives back raw entries of one class and node, through the calling thread's cache.
+    pub(crate) fn free_entries(&self, class: SizeClass, node_index: NodeIndex, entries: &[Entry]) {
         self.clear_on_release(class, entries);
-        cache::free_batch(&self.arenas, class, arena, entries);
+        cache::free_batch(&self.core, class, node_index, entries);
     }
 
     #[inline]
     fn class_for(&self, size: usize) -> Result<SizeClass, AllocError> {
         match SizeClass::for_size(size) {
-            Some(class) if class.size() <= self.arenas.region_size => Ok(class),
+            Some(class) if class.size() <= self.core.region_size => Ok(class),
             _ => Err(self.bad_size(size)),
         }
     }
 
     #[cold]
     fn bad_size(&self, size: usize) -> AllocError {
-        AllocError::BadSize { requested: size, max: self.arenas.region_size }
+        AllocError::BadSize { requested: size, max: self.core.region_size }
     }
 }

@@ -277,7 +277,7 @@ settings! {
     /// Per-node budget: bytes numaseg may hold committed on each node, as bytes, a fraction of that
     /// node's memory, or `none`.
     node_memory_limit: MemoryAmount = "NUMASEG_NODE_MEMORY_LIMIT", default "0.75", accepts "bytes, a fraction in (0,1] of the node's memory, or none", parse parse_amount;
-    /// Bytes of regions mapped on every node when the arenas are built, instead of on demand.
+    /// Bytes of regions mapped on every node when the core is built, instead of on demand.
     preallocate: ByteSize = "NUMASEG_PREALLOCATE", default "0", accepts "bytes (rounded up to whole regions)", parse parse_any_size;
     /// Bytes of fully free regions each node keeps committed for reuse; free regions beyond it are
     /// decommitted (memory back to the OS) and recommitted when needed again.

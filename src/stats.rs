@@ -102,15 +102,15 @@ fn limit(bytes: usize) -> Option<u64> {
 }
 
 /// Takes the snapshot.
-pub(crate) fn collect(arenas: &CachedCore) -> Stats {
-    let live = arenas.registry.live();
-    let classes = arenas.class_count();
-    let nodes = arenas
+pub(crate) fn collect(core: &CachedCore) -> Stats {
+    let live = core.registry.live();
+    let classes = core.class_count();
+    let nodes = core
         .all_nodes()
         .iter()
         .enumerate()
         .map(|(a, node)| {
-            let arena = NodeIndex::from_usize(a);
+            let node_index = NodeIndex::from_usize(a);
             let usage = lock(&node.regions).usage();
             let c = node.counters.get();
             let class_stats: Vec<ClassStats> = (0..classes)
@@ -118,15 +118,15 @@ pub(crate) fn collect(arenas: &CachedCore) -> Stats {
                     let size = SizeClass::from_index(i).map_or(0, SizeClass::size) as u64;
                     let stacks: u64 = live
                         .iter()
-                        .filter(|s| NodeIndex::new(s.home.load(Ordering::Relaxed)) == arena)
+                        .filter(|s| NodeIndex::new(s.home.load(Ordering::Relaxed)) == node_index)
                         .map(|s| s.stack_len(i))
                         .sum();
                     // Outboxes hold other nodes' segments: every live slot's, not only those homed here.
-                    let outboxed: u64 = live.iter().map(|s| s.outboxed(arena, i)).sum();
+                    let outboxed: u64 = live.iter().map(|s| s.outboxed(node_index, i)).sum();
                     let cached = stacks + node.classes[i].in_deques() as u64 + outboxed;
                     let pooled = node.classes[i].pooled() as u64;
                     let u = usage.classes[i];
-                    let sums = arenas.registry.sums(arena, i);
+                    let sums = core.registry.sums(node_index, i);
                     ClassStats {
                         segment_size: size,
                         regions: u.regions as u64,
@@ -159,8 +159,8 @@ pub(crate) fn collect(arenas: &CachedCore) -> Stats {
         })
         .collect();
     Stats {
-        total_budget_bytes: limit(arenas.total.limit()),
-        total_committed_bytes: arenas.total.committed() as u64,
+        total_budget_bytes: limit(core.total.limit()),
+        total_committed_bytes: core.total.committed() as u64,
         live_thread_caches: live.len() as u64,
         nodes,
     }

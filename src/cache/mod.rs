@@ -187,7 +187,7 @@ struct PrivateCache {
     pinned: bool,
     classes: [ClassCache; MAX_CLASSES],
     events: usize,
-    /// Segments of other nodes freed here, by `arena * MAX_CLASSES + class`, waiting to go home
+    /// Segments of other nodes freed here, by `node_index * MAX_CLASSES + class`, waiting to go home
     /// as one batch (empty until the thread's first foreign free).
     outboxes: Box<[Vec<Entry>]>,
     /// Per outbox: non-empty at the previous scan and not sent home since (the next scan
@@ -201,15 +201,15 @@ pub(crate) struct CacheSlot {
     /// Unique within its manager; names the slot's stealers.
     pub(crate) id: u64,
     arenas_id: u64,
-    arenas: *const CachedCore,
+    core: *const CachedCore,
     /// True while the manager lives. Held during a thread-exit flush; the manager's drop takes
     /// it to clear it before freeing anything.
     alive: Mutex<bool>,
-    /// The arena the stack holds segments of (read by stats; written by the owner).
+    /// The node the stack holds segments of (read by stats; written by the owner).
     pub(crate) home: AtomicU16,
     fork_generation: u64,
     pub(crate) counters: [ClassCounters; MAX_CLASSES],
-    /// Segments in each outbox (`arena * MAX_CLASSES + class`), for stats: written only by the
+    /// Segments in each outbox (`node_index * MAX_CLASSES + class`), for stats: written only by the
     /// owner, when the outbox changes.
     outboxed: Box<[Counter]>,
     private: UnsafeCell<PrivateCache>,
@@ -217,23 +217,23 @@ pub(crate) struct CacheSlot {
 
 // SAFETY: `private` is touched only by the owning thread (fast paths, flush at its exit), which
 // the thread-local lookup guarantees; every other field is a lock, an atomic or immutable.
-// `arenas` is dereferenced only while `alive` is held true, or by the owner inside a call that
+// `core` is dereferenced only while `alive` is held true, or by the owner inside a call that
 // borrows the manager.
 unsafe impl Send for CacheSlot {}
 // SAFETY: as above.
 unsafe impl Sync for CacheSlot {}
 
 impl CacheSlot {
-    pub(crate) fn new(arenas: &CachedCore, id: u64, home: NodeIndex) -> Self {
+    pub(crate) fn new(core: &CachedCore, id: u64, home: NodeIndex) -> Self {
         Self {
             id,
-            arenas_id: arenas.id,
-            arenas: ptr::from_ref(arenas),
+            arenas_id: core.id,
+            core: ptr::from_ref(core),
             alive: Mutex::new(true),
             home: AtomicU16::new(home.raw()),
             fork_generation: crate::fork::generation(),
             counters: std::array::from_fn(|_| ClassCounters::default()),
-            outboxed: (0..arenas.all_nodes().len() * MAX_CLASSES).map(|_| Counter::new(0)).collect(),
+            outboxed: (0..core.all_nodes().len() * MAX_CLASSES).map(|_| Counter::new(0)).collect(),
             private: UnsafeCell::new(PrivateCache {
                 home,
                 pinned: false,
@@ -261,10 +261,10 @@ impl CacheSlot {
         (c.filled.get() + c.frees.get()).saturating_sub(c.allocs.get() + c.spilled.get())
     }
 
-    /// Segments of `arena` and `class` waiting in this slot's outbox (exact when the owner is
+    /// Segments of `node_index` and `class` waiting in this slot's outbox (exact when the owner is
     /// quiescent).
-    pub(crate) fn outboxed(&self, arena: NodeIndex, class: usize) -> u64 {
-        self.outboxed.get(arena.get() * MAX_CLASSES + class).map_or(0, Counter::get)
+    pub(crate) fn outboxed(&self, node_index: NodeIndex, class: usize) -> u64 {
+        self.outboxed.get(node_index.get() * MAX_CLASSES + class).map_or(0, Counter::get)
     }
 
     /// The thread is exiting: flush everything home and leave the registry.
@@ -279,14 +279,14 @@ impl CacheSlot {
             return;
         }
         // SAFETY: `alive` is held and true, so the manager's drop has not passed this slot and
-        // `arenas` points to a live manager (module docs, thread-exit protocol).
-        let arenas = unsafe { &*self.arenas };
+        // `core` points to a live manager (module docs, thread-exit protocol).
+        let core = unsafe { &*self.core };
         self.private.with_mut(|p| {
             // SAFETY: only the owning thread reaches `private`; this is its exit.
             let p = unsafe { &mut *p };
-            p.flush_all(arenas, self);
+            p.flush_all(core, self);
         });
-        arenas.registry.retire(self);
+        core.registry.retire(self);
         drop(alive);
     }
 }
@@ -323,16 +323,16 @@ thread_local! {
     static LOCAL: LocalCaches = LocalCaches { slots: RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` on the calling thread's slot for `arenas`, creating it on first use. `None` when the
+/// Runs `f` on the calling thread's slot for `core`, creating it on first use. `None` when the
 /// thread-local is gone (the thread is being torn down): callers then bypass the cache.
 #[inline]
-fn with_slot<R>(arenas: &CachedCore, f: impl FnOnce(&CacheSlot, &mut PrivateCache) -> R) -> Option<R> {
+fn with_slot<R>(core: &CachedCore, f: impl FnOnce(&CacheSlot, &mut PrivateCache) -> R) -> Option<R> {
     LOCAL
         .try_with(|local| {
             let (id, slot) = LAST.try_with(Cell::get).unwrap_or((0, ptr::null()));
-            let slot = if id == arenas.id { slot } else { lookup_slot(local, arenas)? };
+            let slot = if id == core.id { slot } else { lookup_slot(local, core)? };
             // SAFETY: `slot` comes from `local.slots`, which holds an `Arc` to it for as long as
-            // this thread lives, and it belongs to `arenas` (ids are unique and never reused).
+            // this thread lives, and it belongs to `core` (ids are unique and never reused).
             let slot = unsafe { &*slot };
             Some(slot.private.with_mut(|p| {
                 // SAFETY: only the owning thread reaches `private`, and not re-entrantly: `f`
@@ -346,43 +346,43 @@ fn with_slot<R>(arenas: &CachedCore, f: impl FnOnce(&CacheSlot, &mut PrivateCach
 
 #[cold]
 #[inline(never)]
-fn lookup_slot(local: &LocalCaches, arenas: &CachedCore) -> Option<*const CacheSlot> {
-    if arenas.check_fork().is_err() {
+fn lookup_slot(local: &LocalCaches, core: &CachedCore) -> Option<*const CacheSlot> {
+    if core.check_fork().is_err() {
         return None; // no locks in a fork child: callers bypass the cache
     }
     let mut slots = local.slots.borrow_mut();
     // Slots of dropped managers can never match again: let them go.
     slots.retain(|s| !s.is_dead());
-    let slot = match slots.iter().find(|s| s.arenas_id == arenas.id) {
+    let slot = match slots.iter().find(|s| s.arenas_id == core.id) {
         Some(slot) => Arc::as_ptr(slot),
         None => {
-            let slot = arenas.registry.register(arenas);
+            let slot = core.registry.register(core);
             let ptr = Arc::as_ptr(&slot);
             slots.push(slot);
             ptr
         }
     };
-    let _ = LAST.try_with(|last| last.set((arenas.id, slot)));
+    let _ = LAST.try_with(|last| last.set((core.id, slot)));
     Some(slot)
 }
 
-/// The calling thread's slot for `arenas` if it is the one used last (the fast path's only
+/// The calling thread's slot for `core` if it is the one used last (the fast path's only
 /// lookup), else null.
 #[inline(always)]
-fn last_slot(arenas: &CachedCore) -> *const CacheSlot {
+fn last_slot(core: &CachedCore) -> *const CacheSlot {
     // `try_with` compiles to a plain read for a `const` cell without a destructor.
     let (id, slot) = LAST.try_with(Cell::get).unwrap_or((0, ptr::null()));
-    if id == arenas.id { slot } else { ptr::null() }
+    if id == core.id { slot } else { ptr::null() }
 }
 
 /// Allocates one segment of `class` from the calling thread's home node, through its cache.
-/// Returns the tagged entry and the arena it belongs to.
+/// Returns the tagged entry and the node it belongs to.
 #[inline(always)]
-pub(crate) fn allocate(arenas: &CachedCore, class: SizeClass) -> Result<(Entry, NodeIndex), AllocError> {
-    let slot = last_slot(arenas);
+pub(crate) fn allocate(core: &CachedCore, class: SizeClass) -> Result<(Entry, NodeIndex), AllocError> {
+    let slot = last_slot(core);
     if !slot.is_null() {
         // SAFETY: a non-null `last` slot is kept alive by this thread's `slots` list and belongs
-        // to `arenas` (ids are unique).
+        // to `core` (ids are unique).
         let slot = unsafe { &*slot };
         let hit = slot.private.with_mut(|p| {
             // SAFETY: only the owning thread (this one) reaches `private`, and not re-entrantly.
@@ -395,69 +395,69 @@ pub(crate) fn allocate(arenas: &CachedCore, class: SizeClass) -> Result<(Entry, 
             return Ok(hit);
         }
     }
-    allocate_slow(arenas, class)
+    allocate_slow(core, class)
 }
 
 #[cold]
 #[inline(never)]
-fn allocate_slow(arenas: &CachedCore, class: SizeClass) -> Result<(Entry, NodeIndex), AllocError> {
-    match with_slot(arenas, |slot, p| p.allocate_or_refill(arenas, slot, class)) {
+fn allocate_slow(core: &CachedCore, class: SizeClass) -> Result<(Entry, NodeIndex), AllocError> {
+    match with_slot(core, |slot, p| p.allocate_or_refill(core, slot, class)) {
         Some(result) => result,
-        None => arenas.allocate_uncached(None, class),
+        None => core.allocate_uncached(None, class),
     }
 }
 
-/// Frees a segment entry of `class` belonging to `arena`.
+/// Frees a segment entry of `class` belonging to `node_index`.
 #[inline(always)]
-pub(crate) fn free(arenas: &CachedCore, entry: Entry, class: SizeClass, arena: NodeIndex) {
-    let slot = last_slot(arenas);
+pub(crate) fn free(core: &CachedCore, entry: Entry, class: SizeClass, node_index: NodeIndex) {
+    let slot = last_slot(core);
     if !slot.is_null() {
         // SAFETY: as in `allocate`.
         let slot = unsafe { &*slot };
         let pushed = slot.private.with_mut(|p| {
             // SAFETY: as in `allocate`.
             let p = unsafe { &mut *p };
-            p.home == arena && p.classes[class.index()].push(entry).is_ok()
+            p.home == node_index && p.classes[class.index()].push(entry).is_ok()
         });
         if pushed {
             slot.counters[class.index()].frees.bump(1);
             return;
         }
     }
-    free_slow(arenas, entry, class, arena);
+    free_slow(core, entry, class, node_index);
 }
 
 #[cold]
 #[inline(never)]
-fn free_slow(arenas: &CachedCore, entry: Entry, class: SizeClass, arena: NodeIndex) {
+fn free_slow(core: &CachedCore, entry: Entry, class: SizeClass, node_index: NodeIndex) {
     // A foreign free's common case on the last-used slot (the consumer of a hand-off across
     // nodes): a plain push onto its outbox, without the slot lookup.
-    let slot = last_slot(arenas);
+    let slot = last_slot(core);
     if !slot.is_null() {
         // SAFETY: as in `allocate`.
         let slot = unsafe { &*slot };
         // SAFETY: as in `allocate`.
-        if slot.private.with_mut(|p| unsafe { (*p).send_fast(arenas, slot, entry, class, arena) }) {
+        if slot.private.with_mut(|p| unsafe { (*p).send_fast(core, slot, entry, class, node_index) }) {
             return;
         }
     }
-    free_slower(arenas, entry, class, arena);
+    free_slower(core, entry, class, node_index);
 }
 
 /// [`free_slow`] past the outbox push: the slot lookup, then a spill, an outbox flush, a scan,
 /// or no cache at all. Out of line, so the push above keeps a short prologue.
 #[cold]
 #[inline(never)]
-fn free_slower(arenas: &CachedCore, entry: Entry, class: SizeClass, arena: NodeIndex) {
-    let done = with_slot(arenas, |slot, p| {
-        if p.home == arena && p.classes[class.index()].push(entry).is_ok() {
+fn free_slower(core: &CachedCore, entry: Entry, class: SizeClass, node_index: NodeIndex) {
+    let done = with_slot(core, |slot, p| {
+        if p.home == node_index && p.classes[class.index()].push(entry).is_ok() {
             slot.counters[class.index()].frees.bump(1);
         } else {
-            p.free_slow(arenas, slot, entry, class, arena);
+            p.free_slow(core, slot, entry, class, node_index);
         }
     });
     if done.is_none() {
-        arenas.push_home(entry, class, arena);
+        core.push_home(entry, class, node_index);
     }
 }
 
@@ -468,10 +468,10 @@ pub(crate) trait BulkSink {
     fn len(&self) -> usize;
     /// Makes room for `n` more.
     fn reserve(&mut self, n: usize);
-    /// Takes ownership of `entries`, all of the bulk's class on `arena`.
-    fn put(&mut self, entries: &[Entry], arena: NodeIndex);
+    /// Takes ownership of `entries`, all of the bulk's class on `node_index`.
+    fn put(&mut self, entries: &[Entry], node_index: NodeIndex);
     /// Gives back everything put after the first `start` (a bulk that failed part-way).
-    fn undo(&mut self, arenas: &CachedCore, class: SizeClass, start: usize);
+    fn undo(&mut self, core: &CachedCore, class: SizeClass, start: usize);
 }
 
 impl BulkSink for Vec<Entry> {
@@ -488,17 +488,17 @@ impl BulkSink for Vec<Entry> {
         self.extend_from_slice(entries);
     }
 
-    fn undo(&mut self, arenas: &CachedCore, class: SizeClass, start: usize) {
-        let home = thread_home(arenas).unwrap_or_else(|| arenas.default_node_index());
-        free_batch(arenas, class, home, &self[start..]);
+    fn undo(&mut self, core: &CachedCore, class: SizeClass, start: usize) {
+        let home = thread_home(core).unwrap_or_else(|| core.default_node_index());
+        free_batch(core, class, home, &self[start..]);
         self.truncate(start);
     }
 }
 
 /// Appends `n` entries of `class` from the calling thread's home node to `out`, all or nothing
-/// (on an error `out` is as it was). Returns the home arena. Never goes to another node.
+/// (on an error `out` is as it was). Returns the home node. Never goes to another node.
 pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
-    arenas: &CachedCore,
+    core: &CachedCore,
     class: SizeClass,
     n: usize,
     out: &mut S,
@@ -506,7 +506,7 @@ pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
     let start = out.len();
     // Reserve at most a cache's worth up front; a bigger bulk grows the vector as it goes.
     out.reserve(n.min(1 << 16));
-    let result = with_slot(arenas, |slot, p| {
+    let result = with_slot(core, |slot, p| {
         let home = p.home;
         let mut need = n;
         while need > 0 {
@@ -522,7 +522,7 @@ pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
             }
             // A bulk never re-homes mid-way (its entries must all be of one node), nor goes
             // remote.
-            let (entry, _) = p.refill(arenas, slot, class, RefillMode::Bulk)?;
+            let (entry, _) = p.refill(core, slot, class, RefillMode::Bulk)?;
             out.put(&[entry], home);
             need -= 1;
         }
@@ -532,32 +532,32 @@ pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
         Some(result) => result,
         None => (0..n)
             .try_for_each(|_| {
-                let (entry, arena) = arenas.allocate_direct(arenas.default_node_index(), class, false)?;
-                out.put(&[entry], arena);
+                let (entry, node_index) = core.allocate_direct(core.default_node_index(), class, false)?;
+                out.put(&[entry], node_index);
                 Ok(())
             })
-            .map(|()| arenas.default_node_index()),
+            .map(|()| core.default_node_index()),
     };
     if result.is_err() && out.len() > start {
-        out.undo(arenas, class, start);
+        out.undo(core, class, start);
     }
     result
 }
 
-/// A bulk allocation's fast path: when the calling thread's last-used slot is `arenas`' own and
+/// A bulk allocation's fast path: when the calling thread's last-used slot is `core`'s own and
 /// its stack of `class` holds at least `n` entries, puts the newest `n` into `out` in one go (one
-/// counter bump, nothing else looked up) and returns the home arena; else `None`, nothing done,
+/// counter bump, nothing else looked up) and returns the home node; else `None`, nothing done,
 /// and the caller takes [`allocate_batch`]'s way. Entries already in the stack are within every
 /// budget, so no budget check is needed first. `out` gets room for `n` before the cache is
 /// touched, so its `put` does not allocate.
 #[inline]
 pub(crate) fn allocate_from_stack<S: BulkSink + ?Sized>(
-    arenas: &CachedCore,
+    core: &CachedCore,
     class: SizeClass,
     n: usize,
     out: &mut S,
 ) -> Option<NodeIndex> {
-    let slot = last_slot(arenas);
+    let slot = last_slot(core);
     if slot.is_null() {
         return None;
     }
@@ -582,12 +582,12 @@ pub(crate) fn allocate_from_stack<S: BulkSink + ?Sized>(
     Some(home)
 }
 
-/// Frees entries of one class and arena in one go.
-pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: NodeIndex, entries: &[Entry]) {
-    let done = with_slot(arenas, |slot, p| {
+/// Frees entries of one class and node in one go.
+pub(crate) fn free_batch(core: &CachedCore, class: SizeClass, node_index: NodeIndex, entries: &[Entry]) {
+    let done = with_slot(core, |slot, p| {
         let mut rest = entries;
-        if p.home == arena {
-            let c = p.class_mut(arenas, class);
+        if p.home == node_index {
+            let c = p.class_mut(core, class);
             let take = (c.cap - c.len.min(c.cap)).min(rest.len());
             c.stack[c.len..c.len + take].copy_from_slice(&rest[..take]);
             c.len += take;
@@ -595,49 +595,49 @@ pub(crate) fn free_batch(arenas: &CachedCore, class: SizeClass, arena: NodeIndex
             rest = &rest[take..];
         }
         for &entry in rest {
-            p.free_slow(arenas, slot, entry, class, arena);
+            p.free_slow(core, slot, entry, class, node_index);
         }
     });
     if done.is_none() {
-        arenas.push_many_home(entries, class, arena);
+        core.push_many_home(entries, class, node_index);
     }
 }
 
-/// Frees many segments in one go (each with its own class and arena).
-pub(crate) fn free_many(arenas: &CachedCore, items: impl Iterator<Item = (Entry, SizeClass, NodeIndex)>) {
+/// Frees many segments in one go (each with its own class and node).
+pub(crate) fn free_many(core: &CachedCore, items: impl Iterator<Item = (Entry, SizeClass, NodeIndex)>) {
     let mut items = items.peekable();
-    with_slot(arenas, |slot, p| {
-        for (entry, class, arena) in items.by_ref() {
-            if p.home == arena && p.classes[class.index()].push(entry).is_ok() {
+    with_slot(core, |slot, p| {
+        for (entry, class, node_index) in items.by_ref() {
+            if p.home == node_index && p.classes[class.index()].push(entry).is_ok() {
                 slot.counters[class.index()].frees.bump(1);
             } else {
-                p.free_slow(arenas, slot, entry, class, arena);
+                p.free_slow(core, slot, entry, class, node_index);
             }
         }
     });
     // Whatever the cache could not take (thread being torn down) goes straight home.
-    for (entry, class, arena) in items {
-        arenas.push_home(entry, class, arena);
+    for (entry, class, node_index) in items {
+        core.push_home(entry, class, node_index);
     }
 }
 
-/// Gives back `n` entries of `class` on `arena` by letting `fill` write them straight into the
+/// Gives back `n` entries of `class` on `node_index` by letting `fill` write them straight into the
 /// free top of the calling thread's stack, one copy and one counter bump for all of them (the
 /// release of a whole `Vec<Segment>`, `segment::handles::release_all`). Only when the thread's
-/// last-used slot is `arenas`' own, `arena` is its home and the stack has room for all `n`;
+/// last-used slot is `core`'s own, `node_index` is its home and the stack has room for all `n`;
 /// `fill` gets exactly `n` slots and returns whether what it wrote is to be kept. Returns
 /// whether the entries went back: if not, nothing changed (the written slots lie beyond the
 /// stack's length) and the caller gives them back another way. `fill` must not call into the
 /// cache.
 #[inline]
 pub(crate) fn free_into_stack(
-    arenas: &CachedCore,
+    core: &CachedCore,
     class: SizeClass,
-    arena: NodeIndex,
+    node_index: NodeIndex,
     n: usize,
     fill: impl FnOnce(&mut [Entry]) -> bool,
 ) -> bool {
-    let slot = last_slot(arenas);
+    let slot = last_slot(core);
     if slot.is_null() {
         return false;
     }
@@ -649,7 +649,7 @@ pub(crate) fn free_into_stack(
         let c = &mut p.classes[class.index()];
         // `len` may exceed a shrunk capacity until a trim (`set_cap`), hence the saturation; a
         // class not yet in use has no room.
-        if p.home != arena || c.cap.saturating_sub(c.len) < n {
+        if p.home != node_index || c.cap.saturating_sub(c.len) < n {
             return false;
         }
         debug_assert!(c.is_valid());
@@ -678,42 +678,46 @@ pub(crate) enum At {
     Miss,
 }
 
-/// One thread-local lookup for an allocation on `arena`: [`At::Home`] when it is the thread's
+/// One thread-local lookup for an allocation on `node_index`: [`At::Home`] when it is the thread's
 /// home; else an entry from the thread's outbox for that node — what this thread freed there
 /// and has not sent home yet, else half an outbox taken from one batch of that node's pool.
 #[inline]
-pub(crate) fn allocate_at(arenas: &CachedCore, class: SizeClass, arena: NodeIndex) -> At {
-    let slot = last_slot(arenas);
+pub(crate) fn allocate_at(core: &CachedCore, class: SizeClass, node_index: NodeIndex) -> At {
+    let slot = last_slot(core);
     if !slot.is_null() {
         // SAFETY: as in `allocate`.
         let slot = unsafe { &*slot };
         // SAFETY: as in `allocate` (a read of the owner's own field).
-        if slot.private.with_mut(|p| unsafe { (*p).home }) == arena {
+        if slot.private.with_mut(|p| unsafe { (*p).home }) == node_index {
             return At::Home;
         }
     }
-    allocate_elsewhere(arenas, class, arena)
+    allocate_elsewhere(core, class, node_index)
 }
 
 /// [`allocate_at`] for a node that is not the last-used slot's home.
 #[inline(never)]
-fn allocate_elsewhere(arenas: &CachedCore, class: SizeClass, arena: NodeIndex) -> At {
-    with_slot(arenas, |slot, p| {
-        if p.home == arena { At::Home } else { p.take_sent(arenas, slot, class, arena).map_or(At::Miss, At::Sent) }
+fn allocate_elsewhere(core: &CachedCore, class: SizeClass, node_index: NodeIndex) -> At {
+    with_slot(core, |slot, p| {
+        if p.home == node_index {
+            At::Home
+        } else {
+            p.take_sent(core, slot, class, node_index).map_or(At::Miss, At::Sent)
+        }
     })
     .unwrap_or(At::Miss)
 }
 
-/// The calling thread's home arena for `arenas` (creating its slot if needed).
-pub(crate) fn thread_home(arenas: &CachedCore) -> Option<NodeIndex> {
-    with_slot(arenas, |_, p| p.home)
+/// The calling thread's home node for `core` (creating its slot if needed).
+pub(crate) fn thread_home(core: &CachedCore) -> Option<NodeIndex> {
+    with_slot(core, |_, p| p.home)
 }
 
-/// Flushes the calling thread's cache for `arenas` to the node pools and, if `new_home` is
+/// Flushes the calling thread's cache for `core` to the node pools and, if `new_home` is
 /// given, makes that the thread's home.
-pub(crate) fn flush(arenas: &CachedCore, new_home: Option<NodeIndex>) {
-    with_slot(arenas, |slot, p| {
-        p.flush_all(arenas, slot);
+pub(crate) fn flush(core: &CachedCore, new_home: Option<NodeIndex>) {
+    with_slot(core, |slot, p| {
+        p.flush_all(core, slot);
         if let Some(home) = new_home {
             p.home = home;
             p.pinned = true;
@@ -724,10 +728,10 @@ pub(crate) fn flush(arenas: &CachedCore, new_home: Option<NodeIndex>) {
 
 impl PrivateCache {
     /// Makes sure the class's stack exists (first use) and returns it.
-    fn class_mut(&mut self, arenas: &CachedCore, class: SizeClass) -> &mut ClassCache {
+    fn class_mut(&mut self, core: &CachedCore, class: SizeClass) -> &mut ClassCache {
         let c = &mut self.classes[class.index()];
         if c.max == 0 {
-            c.max = arenas.max_capacity(class);
+            c.max = core.max_capacity(class);
             c.cap = sizing::initial_capacity(c.max);
             c.stack = Entry::vacant_stack(c.max);
         }
@@ -737,23 +741,23 @@ impl PrivateCache {
     /// Counts a slow-path event; every `SCAN_INTERVAL` events, shrinks idle classes and, when
     /// `may_rehome` and the home is not pinned, follows the thread to its current node.
     #[inline]
-    fn tick(&mut self, arenas: &CachedCore, slot: &CacheSlot, may_rehome: bool) {
+    fn tick(&mut self, core: &CachedCore, slot: &CacheSlot, may_rehome: bool) {
         self.events += 1;
         if self.events >= sizing::SCAN_INTERVAL {
-            self.scan(arenas, slot, may_rehome);
+            self.scan(core, slot, may_rehome);
         }
     }
 
     /// The periodic scan of [`PrivateCache::tick`].
     #[cold]
     #[inline(never)]
-    fn scan(&mut self, arenas: &CachedCore, slot: &CacheSlot, may_rehome: bool) {
+    fn scan(&mut self, core: &CachedCore, slot: &CacheSlot, may_rehome: bool) {
         self.events = 0;
         // The outboxes' bound in time: an outbox non-empty at two scans in a row goes home, so
         // nothing waits longer than two scan intervals of its thread's slow-path events.
         for i in 0..self.outboxes.len() {
             if self.aged[i] {
-                self.flush_outbox(arenas, slot, i);
+                self.flush_outbox(core, slot, i);
             } else {
                 self.aged[i] = !self.outboxes[i].is_empty();
             }
@@ -771,28 +775,28 @@ impl PrivateCache {
             if cap < c.cap {
                 c.set_cap(cap);
                 let class = SizeClass::from_index(i).unwrap_or_else(|| unreachable!());
-                self.trim_class(arenas, slot, class, cap);
+                self.trim_class(core, slot, class, cap);
             }
         }
         if may_rehome
             && !self.pinned
-            && let Some(home) = arenas.home_for_current_thread(self.home)
+            && let Some(home) = core.home_for_current_thread(self.home)
             && home != self.home
         {
-            self.flush_all(arenas, slot);
+            self.flush_all(core, slot);
             self.home = home;
             slot.home.store(home.raw(), Ordering::Relaxed);
         }
     }
 
     /// Moves stack entries beyond `keep` to the home pool.
-    fn trim_class(&mut self, arenas: &CachedCore, slot: &CacheSlot, class: SizeClass, keep: usize) {
+    fn trim_class(&mut self, core: &CachedCore, slot: &CacheSlot, class: SizeClass, keep: usize) {
         let home = self.home;
         let c = &mut self.classes[class.index()];
         if c.len > keep {
             let excess = &c.stack[keep..c.len];
             slot.counters[class.index()].spilled.bump(excess.len() as u64);
-            arenas.push_many_home(excess, class, home);
+            core.push_many_home(excess, class, home);
             c.len = keep;
         }
     }
@@ -800,7 +804,7 @@ impl PrivateCache {
     /// Pops an entry of `class`, refilling first if the stack is empty.
     fn allocate_or_refill(
         &mut self,
-        arenas: &CachedCore,
+        core: &CachedCore,
         slot: &CacheSlot,
         class: SizeClass,
     ) -> Result<(Entry, NodeIndex), AllocError> {
@@ -809,7 +813,7 @@ impl PrivateCache {
             slot.counters[class.index()].allocs.bump(1);
             return Ok((entry, self.home));
         }
-        self.refill(arenas, slot, class, RefillMode::Single)
+        self.refill(core, slot, class, RefillMode::Single)
     }
 
     /// Refills the class's stack and pops one entry; with `remote_ok`, returns another node's
@@ -818,22 +822,22 @@ impl PrivateCache {
     #[inline(never)]
     fn refill(
         &mut self,
-        arenas: &CachedCore,
+        core: &CachedCore,
         slot: &CacheSlot,
         class: SizeClass,
         mode: RefillMode,
     ) -> Result<(Entry, NodeIndex), AllocError> {
         let remote_ok = mode == RefillMode::Single;
-        arenas.check_fork()?;
-        self.tick(arenas, slot, remote_ok);
+        core.check_fork()?;
+        self.tick(core, slot, remote_ok);
         let home = self.home;
         let counters = &slot.counters[class.index()];
         let allocs = counters.allocs.get();
-        let c = self.class_mut(arenas, class);
+        let c = self.class_mut(core, class);
         c.set_cap(sizing::after_refill(c.cap, c.max, allocs - c.allocs_at_refill));
         c.allocs_at_refill = allocs;
         let want = sizing::batch(c.cap);
-        let node = arenas.node(home);
+        let node = core.node(home);
         let pool = &node.classes[class.index()];
 
         // 1. The thread's own spill deque.
@@ -858,7 +862,7 @@ impl PrivateCache {
             c.len += take;
             got = take;
             batch.truncate(from);
-            arenas.push_batch_home(batch, class, home);
+            core.push_batch_home(batch, class, home);
             counters.pool_refills.bump(1);
         }
         // 3. A batch stolen from another thread of the node.
@@ -886,18 +890,18 @@ impl PrivateCache {
         if got == 0 {
             let start = c.len;
             let mut carved = Vec::with_capacity(want);
-            match arenas.carve(home, class, want, &mut carved) {
+            match core.carve(home, class, want, &mut carved) {
                 Ok(n) => {
                     c.stack[start..start + n].copy_from_slice(&carved);
                     c.len += n;
                     got = n;
                 }
-                Err(e) if !remote_ok => return Err(arenas.carve_error(arenas.node_id(home), e)),
+                Err(e) if !remote_ok => return Err(core.carve_error(core.node_id(home), e)),
                 Err(e) => {
                     // 5. Another node, when the home node is out of budget.
-                    let (entry, arena) = arenas.allocate_remote(home, class, e)?;
+                    let (entry, node_index) = core.allocate_remote(home, class, e)?;
                     counters.remote_allocs.bump(1);
-                    return Ok((entry, arena));
+                    return Ok((entry, node_index));
                 }
             }
         }
@@ -914,27 +918,34 @@ impl PrivateCache {
     /// another node.
     #[cold]
     #[inline(never)]
-    fn free_slow(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: Entry, class: SizeClass, arena: NodeIndex) {
+    fn free_slow(
+        &mut self,
+        core: &CachedCore,
+        slot: &CacheSlot,
+        entry: Entry,
+        class: SizeClass,
+        node_index: NodeIndex,
+    ) {
         let counters = &slot.counters[class.index()];
-        if arenas.check_fork().is_err() {
-            arenas.push_home(entry, class, arena);
+        if core.check_fork().is_err() {
+            core.push_home(entry, class, node_index);
             return;
         }
-        if arena != self.home {
+        if node_index != self.home {
             counters.foreign_frees.bump(1);
-            self.send(arenas, slot, entry, class, arena);
-            self.tick(arenas, slot, false);
+            self.send(core, slot, entry, class, node_index);
+            self.tick(core, slot, false);
             return;
         }
-        self.tick(arenas, slot, true);
+        self.tick(core, slot, true);
         let home = self.home;
-        if arena != home {
+        if node_index != home {
             // The tick moved the thread to another node.
-            arenas.push_home(entry, class, arena);
+            core.push_home(entry, class, node_index);
             return;
         }
         let allocs = counters.allocs.get();
-        let c = self.class_mut(arenas, class);
+        let c = self.class_mut(core, class);
         let Err(entry) = c.push(entry) else {
             counters.frees.bump(1);
             return;
@@ -948,7 +959,7 @@ impl PrivateCache {
         let as_batch = sizing::spill_as_batch(k, c.cap, since);
         c.set_cap(sizing::after_spill(c.cap, c.max, since));
         c.allocs_at_spill = allocs;
-        let pool = &arenas.node(home).classes[class.index()];
+        let pool = &core.node(home).classes[class.index()];
         let worker = c.worker.get_or_insert_with(|| {
             let worker = Worker::new_lifo();
             pool.add_stealer(slot.id, worker.stealer());
@@ -959,13 +970,13 @@ impl PrivateCache {
                 worker.push(old);
             }
         } else {
-            arenas.push_many_home(&c.stack[..k], class, home);
+            core.push_many_home(&c.stack[..k], class, home);
         }
         c.stack.copy_within(k..c.len, 0);
         c.len -= k;
         counters.spilled.bump(k as u64);
         if let Err(entry) = c.push(entry) {
-            arenas.push_home(entry, class, home);
+            core.push_home(entry, class, home);
         } else {
             counters.frees.bump(1);
         }
@@ -973,18 +984,18 @@ impl PrivateCache {
 
     /// The outbox threshold of `class`: half the class's largest capacity, at most
     /// [`sizing::OUTBOX_MAX`].
-    fn outbox_batch(arenas: &CachedCore, class: SizeClass) -> usize {
-        sizing::batch(arenas.max_capacity(class)).min(sizing::OUTBOX_MAX)
+    fn outbox_batch(core: &CachedCore, class: SizeClass) -> usize {
+        sizing::batch(core.max_capacity(class)).min(sizing::OUTBOX_MAX)
     }
 
     /// The outboxes' invariant for outbox `i`: it holds fewer entries than its threshold (a full
     /// one is flushed at once) and, once used, has room for a whole batch, so a push never
     /// reallocates. Checked under `expensive-checks` on every outbox at every flush (not per
     /// foreign free: the profile builds with the feature on, and measures that path).
-    fn outbox_valid(&self, arenas: &CachedCore, i: usize) -> bool {
+    fn outbox_valid(&self, core: &CachedCore, i: usize) -> bool {
         let Some(b) = self.outboxes.get(i) else { return true };
         let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return b.capacity() == 0 };
-        let limit = Self::outbox_batch(arenas, class);
+        let limit = Self::outbox_batch(core, class);
         b.capacity() == 0 || (b.len() < limit && b.capacity() >= limit)
     }
 
@@ -997,20 +1008,20 @@ impl PrivateCache {
     #[inline]
     fn send_fast(
         &mut self,
-        arenas: &CachedCore,
+        core: &CachedCore,
         slot: &CacheSlot,
         entry: Entry,
         class: SizeClass,
-        arena: NodeIndex,
+        node_index: NodeIndex,
     ) -> bool {
-        if arena == self.home || self.events + 1 >= sizing::SCAN_INTERVAL {
+        if node_index == self.home || self.events + 1 >= sizing::SCAN_INTERVAL {
             return false;
         }
-        let i = arena.get() * MAX_CLASSES + class.index();
+        let i = node_index.get() * MAX_CLASSES + class.index();
         let Some(outbox) = self.outboxes.get_mut(i) else { return false };
         // Below the threshold after the push, so no flush is due; an outbox in use has room for
         // its threshold (`outbox_valid`), so the push never reallocates.
-        if outbox.len() + 1 >= Self::outbox_batch(arenas, class) || outbox.len() == outbox.capacity() {
+        if outbox.len() + 1 >= Self::outbox_batch(core, class) || outbox.len() == outbox.capacity() {
             return false;
         }
         outbox.push(entry);
@@ -1020,12 +1031,12 @@ impl PrivateCache {
         true
     }
 
-    /// A foreign free: puts `entry` (of `class` on `arena`, not the home) into the outbox for
+    /// A foreign free: puts `entry` (of `class` on `node_index`, not the home) into the outbox for
     /// its node, a plain push; a full outbox goes home as one batch.
-    fn send(&mut self, arenas: &CachedCore, slot: &CacheSlot, entry: Entry, class: SizeClass, arena: NodeIndex) {
-        self.ensure_outboxes(arenas);
-        let i = arena.get() * MAX_CLASSES + class.index();
-        let limit = Self::outbox_batch(arenas, class);
+    fn send(&mut self, core: &CachedCore, slot: &CacheSlot, entry: Entry, class: SizeClass, node_index: NodeIndex) {
+        self.ensure_outboxes(core);
+        let i = node_index.get() * MAX_CLASSES + class.index();
+        let limit = Self::outbox_batch(core, class);
         let outbox = &mut self.outboxes[i];
         if outbox.capacity() < limit {
             outbox.reserve_exact(limit - outbox.len()); // first use of this outbox
@@ -1033,27 +1044,27 @@ impl PrivateCache {
         outbox.push(entry);
         slot.outboxed[i].set(outbox.len() as u64);
         if outbox.len() >= limit {
-            self.flush_outbox(arenas, slot, i);
+            self.flush_outbox(core, slot, i);
         }
     }
 
-    /// Takes the newest segment of `class` on `arena` out of the outbox for that node: what
+    /// Takes the newest segment of `class` on `node_index` out of the outbox for that node: what
     /// this thread freed there, reused while still warm. An empty outbox first takes up to half
     /// its threshold from the newest end of one pool batch (the rest of the batch goes back),
     /// so an allocation on another node moves a batch per half-outbox, not one per segment.
     fn take_sent(
         &mut self,
-        arenas: &CachedCore,
+        core: &CachedCore,
         slot: &CacheSlot,
         class: SizeClass,
-        arena: NodeIndex,
+        node_index: NodeIndex,
     ) -> Option<Entry> {
-        self.ensure_outboxes(arenas);
-        let i = arena.get() * MAX_CLASSES + class.index();
-        let limit = Self::outbox_batch(arenas, class);
+        self.ensure_outboxes(core);
+        let i = node_index.get() * MAX_CLASSES + class.index();
+        let limit = Self::outbox_batch(core, class);
         let outbox = &mut self.outboxes[i];
         if outbox.is_empty() {
-            let mut batch = arenas.node(arena).classes[class.index()].pop_batch()?;
+            let mut batch = core.node(node_index).classes[class.index()].pop_batch()?;
             if outbox.capacity() < limit {
                 outbox.reserve_exact(limit);
             }
@@ -1061,7 +1072,7 @@ impl PrivateCache {
             let from = batch.len() - take;
             outbox.extend_from_slice(&batch[from..]);
             batch.truncate(from);
-            arenas.push_batch_home(batch, class, arena);
+            core.push_batch_home(batch, class, node_index);
         }
         let entry = outbox.pop()?;
         slot.outboxed[i].set(outbox.len() as u64);
@@ -1070,56 +1081,56 @@ impl PrivateCache {
 
     /// Creates the (empty, unallocated) outboxes on the thread's first use of another node.
     #[inline]
-    fn ensure_outboxes(&mut self, arenas: &CachedCore) {
+    fn ensure_outboxes(&mut self, core: &CachedCore) {
         if self.outboxes.is_empty() {
-            self.create_outboxes(arenas);
+            self.create_outboxes(core);
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn create_outboxes(&mut self, arenas: &CachedCore) {
-        self.outboxes = (0..arenas.all_nodes().len() * MAX_CLASSES).map(|_| Vec::new()).collect();
+    fn create_outboxes(&mut self, core: &CachedCore) {
+        self.outboxes = (0..core.all_nodes().len() * MAX_CLASSES).map(|_| Vec::new()).collect();
         self.aged = vec![false; self.outboxes.len()].into_boxed_slice();
     }
 
     /// Sends outbox `i` home as one batch, swapping in a spare vector of that pool.
-    fn flush_outbox(&mut self, arenas: &CachedCore, slot: &CacheSlot, i: usize) {
+    fn flush_outbox(&mut self, core: &CachedCore, slot: &CacheSlot, i: usize) {
         let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return };
-        let arena = NodeIndex::from_usize(i / MAX_CLASSES);
+        let node_index = NodeIndex::from_usize(i / MAX_CLASSES);
         let Some(outbox) = self.outboxes.get_mut(i).filter(|b| !b.is_empty()) else { return };
-        let pool = &arenas.node(arena).classes[class.index()];
+        let pool = &core.node(node_index).classes[class.index()];
         let mut next = pool.take_spare().unwrap_or_default();
-        let limit = Self::outbox_batch(arenas, class);
+        let limit = Self::outbox_batch(core, class);
         if next.capacity() < limit {
             next.reserve_exact(limit);
         }
         let full = std::mem::replace(outbox, next);
         self.aged[i] = false;
-        crate::expensive_check!(self.outbox_valid(arenas, i));
+        crate::expensive_check!(self.outbox_valid(core, i));
         // Out of the outbox (for stats) as it goes into the pool.
         slot.outboxed[i].set(0);
-        arenas.push_batch_home(full, class, arena);
+        core.push_batch_home(full, class, node_index);
     }
 
     /// Sends every non-empty outbox home.
-    fn flush_outboxes(&mut self, arenas: &CachedCore, slot: &CacheSlot) {
+    fn flush_outboxes(&mut self, core: &CachedCore, slot: &CacheSlot) {
         for i in 0..self.outboxes.len() {
-            self.flush_outbox(arenas, slot, i);
+            self.flush_outbox(core, slot, i);
         }
     }
 
     /// Moves every cached entry (stacks and deques) to the home node's pools, and every outbox
     /// to its node's pool.
-    fn flush_all(&mut self, arenas: &CachedCore, slot: &CacheSlot) {
-        self.flush_outboxes(arenas, slot);
+    fn flush_all(&mut self, core: &CachedCore, slot: &CacheSlot) {
+        self.flush_outboxes(core, slot);
         let home = self.home;
         for i in 0..MAX_CLASSES {
             let Some(class) = SizeClass::from_index(i) else { continue };
             let c = &mut self.classes[i];
             if c.len > 0 {
                 slot.counters[i].spilled.bump(c.len as u64);
-                arenas.push_many_home(&c.stack[..c.len], class, home);
+                core.push_many_home(&c.stack[..c.len], class, home);
                 c.len = 0;
             }
             if let Some(worker) = c.worker.take() {
@@ -1127,8 +1138,8 @@ impl PrivateCache {
                 while let Some(entry) = worker.pop() {
                     rest.push(entry);
                 }
-                arenas.node(home).classes[i].remove_stealer(slot.id);
-                arenas.push_many_home(&rest, class, home);
+                core.node(home).classes[i].remove_stealer(slot.id);
+                core.push_many_home(&rest, class, home);
             }
         }
     }
@@ -1139,23 +1150,23 @@ impl PrivateCache {
 pub(crate) struct Registry {
     slots: Mutex<Vec<Arc<CacheSlot>>>,
     next_id: Ids,
-    /// By arena (the slot's home when it retired) and class: the sums of retired slots' counters.
+    /// By node (the slot's home when it retired) and class: the sums of retired slots' counters.
     retired: Box<[[ClassCounters; MAX_CLASSES]]>,
 }
 
 impl Registry {
-    pub(crate) fn new(arenas: usize) -> Self {
+    pub(crate) fn new(core: usize) -> Self {
         Self {
             slots: Mutex::new(Vec::new()),
             next_id: Ids::new(1),
-            retired: (0..arenas).map(|_| std::array::from_fn(|_| ClassCounters::default())).collect(),
+            retired: (0..core).map(|_| std::array::from_fn(|_| ClassCounters::default())).collect(),
         }
     }
 
-    fn register(&self, arenas: &CachedCore) -> Arc<CacheSlot> {
+    fn register(&self, core: &CachedCore) -> Arc<CacheSlot> {
         let id = self.next_id.next();
-        let home = arenas.initial_home();
-        let slot = Arc::new(CacheSlot::new(arenas, id, home));
+        let home = core.initial_home();
+        let slot = Arc::new(CacheSlot::new(core, id, home));
         lock(&self.slots).push(Arc::clone(&slot));
         slot
     }
@@ -1186,10 +1197,10 @@ impl Registry {
         lock(&self.slots).clone()
     }
 
-    /// Counter sums of every slot homed on `arena`, live and retired, for one class.
-    pub(crate) fn sums(&self, arena: NodeIndex, class: usize) -> ClassCounts {
-        let mut total = self.retired[arena.get()][class].get();
-        for slot in lock(&self.slots).iter().filter(|s| NodeIndex::new(s.home.load(Ordering::Relaxed)) == arena) {
+    /// Counter sums of every slot homed on `node_index`, live and retired, for one class.
+    pub(crate) fn sums(&self, node_index: NodeIndex, class: usize) -> ClassCounts {
+        let mut total = self.retired[node_index.get()][class].get();
+        for slot in lock(&self.slots).iter().filter(|s| NodeIndex::new(s.home.load(Ordering::Relaxed)) == node_index) {
             total += &slot.counters[class].get();
         }
         total

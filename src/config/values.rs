@@ -105,7 +105,7 @@ impl fmt::Display for MemoryAmount {
 pub enum NodeSelection {
     /// Every node the process may use.
     All,
-    /// These nodes (each must be usable, checked when the arenas are built).
+    /// These nodes (each must be usable, checked when the core is built).
     List(NodeSet),
 }
 

@@ -44,7 +44,7 @@ pub(crate) struct Core {
     max_capacity: [usize; MAX_CLASSES],
     pool_limit: [usize; MAX_CLASSES],
     pub(crate) region_size: usize,
-    /// Other arenas by distance, nearest first, for each arena.
+    /// Other nodes by distance, nearest first, for each node.
     remote_order: Vec<Vec<NodeIndex>>,
     strict: bool,
     node_policy: NodePolicy,
@@ -225,12 +225,12 @@ impl Core {
         Ok(())
     }
 
-    /// The node of arena `arena`.
-    pub(crate) fn node_id(&self, arena: NodeIndex) -> NodeId {
-        self.nodes[arena.get()].id
+    /// The node at index `node_index`.
+    pub(crate) fn node_id(&self, node_index: NodeIndex) -> NodeId {
+        self.nodes[node_index.get()].id
     }
 
-    /// The refusal of a bulk of `n` segments of `size` bytes for arena `home` that the total
+    /// The refusal of a bulk of `n` segments of `size` bytes for node `home` that the total
     /// budget could never hold (`None` when it could), to give before anything is reserved,
     /// mapped or sized for the bulk.
     pub(crate) fn bulk_never_fits(&self, home: NodeIndex, n: usize, size: usize) -> Option<AllocError> {
@@ -247,7 +247,7 @@ impl Core {
         Some(AllocError::Bulk { requested: n, size, cause: Box::new(cause) })
     }
 
-    /// The arena of `node`.
+    /// The node of `node`.
     pub(crate) fn node_index(&self, node: NodeId) -> Result<NodeIndex, AllocError> {
         self.index_of.get(node.index()).copied().flatten().ok_or_else(|| AllocError::UnknownNode {
             node,
@@ -255,12 +255,12 @@ impl Core {
         })
     }
 
-    /// Arena `arena`.
-    pub(crate) fn node(&self, arena: NodeIndex) -> &NodeCore {
-        &self.nodes[arena.get()]
+    /// The node core at `node_index`.
+    pub(crate) fn node(&self, node_index: NodeIndex) -> &NodeCore {
+        &self.nodes[node_index.get()]
     }
 
-    /// All arenas.
+    /// Every node core.
     pub(crate) fn all_nodes(&self) -> &[NodeCore] {
         &self.nodes
     }
@@ -280,7 +280,7 @@ impl Core {
         SizeClass::count_for_region(self.region_size)
     }
 
-    /// The arena of the node the calling thread runs on, if that node is in use.
+    /// The node of the node the calling thread runs on, if that node is in use.
     fn current_node_index(&self) -> Option<NodeIndex> {
         self.index_of.get(self.topology.current_node().index()).copied().flatten()
     }
@@ -296,7 +296,7 @@ impl Core {
         }
     }
 
-    /// The arena an allocation without a cache goes to.
+    /// The node an allocation without a cache goes to.
     pub(crate) fn default_node_index(&self) -> NodeIndex {
         match self.node_policy {
             NodePolicy::Bind(node) => self.node_index(node).unwrap_or(NodeIndex::new(0)),
@@ -330,20 +330,20 @@ impl Core {
         }
     }
 
-    /// Carves up to `n` segments of `class` on `arena`, giving pooled segments back to their
+    /// Carves up to `n` segments of `class` on `node_index`, giving pooled segments back to their
     /// regions and retrying once when a budget refuses.
     pub(crate) fn carve(
         &self,
-        arena: NodeIndex,
+        node_index: NodeIndex,
         class: SizeClass,
         n: usize,
         out: &mut Vec<Entry>,
     ) -> Result<usize, CarveError> {
-        let node = self.node(arena);
+        let node = self.node(node_index);
         match node.carve(class, n, out, &self.source, &self.total) {
             Err(CarveError::Budget(_)) => {
                 // Whole regions may be sitting free behind pooled segments of other classes.
-                self.drain_node_pools(arena, None);
+                self.drain_node_pools(node_index, None);
                 node.carve(class, n, out, &self.source, &self.total)
             }
             other => other,
@@ -363,7 +363,7 @@ impl Core {
         }
     }
 
-    /// After the home arena failed to carve: another node's segment (nearest first), unless
+    /// After the home node failed to carve: another node's segment (nearest first), unless
     /// strict mode forbids it or the failure was not about budget.
     pub(crate) fn allocate_remote(
         &self,
@@ -387,64 +387,64 @@ impl Core {
         Err(error)
     }
 
-    /// One segment of `class` on `arena` without going through a cache: from the pool, else
-    /// carved; with `remote_ok`, from another node when `arena` is out of budget.
+    /// One segment of `class` on `node_index` without going through a cache: from the pool, else
+    /// carved; with `remote_ok`, from another node when `node_index` is out of budget.
     pub(crate) fn allocate_direct(
         &self,
-        arena: NodeIndex,
+        node_index: NodeIndex,
         class: SizeClass,
         remote_ok: bool,
     ) -> Result<(Entry, NodeIndex), AllocError> {
         self.check_fork()?;
-        if let Some(entry) = self.take_one(arena, class) {
-            return Ok((entry, arena));
+        if let Some(entry) = self.take_one(node_index, class) {
+            return Ok((entry, node_index));
         }
         let mut out = Vec::with_capacity(1);
-        match self.carve(arena, class, 1, &mut out) {
-            Ok(_) => Ok((out[0], arena)),
-            Err(e) if remote_ok => self.allocate_remote(arena, class, e),
-            Err(e) => Err(self.carve_error(self.node_id(arena), e)),
+        match self.carve(node_index, class, 1, &mut out) {
+            Ok(_) => Ok((out[0], node_index)),
+            Err(e) if remote_ok => self.allocate_remote(node_index, class, e),
+            Err(e) => Err(self.carve_error(self.node_id(node_index), e)),
         }
     }
 
     /// An allocation when the thread cache is unavailable (thread being torn down).
     pub(crate) fn allocate_uncached(
         &self,
-        arena: Option<NodeIndex>,
+        node_index: Option<NodeIndex>,
         class: SizeClass,
     ) -> Result<(Entry, NodeIndex), AllocError> {
-        self.allocate_direct(arena.unwrap_or_else(|| self.default_node_index()), class, true)
+        self.allocate_direct(node_index.unwrap_or_else(|| self.default_node_index()), class, true)
     }
 
-    /// Takes one segment of `class` from `arena`'s pool (the rest of its batch goes back).
-    pub(crate) fn take_one(&self, arena: NodeIndex, class: SizeClass) -> Option<Entry> {
-        let mut batch = self.node(arena).classes[class.index()].pop_batch()?;
+    /// Takes one segment of `class` from `node_index`'s pool (the rest of its batch goes back).
+    pub(crate) fn take_one(&self, node_index: NodeIndex, class: SizeClass) -> Option<Entry> {
+        let mut batch = self.node(node_index).classes[class.index()].pop_batch()?;
         let one = batch.pop();
-        self.push_batch_home(batch, class, arena);
+        self.push_batch_home(batch, class, node_index);
         one
     }
 
     /// Puts a segment into its home node's pool.
-    pub(crate) fn push_home(&self, entry: Entry, class: SizeClass, arena: NodeIndex) {
-        self.push_many_home(std::slice::from_ref(&entry), class, arena);
+    pub(crate) fn push_home(&self, entry: Entry, class: SizeClass, node_index: NodeIndex) {
+        self.push_many_home(std::slice::from_ref(&entry), class, node_index);
     }
 
     /// Puts segments into their home node's pool as one batch, copied into a spare batch vector
     /// of the pool (no heap allocation once the pool has spares of that size).
-    pub(crate) fn push_many_home(&self, entries: &[Entry], class: SizeClass, arena: NodeIndex) {
+    pub(crate) fn push_many_home(&self, entries: &[Entry], class: SizeClass, node_index: NodeIndex) {
         if entries.is_empty() {
             return;
         }
-        let mut batch = self.node(arena).classes[class.index()].take_spare().unwrap_or_default();
+        let mut batch = self.node(node_index).classes[class.index()].take_spare().unwrap_or_default();
         batch.extend_from_slice(entries);
-        self.push_batch_home(batch, class, arena);
+        self.push_batch_home(batch, class, node_index);
     }
 
     /// Puts a batch into its home node's pool, and gives the excess of an over-full pool (or a
     /// batch the full pool refused) back to the regions, one batch at a time; the emptied
     /// vectors become the pool's spares.
-    pub(crate) fn push_batch_home(&self, batch: Vec<Entry>, class: SizeClass, arena: NodeIndex) {
-        let node = self.node(arena);
+    pub(crate) fn push_batch_home(&self, batch: Vec<Entry>, class: SizeClass, node_index: NodeIndex) {
+        let node = self.node(node_index);
         let pool = &node.classes[class.index()];
         let refused = pool.push_batch(batch).err();
         let limit = self.pool_limit[class.index()];
@@ -464,10 +464,10 @@ impl Core {
         }
     }
 
-    /// Gives every pooled segment of `arena` back to its region; decommits free regions beyond
+    /// Gives every pooled segment of `node_index` back to its region; decommits free regions beyond
     /// `retain` (the configured amount when `None`).
-    fn drain_node_pools(&self, arena: NodeIndex, retain: Option<usize>) {
-        let node = self.node(arena);
+    fn drain_node_pools(&self, node_index: NodeIndex, retain: Option<usize>) {
+        let node = self.node(node_index);
         for (i, class_state) in node.classes.iter().enumerate().take(self.class_count()) {
             let Some(class) = SizeClass::from_index(i) else { continue };
             let mut entries = Vec::new();

@@ -12,7 +12,7 @@
 //!   `committed` says which.
 //!
 //! The table only does bookkeeping: mapping, recommitting and decommitting are done by the
-//! caller (the node arena), which holds the table's mutex throughout.
+//! caller (the node core), which holds the table's mutex throughout.
 
 use std::collections::BTreeMap;
 

@@ -31,30 +31,30 @@ use crate::size_class::SizeClass;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct SegmentBatch<'a> {
-    arenas: &'a CachedCore,
+    core: &'a CachedCore,
     class: SizeClass,
-    arena: NodeIndex,
+    node_index: NodeIndex,
     entries: Vec<Entry>,
 }
 
 impl<'a> SegmentBatch<'a> {
-    pub(crate) fn new(arenas: &'a CachedCore) -> Self {
+    pub(crate) fn new(core: &'a CachedCore) -> Self {
         Self {
-            arenas,
+            core,
             class: SizeClass::for_size(1).unwrap_or_else(|| unreachable!()),
-            arena: NodeIndex::new(0),
+            node_index: NodeIndex::new(0),
             entries: Vec::new(),
         }
     }
 
-    /// The class and arena of the entries, and the entries, for the allocator.
+    /// The class and node of the entries, and the entries, for the allocator.
     pub(crate) fn parts_mut(&mut self) -> (&'a CachedCore, &mut SizeClass, &mut NodeIndex, &mut Vec<Entry>) {
-        (self.arenas, &mut self.class, &mut self.arena, &mut self.entries)
+        (self.core, &mut self.class, &mut self.node_index, &mut self.entries)
     }
 
     /// The manager's state this batch belongs to.
-    pub(crate) fn arenas(&self) -> &'a CachedCore {
-        self.arenas
+    pub(crate) fn core(&self) -> &'a CachedCore {
+        self.core
     }
 
     /// Segments held.
@@ -78,7 +78,7 @@ impl<'a> SegmentBatch<'a> {
     /// The node of every segment (meaningful once the batch holds any).
     #[must_use]
     pub fn node(&self) -> numa::NodeId {
-        self.arenas.node_id(self.arena)
+        self.core.node_id(self.node_index)
     }
 
     /// The memory of segment `i`.
@@ -119,16 +119,16 @@ impl<'a> SegmentBatch<'a> {
     pub fn pop(&mut self) -> Option<Segment<'a>> {
         let entry = self.entries.pop()?;
         // SAFETY: the batch owned the entry exclusively and gives it up here.
-        Some(unsafe { Segment::from_entry(self.arenas, entry, self.class, self.arena) })
+        Some(unsafe { Segment::from_entry(self.core, entry, self.class, self.node_index) })
     }
 
     /// Gives every segment back now, in one call. The batch keeps its capacity for reuse.
     pub fn release(&mut self) {
         if !self.entries.is_empty() {
-            if self.arenas.config.zero == crate::zero::ZeroMode::OnRelease {
+            if self.core.config.zero == crate::zero::ZeroMode::OnRelease {
                 super::clear_entries(self.class, &self.entries);
             }
-            crate::cache::free_batch(self.arenas, self.class, self.arena, &self.entries);
+            crate::cache::free_batch(self.core, self.class, self.node_index, &self.entries);
             self.entries.clear();
         }
     }

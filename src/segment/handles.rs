@@ -11,7 +11,7 @@ use crate::size_class::SizeClass;
 
 /// A bulk allocation's sink that makes each entry a handle.
 pub(crate) struct Handles<'a, 'v> {
-    pub(crate) arenas: &'a CachedCore,
+    pub(crate) core: &'a CachedCore,
     pub(crate) class: SizeClass,
     pub(crate) out: &'v mut Vec<Segment<'a>>,
 }
@@ -26,10 +26,10 @@ impl BulkSink for Handles<'_, '_> {
     }
 
     #[inline]
-    fn put(&mut self, entries: &[Entry], arena: NodeIndex) {
-        let (arenas, class) = (self.arenas, self.class);
-        // SAFETY: the bulk hands over these entries exclusively, each of `class` on `arena`.
-        self.out.extend(entries.iter().map(|&e| unsafe { Segment::from_entry(arenas, e, class, arena) }));
+    fn put(&mut self, entries: &[Entry], node_index: NodeIndex) {
+        let (core, class) = (self.core, self.class);
+        // SAFETY: the bulk hands over these entries exclusively, each of `class` on `node_index`.
+        self.out.extend(entries.iter().map(|&e| unsafe { Segment::from_entry(core, e, class, node_index) }));
     }
 
     fn undo(&mut self, _arenas: &CachedCore, _class: SizeClass, start: usize) {
@@ -37,21 +37,21 @@ impl BulkSink for Handles<'_, '_> {
     }
 }
 
-/// Gives every segment of `segments` back through `arenas`' thread cache in one pass and
+/// Gives every segment of `segments` back through `core`'s thread cache in one pass and
 /// leaves the vector empty (its capacity kept). Segments of another manager are dropped, which
 /// gives them back to theirs.
-pub(crate) fn release_all<'a>(arenas: &'a CachedCore, segments: &mut Vec<Segment<'a>>) {
+pub(crate) fn release_all<'a>(core: &'a CachedCore, segments: &mut Vec<Segment<'a>>) {
     // The common case — every handle of this manager, one class and node (the thread's home),
     // room on the stack: the entries are copied straight onto the stack in one pass that also
     // checks that case, and the handles are forgotten.
     if let Some(first) = segments.first()
-        && arenas.config.zero != crate::zero::ZeroMode::OnRelease
+        && core.config.zero != crate::zero::ZeroMode::OnRelease
     {
         let meta = first.meta;
         let all = segments.as_slice();
-        let back = cache::free_into_stack(arenas, meta.class, meta.node, all.len(), |room| {
+        let back = cache::free_into_stack(core, meta.class, meta.node, all.len(), |room| {
             for (slot, s) in room.iter_mut().zip(all) {
-                if !std::ptr::eq(s.arenas, arenas) || s.meta != meta {
+                if !std::ptr::eq(s.core, core) || s.meta != meta {
                     return false;
                 }
                 *slot = Entry::from_bits(s.entry.get());
@@ -65,8 +65,8 @@ pub(crate) fn release_all<'a>(arenas: &'a CachedCore, segments: &mut Vec<Segment
             return;
         }
     }
-    if !segments.iter().all(|s| std::ptr::eq(s.arenas, arenas)) {
-        segments.retain(|s| std::ptr::eq(s.arenas, arenas)); // the others go back to theirs
+    if !segments.iter().all(|s| std::ptr::eq(s.core, core)) {
+        segments.retain(|s| std::ptr::eq(s.core, core)); // the others go back to theirs
     }
     let len = segments.len();
     // SAFETY: the handles are forgotten first (a `Segment` owns nothing but its entry), and
@@ -76,10 +76,10 @@ pub(crate) fn release_all<'a>(arenas: &'a CachedCore, segments: &mut Vec<Segment
     // SAFETY: the `len` handles stay initialised in the buffer (only the length changed), and
     // nothing else touches the vector until this borrow ends.
     let forgotten = unsafe { std::slice::from_raw_parts(segments.as_ptr(), len) };
-    if arenas.config.zero == crate::zero::ZeroMode::OnRelease {
+    if core.config.zero == crate::zero::ZeroMode::OnRelease {
         for s in forgotten {
             super::clear_entries(s.meta.class, &[s.entry()]);
         }
     }
-    cache::free_many(arenas, forgotten.iter().map(|s| (s.entry(), s.meta.class, s.meta.node)));
+    cache::free_many(core, forgotten.iter().map(|s| (s.entry(), s.meta.class, s.meta.node)));
 }

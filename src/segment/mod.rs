@@ -58,12 +58,12 @@ pub(crate) fn clear_entries(class: SizeClass, entries: &[Entry]) {
 /// Clears one segment and gives it back (isolation on release).
 #[cold]
 #[inline(never)]
-fn clear_and_free(arenas: &CachedCore, entry: Entry, meta: SegmentMeta) {
+fn clear_and_free(core: &CachedCore, entry: Entry, meta: SegmentMeta) {
     clear_entries(meta.class, &[entry]);
-    crate::cache::free(arenas, entry, meta.class, meta.node);
+    crate::cache::free(core, entry, meta.class, meta.node);
 }
 
-/// What a segment is, besides its entry: class and node (as the manager's arena index).
+/// What a segment is, besides its entry: class and node (as an index in the manager's node set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SegmentMeta {
     pub(crate) class: SizeClass,
@@ -94,22 +94,27 @@ pub struct Segment<'a> {
     /// The tagged entry: address | page-kind tag. Never zero (addresses are real mappings).
     entry: NonZeroUsize,
     meta: SegmentMeta,
-    arenas: &'a CachedCore,
+    core: &'a CachedCore,
 }
 
 impl<'a> Segment<'a> {
     /// Builds a handle for a segment entry that the caller owns exclusively.
     ///
     /// # Safety
-    /// - `entry` is a tagged entry of a segment of `class` on `arenas`' arena `arena`, carved and
+    /// - `entry` is a tagged entry of a segment of `class` on `core`'s node `node_index`, carved and
     ///   not given back;
     /// - nothing else (cache, pool, other handle) holds it; the handle becomes its only owner.
     #[inline]
-    pub(crate) unsafe fn from_entry(arenas: &'a CachedCore, entry: Entry, class: SizeClass, arena: NodeIndex) -> Self {
+    pub(crate) unsafe fn from_entry(
+        core: &'a CachedCore,
+        entry: Entry,
+        class: SizeClass,
+        node_index: NodeIndex,
+    ) -> Self {
         // SAFETY: segment addresses are never null (regions are real mappings), so neither is
         // the entry.
         let entry = unsafe { NonZeroUsize::new_unchecked(entry.to_bits()) };
-        Self { entry, meta: SegmentMeta { class, node: arena }, arenas }
+        Self { entry, meta: SegmentMeta { class, node: node_index }, core }
     }
 
     /// The tagged entry this handle owns.
@@ -125,8 +130,8 @@ impl<'a> Segment<'a> {
     }
 
     /// The manager's shared state this segment belongs to.
-    pub(crate) fn arenas(&self) -> &'a CachedCore {
-        self.arenas
+    pub(crate) fn core(&self) -> &'a CachedCore {
+        self.core
     }
 
     /// Size in bytes (a power of two from 4 KiB).
@@ -152,7 +157,7 @@ impl<'a> Segment<'a> {
     /// The NUMA node the segment's memory is bound to.
     #[must_use]
     pub fn node(&self) -> NodeId {
-        self.arenas.node_id(self.meta.node)
+        self.core.node_id(self.meta.node)
     }
 
     /// The page kind of the region it was carved from.
@@ -230,13 +235,13 @@ impl Drop for Segment<'_> {
     #[inline]
     fn drop(&mut self) {
         // Isolation (`NUMASEG_ZERO=on-release`): the one branch this mode adds to the pair.
-        if self.arenas.config.zero == ZeroMode::OnRelease {
+        if self.core.config.zero == ZeroMode::OnRelease {
             // A tail call: nothing of the handle is live after it, so the fast path keeps its
             // registers.
-            clear_and_free(self.arenas, self.entry(), self.meta);
+            clear_and_free(self.core, self.entry(), self.meta);
             return;
         }
-        crate::cache::free(self.arenas, self.entry(), self.meta.class, self.meta.node);
+        crate::cache::free(self.core, self.entry(), self.meta.class, self.meta.node);
     }
 }
 
@@ -287,10 +292,10 @@ impl RawSegment {
     /// Rebuilds the handle (to use it, or to give it back by dropping it).
     ///
     /// # Safety
-    /// `arenas` is the manager this segment came from, and it is alive for `'a`.
-    pub(crate) unsafe fn into_segment<'a>(self, arenas: &'a CachedCore) -> Segment<'a> {
+    /// `core` is the manager this segment came from, and it is alive for `'a`.
+    pub(crate) unsafe fn into_segment<'a>(self, core: &'a CachedCore) -> Segment<'a> {
         // SAFETY: the caller names the right, live manager; `self` owned the entry exclusively
         // and is consumed here, so the new handle is its only owner.
-        unsafe { Segment::from_entry(arenas, self.entry, self.meta.class, self.meta.node) }
+        unsafe { Segment::from_entry(core, self.entry, self.meta.class, self.meta.node) }
     }
 }
