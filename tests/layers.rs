@@ -74,12 +74,15 @@ fn root_reexports(lib: &str) -> BTreeMap<String, String> {
     map
 }
 
-/// The library text of a file: comments dropped, and a trailing `#[cfg(test)]` module cut off.
+/// The library text of a file: comments dropped, and a trailing `#[cfg(test)]` module cut off
+/// (only a module: a `#[cfg(test)]` item elsewhere does not hide the lines after it).
 fn code_of(text: &str) -> Vec<(usize, String)> {
     let mut lines = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    let all: Vec<&str> = text.lines().collect();
+    for (i, line) in all.iter().enumerate() {
         let trimmed = line.trim_start();
-        if trimmed.starts_with("#[cfg(test)]") {
+        let next = all.get(i + 1).map_or("", |l| l.trim_start());
+        if trimmed.starts_with("#[cfg(test)]") && (next.starts_with("mod ") || next.starts_with("pub(crate) mod ")) {
             break;
         }
         if trimmed.starts_with("//") {
@@ -216,4 +219,10 @@ fn the_parser_finds_what_it_must() {
     let map = root_reexports("pub use arena_manager::ArenaManager;\npub use segment::{Segment, SegmentBatch};\n");
     assert_eq!(map.get("SegmentBatch").map(String::as_str), Some("segment"));
     assert_eq!(map.get("ArenaManager").map(String::as_str), Some("arena_manager"));
+    // A `#[cfg(test)]` item that is not the test module hides nothing after it; the module does.
+    let code = code_of(
+        "#[cfg(test)]\nconst T: u8 = 0;\nuse crate::cache::X;\n#[cfg(test)]\nmod tests {\nuse crate::manager::Y;\n}\n",
+    );
+    let names: Vec<String> = crate_paths(&code).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(names, ["cache"]);
 }

@@ -1,7 +1,8 @@
 //! Two threads steal from each other's spill deque at the same time. crossbeam's deques are
-//! lock-free, so this cannot deadlock there; the loom stand-in locks two deques per steal, and
-//! must take them in one global order or the model deadlocks (each thread holding its victim's
-//! lock and waiting for its own). Every item still ends in exactly one place.
+//! lock-free, so this cannot deadlock there; the loom stand-in locks the two deques of a steal
+//! one after the other, never both at once, or the model deadlocks (each thread holding its
+//! victim's lock and waiting for its own — nesting them was shown to deadlock here). Every item
+//! still ends in exactly one place.
 #![cfg(loom)]
 
 use loom::thread;

@@ -1,4 +1,4 @@
-//! The count of a node pool's segments (`src/arena/node.rs`, `push_batch`): counted before the
+//! The count of a node pool's segments (`src/core/node.rs`, `push_batch`): counted before the
 //! batch is published, so a pop that takes the batch at once can never take the count below
 //! zero — which would show as a huge `pooled_segments` and make the next push trim a pool that
 //! is not over-full. Publishing first and counting after (named mutation
