@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::core::Core;
 use crate::entry::{Entry, NodeIndex};
 use crate::error::{AllocError, BuildError};
-use crate::segment::{Segment, SegmentBatch};
+use crate::segment::{RawSegment, Segment, SegmentBatch};
 use crate::size_class::SizeClass;
 use crate::stats::Stats;
 use crate::zero::ZeroMode;
@@ -475,10 +475,49 @@ impl ArenaManager {
         self.core.memory_limit.as_ref()
     }
 
-    /// The shared state, for the managers and pools built on top (crate-internal): node
-    /// lookups, budgets, and turning their raw segments back into handles.
-    pub(crate) fn core(&self) -> &CachedCore {
-        &self.core
+    // The crate-internal surface the managers and pools built on top use: node lookups, the
+    // total budget's limit, the bulk pre-check, raw entries in and out of the calling thread's
+    // cache, and raw segments given back. They reach the core through nothing else.
+
+    /// The total budget's limit in bytes (`usize::MAX` for none).
+    pub(crate) fn total_limit(&self) -> usize {
+        self.core.total.limit()
+    }
+
+    /// The index of `node` in the core's node set, or why it is not one.
+    pub(crate) fn node_index(&self, node: NodeId) -> Result<NodeIndex, AllocError> {
+        self.core.node_index(node)
+    }
+
+    /// The node at index `node_index`.
+    pub(crate) fn node_id(&self, node_index: NodeIndex) -> NodeId {
+        self.core.node_id(node_index)
+    }
+
+    /// The node index an allocation without a thread cache goes to.
+    pub(crate) fn default_node_index(&self) -> NodeIndex {
+        self.core.default_node_index()
+    }
+
+    /// Why a bulk of `n` segments of `size` bytes for `home` could never be held, if so.
+    pub(crate) fn bulk_never_fits(&self, home: NodeIndex, n: usize, size: usize) -> Option<AllocError> {
+        self.core.bulk_never_fits(home, n, size)
+    }
+
+    /// Gives a raw segment back to the allocator, through the calling thread's cache.
+    ///
+    /// # Safety
+    /// `raw` came from this manager, and nobody holds, or can hand out again, its memory.
+    #[inline]
+    pub(crate) unsafe fn give_back(&self, raw: RawSegment) {
+        // SAFETY: the caller's duties: `raw` is this manager's (alive for the call) and its
+        // only owner, consumed here, so the handle dropped is the one release.
+        drop(unsafe { raw.into_segment(&self.core) });
+    }
+
+    /// The page source, for the benchmark harness's `MADV_DONTNEED` row.
+    pub(crate) fn source(&self) -> &dyn PageSource {
+        &*self.core.source
     }
 
     /// The calling thread's home node index, creating its cache if needed; `None` while

@@ -43,8 +43,8 @@
 //! back): `numa` (OS, hardware) ← `sync` / `fork` / [`error`] / `size_class` / [`config`] /
 //! `prometheus` / [`zero`] ← `entry` (the packed entry) ← `core` (per node: regions, budgets, pools; no
 //! caches) ← `cache` (thread caches, their registry, sizing, stealing) ← [`segment`](Segment) /
-//! [`NodeAllocator`] (handles) ← [`stats`] ← [`ArenaManager`] (the façade, the only layer that
-//! knows both cache and core, with [`global`] and [`OwnedSegment`]) ← [`manager`] ← [`buffer_pool`] ← `bench` ← the `numaseg` binary.
+//! [`NodeAllocator`] (handles) ← [`stats`] ← [`ArenaManager`] (the façade, the only way up
+//! to cache and core, with [`global`] and [`OwnedSegment`]) ← [`manager`] ← [`buffer_pool`] ← `bench` ← the `numaseg` binary.
 //! The path of an allocation and of a free, with the invariants each step keeps, is in
 //! `docs/ARCHITECTURE.md`. The network buffer pool ([`buffer_pool`]: local pools, redistribution,
 //! credit-based flow control, adaptive buffer sizing) is described in `docs/NETWORK_BUFFERS.md`.

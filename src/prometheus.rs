@@ -12,6 +12,15 @@
 //! declared once, with [`counters!`], next to the code that bumps it: a row names the counter and,
 //! for a metric, the snapshot field and family it becomes; the snapshot row takes those rows with
 //! `..table`. So every counter is spelled once, not in a struct, a collect and an exposition.
+//!
+//! What `counters!` does not declare, on purpose: values that are part of a protocol's state
+//! under a lock rather than statistics bumped beside it — a local pool record's waits,
+//! notifications and global lends (in the pool's `State`, under its mutex, changed together with
+//! the stack they describe) and an input channel's consumed bytes (in the channel's state,
+//! under its lock, summed over the gate's channels). Their snapshot rows are still declared
+//! once with [`snapshot!`]; their collection reads them under the lock that keeps them exact, in
+//! the one `stats` function of their pool or gate. A separate atomic table for them would be a
+//! second copy of the same number.
 
 use std::fmt::Write as _;
 

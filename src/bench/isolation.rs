@@ -98,7 +98,7 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<IsolationRow>, Box<dyn std::error:
         push("non-temporal stores (zero::stream)".into(), stream);
         let kind = held.page_kind();
         if size >= numa::HUGE_2M && kind != numa::PageKind::Small {
-            let source = &managers[0].1.core().source;
+            let source = managers[0].1.source();
             let node = held.node();
             let ns = per_call(reps, n.min(256), || {
                 // SAFETY: `held` is our segment, whole huge pages (2 MiB-aligned, a multiple of

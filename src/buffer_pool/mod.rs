@@ -297,7 +297,7 @@ impl NetworkBufferPool {
         let fail = |cause, raw: Vec<RawSegment>| {
             for r in raw {
                 // SAFETY: `r` came from `manager`, alive here, and is given back once.
-                drop(unsafe { r.into_segment(manager.core()) });
+                unsafe { manager.give_back(r) };
             }
             BufferPoolError::Alloc { buffers, buffer_size, cause: Box::new(cause) }
         };
@@ -803,11 +803,10 @@ impl Shared {
     /// - no buffer of `raw` is in anyone's hands or can be handed out again;
     /// - `raw` was taken out of the state, so no segment is given back twice.
     unsafe fn give_back(&self, raw: Vec<RawSegment>) {
-        let core = self.manager.core();
         for r in raw {
             // SAFETY: every raw segment came from `self.manager` (allocated in `with_buffers`),
             // alive as long as `self`; the caller's duties make this the only release.
-            drop(unsafe { r.into_segment(core) });
+            unsafe { self.manager.give_back(r) };
         }
     }
 

@@ -8,7 +8,6 @@
 //! the registry of thread caches; the façade ([`crate::ArenaManager`]) owns that pair in a `Box`
 //! so that its address never moves.
 
-pub(crate) mod budget;
 pub(crate) mod node;
 pub(crate) mod regions;
 
@@ -16,12 +15,12 @@ use std::fmt;
 
 use numa::{NodeId, NodeSet, PageSource, RegionSpec, Topology};
 
-use self::budget::{BothRefused, Budget};
 use self::node::{CarveError, MapParams, NodeCore};
 use crate::config::{Config, MemoryAmount, NodePolicy, NodeSelection};
 use crate::entry::{Entry, NodeIndex};
 use crate::error::{AllocError, BuildError};
 use crate::size_class::{MAX_CLASSES, SizeClass};
+use crate::sync::budget::{BothRefused, Budget};
 use crate::sync::lock;
 use crate::sync::stat::Ids;
 

@@ -10,12 +10,12 @@ use std::collections::HashSet;
 
 use numa::{NodeId, PageKind, PageSource, Region, RegionError, RegionSpec};
 
-use super::budget::{BothRefused, Budget, release_both, reserve_both};
 use super::regions::RegionTable;
 use crate::entry::Entry;
 use crate::prometheus::counters;
 use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::budget::{BothRefused, Budget, release_both, reserve_both};
 use crate::sync::deque::{ArrayQueue, Stealer};
 use crate::sync::{Mutex, RwLock, lock};
 

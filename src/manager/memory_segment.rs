@@ -176,7 +176,7 @@ impl<'o> MemorySegment<'o> {
     /// ```
     #[must_use]
     pub fn node(&self) -> NodeId {
-        self.owner.hot.arena.core().node_id(self.arena)
+        self.owner.hot.arena.node_id(self.arena)
     }
 
     /// The page kind of the region the page was carved from.
@@ -877,7 +877,7 @@ impl Drop for MemorySegment<'_> {
         let raw = RawSegment { entry: self.entry, meta: SegmentMeta { class: owner.hot.class, node: self.arena } };
         // SAFETY: the handle owned the entry exclusively (`from_raw`) and gives it up here, once;
         // `owner.hot.arena` is the allocator it came from, alive for as long as the owner.
-        drop(unsafe { raw.into_segment(owner.hot.arena.core()) });
+        unsafe { owner.hot.arena.give_back(raw) };
         // Memory first, then the count: the budget never lets a page be charged while the
         // allocator still counts it as in use.
         owner.count_released(self.arena, 1);

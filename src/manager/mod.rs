@@ -60,13 +60,13 @@ use numa::NodeId;
 use self::owner::OwnerState;
 use crate::ArenaManager;
 use crate::config::{ConfigError, MemoryAmount, NodePolicy, VARS};
-use crate::core::budget::Budget;
 use crate::entry::{Entry, NodeIndex};
 use crate::error::{AllocError, BuildError, MemoryError};
 use crate::prometheus::counters;
 use crate::segment::{RawSegment, SegmentMeta};
 use crate::size_class::{MIN_SEGMENT_SIZE, SizeClass};
 use crate::sync::atomic::{AtomicUsize, Ordering, fence};
+use crate::sync::budget::Budget;
 use crate::sync::stat::Ids;
 use crate::sync::{Mutex, lock, thread, thread_local};
 
@@ -435,7 +435,7 @@ impl MemoryManagerBuilder {
             Some(bytes) => bytes,
             None => {
                 // Fractions are of the allocator's total budget (`usize::MAX`: no limit).
-                let total = self.arena.core().total.limit();
+                let total = self.arena.total_limit();
                 match config.managed_memory {
                     MemoryAmount::Bytes(b) => b.as_usize(),
                     MemoryAmount::Fraction(f) if total != usize::MAX => floor_fraction(total, f),
@@ -566,7 +566,7 @@ impl MemoryManager {
     /// # Errors
     /// [`MemoryError::Node`] for a node the allocator does not use.
     pub fn owner_on(&self, name: &str, use_case: UseCase, node: NodeId) -> Result<MemoryOwner, MemoryError> {
-        let arena = self.shared.arena.core().node_index(node).map_err(MemoryError::Node)?;
+        let arena = self.shared.arena.node_index(node).map_err(MemoryError::Node)?;
         Ok(self.shared.register(name, use_case, Some((node, arena))))
     }
 
@@ -755,15 +755,14 @@ impl MemoryManager {
             return Ok(());
         }
         self.charge(state, n)?;
-        let core = self.shared.arena.core();
         // A count the budget allows but the allocator could never hold (a manager sized above
         // the allocator's total budget) is refused before anything is taken or sized for it: the
         // handles alone would want 32 bytes a page, and a vector that cannot be had aborts.
         let home = match state.node {
             Some((_, arena)) => arena,
-            None => self.shared.arena.thread_node_index().unwrap_or_else(|| core.default_node_index()),
+            None => self.shared.arena.thread_node_index().unwrap_or_else(|| self.shared.arena.default_node_index()),
         };
-        if let Some(cause) = core.bulk_never_fits(home, n, self.shared.page_size) {
+        if let Some(cause) = self.shared.arena.bulk_never_fits(home, n, self.shared.page_size) {
             state.uncharge(u32::try_from(n).unwrap_or(u32::MAX));
             return Err(self.allocator_error(state, n, cause));
         }
