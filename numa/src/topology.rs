@@ -18,7 +18,6 @@ use hwlocality::object::types::ObjectType;
 use crate::error::TopologyError;
 use crate::hugepages::{self, HugePagePool};
 use crate::node::parse_index_list;
-use crate::page::ThpMode;
 use crate::{NodeId, NodeSet, PageKind, sys};
 
 /// Where the kernel reports the THP mode.
@@ -92,13 +91,13 @@ pub struct Topology {
     cpu_to_node: Vec<Option<NodeId>>,
     /// Row-major, in the order of `nodes`; `None` when hwloc has no matrix.
     distances: Option<Vec<u32>>,
-    thp: ThpMode,
     source: &'static str,
 }
 
 impl Topology {
     /// Detects the machine with hwloc, then applies the process's affinity mask and allowed
-    /// memory nodes, and reads the huge-page pools and THP mode from sysfs.
+    /// memory nodes, and reads the huge-page pools from sysfs. (The THP mode is the page
+    /// source's: [`PageSource::thp_mode`](crate::PageSource::thp_mode), read once per source.)
     ///
     /// # Errors
     /// If hwloc fails, `/proc/self/status` cannot be read, or no node is left that the process
@@ -107,13 +106,11 @@ impl Topology {
         let hw = hwlocality::Topology::new().map_err(|e| TopologyError::Hwloc(e.to_string()))?;
         let (raw, distances) = raw_from_hwloc(&hw);
         let allowed = Allowed { cpus: sys::linux::affinity_cpus(), mems: mems_allowed()? };
-        let thp = ThpMode::current();
         Self::assemble(
             &raw,
             distances.as_deref(),
             &allowed,
             |node, kind| hugepages::read_pool(Path::new(hugepages::SYSFS_NODE_ROOT), node, kind),
-            thp,
             "hwloc",
         )
     }
@@ -143,7 +140,7 @@ impl Topology {
             cpus: raw.iter().flat_map(|n| n.cpus.iter().copied()).collect(),
             mems: raw.iter().map(|n| n.id).collect(),
         };
-        Self::assemble(&raw, distances.as_deref(), &allowed, |_, _| None, ThpMode::Never, "hwloc synthetic")
+        Self::assemble(&raw, distances.as_deref(), &allowed, |_, _| None, "hwloc synthetic")
     }
 
     /// A pretend machine of `nodes` nodes with `memory_bytes` each, every CPU of this process on
@@ -178,7 +175,7 @@ impl Topology {
                 cpu_to_node[cpu] = Some(NodeId::new(0));
             }
         }
-        Self { nodes: nodes_info, node_set, cpu_to_node, distances: None, thp: ThpMode::Madvise, source: "pretend" }
+        Self { nodes: nodes_info, node_set, cpu_to_node, distances: None, source: "pretend" }
     }
 
     /// The pure part of construction: restricts `raw` to `allowed` and attaches pools.
@@ -193,7 +190,6 @@ impl Topology {
         distances: Option<&[u32]>,
         allowed: &Allowed,
         mut pool: impl FnMut(NodeId, PageKind) -> Option<HugePagePool>,
-        thp: ThpMode,
         source: &'static str,
     ) -> Result<Self, TopologyError> {
         let mut cpu_to_node = Vec::new();
@@ -236,7 +232,7 @@ impl Topology {
             kept_matrix
         });
         let node_set = nodes.iter().map(|n| n.id).collect();
-        Ok(Self { nodes, node_set, cpu_to_node, distances, thp, source })
+        Ok(Self { nodes, node_set, cpu_to_node, distances, source })
     }
 
     /// The usable nodes, ascending by id.
@@ -296,12 +292,6 @@ impl Topology {
         let mut others: Vec<NodeId> = self.nodes.iter().map(|n| n.id).filter(|&n| n != from).collect();
         others.sort_by_key(|&n| (self.distance(from, n).unwrap_or(u32::MAX), n));
         others
-    }
-
-    /// The kernel's THP mode.
-    #[must_use]
-    pub fn thp_mode(&self) -> ThpMode {
-        self.thp
     }
 
     /// Where the snapshot came from (`hwloc`, `hwloc synthetic`, ...).
@@ -414,7 +404,7 @@ mod tests {
     fn cpunodebind_keeps_only_the_given_cpus() {
         // As under `numactl --cpunodebind=1`: affinity = node 1's CPUs, all memory allowed.
         let allowed = Allowed { cpus: vec![2, 3], mems: "0-3".parse().unwrap() };
-        let t = Topology::assemble(&raw_four(), None, &allowed, |_, _| None, ThpMode::Never, "test").unwrap();
+        let t = Topology::assemble(&raw_four(), None, &allowed, |_, _| None, "test").unwrap();
         assert_eq!(t.nodes().len(), 4);
         assert_eq!(t.node(NodeId::new(1)).unwrap().cpus, vec![2, 3]);
         assert!(t.node(NodeId::new(0)).unwrap().cpus.is_empty());
@@ -425,8 +415,7 @@ mod tests {
         // As in a container whose cpuset allows memory nodes 1 and 3 only.
         let allowed = Allowed { cpus: (0..8).collect(), mems: "1,3".parse().unwrap() };
         let distances: Vec<u32> = (0..16).map(|k| if k / 4 == k % 4 { 10 } else { 20 + (k / 4 + k % 4) }).collect();
-        let t =
-            Topology::assemble(&raw_four(), Some(&distances), &allowed, |_, _| None, ThpMode::Never, "test").unwrap();
+        let t = Topology::assemble(&raw_four(), Some(&distances), &allowed, |_, _| None, "test").unwrap();
         assert_eq!(t.node_set().to_string(), "1,3");
         assert_eq!(t.distance(NodeId::new(1), NodeId::new(1)), Some(10));
         assert_eq!(t.distance(NodeId::new(1), NodeId::new(3)), Some(24));
@@ -442,7 +431,7 @@ mod tests {
                          30, 10, 20, 20,
                          20, 20, 10, 30,
                          40, 20, 30, 10];
-        let t = Topology::assemble(&raw_four(), Some(&distances), &allowed, |_, _| None, ThpMode::Never, "t").unwrap();
+        let t = Topology::assemble(&raw_four(), Some(&distances), &allowed, |_, _| None, "t").unwrap();
         let order: Vec<usize> = t.nodes_by_distance(NodeId::new(0)).iter().map(|n| n.index()).collect();
         assert_eq!(order, vec![2, 1, 3]);
     }
@@ -450,7 +439,7 @@ mod tests {
     #[test]
     fn no_allowed_node_is_an_error() {
         let allowed = Allowed { cpus: vec![0], mems: "7".parse().unwrap() };
-        let err = Topology::assemble(&raw_four(), None, &allowed, |_, _| None, ThpMode::Never, "t").unwrap_err();
+        let err = Topology::assemble(&raw_four(), None, &allowed, |_, _| None, "t").unwrap_err();
         assert!(err.to_string().contains("no NUMA node is usable"), "{err}");
     }
 
@@ -464,13 +453,11 @@ mod tests {
             |node, kind| {
                 (kind == PageKind::Huge2M).then_some(HugePagePool { kind, total: 8, free: node.index() as u64 })
             },
-            ThpMode::Madvise,
             "t",
         )
         .unwrap();
         assert_eq!(t.node(NodeId::new(2)).unwrap().huge_page_pool(PageKind::Huge2M).unwrap().free, 2);
         assert!(t.node(NodeId::new(2)).unwrap().huge_page_pool(PageKind::Huge1G).is_none());
-        assert!(t.thp_mode().allows_thp());
     }
 
     #[test]

@@ -105,7 +105,7 @@ fn every_node_and_kind_lands_where_asked() {
     for node in t.nodes() {
         assert_lands(node.id, PageKind::Small, 4 << 20);
         checked += 1;
-        if t.thp_mode().allows_thp() {
+        if LinuxSource::new().thp_mode().allows_thp() {
             assert_lands(node.id, PageKind::Thp, 8 << 20);
             checked += 1;
         }
@@ -187,14 +187,14 @@ fn without_reserved_pages_auto_falls_back_and_says_so() {
         return; // pages are reserved here (the guest): covered by the test above
     }
     let (region, fallbacks) = Region::map(&source(), &RegionSpec::new(4 << 20, node)).unwrap();
-    let expected = if t.thp_mode().allows_thp() { PageKind::Thp } else { PageKind::Small };
+    let expected = if LinuxSource::new().thp_mode().allows_thp() { PageKind::Thp } else { PageKind::Small };
     assert_eq!(region.kind(), expected);
     let f = fallbacks.iter().find(|f| f.from == PageKind::Huge2M).expect("a 2m fallback is reported");
     assert_eq!(f.to, Some(expected));
     assert!(f.reason.contains("requested 4 MiB in 2 MiB pages, 0 MiB free"), "{}", f.reason);
     assert_eq!(
         ThpMode::parse_sysfs(&std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap()),
-        t.thp_mode()
+        LinuxSource::new().thp_mode()
     );
 }
 

@@ -156,7 +156,7 @@ fn machine() -> Machine {
         cpus: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
         nodes: topology.as_ref().map_or(1, |t| t.nodes().len()),
-        thp: topology.as_ref().map_or_else(|| "unknown".into(), |t| t.thp_mode().to_string()),
+        thp: numa::PageSource::thp_mode(&numa::sys::linux::LinuxSource::new()).to_string(),
         huge_2m_free: topology
             .as_ref()
             .and_then(|t| t.node(t.current_node()).and_then(|n| n.huge_page_pool(numa::PageKind::Huge2M)))

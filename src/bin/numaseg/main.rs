@@ -231,7 +231,7 @@ fn topology(json: bool) -> Result<ExitCode> {
     let ids: Vec<NodeId> = t.nodes().iter().map(|n| n.id).collect();
     let report = TopologyReport {
         source: t.source(),
-        thp_mode: t.thp_mode().to_string(),
+        thp_mode: LinuxSource::new().thp_mode().to_string(),
         current_node: t.current_node().index(),
         nodes: t
             .nodes()
@@ -374,7 +374,7 @@ fn verify(config: &Config, json: bool, nodes: Option<&str>) -> Result<ExitCode> 
         if info.huge_page_pool(PageKind::Huge2M).is_some_and(|p| p.free >= 2) {
             kinds.push((PageKind::Huge2M, 4 << 20));
         }
-        if t.thp_mode().allows_thp() {
+        if source.thp_mode().allows_thp() {
             kinds.push((PageKind::Thp, 4 << 20));
         }
         kinds.push((PageKind::Small, 4 << 20));
