@@ -10,7 +10,8 @@
 //!
 //! Workloads (32 KiB blocks): `harness` (numaseg on a manager configured as `numaseg bench`'s),
 //! `pretend` (numaseg on two heap-backed pretend nodes, both threads on node 0), `tls` (the
-//! simple thread-local cache), `batch` (numaseg and the simple thread-local cache, a batch of
+//! simple thread-local cache), `tls-wide` (the same, each block handed over as a 24-byte
+//! value, the size of a `Segment`), `batch` (numaseg and the simple thread-local cache, a batch of
 //! 1024 on two threads, three times each), `batch-unwatched` (the same without reading the
 //! thread's usage around each round: what the two system calls per round cost). `blocks` defaults to 2,000,000; `pin` pins thread
 //! *i* to the *i*-th CPU of the process. docs/BENCHMARKS.md, *Third pass*, quotes its output.
@@ -35,6 +36,37 @@ fn usage(who: libc::c_int) -> [i64; 5] {
     unsafe { libc::getrusage(who, &raw mut r) };
     let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
     [r.ru_minflt, r.ru_nvcsw, r.ru_nivcsw, us(r.ru_utime), us(r.ru_stime)]
+}
+
+/// The simple thread-local cache with each block handed over as a 24-byte value, the size of a
+/// `Segment`: what the ring's larger slots cost a hand-off.
+struct Wide(TlsCachePool);
+
+impl Contender for Wide {
+    type Block<'a> = (<TlsCachePool as Contender>::Block<'a>, [usize; 2]);
+
+    fn name(&self) -> String {
+        "simple thread-local cache, 24-byte handles".into()
+    }
+
+    fn block_size(&self) -> usize {
+        self.0.block_size()
+    }
+
+    #[inline(always)]
+    fn alloc(&self) -> Self::Block<'_> {
+        (self.0.alloc(), [0; 2])
+    }
+
+    #[inline(always)]
+    fn touch(&self, block: &mut Self::Block<'_>, byte: u8) {
+        self.0.touch(&mut block.0, byte);
+    }
+
+    #[inline(always)]
+    fn free<'a>(&'a self, block: Self::Block<'a>) {
+        self.0.free(block.0);
+    }
 }
 
 fn counters(m: &ArenaManager) -> String {
@@ -163,6 +195,10 @@ fn main() -> ExitCode {
             handoff_runs("numaseg, pretend node 0", &pool, blocks, pin, Some(&pretend));
         }
         "tls" => handoff_runs("simple thread-local cache", &TlsCachePool::new(SIZE, 4096), blocks, pin, None),
+        "tls-wide" => {
+            let pool = Wide(TlsCachePool::new(SIZE, 4096));
+            handoff_runs("simple thread-local cache, 24-byte handles", &pool, blocks, pin, None);
+        }
         "batch" | "batch-unwatched" => {
             let watch = workload == "batch";
             let numaseg = NumasegSegments::new(Arc::clone(&manager), SIZE);
@@ -173,8 +209,17 @@ fn main() -> ExitCode {
             }
         }
         other => {
-            eprintln!("motion_diag: unknown workload {other:?} (harness, pretend, tls, batch, batch-unwatched)");
+            eprintln!(
+                "motion_diag: unknown workload {other:?} (harness, pretend, tls, tls-wide, batch, batch-unwatched)"
+            );
             return ExitCode::from(2);
+        }
+    }
+    // How much of the process the kernel backs with transparent huge pages (the regions ask for
+    // them with `madvise`; whether they got them decides how many TLB entries a hand-off needs).
+    if let Ok(rollup) = std::fs::read_to_string("/proc/self/smaps_rollup") {
+        for line in rollup.lines().filter(|l| l.starts_with("AnonHugePages") || l.starts_with("Rss")) {
+            eprintln!("motion_diag: {line}");
         }
     }
     ExitCode::SUCCESS
