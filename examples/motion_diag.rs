@@ -90,6 +90,9 @@ fn handoff_runs<C: Contender>(name: &str, pool: &C, blocks: u64, pin: bool, mana
     while warm.elapsed() < Duration::from_millis(300) {
         handoff(pool, 20_000, 1024, &setup);
     }
+    if let Some(m) = manager {
+        eprintln!("{name}, after the warm-up: {}", counters(m));
+    }
     for _ in 0..3 {
         let a = usage(libc::RUSAGE_SELF);
         let rate = handoff(pool, blocks, 1024, &setup);
