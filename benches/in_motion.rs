@@ -31,7 +31,7 @@ fn one_at_a_time(c: &mut Criterion) {
     let m = Arc::new(manager());
     // Producer and consumer on two CPUs, as `numaseg bench` runs them (docs/BENCHMARKS.md,
     // *Third pass*: unpinned, both often shared one CPU and every contender measured the wait).
-    let cpus = numaseg::numa::sys::linux::affinity_cpus();
+    let cpus = motion::same_node_cpus();
     let apart = |i: usize| motion::pin_apart(&cpus, i);
     let mut g = c.benchmark_group("hand-off one at a time (32 KiB)");
     g.throughput(Throughput::Elements(1));

@@ -80,7 +80,7 @@ fn counters(m: &ArenaManager) -> String {
 }
 
 fn handoff_runs<C: Contender>(name: &str, pool: &C, blocks: u64, pin: bool, manager: Option<&ArenaManager>) {
-    let cpus = numaseg::numa::sys::linux::affinity_cpus();
+    let cpus = numaseg::bench::motion::same_node_cpus();
     let setup = |i: usize| {
         if pin {
             pin_apart(&cpus, i);

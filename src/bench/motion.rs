@@ -262,7 +262,7 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
     // every contender then measured the wait, 2.5–3.5 M blocks/s with about 3,900 involuntary
     // context switches per 2 million blocks, against 50–65 M/s pinned (docs/BENCHMARKS.md,
     // *Third pass*).
-    let cpus = numa::sys::linux::affinity_cpus();
+    let cpus = same_node_cpus();
     let apart = |thread: usize| pin_apart(&cpus, thread);
     eprintln!("bench: memory in motion, one-at-a-time hand-off");
     let numaseg = NumasegSegments::new(Arc::clone(manager), SIZE);
@@ -336,13 +336,13 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
 }
 
 /// Pins hand-off thread `thread` (0 the producer, 1 the consumer) to its own CPU of `cpus`
-/// (the process's, from `numa::sys::linux::affinity_cpus`), when there are two; best effort (a
+/// (for the same-node rows, [`same_node_cpus`]), when there are two; best effort (a
 /// refusal leaves the thread where the scheduler puts it). The same-node and pretend-node
 /// hand-off rows pin with it, so that the scheduler cannot put both threads on one CPU.
 ///
 /// ```
 /// use numaseg::bench::{TlsCachePool, motion::pin_apart, workloads::handoff};
-/// let cpus = numaseg::numa::sys::linux::affinity_cpus();
+/// let cpus = numaseg::bench::motion::same_node_cpus();
 /// let pool = TlsCachePool::new(4096, 2048);
 /// let rate = handoff(&pool, 10_000, 1024, &|thread| pin_apart(&cpus, thread));
 /// assert!(rate > 0.0);
@@ -353,6 +353,31 @@ pub fn pin_apart(cpus: &[usize], thread: usize) {
     }
 }
 
+/// The CPUs this process may run on that belong to one node: the first node (in the host's
+/// order) with at least two of them, else all of them. The same-node and pretend-node hand-off
+/// rows pin their two threads to the first two, so that on a multi-node host "same node" means
+/// the same node.
+///
+/// ```
+/// let cpus = numaseg::bench::motion::same_node_cpus();
+/// assert!(!cpus.is_empty());
+/// ```
+#[must_use]
+pub fn same_node_cpus() -> Vec<usize> {
+    let allowed = numa::sys::linux::affinity_cpus();
+    let Ok(topology) = numa::Topology::detect() else { return allowed };
+    pick_same_node(topology.nodes().iter().map(|n| n.cpus.as_slice()), allowed)
+}
+
+/// [`same_node_cpus`] given each node's CPUs and the allowed ones.
+fn pick_same_node<'a>(nodes: impl IntoIterator<Item = &'a [usize]>, allowed: Vec<usize>) -> Vec<usize> {
+    nodes
+        .into_iter()
+        .map(|cpus| cpus.iter().copied().filter(|c| allowed.contains(c)).collect::<Vec<_>>())
+        .find(|on_node| on_node.len() >= 2)
+        .unwrap_or(allowed)
+}
+
 /// The pretend-node rows: the same hand-off with both threads homed on node 0, and with the
 /// producer on node 1, their repetitions **interleaved** (each pair runs in the same stretch of
 /// the machine's load; the first of a pair alternates), the two threads pinned to the same two
@@ -361,7 +386,7 @@ pub fn pin_apart(cpus: &[usize], thread: usize) {
 /// machine a ratio of medians measured minutes apart moved from 0.14× to 1.05× between runs.
 fn pretend_rows(pretend: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut Vec<Row>) {
     let hb = NumasegSegments::new(Arc::clone(pretend), SIZE);
-    let cpus = numa::sys::linux::affinity_cpus();
+    let cpus = same_node_cpus();
     let setup = |thread: usize, node: u16| {
         pin_apart(&cpus, thread);
         panic_on(pretend.set_thread_node(NodeId::new(node)));
@@ -431,4 +456,37 @@ fn batch2<C: Contender>(pool: &C, opts: &BenchOptions, rows: &mut Vec<Row>) {
     }
     rows.push(Row::new(BATCH2_LONGEST_UNPREEMPTED, &pool.name(), SIZE, 2, "µs", &clean));
     rows.push(Row::new(BATCH2_PREEMPTED, &pool.name(), SIZE, 2, "%", &preempted));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_node_cpus_are_two_of_one_node_when_a_node_has_two() {
+        let (a, b): (&[usize], &[usize]) = (&[0, 2], &[1, 3]);
+        assert_eq!(pick_same_node([a, b], vec![0, 1, 2, 3]), vec![0, 2], "interleaved numbering");
+        let (a, b): (&[usize], &[usize]) = (&[0, 1], &[2, 3]);
+        assert_eq!(pick_same_node([a, b], vec![1, 2, 3]), vec![2, 3], "only one allowed CPU on node 0");
+        let (a, b): (&[usize], &[usize]) = (&[0], &[1]);
+        assert_eq!(pick_same_node([a, b], vec![0, 1]), vec![0, 1], "one CPU per node: any two");
+    }
+
+    /// The same-node rows pin to CPUs of one node: every CPU returned is allowed, and on a host
+    /// with a node holding two allowed CPUs they all belong to one node (a check that only bites
+    /// on a multi-node host; with one CPU per node the rows fall back to any two CPUs).
+    #[test]
+    fn same_node_cpus_are_allowed_and_on_one_node() {
+        let allowed = numa::sys::linux::affinity_cpus();
+        let cpus = same_node_cpus();
+        assert!(!cpus.is_empty());
+        assert!(cpus.iter().all(|c| allowed.contains(c)), "{cpus:?} not within {allowed:?}");
+        let Ok(topology) = numa::Topology::detect() else { return };
+        let node_of = |cpu: usize| topology.nodes().iter().position(|n| n.cpus.contains(&cpu));
+        let some_node_has_two =
+            topology.nodes().iter().any(|n| n.cpus.iter().filter(|c| allowed.contains(c)).count() >= 2);
+        if some_node_has_two {
+            assert!(cpus.iter().all(|&c| node_of(c) == node_of(cpus[0])), "{cpus:?} span nodes");
+        }
+    }
 }
