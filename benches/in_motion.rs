@@ -29,17 +29,20 @@ fn handed_over<C: Contender>(pool: &C, iters: u64, setup: &(dyn Fn(usize) + Sync
 /// A allocates, B touches and frees, one block at a time through a ring of 1024 slots.
 fn one_at_a_time(c: &mut Criterion) {
     let m = Arc::new(manager());
-    let none = |_: usize| {};
+    // Producer and consumer on two CPUs, as `numaseg bench` runs them (docs/BENCHMARKS.md,
+    // *Third pass*: unpinned, both often shared one CPU and every contender measured the wait).
+    let cpus = motion::same_node_cpus();
+    let apart = |i: usize| motion::pin_apart(&cpus, i);
     let mut g = c.benchmark_group("hand-off one at a time (32 KiB)");
     g.throughput(Throughput::Elements(1));
     let numaseg = NumasegSegments::new(Arc::clone(&m), SIZE);
-    g.bench_function("numaseg segments", |b| b.iter_custom(|n| handed_over(&numaseg, n, &none)));
+    g.bench_function("numaseg segments", |b| b.iter_custom(|n| handed_over(&numaseg, n, &apart)));
     let buffers = NetworkBuffers::new(Arc::clone(&m), SIZE, 4 * RING, 2);
-    g.bench_function("numaseg network buffers", |b| b.iter_custom(|n| handed_over(&buffers, n, &none)));
+    g.bench_function("numaseg network buffers", |b| b.iter_custom(|n| handed_over(&buffers, n, &apart)));
     let tls = TlsCachePool::new(SIZE, 4 * RING);
-    g.bench_function("simple thread-local cache", |b| b.iter_custom(|n| handed_over(&tls, n, &none)));
+    g.bench_function("simple thread-local cache", |b| b.iter_custom(|n| handed_over(&tls, n, &apart)));
     let queue = ArrayQueuePool::new(SIZE, 4 * RING);
-    g.bench_function("crossbeam ArrayQueue pool", |b| b.iter_custom(|n| handed_over(&queue, n, &none)));
+    g.bench_function("crossbeam ArrayQueue pool", |b| b.iter_custom(|n| handed_over(&queue, n, &apart)));
     g.finish();
 
     let pretend = motion::pretend_two_nodes();
@@ -47,9 +50,13 @@ fn one_at_a_time(c: &mut Criterion) {
     let home = |node: u16| pretend.set_thread_node(NodeId::new(node)).expect("home");
     let mut g = c.benchmark_group("hand-off one at a time, pretend nodes (32 KiB, heap-backed)");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("both on node 0", |b| b.iter_custom(|n| handed_over(&hb, n, &|_| home(0))));
+    let pinned_home = |i: usize, node: u16| {
+        motion::pin_apart(&cpus, i);
+        home(node);
+    };
+    g.bench_function("both on node 0", |b| b.iter_custom(|n| handed_over(&hb, n, &|i| pinned_home(i, 0))));
     g.bench_function("producer on node 1, consumer on node 0", |b| {
-        b.iter_custom(|n| handed_over(&hb, n, &|i| home(if i == 0 { 1 } else { 0 })));
+        b.iter_custom(|n| handed_over(&hb, n, &|i| pinned_home(i, if i == 0 { 1 } else { 0 })));
     });
     g.finish();
 }

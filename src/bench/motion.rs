@@ -37,6 +37,9 @@ pub const RING: usize = 1024;
 
 /// Workload names (the report's targets look rows up by them).
 pub(super) const HANDOFF: &str = "hand-off, one at a time";
+pub(super) const HANDOFF_RATIO: &str = "hand-off, one at a time: numaseg over each peer, per round of repetitions";
+pub(super) const HANDOFF_REAL_RATIO: &str =
+    "hand-off on two real nodes: numaseg over each peer, per round of repetitions";
 pub(super) const HANDOFF_PRETEND: &str = "hand-off, pretend nodes (heap-backed)";
 pub(super) const HANDOFF_REAL: &str = "hand-off, producer and consumer on two real nodes";
 pub(super) const HANDOFF_PRETEND_RATIO: &str = "hand-off, pretend nodes: across / same, per pair of repetitions";
@@ -44,6 +47,10 @@ pub(super) const FOREIGN: &str = "foreign free";
 pub(super) const BULK: &str = "bulk of 32 through handles";
 pub(super) const BATCH2: &str = "batch of 1024, 2 threads";
 pub(super) const BATCH2_LONGEST: &str = "batch of 1024, 2 threads: longest round";
+pub(super) const BATCH2_UNPREEMPTED: &str = "batch of 1024, 2 threads: rounds the scheduler did not interrupt";
+pub(super) const BATCH2_LONGEST_UNPREEMPTED: &str =
+    "batch of 1024, 2 threads: longest round the scheduler did not interrupt";
+pub(super) const BATCH2_PREEMPTED: &str = "batch of 1024, 2 threads: rounds the scheduler interrupted";
 /// Contender names of the rows that are not a [`Contender`]'s own.
 pub(super) const SAME_PRETEND: &str = "numaseg segments, both on node 0";
 pub(super) const ACROSS_PRETEND: &str = "numaseg segments, producer on node 1, consumer on node 0";
@@ -55,25 +62,53 @@ pub(super) const BULK_TOUCHED: &str = "numaseg allocate_bulk_into → release_al
 pub(super) const SINGLES_UNTOUCHED: &str = "numaseg 32 × allocate into a Vec<Segment> → drop each, untouched";
 pub(super) const SINGLES_TOUCHED: &str = "numaseg 32 × allocate into a Vec<Segment> → drop each, touched";
 
-/// One-at-a-time hand-off of `pool`, warmed up as the chunked cross-thread workload is (both
-/// threads spin for the target time first: an idle vCPU runs slowly for a while), then sized to
-/// the target time; one row named `name`.
-fn handoff_row<C: Contender>(
-    pool: &C,
+/// One hand-off contender: its name and a run of `blocks` blocks (returning M blocks/s).
+type HandoffRun<'a> = (String, &'a dyn Fn(u64) -> f64);
+
+/// One-at-a-time hand-off rows of several contenders, warmed up as the chunked cross-thread
+/// workload is (both threads spin for the target time first: an idle vCPU runs slowly for a
+/// while), each sized to the target time, and their repetitions **interleaved**: repetition
+/// `r` runs every contender once, starting with contender `r mod k`, so that each round of
+/// repetitions sees the same stretch of the machine's load. One row per contender under
+/// `workload`, and under `ratio_workload` one row per peer with the per-round ratios of the
+/// first contender (numaseg) over that peer, whose median the targets read: run one after the
+/// other, the contenders' rows measured minutes apart and the ratio to the simple thread-local
+/// cache moved from 0.81× to 1.39× between three runs of the same binary.
+fn handoff_rows(
+    runs: &[HandoffRun<'_>],
     workload: &'static str,
-    name: &str,
+    ratio_workload: &'static str,
     opts: &BenchOptions,
-    setup: &(dyn Fn(usize) + Sync),
     rows: &mut Vec<Row>,
 ) {
-    let warm = Instant::now();
-    while warm.elapsed() < opts.target {
-        workloads::handoff(pool, 20_000, RING, setup);
+    let blocks: Vec<u64> = runs
+        .iter()
+        .map(|(_, run)| {
+            let warm = Instant::now();
+            while warm.elapsed() < opts.target {
+                run(20_000);
+            }
+            let probe = run(20_000);
+            ((probe * 1e6 * opts.target.as_secs_f64()) as u64).clamp(20_000, 50_000_000)
+        })
+        .collect();
+    let k = runs.len();
+    let mut samples = vec![Vec::with_capacity(opts.reps); k];
+    for rep in 0..opts.reps {
+        for j in 0..k {
+            let i = (rep + j) % k;
+            samples[i].push((runs[i].1)(blocks[i]));
+        }
     }
-    let probe = workloads::handoff(pool, 20_000, RING, setup);
-    let blocks = ((probe * 1e6 * opts.target.as_secs_f64()) as u64).clamp(20_000, 50_000_000);
-    let samples: Vec<f64> = (0..opts.reps).map(|_| workloads::handoff(pool, blocks, RING, setup)).collect();
-    rows.push(Row::new(workload, name, SIZE, 2, "Mblocks/s", &samples));
+    for ((name, _), s) in runs.iter().zip(&samples) {
+        rows.push(Row::new(workload, name, SIZE, 2, "Mblocks/s", s));
+    }
+    if let Some(((first, _), peers)) = runs.split_first() {
+        for (i, (peer, _)) in peers.iter().enumerate() {
+            let ratio: Vec<f64> = samples[0].iter().zip(&samples[i + 1]).map(|(n, p)| n / p).collect();
+            rows.push(Row::new(ratio_workload, &format!("{first} over {peer}"), SIZE, 2, "×", &ratio));
+        }
+    }
 }
 
 /// `work(n)` on one fresh thread after `setup`, timed; per operation.
@@ -221,19 +256,36 @@ pub fn two_real_nodes() -> Option<(Vec<usize>, Vec<usize>)> {
 /// Every row of memory in motion, appended to `rows`; returns why the real-node rows did not
 /// run, if they did not.
 pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut Vec<Row>) -> Option<String> {
-    let no_setup = |_: usize| {};
-    // (a) and (g): one at a time on this node, with the peers.
+    // (a) and (g): one at a time on this node, with the peers, the producer and the consumer
+    // pinned to two different CPUs. Unpinned, the scheduler of a busy 2-vCPU machine often put
+    // both on one CPU, where they took turns through the ring's wait (4,096 spins, then a yield):
+    // every contender then measured the wait, 2.5–3.5 M blocks/s with about 3,900 involuntary
+    // context switches per 2 million blocks, against 50–65 M/s pinned (docs/BENCHMARKS.md,
+    // *Third pass*).
+    let cpus = same_node_cpus();
+    let apart = |thread: usize| pin_apart(&cpus, thread);
     eprintln!("bench: memory in motion, one-at-a-time hand-off");
     let numaseg = NumasegSegments::new(Arc::clone(manager), SIZE);
     let buffers = NetworkBuffers::new(Arc::clone(manager), SIZE, 4 * RING, 2);
     let tls = TlsCachePool::new(SIZE, 4 * RING);
     let queue = ArrayQueuePool::new(SIZE, 4 * RING);
     let mimalloc = HeapAllocator { heap: Heap::Mimalloc, size: SIZE };
-    handoff_row(&numaseg, HANDOFF, &numaseg.name(), opts, &no_setup, rows);
-    handoff_row(&buffers, HANDOFF, &buffers.name(), opts, &no_setup, rows);
-    handoff_row(&tls, HANDOFF, &tls.name(), opts, &no_setup, rows);
-    handoff_row(&queue, HANDOFF, &queue.name(), opts, &no_setup, rows);
-    handoff_row(&mimalloc, HANDOFF, &mimalloc.name(), opts, &no_setup, rows);
+    let contenders = |setup: &(dyn Fn(usize) + Sync), workload, ratio_workload, rows: &mut Vec<Row>| {
+        let run_numaseg = |b| workloads::handoff(&numaseg, b, RING, setup);
+        let run_buffers = |b| workloads::handoff(&buffers, b, RING, setup);
+        let run_tls = |b| workloads::handoff(&tls, b, RING, setup);
+        let run_queue = |b| workloads::handoff(&queue, b, RING, setup);
+        let run_mimalloc = |b| workloads::handoff(&mimalloc, b, RING, setup);
+        let runs: [HandoffRun<'_>; 5] = [
+            (numaseg.name(), &run_numaseg),
+            (buffers.name(), &run_buffers),
+            (tls.name(), &run_tls),
+            (queue.name(), &run_queue),
+            (mimalloc.name(), &run_mimalloc),
+        ];
+        handoff_rows(&runs, workload, ratio_workload, opts, rows);
+    };
+    contenders(&apart, HANDOFF, HANDOFF_RATIO, rows);
 
     // (b): pretend nodes, the same manager for both rows.
     let pretend = pretend_two_nodes();
@@ -246,16 +298,13 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
         let pin = |i: usize| panic_on(numa::sys::linux::set_affinity(if i == 0 { &a } else { &b }));
         let foreign = || manager.stats().nodes.iter().flat_map(|n| &n.classes).map(|c| c.foreign_frees).sum::<u64>();
         let before = foreign();
-        handoff_row(&numaseg, HANDOFF_REAL, &numaseg.name(), opts, &pin, rows);
-        // The correctness check of this row (in the 4-node guest its timing means nothing):
-        // every block crossed nodes, so the consumer's frees were foreign frees.
+        contenders(&pin, HANDOFF_REAL, HANDOFF_REAL_RATIO, rows);
+        // The correctness check of these rows (in the 4-node guest their timing means nothing):
+        // every block of numaseg's crossed nodes, so the consumer's frees were foreign frees
+        // (the peers do not free segments).
         let crossed = foreign() - before;
         eprintln!("bench: memory in motion on two real nodes: {crossed} foreign frees");
         assert!(crossed > 0, "producer and consumer pinned to two nodes, yet no free was foreign");
-        handoff_row(&buffers, HANDOFF_REAL, &buffers.name(), opts, &pin, rows);
-        handoff_row(&tls, HANDOFF_REAL, &tls.name(), opts, &pin, rows);
-        handoff_row(&queue, HANDOFF_REAL, &queue.name(), opts, &pin, rows);
-        handoff_row(&mimalloc, HANDOFF_REAL, &mimalloc.name(), opts, &pin, rows);
         None
     } else {
         Some("the host has fewer than two NUMA nodes with CPUs".to_owned())
@@ -286,6 +335,49 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
     skipped
 }
 
+/// Pins hand-off thread `thread` (0 the producer, 1 the consumer) to its own CPU of `cpus`
+/// (for the same-node rows, [`same_node_cpus`]), when there are two; best effort (a
+/// refusal leaves the thread where the scheduler puts it). The same-node and pretend-node
+/// hand-off rows pin with it, so that the scheduler cannot put both threads on one CPU.
+///
+/// ```
+/// use numaseg::bench::{TlsCachePool, motion::pin_apart, workloads::handoff};
+/// let cpus = numaseg::bench::motion::same_node_cpus();
+/// let pool = TlsCachePool::new(4096, 2048);
+/// let rate = handoff(&pool, 10_000, 1024, &|thread| pin_apart(&cpus, thread));
+/// assert!(rate > 0.0);
+/// ```
+pub fn pin_apart(cpus: &[usize], thread: usize) {
+    if cpus.len() >= 2 {
+        let _ = numa::sys::linux::set_affinity(&cpus[thread..=thread]);
+    }
+}
+
+/// The CPUs this process may run on that belong to one node: the first node (in the host's
+/// order) with at least two of them, else all of them. The same-node and pretend-node hand-off
+/// rows pin their two threads to the first two, so that on a multi-node host "same node" means
+/// the same node.
+///
+/// ```
+/// let cpus = numaseg::bench::motion::same_node_cpus();
+/// assert!(!cpus.is_empty());
+/// ```
+#[must_use]
+pub fn same_node_cpus() -> Vec<usize> {
+    let allowed = numa::sys::linux::affinity_cpus();
+    let Ok(topology) = numa::Topology::detect() else { return allowed };
+    pick_same_node(topology.nodes().iter().map(|n| n.cpus.as_slice()), allowed)
+}
+
+/// [`same_node_cpus`] given each node's CPUs and the allowed ones.
+fn pick_same_node<'a>(nodes: impl IntoIterator<Item = &'a [usize]>, allowed: Vec<usize>) -> Vec<usize> {
+    nodes
+        .into_iter()
+        .map(|cpus| cpus.iter().copied().filter(|c| allowed.contains(c)).collect::<Vec<_>>())
+        .find(|on_node| on_node.len() >= 2)
+        .unwrap_or(allowed)
+}
+
 /// The pretend-node rows: the same hand-off with both threads homed on node 0, and with the
 /// producer on node 1, their repetitions **interleaved** (each pair runs in the same stretch of
 /// the machine's load; the first of a pair alternates), the two threads pinned to the same two
@@ -294,12 +386,9 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
 /// machine a ratio of medians measured minutes apart moved from 0.14× to 1.05× between runs.
 fn pretend_rows(pretend: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut Vec<Row>) {
     let hb = NumasegSegments::new(Arc::clone(pretend), SIZE);
-    let cpus = numa::sys::linux::affinity_cpus();
+    let cpus = same_node_cpus();
     let setup = |thread: usize, node: u16| {
-        if cpus.len() >= 2 {
-            // Best effort: a refusal leaves the thread where the scheduler puts it.
-            let _ = numa::sys::linux::set_affinity(&cpus[thread..=thread]);
-        }
+        pin_apart(&cpus, thread);
         panic_on(pretend.set_thread_node(NodeId::new(node)));
     };
     let same = |i: usize| setup(i, 0);
@@ -329,6 +418,13 @@ fn pretend_rows(pretend: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut Vec
     rows.push(Row::new(HANDOFF_PRETEND_RATIO, PRETEND_RATIO, SIZE, 2, "×", &ratio));
 }
 
+/// The batch rows of `pool`: per block and the longest round of each repetition
+/// ([`workloads::batch_rounds`], as before the third pass); then, in repetitions of their own
+/// (the watch makes two system calls per round), per block and the longest round over the
+/// rounds the scheduler did not interrupt, and the share it interrupted
+/// ([`workloads::batch_rounds_watched`]): on a shared 2-vCPU machine every contender's longest
+/// round is a time slice of another process (4–86 ms in the runs of docs/BENCHMARKS.md), which
+/// says nothing of the pool; the unpreempted rounds do.
 fn batch2<C: Contender>(pool: &C, opts: &BenchOptions, rows: &mut Vec<Row>) {
     let n = opts.batch;
     let per_round = n as u64;
@@ -339,8 +435,58 @@ fn batch2<C: Contender>(pool: &C, opts: &BenchOptions, rows: &mut Vec<Row>) {
         t
     });
     // The last `reps` calls are the repetitions (the first two warmed up and sized).
-    let longest: Vec<f64> = longest[longest.len() - samples.len()..].iter().map(|d| d.as_secs_f64() * 1e6).collect();
+    let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+    let longest: Vec<f64> = longest[longest.len() - samples.len()..].iter().map(|&d| us(d)).collect();
     let ns: Vec<f64> = samples.iter().map(|t| t.ns_per_op).collect();
     rows.push(Row::new(BATCH2, &pool.name(), SIZE, 2, "ns/block", &ns));
     rows.push(Row::new(BATCH2_LONGEST, &pool.name(), SIZE, 2, "µs", &longest));
+
+    let mut watched = Vec::new();
+    let samples = sized(opts.target, opts.reps, |ops| {
+        let w = workloads::batch_rounds_watched(pool, 2, n, (ops / per_round).max(1));
+        watched.push(w);
+        w.timing
+    });
+    let watched = &watched[watched.len() - samples.len()..];
+    let clean_ns: Vec<f64> = watched.iter().filter_map(|w| w.unpreempted_ns_per_block).collect();
+    let clean: Vec<f64> = watched.iter().map(|w| us(w.longest_unpreempted)).collect();
+    let preempted: Vec<f64> = watched.iter().map(|w| 100.0 * w.preempted as f64 / w.rounds.max(1) as f64).collect();
+    if !clean_ns.is_empty() {
+        rows.push(Row::new(BATCH2_UNPREEMPTED, &pool.name(), SIZE, 2, "ns/block", &clean_ns));
+    }
+    rows.push(Row::new(BATCH2_LONGEST_UNPREEMPTED, &pool.name(), SIZE, 2, "µs", &clean));
+    rows.push(Row::new(BATCH2_PREEMPTED, &pool.name(), SIZE, 2, "%", &preempted));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_node_cpus_are_two_of_one_node_when_a_node_has_two() {
+        let (a, b): (&[usize], &[usize]) = (&[0, 2], &[1, 3]);
+        assert_eq!(pick_same_node([a, b], vec![0, 1, 2, 3]), vec![0, 2], "interleaved numbering");
+        let (a, b): (&[usize], &[usize]) = (&[0, 1], &[2, 3]);
+        assert_eq!(pick_same_node([a, b], vec![1, 2, 3]), vec![2, 3], "only one allowed CPU on node 0");
+        let (a, b): (&[usize], &[usize]) = (&[0], &[1]);
+        assert_eq!(pick_same_node([a, b], vec![0, 1]), vec![0, 1], "one CPU per node: any two");
+    }
+
+    /// The same-node rows pin to CPUs of one node: every CPU returned is allowed, and on a host
+    /// with a node holding two allowed CPUs they all belong to one node (a check that only bites
+    /// on a multi-node host; with one CPU per node the rows fall back to any two CPUs).
+    #[test]
+    fn same_node_cpus_are_allowed_and_on_one_node() {
+        let allowed = numa::sys::linux::affinity_cpus();
+        let cpus = same_node_cpus();
+        assert!(!cpus.is_empty());
+        assert!(cpus.iter().all(|c| allowed.contains(c)), "{cpus:?} not within {allowed:?}");
+        let Ok(topology) = numa::Topology::detect() else { return };
+        let node_of = |cpu: usize| topology.nodes().iter().position(|n| n.cpus.contains(&cpu));
+        let some_node_has_two =
+            topology.nodes().iter().any(|n| n.cpus.iter().filter(|c| allowed.contains(c)).count() >= 2);
+        if some_node_has_two {
+            assert!(cpus.iter().all(|&c| node_of(c) == node_of(cpus[0])), "{cpus:?} span nodes");
+        }
+    }
 }

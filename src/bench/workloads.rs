@@ -261,14 +261,7 @@ pub fn batch_rounds<C: Contender>(pool: &C, threads: usize, n: usize, rounds: u6
         let mut worst = Duration::ZERO;
         for _ in 0..rounds {
             let t0 = Instant::now();
-            for i in 0..n {
-                let mut b = pool.alloc();
-                pool.touch(&mut b, i as u8);
-                held.push(b);
-            }
-            for b in held.drain(..) {
-                pool.free(b);
-            }
+            one_round(pool, n, &mut held);
             worst = worst.max(t0.elapsed());
         }
         worst
@@ -287,6 +280,119 @@ pub fn batch_rounds<C: Contender>(pool: &C, threads: usize, n: usize, rounds: u6
     );
     let longest = longest.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     (timing(&elapsed, rounds * n as u64), longest)
+}
+
+/// One round of the batch workloads: allocate `n` blocks touching each, then free them all.
+#[inline(always)]
+fn one_round<'a, C: Contender>(pool: &'a C, n: usize, held: &mut Vec<C::Block<'a>>) {
+    for i in 0..n {
+        let mut b = pool.alloc();
+        pool.touch(&mut b, i as u8);
+        held.push(b);
+    }
+    for b in held.drain(..) {
+        pool.free(b);
+    }
+}
+
+/// What [`batch_rounds_watched`] measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WatchedRounds {
+    /// Per block, from the sum of the rounds' own durations (the watch's system calls between
+    /// rounds are not counted).
+    pub timing: Timing,
+    /// The longest round of any thread.
+    pub longest: Duration,
+    /// The longest round of any thread that the scheduler did not interrupt (no involuntary
+    /// context switch of the thread during the round; zero if every round was interrupted).
+    pub longest_unpreempted: Duration,
+    /// Per block, mean over the rounds that the scheduler did not interrupt (`None` if it
+    /// interrupted every round): the pool's own cost on a machine shared with other work.
+    pub unpreempted_ns_per_block: Option<f64>,
+    /// Rounds, over all threads, that the scheduler interrupted.
+    pub preempted: u64,
+    /// Rounds over all threads.
+    pub rounds: u64,
+}
+
+/// The calling thread's involuntary context switches so far (`getrusage(RUSAGE_THREAD)`), or
+/// `None` where the kernel cannot tell.
+fn involuntary_switches() -> Option<i64> {
+    // SAFETY: an all-zero `rusage` is a valid value for the kernel to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable `rusage`; RUSAGE_THREAD reads the calling thread's.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &raw mut usage) };
+    (rc == 0).then_some(usage.ru_nivcsw)
+}
+
+/// [`batch_rounds`] that also tells the scheduler's stalls from the allocator's: before and
+/// after each round it reads the thread's involuntary context switches, and reports the
+/// longest round without one next to the longest of all. On a shared machine the longest
+/// round is a time slice of another process (milliseconds); the longest unpreempted round is
+/// what the pool itself made the batch wait (a lock, a system call, a page fault). The per-block
+/// figure sums the rounds' own durations, so the two system calls per round are not in it.
+///
+/// ```
+/// use numaseg::bench::{TlsCachePool, workloads::batch_rounds_watched};
+/// let pool = TlsCachePool::new(4096, 1024);
+/// let w = batch_rounds_watched(&pool, 2, 64, 10);
+/// assert_eq!(w.rounds, 20);
+/// assert!(w.timing.ns_per_op > 0.0 && w.longest >= w.longest_unpreempted);
+/// ```
+///
+/// # Panics
+/// If a benchmark thread panics (a pool ran dry or failed).
+pub fn batch_rounds_watched<C: Contender>(pool: &C, threads: usize, n: usize, rounds: u64) -> WatchedRounds {
+    // Per thread: (time in rounds, longest, longest unpreempted, rounds preempted, time in
+    // unpreempted rounds).
+    let run = |pool: &C, rounds: u64| -> (Duration, Duration, Duration, u64, Duration) {
+        let mut held = Vec::with_capacity(n);
+        let (mut total, mut worst, mut worst_clean, mut preempted) =
+            (Duration::ZERO, Duration::ZERO, Duration::ZERO, 0);
+        let mut clean_total = Duration::ZERO;
+        for _ in 0..rounds {
+            let before = involuntary_switches();
+            let t0 = Instant::now();
+            one_round(pool, n, &mut held);
+            let took = t0.elapsed();
+            let after = involuntary_switches();
+            total += took;
+            worst = worst.max(took);
+            if before.is_some() && before == after {
+                worst_clean = worst_clean.max(took);
+                clean_total += took;
+            } else {
+                preempted += 1;
+            }
+        }
+        (total, worst, worst_clean, preempted, clean_total)
+    };
+    let per_thread = std::sync::Mutex::new(Vec::with_capacity(threads));
+    on_threads(
+        pool,
+        threads,
+        |pool| {
+            run(pool, 8);
+        },
+        |pool, _| {
+            let r = run(pool, rounds);
+            per_thread.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(r);
+        },
+    );
+    let per_thread = per_thread.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let in_rounds: Vec<Duration> = per_thread.iter().map(|r| r.0).collect();
+    let all_rounds = rounds * per_thread.len() as u64;
+    let preempted: u64 = per_thread.iter().map(|r| r.3).sum();
+    let clean_blocks = (all_rounds - preempted) * n as u64;
+    let clean_ns = per_thread.iter().map(|r| r.4.as_nanos()).sum::<u128>() as f64;
+    WatchedRounds {
+        unpreempted_ns_per_block: (clean_blocks > 0).then(|| clean_ns / clean_blocks as f64),
+        timing: timing(&in_rounds, rounds * n as u64),
+        longest: per_thread.iter().map(|r| r.1).max().unwrap_or_default(),
+        longest_unpreempted: per_thread.iter().map(|r| r.2).max().unwrap_or_default(),
+        preempted,
+        rounds: all_rounds,
+    }
 }
 
 /// Per-allocation latency percentiles, in nanoseconds, timer cost subtracted.
@@ -364,4 +470,49 @@ pub fn latency<C: Contender>(
     });
     let (hot, bat) = merged.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     (percentiles(&hot, cal), percentiles(&bat, cal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two threads spinning on one CPU for longer than a time slice are each interrupted by
+    /// the scheduler, and the counter the batch rows watch sees it.
+    #[test]
+    fn involuntary_switches_count_a_thread_the_scheduler_interrupts() {
+        let Some(&cpu) = numa::sys::linux::affinity_cpus().first() else { return };
+        let switched: Vec<Option<i64>> = std::thread::scope(|s| {
+            let spinners: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(move || {
+                        numa::sys::linux::set_affinity(&[cpu]).ok()?;
+                        let before = involuntary_switches()?;
+                        let t0 = Instant::now();
+                        while t0.elapsed() < Duration::from_millis(200) {
+                            std::hint::spin_loop();
+                        }
+                        Some(involuntary_switches()? - before)
+                    })
+                })
+                .collect();
+            spinners.into_iter().map(|h| h.join().unwrap_or(None)).collect()
+        });
+        if switched.iter().any(Option::is_none) {
+            return; // no affinity or no per-thread usage here: nothing to check
+        }
+        assert!(
+            switched.iter().flatten().any(|&n| n > 0),
+            "two spinners on one CPU, yet no involuntary switch: {switched:?}"
+        );
+    }
+
+    #[test]
+    fn watched_rounds_account_for_every_round() {
+        let pool = super::super::TlsCachePool::new(4096, 512);
+        let w = batch_rounds_watched(&pool, 2, 32, 50);
+        assert_eq!(w.rounds, 100);
+        assert!(w.preempted <= w.rounds);
+        assert!(w.longest >= w.longest_unpreempted);
+        assert!(w.timing.ns_per_op > 0.0);
+    }
 }

@@ -1,0 +1,229 @@
+//! Why a two-thread memory-in-motion row is slow on a shared machine (issue #14): the
+//! one-at-a-time hand-off with the producer and the consumer pinned to two CPUs or left to the
+//! scheduler, with the process's minor page faults and context switches and the allocator's
+//! counters per run; and the batch of 1024 on two threads, with every round above 50 µs that
+//! the scheduler did not interrupt listed with its page faults, voluntary switches and CPU time.
+//!
+//! ```text
+//! cargo run --release --features bench --example motion_diag -- <workload> [blocks] [pin]
+//! ```
+//!
+//! Workloads (32 KiB blocks): `harness` (numaseg on a manager configured as `numaseg bench`'s),
+//! `pretend` (numaseg on two heap-backed pretend nodes, both threads on node 0), `tls` (the
+//! simple thread-local cache), `tls-wide` (the same, each block handed over as a 24-byte
+//! value, the size of a `Segment`), `batch` (numaseg and the simple thread-local cache, a batch of
+//! 1024 on two threads, three times each), `batch-unwatched` (the same without reading the
+//! thread's usage around each round: what the two system calls per round cost). `blocks` defaults to 2,000,000; `pin` pins thread
+//! *i* to the *i*-th CPU of the process. docs/BENCHMARKS.md, *Third pass*, quotes its output.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use numaseg::bench::workloads::handoff;
+use numaseg::bench::{Contender, NumasegSegments, TlsCachePool, motion::pin_apart};
+use numaseg::config::{ByteSize, MemoryAmount};
+use numaseg::{ArenaManager, Config};
+
+const SIZE: usize = 32 << 10;
+
+/// Minor faults, voluntary and involuntary context switches, user and system CPU time (µs), of
+/// the process (`RUSAGE_SELF`) or the calling thread (`RUSAGE_THREAD`).
+fn usage(who: libc::c_int) -> [i64; 5] {
+    // SAFETY: an all-zero `rusage` is a valid value for the kernel to overwrite.
+    let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `r` is a valid, writable `rusage`.
+    unsafe { libc::getrusage(who, &raw mut r) };
+    let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
+    [r.ru_minflt, r.ru_nvcsw, r.ru_nivcsw, us(r.ru_utime), us(r.ru_stime)]
+}
+
+/// The simple thread-local cache with each block handed over as a 24-byte value, the size of a
+/// `Segment`: what the ring's larger slots cost a hand-off.
+struct Wide(TlsCachePool);
+
+impl Contender for Wide {
+    type Block<'a> = (<TlsCachePool as Contender>::Block<'a>, [usize; 2]);
+
+    fn name(&self) -> String {
+        "simple thread-local cache, 24-byte handles".into()
+    }
+
+    fn block_size(&self) -> usize {
+        self.0.block_size()
+    }
+
+    #[inline(always)]
+    fn alloc(&self) -> Self::Block<'_> {
+        (self.0.alloc(), [0; 2])
+    }
+
+    #[inline(always)]
+    fn touch(&self, block: &mut Self::Block<'_>, byte: u8) {
+        self.0.touch(&mut block.0, byte);
+    }
+
+    #[inline(always)]
+    fn free<'a>(&'a self, block: Self::Block<'a>) {
+        self.0.free(block.0);
+    }
+}
+
+fn counters(m: &ArenaManager) -> String {
+    let s = m.stats();
+    let Some(n) = s.nodes.first() else { return String::new() };
+    let Some(c) = n.classes.iter().find(|c| c.segment_size == SIZE as u64) else { return String::new() };
+    format!(
+        "misses {}, pool refills {}, steals {}, regions mapped {}, segments back to regions {}, decommits {}",
+        c.cache_misses, c.pool_refills, c.steals, n.regions_mapped, n.reclaimed_segments, n.decommits
+    )
+}
+
+fn handoff_runs<C: Contender>(name: &str, pool: &C, blocks: u64, pin: bool, manager: Option<&ArenaManager>) {
+    let cpus = numaseg::bench::motion::same_node_cpus();
+    let setup = |i: usize| {
+        if pin {
+            pin_apart(&cpus, i);
+        }
+    };
+    let warm = Instant::now();
+    while warm.elapsed() < Duration::from_millis(300) {
+        handoff(pool, 20_000, 1024, &setup);
+    }
+    if let Some(m) = manager {
+        eprintln!("{name}, after the warm-up: {}", counters(m));
+    }
+    for _ in 0..3 {
+        let a = usage(libc::RUSAGE_SELF);
+        let rate = handoff(pool, blocks, 1024, &setup);
+        let b = usage(libc::RUSAGE_SELF);
+        eprintln!(
+            "{name}, pinned {pin}: {rate:.2} M blocks/s, minor faults per block {:.4}, voluntary switches {}, \
+             involuntary {}; {}",
+            (b[0] - a[0]) as f64 / blocks as f64,
+            b[1] - a[1],
+            b[2] - a[2],
+            manager.map(counters).unwrap_or_default()
+        );
+    }
+}
+
+fn batch_runs<C: Contender>(name: &str, pool: &C, rounds: u64, watch: bool) {
+    const N: usize = 1024;
+    let start = std::sync::Barrier::new(2);
+    let per_thread: Vec<(f64, Duration)> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let start = &start;
+                s.spawn(move || {
+                    let run = |rounds: u64, report: bool| {
+                        let mut held = Vec::with_capacity(N);
+                        let (mut worst, mut slow) = (Duration::ZERO, Vec::new());
+                        for _ in 0..rounds {
+                            let u0 = if watch { usage(libc::RUSAGE_THREAD) } else { [0; 5] };
+                            let t0 = Instant::now();
+                            for i in 0..N {
+                                let mut b = pool.alloc();
+                                pool.touch(&mut b, i.to_le_bytes()[0]);
+                                held.push(b);
+                            }
+                            for b in held.drain(..) {
+                                pool.free(b);
+                            }
+                            let took = t0.elapsed();
+                            let u1 = if watch { usage(libc::RUSAGE_THREAD) } else { [0; 5] };
+                            if took > Duration::from_micros(50) && u1[2] == u0[2] {
+                                // (µs, minor faults, voluntary switches, user µs, system µs)
+                                slow.push((
+                                    took.as_micros(),
+                                    u1[0] - u0[0],
+                                    u1[1] - u0[1],
+                                    u1[3] - u0[3],
+                                    u1[4] - u0[4],
+                                ));
+                            }
+                            worst = worst.max(took);
+                        }
+                        if report && watch {
+                            eprintln!(
+                                "{name}: {} unpreempted rounds above 50 µs (µs, minor faults, voluntary switches, \
+                                 user µs, system µs): {:?}",
+                                slow.len(),
+                                &slow[..slow.len().min(8)]
+                            );
+                        }
+                        worst
+                    };
+                    run(8, false);
+                    start.wait();
+                    let t0 = Instant::now();
+                    let worst = run(rounds, true);
+                    (t0.elapsed().as_nanos() as f64 / (rounds * N as u64) as f64, worst)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|h| h.join().unwrap_or_else(|_| panic!("a batch thread panicked"))).collect()
+    });
+    for (ns, worst) in per_thread {
+        eprintln!("{name}: {ns:.2} ns per block, longest round {} µs", worst.as_micros());
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let workload = args.first().map_or("harness", String::as_str);
+    let blocks: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2_000_000);
+    let pin = args.get(2).is_some_and(|s| s == "pin");
+    // As `numaseg bench --only-motion` builds its manager.
+    let config = Config::builder()
+        .memory_limit(MemoryAmount::Unlimited)
+        .node_memory_limit(MemoryAmount::Unlimited)
+        .retain_free(ByteSize(64 << 20))
+        .build();
+    let manager = match config.map_err(|e| e.to_string()).and_then(|c| ArenaManager::new(&c).map_err(|e| e.to_string()))
+    {
+        Ok(m) => Arc::new(m),
+        Err(e) => {
+            eprintln!("motion_diag: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match workload {
+        "harness" => {
+            handoff_runs("numaseg", &NumasegSegments::new(Arc::clone(&manager), SIZE), blocks, pin, Some(&manager))
+        }
+        "pretend" => {
+            let pretend = numaseg::bench::motion::pretend_two_nodes();
+            let pool = NumasegSegments::new(Arc::clone(&pretend), SIZE);
+            handoff_runs("numaseg, pretend node 0", &pool, blocks, pin, Some(&pretend));
+        }
+        "tls" => handoff_runs("simple thread-local cache", &TlsCachePool::new(SIZE, 4096), blocks, pin, None),
+        "tls-wide" => {
+            let pool = Wide(TlsCachePool::new(SIZE, 4096));
+            handoff_runs("simple thread-local cache, 24-byte handles", &pool, blocks, pin, None);
+        }
+        "batch" | "batch-unwatched" => {
+            let watch = workload == "batch";
+            let numaseg = NumasegSegments::new(Arc::clone(&manager), SIZE);
+            let tls = TlsCachePool::new(SIZE, 4096);
+            for _ in 0..3 {
+                batch_runs("numaseg", &numaseg, blocks / 1024, watch);
+                batch_runs("simple thread-local cache", &tls, blocks / 1024, watch);
+            }
+        }
+        other => {
+            eprintln!(
+                "motion_diag: unknown workload {other:?} (harness, pretend, tls, tls-wide, batch, batch-unwatched)"
+            );
+            return ExitCode::from(2);
+        }
+    }
+    // How much of the process the kernel backs with transparent huge pages (the regions ask for
+    // them with `madvise`; whether they got them decides how many TLB entries a hand-off needs).
+    if let Ok(rollup) = std::fs::read_to_string("/proc/self/smaps_rollup") {
+        for line in rollup.lines().filter(|l| l.starts_with("AnonHugePages") || l.starts_with("Rss")) {
+            eprintln!("motion_diag: {line}");
+        }
+    }
+    ExitCode::SUCCESS
+}
