@@ -30,7 +30,7 @@ FILES=(
   src/cache/mod.rs
   src/cache/steal.rs
   src/core/node.rs
-  src/core/budget.rs
+  src/sync/budget.rs
   src/buffer_pool/local.rs
   src/buffer_pool/availability.rs
   src/buffer_pool/buffer.rs
