@@ -36,7 +36,7 @@ const SIZE: usize = 32 << 10;
 const WORKLOADS: &str = "segments-hot-pair, segments-batch, segments-batch-coloured, segments-bulk, \
                          segments-cross-thread, manager-hot-pair, buffers-hot-pair, mimalloc-hot-pair, \
                          arrayqueue-hot-pair, locked-cas, foreign-free, local-free, segments-handoff, \
-                         tls-handoff, segments-bulk-handles, segments-bulk-handles-untouched, \
+                         buffers-handoff, buffers-ring, tls-handoff, segments-bulk-handles, segments-bulk-handles-untouched, \
                          segments-singles-held, segments-singles-held-untouched, pretend-handoff-same, \
                          pretend-handoff-across";
 
@@ -149,6 +149,15 @@ fn main() -> ExitCode {
             });
         }
         "segments-handoff" => lockstep(&NumasegSegments::new(Arc::clone(&manager), SIZE), ops, &|_| {}),
+        "buffers-handoff" => lockstep(&NetworkBuffers::new(Arc::clone(&manager), SIZE, 4096, 2), ops, &|_| {}),
+        "buffers-ring" => {
+            // The bench's one-at-a-time hand-off (an SPSC ring of 1024), the two threads pinned
+            // to CPUs 0 and 1: wall clock, for runs of the old and the new binary alternately.
+            let pool = NetworkBuffers::new(Arc::clone(&manager), SIZE, 4096, 2);
+            let pin = |i: usize| drop(numaseg::numa::sys::linux::set_affinity(&[i % 2]));
+            let rate = numaseg::bench::workloads::handoff(&pool, ops, 1024, &pin);
+            eprintln!("profile: {rate:.1} million buffers per second");
+        }
         "tls-handoff" => lockstep(&TlsCachePool::new(SIZE, 4096), ops, &|_| {}),
         "pretend-handoff-same" | "pretend-handoff-across" => {
             let pretend = numaseg::bench::motion::pretend_two_nodes();
