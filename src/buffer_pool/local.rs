@@ -59,7 +59,11 @@
 //! - [`LocalBufferPool::available_buffers`] is the stack's count plus the inbox's reserved
 //!   bits, read between two reads of the inbox word that must be equal and not *taking* (a
 //!   taker's buffers are in neither place): a move between inbox and stack changes the word,
-//!   so the sum is the pool's idle count at the moment the stack was read.
+//!   so the sum is the pool's idle count at the moment the stack was read. A non-blocking
+//!   request, though, does not wait for a taker: one that finds the stack empty while another
+//!   thread is taking the inbox answers "nothing now" (as it would had the other thread popped
+//!   those buffers); a blocking one marks the pool unavailable, and the taker's buffers then
+//!   reach the stack through the lock and wake it.
 //!
 //! Nothing on the request or recycle fast path takes a lock, allocates, or touches a counter
 //! shared between threads; the buffer's own slot line carries its stats counters.
