@@ -15,9 +15,12 @@
 //! `locked-cas` (one uncontended compare-and-swap, for scale), and the memory-in-motion ones
 //! (issue #14; two pretend nodes on the heap, the thread homed on node 0): `foreign-free`
 //! (`allocate_on` node 1 + drop), `local-free` (`allocate_on` node 0 + drop), and
-//! `segments-handoff` / `tls-handoff` (thread A allocates 1024 blocks, thread B touches and frees
-//! them, in lockstep rounds: the allocator's per-block work of a hand-off without a ring's
-//! spinning, which under callgrind's serialised threads would dominate the count), and
+//! `segments-handoff` / `buffers-handoff` / `tls-handoff` (thread A allocates — requests, for the
+//! network buffers — 1024 blocks, thread B touches and frees them, in lockstep rounds: the
+//! per-block work of a hand-off without a ring's spinning, which under callgrind's serialised
+//! threads would dominate the count), `buffers-ring` (the harness's one-at-a-time hand-off of
+//! network buffers through its ring, the two threads pinned to CPUs 0 and 1: a wall-clock rate,
+//! not for callgrind, to compare an old and a new binary run alternately), and
 //! `segments-bulk-handles` / `segments-bulk-handles-untouched` (bulk of 32 through handles,
 //! touched or not) against `segments-singles-held` / `segments-singles-held-untouched` (the
 //! same 32 blocks held in a `Vec<Segment>`, allocated and dropped one at a time).
