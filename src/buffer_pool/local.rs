@@ -165,6 +165,7 @@ impl Inbox {
     /// it), for the thread that holds `IN_TAKING`.
     fn take_entry(&self, pos: u32) -> u32 {
         let e = &self.entries[pos as usize];
+        let mut spins = 0;
         loop {
             // Acquire: pairs with the recycler's Release store, so the buffer's contents and
             // bookkeeping written before it are visible.
@@ -175,8 +176,20 @@ impl Inbox {
                 e.store(0, Ordering::Relaxed);
                 return v - 1;
             }
-            crate::sync::hint::spin_loop();
+            back_off(&mut spins);
         }
+    }
+}
+
+/// One wait for another thread's short step (a recycler between its reservation and its store,
+/// a taker between setting and clearing *taking*): a spin, and after 64 a yield, so that a
+/// waiter whose peer was preempted in that step lets it run instead of burning its time slice.
+fn back_off(spins: &mut u32) {
+    if *spins < 64 {
+        *spins += 1;
+        crate::sync::hint::spin_loop();
+    } else {
+        crate::sync::thread::yield_now();
     }
 }
 
@@ -281,13 +294,14 @@ impl PoolCore {
     /// The number of idle buffers, in the stack and the inbox, as it was at one moment (see
     /// the module docs).
     pub(crate) fn idle(&self, slots: &[Slot]) -> usize {
+        let mut spins = 0;
         loop {
             // Acquire: a taker's first update (setting `IN_TAKING`) happens before its pushes,
             // so if the stack read below sees one of them, the second read sees that update.
             let before = self.inbox.word.load(Ordering::Acquire);
             if before & IN_TAKING != 0 {
                 // Buffers on their way from the inbox to the stack: counted in neither yet.
-                crate::sync::hint::spin_loop();
+                back_off(&mut spins);
                 continue;
             }
             let stacked = self.stacked(slots);
