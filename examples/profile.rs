@@ -15,9 +15,12 @@
 //! `locked-cas` (one uncontended compare-and-swap, for scale), and the memory-in-motion ones
 //! (issue #14; two pretend nodes on the heap, the thread homed on node 0): `foreign-free`
 //! (`allocate_on` node 1 + drop), `local-free` (`allocate_on` node 0 + drop), and
-//! `segments-handoff` / `tls-handoff` (thread A allocates 1024 blocks, thread B touches and frees
-//! them, in lockstep rounds: the allocator's per-block work of a hand-off without a ring's
-//! spinning, which under callgrind's serialised threads would dominate the count), and
+//! `segments-handoff` / `buffers-handoff` / `tls-handoff` (thread A allocates — requests, for the
+//! network buffers — 1024 blocks, thread B touches and frees them, in lockstep rounds: the
+//! per-block work of a hand-off without a ring's spinning, which under callgrind's serialised
+//! threads would dominate the count), `buffers-ring` (the harness's one-at-a-time hand-off of
+//! network buffers through its ring, the two threads pinned to CPUs 0 and 1: a wall-clock rate,
+//! not for callgrind, to compare an old and a new binary run alternately), and
 //! `segments-bulk-handles` / `segments-bulk-handles-untouched` (bulk of 32 through handles,
 //! touched or not) against `segments-singles-held` / `segments-singles-held-untouched` (the
 //! same 32 blocks held in a `Vec<Segment>`, allocated and dropped one at a time).
@@ -36,7 +39,7 @@ const SIZE: usize = 32 << 10;
 const WORKLOADS: &str = "segments-hot-pair, segments-batch, segments-batch-coloured, segments-bulk, \
                          segments-cross-thread, manager-hot-pair, buffers-hot-pair, mimalloc-hot-pair, \
                          arrayqueue-hot-pair, locked-cas, foreign-free, local-free, segments-handoff, \
-                         tls-handoff, segments-bulk-handles, segments-bulk-handles-untouched, \
+                         buffers-handoff, buffers-ring, tls-handoff, segments-bulk-handles, segments-bulk-handles-untouched, \
                          segments-singles-held, segments-singles-held-untouched, pretend-handoff-same, \
                          pretend-handoff-across";
 
@@ -149,6 +152,15 @@ fn main() -> ExitCode {
             });
         }
         "segments-handoff" => lockstep(&NumasegSegments::new(Arc::clone(&manager), SIZE), ops, &|_| {}),
+        "buffers-handoff" => lockstep(&NetworkBuffers::new(Arc::clone(&manager), SIZE, 4096, 2), ops, &|_| {}),
+        "buffers-ring" => {
+            // The bench's one-at-a-time hand-off (an SPSC ring of 1024), the two threads pinned
+            // to CPUs 0 and 1: wall clock, for runs of the old and the new binary alternately.
+            let pool = NetworkBuffers::new(Arc::clone(&manager), SIZE, 4096, 2);
+            let pin = |i: usize| drop(numaseg::numa::sys::linux::set_affinity(&[i % 2]));
+            let rate = numaseg::bench::workloads::handoff(&pool, ops, 1024, &pin);
+            eprintln!("profile: {rate:.1} million buffers per second");
+        }
         "tls-handoff" => lockstep(&TlsCachePool::new(SIZE, 4096), ops, &|_| {}),
         "pretend-handoff-same" | "pretend-handoff-across" => {
             let pretend = numaseg::bench::motion::pretend_two_nodes();

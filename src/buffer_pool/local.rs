@@ -28,6 +28,43 @@
 //!   so the tag moved. The answer is the length the stack had at the first read: exact, O(1),
 //!   lock-free, and one plain store plus one read of the old top's line per push.
 //!
+//! **The inbox.** A buffer recycled on the pool's requesting thread (the one that last found
+//! the stack empty, a hint in the core) is pushed onto the stack as above. One recycled on
+//! another thread goes to the pool's *inbox* instead, so that the recycler does not write the
+//! head's line, which the requesting thread writes with every pop: 14 entries (slot index + 1) and
+//! one word on a cache line of its own. The word: bits 0–13 which entries are reserved, bit 14
+//! *closed*, bit 15 *taking*, the rest a tag bumped by every change. What must hold:
+//! - A recycler reserves the lowest clear bit with one CAS (unless closed: then it takes the
+//!   stack's path) and then stores the index into the entry (Release). The reservation is the
+//!   moment the buffer is idle again.
+//! - Taking the inbox: set *taking* (one CAS, only if not closed, not taken by another and not
+//!   empty), read each reserved entry (Acquire; a reservation whose index is not written yet is
+//!   waited for) and clear it, push the buffers onto the stack as one chain (its links and
+//!   depths written first, then one CAS on the head, as a push of one), then clear *taking* and
+//!   the bits taken (Release, so the entries' clearing happens before anyone reserves them
+//!   again). Bits reserved meanwhile stay for the next taker — unless the inbox was closed
+//!   meanwhile: then they are taken as well. If the stack's slow flag was set meanwhile, the
+//!   stack refuses the chain and its buffers go through the lock one by one, as recycles.
+//! - Two takers: a recycler that finds the inbox full takes it, its own buffer on top of the
+//!   chain (the head's line then moves once per 15 buffers, not twice per buffer); a requester
+//!   whose stack is empty takes it, keeping one buffer for itself.
+//! - *Closed* is set, under the state lock, before the stack's slow flag is set or a requester
+//!   marks the pool unavailable; whatever the inbox holds is moved onto the stack then (or, if
+//!   a requester is taking it, by that requester, whose pushes see the slow flag and go
+//!   through the lock). So the slow flag set means the inbox is closed and holds nothing that
+//!   will not reach the stack or the lock, and "mark unavailable only if empty" still cannot
+//!   succeed while a recycled buffer sits where no requester looks: no lost wake-up, and
+//!   destroying or shrinking a pool accounts for every buffer. The inbox is opened again
+//!   whenever the slow flag is cleared.
+//! - [`LocalBufferPool::available_buffers`] is the stack's count plus the inbox's reserved
+//!   bits, read between two reads of the inbox word that must be equal and not *taking* (a
+//!   taker's buffers are in neither place): a move between inbox and stack changes the word,
+//!   so the sum is the pool's idle count at the moment the stack was read. A non-blocking
+//!   request, though, does not wait for a taker: one that finds the stack empty while another
+//!   thread is taking the inbox answers "nothing now" (as it would had the other thread popped
+//!   those buffers); a blocking one marks the pool unavailable, and the taker's buffers then
+//!   reach the stack through the lock and wake it.
+//!
 //! Nothing on the request or recycle fast path takes a lock, allocates, or touches a counter
 //! shared between threads; the buffer's own slot line carries its stats counters.
 
@@ -47,13 +84,114 @@ use super::stats::LocalPoolStats;
 use super::{Shared, Slot};
 use crate::error::BufferPoolError;
 use crate::sync::Arc;
-use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::stat::Hint;
 use crate::zero::ZeroMode;
 
 const TOP_MASK: u64 = (1 << 24) - 1;
 const SLOW: u64 = 1 << 24;
 const TAG_ONE: u64 = 1 << 25;
 const TAG_MASK: u64 = !(TOP_MASK | SLOW);
+
+/// Entries of a pool's inbox: its word and the entries fill one cache line. Two under loom, so
+/// that the models reach a full inbox (the recycler's flush) with three buffers.
+#[cfg(not(loom))]
+const INBOX: usize = 14;
+#[cfg(loom)]
+const INBOX: usize = 2;
+/// Inbox word: bit `i` set = entry `i` reserved by a recycler (its index written, or about to be).
+const IN_FULL: u64 = (1 << INBOX) - 1;
+/// Inbox word: recyclers may not reserve (the stack's slow flag is set, or is being set).
+const IN_CLOSED: u64 = 1 << INBOX;
+/// Inbox word: a thread is moving the reserved entries onto the stack.
+const IN_TAKING: u64 = 1 << (INBOX + 1);
+const IN_TAG_ONE: u64 = 1 << (INBOX + 2);
+const IN_TAG_MASK: u64 = !(IN_TAG_ONE - 1);
+
+/// The next inbox word: tag bumped, the rest as given.
+#[inline]
+fn in_next(word: u64, rest: u64) -> u64 {
+    (word & IN_TAG_MASK).wrapping_add(IN_TAG_ONE) | rest
+}
+
+/// A token of the calling thread: the address of a thread-local, distinct between live threads.
+/// Only ever compared with `PoolCore::requester`, a hint (a later thread may reuse a dead
+/// one's address: harmless).
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn thread_token() -> u64 {
+    TOKEN.with(|t| std::ptr::from_ref(t) as usize as u64)
+}
+
+#[cfg(not(loom))]
+crate::sync::thread_local! {
+    static TOKEN: u8 = const { 0 };
+}
+
+/// Under loom, a number never reused: a thread-local's address may be, depending on what the
+/// allocator did in earlier executions, and a model must behave the same in every execution.
+#[cfg(loom)]
+pub(crate) fn thread_token() -> u64 {
+    static NEXT: crate::sync::stat::Ids = crate::sync::stat::Ids::new(1);
+    TOKEN.with(|t| {
+        if t.get() == 0 {
+            t.set(NEXT.next());
+        }
+        t.get()
+    })
+}
+
+#[cfg(loom)]
+crate::sync::thread_local! {
+    static TOKEN: std::cell::Cell<u64> = std::cell::Cell::new(0);
+}
+
+/// A pool's inbox: where buffers recycled on a thread other than the one that took them out
+/// go, so that the recycler does not write the stack's head line, which the requester owns.
+/// Kept on a cache line of its own (see the module docs, *The inbox*).
+#[repr(align(64))]
+struct Inbox {
+    word: AtomicU64,
+    /// Slot index + 1 of a reserved entry once written, 0 otherwise.
+    entries: [AtomicU32; INBOX],
+}
+
+impl Inbox {
+    fn new() -> Self {
+        Self { word: AtomicU64::new(0), entries: std::array::from_fn(|_| AtomicU32::new(0)) }
+    }
+
+    /// Reads and clears the entry at `pos` (reserved by a recycler that may still be writing
+    /// it), for the thread that holds `IN_TAKING`.
+    fn take_entry(&self, pos: u32) -> u32 {
+        let e = &self.entries[pos as usize];
+        let mut spins = 0;
+        loop {
+            // Acquire: pairs with the recycler's Release store, so the buffer's contents and
+            // bookkeeping written before it are visible.
+            let v = e.load(Ordering::Acquire);
+            if v != 0 {
+                // Relaxed: published to the next recycler of this entry by the Release of the
+                // word's update that clears its bit.
+                e.store(0, Ordering::Relaxed);
+                return v - 1;
+            }
+            back_off(&mut spins);
+        }
+    }
+}
+
+/// One wait for another thread's short step (a recycler between its reservation and its store,
+/// a taker between setting and clearing *taking*): a spin, and after 64 a yield, so that a
+/// waiter whose peer was preempted in that step lets it run instead of burning its time slice.
+fn back_off(spins: &mut u32) {
+    if *spins < 64 {
+        *spins += 1;
+        crate::sync::hint::spin_loop();
+    } else {
+        crate::sync::thread::yield_now();
+    }
+}
 
 /// The next head word: tag bumped, `top` and `slow` as given.
 #[inline]
@@ -69,24 +207,46 @@ pub(crate) struct PoolCore {
     /// another, and with two pools' heads on one line every request and recycle of one pool's
     /// thread would take the line away from the other's.
     head: CachePadded<AtomicU64>,
+    /// Buffers recycled on another thread than their requester's (see the module docs).
+    inbox: Inbox,
     /// Unique over the network pool's life; 0 is the global pool.
     pub(crate) id: u64,
     /// Index of its record in the state table.
     pub(crate) index: usize,
     /// Bytes a writer may put into a new buffer (≤ the buffer size).
     pub(crate) writable: AtomicUsize,
+    /// The thread ([`thread_token`]) that last found the stack empty and took the cold path
+    /// of a request: a recycle on that thread pushes onto the stack, one on any other goes to
+    /// the inbox. A hint, written when it changes: either path is correct for any buffer, and
+    /// a requesting thread that is not the one named finds its stack empty sooner or later
+    /// (its recycles fill the inbox) and names itself.
+    requester: Hint,
     pub(crate) shared: Arc<Shared>,
 }
 
 impl PoolCore {
     pub(crate) fn new(id: u64, index: usize, shared: Arc<Shared>) -> Self {
         let writable = AtomicUsize::new(shared.buffer_size);
-        Self { head: CachePadded::new(AtomicU64::new(0)), id, index, writable, shared }
+        Self {
+            head: CachePadded::new(AtomicU64::new(0)),
+            inbox: Inbox::new(),
+            id,
+            index,
+            writable,
+            requester: Hint::new(0),
+            shared,
+        }
     }
 
     /// Pops an idle buffer (any thread, no lock).
     #[inline]
     pub(crate) fn pop(&self, slots: &[Slot]) -> Option<u32> {
+        self.pop_slot(slots).map(|(index, _)| index)
+    }
+
+    /// [`Self::pop`], with the slot it took (looked up once for the caller too).
+    #[inline(always)]
+    fn pop_slot<'s>(&self, slots: &'s [Slot]) -> Option<(u32, &'s Slot)> {
         // Acquire: pairs with the Release of the push that put the top there, so its `next`
         // and the buffer's contents are visible.
         let mut word = self.head.load(Ordering::Acquire);
@@ -96,9 +256,10 @@ impl PoolCore {
                 return None;
             }
             let index = top - 1;
+            let s = &slots[index];
             // Relaxed: ordered by the Acquire above. If another thread pops this slot first,
             // the value may be stale, and the CAS fails because the tag moved.
-            let next = u64::from(slots[index].next.load(Ordering::Relaxed));
+            let next = u64::from(s.next.load(Ordering::Relaxed));
             match self.head.compare_exchange_weak(
                 word,
                 next_word(word, next, word & SLOW),
@@ -106,7 +267,7 @@ impl PoolCore {
                 Ordering::Acquire,
             ) {
                 #[expect(clippy::cast_possible_truncation, reason = "a 24-bit index")]
-                Ok(_) => return Some(index as u32),
+                Ok(_) => return Some((index as u32, s)),
                 Err(w) => word = w,
             }
         }
@@ -115,18 +276,43 @@ impl PoolCore {
     /// Writes `slot`'s link and depth for a push onto the stack of `word`.
     #[inline]
     fn link(slots: &[Slot], slot: u32, word: u64) {
+        Self::link_slot(slots, &slots[slot as usize], word);
+    }
+
+    /// [`Self::link`] for a slot already looked up.
+    #[inline(always)]
+    fn link_slot(slots: &[Slot], s: &Slot, word: u64) {
         let top = (word & TOP_MASK) as u32;
         // Relaxed: `word` was read with Acquire, which made the top's depth visible; if the top
         // changed since, the CAS fails and this is redone.
         let depth = if top == 0 { 1 } else { slots[top as usize - 1].depth.load(Ordering::Relaxed) + 1 };
-        let s = &slots[slot as usize];
         s.next.store(top, Ordering::Relaxed);
         // Release: pairs with the Acquire in `idle` (see the module docs).
         s.depth.store(depth, Ordering::Release);
     }
 
-    /// The number of idle buffers in the stack, as it was at one moment (see the module docs).
+    /// The number of idle buffers, in the stack and the inbox, as it was at one moment (see
+    /// the module docs).
     pub(crate) fn idle(&self, slots: &[Slot]) -> usize {
+        let mut spins = 0;
+        loop {
+            // Acquire: a taker's first update (setting `IN_TAKING`) happens before its pushes,
+            // so if the stack read below sees one of them, the second read sees that update.
+            let before = self.inbox.word.load(Ordering::Acquire);
+            if before & IN_TAKING != 0 {
+                // Buffers on their way from the inbox to the stack: counted in neither yet.
+                back_off(&mut spins);
+                continue;
+            }
+            let stacked = self.stacked(slots);
+            if self.inbox.word.load(Ordering::Acquire) == before {
+                return stacked + (before & IN_FULL).count_ones() as usize;
+            }
+        }
+    }
+
+    /// The number of idle buffers in the stack, as it was at one moment (see the module docs).
+    fn stacked(&self, slots: &[Slot]) -> usize {
         loop {
             // Acquire: sees the depth written by the push that put the top there.
             let word = self.head.load(Ordering::Acquire);
@@ -144,16 +330,264 @@ impl PoolCore {
         }
     }
 
-    /// Pushes a buffer unless the slow flag is set (then returns false: take the lock).
+    /// Puts a buffer into the inbox (`Some`), unless it is closed or another thread is taking
+    /// it while it is full (`None`: push onto the stack). A full inbox is flushed onto the
+    /// stack with this buffer, as one chain. `Some(Some(core))`: as [`recycle`].
     #[inline]
-    pub(crate) fn try_push(&self, slots: &[Slot], slot: u32) -> bool {
+    fn try_inbox(&self, slot: u32) -> Option<Option<Arc<PoolCore>>> {
+        let inbox = &self.inbox;
+        let mut word = inbox.word.load(Ordering::Relaxed);
+        loop {
+            let free = !word & IN_FULL;
+            if word & IN_CLOSED != 0 {
+                return None;
+            }
+            if free == 0 {
+                return self.flush_inbox(slot, word);
+            }
+            let pos = free.trailing_zeros();
+            // Acquire: pairs with the Release of the update that cleared the bit, so the
+            // taker's read and clearing of the entry happen before the store below.
+            match inbox.word.compare_exchange_weak(
+                word,
+                in_next(word, (word & !IN_TAG_MASK) | 1 << pos),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    // Release: publishes the buffer's contents and bookkeeping to the taker.
+                    inbox.entries[pos as usize].store(slot + 1, Ordering::Release);
+                    return Some(None);
+                }
+                Err(w) => word = w,
+            }
+        }
+    }
+
+    /// A recycler that found the inbox full: takes it and pushes its buffers and `slot` onto
+    /// the stack as one chain (one CAS on the head for all of them). `None` if another thread
+    /// is taking it or it was closed (push onto the stack).
+    #[cold]
+    #[inline(never)]
+    fn flush_inbox(&self, slot: u32, word: u64) -> Option<Option<Arc<PoolCore>>> {
+        let word = self.start_taking(word)?;
+        Some(self.drain(word & IN_FULL, Some(slot), None))
+    }
+
+    /// Sets *taking* unless the inbox is closed, being taken, or empty; returns the word it
+    /// replaced.
+    fn start_taking(&self, mut word: u64) -> Option<u64> {
+        loop {
+            if word & IN_FULL == 0 || word & (IN_CLOSED | IN_TAKING) != 0 {
+                return None;
+            }
+            // Acquire: pairs with the reservations' updates (the entries are then read with
+            // Acquire, see `take_entry`).
+            match self.inbox.word.compare_exchange_weak(
+                word,
+                in_next(word, (word & !IN_TAG_MASK) | IN_TAKING),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(word),
+                Err(w) => word = w,
+            }
+        }
+    }
+
+    /// Moves the entries of `bits` (this thread set *taking*) onto the stack, as one chain
+    /// after `first` if given, keeping the first entry for `keep` if given; then clears
+    /// *taking* and the bits taken (Release, so the entries' clearing happens before anyone
+    /// reserves them again). Bits reserved meanwhile stay, unless the inbox was closed
+    /// meanwhile: those are taken too. Buffers the stack refuses (its slow flag was set
+    /// meanwhile) go through the lock; returns what [`recycle`] does for the last of them.
+    fn drain(&self, mut bits: u64, first: Option<u32>, mut keep: Option<&mut Option<u32>>) -> Option<Arc<PoolCore>> {
+        let inbox = &self.inbox;
+        let slots = &self.shared.slots;
+        let (mut refused, mut n_refused) = ([0u32; INBOX + 1], 0);
+        let mut done = 0;
+        let mut first = first;
+        loop {
+            let mut chain = [0u32; INBOX + 1];
+            let mut n = 0;
+            if let Some(f) = first.take() {
+                chain[0] = f;
+                n = 1;
+            }
+            done |= bits;
+            while bits != 0 {
+                let pos = bits.trailing_zeros();
+                bits &= bits - 1;
+                let slot = inbox.take_entry(pos);
+                match keep.as_deref_mut() {
+                    Some(k) if k.is_none() => *k = Some(slot),
+                    _ => {
+                        chain[n] = slot;
+                        n += 1;
+                    }
+                }
+            }
+            if n > 0 && !self.try_push_chain(slots, &chain[..n]) {
+                refused[n_refused..n_refused + n].copy_from_slice(&chain[..n]);
+                n_refused += n;
+            }
+            let current = inbox.word.load(Ordering::Relaxed);
+            let rest = current & IN_FULL & !done;
+            if current & IN_CLOSED != 0 && rest != 0 {
+                bits = rest; // closed while we took: the closer left the rest to us
+                continue;
+            }
+            if inbox
+                .word
+                .compare_exchange_weak(
+                    current,
+                    in_next(current, current & !IN_TAG_MASK & !done & !IN_TAKING),
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                break;
+            }
+        }
+        let mut last = None;
+        for &slot in &refused[..n_refused] {
+            if let Some(core) = self.shared.recycle_slow(self, slot) {
+                last = Some(core);
+            }
+        }
+        last
+    }
+
+    /// Pushes `chain` (its first slot the new top) onto the stack with one CAS, unless the
+    /// slow flag is set (then returns false: take the lock).
+    fn try_push_chain(&self, slots: &[Slot], chain: &[u32]) -> bool {
+        let n = chain.len();
         // Acquire: the top's depth (see `link`).
         let mut word = self.head.load(Ordering::Acquire);
         loop {
             if word & SLOW != 0 {
                 return false;
             }
-            Self::link(slots, slot, word);
+            let top = (word & TOP_MASK) as u32;
+            // Relaxed: as in `link`.
+            let base = if top == 0 { 0 } else { slots[top as usize - 1].depth.load(Ordering::Relaxed) };
+            for (i, &slot) in chain.iter().enumerate() {
+                let s = &slots[slot as usize];
+                s.next.store(chain.get(i + 1).map_or(top, |&below| below + 1), Ordering::Relaxed);
+                #[expect(clippy::cast_possible_truncation, reason = "at most 15 slots")]
+                // Release: pairs with the Acquire in `idle` (see the module docs).
+                s.depth.store(base + (n - i) as u32, Ordering::Release);
+            }
+            // Release: publishes the links, depths and the buffers' contents to the poppers.
+            match self.head.compare_exchange_weak(
+                word,
+                next_word(word, u64::from(chain[0]) + 1, 0),
+                Ordering::Release,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(w) => word = w,
+            }
+        }
+    }
+
+    /// A requester whose stack is empty: takes the inbox's buffers (no lock), keeps one and
+    /// pushes the others onto the stack. `None` when the inbox is empty, closed, or another
+    /// thread is taking it.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn take_inbox(&self) -> Option<u32> {
+        let me = thread_token();
+        if self.requester.get() != me {
+            self.requester.set(me);
+        }
+        let word = self.start_taking(self.inbox.word.load(Ordering::Relaxed))?;
+        let mut got = None;
+        // The caller holds an `Arc` of the core: dropping one here cannot be the last.
+        drop(self.drain(word & IN_FULL, None, Some(&mut got)));
+        got
+    }
+
+    /// Closes the inbox and moves what it holds onto the stack (state lock held): from now on
+    /// recyclers push onto the stack, where the slow flag is seen. If another thread is taking
+    /// the inbox, it moves what is left itself (it sees the flag).
+    fn close_inbox(&self, slots: &[Slot]) {
+        let inbox = &self.inbox;
+        let mut word = inbox.word.load(Ordering::Relaxed);
+        loop {
+            if word & IN_CLOSED != 0 && word & IN_TAKING != 0 {
+                return; // the taker moves the rest
+            }
+            let take = word & IN_TAKING == 0 && word & IN_FULL != 0;
+            if word & IN_CLOSED != 0 && !take {
+                return;
+            }
+            let flags = IN_CLOSED | if take { IN_TAKING } else { 0 };
+            // Acquire: as in `start_taking`.
+            match inbox.word.compare_exchange_weak(
+                word,
+                in_next(word, (word & !IN_TAG_MASK) | flags),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) if take => break,
+                Ok(_) => return,
+                Err(w) => word = w,
+            }
+        }
+        let mut mine = word & IN_FULL;
+        while mine != 0 {
+            let pos = mine.trailing_zeros();
+            mine &= mine - 1;
+            let slot = inbox.take_entry(pos);
+            self.push_locked(slots, slot);
+        }
+        // Closed: nobody reserved meanwhile, and nobody else takes while `IN_TAKING` is set;
+        // only readers load the word meanwhile. (A read-modify-write all the same, as every
+        // other change of the word: loom's model of an atomic mixing plain stores with them
+        // trips its own assertion, tokio-rs/loom#252.) Release: as in `drain`.
+        let mut word = inbox.word.load(Ordering::Relaxed);
+        while let Err(w) =
+            inbox.word.compare_exchange_weak(word, in_next(word, IN_CLOSED), Ordering::Release, Ordering::Relaxed)
+        {
+            word = w;
+        }
+    }
+
+    /// Opens the inbox again (state lock held; the stack's slow flag is clear).
+    fn open_inbox(&self) {
+        let inbox = &self.inbox;
+        let mut word = inbox.word.load(Ordering::Relaxed);
+        while word & IN_CLOSED != 0 {
+            match inbox.word.compare_exchange_weak(
+                word,
+                in_next(word, word & !IN_TAG_MASK & !IN_CLOSED),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(w) => word = w,
+            }
+        }
+    }
+
+    /// Pushes a buffer unless the slow flag is set (then returns false: take the lock).
+    #[inline]
+    pub(crate) fn try_push(&self, slots: &[Slot], slot: u32) -> bool {
+        self.try_push_slot(slots, slot, &slots[slot as usize])
+    }
+
+    /// [`Self::try_push`] for a slot already looked up (`s` is `slots[slot]`).
+    #[inline(always)]
+    fn try_push_slot(&self, slots: &[Slot], slot: u32, s: &Slot) -> bool {
+        // Acquire: the top's depth (see `link`).
+        let mut word = self.head.load(Ordering::Acquire);
+        loop {
+            if word & SLOW != 0 {
+                return false;
+            }
+            Self::link_slot(slots, s, word);
             // Release: publishes `next`, `depth` and the buffer's contents to the next popper.
             match self.head.compare_exchange_weak(
                 word,
@@ -188,6 +622,11 @@ impl PoolCore {
     /// Sets or clears the slow flag, keeping the stack (state lock held).
     pub(crate) fn set_slow(&self, on: bool) {
         let flag = if on { SLOW } else { 0 };
+        if on {
+            // First, so that no buffer waits in the inbox of a pool whose recycles must
+            // take the lock (shrinking pops what it moved).
+            self.close_inbox(&self.shared.slots);
+        }
         let mut word = self.head.load(Ordering::Relaxed);
         while word & SLOW != flag {
             // AcqRel: a CAS on the head like the pushes and pops it orders against.
@@ -197,18 +636,27 @@ impl PoolCore {
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return,
+                Ok(_) => break,
                 Err(w) => word = w,
             }
+        }
+        if !on {
+            self.open_inbox();
         }
     }
 
     /// Sets the slow flag if the stack is empty (true), else leaves everything (false). The
     /// state lock is held.
     pub(crate) fn mark_unavailable_if_empty(&self) -> bool {
+        // The inbox counts as part of the stack: closed and emptied onto it first, so that a
+        // recycle after this point sees the flag (or makes the stack non-empty).
+        self.close_inbox(&self.shared.slots);
         let mut word = self.head.load(Ordering::Acquire);
         loop {
             if word & TOP_MASK != 0 {
+                if word & SLOW == 0 {
+                    self.open_inbox();
+                }
                 return false;
             }
             if word & SLOW != 0 {
@@ -233,7 +681,12 @@ impl PoolCore {
     /// A buffer handle for a slot just taken, for a caller that has dealt with isolation.
     #[inline(always)]
     fn hand_out_plain(&self, slot: u32) -> Buffer {
-        let s = &self.shared.slots[slot as usize];
+        self.hand_out_slot(slot, &self.shared.slots[slot as usize])
+    }
+
+    /// [`Self::hand_out_plain`] for a slot already looked up (`s` is its `Slot`).
+    #[inline(always)]
+    fn hand_out_slot(&self, slot: u32, s: &Slot) -> Buffer {
         debug_assert_eq!(s.requests.get(), s.recycles.get(), "buffer {slot} handed out while in someone's hands");
         s.requests.bump(1);
         let writable = self.writable.load(Ordering::Relaxed);
@@ -263,6 +716,11 @@ fn clear(addr: usize, len: usize) {
 pub(crate) unsafe fn recycle(core: NonNull<PoolCore>, slot: u32) -> Option<Arc<PoolCore>> {
     // SAFETY: the caller's duty: a buffer in hands keeps its pool's record, hence its core.
     let core = unsafe { core.as_ref() };
+    if core.requester.get() != thread_token() {
+        // Not the pool's requesting thread (see the module docs, *The inbox*). A tail call,
+        // as the one below.
+        return recycle_elsewhere(core, slot);
+    }
     if core.shared.zero == ZeroMode::OnRelease {
         // A tail call, so the fast path below keeps its registers.
         return recycle_clearing(core, slot);
@@ -281,8 +739,28 @@ fn recycle_clearing(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
 #[inline(always)]
 fn recycle_plain(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
     let slots = &core.shared.slots;
-    slots[slot as usize].recycles.bump(1);
-    if core.try_push(slots, slot) {
+    let s = &slots[slot as usize];
+    s.recycles.bump(1);
+    if core.try_push_slot(slots, slot, s) {
+        return None;
+    }
+    core.shared.recycle_slow(core, slot)
+}
+
+/// A recycle on another thread than the pool's requesting one: cleared if isolation asks,
+/// then into the inbox, else onto the stack, else through the lock. Out of line (and marked
+/// cold) so that the same-thread path keeps its registers.
+#[cold]
+#[inline(never)]
+fn recycle_elsewhere(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
+    if core.shared.zero == ZeroMode::OnRelease {
+        clear(core.shared.slots[slot as usize].addr, core.shared.buffer_size);
+    }
+    core.shared.slots[slot as usize].recycles.bump(1);
+    if let Some(last) = core.try_inbox(slot) {
+        return last;
+    }
+    if core.try_push(&core.shared.slots, slot) {
         return None;
     }
     core.shared.recycle_slow(core, slot)
@@ -356,8 +834,8 @@ impl LocalBufferPool {
             // A tail call, so the fast path below keeps its registers.
             return self.request_clearing();
         }
-        if let Some(slot) = self.core.pop(&shared.slots) {
-            return Ok(Some(self.core.hand_out_plain(slot)));
+        if let Some((slot, s)) = self.core.pop_slot(&shared.slots) {
+            return Ok(Some(self.core.hand_out_slot(slot, s)));
         }
         self.request_cold()
     }
@@ -375,6 +853,9 @@ impl LocalBufferPool {
     #[cold]
     #[inline(never)]
     fn request_cold(&self) -> Result<Option<Buffer>, BufferPoolError> {
+        if let Some(slot) = self.core.take_inbox() {
+            return Ok(Some(self.core.hand_out(slot)));
+        }
         Ok(self.core.shared.request_slow(&self.core, None)?.map(|slot| self.core.hand_out(slot)))
     }
 
@@ -816,6 +1297,11 @@ impl Future for RequestBuffer<'_> {
         let core = &this.pool.core;
         if this.waiter.is_none()
             && let Some(slot) = core.pop(&core.shared.slots)
+        {
+            return Poll::Ready(Ok(core.hand_out(slot)));
+        }
+        if this.waiter.is_none()
+            && let Some(slot) = core.take_inbox()
         {
             return Poll::Ready(Ok(core.hand_out(slot)));
         }
