@@ -126,10 +126,16 @@ struct ClassCache {
 
 impl ClassCache {
     /// The fast path's invariant, which makes its unchecked indexing sound: `len <= cap <=
-    /// stack.len()`, and a class in use (`max > 0`) has a stack of exactly `max` slots. Every
-    /// change of `len` goes through [`ClassCache::push`] / [`ClassCache::pop`] or keeps it by
-    /// construction (batch moves). Checked under `expensive-checks` on every slow path (refill,
-    /// spill, capacity change), and by `debug_assert!` on the fast path.
+    /// stack.len()`, and a class in use (`max > 0`) has a stack of exactly `max` slots. Only
+    /// `ClassCache`'s own methods move `len`: one entry through [`ClassCache::push`] /
+    /// [`ClassCache::pop`], a batch through [`ClassCache::take_newest`] (bulk allocation, trim,
+    /// flush), [`ClassCache::drain_oldest`] (spill), [`ClassCache::extend_from_slice`] (batch
+    /// free, pool and carve refills), [`ClassCache::fill_from_worker`] (deque and steal refills)
+    /// and [`ClassCache::fill_top`] (release of a handle vector); none pushes past `cap`, and
+    /// only a capacity shrink ([`ClassCache::set_cap`]) leaves `len > cap` until its trim.
+    /// Checked under `expensive-checks` after every slow path (refill, spill, trim, capacity
+    /// change), and by `debug_assert!` (so in every test build) on the fast paths: single and
+    /// bulk allocation and free, which the profile measures with the feature on.
     fn is_valid(&self) -> bool {
         self.len <= self.cap && self.cap <= self.stack.len() && (self.max == 0 || self.stack.len() == self.max)
     }
@@ -159,6 +165,92 @@ impl ClassCache {
         unsafe { *self.stack.get_unchecked_mut(self.len) = entry };
         self.len += 1;
         Ok(())
+    }
+
+    /// Removes the newest `min(n, len)` entries and returns them, oldest first (`len` only
+    /// shrinks, so `len <= cap <= stack.len()` holds after if it held before; a stack above a
+    /// shrunk capacity is brought back within it by taking `len - cap`: the trim). The slice
+    /// lies beyond the new `len` and borrows the cache, so nothing can overwrite it while it
+    /// is read. Bulk allocation, trim and flush.
+    #[inline(always)]
+    fn take_newest(&mut self, n: usize) -> &[Entry] {
+        debug_assert!(self.len <= self.stack.len());
+        let from = self.len - n.min(self.len);
+        let to = self.len;
+        self.len = from;
+        // SAFETY: `from <= to = old len <= stack.len()` (asserted above; `is_valid` or a trim).
+        unsafe { self.stack.get_unchecked(from..to) }
+    }
+
+    /// The oldest `k` entries (at most `len`), left in place: read them, then
+    /// [`ClassCache::drain_oldest`] them. Moves nothing.
+    #[inline]
+    fn oldest(&self, k: usize) -> &[Entry] {
+        &self.stack[..k.min(self.len)]
+    }
+
+    /// Removes the oldest `min(k, len)` entries, moving the rest down to the bottom in order
+    /// (the spill, after the caller has moved [`ClassCache::oldest`] elsewhere). `len` only
+    /// shrinks, so the invariant holds after if it held before.
+    #[inline]
+    fn drain_oldest(&mut self, k: usize) {
+        let k = k.min(self.len);
+        self.stack.copy_within(k..self.len, 0);
+        self.len -= k;
+    }
+
+    /// Free room below the capacity (zero while `len` is above a shrunk capacity).
+    #[inline(always)]
+    fn room(&self) -> usize {
+        self.cap.saturating_sub(self.len)
+    }
+
+    /// Pushes the first `min(entries.len(), room)` of `entries`, in order, and returns how
+    /// many it took; the caller keeps the rest. Never past `cap`, so `len <= cap <=
+    /// stack.len()` holds after if it held before. Batch free and pool refill.
+    #[inline]
+    fn extend_from_slice(&mut self, entries: &[Entry]) -> usize {
+        let take = self.room().min(entries.len());
+        self.stack[self.len..self.len + take].copy_from_slice(&entries[..take]);
+        self.len += take;
+        take
+    }
+
+    /// Pops up to `min(n, room)` entries from the class's own spill deque onto the stack (the
+    /// newest of the deque end up oldest here, as a refill always had it) and returns how many.
+    /// Never past `cap`: room is checked before each pop, so nothing is popped that cannot be
+    /// kept.
+    #[inline]
+    fn fill_from_worker(&mut self, n: usize) -> usize {
+        let Some(worker) = &self.worker else { return 0 };
+        let n = n.min(self.room());
+        let mut got = 0;
+        while got < n {
+            let Some(entry) = worker.pop() else { break };
+            self.stack[self.len] = entry;
+            self.len += 1;
+            got += 1;
+        }
+        got
+    }
+
+    /// Lets `fill` write `n` entries straight into the free top of the stack, and keeps them if
+    /// it returns true. Only when the stack has room for all `n` (else returns false and calls
+    /// nothing), so `len` never passes `cap`; `fill` gets exactly `n` slots beyond `len`, which
+    /// a refusal leaves beyond it. The release of a whole `Vec<Segment>`.
+    #[inline(always)]
+    fn fill_top(&mut self, n: usize, fill: impl FnOnce(&mut [Entry]) -> bool) -> bool {
+        if self.room() < n {
+            return false;
+        }
+        debug_assert!(self.is_valid());
+        // SAFETY: `len + n <= cap <= stack.len()` (checked above, `is_valid`).
+        let top = unsafe { self.stack.get_unchecked_mut(self.len..self.len + n) };
+        if !fill(top) {
+            return false;
+        }
+        self.len += n;
+        true
     }
 
     /// Sets the capacity (a sizing rule's answer, already within `1..=max`).
@@ -511,11 +603,13 @@ pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
         let mut need = n;
         while need > 0 {
             let c = &mut p.classes[class.index()];
-            let take = c.len.min(need);
-            if take > 0 {
-                let from = c.len - take;
-                out.put(&c.stack[from..c.len], home);
-                c.len = from;
+            let taken = c.take_newest(need);
+            if !taken.is_empty() {
+                let take = taken.len();
+                out.put(taken, home);
+                // Not `expensive_check!`: the bulk path is measured with the feature on (as in
+                // `pop`); every test build (debug) checks it here.
+                debug_assert!(c.is_valid());
                 slot.counters[class.index()].allocs.bump(take as u64);
                 need -= take;
                 continue;
@@ -572,10 +666,7 @@ pub(crate) fn allocate_from_stack<S: BulkSink + ?Sized>(
             return None;
         }
         debug_assert!(c.is_valid());
-        let from = c.len - n;
-        // SAFETY: `from + n = len <= stack.len()` (`is_valid`).
-        out.put(unsafe { c.stack.get_unchecked(from..c.len) }, p.home);
-        c.len = from;
+        out.put(c.take_newest(n), p.home);
         Some(p.home)
     })?;
     slot.counters[class.index()].allocs.bump(n as u64);
@@ -588,9 +679,8 @@ pub(crate) fn free_batch(core: &CachedCore, class: SizeClass, node_index: NodeIn
         let mut rest = entries;
         if p.home == node_index {
             let c = p.class_mut(core, class);
-            let take = (c.cap - c.len.min(c.cap)).min(rest.len());
-            c.stack[c.len..c.len + take].copy_from_slice(&rest[..take]);
-            c.len += take;
+            let take = c.extend_from_slice(rest);
+            debug_assert!(c.is_valid()); // as in `allocate_batch`
             slot.counters[class.index()].frees.bump(take as u64);
             rest = &rest[take..];
         }
@@ -646,20 +736,8 @@ pub(crate) fn free_into_stack(
     let back = slot.private.with_mut(|p| {
         // SAFETY: as in `allocate`; `fill` does not re-enter the cache.
         let p = unsafe { &mut *p };
-        let c = &mut p.classes[class.index()];
-        // `len` may exceed a shrunk capacity until a trim (`set_cap`), hence the saturation; a
-        // class not yet in use has no room.
-        if p.home != node_index || c.cap.saturating_sub(c.len) < n {
-            return false;
-        }
-        debug_assert!(c.is_valid());
-        // SAFETY: `len + n <= cap <= stack.len()` (checked above, `is_valid`).
-        let room = unsafe { c.stack.get_unchecked_mut(c.len..c.len + n) };
-        if !fill(room) {
-            return false;
-        }
-        c.len += n;
-        true
+        // A class not yet in use has no room (nor has one above a shrunk capacity).
+        p.home == node_index && p.classes[class.index()].fill_top(n, fill)
     });
     if back {
         slot.counters[class.index()].frees.bump(n as u64);
@@ -793,12 +871,12 @@ impl PrivateCache {
     fn trim_class(&mut self, core: &CachedCore, slot: &CacheSlot, class: SizeClass, keep: usize) {
         let home = self.home;
         let c = &mut self.classes[class.index()];
-        if c.len > keep {
-            let excess = &c.stack[keep..c.len];
+        let excess = c.take_newest(c.len.saturating_sub(keep));
+        if !excess.is_empty() {
             slot.counters[class.index()].spilled.bump(excess.len() as u64);
             core.push_many_home(excess, class, home);
-            c.len = keep;
         }
+        crate::expensive_check!(c.len <= keep && c.is_valid());
     }
 
     /// Pops an entry of `class`, refilling first if the stack is empty.
@@ -841,27 +919,16 @@ impl PrivateCache {
         let pool = &node.classes[class.index()];
 
         // 1. The thread's own spill deque.
-        let mut got = 0;
-        if let Some(worker) = &c.worker {
-            while got < want {
-                let Some(entry) = worker.pop() else { break };
-                c.stack[c.len] = entry;
-                c.len += 1;
-                got += 1;
-            }
-        }
+        let mut got = c.fill_from_worker(want);
         // 2. A batch from the node's pool.
         if got == 0
             && let Some(mut batch) = pool.pop_batch()
         {
             // The newest entries of the batch (a batch larger than the room leaves the rest in
             // its vector, which goes back; an emptied vector becomes a spare for the next flush).
-            let take = batch.len().min(c.cap - c.len);
-            let from = batch.len() - take;
-            c.stack[c.len..c.len + take].copy_from_slice(&batch[from..]);
-            c.len += take;
-            got = take;
-            batch.truncate(from);
+            let from = batch.len().saturating_sub(c.room());
+            got = c.extend_from_slice(&batch[from..]);
+            batch.truncate(from); // `from..` fits the room: `got` is all of it
             core.push_batch_home(batch, class, home);
             counters.pool_refills.bump(1);
         }
@@ -873,28 +940,23 @@ impl PrivateCache {
                 worker
             });
             if let Some(entry) = steal::steal_from_peers(pool, slot.id, worker, want) {
-                c.stack[c.len] = entry;
-                c.len += 1;
-                got += 1;
-                while got < want {
-                    let Some(entry) = worker.pop() else { break };
-                    c.stack[c.len] = entry;
-                    c.len += 1;
-                    got += 1;
-                }
+                // A refill starts from an empty stack of capacity `>= want >= 1`: room for all.
+                c.push(entry).unwrap_or_else(|_| unreachable!("a refill's stack has room"));
+                got = 1 + c.fill_from_worker(want - 1);
                 counters.steals.bump(1);
                 counters.stolen.bump(got as u64);
             }
         }
         // 4. The node's regions (may map a new one, within budget).
         if got == 0 {
-            let start = c.len;
             let mut carved = Vec::with_capacity(want);
             match core.carve(home, class, want, &mut carved) {
                 Ok(n) => {
-                    c.stack[start..start + n].copy_from_slice(&carved);
-                    c.len += n;
-                    got = n;
+                    got = c.extend_from_slice(&carved[..n]);
+                    debug_assert_eq!(got, n, "a carve of `want` fits a refill's empty stack");
+                    if got < n {
+                        core.push_many_home(&carved[got..n], class, home);
+                    }
                 }
                 Err(e) if !remote_ok => return Err(core.carve_error(core.node_id(home), e)),
                 Err(e) => {
@@ -965,15 +1027,14 @@ impl PrivateCache {
             pool.add_stealer(slot.id, worker.stealer());
             worker
         });
-        if !as_batch && worker.len() + k <= c.max {
-            for &old in &c.stack[..k] {
-                worker.push(old);
-            }
-        } else {
-            core.push_many_home(&c.stack[..k], class, home);
+        let to_deque = !as_batch && worker.len() + k <= c.max;
+        let (oldest, worker) = (c.oldest(k), c.worker.as_ref());
+        match worker {
+            Some(worker) if to_deque => oldest.iter().for_each(|&old| worker.push(old)),
+            _ => core.push_many_home(oldest, class, home),
         }
-        c.stack.copy_within(k..c.len, 0);
-        c.len -= k;
+        c.drain_oldest(k);
+        crate::expensive_check!(c.is_valid());
         counters.spilled.bump(k as u64);
         if let Err(entry) = c.push(entry) {
             core.push_home(entry, class, home);
@@ -1128,10 +1189,10 @@ impl PrivateCache {
         for i in 0..MAX_CLASSES {
             let Some(class) = SizeClass::from_index(i) else { continue };
             let c = &mut self.classes[i];
-            if c.len > 0 {
-                slot.counters[i].spilled.bump(c.len as u64);
-                core.push_many_home(&c.stack[..c.len], class, home);
-                c.len = 0;
+            let all = c.take_newest(c.len);
+            if !all.is_empty() {
+                slot.counters[i].spilled.bump(all.len() as u64);
+                core.push_many_home(all, class, home);
             }
             if let Some(worker) = c.worker.take() {
                 let mut rest = Vec::new();
@@ -1231,6 +1292,97 @@ mod tests {
         assert_eq!(c.pop(), Some(e(8)));
         assert_eq!(c.pop(), None);
         assert!(c.is_valid());
+    }
+
+    fn filled(cap: usize, max: usize, n: usize) -> ClassCache {
+        let mut c = class(cap, max);
+        for i in 1..=n {
+            assert_eq!(c.push(e(i * 8)), Ok(()));
+        }
+        c
+    }
+
+    #[test]
+    fn take_newest_takes_at_most_len_and_restores_a_shrunk_capacity() {
+        let mut c = filled(4, 4, 3);
+        assert_eq!(c.take_newest(2), &[e(16), e(24)], "the newest two, oldest first");
+        assert_eq!(c.len, 1);
+        assert_eq!(c.take_newest(5), &[e(8)], "no more than it holds");
+        assert!(c.take_newest(1).is_empty());
+        assert!(c.is_valid());
+        // A trim: a capacity shrunk below `len`, brought back by taking the excess.
+        let mut c = filled(4, 4, 4);
+        c.set_cap(2);
+        assert!(!c.is_valid());
+        assert_eq!(c.take_newest(c.len - 2), &[e(24), e(32)]);
+        assert!(c.is_valid());
+        assert_eq!(c.pop(), Some(e(16)));
+    }
+
+    #[test]
+    fn extend_from_slice_stops_at_cap_not_at_the_stack() {
+        let mut c = filled(3, 4, 1);
+        let batch = [e(100), e(200), e(300)];
+        assert_eq!(c.extend_from_slice(&batch), 2, "room for two below cap 3 of 4 slots");
+        assert_eq!(c.len, 3);
+        assert!(c.is_valid());
+        assert_eq!(c.extend_from_slice(&batch), 0, "a full stack takes nothing");
+        assert_eq!(c.push(e(400)), Err(e(400)), "push past cap refused after a batch too");
+        assert_eq!(c.pop(), Some(e(200)));
+        assert_eq!(c.pop(), Some(e(100)));
+        // Above a shrunk capacity there is no room, rather than an underflow.
+        let mut c = filled(4, 4, 4);
+        c.set_cap(2);
+        assert_eq!(c.room(), 0);
+        assert_eq!(c.extend_from_slice(&batch), 0);
+    }
+
+    #[test]
+    fn oldest_then_drain_oldest_moves_the_rest_down_in_order() {
+        let mut c = filled(4, 4, 4);
+        assert_eq!(c.oldest(3), &[e(8), e(16), e(24)]);
+        c.drain_oldest(3);
+        assert_eq!(c.len, 1);
+        assert!(c.is_valid());
+        assert_eq!(c.push(e(40)), Ok(()));
+        assert_eq!(c.take_newest(2), &[e(32), e(40)]);
+        let mut c = filled(4, 4, 2);
+        assert_eq!(c.oldest(9).len(), 2, "no more than it holds");
+        c.drain_oldest(9);
+        assert_eq!((c.len, c.pop()), (0, None));
+    }
+
+    #[test]
+    fn fill_from_worker_pops_only_what_fits() {
+        let mut c = filled(3, 4, 1);
+        assert_eq!(c.fill_from_worker(5), 0, "no deque, nothing");
+        let worker = crate::sync::deque::Worker::new_lifo();
+        for i in 1..=4 {
+            worker.push(e(i * 100));
+        }
+        c.worker = Some(worker);
+        assert_eq!(c.fill_from_worker(5), 2, "room for two below cap");
+        assert!(c.is_valid());
+        assert_eq!(c.worker.as_ref().map(|w| w.len()), Some(2), "what did not fit stays in the deque");
+        assert_eq!(c.take_newest(3), &[e(8), e(400), e(300)], "LIFO deque: its newest first");
+    }
+
+    #[test]
+    fn fill_top_keeps_all_n_or_nothing() {
+        let mut c = filled(4, 4, 1);
+        assert!(!c.fill_top(4, |_| unreachable!("no room for 4: fill is not called")));
+        assert!(!c.fill_top(2, |top| {
+            top.copy_from_slice(&[e(1), e(2)]);
+            false
+        }));
+        assert_eq!(c.len, 1, "a refused fill keeps nothing");
+        assert!(c.fill_top(3, |top| {
+            assert_eq!(top.len(), 3);
+            top.copy_from_slice(&[e(16), e(24), e(32)]);
+            true
+        }));
+        assert!(c.is_valid());
+        assert_eq!(c.take_newest(4), &[e(8), e(16), e(24), e(32)]);
     }
 
     #[test]
