@@ -138,7 +138,7 @@ const fn low(count: u64) -> u32 {
     count as u32
 }
 
-/// Per node (by the allocator's arena index): pages allocated and released. Statistics only.
+/// Per node (by the allocator's node index): pages allocated and released. Statistics only.
 #[derive(Debug, Default)]
 struct NodeCounters {
     allocated: Counter,
@@ -192,7 +192,7 @@ pub(crate) struct OwnerState {
     pub(crate) id: u64,
     pub(crate) name: Box<str>,
     pub(crate) use_case: UseCase,
-    /// The node the owner is bound to, with its arena index.
+    /// The node the owner is bound to, with its node index.
     pub(crate) node: Option<(NodeId, NodeIndex)>,
     pub(crate) manager: Arc<Shared>,
 }
@@ -347,8 +347,8 @@ impl OwnerState {
         self.revocations.get()
     }
 
-    /// Pages in use on each node (by arena index).
-    pub(crate) fn pages_per_arena(&self) -> Vec<u64> {
+    /// Pages in use on each node (by node index).
+    pub(crate) fn pages_per_node(&self) -> Vec<u64> {
         self.home
             .nodes
             .iter()
@@ -492,27 +492,27 @@ impl OwnerState {
         }
     }
 
-    /// Counts `n` pages handed out on arena `arena` (statistics).
+    /// Counts `n` pages handed out on node `node_index` (statistics).
     #[inline]
-    pub(crate) fn count_allocated(&self, arena: NodeIndex, n: u64) {
+    pub(crate) fn count_allocated(&self, node_index: NodeIndex, n: u64) {
         if self.is_home() {
-            self.home.nodes[arena.get()].allocated.bump(n);
+            self.home.nodes[node_index.get()].allocated.bump(n);
         } else {
-            self.remote.nodes[arena.get()].allocated.add(n);
+            self.remote.nodes[node_index.get()].allocated.add(n);
         }
     }
 
-    /// Counts `n` pages of arena `arena` released (their memory is already back).
+    /// Counts `n` pages of node `node_index` released (their memory is already back).
     #[inline]
-    pub(crate) fn count_released(&self, arena: NodeIndex, n: u64) {
+    pub(crate) fn count_released(&self, node_index: NodeIndex, n: u64) {
         if self.is_home() {
-            self.home.nodes[arena.get()].released.bump(n);
+            self.home.nodes[node_index.get()].released.bump(n);
             let released = &self.home.released;
             // Release: publishes the release after the page's allocation (module docs). Only the
             // home thread writes this counter, so load + store loses nothing.
             released.store(released.load(Ordering::Relaxed).wrapping_add(n), Ordering::Release);
         } else {
-            self.remote.nodes[arena.get()].released.add(n);
+            self.remote.nodes[node_index.get()].released.add(n);
             // Release: as above.
             self.remote.released.fetch_add(n, Ordering::Release);
         }

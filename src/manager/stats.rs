@@ -175,7 +175,7 @@ pub(crate) fn collect(m: &Shared) -> MemoryManagerStats {
     let mut node_pages = vec![0u64; arena_nodes.len()];
     let mut owners = Vec::new();
     for o in m.owners() {
-        for (sum, pages) in node_pages.iter_mut().zip(o.pages_per_arena()) {
+        for (sum, pages) in node_pages.iter_mut().zip(o.pages_per_node()) {
             *sum += pages;
         }
         let pages = o.pages_in_use() as u64;
