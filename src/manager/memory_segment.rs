@@ -58,8 +58,8 @@ pub struct MemorySegment<'o> {
     /// The owner's epoch when the page was allocated; an older epoch than the owner's means
     /// revoked.
     epoch: u64,
-    /// The allocator's arena (node) index.
-    arena: NodeIndex,
+    /// The page's node index in the allocator (where it goes back to).
+    node_index: NodeIndex,
 }
 
 impl fmt::Debug for MemorySegment<'_> {
@@ -138,13 +138,13 @@ impl<'o> MemorySegment<'o> {
     /// A handle for a segment the caller owns.
     ///
     /// # Safety
-    /// - `raw` is a segment of `owner`'s page class on arena `raw.meta.node` of the allocator
+    /// - `raw` is a segment of `owner`'s page class on node index `raw.meta.node` of the allocator
     ///   `owner` keeps alive (`owner.hot.arena`), carved and not given back;
     /// - nothing else holds it: the handle becomes its only owner.
     #[inline]
     pub(crate) unsafe fn from_raw(raw: RawSegment, owner: &'o OwnerState, epoch: u64) -> Self {
         debug_assert_eq!(raw.meta.class, owner.hot.class);
-        Self { entry: raw.entry, owner, epoch, arena: raw.meta.node }
+        Self { entry: raw.entry, owner, epoch, node_index: raw.meta.node }
     }
 
     /// The size in bytes (the manager's page size).
@@ -176,7 +176,7 @@ impl<'o> MemorySegment<'o> {
     /// ```
     #[must_use]
     pub fn node(&self) -> NodeId {
-        self.owner.hot.arena.node_id(self.arena)
+        self.owner.hot.arena.node_id(self.node_index)
     }
 
     /// The page kind of the region the page was carved from.
@@ -857,7 +857,7 @@ impl<'o> MemorySegment<'o> {
     /// Gives up the handle without giving the memory back: the parts to free it with.
     fn into_parts(self) -> (&'o OwnerState, Entry, NodeIndex) {
         let this = ManuallyDrop::new(self);
-        (this.owner, this.entry, this.arena)
+        (this.owner, this.entry, this.node_index)
     }
 }
 
@@ -874,20 +874,20 @@ impl Drop for MemorySegment<'_> {
     #[inline]
     fn drop(&mut self) {
         let owner = self.owner;
-        let raw = RawSegment { entry: self.entry, meta: SegmentMeta { class: owner.hot.class, node: self.arena } };
+        let raw = RawSegment { entry: self.entry, meta: SegmentMeta { class: owner.hot.class, node: self.node_index } };
         // SAFETY: the handle owned the entry exclusively (`from_raw`) and gives it up here, once;
         // `owner.hot.arena` is the allocator it came from, alive for as long as the owner.
         unsafe { owner.hot.arena.give_back(raw) };
         // Memory first, then the count: the budget never lets a page be charged while the
         // allocator still counts it as in use.
-        owner.count_released(self.arena, 1);
+        owner.count_released(self.node_index, 1);
     }
 }
 
 /// A run of released pages of one owner on one node, waiting to go back in one batch.
 struct Run<'o> {
     owner: Option<&'o OwnerState>,
-    arena: NodeIndex,
+    node_index: NodeIndex,
     entries: Vec<Entry>,
 }
 
@@ -897,8 +897,8 @@ impl Run<'_> {
         if self.entries.is_empty() {
             return;
         }
-        owner.hot.arena.free_entries(owner.hot.class, self.arena, &self.entries);
-        owner.count_released(self.arena, self.entries.len() as u64);
+        owner.hot.arena.free_entries(owner.hot.class, self.node_index, &self.entries);
+        owner.count_released(self.node_index, self.entries.len() as u64);
         self.entries.clear();
         // A bulk release already paid for its bookkeeping: give back credit it left idle.
         if owner.credit_pages() > super::owner::CREDIT_KEEP as usize {
@@ -917,8 +917,8 @@ impl Drop for Run<'_> {
 /// Releases a vector of pages (see `MemoryManager::release_pages`).
 pub(crate) fn release_vec(pages: &mut Vec<MemorySegment<'_>>) {
     let Some(first) = pages.first() else { return };
-    let (owner, arena) = (first.owner, first.arena);
-    if !pages.iter().all(|p| std::ptr::eq(p.owner, owner) && p.arena == arena) {
+    let (owner, node_index) = (first.owner, first.node_index);
+    if !pages.iter().all(|p| std::ptr::eq(p.owner, owner) && p.node_index == node_index) {
         release_many(pages.drain(..));
         return;
     }
@@ -928,8 +928,8 @@ pub(crate) fn release_vec(pages: &mut Vec<MemorySegment<'_>>) {
         // without running their `Drop`, so each entry is given back once, below. (`MemorySegment`
         // owns no other resource.)
         unsafe { pages.set_len(0) };
-        owner.hot.arena.free_entries(owner.hot.class, arena, scratch);
-        owner.count_released(arena, scratch.len() as u64);
+        owner.hot.arena.free_entries(owner.hot.class, node_index, scratch);
+        owner.count_released(node_index, scratch.len() as u64);
         if owner.credit_pages() > super::owner::CREDIT_KEEP as usize {
             owner.trim(super::owner::CREDIT_BATCH);
         }
@@ -939,14 +939,14 @@ pub(crate) fn release_vec(pages: &mut Vec<MemorySegment<'_>>) {
 /// Releases pages in runs of one owner and node (see `MemoryManager::release_many`).
 pub(crate) fn release_many<'o>(pages: impl IntoIterator<Item = MemorySegment<'o>>) {
     super::with_scratch(|scratch| {
-        let mut run = Run { owner: None, arena: NodeIndex::new(0), entries: std::mem::take(scratch) };
+        let mut run = Run { owner: None, node_index: NodeIndex::new(0), entries: std::mem::take(scratch) };
         for page in pages {
-            let (owner, entry, arena) = page.into_parts();
-            let same = run.owner.is_some_and(|o| std::ptr::eq(o, owner)) && run.arena == arena;
+            let (owner, entry, node_index) = page.into_parts();
+            let same = run.owner.is_some_and(|o| std::ptr::eq(o, owner)) && run.node_index == node_index;
             if !same {
                 run.flush();
                 run.owner = Some(owner);
-                run.arena = arena;
+                run.node_index = node_index;
             }
             run.entries.push(entry);
         }

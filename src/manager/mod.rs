@@ -566,8 +566,8 @@ impl MemoryManager {
     /// # Errors
     /// [`MemoryError::Node`] for a node the allocator does not use.
     pub fn owner_on(&self, name: &str, use_case: UseCase, node: NodeId) -> Result<MemoryOwner, MemoryError> {
-        let arena = self.shared.arena.node_index(node).map_err(MemoryError::Node)?;
-        Ok(self.shared.register(name, use_case, Some((node, arena))))
+        let node_index = self.shared.arena.node_index(node).map_err(MemoryError::Node)?;
+        Ok(self.shared.register(name, use_case, Some((node, node_index))))
     }
 
     #[inline]
@@ -666,7 +666,7 @@ impl MemoryManager {
         let raw = segment.into_raw();
         state.count_allocated(raw.meta.node, 1);
         // SAFETY: the allocator handed over the segment exclusively: of the page class, on its
-        // arena of this manager's allocator, which the owner's state keeps alive.
+        // node of this manager's allocator, which the owner's state keeps alive.
         Some(unsafe { MemorySegment::from_raw(raw, state, epoch) })
     }
 
@@ -759,7 +759,7 @@ impl MemoryManager {
         // the allocator's total budget) is refused before anything is taken or sized for it: the
         // handles alone would want 32 bytes a page, and a vector that cannot be had aborts.
         let home = match state.node {
-            Some((_, arena)) => arena,
+            Some((_, node_index)) => node_index,
             None => self.shared.arena.thread_node_index().unwrap_or_else(|| self.shared.arena.default_node_index()),
         };
         if let Some(cause) = self.shared.arena.bulk_never_fits(home, n, self.shared.page_size) {
@@ -771,24 +771,24 @@ impl MemoryManager {
         let epoch = state.hot.epoch.load(crate::sync::atomic::Ordering::Relaxed);
         let bulk = match state.node {
             None => true,
-            Some((_, arena)) => self.shared.arena.thread_node_index() == Some(arena),
+            Some((_, node_index)) => self.shared.arena.thread_node_index() == Some(node_index),
         };
         if bulk {
             let class = self.shared.class;
             let taken = with_scratch(|scratch| {
-                let arena = self.shared.arena.allocate_entries(class, n, scratch)?;
+                let node_index = self.shared.arena.allocate_entries(class, n, scratch)?;
                 target.extend(scratch.iter().map(|&entry| {
-                    let raw = RawSegment { entry, meta: SegmentMeta { class, node: arena } };
+                    let raw = RawSegment { entry, meta: SegmentMeta { class, node: node_index } };
                     // SAFETY: `allocate_batch` handed over these entries exclusively: segments of
-                    // the page class on `arena` of this manager's allocator, which the owner's
+                    // the page class on node `node_index` of this manager's allocator, which the owner's
                     // state keeps alive. Each entry becomes exactly one handle.
                     unsafe { MemorySegment::from_raw(raw, state, epoch) }
                 }));
-                Ok::<NodeIndex, AllocError>(arena)
+                Ok::<NodeIndex, AllocError>(node_index)
             });
             match taken {
-                Ok(arena) => {
-                    state.count_allocated(arena, n as u64);
+                Ok(node_index) => {
+                    state.count_allocated(node_index, n as u64);
                     return Ok(());
                 }
                 // A bound owner takes its node or nothing.

@@ -71,9 +71,10 @@ use crate::ArenaManager;
 use crate::config::ByteSize;
 use crate::entry::NodeIndex;
 use crate::manager::UseCase;
+use crate::prometheus::counters;
 use crate::size_class::SizeClass;
 use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use crate::sync::stat::{Counter, Hint, Ids};
+use crate::sync::stat::{Hint, Ids};
 use crate::sync::thread_local;
 
 /// Pages of credit an owner takes from the budget beyond what an allocation needs, so that the
@@ -138,25 +139,48 @@ const fn low(count: u64) -> u32 {
     count as u32
 }
 
-/// Per node (by the allocator's arena index): pages allocated and released. Statistics only.
-#[derive(Debug, Default)]
-struct NodeCounters {
-    allocated: Counter,
-    released: Counter,
+counters! {
+    /// Pages allocated and released on one node (by the allocator's node index) by one writer
+    /// class. Statistics only: their difference, summed over owners, is each node's
+    /// `ManagerNodeStats::used_pages`, so no row is a metric of its own.
+    #[derive(Debug, Default)]
+    pub(crate) struct PageCounters => PageCounts, splice page_counters {
+        [
+            /// Pages handed out on the node.
+            allocated,
+            /// Pages of the node released.
+            released,
+        ]
+    }
+}
+
+counters! {
+    /// An owner's statistics counters (any thread adds); each row is also its `OwnerStats` field
+    /// and metric.
+    #[derive(Debug, Default)]
+    pub(crate) struct OwnerCounters => OwnerCounts, splice owner_counters {
+        /// Its `release_all` calls.
+        revocations => revocations (counter "numaseg_mm_owner_revocations_total" "release_all calls on the owner."),
+    }
 }
 
 /// Release counts of one writer class: the home thread (plain stores) or everyone else (atomic
 /// adds).
+///
+/// Hand-written, not a `counters!` table: `released` is a word of the accounting protocol (its
+/// `Release` stores pair with the `Acquire` loads that I1 relies on, and the loom model
+/// `owner_pages` checks it), not a statistic, so it stays a loom-visible `AtomicU64`; only the
+/// per-node statistics beside it come from a table.
 #[derive(Debug)]
 struct Counters {
     /// Pages released, monotonic. `Release` stores; read with `Acquire` (module docs).
     released: AtomicU64,
-    nodes: Box<[NodeCounters]>,
+    nodes: Box<[PageCounters]>,
 }
 
 impl Counters {
     fn new(nodes: usize) -> Self {
-        Self { released: AtomicU64::new(0), nodes: (0..nodes).map(|_| NodeCounters::default()).collect() }
+        Self { released: AtomicU64::new(0), nodes: (0..nodes).map(|_| PageCounters::default()).collect() }
     }
 }
 
@@ -187,12 +211,12 @@ pub(crate) struct OwnerState {
     remote: CachePadded<Counters>,
     /// Bytes reserved.
     reserved: AtomicUsize,
-    revocations: Counter,
+    pub(crate) counters: OwnerCounters,
     closed: AtomicBool,
     pub(crate) id: u64,
     pub(crate) name: Box<str>,
     pub(crate) use_case: UseCase,
-    /// The node the owner is bound to, with its arena index.
+    /// The node the owner is bound to, with its node index.
     pub(crate) node: Option<(NodeId, NodeIndex)>,
     pub(crate) manager: Arc<Shared>,
 }
@@ -297,7 +321,7 @@ impl OwnerState {
             home: CachePadded::new(Counters::new(nodes)),
             remote: CachePadded::new(Counters::new(nodes)),
             reserved: AtomicUsize::new(0),
-            revocations: Counter::new(0),
+            counters: OwnerCounters::default(),
             closed: AtomicBool::new(false),
             id,
             name: name.into(),
@@ -342,21 +366,16 @@ impl OwnerState {
         self.reserved.load(Ordering::Relaxed)
     }
 
-    /// `release_all` calls so far.
-    pub(crate) fn revocations(&self) -> u64 {
-        self.revocations.get()
-    }
-
-    /// Pages in use on each node (by arena index).
-    pub(crate) fn pages_per_arena(&self) -> Vec<u64> {
+    /// Pages in use on each node (by node index).
+    pub(crate) fn pages_per_node(&self) -> Vec<u64> {
         self.home
             .nodes
             .iter()
             .zip(self.remote.nodes.iter())
-            .map(|(h, r)| {
-                let allocated = h.allocated.get().wrapping_add(r.allocated.get());
-                let released = h.released.get().wrapping_add(r.released.get());
-                allocated.saturating_sub(released)
+            .map(|(home, remote)| {
+                let mut pages = home.get();
+                pages += &remote.get();
+                pages.allocated.saturating_sub(pages.released)
             })
             .collect()
     }
@@ -492,27 +511,27 @@ impl OwnerState {
         }
     }
 
-    /// Counts `n` pages handed out on arena `arena` (statistics).
+    /// Counts `n` pages handed out on node `node_index` (statistics).
     #[inline]
-    pub(crate) fn count_allocated(&self, arena: NodeIndex, n: u64) {
+    pub(crate) fn count_allocated(&self, node_index: NodeIndex, n: u64) {
         if self.is_home() {
-            self.home.nodes[arena.get()].allocated.bump(n);
+            self.home.nodes[node_index.get()].allocated.bump(n);
         } else {
-            self.remote.nodes[arena.get()].allocated.add(n);
+            self.remote.nodes[node_index.get()].allocated.add(n);
         }
     }
 
-    /// Counts `n` pages of arena `arena` released (their memory is already back).
+    /// Counts `n` pages of node `node_index` released (their memory is already back).
     #[inline]
-    pub(crate) fn count_released(&self, arena: NodeIndex, n: u64) {
+    pub(crate) fn count_released(&self, node_index: NodeIndex, n: u64) {
         if self.is_home() {
-            self.home.nodes[arena.get()].released.bump(n);
+            self.home.nodes[node_index.get()].released.bump(n);
             let released = &self.home.released;
             // Release: publishes the release after the page's allocation (module docs). Only the
             // home thread writes this counter, so load + store loses nothing.
             released.store(released.load(Ordering::Relaxed).wrapping_add(n), Ordering::Release);
         } else {
-            self.remote.nodes[arena.get()].released.add(n);
+            self.remote.nodes[node_index.get()].released.add(n);
             // Release: as above.
             self.remote.released.fetch_add(n, Ordering::Release);
         }
@@ -522,7 +541,7 @@ impl OwnerState {
     pub(crate) fn revoke_all(&self) {
         // Release: a thread that sees the new epoch also sees everything before `release_all`.
         self.hot.epoch.fetch_add(1, Ordering::Release);
-        self.revocations.add(1);
+        self.counters.revocations.add(1);
         self.trim(0);
     }
 

@@ -6,6 +6,7 @@
 //! they are quiescent is exact. Taking one locks the owner registry and the allocator's region
 //! tables briefly: it is for monitoring, not for a hot path.
 
+use super::owner::{OwnerCounts, owner_counters};
 use super::{CounterValues, Shared, manager_counters};
 use crate::manager::UseCase;
 use crate::prometheus::{label, snapshot};
@@ -77,8 +78,7 @@ snapshot! {
         pub used_bytes: u64 => (gauge "numaseg_mm_owner_used_bytes" "Pages plus reservations of the owner."),
         /// Pages of budget charged to it but not in use (taken back whenever the budget runs short).
         pub credit_pages: u64 => (gauge "numaseg_mm_owner_credit_pages" "Budget charged to the owner, not in use."),
-        /// Its `release_all` calls.
-        pub revocations: u64 => (counter "numaseg_mm_owner_revocations_total" "release_all calls on the owner."),
+        ..owner_counters,
     }
     labels(o) { format!("owner=\"{}\",owner_id=\"{}\",use_case=\"{}\"", label(&o.name), o.id, o.use_case) }
 }
@@ -175,7 +175,7 @@ pub(crate) fn collect(m: &Shared) -> MemoryManagerStats {
     let mut node_pages = vec![0u64; arena_nodes.len()];
     let mut owners = Vec::new();
     for o in m.owners() {
-        for (sum, pages) in node_pages.iter_mut().zip(o.pages_per_arena()) {
+        for (sum, pages) in node_pages.iter_mut().zip(o.pages_per_node()) {
             *sum += pages;
         }
         let pages = o.pages_in_use() as u64;
@@ -190,7 +190,7 @@ pub(crate) fn collect(m: &Shared) -> MemoryManagerStats {
             reserved_bytes: reserved,
             used_bytes: pages * ps + reserved,
             credit_pages: o.credit_pages() as u64,
-            revocations: o.revocations(),
+            ..OwnerStats::from(&o.counters.get())
         });
     }
     let used_pages: u64 = owners.iter().map(|o| o.pages).sum();

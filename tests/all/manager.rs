@@ -902,6 +902,16 @@ fn stats_report_usage_per_node_owner_and_use_case() {
             "numaseg_mm_owner_reserved_bytes{{owner=\"b\",owner_id=\"{}\",use_case=\"STATE_BACKEND\"}} 1000",
             b.id()
         ),
+        format!(
+            "numaseg_mm_owner_revocations_total{{owner=\"scan \\\"A\\\"\",owner_id=\"{}\",use_case=\"OPERATOR\"}} 1",
+            a.id()
+        ),
+        format!(
+            "numaseg_mm_owner_revocations_total{{owner=\"b\",owner_id=\"{}\",use_case=\"STATE_BACKEND\"}} 0",
+            b.id()
+        ),
+        "# TYPE numaseg_mm_owner_revocations_total counter".to_owned(),
+        "# HELP numaseg_mm_owner_revocations_total release_all calls on the owner.".to_owned(),
         "numaseg_mm_use_case_weight{use_case=\"PYTHON\"} 30".to_owned(),
         "numaseg_mm_release_all_total 1".to_owned(),
         "# TYPE numaseg_mm_leaked_owners_total counter".to_owned(),
