@@ -118,7 +118,7 @@ NAMED = [
 SAMPLE = [
     "local-stack-aba-tag",
     "reserve-bytes-no-wait",
-    "src/buffer_pool/local.rs:try_push#1 Release->Relaxed",
+    "src/buffer_pool/local.rs:try_push_slot#1 Release->Relaxed",
     "src/manager/owner.rs:trim#1 Release->Relaxed",
 ]
 
