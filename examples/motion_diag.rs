@@ -11,7 +11,8 @@
 //! Workloads (32 KiB blocks): `harness` (numaseg on a manager configured as `numaseg bench`'s),
 //! `pretend` (numaseg on two heap-backed pretend nodes, both threads on node 0), `tls` (the
 //! simple thread-local cache), `tls-wide` (the same, each block handed over as a 24-byte
-//! value, the size of a `Segment`), `batch` (numaseg and the simple thread-local cache, a batch of
+//! value, the size of a `Segment` before #14's 16-byte handle), `tls-16` (the same with
+//! 16-byte values, the size of a `Segment` now), `batch` (numaseg and the simple thread-local cache, a batch of
 //! 1024 on two threads, three times each), `batch-unwatched` (the same without reading the
 //! thread's usage around each round: what the two system calls per round cost). `blocks` defaults to 2,000,000; `pin` pins thread
 //! *i* to the *i*-th CPU of the process. docs/BENCHMARKS.md, *Third pass*, quotes its output.
@@ -38,15 +39,16 @@ fn usage(who: libc::c_int) -> [i64; 5] {
     [r.ru_minflt, r.ru_nvcsw, r.ru_nivcsw, us(r.ru_utime), us(r.ru_stime)]
 }
 
-/// The simple thread-local cache with each block handed over as a 24-byte value, the size of a
-/// `Segment`: what the ring's larger slots cost a hand-off.
-struct Wide(TlsCachePool);
+/// The simple thread-local cache with each block handed over as a value of `8 + 8 * N` bytes:
+/// what the ring's larger slots cost a hand-off (`N = 2`: 24 bytes, a `Segment` before #14's
+/// 16-byte handle; `N = 1`: 16 bytes, a `Segment` now).
+struct Wide<const N: usize>(TlsCachePool);
 
-impl Contender for Wide {
-    type Block<'a> = (<TlsCachePool as Contender>::Block<'a>, [usize; 2]);
+impl<const N: usize> Contender for Wide<N> {
+    type Block<'a> = (<TlsCachePool as Contender>::Block<'a>, [usize; N]);
 
     fn name(&self) -> String {
-        "simple thread-local cache, 24-byte handles".into()
+        format!("simple thread-local cache, {}-byte handles", 8 + 8 * N)
     }
 
     fn block_size(&self) -> usize {
@@ -55,7 +57,7 @@ impl Contender for Wide {
 
     #[inline(always)]
     fn alloc(&self) -> Self::Block<'_> {
-        (self.0.alloc(), [0; 2])
+        (self.0.alloc(), [0; N])
     }
 
     #[inline(always)]
@@ -199,8 +201,12 @@ fn main() -> ExitCode {
         }
         "tls" => handoff_runs("simple thread-local cache", &TlsCachePool::new(SIZE, 4096), blocks, pin, None),
         "tls-wide" => {
-            let pool = Wide(TlsCachePool::new(SIZE, 4096));
+            let pool = Wide::<2>(TlsCachePool::new(SIZE, 4096));
             handoff_runs("simple thread-local cache, 24-byte handles", &pool, blocks, pin, None);
+        }
+        "tls-16" => {
+            let pool = Wide::<1>(TlsCachePool::new(SIZE, 4096));
+            handoff_runs("simple thread-local cache, 16-byte handles", &pool, blocks, pin, None);
         }
         "batch" | "batch-unwatched" => {
             let watch = workload == "batch";
@@ -213,7 +219,7 @@ fn main() -> ExitCode {
         }
         other => {
             eprintln!(
-                "motion_diag: unknown workload {other:?} (harness, pretend, tls, tls-wide, batch, batch-unwatched)"
+                "motion_diag: unknown workload {other:?} (harness, pretend, tls, tls-wide, tls-16, batch, batch-unwatched)"
             );
             return ExitCode::from(2);
         }
