@@ -9,6 +9,7 @@
 //! ```
 //!
 //! Workloads (32 KiB blocks): `harness` (numaseg on a manager configured as `numaseg bench`'s),
+//! `harness-padded` (the same, each `Segment` handed over in a 24-byte slot),
 //! `pretend` (numaseg on two heap-backed pretend nodes, both threads on node 0), `tls` (the
 //! simple thread-local cache), `tls-wide` (the same, each block handed over as a 24-byte
 //! value, the size of a `Segment` before #14's 16-byte handle), `tls-16` (the same with
@@ -37,6 +38,37 @@ fn usage(who: libc::c_int) -> [i64; 5] {
     unsafe { libc::getrusage(who, &raw mut r) };
     let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
     [r.ru_minflt, r.ru_nvcsw, r.ru_nivcsw, us(r.ru_utime), us(r.ru_stime)]
+}
+
+/// numaseg's segments handed over with 8 bytes of padding: a 24-byte ring slot around the
+/// 16-byte `Segment`, to tell the ring's slot size from the handle's own work.
+struct PaddedSegments(NumasegSegments);
+
+impl Contender for PaddedSegments {
+    type Block<'a> = (<NumasegSegments as Contender>::Block<'a>, usize);
+
+    fn name(&self) -> String {
+        "numaseg, 24-byte ring slots".into()
+    }
+
+    fn block_size(&self) -> usize {
+        self.0.block_size()
+    }
+
+    #[inline(always)]
+    fn alloc(&self) -> Self::Block<'_> {
+        (self.0.alloc(), 0)
+    }
+
+    #[inline(always)]
+    fn touch(&self, block: &mut Self::Block<'_>, byte: u8) {
+        self.0.touch(&mut block.0, byte);
+    }
+
+    #[inline(always)]
+    fn free<'a>(&'a self, block: Self::Block<'a>) {
+        self.0.free(block.0);
+    }
 }
 
 /// The simple thread-local cache with each block handed over as a value of `8 + 8 * N` bytes:
@@ -194,6 +226,10 @@ fn main() -> ExitCode {
         "harness" => {
             handoff_runs("numaseg", &NumasegSegments::new(Arc::clone(&manager), SIZE), blocks, pin, Some(&manager))
         }
+        "harness-padded" => {
+            let pool = PaddedSegments(NumasegSegments::new(Arc::clone(&manager), SIZE));
+            handoff_runs("numaseg, 24-byte ring slots", &pool, blocks, pin, Some(&manager));
+        }
         "pretend" => {
             let pretend = numaseg::bench::motion::pretend_two_nodes();
             let pool = NumasegSegments::new(Arc::clone(&pretend), SIZE);
@@ -219,7 +255,7 @@ fn main() -> ExitCode {
         }
         other => {
             eprintln!(
-                "motion_diag: unknown workload {other:?} (harness, pretend, tls, tls-wide, tls-16, batch, batch-unwatched)"
+                "motion_diag: unknown workload {other:?} (harness, harness-padded, pretend, tls, tls-wide, tls-16, batch, batch-unwatched)"
             );
             return ExitCode::from(2);
         }
