@@ -9,9 +9,11 @@
 //! ```
 //!
 //! Workloads (32 KiB blocks): `harness` (numaseg on a manager configured as `numaseg bench`'s),
+//! `harness-padded` (the same, each `Segment` handed over in a 24-byte slot),
 //! `pretend` (numaseg on two heap-backed pretend nodes, both threads on node 0), `tls` (the
 //! simple thread-local cache), `tls-wide` (the same, each block handed over as a 24-byte
-//! value, the size of a `Segment`), `batch` (numaseg and the simple thread-local cache, a batch of
+//! value, the size of a `Segment` before #14's 16-byte handle), `tls-16` (the same with
+//! 16-byte values, the size of a `Segment` now), `batch` (numaseg and the simple thread-local cache, a batch of
 //! 1024 on two threads, three times each), `batch-unwatched` (the same without reading the
 //! thread's usage around each round: what the two system calls per round cost). `blocks` defaults to 2,000,000; `pin` pins thread
 //! *i* to the *i*-th CPU of the process. docs/BENCHMARKS.md, *Third pass*, quotes its output.
@@ -38,15 +40,15 @@ fn usage(who: libc::c_int) -> [i64; 5] {
     [r.ru_minflt, r.ru_nvcsw, r.ru_nivcsw, us(r.ru_utime), us(r.ru_stime)]
 }
 
-/// The simple thread-local cache with each block handed over as a 24-byte value, the size of a
-/// `Segment`: what the ring's larger slots cost a hand-off.
-struct Wide(TlsCachePool);
+/// numaseg's segments handed over with 8 bytes of padding: a 24-byte ring slot around the
+/// 16-byte `Segment`, to tell the ring's slot size from the handle's own work.
+struct PaddedSegments(NumasegSegments);
 
-impl Contender for Wide {
-    type Block<'a> = (<TlsCachePool as Contender>::Block<'a>, [usize; 2]);
+impl Contender for PaddedSegments {
+    type Block<'a> = (<NumasegSegments as Contender>::Block<'a>, usize);
 
     fn name(&self) -> String {
-        "simple thread-local cache, 24-byte handles".into()
+        "numaseg, 24-byte ring slots".into()
     }
 
     fn block_size(&self) -> usize {
@@ -55,7 +57,39 @@ impl Contender for Wide {
 
     #[inline(always)]
     fn alloc(&self) -> Self::Block<'_> {
-        (self.0.alloc(), [0; 2])
+        (self.0.alloc(), 0)
+    }
+
+    #[inline(always)]
+    fn touch(&self, block: &mut Self::Block<'_>, byte: u8) {
+        self.0.touch(&mut block.0, byte);
+    }
+
+    #[inline(always)]
+    fn free<'a>(&'a self, block: Self::Block<'a>) {
+        self.0.free(block.0);
+    }
+}
+
+/// The simple thread-local cache with each block handed over as a value of `8 + 8 * N` bytes:
+/// what the ring's larger slots cost a hand-off (`N = 2`: 24 bytes, a `Segment` before #14's
+/// 16-byte handle; `N = 1`: 16 bytes, a `Segment` now).
+struct Wide<const N: usize>(TlsCachePool);
+
+impl<const N: usize> Contender for Wide<N> {
+    type Block<'a> = (<TlsCachePool as Contender>::Block<'a>, [usize; N]);
+
+    fn name(&self) -> String {
+        format!("simple thread-local cache, {}-byte handles", 8 + 8 * N)
+    }
+
+    fn block_size(&self) -> usize {
+        self.0.block_size()
+    }
+
+    #[inline(always)]
+    fn alloc(&self) -> Self::Block<'_> {
+        (self.0.alloc(), [0; N])
     }
 
     #[inline(always)]
@@ -192,6 +226,10 @@ fn main() -> ExitCode {
         "harness" => {
             handoff_runs("numaseg", &NumasegSegments::new(Arc::clone(&manager), SIZE), blocks, pin, Some(&manager))
         }
+        "harness-padded" => {
+            let pool = PaddedSegments(NumasegSegments::new(Arc::clone(&manager), SIZE));
+            handoff_runs("numaseg, 24-byte ring slots", &pool, blocks, pin, Some(&manager));
+        }
         "pretend" => {
             let pretend = numaseg::bench::motion::pretend_two_nodes();
             let pool = NumasegSegments::new(Arc::clone(&pretend), SIZE);
@@ -199,8 +237,12 @@ fn main() -> ExitCode {
         }
         "tls" => handoff_runs("simple thread-local cache", &TlsCachePool::new(SIZE, 4096), blocks, pin, None),
         "tls-wide" => {
-            let pool = Wide(TlsCachePool::new(SIZE, 4096));
+            let pool = Wide::<2>(TlsCachePool::new(SIZE, 4096));
             handoff_runs("simple thread-local cache, 24-byte handles", &pool, blocks, pin, None);
+        }
+        "tls-16" => {
+            let pool = Wide::<1>(TlsCachePool::new(SIZE, 4096));
+            handoff_runs("simple thread-local cache, 16-byte handles", &pool, blocks, pin, None);
         }
         "batch" | "batch-unwatched" => {
             let watch = workload == "batch";
@@ -213,7 +255,7 @@ fn main() -> ExitCode {
         }
         other => {
             eprintln!(
-                "motion_diag: unknown workload {other:?} (harness, pretend, tls, tls-wide, batch, batch-unwatched)"
+                "motion_diag: unknown workload {other:?} (harness, harness-padded, pretend, tls, tls-wide, tls-16, batch, batch-unwatched)"
             );
             return ExitCode::from(2);
         }

@@ -183,6 +183,7 @@ impl ArenaManager {
     ///
     /// # Errors
     /// [`AllocError::UnknownNode`], and as [`ArenaManager::allocate`].
+    #[inline]
     pub fn allocate_on(&self, node: NodeId, size: usize) -> Result<Segment<'_>, AllocError> {
         let class = self.class_for(size)?;
         let node_index = self.core.node_index(node)?;

@@ -8,6 +8,16 @@ use numa::PageKind;
 
 const KIND_MASK: usize = 0b11;
 
+/// Every segment lies below `2^ADDRESS_BITS`: user-space addresses on x86-64 (4-level paging,
+/// and 5-level paging for every mapping made without a hint above 2^47, as ours are) and on
+/// aarch64 with 48-bit (or, without such a hint, 52-bit) virtual addresses. `NodeCore::map_region`
+/// refuses a region that ends above it, so the bits above are free: a `Segment` handle keeps
+/// its node index there.
+pub(crate) const ADDRESS_BITS: u32 = 48;
+
+/// The first address a segment may not reach (see [`ADDRESS_BITS`]).
+pub(crate) const ADDRESS_LIMIT: usize = 1 << ADDRESS_BITS;
+
 /// The tag of a page kind.
 #[inline]
 pub(crate) const fn kind_tag(kind: PageKind) -> usize {

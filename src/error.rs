@@ -59,6 +59,24 @@ pub enum AllocError {
     /// `AllocError`, and so every allocation's `Result`, small.
     #[error(transparent)]
     Region(Box<RegionError>),
+    /// The page source mapped a region at an address a segment handle cannot carry: segments
+    /// must lie below `limit` (2^48), because a [`Segment`](crate::Segment) keeps its node index
+    /// in the bits above. Mappings made without an address hint stay below it on x86-64 (also
+    /// with 5-level paging) and aarch64; a custom [`PageSource`](numa::PageSource) that maps
+    /// higher gets this error. The region was unmapped.
+    #[error(
+        "{node}: a region was mapped at {base:#x}..{end:#x}, beyond the {limit:#x} segments must stay below (a segment handle packs its node index above it); the region was unmapped"
+    )]
+    AddressOutOfRange {
+        /// The node the region was for.
+        node: NodeId,
+        /// The region's first byte.
+        base: usize,
+        /// The byte after its last.
+        end: usize,
+        /// The first address segments may not reach.
+        limit: usize,
+    },
     /// A bulk request was refused as a whole (everything it had taken was given back).
     #[error("bulk allocation of {requested} segments of {size} bytes failed, nothing taken: {cause}")]
     Bulk {

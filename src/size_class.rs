@@ -50,6 +50,19 @@ impl SizeClass {
         }
     }
 
+    /// The class with this index, unchecked: for a handle that packed a class's index and
+    /// unpacks it.
+    ///
+    /// # Safety
+    /// `index` is below [`MAX_CLASSES`] (every other constructor keeps it so, and
+    /// [`SizeClass::index`] tells the compiler).
+    #[inline]
+    pub(crate) const unsafe fn from_index_unchecked(index: usize) -> Self {
+        debug_assert!(index < MAX_CLASSES);
+        #[expect(clippy::cast_possible_truncation, reason = "index < MAX_CLASSES < 256")]
+        Self(index as u8)
+    }
+
     /// Segment size in bytes.
     #[inline]
     #[must_use]

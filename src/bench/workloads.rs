@@ -81,7 +81,7 @@ pub fn hot_pair<C: Contender>(pool: &C, threads: usize, pairs: u64) -> Timing {
             // No `black_box`: every touch is a store the optimiser must keep (a volatile write
             // for the raw pools, a write through the handle into memory the pool keeps
             // reachable for the others), so no pair can be elided. Passing the block through
-            // `black_box` forced handles wider than a pointer (numaseg's 24-byte `Segment`,
+            // `black_box` forced handles wider than a pointer (numaseg's `Segment`, then 24 bytes,
             // 32-byte `MemorySegment`) through the stack, reloaded with wider loads than the
             // stores that wrote them: two failed store-to-load forwards per pair, which cost
             // more than the allocator (11.4 instead of 2.7 ns for the segment pair).

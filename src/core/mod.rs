@@ -359,6 +359,9 @@ impl Core {
                 AllocError::TotalBudget { node, requested: self.region_size, available: r.available, limit: r.limit }
             }
             CarveError::Region(e) => AllocError::Region(Box::new(e)),
+            CarveError::AddressOutOfRange { base, end } => {
+                AllocError::AddressOutOfRange { node, base, end, limit: crate::entry::ADDRESS_LIMIT }
+            }
         }
     }
 

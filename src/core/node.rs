@@ -26,6 +26,14 @@ pub(crate) enum CarveError {
     Budget(BothRefused),
     /// Mapping (or recommitting) a region failed.
     Region(RegionError),
+    /// The page source mapped a region that reaches `entry::ADDRESS_LIMIT`, which a segment
+    /// handle cannot carry (it keeps its node index above it); the region was unmapped.
+    AddressOutOfRange {
+        /// The region's first byte.
+        base: usize,
+        /// The byte after its last.
+        end: usize,
+    },
 }
 
 counters! {
@@ -291,6 +299,16 @@ impl NodeCore {
             return Err(CarveError::Budget(refused));
         }
         match Region::map(source, &self.params.spec) {
+            Ok((region, _)) if region.base().as_ptr() as usize + region.len() > crate::entry::ADDRESS_LIMIT => {
+                // Never seen: mappings without an address hint stay below 2^47 (x86-64, also
+                // with 5-level paging) or 2^48 (aarch64). Refused, not carved: a handle packs its
+                // node index above `ADDRESS_LIMIT` (see `segment::Packed`).
+                let base = region.base().as_ptr() as usize;
+                let end = base + region.len();
+                drop(region);
+                release_both(&self.budget, total, len);
+                Err(CarveError::AddressOutOfRange { base, end })
+            }
             Ok((region, fallbacks)) => {
                 if !fallbacks.is_empty() {
                     self.counters.fallbacks.add(1);

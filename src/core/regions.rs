@@ -9,7 +9,9 @@
 //!   `free`, or out (in a cache, a pool or a user's hands) — exactly one of them;
 //! - a region is in `partial[class]` exactly when it serves `class` and has a slot to carve;
 //! - a region is in `free_committed` or `free_decommitted` exactly when it serves no class, and
-//!   `committed` says which.
+//!   `committed` says which;
+//! - every region ends at or below `entry::ADDRESS_LIMIT` (the node core refuses one that does
+//!   not before inserting it), so a segment handle can keep its node index above every entry.
 //!
 //! The table only does bookkeeping: mapping, recommitting and decommitting are done by the
 //! caller (the node core), which holds the table's mutex throughout.
@@ -316,7 +318,9 @@ impl RegionTable {
                 ok &= self.vacant.contains(&idx);
                 continue;
             };
-            ok &= self.by_addr.get(&(s.region.base().as_ptr() as usize)) == Some(&idx);
+            let base = s.region.base().as_ptr() as usize;
+            ok &= self.by_addr.get(&base) == Some(&idx);
+            ok &= base.checked_add(s.region.len()).is_some_and(|end| end <= entry::ADDRESS_LIMIT);
             match s.class {
                 Some(class) => {
                     ok &= s.committed && s.bump <= s.capacity && s.free.len() <= s.bump as usize;

@@ -47,14 +47,18 @@ pub(crate) fn release_all<'a>(core: &'a CachedCore, segments: &mut Vec<Segment<'
     if let Some(first) = segments.first()
         && core.config.zero != crate::zero::ZeroMode::OnRelease
     {
-        let meta = first.meta;
+        let meta = first.meta();
+        let meta_bits = super::Packed::meta_bits(first.bits.get());
         let all = segments.as_slice();
         let back = cache::free_into_stack(core, meta.class, meta.node, all.len(), |room| {
             for (slot, s) in room.iter_mut().zip(all) {
-                if !std::ptr::eq(s.core, core) || s.meta != meta {
+                // Clearing the first handle's class and node bits leaves the entry exactly
+                // when this handle's are the same: one step checks and decodes.
+                let entry = s.bits.get() ^ meta_bits;
+                if !std::ptr::eq(s.core, core) || super::Packed::meta_bits(entry) != 0 {
                     return false;
                 }
-                *slot = Entry::from_bits(s.entry.get());
+                *slot = Entry::from_bits(entry);
             }
             true
         });
@@ -78,8 +82,8 @@ pub(crate) fn release_all<'a>(core: &'a CachedCore, segments: &mut Vec<Segment<'
     let forgotten = unsafe { std::slice::from_raw_parts(segments.as_ptr(), len) };
     if core.config.zero == crate::zero::ZeroMode::OnRelease {
         for s in forgotten {
-            super::clear_entries(s.meta.class, &[s.entry()]);
+            super::clear_entries(s.class(), &[s.entry()]);
         }
     }
-    cache::free_many(core, forgotten.iter().map(|s| (s.entry(), s.meta.class, s.meta.node)));
+    cache::free_many(core, forgotten.iter().map(|s| (s.entry(), s.class(), s.node_index())));
 }

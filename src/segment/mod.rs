@@ -91,18 +91,86 @@ pub(crate) struct SegmentMeta {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Segment<'a> {
-    /// The tagged entry: address | page-kind tag. Never zero (addresses are real mappings).
-    entry: NonZeroUsize,
-    meta: SegmentMeta,
+    /// The tagged entry with the segment's class and node index packed into bits it leaves
+    /// zero (see [`Packed`]). Never zero (addresses are real mappings).
+    bits: NonZeroUsize,
     core: &'a CachedCore,
 }
+
+/// How a [`Segment`] packs its entry, class and node index into one word, so that the handle is
+/// two words (16 bytes, as is `Option<Segment>`) and a hand-off ring moves a third less:
+///
+/// | bits | holds |
+/// |---|---|
+/// | 0–1 | the entry's page-kind tag |
+/// | 2–6 | the size-class index (below `MAX_CLASSES` = 19 < 32) |
+/// | 7–47 | the rest of the entry (addresses are at least 4 KiB aligned, so its bits 2–11 are zero) |
+/// | 48–63 | the node index (below `numa::MAX_NODES` = 1024 ≤ 2^16) |
+///
+/// Entries stay below `2^48` because `NodeCore::map_region` refuses a region that would reach
+/// it (see `entry::ADDRESS_BITS`). The packed word never leaves the handle: it is decoded back
+/// into an [`Entry`] whenever one goes to the cache, so the entry, and with it the exposed
+/// provenance `Entry::ptr` takes back, is unchanged.
+struct Packed;
+
+impl Packed {
+    const CLASS_SHIFT: u32 = 2;
+    const CLASS_BITS: usize = 0x1f;
+    const NODE_SHIFT: u32 = crate::entry::ADDRESS_BITS;
+    /// The bits of the entry: everything but class and node.
+    const ENTRY: usize = (crate::entry::ADDRESS_LIMIT - 1) & !(Self::CLASS_BITS << Self::CLASS_SHIFT);
+
+    /// # Safety
+    /// `entry` is a carved entry (see `Segment::from_entry`).
+    #[inline]
+    unsafe fn pack(entry: Entry, class: SizeClass, node_index: NodeIndex) -> usize {
+        // SAFETY: a carved entry is below `ADDRESS_LIMIT` (`map_region` refuses regions that
+        // reach it) and 4 KiB aligned, so its class and node bits are zero (`from_entry`'s
+        // contract). Told to the compiler, a handle built and dropped in one function unpacks
+        // to what it packed without masking.
+        unsafe { std::hint::assert_unchecked(entry.to_bits() & !Self::ENTRY == 0) };
+        entry.to_bits() | (class.index() << Self::CLASS_SHIFT) | (node_index.get() << Self::NODE_SHIFT)
+    }
+
+    #[inline]
+    const fn entry(bits: usize) -> Entry {
+        Entry::from_bits(bits & Self::ENTRY)
+    }
+
+    #[inline]
+    const fn class(bits: usize) -> SizeClass {
+        // SAFETY: `pack` stored a class's index here, below MAX_CLASSES.
+        unsafe { SizeClass::from_index_unchecked((bits >> Self::CLASS_SHIFT) & Self::CLASS_BITS) }
+    }
+
+    #[inline]
+    const fn node(bits: usize) -> NodeIndex {
+        #[expect(clippy::cast_possible_truncation, reason = "the 16 bits above NODE_SHIFT")]
+        NodeIndex::new((bits >> Self::NODE_SHIFT) as u16)
+    }
+
+    /// The class and node bits, to compare two handles' metadata in one step.
+    #[inline]
+    const fn meta_bits(bits: usize) -> usize {
+        bits & !Self::ENTRY
+    }
+}
+
+const _: () = assert!(crate::size_class::MAX_CLASSES <= Packed::CLASS_BITS + 1);
+const _: () = assert!(
+    ((Packed::CLASS_BITS << Packed::CLASS_SHIFT) | 0b11) & crate::size_class::MIN_SEGMENT_SIZE.wrapping_neg() == 0,
+    "class and kind tag fit below the smallest segment's alignment"
+);
+const _: () = assert!(numa::MAX_NODES <= 1 << (usize::BITS - Packed::NODE_SHIFT), "every node index fits");
+const _: () = assert!(std::mem::size_of::<Segment<'static>>() == 16);
+const _: () = assert!(std::mem::size_of::<Option<Segment<'static>>>() == 16);
 
 impl<'a> Segment<'a> {
     /// Builds a handle for a segment entry that the caller owns exclusively.
     ///
     /// # Safety
     /// - `entry` is a tagged entry of a segment of `class` on `core`'s node `node_index`, carved and
-    ///   not given back;
+    ///   not given back (so below `entry::ADDRESS_LIMIT`, see [`Packed`]);
     /// - nothing else (cache, pool, other handle) holds it; the handle becomes its only owner.
     #[inline]
     pub(crate) unsafe fn from_entry(
@@ -111,16 +179,34 @@ impl<'a> Segment<'a> {
         class: SizeClass,
         node_index: NodeIndex,
     ) -> Self {
+        // SAFETY: the caller passes a carved entry (`pack`'s contract).
+        let bits = unsafe { Packed::pack(entry, class, node_index) };
         // SAFETY: segment addresses are never null (regions are real mappings), so neither is
-        // the entry.
-        let entry = unsafe { NonZeroUsize::new_unchecked(entry.to_bits()) };
-        Self { entry, meta: SegmentMeta { class, node: node_index }, core }
+        // the entry, nor the word that adds class and node to it.
+        let bits = unsafe { NonZeroUsize::new_unchecked(bits) };
+        Self { bits, core }
     }
 
     /// The tagged entry this handle owns.
     #[inline]
     pub(crate) fn entry(&self) -> Entry {
-        Entry::from_bits(self.entry.get())
+        Packed::entry(self.bits.get())
+    }
+
+    /// Class and node.
+    #[inline]
+    pub(crate) fn meta(&self) -> SegmentMeta {
+        SegmentMeta { class: self.class(), node: self.node_index() }
+    }
+
+    #[inline]
+    fn class(&self) -> SizeClass {
+        Packed::class(self.bits.get())
+    }
+
+    #[inline]
+    fn node_index(&self) -> NodeIndex {
+        Packed::node(self.bits.get())
     }
 
     #[inline]
@@ -138,7 +224,7 @@ impl<'a> Segment<'a> {
     #[inline]
     #[must_use]
     pub fn len(&self) -> usize {
-        self.meta.class.size()
+        self.class().size()
     }
 
     /// Always false: segments are never empty.
@@ -151,13 +237,13 @@ impl<'a> Segment<'a> {
     /// The size class.
     #[must_use]
     pub fn size_class(&self) -> SizeClass {
-        self.meta.class
+        self.class()
     }
 
     /// The NUMA node the segment's memory is bound to.
     #[must_use]
     pub fn node(&self) -> NodeId {
-        self.core.node_id(self.meta.node)
+        self.core.node_id(self.node_index())
     }
 
     /// The page kind of the region it was carved from.
@@ -188,7 +274,7 @@ impl<'a> Segment<'a> {
     #[inline]
     #[must_use]
     pub fn colour_offset(&self) -> usize {
-        colour(self.entry().addr(), self.meta.class)
+        colour(self.entry().addr(), self.class())
     }
 
     /// The first byte. Valid for [`Segment::len`] bytes while the handle lives.
@@ -225,7 +311,7 @@ impl<'a> Segment<'a> {
     /// rebuild it. For pools that keep segments in their own structures.
     #[must_use]
     pub(crate) fn into_raw(self) -> RawSegment {
-        let raw = RawSegment { entry: self.entry(), meta: self.meta };
+        let raw = RawSegment { entry: self.entry(), meta: self.meta() };
         std::mem::forget(self);
         raw
     }
@@ -238,10 +324,10 @@ impl Drop for Segment<'_> {
         if self.core.config.zero == ZeroMode::OnRelease {
             // A tail call: nothing of the handle is live after it, so the fast path keeps its
             // registers.
-            clear_and_free(self.core, self.entry(), self.meta);
+            clear_and_free(self.core, self.entry(), self.meta());
             return;
         }
-        crate::cache::free(self.core, self.entry(), self.meta.class, self.meta.node);
+        crate::cache::free(self.core, self.entry(), self.class(), self.node_index());
     }
 }
 
@@ -297,5 +383,43 @@ impl RawSegment {
         // SAFETY: the caller names the right, live manager; `self` owned the entry exclusively
         // and is consumed here, so the new handle is its only owner.
         unsafe { Segment::from_entry(core, self.entry, self.meta.class, self.meta.node) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::size_class::MAX_CLASSES;
+
+    #[test]
+    fn a_handle_is_two_words_and_an_option_of_one_costs_nothing() {
+        assert_eq!(std::mem::size_of::<Segment<'_>>(), 16);
+        assert_eq!(std::mem::size_of::<Option<Segment<'_>>>(), 16);
+    }
+
+    #[test]
+    fn the_packed_word_gives_back_entry_class_and_node_at_every_edge() {
+        let kinds = [PageKind::Huge1G, PageKind::Huge2M, PageKind::Thp, PageKind::Small];
+        let addrs = [0x1000, 0x7f12_3456_7000, crate::entry::ADDRESS_LIMIT - 4096];
+        let nodes = [0, 1, 255, 256, numa::MAX_NODES - 1, usize::from(u16::MAX)];
+        for addr in addrs {
+            for kind in kinds {
+                let entry = Entry::tagged(addr, crate::entry::kind_tag(kind));
+                for class in (0..MAX_CLASSES).filter_map(SizeClass::from_index) {
+                    for &node in &nodes {
+                        let node = NodeIndex::from_usize(node);
+                        // SAFETY: the entry is below ADDRESS_LIMIT and 4 KiB aligned.
+                        let bits = unsafe { Packed::pack(entry, class, node) };
+                        assert_eq!(
+                            (Packed::entry(bits), Packed::class(bits), Packed::node(bits)),
+                            (entry, class, node),
+                            "{addr:#x} {kind:?} {class:?} {node}"
+                        );
+                        assert_eq!(Packed::entry(bits).ptr() as usize, addr);
+                        assert_eq!(Packed::meta_bits(bits), bits ^ entry.to_bits());
+                    }
+                }
+            }
+        }
     }
 }

@@ -226,3 +226,102 @@ fn a_failed_unmap_at_drop_is_logged_not_a_crash() {
     assert_eq!(faults.injected(), 1);
     assert_eq!(heap.live_mappings(), 1, "the region's address space is leaked, and only that");
 }
+
+/// A page source whose mappings land at 2^48, above what a segment handle can carry (it packs
+/// its node index there). Never touched: `map_region` must refuse the region before carving.
+#[derive(Debug, Default)]
+struct HighSource {
+    unmapped: std::sync::atomic::AtomicUsize,
+}
+
+impl PageSource for HighSource {
+    fn name(&self) -> &'static str {
+        "high"
+    }
+
+    fn map(
+        &self,
+        _len: usize,
+        _kind: PageKind,
+        _node: NodeId,
+    ) -> Result<std::ptr::NonNull<u8>, numaseg::numa::OsError> {
+        Ok(std::ptr::NonNull::new(std::ptr::without_provenance_mut(1 << 48)).unwrap())
+    }
+
+    unsafe fn unmap(&self, _addr: std::ptr::NonNull<u8>, _len: usize) -> Result<(), numaseg::numa::OsError> {
+        self.unmapped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn bind(
+        &self,
+        _addr: std::ptr::NonNull<u8>,
+        _len: usize,
+        _node: NodeId,
+        _mode: numaseg::numa::BindMode,
+    ) -> Result<(), numaseg::numa::OsError> {
+        Ok(())
+    }
+
+    fn populate(
+        &self,
+        _addr: std::ptr::NonNull<u8>,
+        _len: usize,
+        _kind: PageKind,
+        _node: NodeId,
+    ) -> Result<(), numaseg::numa::OsError> {
+        Ok(())
+    }
+
+    unsafe fn decommit(&self, _addr: std::ptr::NonNull<u8>, _len: usize) -> Result<(), numaseg::numa::OsError> {
+        Ok(())
+    }
+
+    fn lock(&self, _addr: std::ptr::NonNull<u8>, _len: usize) -> Result<(), numaseg::numa::OsError> {
+        Ok(())
+    }
+
+    fn memlock(&self) -> numaseg::numa::MemlockStatus {
+        numaseg::numa::MemlockStatus { limit: None, locked: 0 }
+    }
+
+    fn huge_pages_free(&self, _node: NodeId, _kind: PageKind) -> Option<u64> {
+        None
+    }
+
+    fn thp_mode(&self) -> numaseg::numa::ThpMode {
+        HeapSource::new().thp_mode()
+    }
+
+    fn cgroup_limits(&self) -> numaseg::numa::cgroup::CgroupLimits {
+        numaseg::numa::cgroup::CgroupLimits::default()
+    }
+
+    fn supports_placement(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_region_mapped_above_what_a_handle_carries_is_refused_with_the_numbers() {
+    let source = Arc::new(HighSource::default());
+    let config = Config::builder()
+        .region_size(ByteSize(REGION as u64))
+        .retain_free(ByteSize(0))
+        .huge_pages(PagePolicy::Only(PageKind::Small))
+        .build_from::<_, &str, &str>([])
+        .unwrap();
+    let manager =
+        ArenaManager::with_source(&config, Topology::pretend(1, 1 << 30), Arc::clone(&source) as Arc<dyn PageSource>)
+            .unwrap();
+    let err = manager.allocate(SEG).unwrap_err();
+    assert!(
+        matches!(err, AllocError::AddressOutOfRange { base, end, limit, .. }
+            if base == 1 << 48 && end == (1 << 48) + REGION && limit == 1 << 48),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("0x1000000000000"), "{err}");
+    assert_eq!(source.unmapped.load(std::sync::atomic::Ordering::Relaxed), 1, "the region was unmapped");
+    let stats = manager.stats();
+    assert_eq!((stats.used_segments(), stats.nodes[0].mapped_bytes), (0, 0), "nothing carved or kept");
+}
