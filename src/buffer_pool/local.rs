@@ -84,7 +84,7 @@ use super::stats::LocalPoolStats;
 use super::{Shared, Slot};
 use crate::error::BufferPoolError;
 use crate::sync::Arc;
-use crate::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::sync::stat::Hint;
 use crate::zero::ZeroMode;
 
@@ -213,27 +213,35 @@ pub(crate) struct PoolCore {
     pub(crate) id: u64,
     /// Index of its record in the state table.
     pub(crate) index: usize,
-    /// Bytes a writer may put into a new buffer (≤ the buffer size).
-    pub(crate) writable: AtomicUsize,
+    /// Bytes a writer may put into a new buffer (≤ `capacity`): a new buffer's limit as it is.
+    writable: AtomicU32,
+    /// The buffer size as a buffer stores it, copied at creation (a request reads it here,
+    /// beside `writable`, instead of through `shared`).
+    capacity: u32,
     /// The thread ([`thread_token`]) that last found the stack empty and took the cold path
     /// of a request: a recycle on that thread pushes onto the stack, one on any other goes to
     /// the inbox. A hint, written when it changes: either path is correct for any buffer, and
     /// a requesting thread that is not the one named finds its stack empty sooner or later
     /// (its recycles fill the inbox) and names itself.
     requester: Hint,
+    /// `shared.zero`, copied at creation: the request and the recycle test it on this line,
+    /// which they read anyway (`requester`, `writable`, `shared`), instead of through `shared`.
+    zero: ZeroMode,
     pub(crate) shared: Arc<Shared>,
 }
 
 impl PoolCore {
     pub(crate) fn new(id: u64, index: usize, shared: Arc<Shared>) -> Self {
-        let writable = AtomicUsize::new(shared.buffer_size);
+        let capacity = u32::try_from(shared.buffer_size).unwrap_or(u32::MAX);
         Self {
             head: CachePadded::new(AtomicU64::new(0)),
             inbox: Inbox::new(),
             id,
             index,
-            writable,
+            writable: AtomicU32::new(capacity),
+            capacity,
             requester: Hint::new(0),
+            zero: shared.zero,
             shared,
         }
     }
@@ -672,7 +680,7 @@ impl PoolCore {
     /// A buffer handle for a slot just taken, cleared first under `NUMASEG_ZERO=on-allocate`.
     #[inline]
     pub(crate) fn hand_out(&self, slot: u32) -> Buffer {
-        if self.shared.zero == ZeroMode::OnAllocate {
+        if self.zero == ZeroMode::OnAllocate {
             clear(self.shared.slots[slot as usize].addr, self.shared.buffer_size);
         }
         self.hand_out_plain(slot)
@@ -689,10 +697,10 @@ impl PoolCore {
     fn hand_out_slot(&self, slot: u32, s: &Slot) -> Buffer {
         debug_assert_eq!(s.requests.get(), s.recycles.get(), "buffer {slot} handed out while in someone's hands");
         s.requests.bump(1);
-        let writable = self.writable.load(Ordering::Relaxed);
+        let limit = self.writable.load(Ordering::Relaxed);
         // SAFETY: `slot` was just taken from this pool, so the caller holds it exclusively and
         // the pool's record (hence `self`) lives until it is recycled.
-        unsafe { Buffer::from_slot(NonNull::from(self), slot, s.addr, self.shared.buffer_size, writable) }
+        unsafe { Buffer::from_slot(NonNull::from(self), slot, s.addr, self.capacity, limit) }
     }
 }
 
@@ -721,7 +729,7 @@ pub(crate) unsafe fn recycle(core: NonNull<PoolCore>, slot: u32) -> Option<Arc<P
         // as the one below.
         return recycle_elsewhere(core, slot);
     }
-    if core.shared.zero == ZeroMode::OnRelease {
+    if core.zero == ZeroMode::OnRelease {
         // A tail call, so the fast path below keeps its registers.
         return recycle_clearing(core, slot);
     }
@@ -738,7 +746,9 @@ fn recycle_clearing(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
 
 #[inline(always)]
 fn recycle_plain(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
-    let slots = &core.shared.slots;
+    // The slice, not the `Box`: its pointer and length stay in registers across the counter's
+    // store below, which the compiler would otherwise assume may change the box.
+    let slots: &[Slot] = &core.shared.slots;
     let s = &slots[slot as usize];
     s.recycles.bump(1);
     if core.try_push_slot(slots, slot, s) {
@@ -753,7 +763,7 @@ fn recycle_plain(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
 #[cold]
 #[inline(never)]
 fn recycle_elsewhere(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
-    if core.shared.zero == ZeroMode::OnRelease {
+    if core.zero == ZeroMode::OnRelease {
         clear(core.shared.slots[slot as usize].addr, core.shared.buffer_size);
     }
     core.shared.slots[slot as usize].recycles.bump(1);
@@ -827,15 +837,17 @@ impl LocalBufferPool {
     ///
     /// # Errors
     /// [`BufferPoolError::Destroyed`].
-    #[inline]
+    #[inline(always)]
     pub fn request_buffer(&self) -> Result<Option<Buffer>, BufferPoolError> {
-        let shared = &self.core.shared;
-        if shared.zero == ZeroMode::OnAllocate {
+        // Inlined into the caller (the cold parts are out of line): a call here cost the
+        // same-thread pair about 8 instructions (docs/BENCHMARKS.md, "Where the 10 come from").
+        let core = &*self.core;
+        if core.zero == ZeroMode::OnAllocate {
             // A tail call, so the fast path below keeps its registers.
             return self.request_clearing();
         }
-        if let Some((slot, s)) = self.core.pop_slot(&shared.slots) {
-            return Ok(Some(self.core.hand_out_slot(slot, s)));
+        if let Some((slot, s)) = core.pop_slot(&core.shared.slots) {
+            return Ok(Some(core.hand_out_slot(slot, s)));
         }
         self.request_cold()
     }
@@ -1237,7 +1249,8 @@ impl LocalBufferPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_writable_size(&self, bytes: usize) {
-        self.core.writable.store(bytes.clamp(1, self.core.shared.buffer_size), Ordering::Relaxed);
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        self.core.writable.store(bytes.clamp(1, self.core.capacity), Ordering::Relaxed);
     }
 
     /// The writable size of new buffers (see [`LocalBufferPool::set_writable_size`]).
@@ -1251,7 +1264,7 @@ impl LocalBufferPool {
     /// ```
     #[must_use]
     pub fn writable_size(&self) -> usize {
-        self.core.writable.load(Ordering::Relaxed)
+        self.core.writable.load(Ordering::Relaxed) as usize
     }
 
     /// The pool's row of the stats snapshot.
