@@ -44,7 +44,9 @@
 //!   the bits taken (Release, so the entries' clearing happens before anyone reserves them
 //!   again). Bits reserved meanwhile stay for the next taker — unless the inbox was closed
 //!   meanwhile: then they are taken as well. If the stack's slow flag was set meanwhile, the
-//!   stack refuses the chain and its buffers go through the lock one by one, as recycles.
+//!   stack refuses the chain and its buffers go through the lock one by one, as recycles,
+//!   before *taking* is cleared (so the idle count, which waits while it is set, never misses
+//!   them).
 //! - Two takers: a recycler that finds the inbox full takes it, its own buffer on top of the
 //!   chain (the head's line then moves once per 15 buffers, not twice per buffer); a requester
 //!   whose stack is empty takes it, keeping one buffer for itself.
@@ -408,11 +410,13 @@ impl PoolCore {
     /// *taking* and the bits taken (Release, so the entries' clearing happens before anyone
     /// reserves them again). Bits reserved meanwhile stay, unless the inbox was closed
     /// meanwhile: those are taken too. Buffers the stack refuses (its slow flag was set
-    /// meanwhile) go through the lock; returns what [`recycle`] does for the last of them.
+    /// meanwhile) go through the lock, *before* *taking* is cleared: until then the idle count
+    /// waits, since they are neither in the inbox nor on the stack. Returns what [`recycle`]
+    /// does for the last of them.
     fn drain(&self, mut bits: u64, first: Option<u32>, mut keep: Option<&mut Option<u32>>) -> Option<Arc<PoolCore>> {
         let inbox = &self.inbox;
         let slots = &self.shared.slots;
-        let (mut refused, mut n_refused) = ([0u32; INBOX + 1], 0);
+        let mut last = None;
         let mut done = 0;
         let mut first = first;
         loop {
@@ -436,8 +440,14 @@ impl PoolCore {
                 }
             }
             if n > 0 && !self.try_push_chain(slots, &chain[..n]) {
-                refused[n_refused..n_refused + n].copy_from_slice(&chain[..n]);
-                n_refused += n;
+                // Through the lock (which no thread holds while waiting for *taking* to clear),
+                // one by one as recycles; it may close or open the inbox meanwhile, which the
+                // read of the word below sees.
+                for &slot in &chain[..n] {
+                    if let Some(core) = self.shared.recycle_slow(self, slot) {
+                        last = Some(core);
+                    }
+                }
             }
             let current = inbox.word.load(Ordering::Relaxed);
             let rest = current & IN_FULL & !done;
@@ -456,12 +466,6 @@ impl PoolCore {
                 .is_ok()
             {
                 break;
-            }
-        }
-        let mut last = None;
-        for &slot in &refused[..n_refused] {
-            if let Some(core) = self.shared.recycle_slow(self, slot) {
-                last = Some(core);
             }
         }
         last
