@@ -31,9 +31,9 @@
 //! **The inbox.** A buffer recycled on the pool's requesting thread (the one that last found
 //! the stack empty, a hint in the core) is pushed onto the stack as above. One recycled on
 //! another thread goes to the pool's *inbox* instead, so that the recycler does not write the
-//! head's line, which the requesting thread writes with every pop: 14 entries (slot index + 1) and
-//! one word on a cache line of its own. The word: bits 0–13 which entries are reserved, bit 14
-//! *closed*, bit 15 *taking*, the rest a tag bumped by every change. What must hold:
+//! head's line, which the requesting thread writes with every pop: 30 entries (slot index + 1) and
+//! one word on two cache lines of their own. The word: bits 0–29 which entries are reserved, bit
+//! 30 *closed*, bit 31 *taking*, the rest (32 bits) a tag bumped by every change. What must hold:
 //! - A recycler reserves the lowest clear bit with one CAS (unless closed: then it takes the
 //!   stack's path) and then stores the index into the entry (Release). The reservation is the
 //!   moment the buffer is idle again.
@@ -48,7 +48,7 @@
 //!   before *taking* is cleared (so the idle count, which waits while it is set, never misses
 //!   them).
 //! - Two takers: a recycler that finds the inbox full takes it, its own buffer on top of the
-//!   chain (the head's line then moves once per 15 buffers, not twice per buffer); a requester
+//!   chain (the head's line then moves once per 31 buffers, not twice per buffer); a requester
 //!   whose stack is empty takes it, keeping one buffer for itself.
 //! - *Closed* is set, under the state lock, before the stack's slow flag is set or a requester
 //!   marks the pool unavailable; whatever the inbox holds is moved onto the stack then (or, if
@@ -95,10 +95,12 @@ const SLOW: u64 = 1 << 24;
 const TAG_ONE: u64 = 1 << 25;
 const TAG_MASK: u64 = !(TOP_MASK | SLOW);
 
-/// Entries of a pool's inbox: its word and the entries fill one cache line. Two under loom, so
-/// that the models reach a full inbox (the recycler's flush) with three buffers.
+/// Entries of a pool's inbox: its word and the entries fill two cache lines (with 14 on one
+/// line, flushed twice as often, the one-at-a-time row ran about 10–15 % slower:
+/// docs/BENCHMARKS.md, *Fourth look*). Two under loom, so that the models reach a full inbox
+/// (the recycler's flush) with three buffers.
 #[cfg(not(loom))]
-const INBOX: usize = 14;
+const INBOX: usize = 30;
 #[cfg(loom)]
 const INBOX: usize = 2;
 /// Inbox word: bit `i` set = entry `i` reserved by a recycler (its index written, or about to be).
@@ -150,7 +152,7 @@ crate::sync::thread_local! {
 
 /// A pool's inbox: where buffers recycled on a thread other than the one that took them out
 /// go, so that the recycler does not write the stack's head line, which the requester owns.
-/// Kept on a cache line of its own (see the module docs, *The inbox*).
+/// Kept on cache lines of its own (see the module docs, *The inbox*).
 #[repr(align(64))]
 struct Inbox {
     word: AtomicU64,
@@ -487,7 +489,7 @@ impl PoolCore {
             for (i, &slot) in chain.iter().enumerate() {
                 let s = &slots[slot as usize];
                 s.next.store(chain.get(i + 1).map_or(top, |&below| below + 1), Ordering::Relaxed);
-                #[expect(clippy::cast_possible_truncation, reason = "at most 15 slots")]
+                #[expect(clippy::cast_possible_truncation, reason = "at most 31 slots")]
                 // Release: pairs with the Acquire in `idle` (see the module docs).
                 s.depth.store(base + (n - i) as u32, Ordering::Release);
             }
