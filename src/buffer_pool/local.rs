@@ -118,19 +118,29 @@ fn in_next(word: u64, rest: u64) -> u64 {
     (word & IN_TAG_MASK).wrapping_add(IN_TAG_ONE) | rest
 }
 
-/// A token of the calling thread: the address of a thread-local, distinct between live threads.
-/// Only ever compared with `PoolCore::requester`, a hint (a later thread may reuse a dead
-/// one's address: harmless).
+/// A token of the calling thread: the address of a thread-local, distinct between live threads,
+/// and even (bit 0 is [`ON_RELEASE`]'s). Only ever compared with `PoolCore::requester`, a hint
+/// (a later thread may reuse a dead one's address: harmless).
 #[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn thread_token() -> u64 {
     TOKEN.with(|t| std::ptr::from_ref(t) as usize as u64)
 }
 
+/// Aligned so that its address, the thread's token, is even.
+#[cfg(not(loom))]
+#[repr(align(2))]
+struct Token(#[expect(dead_code, reason = "only its address is used")] u8);
+
 #[cfg(not(loom))]
 crate::sync::thread_local! {
-    static TOKEN: u8 = const { 0 };
+    static TOKEN: Token = const { Token(0) };
 }
+
+/// Set in `PoolCore::requester` beside the requesting thread's token under
+/// `NUMASEG_ZERO=on-release`, so that the recycle's one test of the hint (`!= thread_token()`)
+/// also sends every recycle of such a pool to the out-of-line path, which clears.
+const ON_RELEASE: u64 = 1;
 
 /// Under loom, a number never reused: a thread-local's address may be, depending on what the
 /// allocator did in earlier executions, and a model must behave the same in every execution.
@@ -139,7 +149,7 @@ pub(crate) fn thread_token() -> u64 {
     static NEXT: crate::sync::stat::Ids = crate::sync::stat::Ids::new(1);
     TOKEN.with(|t| {
         if t.get() == 0 {
-            t.set(NEXT.next());
+            t.set(NEXT.next() * 2); // even, as outside loom
         }
         t.get()
     })
@@ -226,7 +236,8 @@ pub(crate) struct PoolCore {
     /// of a request: a recycle on that thread pushes onto the stack, one on any other goes to
     /// the inbox. A hint, written when it changes: either path is correct for any buffer, and
     /// a requesting thread that is not the one named finds its stack empty sooner or later
-    /// (its recycles fill the inbox) and names itself.
+    /// (its recycles fill the inbox) and names itself. Under isolation on release it carries
+    /// [`ON_RELEASE`] too, so that no recycle takes the fast path, which does not clear.
     requester: Hint,
     /// `shared.zero`, copied at creation: the request and the recycle test it on this line,
     /// which they read anyway (`requester`, `writable`, `shared`), instead of through `shared`.
@@ -512,7 +523,7 @@ impl PoolCore {
     #[cold]
     #[inline(never)]
     pub(crate) fn take_inbox(&self) -> Option<u32> {
-        let me = thread_token();
+        let me = thread_token() | if self.zero == ZeroMode::OnRelease { ON_RELEASE } else { 0 };
         if self.requester.get() != me {
             self.requester.set(me);
         }
@@ -731,22 +742,11 @@ pub(crate) unsafe fn recycle(core: NonNull<PoolCore>, slot: u32) -> Option<Arc<P
     // SAFETY: the caller's duty: a buffer in hands keeps its pool's record, hence its core.
     let core = unsafe { core.as_ref() };
     if core.requester.get() != thread_token() {
-        // Not the pool's requesting thread (see the module docs, *The inbox*). A tail call,
-        // as the one below.
+        // Not the pool's requesting thread (see the module docs, *The inbox*), or isolation on
+        // release (the hint then never equals a token: `ON_RELEASE`). A tail call, so the fast
+        // path below keeps its registers.
         return recycle_elsewhere(core, slot);
     }
-    if core.zero == ZeroMode::OnRelease {
-        // A tail call, so the fast path below keeps its registers.
-        return recycle_clearing(core, slot);
-    }
-    recycle_plain(core, slot)
-}
-
-/// Isolation on release: clears the buffer, then recycles it.
-#[cold]
-#[inline(never)]
-fn recycle_clearing(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
-    clear(core.shared.slots[slot as usize].addr, core.shared.buffer_size);
     recycle_plain(core, slot)
 }
 
@@ -763,14 +763,19 @@ fn recycle_plain(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
     core.shared.recycle_slow(core, slot)
 }
 
-/// A recycle on another thread than the pool's requesting one: cleared if isolation asks,
-/// then into the inbox, else onto the stack, else through the lock. Out of line (and marked
-/// cold) so that the same-thread path keeps its registers.
+/// A recycle on another thread than the pool's requesting one, or any recycle under isolation
+/// on release: cleared if isolation asks (then, on the requesting thread, pushed as on the fast
+/// path), else into the inbox, else onto the stack, else through the lock. Out of line (and
+/// marked cold) so that the same-thread path keeps its registers.
 #[cold]
 #[inline(never)]
 fn recycle_elsewhere(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
     if core.zero == ZeroMode::OnRelease {
         clear(core.shared.slots[slot as usize].addr, core.shared.buffer_size);
+        if core.requester.get() == thread_token() | ON_RELEASE {
+            // The requesting thread after all: onto the stack, as without isolation.
+            return recycle_plain(core, slot);
+        }
     }
     core.shared.slots[slot as usize].recycles.bump(1);
     if let Some(last) = core.try_inbox(slot) {
