@@ -19,6 +19,12 @@
 //! - **The idle count is exact while a requester takes the inbox**: the count waits while
 //!   *taking* is set. Without that wait it adds the buffers already pushed onto the stack to the
 //!   inbox's bits still set, and reports more buffers than the pool has.
+//! - **The idle count waits for a refused chain**: a requester that finds the stack empty while
+//!   another takes the inbox marks the pool unavailable, so the taker's chain is refused and
+//!   goes through the lock; until it is on the stack, *taking* stays set and the count waits.
+//!   With the refused buffers sent through the lock after *taking* is cleared (as `drain` did
+//!   first), the count read after the empty-handed request misses them: loom reports 0 where 1
+//!   was idle (and `tests/all`'s `available_buffers_under_churn…` saw 1 where at least 4 were).
 //! - **A recycler's flush of a full inbox is accounted for** when the stack refuses the chain
 //!   (the pool was destroyed meanwhile): its buffers go through the lock. Dropping them instead
 //!   (`drain` without its `recycle_slow` loop) fails the conservation check.
@@ -133,6 +139,38 @@ fn a_recycler_flushing_a_full_inbox_while_the_pool_is_destroyed_gives_every_buff
         let recycler = loom::thread::spawn(move || drop(c));
         pool.destroy();
         recycler.join().expect("recycler");
+        drop(pool);
+        assert_network_back(&m, n);
+    });
+}
+
+#[test]
+fn the_idle_count_waits_for_a_chain_the_stack_refused() {
+    model(|| {
+        let (m, n) = tiny_network(3);
+        let pool = Arc::new(n.create_buffer_pool(3, 3).expect("pool"));
+        let a = pool.request_buffer().expect("live").expect("first");
+        into_inbox(&pool, 2); // the stack empty, the inbox full
+        // Two requesters: whichever takes the inbox keeps one and pushes the other; one that
+        // finds it being taken marks the pool unavailable, and the taker's push is refused.
+        // After an empty-handed request, the other buffer is on its way to the stack (the
+        // count waits) or on it: exactly one idle, the taker keeping the other, `a` held.
+        let request = |pool: &numaseg::LocalBufferPool| {
+            let got = pool.request_buffer().expect("live");
+            let seen = got.is_none().then(|| pool.available_buffers());
+            (got, seen)
+        };
+        let other = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || request(&pool))
+        };
+        let (mine, seen_here) = request(&pool);
+        let (theirs, seen_there) = other.join().expect("requester");
+        for seen in [seen_here, seen_there].into_iter().flatten() {
+            assert_eq!(seen, 1, "available_buffers() = {seen} after an empty-handed request, 1 idle");
+        }
+        drop((mine, theirs, a));
+        assert_eq!(pool.available_buffers(), 3);
         drop(pool);
         assert_network_back(&m, n);
     });

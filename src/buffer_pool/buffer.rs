@@ -87,31 +87,15 @@ fn to_u32(n: usize) -> u32 {
 impl Buffer {
     /// # Safety
     /// - `slot` of `core`'s network pool is held exclusively by the caller, and its segment
-    ///   starts at `addr` with `capacity` bytes;
+    ///   starts at `addr` with at least `capacity` bytes; `limit ≤ capacity`;
     /// - `core` stays alive until the buffer is recycled (its record keeps it).
     #[inline]
-    pub(crate) unsafe fn from_slot(
-        core: NonNull<PoolCore>,
-        slot: u32,
-        addr: usize,
-        capacity: usize,
-        writable: usize,
-    ) -> Self {
+    pub(crate) unsafe fn from_slot(core: NonNull<PoolCore>, slot: u32, addr: usize, capacity: u32, limit: u32) -> Self {
+        debug_assert!(limit <= capacity, "a limit of {limit} above the capacity {capacity}");
         // The region's provenance was exposed when it was carved (`entry::ptr`).
         // SAFETY: segment addresses are real mappings, never null (first duty).
         let data = unsafe { NonNull::new_unchecked(std::ptr::with_exposed_provenance_mut(addr)) };
-        let capacity = to_u32(capacity);
-        Self {
-            data,
-            core,
-            slot,
-            capacity,
-            limit: to_u32(writable).min(capacity),
-            reader: 0,
-            writer: 0,
-            frozen: 0,
-            shared: false,
-        }
+        Self { data, core, slot, capacity, limit, reader: 0, writer: 0, frozen: 0, shared: false }
     }
 
     /// `Ok` when `[index, index + len)` lies within the capacity.

@@ -31,9 +31,9 @@
 //! **The inbox.** A buffer recycled on the pool's requesting thread (the one that last found
 //! the stack empty, a hint in the core) is pushed onto the stack as above. One recycled on
 //! another thread goes to the pool's *inbox* instead, so that the recycler does not write the
-//! head's line, which the requesting thread writes with every pop: 14 entries (slot index + 1) and
-//! one word on a cache line of its own. The word: bits 0–13 which entries are reserved, bit 14
-//! *closed*, bit 15 *taking*, the rest a tag bumped by every change. What must hold:
+//! head's line, which the requesting thread writes with every pop: 30 entries (slot index + 1) and
+//! one word on two cache lines of their own. The word: bits 0–29 which entries are reserved, bit
+//! 30 *closed*, bit 31 *taking*, the rest (32 bits) a tag bumped by every change. What must hold:
 //! - A recycler reserves the lowest clear bit with one CAS (unless closed: then it takes the
 //!   stack's path) and then stores the index into the entry (Release). The reservation is the
 //!   moment the buffer is idle again.
@@ -44,9 +44,11 @@
 //!   the bits taken (Release, so the entries' clearing happens before anyone reserves them
 //!   again). Bits reserved meanwhile stay for the next taker — unless the inbox was closed
 //!   meanwhile: then they are taken as well. If the stack's slow flag was set meanwhile, the
-//!   stack refuses the chain and its buffers go through the lock one by one, as recycles.
+//!   stack refuses the chain and its buffers go through the lock one by one, as recycles,
+//!   before *taking* is cleared (so the idle count, which waits while it is set, never misses
+//!   them).
 //! - Two takers: a recycler that finds the inbox full takes it, its own buffer on top of the
-//!   chain (the head's line then moves once per 15 buffers, not twice per buffer); a requester
+//!   chain (the head's line then moves once per 31 buffers, not twice per buffer); a requester
 //!   whose stack is empty takes it, keeping one buffer for itself.
 //! - *Closed* is set, under the state lock, before the stack's slow flag is set or a requester
 //!   marks the pool unavailable; whatever the inbox holds is moved onto the stack then (or, if
@@ -84,7 +86,7 @@ use super::stats::LocalPoolStats;
 use super::{Shared, Slot};
 use crate::error::BufferPoolError;
 use crate::sync::Arc;
-use crate::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::sync::stat::Hint;
 use crate::zero::ZeroMode;
 
@@ -93,10 +95,12 @@ const SLOW: u64 = 1 << 24;
 const TAG_ONE: u64 = 1 << 25;
 const TAG_MASK: u64 = !(TOP_MASK | SLOW);
 
-/// Entries of a pool's inbox: its word and the entries fill one cache line. Two under loom, so
-/// that the models reach a full inbox (the recycler's flush) with three buffers.
+/// Entries of a pool's inbox: its word and the entries fill two cache lines (with 14 on one
+/// line, flushed twice as often, the one-at-a-time row ran about 10–15 % slower:
+/// docs/BENCHMARKS.md, *Fourth look*). Two under loom, so that the models reach a full inbox
+/// (the recycler's flush) with three buffers.
 #[cfg(not(loom))]
-const INBOX: usize = 14;
+const INBOX: usize = 30;
 #[cfg(loom)]
 const INBOX: usize = 2;
 /// Inbox word: bit `i` set = entry `i` reserved by a recycler (its index written, or about to be).
@@ -114,19 +118,29 @@ fn in_next(word: u64, rest: u64) -> u64 {
     (word & IN_TAG_MASK).wrapping_add(IN_TAG_ONE) | rest
 }
 
-/// A token of the calling thread: the address of a thread-local, distinct between live threads.
-/// Only ever compared with `PoolCore::requester`, a hint (a later thread may reuse a dead
-/// one's address: harmless).
+/// A token of the calling thread: the address of a thread-local, distinct between live threads,
+/// and even (bit 0 is [`ON_RELEASE`]'s). Only ever compared with `PoolCore::requester`, a hint
+/// (a later thread may reuse a dead one's address: harmless).
 #[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn thread_token() -> u64 {
     TOKEN.with(|t| std::ptr::from_ref(t) as usize as u64)
 }
 
+/// Aligned so that its address, the thread's token, is even.
+#[cfg(not(loom))]
+#[repr(align(2))]
+struct Token(#[expect(dead_code, reason = "only its address is used")] u8);
+
 #[cfg(not(loom))]
 crate::sync::thread_local! {
-    static TOKEN: u8 = const { 0 };
+    static TOKEN: Token = const { Token(0) };
 }
+
+/// Set in `PoolCore::requester` beside the requesting thread's token under
+/// `NUMASEG_ZERO=on-release`, so that the recycle's one test of the hint (`!= thread_token()`)
+/// also sends every recycle of such a pool to the out-of-line path, which clears.
+const ON_RELEASE: u64 = 1;
 
 /// Under loom, a number never reused: a thread-local's address may be, depending on what the
 /// allocator did in earlier executions, and a model must behave the same in every execution.
@@ -135,7 +149,7 @@ pub(crate) fn thread_token() -> u64 {
     static NEXT: crate::sync::stat::Ids = crate::sync::stat::Ids::new(1);
     TOKEN.with(|t| {
         if t.get() == 0 {
-            t.set(NEXT.next());
+            t.set(NEXT.next() * 2); // even, as outside loom
         }
         t.get()
     })
@@ -148,7 +162,7 @@ crate::sync::thread_local! {
 
 /// A pool's inbox: where buffers recycled on a thread other than the one that took them out
 /// go, so that the recycler does not write the stack's head line, which the requester owns.
-/// Kept on a cache line of its own (see the module docs, *The inbox*).
+/// Kept on cache lines of its own (see the module docs, *The inbox*).
 #[repr(align(64))]
 struct Inbox {
     word: AtomicU64,
@@ -213,27 +227,36 @@ pub(crate) struct PoolCore {
     pub(crate) id: u64,
     /// Index of its record in the state table.
     pub(crate) index: usize,
-    /// Bytes a writer may put into a new buffer (≤ the buffer size).
-    pub(crate) writable: AtomicUsize,
+    /// Bytes a writer may put into a new buffer (≤ `capacity`): a new buffer's limit as it is.
+    writable: AtomicU32,
+    /// The buffer size as a buffer stores it, copied at creation (a request reads it here,
+    /// beside `writable`, instead of through `shared`).
+    capacity: u32,
     /// The thread ([`thread_token`]) that last found the stack empty and took the cold path
     /// of a request: a recycle on that thread pushes onto the stack, one on any other goes to
     /// the inbox. A hint, written when it changes: either path is correct for any buffer, and
     /// a requesting thread that is not the one named finds its stack empty sooner or later
-    /// (its recycles fill the inbox) and names itself.
+    /// (its recycles fill the inbox) and names itself. Under isolation on release it carries
+    /// [`ON_RELEASE`] too, so that no recycle takes the fast path, which does not clear.
     requester: Hint,
+    /// `shared.zero`, copied at creation: the request and the recycle test it on this line,
+    /// which they read anyway (`requester`, `writable`, `shared`), instead of through `shared`.
+    zero: ZeroMode,
     pub(crate) shared: Arc<Shared>,
 }
 
 impl PoolCore {
     pub(crate) fn new(id: u64, index: usize, shared: Arc<Shared>) -> Self {
-        let writable = AtomicUsize::new(shared.buffer_size);
+        let capacity = u32::try_from(shared.buffer_size).unwrap_or(u32::MAX);
         Self {
             head: CachePadded::new(AtomicU64::new(0)),
             inbox: Inbox::new(),
             id,
             index,
-            writable,
+            writable: AtomicU32::new(capacity),
+            capacity,
             requester: Hint::new(0),
+            zero: shared.zero,
             shared,
         }
     }
@@ -400,11 +423,13 @@ impl PoolCore {
     /// *taking* and the bits taken (Release, so the entries' clearing happens before anyone
     /// reserves them again). Bits reserved meanwhile stay, unless the inbox was closed
     /// meanwhile: those are taken too. Buffers the stack refuses (its slow flag was set
-    /// meanwhile) go through the lock; returns what [`recycle`] does for the last of them.
+    /// meanwhile) go through the lock, *before* *taking* is cleared: until then the idle count
+    /// waits, since they are neither in the inbox nor on the stack. Returns what [`recycle`]
+    /// does for the last of them.
     fn drain(&self, mut bits: u64, first: Option<u32>, mut keep: Option<&mut Option<u32>>) -> Option<Arc<PoolCore>> {
         let inbox = &self.inbox;
         let slots = &self.shared.slots;
-        let (mut refused, mut n_refused) = ([0u32; INBOX + 1], 0);
+        let mut last = None;
         let mut done = 0;
         let mut first = first;
         loop {
@@ -428,8 +453,14 @@ impl PoolCore {
                 }
             }
             if n > 0 && !self.try_push_chain(slots, &chain[..n]) {
-                refused[n_refused..n_refused + n].copy_from_slice(&chain[..n]);
-                n_refused += n;
+                // Through the lock (which no thread holds while waiting for *taking* to clear),
+                // one by one as recycles; it may close or open the inbox meanwhile, which the
+                // read of the word below sees.
+                for &slot in &chain[..n] {
+                    if let Some(core) = self.shared.recycle_slow(self, slot) {
+                        last = Some(core);
+                    }
+                }
             }
             let current = inbox.word.load(Ordering::Relaxed);
             let rest = current & IN_FULL & !done;
@@ -448,12 +479,6 @@ impl PoolCore {
                 .is_ok()
             {
                 break;
-            }
-        }
-        let mut last = None;
-        for &slot in &refused[..n_refused] {
-            if let Some(core) = self.shared.recycle_slow(self, slot) {
-                last = Some(core);
             }
         }
         last
@@ -475,7 +500,7 @@ impl PoolCore {
             for (i, &slot) in chain.iter().enumerate() {
                 let s = &slots[slot as usize];
                 s.next.store(chain.get(i + 1).map_or(top, |&below| below + 1), Ordering::Relaxed);
-                #[expect(clippy::cast_possible_truncation, reason = "at most 15 slots")]
+                #[expect(clippy::cast_possible_truncation, reason = "at most 31 slots")]
                 // Release: pairs with the Acquire in `idle` (see the module docs).
                 s.depth.store(base + (n - i) as u32, Ordering::Release);
             }
@@ -498,7 +523,7 @@ impl PoolCore {
     #[cold]
     #[inline(never)]
     pub(crate) fn take_inbox(&self) -> Option<u32> {
-        let me = thread_token();
+        let me = thread_token() | if self.zero == ZeroMode::OnRelease { ON_RELEASE } else { 0 };
         if self.requester.get() != me {
             self.requester.set(me);
         }
@@ -672,7 +697,7 @@ impl PoolCore {
     /// A buffer handle for a slot just taken, cleared first under `NUMASEG_ZERO=on-allocate`.
     #[inline]
     pub(crate) fn hand_out(&self, slot: u32) -> Buffer {
-        if self.shared.zero == ZeroMode::OnAllocate {
+        if self.zero == ZeroMode::OnAllocate {
             clear(self.shared.slots[slot as usize].addr, self.shared.buffer_size);
         }
         self.hand_out_plain(slot)
@@ -689,10 +714,10 @@ impl PoolCore {
     fn hand_out_slot(&self, slot: u32, s: &Slot) -> Buffer {
         debug_assert_eq!(s.requests.get(), s.recycles.get(), "buffer {slot} handed out while in someone's hands");
         s.requests.bump(1);
-        let writable = self.writable.load(Ordering::Relaxed);
+        let limit = self.writable.load(Ordering::Relaxed);
         // SAFETY: `slot` was just taken from this pool, so the caller holds it exclusively and
         // the pool's record (hence `self`) lives until it is recycled.
-        unsafe { Buffer::from_slot(NonNull::from(self), slot, s.addr, self.shared.buffer_size, writable) }
+        unsafe { Buffer::from_slot(NonNull::from(self), slot, s.addr, self.capacity, limit) }
     }
 }
 
@@ -717,28 +742,19 @@ pub(crate) unsafe fn recycle(core: NonNull<PoolCore>, slot: u32) -> Option<Arc<P
     // SAFETY: the caller's duty: a buffer in hands keeps its pool's record, hence its core.
     let core = unsafe { core.as_ref() };
     if core.requester.get() != thread_token() {
-        // Not the pool's requesting thread (see the module docs, *The inbox*). A tail call,
-        // as the one below.
+        // Not the pool's requesting thread (see the module docs, *The inbox*), or isolation on
+        // release (the hint then never equals a token: `ON_RELEASE`). A tail call, so the fast
+        // path below keeps its registers.
         return recycle_elsewhere(core, slot);
     }
-    if core.shared.zero == ZeroMode::OnRelease {
-        // A tail call, so the fast path below keeps its registers.
-        return recycle_clearing(core, slot);
-    }
-    recycle_plain(core, slot)
-}
-
-/// Isolation on release: clears the buffer, then recycles it.
-#[cold]
-#[inline(never)]
-fn recycle_clearing(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
-    clear(core.shared.slots[slot as usize].addr, core.shared.buffer_size);
     recycle_plain(core, slot)
 }
 
 #[inline(always)]
 fn recycle_plain(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
-    let slots = &core.shared.slots;
+    // The slice, not the `Box`: its pointer and length stay in registers across the counter's
+    // store below, which the compiler would otherwise assume may change the box.
+    let slots: &[Slot] = &core.shared.slots;
     let s = &slots[slot as usize];
     s.recycles.bump(1);
     if core.try_push_slot(slots, slot, s) {
@@ -747,14 +763,19 @@ fn recycle_plain(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
     core.shared.recycle_slow(core, slot)
 }
 
-/// A recycle on another thread than the pool's requesting one: cleared if isolation asks,
-/// then into the inbox, else onto the stack, else through the lock. Out of line (and marked
-/// cold) so that the same-thread path keeps its registers.
+/// A recycle on another thread than the pool's requesting one, or any recycle under isolation
+/// on release: cleared if isolation asks (then, on the requesting thread, pushed as on the fast
+/// path), else into the inbox, else onto the stack, else through the lock. Out of line (and
+/// marked cold) so that the same-thread path keeps its registers.
 #[cold]
 #[inline(never)]
 fn recycle_elsewhere(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
-    if core.shared.zero == ZeroMode::OnRelease {
+    if core.zero == ZeroMode::OnRelease {
         clear(core.shared.slots[slot as usize].addr, core.shared.buffer_size);
+        if core.requester.get() == thread_token() | ON_RELEASE {
+            // The requesting thread after all: onto the stack, as without isolation.
+            return recycle_plain(core, slot);
+        }
     }
     core.shared.slots[slot as usize].recycles.bump(1);
     if let Some(last) = core.try_inbox(slot) {
@@ -827,15 +848,17 @@ impl LocalBufferPool {
     ///
     /// # Errors
     /// [`BufferPoolError::Destroyed`].
-    #[inline]
+    #[inline(always)]
     pub fn request_buffer(&self) -> Result<Option<Buffer>, BufferPoolError> {
-        let shared = &self.core.shared;
-        if shared.zero == ZeroMode::OnAllocate {
+        // Inlined into the caller (the cold parts are out of line): a call here cost the
+        // same-thread pair about 8 instructions (docs/BENCHMARKS.md, "Where the 10 come from").
+        let core = &*self.core;
+        if core.zero == ZeroMode::OnAllocate {
             // A tail call, so the fast path below keeps its registers.
             return self.request_clearing();
         }
-        if let Some((slot, s)) = self.core.pop_slot(&shared.slots) {
-            return Ok(Some(self.core.hand_out_slot(slot, s)));
+        if let Some((slot, s)) = core.pop_slot(&core.shared.slots) {
+            return Ok(Some(core.hand_out_slot(slot, s)));
         }
         self.request_cold()
     }
@@ -1237,7 +1260,8 @@ impl LocalBufferPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_writable_size(&self, bytes: usize) {
-        self.core.writable.store(bytes.clamp(1, self.core.shared.buffer_size), Ordering::Relaxed);
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        self.core.writable.store(bytes.clamp(1, self.core.capacity), Ordering::Relaxed);
     }
 
     /// The writable size of new buffers (see [`LocalBufferPool::set_writable_size`]).
@@ -1251,7 +1275,7 @@ impl LocalBufferPool {
     /// ```
     #[must_use]
     pub fn writable_size(&self) -> usize {
-        self.core.writable.load(Ordering::Relaxed)
+        self.core.writable.load(Ordering::Relaxed) as usize
     }
 
     /// The pool's row of the stats snapshot.
