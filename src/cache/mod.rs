@@ -576,7 +576,7 @@ impl BulkSink for Vec<Entry> {
     }
 
     #[inline]
-    fn put(&mut self, entries: &[Entry], _arena: NodeIndex) {
+    fn put(&mut self, entries: &[Entry], _node_index: NodeIndex) {
         self.extend_from_slice(entries);
     }
 
