@@ -12,6 +12,9 @@ step "format"
 cargo fmt --all --check
 step "clippy"
 cargo clippy --workspace --all-targets --features "$features" -- -D warnings
+# And with the default features, as a user's plain `cargo build`/`cargo test` compiles it: code
+# only the optional features use must be gated, examples that need them must say so.
+cargo clippy --workspace --all-targets -- -D warnings
 step "rustdoc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features "$features"
 step "tests (unit, integration, doc)"

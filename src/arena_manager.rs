@@ -252,8 +252,8 @@ impl ArenaManager {
         if let Some(refused) = self.core.bulk_never_fits(home, n, class.size()) {
             return Err(refused);
         }
-        let (_, batch_class, batch_arena, entries) = batch.parts_mut();
-        if !entries.is_empty() && (*batch_class != class || *batch_arena != home) {
+        let (_, batch_class, batch_node_index, entries) = batch.parts_mut();
+        if !entries.is_empty() && (*batch_class != class || *batch_node_index != home) {
             return Err(AllocError::BatchMismatch { reason: "the batch holds segments of another size or node" });
         }
         let before = entries.len();
@@ -264,7 +264,7 @@ impl ArenaManager {
         })?;
         self.clear_on_allocate(class, &entries[before..]);
         *batch_class = class;
-        *batch_arena = node_index;
+        *batch_node_index = node_index;
         Ok(())
     }
 
@@ -517,6 +517,7 @@ impl ArenaManager {
     }
 
     /// The page source, for the benchmark harness's `MADV_DONTNEED` row.
+    #[cfg(feature = "bench")]
     pub(crate) fn source(&self) -> &dyn PageSource {
         &*self.core.source
     }
