@@ -20,7 +20,10 @@
 //! under its lock, summed over the gate's channels). Their snapshot rows are still declared
 //! once with [`snapshot!`]; their collection reads them under the lock that keeps them exact, in
 //! the one `stats` function of their pool or gate. A separate atomic table for them would be a
-//! second copy of the same number.
+//! second copy of the same number. For the same reason a channel's and a sender's credit
+//! accounting (`credit::ChannelStats`, `credit::SenderStats`) stay plain structs: they are the
+//! credit protocol's state copied under its lock by one `stats` function each, and they are not
+//! exported one series per channel (unbounded labels); the gate's row (`GateStats`) is.
 
 use std::fmt::Write as _;
 

@@ -253,6 +253,17 @@ impl ClassCache {
         true
     }
 
+    /// First use of the class: a stack of `max` vacant slots, the sizing rule's initial
+    /// capacity, nothing cached. The invariant's setup, in the same place as its upkeep.
+    #[cold]
+    fn init(&mut self, max: usize) {
+        debug_assert!(self.max == 0 && self.len == 0, "a class is set up once");
+        self.max = max;
+        self.cap = sizing::initial_capacity(max);
+        self.stack = Entry::vacant_stack(max);
+        crate::expensive_check!(self.is_valid());
+    }
+
     /// Sets the capacity (a sizing rule's answer, already within `1..=max`).
     fn set_cap(&mut self, cap: usize) {
         crate::expensive_check!(self.is_valid());
@@ -292,7 +303,7 @@ struct PrivateCache {
 pub(crate) struct CacheSlot {
     /// Unique within its manager; names the slot's stealers.
     pub(crate) id: u64,
-    arenas_id: u64,
+    core_id: u64,
     core: *const CachedCore,
     /// True while the manager lives. Held during a thread-exit flush; the manager's drop takes
     /// it to clear it before freeing anything.
@@ -302,7 +313,9 @@ pub(crate) struct CacheSlot {
     fork_generation: u64,
     pub(crate) counters: [ClassCounters; MAX_CLASSES],
     /// Segments in each outbox (`node_index * MAX_CLASSES + class`), for stats: written only by the
-    /// owner, when the outbox changes.
+    /// owner, when the outbox changes. A gauge per (node, class), sized by the node count at run
+    /// time, so it cannot be a row of a `counters!` table (whose rows are fixed fields); the
+    /// node stats (`stats.rs`) sum it over the live slots into each class's `cached` count.
     outboxed: Box<[Counter]>,
     private: UnsafeCell<PrivateCache>,
 }
@@ -319,7 +332,7 @@ impl CacheSlot {
     pub(crate) fn new(core: &CachedCore, id: u64, home: NodeIndex) -> Self {
         Self {
             id,
-            arenas_id: core.id,
+            core_id: core.id,
             core: ptr::from_ref(core),
             alive: Mutex::new(true),
             home: AtomicU16::new(home.raw()),
@@ -445,7 +458,7 @@ fn lookup_slot(local: &LocalCaches, core: &CachedCore) -> Option<*const CacheSlo
     let mut slots = local.slots.borrow_mut();
     // Slots of dropped managers can never match again: let them go.
     slots.retain(|s| !s.is_dead());
-    let slot = match slots.iter().find(|s| s.arenas_id == core.id) {
+    let slot = match slots.iter().find(|s| s.core_id == core.id) {
         Some(slot) => Arc::as_ptr(slot),
         None => {
             let slot = core.registry.register(core);
@@ -809,9 +822,7 @@ impl PrivateCache {
     fn class_mut(&mut self, core: &CachedCore, class: SizeClass) -> &mut ClassCache {
         let c = &mut self.classes[class.index()];
         if c.max == 0 {
-            c.max = core.max_capacity(class);
-            c.cap = sizing::initial_capacity(c.max);
-            c.stack = Entry::vacant_stack(c.max);
+            c.init(core.max_capacity(class));
         }
         c
     }

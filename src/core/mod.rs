@@ -37,7 +37,7 @@ pub(crate) struct Core {
     pub(crate) thp_mode: numa::ThpMode,
     pub(crate) memory_limit: Option<numa::cgroup::Limit>,
     pub(crate) nodes: Box<[NodeCore]>,
-    /// Arena index by `NodeId::index()`.
+    /// Node index by `NodeId::index()`.
     index_of: Vec<Option<NodeIndex>>,
     pub(crate) total: Budget,
     max_capacity: [usize; MAX_CLASSES],

@@ -32,7 +32,7 @@ impl BulkSink for Handles<'_, '_> {
         self.out.extend(entries.iter().map(|&e| unsafe { Segment::from_entry(core, e, class, node_index) }));
     }
 
-    fn undo(&mut self, _arenas: &CachedCore, _class: SizeClass, start: usize) {
+    fn undo(&mut self, _core: &CachedCore, _class: SizeClass, start: usize) {
         self.out.truncate(start); // dropping the handles gives them back
     }
 }
