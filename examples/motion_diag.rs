@@ -40,47 +40,21 @@ fn usage(who: libc::c_int) -> [i64; 5] {
     [r.ru_minflt, r.ru_nvcsw, r.ru_nivcsw, us(r.ru_utime), us(r.ru_stime)]
 }
 
-/// numaseg's segments handed over with 8 bytes of padding: a 24-byte ring slot around the
-/// 16-byte `Segment`, to tell the ring's slot size from the handle's own work.
-struct PaddedSegments(NumasegSegments);
+/// Any contender's blocks handed over with `N` extra words beside the block: a wider ring slot
+/// around the same handle, to tell the slot's size from the handle's own work. Used as numaseg's
+/// 16-byte `Segment` in a 24-byte slot (`N = 1`), and as the simple thread-local cache's 8-byte
+/// pointer in 24-byte (`N = 2`, a `Segment` before #14's 16-byte handle) and 16-byte (`N = 1`,
+/// a `Segment` now) slots.
+struct Padded<C, const N: usize>(C);
 
-impl Contender for PaddedSegments {
-    type Block<'a> = (<NumasegSegments as Contender>::Block<'a>, usize);
-
-    fn name(&self) -> String {
-        "numaseg, 24-byte ring slots".into()
-    }
-
-    fn block_size(&self) -> usize {
-        self.0.block_size()
-    }
-
-    #[inline(always)]
-    fn alloc(&self) -> Self::Block<'_> {
-        (self.0.alloc(), 0)
-    }
-
-    #[inline(always)]
-    fn touch(&self, block: &mut Self::Block<'_>, byte: u8) {
-        self.0.touch(&mut block.0, byte);
-    }
-
-    #[inline(always)]
-    fn free<'a>(&'a self, block: Self::Block<'a>) {
-        self.0.free(block.0);
-    }
-}
-
-/// The simple thread-local cache with each block handed over as a value of `8 + 8 * N` bytes:
-/// what the ring's larger slots cost a hand-off (`N = 2`: 24 bytes, a `Segment` before #14's
-/// 16-byte handle; `N = 1`: 16 bytes, a `Segment` now).
-struct Wide<const N: usize>(TlsCachePool);
-
-impl<const N: usize> Contender for Wide<N> {
-    type Block<'a> = (<TlsCachePool as Contender>::Block<'a>, [usize; N]);
+impl<C: Contender, const N: usize> Contender for Padded<C, N> {
+    type Block<'a>
+        = (C::Block<'a>, [usize; N])
+    where
+        Self: 'a;
 
     fn name(&self) -> String {
-        format!("simple thread-local cache, {}-byte handles", 8 + 8 * N)
+        format!("{}, {}-byte ring slots", self.0.name(), std::mem::size_of::<Self::Block<'_>>())
     }
 
     fn block_size(&self) -> usize {
@@ -227,7 +201,7 @@ fn main() -> ExitCode {
             handoff_runs("numaseg", &NumasegSegments::new(Arc::clone(&manager), SIZE), blocks, pin, Some(&manager))
         }
         "harness-padded" => {
-            let pool = PaddedSegments(NumasegSegments::new(Arc::clone(&manager), SIZE));
+            let pool = Padded::<_, 1>(NumasegSegments::new(Arc::clone(&manager), SIZE));
             handoff_runs("numaseg, 24-byte ring slots", &pool, blocks, pin, Some(&manager));
         }
         "pretend" => {
@@ -237,11 +211,11 @@ fn main() -> ExitCode {
         }
         "tls" => handoff_runs("simple thread-local cache", &TlsCachePool::new(SIZE, 4096), blocks, pin, None),
         "tls-wide" => {
-            let pool = Wide::<2>(TlsCachePool::new(SIZE, 4096));
+            let pool = Padded::<_, 2>(TlsCachePool::new(SIZE, 4096));
             handoff_runs("simple thread-local cache, 24-byte handles", &pool, blocks, pin, None);
         }
         "tls-16" => {
-            let pool = Wide::<1>(TlsCachePool::new(SIZE, 4096));
+            let pool = Padded::<_, 1>(TlsCachePool::new(SIZE, 4096));
             handoff_runs("simple thread-local cache, 16-byte handles", &pool, blocks, pin, None);
         }
         "batch" | "batch-unwatched" => {
