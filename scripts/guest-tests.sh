@@ -17,7 +17,7 @@ fi
 
 # Test binaries to run in the guest: package, test target, features (as scripts/test.sh builds
 # them, so nothing is rebuilt).
-targets=("numaseg-numa placement" "numaseg guest cli,bench")
+targets=("numaseg-numa placement" "numaseg guest cli,bench,expensive-checks")
 bins=()
 for t in "${targets[@]}"; do
   set -- $t

@@ -15,6 +15,7 @@
 # `entry::ptr`); ignore-leaks, because crossbeam-epoch's global collector is a static
 # that lives as long as the process (crossbeam's own Miri runs ignore it too). Our own leaks are
 # checked by the tests themselves: stats back to zero, and the heap source's live-mapping count.
+# With `expensive-checks`, as all our tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
@@ -23,5 +24,5 @@ for component in miri rust-src; do
   grep -q "^$component" <<<"$installed" || rustup component add --toolchain nightly "$component"
 done
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-tree-borrows -Zmiri-permissive-provenance -Zmiri-ignore-leaks}"
-cargo +nightly miri test -p numaseg --lib -- size_class sizing budget regions manager::owner "$@"
-cargo +nightly miri test -p numaseg --test unsafe_cores "$@"
+cargo +nightly miri test -p numaseg --features expensive-checks --lib -- size_class sizing budget regions manager::owner "$@"
+cargo +nightly miri test -p numaseg --features expensive-checks --test unsafe_cores "$@"

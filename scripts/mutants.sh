@@ -269,6 +269,10 @@ QUICK = {"CARGO_PROFILE_RELEASE_INCREMENTAL": "true", "CARGO_PROFILE_RELEASE_OPT
 LOOM_ENV = dict(QUICK, RUSTFLAGS="--cfg loom -C debug-assertions", LOOM_MAX_PREEMPTIONS=preemptions,
                 CARGO_TARGET_DIR=LOOM_TARGET)
 TEST_ENV = {"CARGO_TARGET_DIR": TEST_TARGET}
+# The checks run with the slow internal consistency checks on, as scripts/loom.sh and
+# scripts/test.sh run them.
+LOOM_FEATURES = ["--features", "numaseg/expensive-checks"]
+TEST_FEATURES = ["--features", "expensive-checks"]
 
 def test_names(output):
     """The failed tests (the list cargo test prints at the end), or the panic message."""
@@ -293,11 +297,11 @@ def check(m, loom_only=False):
     """(status, what failed)."""
     loom, alltests = checks_for(m["file"])
     tests = [a for t in loom for a in ("--test", t)]
-    rc, out = run(["cargo", "test", "-p", "loom-tests", "--release", "--no-run", *tests], LOOM_ENV, 1800)
+    rc, out = run(["cargo", "test", "-p", "loom-tests", "--release", *LOOM_FEATURES, "--no-run", *tests], LOOM_ENV, 1800)
     if rc != 0:
         return ("build-failed", out.strip().splitlines()[-1] if out.strip() else "timeout")
     for t in loom:
-        rc, out = run(["cargo", "test", "-p", "loom-tests", "--release", "--test", t], LOOM_ENV, TIMEOUT)
+        rc, out = run(["cargo", "test", "-p", "loom-tests", "--release", *LOOM_FEATURES, "--test", t], LOOM_ENV, TIMEOUT)
         if rc is None:
             return ("timeout", f"loom {t}")
         if rc != 0:
@@ -306,10 +310,10 @@ def check(m, loom_only=False):
     if loom_only:
         return ("survived", "")
     seed("target/debug", os.path.join(TEST_TARGET, "debug"))
-    rc, out = run(["cargo", "test", "-p", "numaseg", "--test", "all", "--no-run"], TEST_ENV, 1800)
+    rc, out = run(["cargo", "test", "-p", "numaseg", *TEST_FEATURES, "--test", "all", "--no-run"], TEST_ENV, 1800)
     if rc != 0:
         return ("build-failed", "tests/all")
-    rc, out = run(["cargo", "test", "-p", "numaseg", "--test", "all", "--", *alltests], TEST_ENV, TIMEOUT)
+    rc, out = run(["cargo", "test", "-p", "numaseg", *TEST_FEATURES, "--test", "all", "--", *alltests], TEST_ENV, TIMEOUT)
     if rc is None:
         return ("timeout", "tests/all " + " ".join(alltests))
     if rc != 0:

@@ -17,6 +17,7 @@ if ((${#workloads[@]} == 0)); then
              segments-bulk-handles segments-bulk-handles-untouched segments-singles-held
              segments-singles-held-untouched)
 fi
+# As users build the library: without `expensive-checks` (only our test scripts turn it on).
 cargo build -q --release --features bench --example profile
 bin=target/release/examples/profile
 out=$(mktemp -d)

@@ -33,7 +33,7 @@ for san in "${@:-thread address}"; do
     [ "$s" = address ] && $short && build_std=""
     export RUSTFLAGS="-Zsanitizer=$s $extra" RUSTDOCFLAGS="-Zsanitizer=$s" CARGO_TARGET_DIR="target/san-$s$suffix"
     export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ASAN_OPTIONS="detect_leaks=0:halt_on_error=1"
-    cargo +nightly test $build_std --target "$target" -p numaseg --test all -- "${tests[@]}" --test-threads=2
-    $short || cargo +nightly test -Zbuild-std --target "$target" -p numaseg --test unsafe_cores -- --test-threads=2
+    cargo +nightly test $build_std --target "$target" -p numaseg --features expensive-checks --test all -- "${tests[@]}" --test-threads=2
+    $short || cargo +nightly test -Zbuild-std --target "$target" -p numaseg --features expensive-checks --test unsafe_cores -- --test-threads=2
   done
 done

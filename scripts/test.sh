@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 step() { echo; echo "=== $* ($(date +%T))"; }
 features="numaseg/cli,numaseg/bench"
+# Our own tests also turn on the slow internal consistency checks; the benches and the quick
+# benchmark run below build without them, as users do.
+test_features="$features,numaseg/expensive-checks"
 
 step "format"
 cargo fmt --all --check
@@ -18,7 +21,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "rustdoc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features "$features"
 step "tests (unit, integration, doc)"
-cargo test --workspace --features "$features"
+cargo test --workspace --features "$test_features"
 step "loom models"
 scripts/loom.sh
 step "mutation sample (scripts/mutants.sh --sample: 4 fixed mutants, each must be killed)"

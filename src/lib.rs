@@ -66,7 +66,8 @@
 pub use bytes;
 pub use numa;
 
-/// Asserts an invariant when the `expensive-checks` feature is on (our own tests turn it on).
+/// Asserts an invariant when the `expensive-checks` feature is on (our own test scripts turn it on;
+/// benches and examples build without it, as users do).
 macro_rules! expensive_check {
     ($cond:expr) => {
         if cfg!(feature = "expensive-checks") {

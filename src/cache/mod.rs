@@ -134,8 +134,8 @@ impl ClassCache {
     /// and [`ClassCache::fill_top`] (release of a handle vector); none pushes past `cap`, and
     /// only a capacity shrink ([`ClassCache::set_cap`]) leaves `len > cap` until its trim.
     /// Checked under `expensive-checks` after every slow path (refill, spill, trim, capacity
-    /// change), and by `debug_assert!` (so in every test build) on the fast paths: single and
-    /// bulk allocation and free, which the profile measures with the feature on.
+    /// change) and every bulk allocation and free ([`allocate_batch`], [`free_batch`]), and by
+    /// `debug_assert!` (so in every debug build) on the single-entry fast paths.
     fn is_valid(&self) -> bool {
         self.len <= self.cap && self.cap <= self.stack.len() && (self.max == 0 || self.stack.len() == self.max)
     }
@@ -143,8 +143,8 @@ impl ClassCache {
     /// Takes the newest entry, if any.
     #[inline(always)]
     fn pop(&mut self) -> Option<Entry> {
-        // Checked on every slow path under `expensive-checks`; here only in debug builds, so the
-        // hot pair costs the same instructions with the feature on (the profile builds it on).
+        // The hot pair's check: debug builds only (the slow and bulk paths check it under
+        // `expensive-checks`).
         debug_assert!(self.is_valid());
         if self.len == 0 {
             return None;
@@ -620,9 +620,7 @@ pub(crate) fn allocate_batch<S: BulkSink + ?Sized>(
             if !taken.is_empty() {
                 let take = taken.len();
                 out.put(taken, home);
-                // Not `expensive_check!`: the bulk path is measured with the feature on (as in
-                // `pop`); every test build (debug) checks it here.
-                debug_assert!(c.is_valid());
+                crate::expensive_check!(c.is_valid());
                 slot.counters[class.index()].allocs.bump(take as u64);
                 need -= take;
                 continue;
@@ -693,7 +691,7 @@ pub(crate) fn free_batch(core: &CachedCore, class: SizeClass, node_index: NodeIn
         if p.home == node_index {
             let c = p.class_mut(core, class);
             let take = c.extend_from_slice(rest);
-            debug_assert!(c.is_valid()); // as in `allocate_batch`
+            crate::expensive_check!(c.is_valid()); // as in `allocate_batch`
             slot.counters[class.index()].frees.bump(take as u64);
             rest = &rest[take..];
         }
@@ -1062,8 +1060,8 @@ impl PrivateCache {
 
     /// The outboxes' invariant for outbox `i`: it holds fewer entries than its threshold (a full
     /// one is flushed at once) and, once used, has room for a whole batch, so a push never
-    /// reallocates. Checked under `expensive-checks` on every outbox at every flush (not per
-    /// foreign free: the profile builds with the feature on, and measures that path).
+    /// reallocates. Checked under `expensive-checks` after every push and pop of outbox `i`
+    /// (foreign frees, allocations elsewhere) and at every flush.
     fn outbox_valid(&self, core: &CachedCore, i: usize) -> bool {
         let Some(b) = self.outboxes.get(i) else { return true };
         let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return b.capacity() == 0 };
@@ -1098,6 +1096,7 @@ impl PrivateCache {
         }
         outbox.push(entry);
         slot.outboxed[i].set(outbox.len() as u64);
+        crate::expensive_check!(self.outbox_valid(core, i));
         slot.counters[class.index()].foreign_frees.bump(1);
         self.events += 1;
         true
@@ -1118,6 +1117,7 @@ impl PrivateCache {
         if outbox.len() >= limit {
             self.flush_outbox(core, slot, i);
         }
+        crate::expensive_check!(self.outbox_valid(core, i));
     }
 
     /// Takes the newest segment of `class` on `node_index` out of the outbox for that node: what
@@ -1148,6 +1148,7 @@ impl PrivateCache {
         }
         let entry = outbox.pop()?;
         slot.outboxed[i].set(outbox.len() as u64);
+        crate::expensive_check!(self.outbox_valid(core, i));
         Some(entry)
     }
 
