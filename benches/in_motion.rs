@@ -2,18 +2,20 @@
 //! harness's workloads so both measure the same loops: one-at-a-time hand-off through an SPSC
 //! ring (same node, and across two pretend nodes), the same for the peers (the simple
 //! thread-local cache, the crossbeam `ArrayQueue` pool), network buffers requested on one thread
-//! and recycled on another, a foreign free against a local one, and bulk of 32 through handles
-//! against the same 32 blocks held in a `Vec<Segment>` but allocated and dropped one at a time.
-//! The targets (ratios in one run) are in `numaseg bench`'s table and
+//! and recycled on another, the hand-off between two real nodes (where the host has them), a
+//! foreign free against a local one, bulk of 32 through handles against the same 32 blocks held
+//! in a `Vec<Segment>` but allocated and dropped one at a time, and a batch of 1024 touched on 2
+//! threads. The targets (ratios in one run) are in `numaseg bench`'s table and
 //! docs/BENCHMARKS.md, *Memory in motion*. Reproduce with
-//! `cargo bench --bench in_motion --features bench`.
+//! `cargo bench --bench in_motion --features bench`; CI runs each once
+//! (`-- --test`), as a smoke test of the loops.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use numaseg::bench::motion::{self, RING, SIZE};
-use numaseg::bench::workloads::handoff;
+use numaseg::bench::workloads::{batch, handoff};
 use numaseg::bench::{ArrayQueuePool, Contender, NetworkBuffers, NumasegSegments, TlsCachePool};
 use numaseg::numa::NodeId;
 
@@ -57,6 +59,40 @@ fn one_at_a_time(c: &mut Criterion) {
     g.bench_function("both on node 0", |b| b.iter_custom(|n| handed_over(&hb, n, &|i| pinned_home(i, 0))));
     g.bench_function("producer on node 1, consumer on node 0", |b| {
         b.iter_custom(|n| handed_over(&hb, n, &|i| pinned_home(i, if i == 0 { 1 } else { 0 })));
+    });
+    g.finish();
+
+    // Producer and consumer pinned to two real nodes, where the host has two with CPUs (in
+    // the 4-node guest this checks the loop; emulated timing means nothing).
+    if let Some((a, b)) = motion::two_real_nodes() {
+        let pin = |i: usize| numaseg::numa::sys::linux::set_affinity(if i == 0 { &a } else { &b }).expect("pin");
+        let mut g = c.benchmark_group("hand-off one at a time, two real nodes (32 KiB)");
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("numaseg segments", |b| b.iter_custom(|n| handed_over(&numaseg, n, &pin)));
+        g.bench_function("simple thread-local cache", |b| b.iter_custom(|n| handed_over(&tls, n, &pin)));
+        g.finish();
+    } else {
+        eprintln!("in_motion: the host has fewer than two NUMA nodes with CPUs: no real-node group");
+    }
+}
+
+/// A batch of 1024 allocated and touched, then freed, on each of 2 threads, per block, against
+/// the simple thread-local cache (the longest rounds are `numaseg bench`'s rows).
+fn batch_on_two_threads(c: &mut Criterion) {
+    let m = Arc::new(manager());
+    let mut g = c.benchmark_group("batch of 1024 touched, 2 threads (32 KiB)");
+    g.throughput(Throughput::Elements(1024));
+    let numaseg = NumasegSegments::new(Arc::clone(&m), SIZE);
+    let tls = TlsCachePool::new(SIZE, 4 * 1024);
+    // Per round of 1024 per thread: the threads' mean time per block, times the block count.
+    let per_round = |t: numaseg::bench::workloads::Timing, rounds: u64| {
+        Duration::from_secs_f64(t.ns_per_op * 1024.0 * rounds.max(1) as f64 / 1e9)
+    };
+    g.bench_function("numaseg segments", |b| {
+        b.iter_custom(|rounds| per_round(batch(&numaseg, 2, 1024, rounds.max(1)), rounds));
+    });
+    g.bench_function("simple thread-local cache", |b| {
+        b.iter_custom(|rounds| per_round(batch(&tls, 2, 1024, rounds.max(1)), rounds));
     });
     g.finish();
 }
@@ -114,5 +150,5 @@ fn timed(f: impl FnOnce()) -> Duration {
     t0.elapsed()
 }
 
-criterion_group!(benches, one_at_a_time, foreign_free, bulk_through_handles);
+criterion_group!(benches, one_at_a_time, foreign_free, bulk_through_handles, batch_on_two_threads);
 criterion_main!(benches);
