@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use numaseg::{AllocError, ArenaManager, Config};
+use numaseg::numa::NodeId;
+use numaseg::{AllocError, ArenaManager, Config, Segment};
 
 /// Exit codes the child reports.
 const CHILD_OK: i32 = 0;
@@ -105,4 +106,99 @@ fn a_child_after_fork_never_deadlocks_and_gets_clear_errors() {
     // The parent is unaffected.
     let after = m.allocate(8 << 20).unwrap();
     drop(after);
+}
+
+/// The outbox threshold of `a_fork_child_keeps_its_outbox_to_itself_and_the_parent_conserves`:
+/// half the cache capacity of 8 it configures.
+const OUTBOX: usize = 4;
+
+/// The 64 KiB class's stats on node 1: (in thread caches — here only outboxes —, pooled).
+fn on_node_1(m: &ArenaManager) -> (u64, u64) {
+    let st = m.stats();
+    let c = st.node(NodeId::new(1)).unwrap().classes.iter().find(|c| c.segment_size == 64 << 10).unwrap().clone();
+    (c.cached_segments, c.pooled_segments)
+}
+
+/// What the child of the outbox test does (a thread of node 0 whose outbox for node 1 holds
+/// the segment at `parked`); returns its exit code, a distinct one per failed check. Its
+/// manager has no other thread, so none of its locks can be held at the fork and reading the
+/// stats is safe here (glibc's `malloc` is fork-safe).
+fn outbox_in_child(m: &ArenaManager, parked: usize, pooled: u64, held: Vec<Segment<'_>>) -> i32 {
+    // The child's copy of the outbox still holds the segment, counted as cached on node 1.
+    if on_node_1(m) != (1, pooled) {
+        return 10;
+    }
+    // An allocation on node 1 takes it back from the outbox: a private pop, like a cache hit.
+    let Ok(again) = m.allocate_on(NodeId::new(1), 64 << 10) else { return 11 };
+    if again.as_ptr() as usize != parked || on_node_1(m) != (0, pooled) {
+        return 12;
+    }
+    // Foreign frees below the threshold are private pushes onto the outbox...
+    drop(again);
+    let mut held = held.into_iter();
+    for _ in 0..OUTBOX - 2 {
+        drop(held.next());
+    }
+    if on_node_1(m) != (OUTBOX as u64 - 1, pooled) {
+        return 13;
+    }
+    // ...and the one that would reach it is no flush (a slow path): that segment goes to
+    // node 1's pool on its own, the outbox keeps the rest.
+    drop(held.next());
+    if on_node_1(m) != (OUTBOX as u64 - 1, pooled + 1) {
+        return 14;
+    }
+    if held.next().is_some() {
+        return 15;
+    }
+    CHILD_OK
+}
+
+#[test]
+fn a_fork_child_keeps_its_outbox_to_itself_and_the_parent_conserves() {
+    let config = Config::builder().cache_capacity(2 * OUTBOX).build_from::<_, &str, &str>([]).unwrap();
+    let m = ArenaManager::heap_backed(&config, 2).unwrap();
+    // Segments of node 1, allocated by a thread of node 1 (whose exit pools what it cached).
+    let mut segments: Vec<_> = std::thread::scope(|s| {
+        s.spawn(|| {
+            m.set_thread_node(NodeId::new(1)).unwrap();
+            (0..OUTBOX).map(|_| m.allocate(64 << 10).unwrap()).collect()
+        })
+        .join()
+        .unwrap()
+    });
+    m.set_thread_node(NodeId::new(0)).unwrap();
+    let (_, pooled) = on_node_1(&m);
+    // A foreign free: the segment waits in this thread's outbox for node 1.
+    let parked = segments.pop().unwrap();
+    let parked_at = parked.as_ptr() as usize;
+    drop(parked);
+    assert_eq!(on_node_1(&m), (1, pooled));
+    // SAFETY: the child only runs `outbox_in_child` (numaseg calls and the stats of a manager
+    // no other thread uses) and leaves with `exit`, which runs this thread's thread-local
+    // destructors — the cache's exit flush, which in a child must leave the copy behind
+    // (`CacheSlot::retire`) — but no destructor of the test's frames.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = outbox_in_child(&m, parked_at, pooled, segments);
+        // SAFETY: leaving the child; `exit` rather than `_exit` so the thread-locals' exit path
+        // runs in the child too (a hang or a panic there fails the test below).
+        unsafe { libc::exit(code) };
+    }
+    assert!(pid > 0, "fork failed");
+    let outcome = wait_with_deadline(pid, Duration::from_secs(10));
+    assert_eq!(outcome, Some(CHILD_OK), "the child's outbox (exit codes: see `outbox_in_child`)");
+    // The parent's outbox is its own: still the parked segment, nothing more in node 1's pool.
+    assert_eq!(on_node_1(&m), (1, pooled));
+    // Its frees fill the outbox to the threshold, which sends it home as one batch.
+    drop(segments);
+    assert_eq!(on_node_1(&m), (0, pooled + OUTBOX as u64));
+    // Every segment is back exactly once: nothing in use, and after a purge every region whole.
+    m.flush_thread_cache();
+    assert_eq!(m.stats().used_segments(), 0);
+    m.purge();
+    for node in &m.stats().nodes {
+        assert_eq!(node.committed_bytes, 0, "{node:#?}");
+        assert!(node.classes.iter().all(|c| c.regions == 0 && c.pooled_segments == 0), "{node:#?}");
+    }
 }

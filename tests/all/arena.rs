@@ -275,6 +275,61 @@ fn foreign_frees_go_home_in_batches_and_at_thread_exit() {
 }
 
 #[test]
+fn an_outbox_goes_home_at_the_second_scan_of_its_threads_slow_path_events() {
+    // The outbox's bound in time (`docs/ARCHITECTURE.md`, *Free*): an outbox non-empty at two
+    // consecutive idleness scans of its thread — one every `SCAN_INTERVAL` = 64 slow-path
+    // events, a foreign free being one — goes home at the second. Here one 64 KiB segment of
+    // node 1 waits in a node-0 thread's outbox, far below its threshold (64), while the thread
+    // takes slow-path events of its own: foreign frees of 32 KiB segments of node 1, exactly
+    // one event each, into another outbox (whose own batches do not touch the 64 KiB class).
+    const SCAN_INTERVAL: usize = 64;
+    let m = ArenaManager::heap_backed(&Config::default(), 2).unwrap();
+    let (waiting, fillers) = std::thread::scope(|s| {
+        s.spawn(|| {
+            m.set_thread_node(NodeId::new(1)).unwrap();
+            let waiting = m.allocate(64 << 10).unwrap();
+            let fillers: Vec<_> = (1..2 * SCAN_INTERVAL).map(|_| m.allocate(32 << 10).unwrap()).collect();
+            (waiting, fillers)
+        })
+        .join()
+        .unwrap()
+    });
+    let class = 4; // 64 KiB
+    let on_1 = || m.stats().node(NodeId::new(1)).unwrap().classes[class].clone();
+    let pooled = on_1().pooled_segments;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            m.set_thread_node(NodeId::new(0)).unwrap(); // a fresh slot: no slow-path event yet
+            drop(waiting); // event 1: into the outbox for (node 1, 64 KiB)
+            let mut fillers = fillers.into_iter();
+            // Events 2..=127: the scan at event 64 finds the outbox non-empty (aged), nothing
+            // more; the outbox still holds the segment after the last of these.
+            for event in 2..2 * SCAN_INTERVAL {
+                drop(fillers.next().unwrap());
+                let c = on_1();
+                assert_eq!(
+                    (c.cached_segments, c.pooled_segments, c.used_segments),
+                    (1, pooled, 0),
+                    "the segment is still in the outbox after slow-path event {event}"
+                );
+            }
+            // Event 128, the second scan: the aged outbox goes home as one batch.
+            drop(fillers.next().unwrap());
+            let c = on_1();
+            assert_eq!(
+                (c.cached_segments, c.pooled_segments, c.used_segments),
+                (0, pooled + 1, 0),
+                "the second scan sent the outbox home: {c:#?}"
+            );
+            assert_eq!(fillers.len(), 0);
+        })
+        .join()
+        .unwrap();
+    });
+    assert_eq!(m.stats().used_segments(), 0);
+}
+
+#[test]
 fn a_segment_freed_on_another_node_goes_home() {
     let m = ArenaManager::heap_backed(&Config::default(), 3).unwrap();
     let class = 4; // 64 KiB
