@@ -254,6 +254,58 @@ fn node_allocator_deallocate_of_another_node_allocates_nothing() {
     assert_eq!(allocs, 0, "{allocs} heap allocations in {ROUNDS} deallocations (another node's allocator)");
 }
 
+/// A small deterministic generator (xorshift) for the mixed workloads below.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        usize::try_from(self.0 % n).expect("below n")
+    }
+}
+
+#[test]
+fn frees_that_spill_to_the_thread_deque_allocate_nothing() {
+    // Mixed bursts of allocations and frees with a working set that wanders between 0 and
+    // ~3000 segments: the stack fills and spills, now to the thread's deque (a spill of a
+    // thread that also allocates), now to the pool, which goes over its limit and gives
+    // segments back to their regions; refills take them back from all three. Before #14 this
+    // made 117 heap allocations: crossbeam's `Worker` resizing its buffer on a push (and on the
+    // refills' pops, so again on the next spill), with crossbeam-epoch's garbage bags (96), and
+    // the regions' lists of returned slots, dropped when a region came free (17), plus 4 of
+    // `RegionTable::is_valid` under `expensive-checks`. The warm-up covers first use only: the
+    // deque, the stack, the pool's spare vectors and the regions' lists of returned slots.
+    let manager = two_nodes();
+    let mut held: Vec<Segment<'_>> = Vec::with_capacity(4096);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut step = |count: bool| -> u64 {
+        let burst = 1 + rng.below(200);
+        if rng.below(2) == 0 && held.len() + burst <= 3000 {
+            for _ in 0..burst {
+                held.push(manager.allocate(SIZE).expect("allocate"));
+            }
+            return 0;
+        }
+        let mut total = 0;
+        for _ in 0..burst.min(held.len()) {
+            let segment = held.pop().expect("held");
+            if count {
+                total += counted(|| drop(segment)).1;
+            } else {
+                drop(segment);
+            }
+        }
+        total
+    };
+    for _ in 0..4 * ROUNDS {
+        step(false); // warm: the deque exists, the stack and the pool are sized
+    }
+    let total: u64 = (0..4 * ROUNDS).map(|_| step(true)).sum();
+    assert_eq!(total, 0, "{total} heap allocations in the frees of {} mixed bursts", 4 * ROUNDS);
+}
+
 #[test]
 fn a_hand_off_consumers_frees_allocate_nothing() {
     // One thread allocates, another frees what it gets (both homed on node 0): the consumer only
