@@ -15,8 +15,10 @@
 //!   one segment from another node, nearest first, counted as a remote allocation (strict mode:
 //!   an error instead);
 //! - *spill* (stack full): the oldest half of the stack moves to the thread's spill deque, where
-//!   other threads of the node may steal it; beyond the class maximum the deque overflows into
-//!   the node's pool, and a pool above its limit gives segments back to their regions;
+//!   other threads of the node may steal it; beyond the class maximum or
+//!   [`sizing::SPILL_DEQUE_MAX`] entries (the deque's first buffer, so it never resizes: no heap
+//!   allocation) the spill goes to the node's pool as one batch instead, and a pool above its
+//!   limit gives segments back to their regions (under the region table's mutex);
 //! - *foreign free* (segment of another node): a plain push onto the thread's **outbox** for
 //!   that (node, class), which goes home to that node's pool as one batch (its vector swapped for
 //!   a spare of the pool, so nothing is allocated) at its threshold — half the class's largest
@@ -1022,7 +1024,8 @@ impl PrivateCache {
             return;
         };
         // Spill the oldest half: to the thread's deque, where peers may steal it, while it has
-        // room; else as one batch to the node's pool. A large spill of a thread that cycles
+        // room (at most the class maximum and `sizing::SPILL_DEQUE_MAX` entries); else as one
+        // batch to the node's pool. A large spill of a thread that cycles
         // more segments than its stack holds goes to the pool as one batch too (see
         // `sizing::spill_as_batch`).
         let since = allocs - c.allocs_at_spill;
@@ -1036,7 +1039,9 @@ impl PrivateCache {
             pool.add_stealer(slot.id, worker.stealer());
             worker
         });
-        let to_deque = !as_batch && worker.len() + k <= c.max;
+        // Never past the deque's first buffer, so the push below never resizes it
+        // (`sizing::SPILL_DEQUE_MAX`).
+        let to_deque = !as_batch && worker.len() + k <= c.max.min(sizing::SPILL_DEQUE_MAX);
         let (oldest, worker) = (c.oldest(k), c.worker.as_ref());
         match worker {
             Some(worker) if to_deque => oldest.iter().for_each(|&old| worker.push(old)),

@@ -60,6 +60,15 @@ pub(crate) fn spill_count(len: usize, capacity: usize, allocs_since_last_spill: 
 /// half the class's largest capacity, at most this many.
 pub(crate) const OUTBOX_MAX: usize = if cfg!(loom) { 2 } else { 64 };
 
+/// The most entries a thread's spill deque holds: crossbeam-deque's first (and smallest)
+/// buffer, `MIN_CAP` = 64 in 0.8. A `Worker` grows its buffer on a push into a full one and
+/// shrinks it on a pop that leaves it at most a quarter full (above `MIN_CAP`); either allocates
+/// a new buffer and hands the old one to crossbeam-epoch, whose garbage bags allocate too. Kept
+/// within its first buffer, the deque never resizes, so a spill into it allocates nothing (a
+/// spill that would pass this goes to the node's pool as one batch instead); a steal into it
+/// comes at a refill, when it is empty, and moves less than half a victim's deque.
+pub(crate) const SPILL_DEQUE_MAX: usize = 64;
+
 /// Spills of at least this many entries from a thread that cycles more segments than its stack
 /// holds go to the node's pool as one batch instead of through the thread's deque.
 pub(crate) const BATCH_SPILL_MIN: usize = 64;

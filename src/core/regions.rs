@@ -13,6 +13,12 @@
 //! - every region ends at or below `entry::ADDRESS_LIMIT` (the node core refuses one that does
 //!   not before inserting it), so a segment handle can keep its node index above every entry.
 //!
+//! Taking segments back allocates nothing once a region serves a class: its `free` list gets
+//! room for every slot of the region when the region is assigned (on the carve path), and
+//! keeps that room while the region is free. So a pool over its limit, which gives segments
+//! back on a free path, allocates nothing either, beyond the table's lists of regions (which
+//! grow only with the number of regions).
+//!
 //! The table only does bookkeeping: mapping, recommitting and decommitting are done by the
 //! caller (the node core), which holds the table's mutex throughout.
 
@@ -173,6 +179,8 @@ impl RegionTable {
         state.capacity = u32::try_from(state.region.len() / class.size()).unwrap_or(u32::MAX);
         state.bump = 0;
         state.free.clear();
+        // Room for every slot, so `give_back` never grows it (module docs).
+        state.free.reserve_exact(state.capacity as usize);
         state.in_partial = true;
         self.partial[class.index()].push(idx);
     }
@@ -210,7 +218,7 @@ impl RegionTable {
         state.class = None;
         state.bump = 0;
         state.capacity = 0;
-        state.free = Vec::new();
+        state.free.clear(); // its room stays for the region's next class
         let was_partial = std::mem::replace(&mut state.in_partial, false);
         if was_partial {
             self.partial[class.index()].retain(|&i| i != idx);
@@ -312,6 +320,14 @@ impl RegionTable {
 
     /// Checks the invariants in the module docs.
     pub(crate) fn is_valid(&self) -> bool {
+        std::thread_local! {
+            static SCRATCH: std::cell::Cell<Vec<u32>> = const { std::cell::Cell::new(Vec::new()) };
+        }
+        // A scratch kept per thread with room for a whole region, so the check allocates
+        // nothing in steady state either (`tests/no_heap_alloc.rs` runs with it on): only when
+        // it first meets a smaller class, or on a thread whose thread-locals are being torn
+        // down (a cache flushed at thread exit).
+        let mut sorted = SCRATCH.try_with(std::cell::Cell::take).unwrap_or_default();
         let mut ok = true;
         for (idx, s) in self.slots.iter().enumerate() {
             let Some(s) = s else {
@@ -324,7 +340,10 @@ impl RegionTable {
             match s.class {
                 Some(class) => {
                     ok &= s.committed && s.bump <= s.capacity && s.free.len() <= s.bump as usize;
-                    let mut sorted = s.free.clone();
+                    ok &= s.free.capacity() >= s.capacity as usize;
+                    sorted.clear();
+                    sorted.reserve(s.capacity as usize);
+                    sorted.extend_from_slice(&s.free);
                     sorted.sort_unstable();
                     sorted.dedup();
                     ok &= sorted.len() == s.free.len() && sorted.iter().all(|&f| f < s.bump);
@@ -339,6 +358,7 @@ impl RegionTable {
                 }
             }
         }
+        let _ = SCRATCH.try_with(|cell| cell.set(sorted));
         ok
     }
 }
