@@ -36,7 +36,11 @@
 //! 30 *closed*, bit 31 *taking*, the rest (32 bits) a tag bumped by every change. What must hold:
 //! - A recycler reserves the lowest clear bit with one CAS (unless closed: then it takes the
 //!   stack's path) and then stores the index into the entry (Release). The reservation is the
-//!   moment the buffer is idle again.
+//!   moment the buffer is idle again. The recycler does not write the buffer's slot (whose line
+//!   stays with the requester, which writes it at every hand-out): whoever takes the entry
+//!   counts the recycle on the slot (`take_entry`), and the stats count a buffer waiting in an
+//!   inbox as recycled and idle meanwhile (`for_each_inboxed`). So a slot's `requests` equals
+//!   its `recycles` whenever it is on a stack, as a hand-out asserts.
 //! - Taking the inbox: set *taking* (one CAS, only if not closed, not taken by another and not
 //!   empty), read each reserved entry (Acquire; a reservation whose index is not written yet is
 //!   waited for) and clear it, push the buffers onto the stack as one chain (its links and
@@ -68,7 +72,8 @@
 //!   reach the stack through the lock and wake it.
 //!
 //! Nothing on the request or recycle fast path takes a lock, allocates, or touches a counter
-//! shared between threads; the buffer's own slot line carries its stats counters.
+//! shared between threads; the buffer's own slot line carries its stats counters, written by
+//! the thread that holds or takes the buffer.
 
 use std::fmt;
 use std::future::Future;
@@ -176,8 +181,9 @@ impl Inbox {
     }
 
     /// Reads and clears the entry at `pos` (reserved by a recycler that may still be writing
-    /// it), for the thread that holds `IN_TAKING`.
-    fn take_entry(&self, pos: u32) -> u32 {
+    /// it), for the thread that holds `IN_TAKING`, and counts the buffer's recycle on its slot
+    /// (the recycler left its slot's line alone: see the module docs, *The inbox*).
+    fn take_entry(&self, slots: &[Slot], pos: u32) -> u32 {
         let e = &self.entries[pos as usize];
         let mut spins = 0;
         loop {
@@ -188,6 +194,8 @@ impl Inbox {
                 // Relaxed: published to the next recycler of this entry by the Release of the
                 // word's update that clears its bit.
                 e.store(0, Ordering::Relaxed);
+                // The taker holds the buffer exclusively now (the only writer of its counter).
+                slots[v as usize - 1].recycles.bump(1);
                 return v - 1;
             }
             back_off(&mut spins);
@@ -314,6 +322,17 @@ impl PoolCore {
         s.depth.store(depth, Ordering::Release);
     }
 
+    /// Calls `f` with each buffer waiting in the inbox (stats only: a relaxed scan, exact when
+    /// no thread is recycling or taking). Their recycles are not counted on their slots yet.
+    pub(crate) fn for_each_inboxed(&self, mut f: impl FnMut(u32)) {
+        for e in &self.inbox.entries {
+            let v = e.load(Ordering::Relaxed);
+            if v != 0 {
+                f(v - 1);
+            }
+        }
+    }
+
     /// The number of idle buffers, in the stack and the inbox, as it was at one moment (see
     /// the module docs).
     pub(crate) fn idle(&self, slots: &[Slot]) -> usize {
@@ -394,6 +413,8 @@ impl PoolCore {
     #[inline(never)]
     fn flush_inbox(&self, slot: u32, word: u64) -> Option<Option<Arc<PoolCore>>> {
         let word = self.start_taking(word)?;
+        // Its own buffer is not in the inbox: counted here, on the line the chain writes anyway.
+        self.shared.slots[slot as usize].recycles.bump(1);
         Some(self.drain(word & IN_FULL, Some(slot), None))
     }
 
@@ -443,7 +464,7 @@ impl PoolCore {
             while bits != 0 {
                 let pos = bits.trailing_zeros();
                 bits &= bits - 1;
-                let slot = inbox.take_entry(pos);
+                let slot = inbox.take_entry(slots, pos);
                 match keep.as_deref_mut() {
                     Some(k) if k.is_none() => *k = Some(slot),
                     _ => {
@@ -565,7 +586,7 @@ impl PoolCore {
         while mine != 0 {
             let pos = mine.trailing_zeros();
             mine &= mine - 1;
-            let slot = inbox.take_entry(pos);
+            let slot = inbox.take_entry(slots, pos);
             self.push_locked(slots, slot);
         }
         // Closed: nobody reserved meanwhile, and nobody else takes while `IN_TAKING` is set;
@@ -777,10 +798,11 @@ fn recycle_elsewhere(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
             return recycle_plain(core, slot);
         }
     }
-    core.shared.slots[slot as usize].recycles.bump(1);
+    // Into the inbox without touching the slot's line (its taker counts the recycle).
     if let Some(last) = core.try_inbox(slot) {
         return last;
     }
+    core.shared.slots[slot as usize].recycles.bump(1);
     if core.try_push(&core.shared.slots, slot) {
         return None;
     }
@@ -1189,7 +1211,7 @@ impl LocalBufferPool {
     /// ```
     #[must_use]
     pub fn buffers_in_use(&self) -> usize {
-        self.core.shared.in_hands(self.core.id)
+        self.core.shared.in_hands(&self.core)
     }
 
     /// Idle buffers in the pool's stack (Flink's `getNumberOfAvailableMemorySegments`): O(1)
