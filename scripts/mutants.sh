@@ -61,8 +61,8 @@ import os, re, subprocess, sys, time, fnmatch, shutil, argparse
 # exactly once in its file.
 NAMED = [
     ("local-stack-aba-tag", "src/buffer_pool/local.rs",
-     "((word & TAG_MASK).wrapping_add(TAG_ONE) & TAG_MASK) | top | slow",
-     "(word & TAG_MASK) | top | slow",
+     "(word & !(TOP_MASK | SLOW)).wrapping_add(TAG_ONE) | top | slow",
+     "(word & !(TOP_MASK | SLOW)) | top | slow",
      "the local pool stack's ABA tag: next_word keeps the old tag"),
     ("local-stack-push-ignores-slow", "src/buffer_pool/local.rs",
      "            if word & SLOW != 0 {\n                return false;\n            }\n            Self::link_slot(slots, s, word);",

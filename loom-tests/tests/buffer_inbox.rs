@@ -1,7 +1,7 @@
 //! A local pool's inbox (`src/buffer_pool/local.rs`, "The inbox"): buffers recycled on another
-//! thread than the one that took them out wait there until a requester whose stack is empty
-//! takes them all. Each model ends with a conservation check. What each one is for, and the
-//! break it was seen to catch (the code changed on purpose, the model run, the code restored):
+//! thread than the one that took them out wait there until a requester takes them all (its
+//! stack empty, or signalled by the recycler that filled the inbox half). Each model ends with
+//! a conservation check. What each one is for, and the break it was seen to catch (the code changed on purpose, the model run, the code restored):
 //!
 //! - **A waiter is not lost** to a buffer parked in the inbox: a requester marking the pool
 //!   unavailable closes the inbox (moving what it holds onto the stack) first, so a recycle
@@ -28,6 +28,19 @@
 //! - **A recycler's flush of a full inbox is accounted for** when the stack refuses the chain
 //!   (the pool was destroyed meanwhile): its buffers go through the lock. Dropping them instead
 //!   (`drain` without its `recycle_slow` loop) fails the conservation check.
+//! - **A requester signalled by a recycler takes the inbox while it refills**: the first
+//!   entry (the mark under loom) sets *ready*, the requester's pop sees it and takes the inbox
+//!   while the stack still holds a buffer, and a second recycle reserves meanwhile. The taker
+//!   releases the bits only after reading and clearing their entries; releasing them first
+//!   (the `fetch_add` in `drain` moved above the entries' loop) lets the recycler reserve the
+//!   entry being read and one buffer is lost: the stats check sees 2 in hands where 1 is. The
+//!   same model checks the recycle counted by the taker: without `take_entry`'s bump the
+//!   hand-out's debug assertion fires ("buffer 0 handed out while in someone's hands"), and
+//!   without the stats' inbox correction (`collect`) it sees 2 in use where 1 is.
+//! - **The idle count waits while a signalled requester links what it took**: the bits are
+//!   released before the chain is linked, *taking* only after it is pushed. Clearing *taking*
+//!   with the bits (the same `fetch_add`) lets the count read the stack before the push and
+//!   report 1 where 2 or 3 were idle.
 //!
 //! Under loom the inbox has two entries (`INBOX`), so three buffers reach the flush.
 #![cfg(loom)]
@@ -171,6 +184,57 @@ fn the_idle_count_waits_for_a_chain_the_stack_refused() {
         }
         drop((mine, theirs, a));
         assert_eq!(pool.available_buffers(), 3);
+        drop(pool);
+        assert_network_back(&m, n);
+    });
+}
+
+#[test]
+fn a_requester_signalled_by_a_recycler_takes_the_inbox_while_it_refills() {
+    model(|| {
+        let (m, n) = tiny_network(3);
+        let pool = Arc::new(n.create_buffer_pool(3, 3).expect("pool"));
+        let held: Vec<_> = (0..3).map(|_| pool.request_buffer().expect("live").expect("within size")).collect();
+        let [a, b, c] = <[_; 3]>::try_from(held).expect("three");
+        drop(c); // this thread requested: onto the stack, which is no longer empty
+        // Into the inbox: the first entry reaches the mark (one entry under loom) and sets the
+        // ready flag.
+        loom::thread::spawn(move || drop(a)).join().expect("recycler");
+        // Reserves an entry, maybe the one the requester is releasing meanwhile.
+        let recycler = loom::thread::spawn(move || drop(b));
+        // The flag seen: takes the inbox first and keeps one of its buffers.
+        let got = pool.request_buffer().expect("live").expect("one of three");
+        recycler.join().expect("recycler");
+        assert_eq!(pool.available_buffers(), 2, "two idle, wherever they wait");
+        let stats = n.stats();
+        assert_eq!((stats.requested - stats.recycled, stats.in_use), (1, 1), "{stats:?}");
+        assert_eq!(stats.pools[0].in_use, 1, "{stats:?}");
+        let again: Vec<_> = (0..2).map(|_| pool.request_buffer().expect("live").expect("idle")).collect();
+        drop((got, again));
+        drop(pool);
+        assert_network_back(&m, n);
+    });
+}
+
+#[test]
+fn the_idle_count_waits_while_a_signalled_requester_links_what_it_took() {
+    model(|| {
+        let (m, n) = tiny_network(3);
+        let pool = Arc::new(n.create_buffer_pool(3, 3).expect("pool"));
+        let c = pool.request_buffer().expect("live").expect("first");
+        into_inbox(&pool, 2); // full, the ready flag set
+        drop(c); // this thread requested: onto the stack
+        let reader = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || pool.available_buffers())
+        };
+        // The flag seen: takes the inbox (its bits released before the chain is linked), keeps
+        // one of its buffers and pushes the other.
+        let got = pool.request_buffer().expect("live").expect("from the inbox");
+        let seen = reader.join().expect("reader");
+        assert!((2..=3).contains(&seen), "available_buffers() = {seen} while 2 or 3 were idle");
+        assert_eq!(pool.available_buffers(), 2);
+        drop(got);
         drop(pool);
         assert_network_back(&m, n);
     });

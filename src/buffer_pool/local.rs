@@ -3,9 +3,12 @@
 //!
 //! **The stack word.** A pool's idle buffers form a Treiber stack linked through the slots'
 //! `next` fields. Its head is one `AtomicU64`: bits 0–23 the top slot (index + 1, 0 = empty),
-//! bit 24 the *slow* flag, bits 25–63 a tag bumped by every change (so a thread that read the
-//! head, was preempted, and sees the same top again cannot be fooled: ABA would need 2³⁹
-//! changes in between). What must hold:
+//! bit 24 the *slow* flag, bit 25 *ready* (the inbox wants taking, below), bits 26–63 a tag
+//! bumped by every change of top or flag (so a thread that read the head, was preempted, and
+//! sees the same top again cannot be fooled: ABA would need 2³⁸ changes in between). *Ready*
+//! alone is set and cleared by `fetch_or`/`fetch_and` without a tag: every push and pop keeps
+//! it, and a CAS that read the word before it changed fails and retries, while one that finds
+//! it back as it read it finds the stack unchanged too. What must hold:
 //! - A request pops with one CAS (Acquire: the buffer's contents and `next` written by the
 //!   thread that pushed it happen before). A recycle pushes with one CAS (Release) — unless
 //!   the slow flag is set, in which case it goes through the state lock.
@@ -36,20 +39,33 @@
 //! 30 *closed*, bit 31 *taking*, the rest (32 bits) a tag bumped by every change. What must hold:
 //! - A recycler reserves the lowest clear bit with one CAS (unless closed: then it takes the
 //!   stack's path) and then stores the index into the entry (Release). The reservation is the
-//!   moment the buffer is idle again.
+//!   moment the buffer is idle again. The recycler does not write the buffer's slot (whose line
+//!   stays with the requester, which writes it at every hand-out): whoever takes the entry
+//!   counts the recycle on the slot (`take_entry`), and the stats count a buffer waiting in an
+//!   inbox as recycled and idle meanwhile (`for_each_inboxed`). So a slot's `requests` equals
+//!   its `recycles` whenever it is on a stack, as a hand-out asserts.
 //! - Taking the inbox: set *taking* (one CAS, only if not closed, not taken by another and not
 //!   empty), read each reserved entry (Acquire; a reservation whose index is not written yet is
-//!   waited for) and clear it, push the buffers onto the stack as one chain (its links and
-//!   depths written first, then one CAS on the head, as a push of one), then clear *taking* and
-//!   the bits taken (Release, so the entries' clearing happens before anyone reserves them
-//!   again). Bits reserved meanwhile stay for the next taker — unless the inbox was closed
-//!   meanwhile: then they are taken as well. If the stack's slow flag was set meanwhile, the
-//!   stack refuses the chain and its buffers go through the lock one by one, as recycles,
-//!   before *taking* is cleared (so the idle count, which waits while it is set, never misses
-//!   them).
-//! - Two takers: a recycler that finds the inbox full takes it, its own buffer on top of the
-//!   chain (the head's line then moves once per 31 buffers, not twice per buffer); a requester
-//!   whose stack is empty takes it, keeping one buffer for itself.
+//!   waited for) and clear it, then clear the bits taken at once (one `fetch_add` that also
+//!   bumps the tag; Release, so the entries' clearing happens before anyone reserves them
+//!   again), so that recyclers find room while the taker links; push the buffers onto the stack
+//!   as one chain (its links and depths written first, then one CAS on the head, as a push of
+//!   one), and only then clear *taking* (Release). Only the holder of *taking* clears bits.
+//!   Bits reserved meanwhile stay for the next taker — unless the inbox was closed meanwhile:
+//!   then they are taken as well. If the stack's slow flag was set meanwhile, the stack refuses
+//!   the chain and its buffers go through the lock one by one, as recycles, before *taking* is
+//!   cleared. Between the bits' clearing and the push the buffers are in neither place: the
+//!   idle count waits while *taking* is set, so it never misses them nor counts them twice.
+//! - Who takes: the requester, mostly. The recycler that reserves entry `INBOX_MARK - 1` (the
+//!   inbox half full) sets *ready* on the stack word (`fetch_or`, Release: one transfer of the
+//!   head's line per ~15 buffers); a request's pop tests it with the emptiness test (one
+//!   compare) and, seeing it, clears it (`fetch_and`, Acquire, *before* reading the inbox word,
+//!   so a recycler that reaches the mark afterwards sets it again: no signal lost) and takes the
+//!   inbox, keeping one buffer. So the slots' lines and the head's stay with the requester,
+//!   which writes them anyway. *Ready* is a hint: a request that finds the inbox being taken or
+//!   empty pops the stack as usual. A recycler that finds the inbox full and not being taken
+//!   takes it itself, its own buffer on top of the chain; a requester whose stack is empty
+//!   takes it too.
 //! - *Closed* is set, under the state lock, before the stack's slow flag is set or a requester
 //!   marks the pool unavailable; whatever the inbox holds is moved onto the stack then (or, if
 //!   a requester is taking it, by that requester, whose pushes see the slow flag and go
@@ -68,7 +84,8 @@
 //!   reach the stack through the lock and wake it.
 //!
 //! Nothing on the request or recycle fast path takes a lock, allocates, or touches a counter
-//! shared between threads; the buffer's own slot line carries its stats counters.
+//! shared between threads; the buffer's own slot line carries its stats counters, written by
+//! the thread that holds or takes the buffer.
 
 use std::fmt;
 use std::future::Future;
@@ -92,8 +109,10 @@ use crate::zero::ZeroMode;
 
 const TOP_MASK: u64 = (1 << 24) - 1;
 const SLOW: u64 = 1 << 24;
-const TAG_ONE: u64 = 1 << 25;
-const TAG_MASK: u64 = !(TOP_MASK | SLOW);
+/// The stack word: a recycler filled the inbox up to [`INBOX_MARK`], so the next request takes
+/// it (a hint: see the module docs, *The inbox*).
+const READY: u64 = 1 << 25;
+const TAG_ONE: u64 = 1 << 26;
 
 /// Entries of a pool's inbox: its word and the entries fill two cache lines (with 14 on one
 /// line, flushed twice as often, the one-at-a-time row ran about 10–15 % slower:
@@ -103,6 +122,10 @@ const TAG_MASK: u64 = !(TOP_MASK | SLOW);
 const INBOX: usize = 30;
 #[cfg(loom)]
 const INBOX: usize = 2;
+/// The recycler that reserves this many-th entry (index `INBOX_MARK - 1`) sets [`READY`] on the
+/// stack word, so that the requester takes the inbox long before it is full.
+#[expect(clippy::cast_possible_truncation, reason = "at most 15")]
+const INBOX_MARK: u32 = INBOX.div_ceil(2) as u32;
 /// Inbox word: bit `i` set = entry `i` reserved by a recycler (its index written, or about to be).
 const IN_FULL: u64 = (1 << INBOX) - 1;
 /// Inbox word: recyclers may not reserve (the stack's slow flag is set, or is being set).
@@ -176,8 +199,9 @@ impl Inbox {
     }
 
     /// Reads and clears the entry at `pos` (reserved by a recycler that may still be writing
-    /// it), for the thread that holds `IN_TAKING`.
-    fn take_entry(&self, pos: u32) -> u32 {
+    /// it), for the thread that holds `IN_TAKING`, and counts the buffer's recycle on its slot
+    /// (the recycler left its slot's line alone: see the module docs, *The inbox*).
+    fn take_entry(&self, slots: &[Slot], pos: u32) -> u32 {
         let e = &self.entries[pos as usize];
         let mut spins = 0;
         loop {
@@ -188,6 +212,8 @@ impl Inbox {
                 // Relaxed: published to the next recycler of this entry by the Release of the
                 // word's update that clears its bit.
                 e.store(0, Ordering::Relaxed);
+                // The taker holds the buffer exclusively now (the only writer of its counter).
+                slots[v as usize - 1].recycles.bump(1);
                 return v - 1;
             }
             back_off(&mut spins);
@@ -207,10 +233,11 @@ fn back_off(spins: &mut u32) {
     }
 }
 
-/// The next head word: tag bumped, `top` and `slow` as given.
+/// The next head word: tag bumped, [`READY`] kept, `top` and `slow` as given. (The tag is the
+/// bits above `READY`: adding `TAG_ONE` carries only upwards, out of bit 63 when it wraps.)
 #[inline]
 fn next_word(word: u64, top: u64, slow: u64) -> u64 {
-    ((word & TAG_MASK).wrapping_add(TAG_ONE) & TAG_MASK) | top | slow
+    (word & !(TOP_MASK | SLOW)).wrapping_add(TAG_ONE) | top | slow
 }
 
 /// The part of a local pool that buffers point to: the stack and what a buffer needs to come
@@ -261,24 +288,29 @@ impl PoolCore {
         }
     }
 
-    /// Pops an idle buffer (any thread, no lock).
+    /// Pops an idle buffer (any thread, no lock), whatever [`READY`] says.
     #[inline]
     pub(crate) fn pop(&self, slots: &[Slot]) -> Option<u32> {
-        self.pop_slot(slots).map(|(index, _)| index)
+        self.pop_slot::<false>(slots).map(|(index, _)| index)
     }
 
-    /// [`Self::pop`], with the slot it took (looked up once for the caller too).
+    /// [`Self::pop`], with the slot it took (looked up once for the caller too). With
+    /// `STOP_AT_READY`, also `None` when [`READY`] is set: the caller takes the inbox first.
     #[inline(always)]
-    fn pop_slot<'s>(&self, slots: &'s [Slot]) -> Option<(u32, &'s Slot)> {
+    fn pop_slot<'s, const STOP_AT_READY: bool>(&self, slots: &'s [Slot]) -> Option<(u32, &'s Slot)> {
+        let stop = if STOP_AT_READY { TOP_MASK | READY } else { TOP_MASK };
         // Acquire: pairs with the Release of the push that put the top there, so its `next`
         // and the buffer's contents are visible.
         let mut word = self.head.load(Ordering::Acquire);
         loop {
-            let top = (word & TOP_MASK) as usize;
-            if top == 0 {
+            // The top's index, which wraps to at least `TOP_MASK` when the stack is empty (or
+            // `READY` is set and stops): one test for both.
+            let index = (word & stop).wrapping_sub(1);
+            if index >= TOP_MASK {
                 return None;
             }
-            let index = top - 1;
+            #[expect(clippy::cast_possible_truncation, reason = "a 24-bit index")]
+            let index = index as usize;
             let s = &slots[index];
             // Relaxed: ordered by the Acquire above. If another thread pops this slot first,
             // the value may be stale, and the CAS fails because the tag moved.
@@ -312,6 +344,17 @@ impl PoolCore {
         s.next.store(top, Ordering::Relaxed);
         // Release: pairs with the Acquire in `idle` (see the module docs).
         s.depth.store(depth, Ordering::Release);
+    }
+
+    /// Calls `f` with each buffer waiting in the inbox (stats only: a relaxed scan, exact when
+    /// no thread is recycling or taking). Their recycles are not counted on their slots yet.
+    pub(crate) fn for_each_inboxed(&self, mut f: impl FnMut(u32)) {
+        for e in &self.inbox.entries {
+            let v = e.load(Ordering::Relaxed);
+            if v != 0 {
+                f(v - 1);
+            }
+        }
     }
 
     /// The number of idle buffers, in the stack and the inbox, as it was at one moment (see
@@ -380,6 +423,12 @@ impl PoolCore {
                 Ok(_) => {
                     // Release: publishes the buffer's contents and bookkeeping to the taker.
                     inbox.entries[pos as usize].store(slot + 1, Ordering::Release);
+                    if pos + 1 == INBOX_MARK {
+                        // Half full: tell the requester, whose next request takes the inbox.
+                        // Release: pairs with the Acquire of its clearing, so that it sees
+                        // this reservation when it reads the inbox word then.
+                        self.head.fetch_or(READY, Ordering::Release);
+                    }
                     return Some(None);
                 }
                 Err(w) => word = w,
@@ -394,6 +443,8 @@ impl PoolCore {
     #[inline(never)]
     fn flush_inbox(&self, slot: u32, word: u64) -> Option<Option<Arc<PoolCore>>> {
         let word = self.start_taking(word)?;
+        // Its own buffer is not in the inbox: counted here, on the line the chain writes anyway.
+        self.shared.slots[slot as usize].recycles.bump(1);
         Some(self.drain(word & IN_FULL, Some(slot), None))
     }
 
@@ -419,18 +470,18 @@ impl PoolCore {
     }
 
     /// Moves the entries of `bits` (this thread set *taking*) onto the stack, as one chain
-    /// after `first` if given, keeping the first entry for `keep` if given; then clears
-    /// *taking* and the bits taken (Release, so the entries' clearing happens before anyone
-    /// reserves them again). Bits reserved meanwhile stay, unless the inbox was closed
+    /// after `first` if given, keeping the first entry for `keep` if given. The entries are
+    /// read and cleared, and their bits cleared (Release, so that the entries' clearing happens
+    /// before anyone reserves them again), *before* the chain is linked and pushed: recyclers
+    /// find room meanwhile. Bits reserved meanwhile stay, unless the inbox was closed
     /// meanwhile: those are taken too. Buffers the stack refuses (its slow flag was set
-    /// meanwhile) go through the lock, *before* *taking* is cleared: until then the idle count
-    /// waits, since they are neither in the inbox nor on the stack. Returns what [`recycle`]
-    /// does for the last of them.
+    /// meanwhile) go through the lock. *Taking* is cleared last: until then the idle count
+    /// waits, since the buffers taken are neither in the inbox nor on the stack. Returns what
+    /// [`recycle`] does for the last of them.
     fn drain(&self, mut bits: u64, first: Option<u32>, mut keep: Option<&mut Option<u32>>) -> Option<Arc<PoolCore>> {
         let inbox = &self.inbox;
         let slots = &self.shared.slots;
         let mut last = None;
-        let mut done = 0;
         let mut first = first;
         loop {
             let mut chain = [0u32; INBOX + 1];
@@ -439,11 +490,11 @@ impl PoolCore {
                 chain[0] = f;
                 n = 1;
             }
-            done |= bits;
+            let taken = bits;
             while bits != 0 {
                 let pos = bits.trailing_zeros();
                 bits &= bits - 1;
-                let slot = inbox.take_entry(pos);
+                let slot = inbox.take_entry(slots, pos);
                 match keep.as_deref_mut() {
                     Some(k) if k.is_none() => *k = Some(slot),
                     _ => {
@@ -452,6 +503,9 @@ impl PoolCore {
                     }
                 }
             }
+            // Only the holder of *taking* clears bits, so `taken` is set in the word:
+            // subtracting it clears exactly those, and the tag moves. Release: as above.
+            inbox.word.fetch_add(IN_TAG_ONE.wrapping_sub(taken), Ordering::Release);
             if n > 0 && !self.try_push_chain(slots, &chain[..n]) {
                 // Through the lock (which no thread holds while waiting for *taking* to clear),
                 // one by one as recycles; it may close or open the inbox meanwhile, which the
@@ -462,26 +516,25 @@ impl PoolCore {
                     }
                 }
             }
-            let current = inbox.word.load(Ordering::Relaxed);
-            let rest = current & IN_FULL & !done;
-            if current & IN_CLOSED != 0 && rest != 0 {
-                bits = rest; // closed while we took: the closer left the rest to us
-                continue;
-            }
-            if inbox
-                .word
-                .compare_exchange_weak(
+            let mut current = inbox.word.load(Ordering::Relaxed);
+            loop {
+                let rest = current & IN_FULL;
+                if current & IN_CLOSED != 0 && rest != 0 {
+                    bits = rest; // closed while we took: the closer left the rest to us
+                    break;
+                }
+                // Release: the pushes (or recycles) happen before the idle count stops waiting.
+                match inbox.word.compare_exchange_weak(
                     current,
-                    in_next(current, current & !IN_TAG_MASK & !done & !IN_TAKING),
+                    in_next(current, current & !IN_TAG_MASK & !IN_TAKING),
                     Ordering::Release,
                     Ordering::Relaxed,
-                )
-                .is_ok()
-            {
-                break;
+                ) {
+                    Ok(_) => return last,
+                    Err(w) => current = w,
+                }
             }
         }
-        last
     }
 
     /// Pushes `chain` (its first slot the new top) onto the stack with one CAS, unless the
@@ -517,15 +570,21 @@ impl PoolCore {
         }
     }
 
-    /// A requester whose stack is empty: takes the inbox's buffers (no lock), keeps one and
-    /// pushes the others onto the stack. `None` when the inbox is empty, closed, or another
-    /// thread is taking it.
+    /// A requester whose stack is empty, or that saw [`READY`]: clears `READY`, takes the
+    /// inbox's buffers (no lock), keeps one and pushes the others onto the stack. `None` when
+    /// the inbox is empty, closed, or another thread is taking it.
     #[cold]
     #[inline(never)]
     pub(crate) fn take_inbox(&self) -> Option<u32> {
         let me = thread_token() | if self.zero == ZeroMode::OnRelease { ON_RELEASE } else { 0 };
         if self.requester.get() != me {
             self.requester.set(me);
+        }
+        if self.head.load(Ordering::Relaxed) & READY != 0 {
+            // Acquire: pairs with the Release of the recycler that set it, so the inbox word
+            // read below shows its reservation. Cleared before that read: a recycler that
+            // reaches the mark after it sets the flag again, and no signal is lost.
+            self.head.fetch_and(!READY, Ordering::Acquire);
         }
         let word = self.start_taking(self.inbox.word.load(Ordering::Relaxed))?;
         let mut got = None;
@@ -565,7 +624,7 @@ impl PoolCore {
         while mine != 0 {
             let pos = mine.trailing_zeros();
             mine &= mine - 1;
-            let slot = inbox.take_entry(pos);
+            let slot = inbox.take_entry(slots, pos);
             self.push_locked(slots, slot);
         }
         // Closed: nobody reserved meanwhile, and nobody else takes while `IN_TAKING` is set;
@@ -777,10 +836,11 @@ fn recycle_elsewhere(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
             return recycle_plain(core, slot);
         }
     }
-    core.shared.slots[slot as usize].recycles.bump(1);
+    // Into the inbox without touching the slot's line (its taker counts the recycle).
     if let Some(last) = core.try_inbox(slot) {
         return last;
     }
+    core.shared.slots[slot as usize].recycles.bump(1);
     if core.try_push(&core.shared.slots, slot) {
         return None;
     }
@@ -857,7 +917,7 @@ impl LocalBufferPool {
             // A tail call, so the fast path below keeps its registers.
             return self.request_clearing();
         }
-        if let Some((slot, s)) = core.pop_slot(&core.shared.slots) {
+        if let Some((slot, s)) = core.pop_slot::<true>(&core.shared.slots) {
             return Ok(Some(core.hand_out_slot(slot, s)));
         }
         self.request_cold()
@@ -877,6 +937,11 @@ impl LocalBufferPool {
     #[inline(never)]
     fn request_cold(&self) -> Result<Option<Buffer>, BufferPoolError> {
         if let Some(slot) = self.core.take_inbox() {
+            return Ok(Some(self.core.hand_out(slot)));
+        }
+        // Sent here by `READY` while another thread took the inbox, or after an inbox found
+        // empty: the stack may still hold buffers.
+        if let Some(slot) = self.core.pop(&self.core.shared.slots) {
             return Ok(Some(self.core.hand_out(slot)));
         }
         Ok(self.core.shared.request_slow(&self.core, None)?.map(|slot| self.core.hand_out(slot)))
@@ -1189,7 +1254,7 @@ impl LocalBufferPool {
     /// ```
     #[must_use]
     pub fn buffers_in_use(&self) -> usize {
-        self.core.shared.in_hands(self.core.id)
+        self.core.shared.in_hands(&self.core)
     }
 
     /// Idle buffers in the pool's stack (Flink's `getNumberOfAvailableMemorySegments`): O(1)

@@ -1279,9 +1279,14 @@ impl Shared {
         })
     }
 
-    /// Buffers of pool `id` in someone's hands (a scan of every slot).
-    pub(crate) fn in_hands(&self, id: u64) -> usize {
-        self.slots.iter().filter(|s| s.owner.get() == id && s.requests.get() != s.recycles.get()).count()
+    /// Buffers of `core`'s pool in someone's hands (a scan of every slot): handed out more
+    /// often than recycled, less those waiting in its inbox, whose recycles the taker counts.
+    pub(crate) fn in_hands(&self, core: &PoolCore) -> usize {
+        let id = core.id;
+        let out = self.slots.iter().filter(|s| s.owner.get() == id && s.requests.get() != s.recycles.get()).count();
+        let mut inboxed = 0;
+        core.for_each_inboxed(|_| inboxed += 1);
+        out.saturating_sub(inboxed)
     }
 
     /// The node of a slot.

@@ -6,8 +6,10 @@
 //! read under the state lock. A snapshot taken while threads run is a sum of relaxed reads,
 //! exact once they are quiescent.
 
+use super::local::PoolCore;
 use super::{Kind, Shared};
 use crate::prometheus::snapshot;
+use crate::sync::Arc;
 use crate::sync::lock;
 
 /// What a local pool is for.
@@ -146,27 +148,39 @@ pub(crate) fn collect(shared: &Shared) -> NetworkBufferStats {
         (req + a, rec + b, used + usize::from(a != b))
     });
     let st = lock(&shared.state);
-    let mut pools: Vec<LocalPoolStats> = st
+    let pools: Vec<(LocalPoolStats, Arc<PoolCore>)> = st
         .records
         .iter()
         .flatten()
-        .map(|r| LocalPoolStats {
-            id: r.core.id,
-            kind: if r.kind == Kind::Pool { PoolKind::Pool } else { PoolKind::Exclusive },
-            node: shared.nodes[r.node].index(),
-            min: r.min,
-            max: r.max,
-            size: r.size,
-            owned: r.owned,
-            in_use: 0,
-            available: 0,
-            waits: r.waits,
-            notifications: r.notifications,
-            from_global: r.from_global,
-            to_global: r.to_global,
-            destroyed: r.destroyed,
+        .map(|r| {
+            (
+                LocalPoolStats {
+                    id: r.core.id,
+                    kind: if r.kind == Kind::Pool { PoolKind::Pool } else { PoolKind::Exclusive },
+                    node: shared.nodes[r.node].index(),
+                    min: r.min,
+                    max: r.max,
+                    size: r.size,
+                    owned: r.owned,
+                    in_use: 0,
+                    available: 0,
+                    waits: r.waits,
+                    notifications: r.notifications,
+                    from_global: r.from_global,
+                    to_global: r.to_global,
+                    destroyed: r.destroyed,
+                },
+                Arc::clone(&r.core),
+            )
         })
         .collect();
+    // Buffers waiting in an inbox are recycled, though their slots do not count it yet (the
+    // taker does: see `local.rs`, *The inbox*).
+    let mut inboxed = 0;
+    for (_, core) in &pools {
+        core.for_each_inboxed(|_| inboxed += 1);
+    }
+    let (recycled, in_use) = (recycled + inboxed as u64, in_use.saturating_sub(inboxed));
     let stats = NetworkBufferStats {
         buffer_size: shared.buffer_size,
         total: shared.slots.len(),
@@ -179,10 +193,14 @@ pub(crate) fn collect(shared: &Shared) -> NetworkBufferStats {
         pools: Vec::new(),
     };
     drop(st);
-    for p in &mut pools {
-        p.in_use = shared.in_hands(p.id);
-        p.available = p.owned.saturating_sub(p.in_use);
-    }
+    let mut pools: Vec<LocalPoolStats> = pools
+        .into_iter()
+        .map(|(mut p, core)| {
+            p.in_use = shared.in_hands(&core);
+            p.available = p.owned.saturating_sub(p.in_use);
+            p
+        })
+        .collect();
     pools.sort_by_key(|p| p.id);
     NetworkBufferStats { pools, ..stats }
 }
