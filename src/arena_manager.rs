@@ -368,9 +368,11 @@ impl ArenaManager {
     /// the thread ran on when it first allocated, followed as it migrates.
     ///
     /// # Errors
-    /// [`AllocError::UnknownNode`].
+    /// [`AllocError::UnknownNode`]; [`AllocError::Forked`] in a fork child of the process that built
+    /// the manager.
     pub fn set_thread_node(&self, node: NodeId) -> Result<(), AllocError> {
         let node_index = self.core.node_index(node)?;
+        self.core.check_fork()?;
         cache::flush(&self.core, Some(node_index));
         Ok(())
     }
@@ -381,7 +383,9 @@ impl ArenaManager {
         self.core.node_id(cache::thread_home(&self.core).unwrap_or_else(|| self.core.default_node_index()))
     }
 
-    /// Moves everything the calling thread caches for this manager to the node pools.
+    /// Moves everything the calling thread caches for this manager to the node pools. In a fork
+    /// child of the process that built the manager it does nothing (the pools' locks may have
+    /// been held at the fork by a thread that does not exist in the child).
     pub fn flush_thread_cache(&self) {
         cache::flush(&self.core, None);
     }
@@ -389,8 +393,12 @@ impl ArenaManager {
     /// Returns idle memory to the OS now: flushes the calling thread's cache, gives every pooled
     /// segment back to its region, and decommits every free region. Returns the bytes
     /// decommitted, counting regions the flush itself left free and decommitted. (Other
-    /// threads' caches are theirs; they go back when those threads free, spill or exit.)
+    /// threads' caches are theirs; they go back when those threads free, spill or exit.) In a
+    /// fork child it does nothing and returns 0.
     pub fn purge(&self) -> usize {
+        if self.core.check_fork().is_err() {
+            return 0; // a fork child: no locks (see `flush_thread_cache`)
+        }
         let decommitted = || -> u64 { self.core.all_nodes().iter().map(|n| n.counters.decommitted_bytes.get()).sum() };
         let before = decommitted();
         cache::flush(&self.core, None);

@@ -35,6 +35,15 @@ fn in_child(m: &ArenaManager, held: numaseg::Segment<'_>) -> i32 {
     // Frees of many segments (spills) must not block either.
     let Ok(a) = m.allocate(64 << 10) else { return CHILD_WRONG };
     drop(a);
+    // Flushing the cache and purging take the stealer lists' and regions' locks, which the
+    // parent's churning thread may have held at the fork: in the child both do nothing.
+    m.flush_thread_cache();
+    if m.purge() != 0 {
+        return CHILD_WRONG;
+    }
+    if !matches!(m.set_thread_node(NodeId::new(0)), Err(AllocError::Forked { .. })) {
+        return CHILD_WRONG;
+    }
     CHILD_OK
 }
 

@@ -807,6 +807,12 @@ pub(crate) fn thread_home(core: &CachedCore) -> Option<NodeIndex> {
 /// Flushes the calling thread's cache for `core` to the node pools and, if `new_home` is
 /// given, makes that the thread's home.
 pub(crate) fn flush(core: &CachedCore, new_home: Option<NodeIndex>) {
+    if core.check_fork().is_err() {
+        // A fork child: emptying the cache takes the stealer lists' and the pools' locks, which
+        // a thread that does not exist here may have held at the fork. The child's copy of the
+        // cache stays where it is (its hits keep working).
+        return;
+    }
     with_slot(core, |slot, p| {
         p.flush_all(core, slot);
         if let Some(home) = new_home {
