@@ -117,6 +117,7 @@ fn worker<'a>(sh: &Shared<'a>, me: usize, inbox: &Receiver<Tagged<'a>>, peers: &
     let mut next_tag = (me as u64 + 1) << 48;
     let mut held: Vec<Tagged<'a>> = Vec::new();
     let mut batch = sh.manager.new_batch();
+    let mut handles = Vec::with_capacity(16);
     loop {
         if let Err(e) = sh.manager.set_thread_node(nodes[rng.usize(0..nodes.len())]) {
             sh.fail(format!("set_thread_node: {e}"));
@@ -137,7 +138,13 @@ fn worker<'a>(sh: &Shared<'a>, me: usize, inbox: &Receiver<Tagged<'a>>, peers: &
                 }
             }
             match rng.u32(0..100) {
-                0..40 if held.len() < 256 => match sh.manager.allocate(4096 << rng.usize(0..8)) {
+                // A quarter of them on a node picked at random (`allocate_on`: a foreign one's
+                // frees go through outboxes, and its own node's through the cache).
+                0..40 if held.len() < 256 => match if rng.u32(0..4) == 0 {
+                    sh.manager.allocate_on(nodes[rng.usize(0..nodes.len())], 4096 << rng.usize(0..8))
+                } else {
+                    sh.manager.allocate(4096 << rng.usize(0..8))
+                } {
                     Ok(mut s) => {
                         next_tag += 1;
                         if !sh
@@ -163,7 +170,7 @@ fn worker<'a>(sh: &Shared<'a>, me: usize, inbox: &Receiver<Tagged<'a>>, peers: &
                     let t = held.swap_remove(rng.usize(0..held.len()));
                     let _ = peers[rng.usize(0..peers.len())].send(t); // a worker's inbox lives all run
                 }
-                78..82 => {
+                78..80 => {
                     if let Err(e) = sh.manager.allocate_bulk(4096 << rng.usize(0..3), 16, &mut batch) {
                         sh.fail(format!("allocate_bulk: {e}"));
                     }
@@ -171,6 +178,16 @@ fn worker<'a>(sh: &Shared<'a>, me: usize, inbox: &Receiver<Tagged<'a>>, peers: &
                         block[0] = 1;
                     }
                     batch.release();
+                }
+                80..82 => {
+                    // Bulk through handles: into a `Vec<Segment>`, back with `release_all`.
+                    if let Err(e) = sh.manager.allocate_bulk_into(4096 << rng.usize(0..3), 16, &mut handles) {
+                        sh.fail(format!("allocate_bulk_into: {e}"));
+                    }
+                    for s in &mut handles {
+                        s.as_mut_slice()[0] = 1;
+                    }
+                    sh.manager.release_all(&mut handles);
                 }
                 82..95 => {
                     if let Some(pool) = &pool {
@@ -186,11 +203,16 @@ fn worker<'a>(sh: &Shared<'a>, me: usize, inbox: &Receiver<Tagged<'a>>, peers: &
                     // segment; its exit hands the cache back.
                     let m = sh.manager;
                     let node = nodes[rng.usize(0..nodes.len())];
+                    let other = nodes[rng.usize(0..nodes.len())];
                     let r = std::thread::scope(|s| {
                         s.spawn(move || -> Result<(), String> {
                             m.set_thread_node(node).map_err(|e| e.to_string())?;
                             let a = m.allocate(8192).map_err(|e| e.to_string())?;
                             drop(a);
+                            // A segment of another node freed here waits in this thread's
+                            // outbox: the exit sends it home.
+                            let b = m.allocate_on(other, 8192).map_err(|e| e.to_string())?;
+                            drop(b);
                             Ok(())
                         })
                         .join()
