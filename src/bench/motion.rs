@@ -297,7 +297,7 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
         eprintln!("bench: memory in motion, producer on CPUs {a:?}, consumer on CPUs {b:?}");
         let pin = |i: usize| panic_on(numa::sys::linux::set_affinity(if i == 0 { &a } else { &b }));
         let foreign = || manager.stats().nodes.iter().flat_map(|n| &n.classes).map(|c| c.foreign_frees).sum::<u64>();
-        let before = foreign();
+        let (before, used_before) = (foreign(), manager.stats().used_segments());
         contenders(&pin, HANDOFF_REAL, HANDOFF_REAL_RATIO, rows);
         // The correctness check of these rows (in the 4-node guest their timing means nothing):
         // every block of numaseg's crossed nodes, so the consumer's frees were foreign frees
@@ -305,6 +305,13 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
         let crossed = foreign() - before;
         eprintln!("bench: memory in motion on two real nodes: {crossed} foreign frees");
         assert!(crossed > 0, "producer and consumer pinned to two nodes, yet no free was foreign");
+        // And every segment that crossed came back: as many in hands as before the rows (the
+        // network buffers' pool holds its own throughout).
+        let used_after = manager.stats().used_segments();
+        assert_eq!(
+            used_after, used_before,
+            "segments in use before the real-node rows: {used_before}, after: {used_after}"
+        );
         None
     } else {
         Some("the host has fewer than two NUMA nodes with CPUs".to_owned())
