@@ -141,23 +141,35 @@ fn in_next(word: u64, rest: u64) -> u64 {
     (word & IN_TAG_MASK).wrapping_add(IN_TAG_ONE) | rest
 }
 
-/// A token of the calling thread: the address of a thread-local, distinct between live threads,
-/// and even (bit 0 is [`ON_RELEASE`]'s). Only ever compared with `PoolCore::requester`, a hint
-/// (a later thread may reuse a dead one's address: harmless).
+/// A token of the calling thread: a number no other thread of the process ever had (taken from
+/// a counter at the thread's first use), and even (bit 0 is [`ON_RELEASE`]'s). Only ever
+/// compared with `PoolCore::requester`. Not the address of a thread-local: a thread started
+/// after another ended may get the same address, and a recycler that inherited a requester's
+/// token took the requester's path (onto the stack, the head's line crossing with every
+/// buffer) until the requester next found its stack empty, which in a steady hand-off never
+/// comes (docs/BENCHMARKS.md, *Sixth pass*).
 #[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn thread_token() -> u64 {
-    TOKEN.with(|t| std::ptr::from_ref(t) as usize as u64)
+    let token = TOKEN.get();
+    if token != 0 { token } else { new_thread_token() }
 }
 
-/// Aligned so that its address, the thread's token, is even.
+/// The calling thread's first [`thread_token`]: the next even number.
 #[cfg(not(loom))]
-#[repr(align(2))]
-struct Token(#[expect(dead_code, reason = "only its address is used")] u8);
+#[cold]
+#[inline(never)]
+fn new_thread_token() -> u64 {
+    static NEXT: crate::sync::stat::Ids = crate::sync::stat::Ids::new(1);
+    let token = NEXT.next() * 2;
+    TOKEN.set(token);
+    token
+}
 
 #[cfg(not(loom))]
 crate::sync::thread_local! {
-    static TOKEN: Token = const { Token(0) };
+    /// The thread's [`thread_token`], 0 until its first use.
+    static TOKEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// Set in `PoolCore::requester` beside the requesting thread's token under
@@ -1501,5 +1513,25 @@ impl Drop for ExclusiveRequest {
             // Not completed: undo everything (buffers back, minimum released, redistributed).
             core.shared.destroy(&core);
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::thread_token;
+
+    /// Threads started one after another, each after the last ended, get different tokens: a
+    /// recycler started after a requester ended is never taken for it (with the thread-local's
+    /// address as the token, the second thread got the first one's in most runs).
+    #[test]
+    fn a_thread_started_after_another_ended_never_gets_its_token() {
+        let mut seen = std::collections::HashSet::new();
+        seen.insert(thread_token());
+        for _ in 0..64 {
+            let token = std::thread::spawn(thread_token).join().unwrap_or_else(|_| panic!("thread panicked"));
+            assert_eq!(token % 2, 0, "a token is even (bit 0 is ON_RELEASE's): {token}");
+            assert!(seen.insert(token), "token {token} handed to two threads");
+        }
+        assert_eq!(thread_token(), thread_token(), "a thread keeps its token");
     }
 }
