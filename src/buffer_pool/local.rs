@@ -147,22 +147,23 @@ fn in_next(word: u64, rest: u64) -> u64 {
 /// after another ended may get the same address, and a recycler that inherited a requester's
 /// token took the requester's path (onto the stack, the head's line crossing with every
 /// buffer) until the requester next found its stack empty, which in a steady hand-off never
-/// comes (docs/BENCHMARKS.md, *Sixth pass*).
-#[cfg(not(loom))]
+/// comes (docs/BENCHMARKS.md, *Sixth pass*). Under loom, too, a model must behave the same in
+/// every execution, whatever the allocator did in earlier ones.
 #[inline(always)]
 pub(crate) fn thread_token() -> u64 {
-    let token = TOKEN.get();
-    if token != 0 { token } else { new_thread_token() }
+    TOKEN.with(|t| {
+        let token = t.get();
+        if token != 0 { token } else { new_thread_token(t) }
+    })
 }
 
-/// The calling thread's first [`thread_token`]: the next even number.
-#[cfg(not(loom))]
+/// The calling thread's first [`thread_token`], kept in its `TOKEN`: the next even number.
 #[cold]
 #[inline(never)]
-fn new_thread_token() -> u64 {
+fn new_thread_token(cell: &std::cell::Cell<u64>) -> u64 {
     static NEXT: crate::sync::stat::Ids = crate::sync::stat::Ids::new(1);
     let token = NEXT.next() * 2;
-    TOKEN.set(token);
+    cell.set(token);
     token
 }
 
@@ -172,28 +173,15 @@ crate::sync::thread_local! {
     static TOKEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-/// Set in `PoolCore::requester` beside the requesting thread's token under
-/// `NUMASEG_ZERO=on-release`, so that the recycle's one test of the hint (`!= thread_token()`)
-/// also sends every recycle of such a pool to the out-of-line path, which clears.
-const ON_RELEASE: u64 = 1;
-
-/// Under loom, a number never reused: a thread-local's address may be, depending on what the
-/// allocator did in earlier executions, and a model must behave the same in every execution.
-#[cfg(loom)]
-pub(crate) fn thread_token() -> u64 {
-    static NEXT: crate::sync::stat::Ids = crate::sync::stat::Ids::new(1);
-    TOKEN.with(|t| {
-        if t.get() == 0 {
-            t.set(NEXT.next() * 2); // even, as outside loom
-        }
-        t.get()
-    })
-}
-
 #[cfg(loom)]
 crate::sync::thread_local! {
     static TOKEN: std::cell::Cell<u64> = std::cell::Cell::new(0);
 }
+
+/// Set in `PoolCore::requester` beside the requesting thread's token under
+/// `NUMASEG_ZERO=on-release`, so that the recycle's one test of the hint (`!= thread_token()`)
+/// also sends every recycle of such a pool to the out-of-line path, which clears.
+const ON_RELEASE: u64 = 1;
 
 /// A pool's inbox: where buffers recycled on a thread other than the one that took them out
 /// go, so that the recycler does not write the stack's head line, which the requester owns.
