@@ -176,7 +176,8 @@ pub struct Report {
     pub real_nodes_skipped: Option<String>,
 }
 
-fn fmt(v: f64) -> String {
+/// A figure with 3 significant digits or so (no decimals from 100 up).
+pub(super) fn fmt(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 10.0 {
