@@ -288,7 +288,7 @@ pub fn not_evaluated<S: AsRef<str>>(args: &[S]) -> Option<&'static str> {
     if has("--list") {
         Some("--list runs no benchmark")
     } else if has("--test") || !has("--bench") {
-        Some("in test mode (--test, or run without --bench) each benchmark runs once and criterion writes no estimates")
+        Some("test mode (--test, or no --bench): each benchmark runs once, criterion writes no estimates")
     } else if has("--profile-time") {
         Some("--profile-time writes no estimates")
     } else if has("--discard-baseline") || has("--load-baseline") {
