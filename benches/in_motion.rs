@@ -5,16 +5,28 @@
 //! and recycled on another, the hand-off between two real nodes (where the host has them), a
 //! foreign free against a local one, bulk of 32 through handles against the same 32 blocks held
 //! in a `Vec<Segment>` but allocated and dropped one at a time, and a batch of 1024 touched on 2
-//! threads. The targets (ratios in one run) are in `numaseg bench`'s table and
-//! docs/BENCHMARKS.md, *Memory in motion*. Reproduce with
-//! `cargo bench --bench in_motion --features bench`; CI runs each once
+//! threads. Reproduce with `cargo bench --bench in_motion --features bench`; CI runs each once
 //! (`-- --test`), as a smoke test of the loops.
+//!
+//! After criterion's summary the bench prints the targets of issue #14 (the numbers of
+//! `numaseg::bench::targets`, which `numaseg bench`'s table reads too), one line per target,
+//! `met`, `MISSED` or `not measured in this run`. The figures come from criterion's own
+//! estimates of this run: every `new/benchmark.json` under criterion's directory
+//! (`CRITERION_HOME`, else `criterion` in `CARGO_TARGET_DIR` or in the target directory that
+//! holds this executable) written since the run started, matched by its group and function ids,
+//! with its `new/estimates.json` (the slope, else the mean, per iteration) divided by the group's
+//! elements into nanoseconds per block or million blocks per second; the ratios are between
+//! benches of this run. A bench left out (a filter, no second real node) leaves its lines not
+//! measured. With `--test`, `--list` or `--profile-time` criterion writes no estimates, and the
+//! bench says in one line that the targets are not evaluated. The batch's "no round above
+//! 100 µs" is `numaseg bench`'s alone (criterion reports no single round).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use numaseg::bench::motion::{self, RING, SIZE};
+use numaseg::bench::targets::{self, ids};
 use numaseg::bench::workloads::{batch, handoff};
 use numaseg::bench::{ArrayQueuePool, Contender, NetworkBuffers, NumasegSegments, TlsCachePool};
 use numaseg::numa::NodeId;
@@ -35,29 +47,29 @@ fn one_at_a_time(c: &mut Criterion) {
     // *Third pass*: unpinned, both often shared one CPU and every contender measured the wait).
     let cpus = motion::same_node_cpus();
     let apart = |i: usize| motion::pin_apart(&cpus, i);
-    let mut g = c.benchmark_group("hand-off one at a time (32 KiB)");
+    let mut g = c.benchmark_group(ids::GROUP_HANDOFF);
     g.throughput(Throughput::Elements(1));
     let numaseg = NumasegSegments::new(Arc::clone(&m), SIZE);
-    g.bench_function("numaseg segments", |b| b.iter_custom(|n| handed_over(&numaseg, n, &apart)));
+    g.bench_function(ids::NUMASEG_SEGMENTS, |b| b.iter_custom(|n| handed_over(&numaseg, n, &apart)));
     let buffers = NetworkBuffers::new(Arc::clone(&m), SIZE, 4 * RING, 2);
-    g.bench_function("numaseg network buffers", |b| b.iter_custom(|n| handed_over(&buffers, n, &apart)));
+    g.bench_function(ids::NETWORK_BUFFERS, |b| b.iter_custom(|n| handed_over(&buffers, n, &apart)));
     let tls = TlsCachePool::new(SIZE, 4 * RING);
-    g.bench_function("simple thread-local cache", |b| b.iter_custom(|n| handed_over(&tls, n, &apart)));
+    g.bench_function(ids::TLS_CACHE, |b| b.iter_custom(|n| handed_over(&tls, n, &apart)));
     let queue = ArrayQueuePool::new(SIZE, 4 * RING);
-    g.bench_function("crossbeam ArrayQueue pool", |b| b.iter_custom(|n| handed_over(&queue, n, &apart)));
+    g.bench_function(ids::ARRAY_QUEUE, |b| b.iter_custom(|n| handed_over(&queue, n, &apart)));
     g.finish();
 
     let pretend = motion::pretend_two_nodes();
     let hb = NumasegSegments::new(Arc::clone(&pretend), SIZE);
     let home = |node: u16| pretend.set_thread_node(NodeId::new(node)).expect("home");
-    let mut g = c.benchmark_group("hand-off one at a time, pretend nodes (32 KiB, heap-backed)");
+    let mut g = c.benchmark_group(ids::GROUP_HANDOFF_PRETEND);
     g.throughput(Throughput::Elements(1));
     let pinned_home = |i: usize, node: u16| {
         motion::pin_apart(&cpus, i);
         home(node);
     };
-    g.bench_function("both on node 0", |b| b.iter_custom(|n| handed_over(&hb, n, &|i| pinned_home(i, 0))));
-    g.bench_function("producer on node 1, consumer on node 0", |b| {
+    g.bench_function(ids::SAME_PRETEND, |b| b.iter_custom(|n| handed_over(&hb, n, &|i| pinned_home(i, 0))));
+    g.bench_function(ids::ACROSS_PRETEND, |b| {
         b.iter_custom(|n| handed_over(&hb, n, &|i| pinned_home(i, if i == 0 { 1 } else { 0 })));
     });
     g.finish();
@@ -66,10 +78,10 @@ fn one_at_a_time(c: &mut Criterion) {
     // the 4-node guest this checks the loop; emulated timing means nothing).
     if let Some((a, b)) = motion::two_real_nodes() {
         let pin = |i: usize| numaseg::numa::sys::linux::set_affinity(if i == 0 { &a } else { &b }).expect("pin");
-        let mut g = c.benchmark_group("hand-off one at a time, two real nodes (32 KiB)");
+        let mut g = c.benchmark_group(ids::GROUP_HANDOFF_REAL);
         g.throughput(Throughput::Elements(1));
-        g.bench_function("numaseg segments", |b| b.iter_custom(|n| handed_over(&numaseg, n, &pin)));
-        g.bench_function("simple thread-local cache", |b| b.iter_custom(|n| handed_over(&tls, n, &pin)));
+        g.bench_function(ids::NUMASEG_SEGMENTS, |b| b.iter_custom(|n| handed_over(&numaseg, n, &pin)));
+        g.bench_function(ids::TLS_CACHE, |b| b.iter_custom(|n| handed_over(&tls, n, &pin)));
         g.finish();
     } else {
         eprintln!("in_motion: the host has fewer than two NUMA nodes with CPUs: no real-node group");
@@ -80,7 +92,7 @@ fn one_at_a_time(c: &mut Criterion) {
 /// the simple thread-local cache (the longest rounds are `numaseg bench`'s rows).
 fn batch_on_two_threads(c: &mut Criterion) {
     let m = Arc::new(manager());
-    let mut g = c.benchmark_group("batch of 1024 touched, 2 threads (32 KiB)");
+    let mut g = c.benchmark_group(ids::GROUP_BATCH2);
     g.throughput(Throughput::Elements(1024));
     let numaseg = NumasegSegments::new(Arc::clone(&m), SIZE);
     let tls = TlsCachePool::new(SIZE, 4 * 1024);
@@ -88,10 +100,10 @@ fn batch_on_two_threads(c: &mut Criterion) {
     let per_round = |t: numaseg::bench::workloads::Timing, rounds: u64| {
         Duration::from_secs_f64(t.ns_per_op * 1024.0 * rounds.max(1) as f64 / 1e9)
     };
-    g.bench_function("numaseg segments", |b| {
+    g.bench_function(ids::NUMASEG_SEGMENTS, |b| {
         b.iter_custom(|rounds| per_round(batch(&numaseg, 2, 1024, rounds.max(1)), rounds));
     });
-    g.bench_function("simple thread-local cache", |b| {
+    g.bench_function(ids::TLS_CACHE, |b| {
         b.iter_custom(|rounds| per_round(batch(&tls, 2, 1024, rounds.max(1)), rounds));
     });
     g.finish();
@@ -101,8 +113,8 @@ fn batch_on_two_threads(c: &mut Criterion) {
 /// own node.
 fn foreign_free(c: &mut Criterion) {
     let pretend = motion::pretend_two_nodes();
-    let mut g = c.benchmark_group("foreign free (32 KiB allocate_on + touch + drop)");
-    for (name, node) in [("segment of node 1 dropped on node 0", 1), ("segment of node 0 dropped on node 0", 0)] {
+    let mut g = c.benchmark_group(ids::GROUP_FOREIGN_FREE);
+    for (name, node) in [(ids::FOREIGN_FREE, 1), (ids::LOCAL_FREE, 0)] {
         g.bench_function(name, |b| {
             b.iter_custom(|n| {
                 // A fresh thread homed on node 0, so the bench's own thread keeps no state.
@@ -128,15 +140,16 @@ fn foreign_free(c: &mut Criterion) {
 /// dropped one at a time (the thread cache is LIFO: the same blocks, the same bytes touched).
 fn bulk_through_handles(c: &mut Criterion) {
     let m = Arc::new(manager());
-    let mut g = c.benchmark_group("bulk of 32 through handles (32 KiB)");
+    let mut g = c.benchmark_group(ids::GROUP_BULK);
     g.throughput(Throughput::Elements(32));
-    for touched in [false, true] {
-        let how = if touched { "touched" } else { "untouched" };
+    for (bulk, singles, touched) in
+        [(ids::BULK_UNTOUCHED, ids::SINGLES_UNTOUCHED, false), (ids::BULK_TOUCHED, ids::SINGLES_TOUCHED, true)]
+    {
         // One `Vec` for all the rounds of a sample, as a service keeps its own.
-        g.bench_function(format!("allocate_bulk_into → release_all, {how}"), |b| {
+        g.bench_function(bulk, |b| {
             b.iter_custom(|rounds| timed(|| motion::bulk_through_handles(&m, rounds, touched)));
         });
-        g.bench_function(format!("32 × allocate → drop each, {how}"), |b| {
+        g.bench_function(singles, |b| {
             b.iter_custom(|rounds| timed(|| motion::singles_held(&m, rounds, touched)));
         });
     }
@@ -151,4 +164,19 @@ fn timed(f: impl FnOnce()) -> Duration {
 }
 
 criterion_group!(benches, one_at_a_time, foreign_free, bulk_through_handles, batch_on_two_threads);
-criterion_main!(benches);
+
+/// What `criterion_main!` does (the groups, then criterion's summary), then the targets of
+/// issue #14 from this run's estimates (see the module's doc).
+fn main() {
+    let started = SystemTime::now();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(why) = targets::not_evaluated(&args) {
+        // On stderr: `--list --format terse` prints a list that tools read from stdout.
+        eprintln!("targets (issue #14): not evaluated in this mode: {why}");
+        return;
+    }
+    let estimates = targets::read_estimates(&targets::criterion_dir(), started);
+    println!("\n{}", targets::render(&targets::criterion_targets(&estimates)));
+}

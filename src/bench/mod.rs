@@ -28,6 +28,7 @@ mod isolation;
 pub mod motion;
 mod owned;
 mod report;
+pub mod targets;
 mod timer;
 mod tlb;
 pub mod workloads;

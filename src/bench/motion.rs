@@ -6,7 +6,8 @@
 //! threads with its longest round; network buffers requested on one thread and recycled on
 //! another. Every row runs 32 KiB blocks next to its peers in the same run: the simple
 //! thread-local cache ([`TlsCachePool`]), the crossbeam `ArrayQueue` pool and mimalloc where a
-//! general-purpose allocator makes sense. The targets are in `report.rs`.
+//! general-purpose allocator makes sense. The targets' numbers are in `targets.rs`, the target
+//! table in `report.rs`.
 
 use std::sync::Arc;
 use std::time::Instant;

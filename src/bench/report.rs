@@ -16,6 +16,11 @@ use super::motion::{
     BULK_TOUCHED, BULK_UNTOUCHED, FOREIGN, FOREIGN_FREE, HANDOFF, HANDOFF_PRETEND, HANDOFF_PRETEND_RATIO,
     HANDOFF_RATIO, HANDOFF_REAL, LOCAL_FREE, PRETEND_RATIO, SAME_PRETEND, SINGLES_TOUCHED,
 };
+use super::targets::{
+    BATCH2_LONGEST_ROUND_US, BATCH2_NS_PER_BLOCK, BUFFERS_MBLOCKS_PER_S, BULK_TOUCHED_OVER_SINGLES,
+    BULK_UNTOUCHED_NS_PER_BLOCK, FOREIGN_OVER_LOCAL_FREE, HANDOFF_MBLOCKS_PER_S, HANDOFF_OVER_ARRAY_QUEUE,
+    HANDOFF_OVER_TLS_CACHE, PRETEND_NODES_OVER_SAME, REAL_NODES_OVER_SAME,
+};
 use super::timer::Calibration;
 use super::tlb::TlbResult;
 use super::workloads::Latency;
@@ -171,7 +176,8 @@ pub struct Report {
     pub real_nodes_skipped: Option<String>,
 }
 
-fn fmt(v: f64) -> String {
+/// A figure with 3 significant digits or so (no decimals from 100 up).
+pub(super) fn fmt(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 10.0 {
@@ -382,10 +388,15 @@ impl Report {
         let times = |r: f64| format!("{}×", fmt(r));
         let handoff = self.median(HANDOFF, NUMASEG, k32, 2);
         push(
-            "hand-off one at a time, 32 KiB, same node: at least 80 million blocks per second".into(),
-            handoff.map(|v| (format!("{} M/s", fmt(v)), v >= 80.0)),
+            format!(
+                "hand-off one at a time, 32 KiB, same node: at least {HANDOFF_MBLOCKS_PER_S} million blocks per second"
+            ),
+            handoff.map(|v| (format!("{} M/s", fmt(v)), v >= HANDOFF_MBLOCKS_PER_S)),
         );
-        for (other, at_least) in [("crossbeam ArrayQueue pool", 1.5), ("simple thread-local cache", 1.0)] {
+        for (other, at_least) in [
+            ("crossbeam ArrayQueue pool", HANDOFF_OVER_ARRAY_QUEUE),
+            ("simple thread-local cache", HANDOFF_OVER_TLS_CACHE),
+        ] {
             // The median of the per-round ratios (the contenders' repetitions interleaved); a
             // run without them falls back to the ratio of the medians.
             let r = self
@@ -398,8 +409,10 @@ impl Report {
         }
         let buffers = self.median(HANDOFF, "numaseg network buffers", k32, 2);
         push(
-            "network buffers requested on one thread, recycled on another, one at a time: at least 50 M/s".into(),
-            buffers.map(|v| (format!("{} M/s", fmt(v)), v >= 50.0)),
+            format!(
+                "network buffers requested on one thread, recycled on another, one at a time: at least {BUFFERS_MBLOCKS_PER_S} M/s"
+            ),
+            buffers.map(|v| (format!("{} M/s", fmt(v)), v >= BUFFERS_MBLOCKS_PER_S)),
         );
         // The median of the per-pair ratios (the two rows' repetitions interleaved); a run that
         // has no such row falls back to the ratio of the medians.
@@ -409,53 +422,62 @@ impl Report {
                 .map(|(x, s)| x / s)
         });
         push(
-            "hand-off across pretend nodes: at least 0.8× the same-node figure (heap-backed, pairs of repetitions interleaved)".into(),
-            r.map(|r| (times(r), r >= 0.8)),
+            format!(
+                "hand-off across pretend nodes: at least {PRETEND_NODES_OVER_SAME}× the same-node figure (heap-backed, pairs of repetitions interleaved)"
+            ),
+            r.map(|r| (times(r), r >= PRETEND_NODES_OVER_SAME)),
         );
         let real = self.median(HANDOFF_REAL, NUMASEG, k32, 2);
-        let target = "hand-off across two real nodes: at least 0.8× the same-node figure".to_owned();
+        let target = format!("hand-off across two real nodes: at least {REAL_NODES_OVER_SAME}× the same-node figure");
         match &self.real_nodes_skipped {
             Some(why) => push(format!("{target} (not run: {why})"), None),
-            None => push(target, real.zip(handoff).map(|(x, s)| (times(x / s), x / s >= 0.8))),
+            None => push(target, real.zip(handoff).map(|(x, s)| (times(x / s), x / s >= REAL_NODES_OVER_SAME))),
         }
         let r = self
             .median(FOREIGN, FOREIGN_FREE, k32, 1)
             .zip(self.median(FOREIGN, LOCAL_FREE, k32, 1))
             .map(|(f, l)| f / l);
-        push("foreign free: at most 2× a local free (allocate_on + drop)".into(), r.map(|r| (times(r), r <= 2.0)));
+        push(
+            format!("foreign free: at most {FOREIGN_OVER_LOCAL_FREE}× a local free (allocate_on + drop)"),
+            r.map(|r| (times(r), r <= FOREIGN_OVER_LOCAL_FREE)),
+        );
         let b = self.median(BULK, BULK_UNTOUCHED, k32, 1);
         push(
-            "bulk of 32 through handles, untouched: at most 1.5 ns per block".into(),
-            b.map(|v| (format!("{} ns", fmt(v)), v <= 1.5)),
+            format!("bulk of 32 through handles, untouched: at most {BULK_UNTOUCHED_NS_PER_BLOCK} ns per block"),
+            b.map(|v| (format!("{} ns", fmt(v)), v <= BULK_UNTOUCHED_NS_PER_BLOCK)),
         );
         let r =
             self.median(BULK, BULK_TOUCHED, k32, 1).zip(self.median(BULK, SINGLES_TOUCHED, k32, 1)).map(|(b, p)| b / p);
         push(
             "bulk of 32 through handles, touched: faster per block than the same 32 blocks allocated and dropped one at a time".into(),
-            r.map(|r| (format!("{} of the singles' cost", times(r)), r < 1.0)),
+            r.map(|r| (format!("{} of the singles' cost", times(r)), r < BULK_TOUCHED_OVER_SINGLES)),
         );
         let b = self.median(BATCH2, NUMASEG, k32, 2);
         push(
-            "batch of 1024 touched, 2 threads: at most 8 ns per block".into(),
-            b.map(|v| (format!("{} ns", fmt(v)), v <= 8.0)),
+            format!("batch of 1024 touched, 2 threads: at most {BATCH2_NS_PER_BLOCK} ns per block"),
+            b.map(|v| (format!("{} ns", fmt(v)), v <= BATCH2_NS_PER_BLOCK)),
         );
         // The same, over the rounds the scheduler did not interrupt, and against the simple
         // thread-local cache measured the same way in the same run.
         let clean = self.median(BATCH2_UNPREEMPTED, NUMASEG, k32, 2);
         let tls = self.median(BATCH2_UNPREEMPTED, "simple thread-local cache", k32, 2);
         push(
-            "batch of 1024 touched, 2 threads: at most 8 ns per block in the rounds the scheduler did not interrupt"
-                .into(),
+            format!(
+                "batch of 1024 touched, 2 threads: at most {BATCH2_NS_PER_BLOCK} ns per block in the rounds the scheduler did not interrupt"
+            ),
             clean.map(|v| {
                 let peer = tls.map_or_else(String::new, |t| format!(" (simple thread-local cache {} ns)", fmt(t)));
-                (format!("{} ns{peer}", fmt(v)), v <= 8.0)
+                (format!("{} ns{peer}", fmt(v)), v <= BATCH2_NS_PER_BLOCK)
             }),
         );
         let longest = self.rows.iter().find(|r| r.workload == BATCH2_LONGEST && r.contender == NUMASEG);
         push(
-            "batch of 1024 touched, 2 threads: no round above 100 µs in any repetition".into(),
+            format!("batch of 1024 touched, 2 threads: no round above {BATCH2_LONGEST_ROUND_US} µs in any repetition"),
             longest.map(|l| {
-                (format!("longest {} µs (median over repetitions {})", fmt(l.max), fmt(l.median)), l.max <= 100.0)
+                (
+                    format!("longest {} µs (median over repetitions {})", fmt(l.max), fmt(l.median)),
+                    l.max <= BATCH2_LONGEST_ROUND_US,
+                )
             }),
         );
         // The same, without the rounds that the scheduler interrupted (a time slice of another
@@ -463,7 +485,9 @@ impl Report {
         let clean = self.rows.iter().find(|r| r.workload == BATCH2_LONGEST_UNPREEMPTED && r.contender == NUMASEG);
         let share = self.median(BATCH2_PREEMPTED, NUMASEG, k32, 2);
         push(
-            "batch of 1024 touched, 2 threads: no round above 100 µs that the scheduler did not interrupt".into(),
+            format!(
+                "batch of 1024 touched, 2 threads: no round above {BATCH2_LONGEST_ROUND_US} µs that the scheduler did not interrupt"
+            ),
             clean.map(|l| {
                 (
                     format!(
@@ -471,7 +495,7 @@ impl Report {
                         fmt(l.max),
                         share.map_or_else(|| "?".to_owned(), fmt)
                     ),
-                    l.max <= 100.0,
+                    l.max <= BATCH2_LONGEST_ROUND_US,
                 )
             }),
         );
@@ -725,5 +749,65 @@ impl Report {
             .draw()?;
         root.present()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty_report() -> Report {
+        let machine = Machine {
+            cpu: "test".into(),
+            cpus: 2,
+            kernel: "test".into(),
+            nodes: 1,
+            thp: "never".into(),
+            huge_2m_free: 0,
+        };
+        let opts = BenchOptions::quick();
+        let cal = Calibration { ticks_per_ns: 1.0, overhead_ticks: 0 };
+        Report::new(machine, &opts, &cal, Vec::new(), Vec::new(), Vec::new(), Duration::ZERO)
+    }
+
+    /// The memory-in-motion target lines read their numbers from `targets.rs` and still say what
+    /// they said when the numbers were literals here; with no rows, none is measured.
+    #[test]
+    fn motion_target_lines_keep_their_wording() {
+        let mut lines = Vec::new();
+        empty_report().evaluate_motion(&mut |target, measured| lines.push((target, measured)));
+        let expected = [
+            "hand-off one at a time, 32 KiB, same node: at least 80 million blocks per second",
+            "hand-off one at a time, 32 KiB, same node: at least 1.5× crossbeam ArrayQueue pool",
+            "hand-off one at a time, 32 KiB, same node: at least 1× simple thread-local cache",
+            "network buffers requested on one thread, recycled on another, one at a time: at least 50 M/s",
+            "hand-off across pretend nodes: at least 0.8× the same-node figure (heap-backed, pairs of repetitions interleaved)",
+            "hand-off across two real nodes: at least 0.8× the same-node figure",
+            "foreign free: at most 2× a local free (allocate_on + drop)",
+            "bulk of 32 through handles, untouched: at most 1.5 ns per block",
+            "bulk of 32 through handles, touched: faster per block than the same 32 blocks allocated and dropped one at a time",
+            "batch of 1024 touched, 2 threads: at most 8 ns per block",
+            "batch of 1024 touched, 2 threads: at most 8 ns per block in the rounds the scheduler did not interrupt",
+            "batch of 1024 touched, 2 threads: no round above 100 µs in any repetition",
+            "batch of 1024 touched, 2 threads: no round above 100 µs that the scheduler did not interrupt",
+        ];
+        let targets: Vec<&str> = lines.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(targets, expected);
+        assert!(lines.iter().all(|(_, m)| m.is_none()), "nothing measured: {lines:?}");
+    }
+
+    /// A measured row is judged against the shared threshold: at the threshold it is met, just
+    /// below it missed.
+    #[test]
+    fn motion_targets_are_judged_against_the_shared_thresholds() {
+        for (rate, met) in [(super::HANDOFF_MBLOCKS_PER_S, true), (super::HANDOFF_MBLOCKS_PER_S - 0.1, false)] {
+            let mut report = empty_report();
+            report.rows.push(Row::new(HANDOFF, NUMASEG, 32 << 10, 2, "Mblocks/s", &[rate]));
+            let mut first = None;
+            report.evaluate_motion(&mut |_, measured| {
+                first.get_or_insert(measured);
+            });
+            assert_eq!(first.flatten().map(|(_, ok)| ok), Some(met), "{rate} M/s");
+        }
     }
 }
