@@ -64,8 +64,8 @@ unsafe impl Allocator for NodeAllocator<'_> {
         let class = self.class(layout).ok_or(AllocError)?;
         // The thread's cache (home node) or its outbox for this node, else the node directly.
         let (entry, got) = match cache::allocate_at(self.core, class, self.node_index) {
+            cache::At::Got(entry) => (entry, self.node_index),
             cache::At::Home => cache::allocate(self.core, class).map_err(|_| AllocError)?,
-            cache::At::Sent(entry) => (entry, self.node_index),
             cache::At::Miss => self.core.allocate_direct(self.node_index, class, false).map_err(|_| AllocError)?,
         };
         if got != self.node_index {

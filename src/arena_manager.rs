@@ -183,13 +183,19 @@ impl ArenaManager {
     ///
     /// # Errors
     /// [`AllocError::UnknownNode`], and as [`ArenaManager::allocate`].
-    #[inline]
+    #[inline(always)]
     pub fn allocate_on(&self, node: NodeId, size: usize) -> Result<Segment<'_>, AllocError> {
         let class = self.class_for(size)?;
         let node_index = self.core.node_index(node)?;
         // The thread's cache when `node` is its home; else its outbox for `node` (what it freed
         // there and has not sent home yet).
         match cache::allocate_at(&self.core, class, node_index) {
+            cache::At::Got(entry) => {
+                self.clear_on_allocate(class, &[entry]);
+                // SAFETY: the cache or the outbox handed over an exclusive entry of `class` on
+                // `node_index`.
+                return Ok(unsafe { Segment::from_entry(&self.core, entry, class, node_index) });
+            }
             cache::At::Home => {
                 let (entry, got) = cache::allocate(&self.core, class)?;
                 if got == node_index {
@@ -202,11 +208,6 @@ impl ArenaManager {
                 }
                 // The home node was out of budget and the cache went remote: not what was asked.
                 drop(segment);
-            }
-            cache::At::Sent(entry) => {
-                self.clear_on_allocate(class, &[entry]);
-                // SAFETY: the outbox handed over an exclusive entry of `class` on `node_index`.
-                return Ok(unsafe { Segment::from_entry(&self.core, entry, class, node_index) });
             }
             cache::At::Miss => {}
         }

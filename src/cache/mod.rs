@@ -758,42 +758,79 @@ pub(crate) fn free_into_stack(
     back
 }
 
-/// Where [`allocate_at`] found a segment of another node.
+/// Where [`allocate_at`] found a segment of the node asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum At {
-    /// The node asked for is the thread's home: allocate through the cache ([`allocate`]).
+    /// An entry of the node asked for: from the thread's cache when the node is its home, else
+    /// from the thread's outbox for that node.
+    Got(Entry),
+    /// The node asked for is the thread's home, but its stack of the class is empty (or not in
+    /// use yet): allocate through the cache's refill ([`allocate`]).
     Home,
-    /// An entry of the node asked for, from the thread's outbox for it.
-    Sent(Entry),
     /// Neither (or the thread has no cache): go to the node directly.
     Miss,
 }
 
-/// One thread-local lookup for an allocation on `node_index`: [`At::Home`] when it is the thread's
-/// home; else an entry from the thread's outbox for that node — what this thread freed there
-/// and has not sent home yet, else half an outbox taken from one batch of that node's pool.
+/// One thread-local lookup for an allocation on `node_index`: a pop from the thread's cache
+/// when it is the thread's home ([`At::Home`] if that stack is empty); else an entry from the
+/// thread's outbox for that node — what this thread freed there and has not sent home yet, else
+/// half an outbox taken from one batch of that node's pool.
 #[inline]
 pub(crate) fn allocate_at(core: &CachedCore, class: SizeClass, node_index: NodeIndex) -> At {
     let slot = last_slot(core);
-    if !slot.is_null() {
-        // SAFETY: as in `allocate`.
-        let slot = unsafe { &*slot };
-        // SAFETY: as in `allocate` (a read of the owner's own field).
-        if slot.private.with_mut(|p| unsafe { (*p).home }) == node_index {
-            return At::Home;
-        }
+    if slot.is_null() {
+        return allocate_elsewhere(core, class, node_index);
     }
-    allocate_elsewhere(core, class, node_index)
+    // SAFETY: as in `allocate`.
+    let slot = unsafe { &*slot };
+    let home = slot.private.with_mut(|p| {
+        // SAFETY: as in `allocate`.
+        let p = unsafe { &mut *p };
+        (p.home == node_index).then(|| p.classes[class.index()].pop())
+    });
+    match home {
+        Some(Some(entry)) => {
+            slot.counters[class.index()].allocs.bump(1);
+            At::Got(entry)
+        }
+        Some(None) => At::Home,
+        // A node other than the home of the last-used slot: its outbox, without a second lookup.
+        None => allocate_sent(core, slot, class, node_index),
+    }
 }
 
-/// [`allocate_at`] for a node that is not the last-used slot's home.
+/// [`allocate_at`] for another node than the home of `slot`, the calling thread's last-used
+/// slot for `core`: an entry from its outbox for that node (a foreign free's reuse: the
+/// allocation half of a hand-off across nodes), else [`At::Miss`].
+#[inline(never)]
+fn allocate_sent(core: &CachedCore, slot: &CacheSlot, class: SizeClass, node_index: NodeIndex) -> At {
+    // SAFETY: as in `allocate`: `slot` is the calling thread's own, reached not re-entrantly.
+    match slot.private.with_mut(|p| unsafe { (*p).pop_sent(core, slot, class, node_index) }) {
+        Some(entry) => At::Got(entry),
+        None => refill_sent(core, slot, class, node_index),
+    }
+}
+
+/// [`allocate_sent`] when the outbox for `node_index` is empty (or not created yet): the refill
+/// from one batch of that node's pool. Out of line, so that the pop above keeps a short
+/// prologue.
+#[cold]
+#[inline(never)]
+fn refill_sent(core: &CachedCore, slot: &CacheSlot, class: SizeClass, node_index: NodeIndex) -> At {
+    // SAFETY: as in `allocate_sent`.
+    slot.private.with_mut(|p| unsafe { (*p).take_sent(core, slot, class, node_index) }).map_or(At::Miss, At::Got)
+}
+
+/// [`allocate_at`] when `core` is not the calling thread's last-used manager (or it has no
+/// cache yet): the slot lookup first.
+#[cold]
 #[inline(never)]
 fn allocate_elsewhere(core: &CachedCore, class: SizeClass, node_index: NodeIndex) -> At {
     with_slot(core, |slot, p| {
         if p.home == node_index {
             At::Home
         } else {
-            p.take_sent(core, slot, class, node_index).map_or(At::Miss, At::Sent)
+            p.take_sent(core, slot, class, node_index).map_or(At::Miss, At::Got)
         }
     })
     .unwrap_or(At::Miss)
@@ -1157,6 +1194,24 @@ impl PrivateCache {
             batch.truncate(from);
             core.push_batch_home(batch, class, node_index);
         }
+        let entry = outbox.pop()?;
+        slot.outboxed[i].set(outbox.len() as u64);
+        crate::expensive_check!(self.outbox_valid(core, i));
+        Some(entry)
+    }
+
+    /// [`Self::take_sent`]'s common case, for the caller to inline: the newest entry of the
+    /// outbox for `node_index`, if that outbox exists and is not empty (no refill).
+    #[inline(always)]
+    fn pop_sent(
+        &mut self,
+        core: &CachedCore,
+        slot: &CacheSlot,
+        class: SizeClass,
+        node_index: NodeIndex,
+    ) -> Option<Entry> {
+        let i = node_index.get() * MAX_CLASSES + class.index();
+        let outbox = self.outboxes.get_mut(i)?;
         let entry = outbox.pop()?;
         slot.outboxed[i].set(outbox.len() as u64);
         crate::expensive_check!(self.outbox_valid(core, i));

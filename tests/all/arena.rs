@@ -275,6 +275,43 @@ fn foreign_frees_go_home_in_batches_and_at_thread_exit() {
 }
 
 #[test]
+fn allocate_on_another_node_reuses_the_newest_foreign_free_and_the_stats_follow() {
+    // A node-0 thread frees five segments of node 1 (into its outbox for node 1), then asks for
+    // one on node 1: it gets the one it freed last, still warm, and the stats count it as used
+    // again, no longer as cached in the outbox.
+    let m = ArenaManager::heap_backed(&Config::default(), 2).unwrap();
+    let class = 3; // 32 KiB
+    let segments: Vec<_> = std::thread::scope(|s| {
+        s.spawn(|| {
+            m.set_thread_node(NodeId::new(1)).unwrap();
+            (0..10).map(|_| m.allocate(32 << 10).unwrap()).collect()
+        })
+        .join()
+        .unwrap()
+    });
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            m.set_thread_node(NodeId::new(0)).unwrap();
+            let on_1 = || m.stats().node(NodeId::new(1)).unwrap().classes[class].clone();
+            let mut segments = segments;
+            let last = segments[4].as_ptr();
+            segments.drain(..5).for_each(drop);
+            let c = on_1();
+            assert_eq!((c.cached_segments, c.used_segments), (5, 5), "five in the outbox: {c:#?}");
+            let again = m.allocate_on(NodeId::new(1), 32 << 10).unwrap();
+            assert_eq!(again.as_ptr(), last, "the newest foreign free comes back first");
+            let c = on_1();
+            assert_eq!((c.cached_segments, c.used_segments), (4, 6), "taken out of the outbox: {c:#?}");
+            drop(again);
+            drop(segments);
+        })
+        .join()
+        .unwrap();
+    });
+    assert_eq!(m.stats().used_segments(), 0);
+}
+
+#[test]
 fn an_outbox_goes_home_at_the_second_scan_of_its_threads_slow_path_events() {
     // The outbox's bound in time (`docs/ARCHITECTURE.md`, *Free*): an outbox non-empty at two
     // consecutive idleness scans of its thread — one every `SCAN_INTERVAL` = 64 slow-path
