@@ -36,8 +36,12 @@ for bin in "${bins[@]}"; do
   "$vm" -- "$bin" --test-threads=1
 done
 echo "=== guest: numaseg soak across 4 nodes (80 s: churn, cross-node frees, stealing, buffers, threads)"
-# Small regions and a small retained amount: the guest has 512 MiB per node.
-"$vm" --env NUMASEG_REGION_SIZE=4MiB --env NUMASEG_RETAIN_FREE=8MiB -- \
+# Small regions, a small retained amount and small thread caches: the guest has 512 MiB per node.
+# A node pool may keep up to a cache's worth per class (NUMASEG_CACHE_BYTES, 32 MiB by default),
+# so with the default caches the pools of 4 nodes × 8 classes were still filling at the end of
+# the 80 s and the RSS bound (warm level + 25 % + 64 MiB) tripped on their filling, not on a leak
+# (docs/RELIABILITY.md, *Long runs*); with 4 MiB caches RSS is flat from round 10.
+"$vm" --env NUMASEG_REGION_SIZE=4MiB --env NUMASEG_RETAIN_FREE=8MiB --env NUMASEG_CACHE_BYTES=4MiB -- \
   target/release/numaseg soak --seconds 80 --round-ms 2000 --warm-rounds 15 2>&1 | grep -v ' WARN ' | tail -n 3
 echo "=== guest: numaseg bench --only-motion --quick (correctness only: emulated timing is meaningless)"
 # The hand-off rows with producer and consumer pinned to CPUs of two real nodes must run, and the
