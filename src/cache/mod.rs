@@ -61,20 +61,13 @@ use crate::sync::deque::Worker;
 pub(crate) struct CachedCore {
     core: Core,
     pub(crate) registry: Registry,
-    /// Each class's outbox threshold ([`PrivateCache::outbox_batch`]), worked out once: the
-    /// foreign free's push compares with it (one load where the computation took six
-    /// instructions and two registers).
-    outbox_batch: [usize; MAX_CLASSES],
 }
 
 impl CachedCore {
     /// Puts a registry of thread caches in front of `core`.
     pub(crate) fn new(core: Core) -> Self {
         let registry = Registry::new(core.all_nodes().len());
-        let outbox_batch = std::array::from_fn(|i| {
-            SizeClass::from_index(i).map_or(0, |class| sizing::batch(core.max_capacity(class)).min(sizing::OUTBOX_MAX))
-        });
-        Self { core, registry, outbox_batch }
+        Self { core, registry }
     }
 }
 
@@ -1109,9 +1102,8 @@ impl PrivateCache {
 
     /// The outbox threshold of `class`: half the class's largest capacity, at most
     /// [`sizing::OUTBOX_MAX`].
-    #[inline(always)]
     fn outbox_batch(core: &CachedCore, class: SizeClass) -> usize {
-        core.outbox_batch[class.index()]
+        sizing::batch(core.max_capacity(class)).min(sizing::OUTBOX_MAX)
     }
 
     /// The outboxes' invariant for outbox `i`: it holds fewer entries than its threshold (a full
@@ -1144,17 +1136,14 @@ impl PrivateCache {
             return false;
         }
         let i = node_index.get() * MAX_CLASSES + class.index();
-        // Outboxes and their gauges come in equal numbers (nodes × classes): looked up with `get`,
-        // so that this path has no panic branch, whose call made it save and restore five
-        // registers on every foreign free.
-        let (Some(outbox), Some(gauge)) = (self.outboxes.get_mut(i), slot.outboxed.get(i)) else { return false };
+        let Some(outbox) = self.outboxes.get_mut(i) else { return false };
         // Below the threshold after the push, so no flush is due; an outbox in use has room for
         // its threshold (`outbox_valid`), so the push never reallocates.
         if outbox.len() + 1 >= Self::outbox_batch(core, class) || outbox.len() == outbox.capacity() {
             return false;
         }
         outbox.push(entry);
-        gauge.set(outbox.len() as u64);
+        slot.outboxed[i].set(outbox.len() as u64);
         crate::expensive_check!(self.outbox_valid(core, i));
         slot.counters[class.index()].foreign_frees.bump(1);
         self.events += 1;
@@ -1222,10 +1211,9 @@ impl PrivateCache {
         node_index: NodeIndex,
     ) -> Option<Entry> {
         let i = node_index.get() * MAX_CLASSES + class.index();
-        // `get` for both, as in `send_fast`: no panic branch on this path.
-        let (outbox, gauge) = (self.outboxes.get_mut(i)?, slot.outboxed.get(i)?);
+        let outbox = self.outboxes.get_mut(i)?;
         let entry = outbox.pop()?;
-        gauge.set(outbox.len() as u64);
+        slot.outboxed[i].set(outbox.len() as u64);
         crate::expensive_check!(self.outbox_valid(core, i));
         Some(entry)
     }
