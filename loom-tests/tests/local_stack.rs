@@ -216,8 +216,8 @@ fn the_requesters_recycle_racing_an_inbox_flush_leaves_an_exact_count() {
 
 /// As above, with the requester descheduled before its push, so that the chain is on the stack
 /// when it first loads the head (mutant `try_push_slot#1 Acquire->Relaxed`: the same stale depth).
-/// The yield is what a preemption there would be; loom's bounded search does not place one
-/// before the first load of the head in the model above.
+/// The yield is what a preemption there would be; at bound 1, loom's search of the model above
+/// did not place one before the first load of the head.
 #[test]
 fn the_requesters_recycle_after_an_inbox_flush_leaves_an_exact_count() {
     model(|| requester_recycle_racing_a_flush(true));
