@@ -31,7 +31,8 @@
 //! inbox, and a full inbox is pushed by its recycler as one chain. So the two-recycles model
 //! above no longer races two lock-free pushes (its recycler's buffer waits in the inbox), and
 //! the lock-free push's head loads (`try_push_slot#1`/`#2`) are checked by a requester thread
-//! racing a flush of the full inbox instead.
+//! racing a flush of the full inbox instead, and the chain's (`try_push_chain#1`/`#2`) by the
+//! mirror of those models, the flush coming second.
 #![cfg(loom)]
 
 use loom::sync::Arc;
@@ -256,4 +257,42 @@ fn requester_recycle_racing_a_flush(yield_first: bool) {
     assert_distinct(&pool, &[], 4);
     drop(pool);
     assert_network_back(&m, n);
+}
+
+/// The mirror of the two models above: the flush comes second, so the chain's push reads the top
+/// the requester's push put there (b, on d: depth 2) and bases its depths on it. It loads the
+/// head with `Acquire` for that; `Relaxed` (mutant `try_push_chain#1 Acquire->Relaxed`), it can
+/// read b's depth from when b was lent (1) and the count says 4 where 5 are idle. The flusher
+/// yields before its recycle, so that the requester's push comes first.
+#[test]
+fn an_inbox_flush_after_the_requesters_recycle_leaves_an_exact_count() {
+    model(|| {
+        let (m, n) = tiny_network(5);
+        let pool = Arc::new(n.create_buffer_pool(5, 5).expect("pool"));
+        let held: Vec<_> = (0..3).map(|_| pool.request_buffer().expect("live").expect("within size")).collect();
+        let [c, x, y] = <[_; 3]>::try_from(held).expect("three");
+        let requester = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || {
+                // Both lent (pushed onto the empty stack, depth 1, and popped): this thread is the
+                // requester now.
+                let d = pool.request_buffer().expect("live").expect("the fourth, lent");
+                let b = pool.request_buffer().expect("live").expect("the fifth, lent");
+                drop(d); // the stack: [d]
+                loom::thread::spawn(move || drop((x, y))).join().expect("recycler");
+                let flusher = loom::thread::spawn(move || {
+                    loom::thread::yield_now();
+                    drop(c); // the inbox full: c, x and y as one chain
+                });
+                drop(b); // onto d: depth 2
+                flusher.join().expect("flusher");
+            })
+        };
+        requester.join().expect("requester");
+        assert_eq!(pool.available_buffers(), 5, "every buffer idle");
+        assert_count_exact(&pool);
+        assert_distinct(&pool, &[], 5);
+        drop(pool);
+        assert_network_back(&m, n);
+    });
 }
