@@ -25,6 +25,14 @@
 //! `Acquire`, the depth's `Release`/`Acquire` and the second head read together guarantee that.
 //! The checks are what a user sees: after the threads are done the count equals the buffers a
 //! pool hands out; while they run, it never exceeds the most buffers that were ever idle.
+//!
+//! Since the inbox ("The inbox" in local.rs) only the pool's requester (the thread that last
+//! found the stack empty) pushes a recycle lock-free; a recycle on another thread goes into the
+//! inbox, and a full inbox is pushed by its recycler as one chain. So the two-recycles model
+//! above no longer races two lock-free pushes (its recycler's buffer waits in the inbox), and
+//! the lock-free push's head loads (`try_push_slot#1`/`#2`) are checked by a requester thread
+//! racing a flush of the full inbox instead, and the chain's (`try_push_chain#1`/`#2`) by the
+//! mirror of those models, the flush coming second.
 #![cfg(loom)]
 
 use loom::sync::Arc;
@@ -190,6 +198,100 @@ fn a_buffer_lent_while_another_is_recycled_never_inflates_the_count() {
         // x is on the stack, unless the requester took y before x was lent.
         assert_count_exact(&pool);
         drop(got);
+        drop(pool);
+        assert_network_back(&m, n);
+    });
+}
+
+/// The requester's recycle (the lock-free push, on the thread that last found the stack empty)
+/// racing another thread's recycle that finds the inbox full and pushes it with its own buffer
+/// as one chain, c on top. The requester's push reads the top the chain put there and must read
+/// c's new depth: it loads the head with `Acquire` for that, and reloads it with `Acquire` when
+/// its compare-and-swap fails because the chain got in first (mutant `try_push_slot#2
+/// Acquire->Relaxed`: the push reads c's depth from when c was lent, 1, and the count says 2
+/// where 4 are idle).
+#[test]
+fn the_requesters_recycle_racing_an_inbox_flush_leaves_an_exact_count() {
+    model(|| requester_recycle_racing_a_flush(false));
+}
+
+/// As above, with the requester descheduled before its push, so that the chain is on the stack
+/// when it first loads the head (mutant `try_push_slot#1 Acquire->Relaxed`: the same stale depth).
+/// The yield is what a preemption there would be; at bound 1, loom's search of the model above
+/// did not place one before the first load of the head.
+#[test]
+fn the_requesters_recycle_after_an_inbox_flush_leaves_an_exact_count() {
+    model(|| requester_recycle_racing_a_flush(true));
+}
+
+/// Four buffers: three lent to this thread (each pushed onto the empty stack, depth 1, and
+/// popped), the fourth to a requester thread; two recycled into the inbox, which is then full
+/// (two entries under loom); the third recycled by a flusher thread while the requester
+/// recycles the fourth. The requester is a thread of its own that never yields before the race
+/// (unless `yield_first`, after it has read nothing of c): loom offers a thread an older value
+/// only if the thread has not seen it before its last yield.
+fn requester_recycle_racing_a_flush(yield_first: bool) {
+    let (m, n) = tiny_network(4);
+    let pool = Arc::new(n.create_buffer_pool(4, 4).expect("pool"));
+    let held: Vec<_> = (0..3).map(|_| pool.request_buffer().expect("live").expect("within size")).collect();
+    let [c, x, y] = <[_; 3]>::try_from(held).expect("three");
+    let requester = {
+        let pool = Arc::clone(&pool);
+        loom::thread::spawn(move || {
+            // Finds the stack and the inbox empty: this thread is the requester now.
+            let b = pool.request_buffer().expect("live").expect("the fourth, lent");
+            // Recycled on another thread: into the inbox, which is then full.
+            loom::thread::spawn(move || drop((x, y))).join().expect("recycler");
+            // Finds the inbox full: pushes c, x and y onto the stack as one chain, c on top.
+            let flusher = loom::thread::spawn(move || drop(c));
+            if yield_first {
+                loom::thread::yield_now();
+            }
+            drop(b); // the requester's thread: the lock-free push
+            flusher.join().expect("flusher");
+        })
+    };
+    requester.join().expect("requester");
+    assert_eq!(pool.available_buffers(), 4, "every buffer idle");
+    assert_count_exact(&pool);
+    assert_distinct(&pool, &[], 4);
+    drop(pool);
+    assert_network_back(&m, n);
+}
+
+/// The mirror of the two models above: the flush comes second, so the chain's push reads the top
+/// the requester's push put there (b, on d: depth 2) and bases its depths on it. It loads the
+/// head with `Acquire` for that; `Relaxed` (mutant `try_push_chain#1 Acquire->Relaxed`), it can
+/// read b's depth from when b was lent (1) and the count says 4 where 5 are idle. The flusher
+/// yields before its recycle, so that the requester's push comes first.
+#[test]
+fn an_inbox_flush_after_the_requesters_recycle_leaves_an_exact_count() {
+    model(|| {
+        let (m, n) = tiny_network(5);
+        let pool = Arc::new(n.create_buffer_pool(5, 5).expect("pool"));
+        let held: Vec<_> = (0..3).map(|_| pool.request_buffer().expect("live").expect("within size")).collect();
+        let [c, x, y] = <[_; 3]>::try_from(held).expect("three");
+        let requester = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || {
+                // Both lent (pushed onto the empty stack, depth 1, and popped): this thread is the
+                // requester now.
+                let d = pool.request_buffer().expect("live").expect("the fourth, lent");
+                let b = pool.request_buffer().expect("live").expect("the fifth, lent");
+                drop(d); // the stack: [d]
+                loom::thread::spawn(move || drop((x, y))).join().expect("recycler");
+                let flusher = loom::thread::spawn(move || {
+                    loom::thread::yield_now();
+                    drop(c); // the inbox full: c, x and y as one chain
+                });
+                drop(b); // onto d: depth 2
+                flusher.join().expect("flusher");
+            })
+        };
+        requester.join().expect("requester");
+        assert_eq!(pool.available_buffers(), 5, "every buffer idle");
+        assert_count_exact(&pool);
+        assert_distinct(&pool, &[], 5);
         drop(pool);
         assert_network_back(&m, n);
     });
