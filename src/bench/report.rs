@@ -16,11 +16,7 @@ use super::motion::{
     BULK_TOUCHED, BULK_UNTOUCHED, FOREIGN, FOREIGN_FREE, HANDOFF, HANDOFF_PRETEND, HANDOFF_PRETEND_RATIO,
     HANDOFF_RATIO, HANDOFF_REAL, LOCAL_FREE, PRETEND_RATIO, SAME_PRETEND, SINGLES_TOUCHED,
 };
-use super::targets::{
-    BATCH2_LONGEST_ROUND_US, BATCH2_NS_PER_BLOCK, BUFFERS_MBLOCKS_PER_S, BULK_TOUCHED_OVER_SINGLES,
-    BULK_UNTOUCHED_NS_PER_BLOCK, FOREIGN_OVER_LOCAL_FREE, HANDOFF_MBLOCKS_PER_S, HANDOFF_OVER_ARRAY_QUEUE,
-    HANDOFF_OVER_TLS_CACHE, PRETEND_NODES_OVER_SAME, REAL_NODES_OVER_SAME,
-};
+use super::targets::{BATCH2_LONGEST_ROUND_US, BATCH2_NS_PER_BLOCK, MotionFigures, motion_lines};
 use super::timer::Calibration;
 use super::tlb::TlbResult;
 use super::workloads::Latency;
@@ -385,78 +381,41 @@ impl Report {
     /// where the issue gives one.
     fn evaluate_motion(&self, push: &mut impl FnMut(String, Option<(String, bool)>)) {
         let k32 = 32 << 10;
-        let times = |r: f64| format!("{}×", fmt(r));
         let handoff = self.median(HANDOFF, NUMASEG, k32, 2);
-        push(
-            format!(
-                "hand-off one at a time, 32 KiB, same node: at least {HANDOFF_MBLOCKS_PER_S} million blocks per second"
-            ),
-            handoff.map(|v| (format!("{} M/s", fmt(v)), v >= HANDOFF_MBLOCKS_PER_S)),
-        );
-        for (other, at_least) in [
-            ("crossbeam ArrayQueue pool", HANDOFF_OVER_ARRAY_QUEUE),
-            ("simple thread-local cache", HANDOFF_OVER_TLS_CACHE),
-        ] {
-            // The median of the per-round ratios (the contenders' repetitions interleaved); a
-            // run without them falls back to the ratio of the medians.
-            let r = self
-                .median(HANDOFF_RATIO, &format!("{NUMASEG} over {other}"), k32, 2)
-                .or_else(|| handoff.zip(self.median(HANDOFF, other, k32, 2)).map(|(n, o)| n / o));
-            push(
-                format!("hand-off one at a time, 32 KiB, same node: at least {at_least}× {other}"),
-                r.map(|r| (times(r), r >= at_least)),
-            );
-        }
-        let buffers = self.median(HANDOFF, "numaseg network buffers", k32, 2);
-        push(
-            format!(
-                "network buffers requested on one thread, recycled on another, one at a time: at least {BUFFERS_MBLOCKS_PER_S} M/s"
-            ),
-            buffers.map(|v| (format!("{} M/s", fmt(v)), v >= BUFFERS_MBLOCKS_PER_S)),
-        );
-        // The median of the per-pair ratios (the two rows' repetitions interleaved); a run that
-        // has no such row falls back to the ratio of the medians.
-        let r = self.median(HANDOFF_PRETEND_RATIO, PRETEND_RATIO, k32, 2).or_else(|| {
-            self.median(HANDOFF_PRETEND, ACROSS_PRETEND, k32, 2)
-                .zip(self.median(HANDOFF_PRETEND, SAME_PRETEND, k32, 2))
-                .map(|(x, s)| x / s)
-        });
-        push(
-            format!(
-                "hand-off across pretend nodes: at least {PRETEND_NODES_OVER_SAME}× the same-node figure (heap-backed, pairs of repetitions interleaved)"
-            ),
-            r.map(|r| (times(r), r >= PRETEND_NODES_OVER_SAME)),
-        );
-        let real = self.median(HANDOFF_REAL, NUMASEG, k32, 2);
-        let target = format!("hand-off across two real nodes: at least {REAL_NODES_OVER_SAME}× the same-node figure");
-        match &self.real_nodes_skipped {
-            Some(why) => push(format!("{target} (not run: {why})"), None),
-            None => push(target, real.zip(handoff).map(|(x, s)| (times(x / s), x / s >= REAL_NODES_OVER_SAME))),
-        }
-        let r = self
-            .median(FOREIGN, FOREIGN_FREE, k32, 1)
-            .zip(self.median(FOREIGN, LOCAL_FREE, k32, 1))
-            .map(|(f, l)| f / l);
-        push(
-            format!("foreign free: at most {FOREIGN_OVER_LOCAL_FREE}× a local free (allocate_on + drop)"),
-            r.map(|r| (times(r), r <= FOREIGN_OVER_LOCAL_FREE)),
-        );
-        let b = self.median(BULK, BULK_UNTOUCHED, k32, 1);
-        push(
-            format!("bulk of 32 through handles, untouched: at most {BULK_UNTOUCHED_NS_PER_BLOCK} ns per block"),
-            b.map(|v| (format!("{} ns", fmt(v)), v <= BULK_UNTOUCHED_NS_PER_BLOCK)),
-        );
-        let r =
-            self.median(BULK, BULK_TOUCHED, k32, 1).zip(self.median(BULK, SINGLES_TOUCHED, k32, 1)).map(|(b, p)| b / p);
-        push(
-            "bulk of 32 through handles, touched: faster per block than the same 32 blocks allocated and dropped one at a time".into(),
-            r.map(|r| (format!("{} of the singles' cost", times(r)), r < BULK_TOUCHED_OVER_SINGLES)),
-        );
-        let b = self.median(BATCH2, NUMASEG, k32, 2);
-        push(
-            format!("batch of 1024 touched, 2 threads: at most {BATCH2_NS_PER_BLOCK} ns per block"),
-            b.map(|v| (format!("{} ns", fmt(v)), v <= BATCH2_NS_PER_BLOCK)),
-        );
+        // The median of the per-round ratios (the contenders' repetitions interleaved); a run
+        // without them falls back to the ratio of the medians.
+        let over = |other: &str| {
+            self.median(HANDOFF_RATIO, &format!("{NUMASEG} over {other}"), k32, 2)
+                .or_else(|| handoff.zip(self.median(HANDOFF, other, k32, 2)).map(|(n, o)| n / o))
+        };
+        let figures = MotionFigures {
+            handoff,
+            over_array_queue: over("crossbeam ArrayQueue pool"),
+            over_tls_cache: over("simple thread-local cache"),
+            buffers: self.median(HANDOFF, "numaseg network buffers", k32, 2),
+            // The median of the per-pair ratios (the two rows' repetitions interleaved); a run
+            // that has no such row falls back to the ratio of the medians.
+            pretend: self.median(HANDOFF_PRETEND_RATIO, PRETEND_RATIO, k32, 2).or_else(|| {
+                self.median(HANDOFF_PRETEND, ACROSS_PRETEND, k32, 2)
+                    .zip(self.median(HANDOFF_PRETEND, SAME_PRETEND, k32, 2))
+                    .map(|(x, s)| x / s)
+            }),
+            pretend_how: "heap-backed, pairs of repetitions interleaved",
+            real: self.median(HANDOFF_REAL, NUMASEG, k32, 2).zip(handoff).map(|(x, s)| x / s),
+            real_skipped: self.real_nodes_skipped.clone(),
+            foreign: self
+                .median(FOREIGN, FOREIGN_FREE, k32, 1)
+                .zip(self.median(FOREIGN, LOCAL_FREE, k32, 1))
+                .map(|(f, l)| f / l),
+            bulk_untouched: self.median(BULK, BULK_UNTOUCHED, k32, 1),
+            bulk_touched: self
+                .median(BULK, BULK_TOUCHED, k32, 1)
+                .zip(self.median(BULK, SINGLES_TOUCHED, k32, 1))
+                .map(|(b, p)| b / p),
+            batch2: self.median(BATCH2, NUMASEG, k32, 2),
+            batch2_peer: None,
+        };
+        motion_lines(&figures, push);
         // The same, over the rounds the scheduler did not interrupt, and against the simple
         // thread-local cache measured the same way in the same run.
         let clean = self.median(BATCH2_UNPREEMPTED, NUMASEG, k32, 2);
@@ -800,7 +759,10 @@ mod tests {
     /// below it missed.
     #[test]
     fn motion_targets_are_judged_against_the_shared_thresholds() {
-        for (rate, met) in [(super::HANDOFF_MBLOCKS_PER_S, true), (super::HANDOFF_MBLOCKS_PER_S - 0.1, false)] {
+        for (rate, met) in [
+            (crate::bench::targets::HANDOFF_MBLOCKS_PER_S, true),
+            (crate::bench::targets::HANDOFF_MBLOCKS_PER_S - 0.1, false),
+        ] {
             let mut report = empty_report();
             report.rows.push(Row::new(HANDOFF, NUMASEG, 32 << 10, 2, "Mblocks/s", &[rate]));
             let mut first = None;

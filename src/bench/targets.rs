@@ -151,6 +151,100 @@ impl CriterionEstimate {
     }
 }
 
+/// The figures the memory-in-motion target lines judge, wherever they were measured
+/// (`numaseg bench`'s medians, criterion's estimates): rates in million blocks per second,
+/// costs in nanoseconds per block, ratios between figures of one run; `None` where a figure was
+/// not measured.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct MotionFigures {
+    /// One-at-a-time hand-off on one node (M/s).
+    pub(crate) handoff: Option<f64>,
+    /// The hand-off over the crossbeam `ArrayQueue` pool's.
+    pub(crate) over_array_queue: Option<f64>,
+    /// The hand-off over the simple thread-local cache's.
+    pub(crate) over_tls_cache: Option<f64>,
+    /// Network buffers requested on one thread, recycled on another (M/s).
+    pub(crate) buffers: Option<f64>,
+    /// Across two pretend nodes over the same node.
+    pub(crate) pretend: Option<f64>,
+    /// How the pretend-node ratio was taken, for its line (in parentheses).
+    pub(crate) pretend_how: &'static str,
+    /// Across two real nodes over the same node.
+    pub(crate) real: Option<f64>,
+    /// Why the real-node rows did not run, if they did not.
+    pub(crate) real_skipped: Option<String>,
+    /// Foreign free over local free.
+    pub(crate) foreign: Option<f64>,
+    /// Bulk of 32 through handles, untouched (ns per block).
+    pub(crate) bulk_untouched: Option<f64>,
+    /// Bulk of 32 through handles, touched, over the same 32 blocks one at a time.
+    pub(crate) bulk_touched: Option<f64>,
+    /// Batch of 1024 touched on 2 threads (ns per block).
+    pub(crate) batch2: Option<f64>,
+    /// The simple thread-local cache's figure beside [`Self::batch2`], if the line shows it.
+    pub(crate) batch2_peer: Option<f64>,
+}
+
+/// The memory-in-motion target lines both reports share, judged against the numbers above: each
+/// goes to `push` as its wording and, if measured, what was measured and whether it was met.
+/// (`numaseg bench` adds the batch's lines over rounds, which criterion does not see.)
+pub(crate) fn motion_lines(f: &MotionFigures, push: &mut impl FnMut(String, Option<(String, bool)>)) {
+    let times = |r: f64| format!("{}×", fmt(r));
+    push(
+        format!(
+            "hand-off one at a time, 32 KiB, same node: at least {HANDOFF_MBLOCKS_PER_S} million blocks per second"
+        ),
+        f.handoff.map(|v| (format!("{} M/s", fmt(v)), v >= HANDOFF_MBLOCKS_PER_S)),
+    );
+    for (other, at_least, r) in [
+        (ids::ARRAY_QUEUE, HANDOFF_OVER_ARRAY_QUEUE, f.over_array_queue),
+        (ids::TLS_CACHE, HANDOFF_OVER_TLS_CACHE, f.over_tls_cache),
+    ] {
+        push(
+            format!("hand-off one at a time, 32 KiB, same node: at least {at_least}× {other}"),
+            r.map(|r| (times(r), r >= at_least)),
+        );
+    }
+    push(
+        format!(
+            "network buffers requested on one thread, recycled on another, one at a time: at least {BUFFERS_MBLOCKS_PER_S} M/s"
+        ),
+        f.buffers.map(|v| (format!("{} M/s", fmt(v)), v >= BUFFERS_MBLOCKS_PER_S)),
+    );
+    push(
+        format!(
+            "hand-off across pretend nodes: at least {PRETEND_NODES_OVER_SAME}× the same-node figure ({})",
+            f.pretend_how
+        ),
+        f.pretend.map(|r| (times(r), r >= PRETEND_NODES_OVER_SAME)),
+    );
+    let target = format!("hand-off across two real nodes: at least {REAL_NODES_OVER_SAME}× the same-node figure");
+    match &f.real_skipped {
+        Some(why) => push(format!("{target} (not run: {why})"), None),
+        None => push(target, f.real.map(|r| (times(r), r >= REAL_NODES_OVER_SAME))),
+    }
+    push(
+        format!("foreign free: at most {FOREIGN_OVER_LOCAL_FREE}× a local free (allocate_on + drop)"),
+        f.foreign.map(|r| (times(r), r <= FOREIGN_OVER_LOCAL_FREE)),
+    );
+    push(
+        format!("bulk of 32 through handles, untouched: at most {BULK_UNTOUCHED_NS_PER_BLOCK} ns per block"),
+        f.bulk_untouched.map(|v| (format!("{} ns", fmt(v)), v <= BULK_UNTOUCHED_NS_PER_BLOCK)),
+    );
+    push(
+        "bulk of 32 through handles, touched: faster per block than the same 32 blocks allocated and dropped one at a time".into(),
+        f.bulk_touched.map(|r| (format!("{} of the singles' cost", times(r)), r < BULK_TOUCHED_OVER_SINGLES)),
+    );
+    push(
+        format!("batch of 1024 touched, 2 threads: at most {BATCH2_NS_PER_BLOCK} ns per block"),
+        f.batch2.map(|v| {
+            let peer =
+                f.batch2_peer.map_or_else(String::new, |t| format!(" (simple thread-local cache {} ns)", fmt(t)));
+            (format!("{} ns{peer}", fmt(v)), v <= BATCH2_NS_PER_BLOCK)
+        }),
+    );
+}
+
 /// The target lines of memory in motion, computed from criterion's estimates of one run of
 /// `benches/in_motion.rs`: rates and costs per block from each bench's time per iteration and its
 /// group's elements, ratios between benches of the same run. A line whose benches are not all
@@ -174,70 +268,30 @@ pub fn criterion_targets(estimates: &[CriterionEstimate]) -> Vec<Target> {
     let find = |group: &str, function: &str| estimates.iter().find(|e| e.group == group && e.function == function);
     let rate = |group: &str, function: &str| find(group, function).map(CriterionEstimate::mblocks_per_s);
     let cost = |group: &str, function: &str| find(group, function).map(CriterionEstimate::ns_per_block);
-    let times = |r: f64| format!("{}×", fmt(r));
+    let handoff = rate(GROUP_HANDOFF, NUMASEG_SEGMENTS);
+    let over = |other: &str| handoff.zip(rate(GROUP_HANDOFF, other)).map(|(n, o)| n / o);
+    let figures = MotionFigures {
+        handoff,
+        over_array_queue: over(ARRAY_QUEUE),
+        over_tls_cache: over(TLS_CACHE),
+        buffers: rate(GROUP_HANDOFF, NETWORK_BUFFERS),
+        pretend: rate(GROUP_HANDOFF_PRETEND, ACROSS_PRETEND)
+            .zip(rate(GROUP_HANDOFF_PRETEND, SAME_PRETEND))
+            .map(|(x, s)| x / s),
+        pretend_how: "heap-backed",
+        real: rate(GROUP_HANDOFF_REAL, NUMASEG_SEGMENTS).zip(handoff).map(|(x, s)| x / s),
+        real_skipped: None,
+        foreign: cost(GROUP_FOREIGN_FREE, FOREIGN_FREE).zip(cost(GROUP_FOREIGN_FREE, LOCAL_FREE)).map(|(f, l)| f / l),
+        bulk_untouched: cost(GROUP_BULK, BULK_UNTOUCHED),
+        bulk_touched: cost(GROUP_BULK, BULK_TOUCHED).zip(cost(GROUP_BULK, SINGLES_TOUCHED)).map(|(b, s)| b / s),
+        batch2: cost(GROUP_BATCH2, NUMASEG_SEGMENTS),
+        batch2_peer: cost(GROUP_BATCH2, TLS_CACHE),
+    };
     let mut out = Vec::new();
-    let mut push = |target: String, measured: Option<(String, bool)>| {
+    motion_lines(&figures, &mut |target, measured| {
         let (measured, met) = measured.map_or(("–".to_owned(), None), |(m, ok)| (m, Some(ok)));
         out.push(Target { target, measured, met });
-    };
-    let handoff = rate(GROUP_HANDOFF, NUMASEG_SEGMENTS);
-    push(
-        format!(
-            "hand-off one at a time, 32 KiB, same node: at least {HANDOFF_MBLOCKS_PER_S} million blocks per second"
-        ),
-        handoff.map(|v| (format!("{} M/s", fmt(v)), v >= HANDOFF_MBLOCKS_PER_S)),
-    );
-    for (other, at_least) in [(ARRAY_QUEUE, HANDOFF_OVER_ARRAY_QUEUE), (TLS_CACHE, HANDOFF_OVER_TLS_CACHE)] {
-        let r = handoff.zip(rate(GROUP_HANDOFF, other)).map(|(n, o)| n / o);
-        push(
-            format!("hand-off one at a time, 32 KiB, same node: at least {at_least}× {other}"),
-            r.map(|r| (times(r), r >= at_least)),
-        );
-    }
-    let buffers = rate(GROUP_HANDOFF, NETWORK_BUFFERS);
-    push(
-        format!(
-            "network buffers requested on one thread, recycled on another, one at a time: at least {BUFFERS_MBLOCKS_PER_S} M/s"
-        ),
-        buffers.map(|v| (format!("{} M/s", fmt(v)), v >= BUFFERS_MBLOCKS_PER_S)),
-    );
-    let r =
-        rate(GROUP_HANDOFF_PRETEND, ACROSS_PRETEND).zip(rate(GROUP_HANDOFF_PRETEND, SAME_PRETEND)).map(|(x, s)| x / s);
-    push(
-        format!(
-            "hand-off across pretend nodes: at least {PRETEND_NODES_OVER_SAME}× the same-node figure (heap-backed)"
-        ),
-        r.map(|r| (times(r), r >= PRETEND_NODES_OVER_SAME)),
-    );
-    let r = rate(GROUP_HANDOFF_REAL, NUMASEG_SEGMENTS).zip(handoff).map(|(x, s)| x / s);
-    push(
-        format!("hand-off across two real nodes: at least {REAL_NODES_OVER_SAME}× the same-node figure"),
-        r.map(|r| (times(r), r >= REAL_NODES_OVER_SAME)),
-    );
-    let r = cost(GROUP_FOREIGN_FREE, FOREIGN_FREE).zip(cost(GROUP_FOREIGN_FREE, LOCAL_FREE)).map(|(f, l)| f / l);
-    push(
-        format!("foreign free: at most {FOREIGN_OVER_LOCAL_FREE}× a local free (allocate_on + drop)"),
-        r.map(|r| (times(r), r <= FOREIGN_OVER_LOCAL_FREE)),
-    );
-    let b = cost(GROUP_BULK, BULK_UNTOUCHED);
-    push(
-        format!("bulk of 32 through handles, untouched: at most {BULK_UNTOUCHED_NS_PER_BLOCK} ns per block"),
-        b.map(|v| (format!("{} ns", fmt(v)), v <= BULK_UNTOUCHED_NS_PER_BLOCK)),
-    );
-    let r = cost(GROUP_BULK, BULK_TOUCHED).zip(cost(GROUP_BULK, SINGLES_TOUCHED)).map(|(b, s)| b / s);
-    push(
-        "bulk of 32 through handles, touched: faster per block than the same 32 blocks allocated and dropped one at a time".into(),
-        r.map(|r| (format!("{} of the singles' cost", times(r)), r < BULK_TOUCHED_OVER_SINGLES)),
-    );
-    let b = cost(GROUP_BATCH2, NUMASEG_SEGMENTS);
-    push(
-        format!("batch of 1024 touched, 2 threads: at most {BATCH2_NS_PER_BLOCK} ns per block"),
-        b.map(|v| {
-            let peer = cost(GROUP_BATCH2, TLS_CACHE)
-                .map_or_else(String::new, |t| format!(" (simple thread-local cache {} ns)", fmt(t)));
-            (format!("{} ns{peer}", fmt(v)), v <= BATCH2_NS_PER_BLOCK)
-        }),
-    );
+    });
     out
 }
 

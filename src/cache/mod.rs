@@ -1194,10 +1194,7 @@ impl PrivateCache {
             batch.truncate(from);
             core.push_batch_home(batch, class, node_index);
         }
-        let entry = outbox.pop()?;
-        slot.outboxed[i].set(outbox.len() as u64);
-        crate::expensive_check!(self.outbox_valid(core, i));
-        Some(entry)
+        self.pop_sent(core, slot, class, node_index)
     }
 
     /// [`Self::take_sent`]'s common case, for the caller to inline: the newest entry of the
