@@ -112,10 +112,9 @@ impl Pool {
             halves: std::array::from_fn(|_| Line((std::array::from_fn(|_| AtomicU32::new(0)), AtomicU32::new(0)))),
             pop_compact: false,
         };
-        for i in 0..N {
-            pool.push_chain(&[to_u32(i)], false);
-            pool.compact[i].store(pool.slots[i].next.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
+        let mut order: Vec<u32> = (0..to_u32(N)).collect();
+        shuffle(&mut order);
+        pool.restack(&order);
         pool
     }
 
@@ -257,11 +256,31 @@ impl Pool {
         self.take_all(&mut all, model.compact());
         self.head.0.fetch_and(!READY, Ordering::Relaxed);
         assert_eq!(all.len(), N, "{model:?} lost buffers");
-        for &slot in &all {
+        shuffle(&mut all);
+        self.restack(&all);
+    }
+
+    /// Pushes `order` one by one (the last on top), links in both forms.
+    fn restack(&self, order: &[u32]) {
+        for &slot in order {
             self.push_chain(&[slot], false);
             self.compact[slot as usize]
                 .store(self.slots[slot as usize].next.load(Ordering::Relaxed), Ordering::Relaxed);
         }
+    }
+}
+
+/// Puts the buffers in no particular order, as a service's pool is after a while: neighbours on
+/// the stack are then not neighbours in memory, and links the requester walks do not share
+/// cache lines by luck. (A fixed xorshift sequence: every run the same.)
+fn shuffle(v: &mut [u32]) {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in (1..v.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        #[expect(clippy::cast_possible_truncation, reason = "below the length")]
+        v.swap(i, (x % (i as u64 + 1)) as usize);
     }
 }
 
