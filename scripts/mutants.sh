@@ -44,7 +44,7 @@ FILES=(
 
 # Checks per file (first matching glob): loom model files | tests/all filters.
 CHECKS=(
-  "src/buffer_pool/local.rs|local_stack buffer_inbox buffer_pool credit|buffer_pool conservation"
+  "src/buffer_pool/local.rs|buffer_inbox_orderings local_stack buffer_inbox buffer_pool credit|buffer_pool conservation"
   "src/buffer_pool/buffer.rs|shared_buffer buffer_pool buffer_pool_destroy credit|buffer_pool credit conservation"
   "src/buffer_pool/*|buffer_pool buffer_pool_destroy buffer_inbox credit|buffer_pool credit conservation"
   "src/manager/*|reserve_wait memory_manager owner_pages|manager conservation"
