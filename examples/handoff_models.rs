@@ -33,7 +33,7 @@
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
-use numaseg::bench::workloads::handoff;
+use numaseg::bench::workloads::{handoff, wait};
 use numaseg::bench::{NetworkBuffers, NumasegSegments};
 
 const SIZE: usize = 32 << 10;
@@ -287,16 +287,6 @@ fn shuffle(v: &mut [u32]) {
 fn pin(cpu: usize) {
     let cpus = numaseg::bench::motion::same_node_cpus();
     numaseg::bench::motion::pin_apart(&cpus, cpu);
-}
-
-fn wait(spins: u32) -> u32 {
-    if spins < 4096 {
-        std::hint::spin_loop();
-        spins + 1
-    } else {
-        std::thread::yield_now();
-        0
-    }
 }
 
 /// The requester's next buffer under `model`; `held` is what it keeps, `turn` its next half.

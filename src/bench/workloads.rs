@@ -231,8 +231,15 @@ pub fn handoff<C: Contender>(pool: &C, blocks: u64, ring: usize, setup: &(dyn Fn
 /// One wait of a hand-off thread on its ring: a spin, and after many a yield, so that on an
 /// oversubscribed machine a thread spinning on an empty or full ring lets its peer run instead
 /// of burning the time slice (which turned 30 M/s into 0.1 M/s with other builds running).
+/// Returns the next spin count (0 after a yield).
+///
+/// ```
+/// use numaseg::bench::workloads::wait;
+/// assert_eq!(wait(0), 1);
+/// assert_eq!(wait(4096), 0); // yielded
+/// ```
 #[inline]
-fn wait(spins: u32) -> u32 {
+pub fn wait(spins: u32) -> u32 {
     if spins < 4096 {
         std::hint::spin_loop();
         spins + 1
