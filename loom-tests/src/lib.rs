@@ -19,6 +19,41 @@ mod imp {
     use numaseg::config::{ByteSize, MemoryAmount};
     use numaseg::{ArenaManager, Config, Segment};
 
+    /// The shadow of the first `N` bytes of a buffer: loom cells that every model access to those
+    /// bytes also reads or writes. The bytes themselves are plain memory, which loom does not
+    /// see; through the shadow, loom reports a causality violation when two accesses to a byte
+    /// (one a write) are not ordered by the protocol under test.
+    pub struct Shadow<const N: usize>([loom::cell::UnsafeCell<u8>; N]);
+
+    // SAFETY: every access goes through loom's cell, which checks that concurrent ones are
+    // ordered (that is what the models test); nothing else touches the values.
+    unsafe impl<const N: usize> Sync for Shadow<N> {}
+
+    impl<const N: usize> std::fmt::Debug for Shadow<N> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Shadow").field("bytes", &N).finish_non_exhaustive()
+        }
+    }
+
+    impl<const N: usize> Shadow<N> {
+        /// A shadow of `N` zero bytes, to share between the model's threads.
+        pub fn new() -> loom::sync::Arc<Self> {
+            loom::sync::Arc::new(Self(std::array::from_fn(|_| loom::cell::UnsafeCell::new(0))))
+        }
+
+        /// Reads the shadow of byte `index`.
+        pub fn read(&self, index: usize) -> u8 {
+            // SAFETY: loom checks this read against every write of the cell.
+            self.0[index].with(|p| unsafe { *p })
+        }
+
+        /// Writes the shadow of byte `index`.
+        pub fn write(&self, index: usize, v: u8) {
+            // SAFETY: loom checks this write against every access of the cell.
+            self.0[index].with_mut(|p| unsafe { *p = v });
+        }
+    }
+
     /// Runs `f` under loom's model checker with the preemption bound from `LOOM_MAX_PREEMPTIONS`,
     /// and reports how many executions it explored.
     pub fn model(f: impl Fn() + Sync + Send + 'static) {

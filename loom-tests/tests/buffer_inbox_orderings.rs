@@ -26,35 +26,18 @@
 #![cfg(loom)]
 
 use bytes::BufMut;
-use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use numaseg::Buffer;
 
 use loom_tests::{assert_network_back, model, tiny_network};
 
 /// The shadow of a buffer's first byte (the models touch no other).
-struct Shadow(UnsafeCell<u8>);
+type Shadow = loom_tests::Shadow<1>;
 
-// SAFETY: every access goes through loom's cell, which checks that concurrent ones are ordered
-// (that is what the models test); nothing else touches the value.
-unsafe impl Sync for Shadow {}
-
-impl Shadow {
-    fn new() -> Arc<Self> {
-        Arc::new(Self(UnsafeCell::new(0)))
-    }
-
-    fn read(&self) -> u8 {
-        // SAFETY: loom checks this read against every write (see the module docs).
-        self.0.with(|p| unsafe { *p })
-    }
-
-    /// Writes the first byte of `buffer` (and the shadow).
-    fn write(&self, buffer: &mut Buffer, v: u8) {
-        // SAFETY: loom checks this write against every access (see the module docs).
-        self.0.with_mut(|p| unsafe { *p = v });
-        buffer.put_u8(v);
-    }
+/// Writes the first byte of `buffer` (and the shadow).
+fn write(shadow: &Shadow, buffer: &mut Buffer, v: u8) {
+    shadow.write(0, v);
+    buffer.put_u8(v);
 }
 
 /// A one-buffer pool whose only buffer is lent to this thread (which found the stack empty: the
@@ -75,13 +58,13 @@ fn the_recyclers_bytes_happen_before_the_inbox_takers() {
         let recycler = {
             let shadow = Arc::clone(&shadow);
             loom::thread::spawn(move || {
-                shadow.write(&mut a, 7);
+                write(&shadow, &mut a, 7);
                 drop(a); // not the requester: into the inbox
             })
         };
         if let Some(mut next) = pool.request_buffer().expect("live") {
-            assert_eq!(shadow.read(), 7, "the recycler's byte");
-            shadow.write(&mut next, 9);
+            assert_eq!(shadow.read(0), 7, "the recycler's byte");
+            write(&shadow, &mut next, 9);
         }
         recycler.join().expect("recycler");
         assert_eq!(pool.available_buffers(), 1);

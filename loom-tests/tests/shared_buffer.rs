@@ -14,34 +14,13 @@
 #![cfg(loom)]
 
 use bytes::{Buf, BufMut};
-use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use numaseg::{Buffer, LocalBufferPool, SharedBuffer};
 
 use loom_tests::{assert_network_back, model, tiny_network};
 
 /// The shadow of the first two bytes of a one-buffer network (the models touch no others).
-struct Shadow([UnsafeCell<u8>; 2]);
-
-// SAFETY: every access goes through loom's cell, which checks that concurrent ones are ordered
-// (that is what the models test); nothing else touches the value.
-unsafe impl Sync for Shadow {}
-
-impl Shadow {
-    fn new() -> Arc<Self> {
-        Arc::new(Self([UnsafeCell::new(0), UnsafeCell::new(0)]))
-    }
-
-    fn read(&self, index: usize) -> u8 {
-        // SAFETY: loom checks this read against every write (see the module docs).
-        self.0[index].with(|p| unsafe { *p })
-    }
-
-    fn write(&self, index: usize, v: u8) {
-        // SAFETY: loom checks this write against every access (see the module docs).
-        self.0[index].with_mut(|p| unsafe { *p = v });
-    }
-}
+type Shadow = loom_tests::Shadow<2>;
 
 /// Reads the first byte through a view (and its shadow).
 fn read_view(view: &SharedBuffer, shadow: &Shadow) -> u8 {
