@@ -451,7 +451,8 @@ impl Pool {
         place.store(0, Ordering::Release);
         // Release: the entries' clearing (by the requester, before it handed the batch back,
         // which this claim's Acquire saw) happens before the recyclers' stores.
-        let _ = self.fill.0.compare_exchange(f, u64::from(v - 1) << 32, Ordering::Release, Ordering::Relaxed);
+        let installed = self.fill.0.compare_exchange(f, u64::from(v - 1) << 32, Ordering::Release, Ordering::Relaxed);
+        assert!(installed.is_ok(), "one recycler: nothing else changes the fill word");
         true
     }
 
@@ -496,25 +497,31 @@ impl Pool {
         let f = fill.load(Ordering::Acquire);
         let empty = &self.masks.0.1;
         if f & FILL_N == BATCH as u64 {
+            // Claimed by a CAS (the requester and a recycler may both be installing). Acquire:
+            // pairs with the Release that put it there, after the requester cleared its entries.
             let new = id.or_else(|| {
-                let m = empty.load(Ordering::Relaxed);
-                (m != 0).then(|| {
+                let mut m = empty.load(Ordering::Relaxed);
+                while m != 0 {
                     let i = m.trailing_zeros() as usize;
-                    empty.fetch_and(!(1 << i), Ordering::Relaxed);
-                    i
-                })
+                    match empty.compare_exchange_weak(m, m & !(1 << i), Ordering::Acquire, Ordering::Relaxed) {
+                        Ok(_) => return Some(i),
+                        Err(x) => m = x,
+                    }
+                }
+                None
             });
             if let Some(new) = new {
                 // Release: the entries' clearing happens before the recyclers' stores.
                 if fill.compare_exchange(f, (new as u64) << 32, Ordering::Release, Ordering::Relaxed).is_ok() {
                     return;
                 }
-                empty.fetch_or(1 << new, Ordering::Relaxed);
+                empty.fetch_or(1 << new, Ordering::Release);
                 return;
             }
         }
         if let Some(id) = id {
-            empty.fetch_or(1 << id, Ordering::Relaxed);
+            // Release: the entries' clearing, for whoever claims it.
+            empty.fetch_or(1 << id, Ordering::Release);
         }
     }
 
