@@ -127,7 +127,7 @@ pub struct MemoryManagerDoctests;
 
 pub use alloc_api::NodeAllocator;
 pub use arena_manager::ArenaManager;
-pub use buffer_pool::{Buffer, LocalBufferPool, NetworkBufferPool, SharedBuffer};
+pub use buffer_pool::{Buffer, BufferRequester, LocalBufferPool, NetworkBufferPool, SharedBuffer};
 pub use config::Config;
 pub use error::{AllocError, BufferPoolError, BuildError, CreditError, MemoryError, SegmentError};
 #[cfg(not(loom))]

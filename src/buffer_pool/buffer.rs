@@ -69,8 +69,12 @@ pub struct Buffer {
     writer: u32,
     /// Bytes `[0, frozen)` may be read by views from [`Buffer::read_only_slice`]: not written.
     frozen: u32,
-    /// The slot's count includes this handle (views were made from it).
-    shared: bool,
+    /// 1 once the slot's count includes this handle (views were made from it), else 0. A
+    /// `u32`, not a `bool`: a `bool` gives `Result<Option<Buffer>, _>` a niche that packs the
+    /// error's payload into the handle's padding, and moving a handle out of it then copies
+    /// those bytes piecewise, which a requester's next wide load waits for
+    /// (docs/BENCHMARKS.md, *Ninth pass*).
+    shared: u32,
 }
 
 // SAFETY: the buffer is owned exclusively by this handle, except for the bytes below `frozen`,
@@ -95,7 +99,7 @@ impl Buffer {
         // The region's provenance was exposed when it was carved (`entry::ptr`).
         // SAFETY: segment addresses are real mappings, never null (first duty).
         let data = unsafe { NonNull::new_unchecked(std::ptr::with_exposed_provenance_mut(addr)) };
-        Self { data, core, slot, capacity, limit, reader: 0, writer: 0, frozen: 0, shared: false }
+        Self { data, core, slot, capacity, limit, reader: 0, writer: 0, frozen: 0, shared: 0 }
     }
 
     /// `Ok` when `[index, index + len)` lies within the capacity.
@@ -122,8 +126,8 @@ impl Buffer {
     fn thaw(&mut self) {
         // Acquire: pairs with the Release decrement of each dropped view, so their reads happen
         // before this handle writes those bytes again.
-        if self.shared && self.core().shared.slots[self.slot as usize].refs.load(Ordering::Acquire) == 1 {
-            self.shared = false;
+        if self.shared != 0 && self.core().shared.slots[self.slot as usize].refs.load(Ordering::Acquire) == 1 {
+            self.shared = 0;
             self.frozen = 0;
         }
     }
@@ -216,14 +220,14 @@ impl Buffer {
     #[must_use]
     pub fn read_only_slice(&mut self) -> SharedBuffer {
         let refs = &self.core().shared.slots[self.slot as usize].refs;
-        if self.shared {
+        if self.shared != 0 {
             // Relaxed: a new reference from an existing one, as `Arc::clone`.
             refs.fetch_add(1, Ordering::Relaxed);
         } else {
             // Relaxed: the sole owner sets the count (this handle and the view), as in
             // `into_shared`.
             refs.store(2, Ordering::Relaxed);
-            self.shared = true;
+            self.shared = 1;
         }
         self.frozen = self.frozen.max(self.writer);
         SharedBuffer { data: self.data, core: self.core, slot: self.slot, start: self.reader, end: self.writer }
@@ -556,7 +560,7 @@ impl Buffer {
     /// ```
     #[must_use]
     pub fn into_shared(self) -> SharedBuffer {
-        if !self.shared {
+        if self.shared == 0 {
             // Relaxed: the sole owner sets the count; whoever receives a view got it through
             // something that synchronises (a channel, a spawn), which orders this store.
             self.core().shared.slots[self.slot as usize].refs.store(1, Ordering::Relaxed);
@@ -598,7 +602,7 @@ impl Drop for Buffer {
     #[inline]
     fn drop(&mut self) {
         // Release / Acquire as in `SharedBuffer::drop`, when views share the buffer.
-        if self.shared {
+        if self.shared != 0 {
             if self.core().shared.slots[self.slot as usize].refs.fetch_sub(1, Ordering::Release) != 1 {
                 return;
             }

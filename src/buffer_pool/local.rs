@@ -99,6 +99,8 @@ use numa::NodeId;
 
 use super::availability::{self, Cancellation, Interrupted};
 use super::buffer::Buffer;
+use super::lane::{HALF, Lane};
+use super::requester::BufferRequester;
 use super::stats::LocalPoolStats;
 use super::{Shared, Slot};
 use crate::error::BufferPoolError;
@@ -224,7 +226,7 @@ impl Inbox {
 /// One wait for another thread's short step (a recycler between its reservation and its store,
 /// a taker between setting and clearing *taking*): a spin, and after 64 a yield, so that a
 /// waiter whose peer was preempted in that step lets it run instead of burning its time slice.
-fn back_off(spins: &mut u32) {
+pub(crate) fn back_off(spins: &mut u32) {
     if *spins < 64 {
         *spins += 1;
         crate::sync::hint::spin_loop();
@@ -250,6 +252,9 @@ pub(crate) struct PoolCore {
     head: CachePadded<AtomicU64>,
     /// Buffers recycled on another thread than their requester's (see the module docs).
     inbox: Inbox,
+    /// Buffers recycled on other threads for a [`BufferRequester`] (see `lane.rs`), tried
+    /// before the inbox; closed while no requester is attached.
+    lane: Lane,
     /// Unique over the network pool's life; 0 is the global pool.
     pub(crate) id: u64,
     /// Index of its record in the state table.
@@ -278,6 +283,7 @@ impl PoolCore {
         Self {
             head: CachePadded::new(AtomicU64::new(0)),
             inbox: Inbox::new(),
+            lane: Lane::new(),
             id,
             index,
             writable: AtomicU32::new(capacity),
@@ -346,8 +352,9 @@ impl PoolCore {
         s.depth.store(depth, Ordering::Release);
     }
 
-    /// Calls `f` with each buffer waiting in the inbox (stats only: a relaxed scan, exact when
-    /// no thread is recycling or taking). Their recycles are not counted on their slots yet.
+    /// Calls `f` with each buffer waiting in the inbox or the lane (stats only: a relaxed scan,
+    /// exact when no thread is recycling or taking). Their recycles are not counted on their
+    /// slots yet.
     pub(crate) fn for_each_inboxed(&self, mut f: impl FnMut(u32)) {
         for e in &self.inbox.entries {
             let v = e.load(Ordering::Relaxed);
@@ -355,24 +362,28 @@ impl PoolCore {
                 f(v - 1);
             }
         }
+        self.lane.for_each(f);
     }
 
-    /// The number of idle buffers, in the stack and the inbox, as it was at one moment (see
-    /// the module docs).
+    /// The number of idle buffers, in the stack, the inbox and the lane, as it was at one moment
+    /// (see the module docs, and `lane.rs`).
     pub(crate) fn idle(&self, slots: &[Slot]) -> usize {
         let mut spins = 0;
         loop {
             // Acquire: a taker's first update (setting `IN_TAKING`) happens before its pushes,
             // so if the stack read below sees one of them, the second read sees that update.
+            // The same for a lane's closer and its *moving* bit.
             let before = self.inbox.word.load(Ordering::Acquire);
-            if before & IN_TAKING != 0 {
-                // Buffers on their way from the inbox to the stack: counted in neither yet.
+            let lane = self.lane.words();
+            let Some(lane) = lane.filter(|_| before & IN_TAKING == 0) else {
+                // Buffers on their way from the inbox or the lane to the stack: counted in
+                // neither place yet, or in both.
                 back_off(&mut spins);
                 continue;
-            }
+            };
             let stacked = self.stacked(slots);
-            if self.inbox.word.load(Ordering::Acquire) == before {
-                return stacked + (before & IN_FULL).count_ones() as usize;
+            if self.inbox.word.load(Ordering::Acquire) == before && self.lane.words() == Some(lane) {
+                return stacked + (before & IN_FULL).count_ones() as usize + Lane::count(lane);
             }
         }
     }
@@ -576,10 +587,7 @@ impl PoolCore {
     #[cold]
     #[inline(never)]
     pub(crate) fn take_inbox(&self) -> Option<u32> {
-        let me = thread_token() | if self.zero == ZeroMode::OnRelease { ON_RELEASE } else { 0 };
-        if self.requester.get() != me {
-            self.requester.set(me);
-        }
+        self.note_requester();
         if self.head.load(Ordering::Relaxed) & READY != 0 {
             // Acquire: pairs with the Release of the recycler that set it, so the inbox word
             // read below shows its reservation. Cleared before that read: a recycler that
@@ -707,8 +715,9 @@ impl PoolCore {
     pub(crate) fn set_slow(&self, on: bool) {
         let flag = if on { SLOW } else { 0 };
         if on {
-            // First, so that no buffer waits in the inbox of a pool whose recycles must
-            // take the lock (shrinking pops what it moved).
+            // First, so that no buffer waits in the lane or the inbox of a pool whose recycles
+            // must take the lock (shrinking pops what it moved).
+            self.close_lane();
             self.close_inbox(&self.shared.slots);
         }
         let mut word = self.head.load(Ordering::Relaxed);
@@ -726,20 +735,106 @@ impl PoolCore {
         }
         if !on {
             self.open_inbox();
+            self.open_lane();
         }
+    }
+
+    /// Closes the lane and moves what it holds onto the stack (state lock held; see
+    /// `lane.rs`).
+    fn close_lane(&self) {
+        let slots = &self.shared.slots;
+        self.lane.close(|slot| {
+            // Its recycler left the count to the taker (see `lane.rs`).
+            slots[slot as usize].recycles.bump(1);
+            self.push_locked(slots, slot);
+        });
+    }
+
+    /// Opens the lane if a requester is attached (state lock held, slow flag clear).
+    fn open_lane(&self) {
+        if self.lane.users() > 0 {
+            self.lane.open();
+        }
+    }
+
+    /// Counts a [`BufferRequester`] in (state lock held); its lane opens if `open` (the pool
+    /// is live and its slow flag clear).
+    pub(crate) fn attach_requester(&self, open: bool) {
+        self.lane.set_users(self.lane.users() + 1);
+        if open {
+            self.lane.open();
+        }
+    }
+
+    /// Counts a [`BufferRequester`] out (state lock held); the last one closes the lane.
+    pub(crate) fn detach_requester(&self) {
+        let users = self.lane.users() - 1;
+        self.lane.set_users(users);
+        if users == 0 {
+            self.close_lane();
+        }
+    }
+
+    /// Whether the slow flag is set (a relaxed read: a requester's test of when to give back
+    /// what it holds).
+    #[inline(always)]
+    pub(crate) fn is_slow(&self) -> bool {
+        self.head.load(Ordering::Relaxed) & SLOW != 0
+    }
+
+    /// Names the calling thread the pool's requesting one (see `requester`), if it is not.
+    #[inline]
+    pub(crate) fn note_requester(&self) {
+        let me = thread_token() | if self.zero == ZeroMode::OnRelease { ON_RELEASE } else { 0 };
+        if self.requester.get() != me {
+            self.requester.set(me);
+        }
+    }
+
+    /// Takes a half of the lane (full only, if `full`) for a [`BufferRequester`], counting
+    /// each buffer's recycle (left by its recycler) and its hand-out on its slot: from here
+    /// they are in use. Returns how many (`out[..n]`).
+    #[inline]
+    pub(crate) fn take_lane(&self, out: &mut [u32; HALF], full: bool) -> usize {
+        let n = self.lane.take(out, full);
+        let slots = &self.shared.slots;
+        for &slot in &out[..n] {
+            let s = &slots[slot as usize];
+            s.recycles.bump(1);
+            s.requests.bump(1);
+        }
+        n
+    }
+
+    /// A buffer handle for a slot a [`BufferRequester`] held (its hand-out already counted),
+    /// cleared first under `NUMASEG_ZERO=on-allocate`.
+    #[inline(always)]
+    pub(crate) fn hand_out_held(&self, slot: u32) -> Buffer {
+        let s = &self.shared.slots[slot as usize];
+        if self.zero == ZeroMode::OnAllocate {
+            clear(s.addr, self.shared.buffer_size);
+        }
+        debug_assert_eq!(s.requests.get(), s.recycles.get() + 1, "buffer {slot} held ahead miscounted");
+        let limit = self.writable.load(Ordering::Relaxed);
+        // SAFETY: the requester took `slot` from this pool and holds it exclusively, and the
+        // pool's record (hence `self`) lives until it is recycled.
+        unsafe { Buffer::from_slot(NonNull::from(self), slot, s.addr, self.capacity, limit) }
     }
 
     /// Sets the slow flag if the stack is empty (true), else leaves everything (false). The
     /// state lock is held.
     pub(crate) fn mark_unavailable_if_empty(&self) -> bool {
-        // The inbox counts as part of the stack: closed and emptied onto it first, so that a
-        // recycle after this point sees the flag (or makes the stack non-empty).
+        // The lane and the inbox count as part of the stack: closed and emptied onto it
+        // first, so that a recycle after this point sees the flag (or makes the stack
+        // non-empty).
+        self.close_lane();
         self.close_inbox(&self.shared.slots);
         let mut word = self.head.load(Ordering::Acquire);
         loop {
             if word & TOP_MASK != 0 {
                 if word & SLOW == 0 {
                     self.open_inbox();
+                    self.open_lane();
                 }
                 return false;
             }
@@ -836,7 +931,11 @@ fn recycle_elsewhere(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
             return recycle_plain(core, slot);
         }
     }
-    // Into the inbox without touching the slot's line (its taker counts the recycle).
+    // Into the lane (open while a requester is attached) or the inbox, without touching the
+    // slot's line (its taker counts the recycle).
+    if core.lane.push(slot) {
+        return None;
+    }
     if let Some(last) = core.try_inbox(slot) {
         return last;
     }
@@ -891,6 +990,28 @@ impl Drop for LocalBufferPool {
 impl LocalBufferPool {
     pub(crate) fn from_core(core: Arc<PoolCore>) -> Self {
         Self { core }
+    }
+
+    pub(crate) fn core(&self) -> &PoolCore {
+        &self.core
+    }
+
+    /// A [`BufferRequester`] on this pool, for a thread that requests buffers one at a time
+    /// while others recycle them: it takes recycled buffers a batch at a time.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, buffer_pool::NetworkBufferPool};
+    /// # let network = NetworkBufferPool::with_buffers(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?), 4, 4096)?;
+    /// let pool = network.create_buffer_pool(4, 4)?;
+    /// let mut requester = pool.requester();
+    /// let buffer = requester.request_buffer()?.expect("a buffer");
+    /// std::thread::spawn(move || drop(buffer)).join().unwrap(); // recycled elsewhere
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn requester(&self) -> BufferRequester<'_> {
+        BufferRequester::new(self)
     }
 
     /// A buffer if one is available now (never blocks).

@@ -33,8 +33,10 @@ mod availability;
 mod buffer;
 pub mod credit;
 pub mod debloat;
+mod lane;
 mod local;
 mod redistribution;
+mod requester;
 mod stats;
 
 use std::fmt;
@@ -46,6 +48,7 @@ use numa::NodeId;
 pub use self::availability::Cancellation;
 pub use self::buffer::{Buffer, SharedBuffer};
 pub use self::local::{Available, ExclusiveRequest, LocalBufferPool, RequestBuffer};
+pub use self::requester::BufferRequester;
 pub use self::stats::{GateStats, LocalPoolStats, NetworkBufferStats, PoolKind};
 
 use self::availability::{WaitList, Wakers};
@@ -1277,6 +1280,23 @@ impl Shared {
             destroyed: r.destroyed,
             node: self.nodes[r.node],
         })
+    }
+
+    /// Counts a [`BufferRequester`] in on `core`'s pool, opening its lane if the pool is live
+    /// and its recycles need not take the lock.
+    pub(crate) fn attach_requester(&self, core: &PoolCore) {
+        let mut st = lock(&self.state);
+        let open = Self::record(&mut st, core).is_some_and(|r| !r.needs_slow());
+        core.note_requester();
+        core.attach_requester(open);
+    }
+
+    /// Counts a [`BufferRequester`] out; the last one closes the lane, moving what it holds
+    /// onto the stack.
+    pub(crate) fn detach_requester(&self, core: &PoolCore) {
+        let st = lock(&self.state);
+        core.detach_requester();
+        drop(st);
     }
 
     /// Buffers of `core`'s pool in someone's hands (a scan of every slot): handed out more
