@@ -386,6 +386,56 @@ fn a_network_buffer_recycled_on_another_thread_allocates_nothing() {
 }
 
 #[test]
+fn a_buffer_requester_and_recycles_into_its_lane_allocate_nothing() {
+    // The same, through a `BufferRequester`: the recycles on the other thread go into the
+    // pool's lane (a half at a time taken by the requester), and the requests are counted too.
+    let manager = two_nodes();
+    let network = NetworkBufferPool::with_buffers(manager, 64, SIZE).expect("network pool");
+    let pool = network.create_buffer_pool(64, 64).expect("local pool");
+    let (to_recycler, from_requester) = std::sync::mpsc::sync_channel::<Vec<Buffer>>(1);
+    let (done, wait) = std::sync::mpsc::sync_channel::<Vec<Buffer>>(1);
+    let (requested, recycled, took) = std::thread::scope(|s| {
+        let recycler = s.spawn(move || {
+            let mut total = 0;
+            for (round, mut buffers) in from_requester.iter().enumerate() {
+                let mut allocs = 0;
+                for buffer in buffers.drain(..) {
+                    allocs += counted(|| drop(buffer)).1;
+                }
+                if round as u64 >= ROUNDS / 10 {
+                    total += allocs;
+                }
+                done.send(buffers).expect("the requester lives");
+            }
+            total
+        });
+        let mut requester = pool.requester();
+        let mut buffers = Vec::with_capacity(64);
+        let (mut total, mut took) = (0, 0);
+        for round in 0..ROUNDS {
+            let mut allocs = 0;
+            loop {
+                let (got, n) = counted(|| requester.request_buffer().expect("request"));
+                allocs += n;
+                let Some(buffer) = got else { break };
+                took = took.max(requester.held());
+                buffers.push(buffer);
+            }
+            if round >= ROUNDS / 10 {
+                total += allocs;
+            }
+            to_recycler.send(buffers).expect("the recycler lives");
+            buffers = wait.recv().expect("the recycler lives");
+        }
+        drop(to_recycler);
+        (total, recycler.join().expect("recycler"), took)
+    });
+    assert!(took > 0, "the requester never took a half of the lane");
+    assert_eq!(requested, 0, "{requested} heap allocations in the requests of {} rounds", ROUNDS * 9 / 10);
+    assert_eq!(recycled, 0, "{recycled} heap allocations in {} rounds of cross-thread recycles", ROUNDS * 9 / 10);
+}
+
+#[test]
 fn a_memory_manager_bulk_release_allocates_nothing() {
     // Pages from `allocate_pages_into`, given back with `release_pages` (one run of one owner
     // and node) and with `release_many` (run by run).

@@ -37,7 +37,7 @@
 //! head's line, which the requesting thread writes with every pop: 30 entries (slot index + 1) and
 //! one word on two cache lines of their own. The word: bits 0–29 which entries are reserved, bit
 //! 30 *closed*, bit 31 *taking*, the rest (32 bits) a tag bumped by every change. What must hold:
-//! - A recycler reserves the lowest clear bit with one CAS (unless closed: then it takes the
+//! - A recycler reserves the lowest clear bit with one CAS (`AcqRel`; unless closed: then it takes the
 //!   stack's path) and then stores the index into the entry (Release). The reservation is the
 //!   moment the buffer is idle again. The recycler does not write the buffer's slot (whose line
 //!   stays with the requester, which writes it at every hand-out): whoever takes the entry
@@ -82,6 +82,16 @@
 //!   thread is taking the inbox answers "nothing now" (as it would had the other thread popped
 //!   those buffers); a blocking one marks the pool unavailable, and the taker's buffers then
 //!   reach the stack through the lock and wake it.
+//!
+//! **The lane.** While a [`BufferRequester`] is attached, a recycle on another thread tries the
+//! pool's *lane* (`lane.rs`, whose module docs state its protocol) before the inbox: two halves
+//! of [`HALF`] entries, each taken whole by the requester with one CAS. The lane is one more
+//! place of the conservation invariant, kept like the inbox: closed, and what it holds moved
+//! onto the stack, before the inbox is closed (so before the slow flag is set, and before a
+//! requester marks the pool unavailable); opened again with the inbox while a requester is
+//! attached; added to the idle count between the same two reads (which wait while a half is
+//! being moved); and counted by the stats as recycled and idle (`for_each_inboxed`). What a
+//! requester took from it is in use, counted on the slots at the take.
 //!
 //! Nothing on the request or recycle fast path takes a lock, allocates, or touches a counter
 //! shared between threads; the buffer's own slot line carries its stats counters, written by
@@ -424,11 +434,15 @@ impl PoolCore {
             }
             let pos = free.trailing_zeros();
             // Acquire: pairs with the Release of the update that cleared the bit, so the
-            // taker's read and clearing of the entry happen before the store below.
+            // taker's read and clearing of the entry happen before the store below. Release:
+            // an idle count that sees this reservation must also see the pop that took the
+            // buffer off the stack before it reached this thread, or it counts the buffer on
+            // the stack and in the inbox at once (the lane's models found this for the lane's
+            // reservation, which works the same way: docs/BENCHMARKS.md, *Ninth pass*).
             match inbox.word.compare_exchange_weak(
                 word,
                 in_next(word, (word & !IN_TAG_MASK) | 1 << pos),
-                Ordering::Acquire,
+                Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {

@@ -8,9 +8,9 @@
 //!   segments stay valid; when the last handle, local pool and buffer are gone, every segment
 //!   goes back to the allocator.
 //! - **Conservation**: every buffer is in exactly one place — a node's free list in the global
-//!   pool, one local pool's stack, or one pair of hands (a [`Buffer`], or the [`SharedBuffer`]s
-//!   sharing its count). Each record counts what it `owned` (its stack plus its buffers in
-//!   hands); moves between the global pool and a local pool happen only under the one state
+//!   pool, one local pool's stack, inbox or lane, or one pair of hands (a [`Buffer`], the
+//!   [`SharedBuffer`]s sharing its count, or a [`BufferRequester`] holding it ahead). Each
+//!   record counts what it `owned` (its stack, inbox and lane plus its buffers in hands); moves between the global pool and a local pool happen only under the one state
 //!   lock, so `Σ owned + free = total` holds whenever the lock is free.
 //! - **Minimums**: `Σ min` over live pools plus exclusive buffers (`required`) never exceeds the
 //!   total; a pool whose minimum does not fit is refused at once with
@@ -23,11 +23,13 @@
 //!   size gives its idle buffers back at once and the rest as they are recycled; buffers that
 //!   reach the global pool go straight to pools (and exclusive requests) that wait for them.
 //!
-//! The files: `local.rs` (a local pool's lock-free stack and its handle), `buffer.rs` (the
-//! buffer handles), `redistribution.rs` (the sizing rule), `availability.rs` (waiting without an
-//! executor), `credit/` (flow control: config, wire format, receiver, sender, in-process link), `debloat.rs` (adaptive buffer sizing: the rule and a
-//! gate's meter), `stats.rs` (the snapshots). The whole story, with
-//! tuning advice, is `docs/NETWORK_BUFFERS.md`.
+//! The files: `local.rs` (a local pool's lock-free stack and inbox, and its handle), `lane.rs`
+//! (the recycler lane a requester takes from), `requester.rs` (a thread's
+//! [`BufferRequester`]), `buffer.rs` (the buffer handles), `redistribution.rs` (the sizing
+//! rule), `availability.rs` (waiting without an executor), `credit/` (flow control: config,
+//! wire format, receiver, sender, in-process link), `debloat.rs` (adaptive buffer sizing: the
+//! rule and a gate's meter), `stats.rs` (the snapshots). The whole story, with tuning advice,
+//! is `docs/NETWORK_BUFFERS.md`.
 
 mod availability;
 mod buffer;

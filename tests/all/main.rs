@@ -7,6 +7,7 @@ mod bad_input;
 mod buffer_pool;
 mod buffer_pool_contract;
 mod buffer_pool_factory;
+mod buffer_requester;
 mod conservation;
 mod credit;
 mod debloat;
