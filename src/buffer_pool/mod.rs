@@ -1288,7 +1288,7 @@ impl Shared {
     /// and its recycles need not take the lock.
     pub(crate) fn attach_requester(&self, core: &PoolCore) {
         let mut st = lock(&self.state);
-        let open = Self::record(&mut st, core).is_some_and(|r| !r.needs_slow());
+        let open = Self::record(&mut st, core).is_some_and(|r| !r.needs_slow()) && !core.is_slow();
         core.note_requester();
         core.attach_requester(open);
     }
@@ -1302,7 +1302,8 @@ impl Shared {
     }
 
     /// Buffers of `core`'s pool in someone's hands (a scan of every slot): handed out more
-    /// often than recycled, less those waiting in its inbox, whose recycles the taker counts.
+    /// often than recycled, less those waiting in its inbox or lane, whose recycles the taker
+    /// counts.
     pub(crate) fn in_hands(&self, core: &PoolCore) -> usize {
         let id = core.id;
         let out = self.slots.iter().filter(|s| s.owner.get() == id && s.requests.get() != s.recycles.get()).count();

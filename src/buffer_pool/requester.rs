@@ -27,6 +27,13 @@ use crate::error::BufferPoolError;
 /// locked instruction each; the pool's other requests ([`LocalBufferPool::request_buffer`],
 /// blocking, async) keep working beside it.
 ///
+/// What it holds ahead (at most [`BufferRequester::BATCH`], [`BufferRequester::held`]) counts
+/// as in use, and goes back to the pool at its next request once the pool needs it (another
+/// thread waits for a buffer, the pool shrinks or is destroyed), on
+/// [`BufferRequester::give_back`] and on drop. A requester that sits idle keeps it meanwhile:
+/// call `give_back` (or drop it) before it stops requesting for long, and never wait on
+/// another requester of the same pool while holding buffers ahead.
+///
 /// ```
 /// use std::sync::Arc;
 /// use numaseg::buffer_pool::NetworkBufferPool;
@@ -113,9 +120,10 @@ impl<'p> BufferRequester<'p> {
         self.refill()
     }
 
-    /// Nothing held, or the pool's slow flag set: gives back what it holds if the flag is set,
-    /// else takes a full half of the lane, else pops the stack, else takes a partial half,
-    /// else asks the pool (its inbox, its stack, the lock).
+    /// Nothing held, or the pool's slow flag seen set: gives back what it holds if the flag is
+    /// set, else hands out what it holds (the flag was cleared meanwhile), else takes a full
+    /// half of the lane, else pops the stack, else takes a partial half, else asks the pool
+    /// (its inbox, its stack, the lock).
     #[cold]
     #[inline(never)]
     fn refill(&mut self) -> Result<Option<Buffer>, BufferPoolError> {
@@ -123,6 +131,12 @@ impl<'p> BufferRequester<'p> {
         if core.is_slow() {
             self.give_back();
             return self.pool.request_buffer();
+        }
+        if self.n > 0 {
+            // The flag was set when the caller looked and is clear again: hand out what it holds
+            // (a take now would write over it).
+            self.n -= 1;
+            return Ok(Some(core.hand_out_held(self.held[self.n])));
         }
         core.note_requester();
         let mut n = core.take_lane(&mut self.held, true);

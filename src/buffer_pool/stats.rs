@@ -174,8 +174,8 @@ pub(crate) fn collect(shared: &Shared) -> NetworkBufferStats {
             )
         })
         .collect();
-    // Buffers waiting in an inbox are recycled, though their slots do not count it yet (the
-    // taker does: see `local.rs`, *The inbox*).
+    // Buffers waiting in an inbox or a lane are recycled, though their slots do not count it
+    // yet (the taker does: see `local.rs`, *The inbox*, and `lane.rs`).
     let mut inboxed = 0;
     for (_, core) in &pools {
         core.for_each_inboxed(|_| inboxed += 1);
