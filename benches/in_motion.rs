@@ -2,7 +2,8 @@
 //! harness's workloads so both measure the same loops: one-at-a-time hand-off through an SPSC
 //! ring (same node, and across two pretend nodes), the same for the peers (the simple
 //! thread-local cache, the crossbeam `ArrayQueue` pool), network buffers requested on one thread
-//! and recycled on another, the hand-off between two real nodes (where the host has them), a
+//! and recycled on another (with `request_buffer` on the pool and through a `BufferRequester`),
+//! the hand-off between two real nodes (where the host has them), a
 //! foreign free against a local one, bulk of 32 through handles against the same 32 blocks held
 //! in a `Vec<Segment>` but allocated and dropped one at a time, and a batch of 1024 touched on 2
 //! threads. Reproduce with `cargo bench --bench in_motion --features bench`; CI runs each once
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime};
 use criterion::{Criterion, Throughput, criterion_group};
 use numaseg::bench::motion::{self, RING, SIZE};
 use numaseg::bench::targets::{self, ids};
-use numaseg::bench::workloads::{batch, handoff};
+use numaseg::bench::workloads::{batch, handoff, handoff_requested};
 use numaseg::bench::{ArrayQueuePool, Contender, NetworkBuffers, NumasegSegments, TlsCachePool};
 use numaseg::numa::NodeId;
 
@@ -36,7 +37,11 @@ use common::manager;
 
 /// `iters` blocks handed over one at a time, as the time criterion asks for.
 fn handed_over<C: Contender>(pool: &C, iters: u64, setup: &(dyn Fn(usize) + Sync)) -> Duration {
-    let rate = handoff(pool, iters.max(1), RING, setup); // million blocks per second
+    rate_to_time(iters, handoff(pool, iters.max(1), RING, setup))
+}
+
+/// The time `iters` blocks took at `rate` million blocks per second.
+fn rate_to_time(iters: u64, rate: f64) -> Duration {
     Duration::from_secs_f64(iters.max(1) as f64 / (rate * 1e6))
 }
 
@@ -53,6 +58,11 @@ fn one_at_a_time(c: &mut Criterion) {
     g.bench_function(ids::NUMASEG_SEGMENTS, |b| b.iter_custom(|n| handed_over(&numaseg, n, &apart)));
     let buffers = NetworkBuffers::new(Arc::clone(&m), SIZE, 4 * RING, 2);
     g.bench_function(ids::NETWORK_BUFFERS, |b| b.iter_custom(|n| handed_over(&buffers, n, &apart)));
+    // The same through a `BufferRequester` on the producer thread, on a pool of its own.
+    let requested = NetworkBuffers::new(Arc::clone(&m), SIZE, 4 * RING, 2);
+    g.bench_function(ids::NETWORK_BUFFERS_REQUESTER, |b| {
+        b.iter_custom(|n| rate_to_time(n, handoff_requested(&requested, n.max(1), RING, &apart)));
+    });
     let tls = TlsCachePool::new(SIZE, 4 * RING);
     g.bench_function(ids::TLS_CACHE, |b| b.iter_custom(|n| handed_over(&tls, n, &apart)));
     let queue = ArrayQueuePool::new(SIZE, 4 * RING);

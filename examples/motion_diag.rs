@@ -10,7 +10,9 @@
 //!
 //! Workloads (32 KiB blocks): `harness` (numaseg on a manager configured as `numaseg bench`'s),
 //! `harness-padded` (the same, each `Segment` handed over in a 24-byte slot),
-//! `pretend` (numaseg on two heap-backed pretend nodes, both threads on node 0), `tls` (the
+//! `pretend` (numaseg on two heap-backed pretend nodes, both threads on node 0), `buffers`
+//! (network buffers, `request_buffer` on the pool), `buffers-requester` (the same through a
+//! `BufferRequester` on the producer thread), `tls` (the
 //! simple thread-local cache), `tls-wide` (the same, each block handed over as a 24-byte
 //! value, the size of a `Segment` before #14's 16-byte handle), `tls-16` (the same with
 //! 16-byte values, the size of a `Segment` now), `batch` (numaseg and the simple thread-local cache, a batch of
@@ -22,8 +24,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use numaseg::bench::workloads::handoff;
-use numaseg::bench::{Contender, NumasegSegments, TlsCachePool, motion::pin_apart};
+use numaseg::bench::workloads::{handoff, handoff_requested};
+use numaseg::bench::{Contender, NetworkBuffers, NumasegSegments, TlsCachePool, motion::pin_apart};
 use numaseg::config::{ByteSize, MemoryAmount};
 use numaseg::{ArenaManager, Config};
 
@@ -88,6 +90,20 @@ fn counters(m: &ArenaManager) -> String {
 }
 
 fn handoff_runs<C: Contender>(name: &str, pool: &C, blocks: u64, pin: bool, manager: Option<&ArenaManager>) {
+    handoff_runs_of(name, &|n, setup| handoff(pool, n, 1024, setup), blocks, pin, manager);
+}
+
+/// Where a hand-off thread runs (`0` the producer, `1` the consumer).
+type Setup<'a> = &'a (dyn Fn(usize) + Sync);
+
+/// [`handoff_runs`] of any hand-off: `run(blocks, setup)` returns million blocks per second.
+fn handoff_runs_of(
+    name: &str,
+    run: &dyn Fn(u64, Setup<'_>) -> f64,
+    blocks: u64,
+    pin: bool,
+    manager: Option<&ArenaManager>,
+) {
     let cpus = numaseg::bench::motion::same_node_cpus();
     let setup = |i: usize| {
         if pin {
@@ -96,14 +112,14 @@ fn handoff_runs<C: Contender>(name: &str, pool: &C, blocks: u64, pin: bool, mana
     };
     let warm = Instant::now();
     while warm.elapsed() < Duration::from_millis(300) {
-        handoff(pool, 20_000, 1024, &setup);
+        run(20_000, &setup);
     }
     if let Some(m) = manager {
         eprintln!("{name}, after the warm-up: {}", counters(m));
     }
     for _ in 0..3 {
         let a = usage(libc::RUSAGE_SELF);
-        let rate = handoff(pool, blocks, 1024, &setup);
+        let rate = run(blocks, &setup);
         let b = usage(libc::RUSAGE_SELF);
         eprintln!(
             "{name}, pinned {pin}: {rate:.2} M blocks/s, minor faults per block {:.4}, voluntary switches {}, \
@@ -209,6 +225,15 @@ fn main() -> ExitCode {
             let pool = NumasegSegments::new(Arc::clone(&pretend), SIZE);
             handoff_runs("numaseg, pretend node 0", &pool, blocks, pin, Some(&pretend));
         }
+        "buffers" => {
+            let pool = NetworkBuffers::new(Arc::clone(&manager), SIZE, 4096, 2);
+            handoff_runs("network buffers, request_buffer", &pool, blocks, pin, None);
+        }
+        "buffers-requester" => {
+            let pool = NetworkBuffers::new(Arc::clone(&manager), SIZE, 4096, 2);
+            let run = |n, setup: Setup<'_>| handoff_requested(&pool, n, 1024, setup);
+            handoff_runs_of("network buffers, BufferRequester", &run, blocks, pin, None);
+        }
         "tls" => handoff_runs("simple thread-local cache", &TlsCachePool::new(SIZE, 4096), blocks, pin, None),
         "tls-wide" => {
             let pool = Padded::<_, 2>(TlsCachePool::new(SIZE, 4096));
@@ -229,7 +254,7 @@ fn main() -> ExitCode {
         }
         other => {
             eprintln!(
-                "motion_diag: unknown workload {other:?} (harness, harness-padded, pretend, tls, tls-wide, tls-16, batch, batch-unwatched)"
+                "motion_diag: unknown workload {other:?} (harness, harness-padded, pretend, buffers, buffers-requester, tls, tls-wide, tls-16, batch, batch-unwatched)"
             );
             return ExitCode::from(2);
         }

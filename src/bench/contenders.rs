@@ -394,6 +394,54 @@ impl NetworkBuffers {
             .collect();
         Self { network, pools }
     }
+
+    /// A [`BufferRequester`](crate::buffer_pool::BufferRequester) on the calling benchmark
+    /// thread's local pool (the one [`Contender::alloc`] requests from), as a service's
+    /// receiving thread would hold one: the producer's side of
+    /// [`handoff_requested`](super::workloads::handoff_requested).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::bench::{Contender, NetworkBuffers};
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+    /// let buffers = NetworkBuffers::new(manager, 4096, 64, 2);
+    /// let mut requester = buffers.requester();
+    /// let mut buffer = NetworkBuffers::request(&mut requester);
+    /// buffers.touch(&mut buffer, 7);
+    /// buffers.free(buffer); // recycled
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn requester(&self) -> crate::buffer_pool::BufferRequester<'_> {
+        self.pools[super::workloads::thread_index() % self.pools.len()].requester()
+    }
+
+    /// A buffer from `requester` (`request_buffer`, never blocking), as [`Contender::alloc`]
+    /// takes one from the pool.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::bench::NetworkBuffers;
+    /// # use numaseg::{ArenaManager, Config};
+    /// # let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+    /// let buffers = NetworkBuffers::new(manager, 4096, 64, 2);
+    /// let mut requester = buffers.requester();
+    /// let buffer = NetworkBuffers::request(&mut requester);
+    /// assert_eq!(buffer.capacity(), 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If the pool ran dry or failed.
+    #[inline(always)]
+    pub fn request(requester: &mut crate::buffer_pool::BufferRequester<'_>) -> crate::buffer_pool::Buffer {
+        match requester.request_buffer() {
+            Ok(Some(buffer)) => buffer,
+            Ok(None) => panic!("the network buffer pool ran dry: size it for the workload"),
+            Err(e) => panic!("network buffer in a benchmark: {e}"),
+        }
+    }
 }
 
 impl Contender for NetworkBuffers {

@@ -4,7 +4,7 @@
 //! real nodes when the host has them (the threads pinned to CPUs of two nodes); a segment of
 //! another node dropped on this one (foreign free); bulk through handles; a batch of 1024 on two
 //! threads with its longest round; network buffers requested on one thread and recycled on
-//! another. Every row runs 32 KiB blocks next to its peers in the same run: the simple
+//! another, with `request_buffer` on the pool and through a `BufferRequester`. Every row runs 32 KiB blocks next to its peers in the same run: the simple
 //! thread-local cache ([`TlsCachePool`]), the crossbeam `ArrayQueue` pool and mimalloc where a
 //! general-purpose allocator makes sense. The targets' numbers are in `targets.rs`, the target
 //! table in `report.rs`.
@@ -18,6 +18,7 @@ use super::contenders::{
     ArrayQueuePool, Contender, Heap, HeapAllocator, NetworkBuffers, NumasegSegments, TlsCachePool,
 };
 use super::report::Row;
+use super::targets::ids;
 use super::workloads::{self, Timing};
 use super::{BenchOptions, sized};
 use crate::config::MemoryAmount;
@@ -41,6 +42,10 @@ pub(super) const HANDOFF: &str = "hand-off, one at a time";
 pub(super) const HANDOFF_RATIO: &str = "hand-off, one at a time: numaseg over each peer, per round of repetitions";
 pub(super) const HANDOFF_REAL_RATIO: &str =
     "hand-off on two real nodes: numaseg over each peer, per round of repetitions";
+pub(super) const HANDOFF_REQUESTER_RATIO: &str =
+    "hand-off, one at a time: network buffers through a requester over request_buffer, per round of repetitions";
+pub(super) const HANDOFF_REAL_REQUESTER_RATIO: &str =
+    "hand-off on two real nodes: network buffers through a requester over request_buffer, per round of repetitions";
 pub(super) const HANDOFF_PRETEND: &str = "hand-off, pretend nodes (heap-backed)";
 pub(super) const HANDOFF_REAL: &str = "hand-off, producer and consumer on two real nodes";
 pub(super) const HANDOFF_PRETEND_RATIO: &str = "hand-off, pretend nodes: across / same, per pair of repetitions";
@@ -63,6 +68,12 @@ pub(super) const BULK_TOUCHED: &str = "numaseg allocate_bulk_into → release_al
 pub(super) const SINGLES_UNTOUCHED: &str = "numaseg 32 × allocate into a Vec<Segment> → drop each, untouched";
 pub(super) const SINGLES_TOUCHED: &str = "numaseg 32 × allocate into a Vec<Segment> → drop each, touched";
 
+/// The contender name of the rows of per-round ratios of network buffers requested through a
+/// `BufferRequester` over those requested with `request_buffer`.
+pub(super) fn requester_over_buffers() -> String {
+    format!("{} over {}", ids::NETWORK_BUFFERS_REQUESTER, ids::NETWORK_BUFFERS)
+}
+
 /// One hand-off contender: its name and a run of `blocks` blocks (returning M blocks/s).
 type HandoffRun<'a> = (String, &'a dyn Fn(u64) -> f64);
 
@@ -74,14 +85,15 @@ type HandoffRun<'a> = (String, &'a dyn Fn(u64) -> f64);
 /// `workload`, and under `ratio_workload` one row per peer with the per-round ratios of the
 /// first contender (numaseg) over that peer, whose median the targets read: run one after the
 /// other, the contenders' rows measured minutes apart and the ratio to the simple thread-local
-/// cache moved from 0.81× to 1.39× between three runs of the same binary.
+/// cache moved from 0.81× to 1.39× between three runs of the same binary. Returns each
+/// contender's samples, one per repetition, in the order of `runs`.
 fn handoff_rows(
     runs: &[HandoffRun<'_>],
     workload: &'static str,
     ratio_workload: &'static str,
     opts: &BenchOptions,
     rows: &mut Vec<Row>,
-) {
+) -> Vec<Vec<f64>> {
     let blocks: Vec<u64> = runs
         .iter()
         .map(|(_, run)| {
@@ -110,6 +122,7 @@ fn handoff_rows(
             rows.push(Row::new(ratio_workload, &format!("{first} over {peer}"), SIZE, 2, "×", &ratio));
         }
     }
+    samples
 }
 
 /// `work(n)` on one fresh thread after `setup`, timed; per operation.
@@ -268,25 +281,35 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
     eprintln!("bench: memory in motion, one-at-a-time hand-off");
     let numaseg = NumasegSegments::new(Arc::clone(manager), SIZE);
     let buffers = NetworkBuffers::new(Arc::clone(manager), SIZE, 4 * RING, 2);
+    // The same pool again for the requester's row, so that neither row runs on a pool the
+    // other left (the requester's opens the pool's recycler lane while it runs).
+    let requested = NetworkBuffers::new(Arc::clone(manager), SIZE, 4 * RING, 2);
     let tls = TlsCachePool::new(SIZE, 4 * RING);
     let queue = ArrayQueuePool::new(SIZE, 4 * RING);
     let mimalloc = HeapAllocator { heap: Heap::Mimalloc, size: SIZE };
-    let contenders = |setup: &(dyn Fn(usize) + Sync), workload, ratio_workload, rows: &mut Vec<Row>| {
-        let run_numaseg = |b| workloads::handoff(&numaseg, b, RING, setup);
-        let run_buffers = |b| workloads::handoff(&buffers, b, RING, setup);
-        let run_tls = |b| workloads::handoff(&tls, b, RING, setup);
-        let run_queue = |b| workloads::handoff(&queue, b, RING, setup);
-        let run_mimalloc = |b| workloads::handoff(&mimalloc, b, RING, setup);
-        let runs: [HandoffRun<'_>; 5] = [
-            (numaseg.name(), &run_numaseg),
-            (buffers.name(), &run_buffers),
-            (tls.name(), &run_tls),
-            (queue.name(), &run_queue),
-            (mimalloc.name(), &run_mimalloc),
-        ];
-        handoff_rows(&runs, workload, ratio_workload, opts, rows);
-    };
-    contenders(&apart, HANDOFF, HANDOFF_RATIO, rows);
+    let contenders =
+        |setup: &(dyn Fn(usize) + Sync), workload, ratio_workload, requester_ratio, rows: &mut Vec<Row>| {
+            let run_numaseg = |b| workloads::handoff(&numaseg, b, RING, setup);
+            let run_buffers = |b| workloads::handoff(&buffers, b, RING, setup);
+            let run_requested = |b| workloads::handoff_requested(&requested, b, RING, setup);
+            let run_tls = |b| workloads::handoff(&tls, b, RING, setup);
+            let run_queue = |b| workloads::handoff(&queue, b, RING, setup);
+            let run_mimalloc = |b| workloads::handoff(&mimalloc, b, RING, setup);
+            let runs: [HandoffRun<'_>; 6] = [
+                (numaseg.name(), &run_numaseg),
+                (buffers.name(), &run_buffers),
+                (ids::NETWORK_BUFFERS_REQUESTER.to_owned(), &run_requested),
+                (tls.name(), &run_tls),
+                (queue.name(), &run_queue),
+                (mimalloc.name(), &run_mimalloc),
+            ];
+            let samples = handoff_rows(&runs, workload, ratio_workload, opts, rows);
+            // The requester over `request_buffer`, round by round (both rows' repetitions
+            // interleaved like the others').
+            let ratio: Vec<f64> = samples[2].iter().zip(&samples[1]).map(|(r, b)| r / b).collect();
+            rows.push(Row::new(requester_ratio, &requester_over_buffers(), SIZE, 2, "×", &ratio));
+        };
+    contenders(&apart, HANDOFF, HANDOFF_RATIO, HANDOFF_REQUESTER_RATIO, rows);
 
     // (b): pretend nodes, the same manager for both rows.
     let pretend = pretend_two_nodes();
@@ -299,7 +322,7 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
         let pin = |i: usize| panic_on(numa::sys::linux::set_affinity(if i == 0 { &a } else { &b }));
         let foreign = || manager.stats().nodes.iter().flat_map(|n| &n.classes).map(|c| c.foreign_frees).sum::<u64>();
         let (before, used_before) = (foreign(), manager.stats().used_segments());
-        contenders(&pin, HANDOFF_REAL, HANDOFF_REAL_RATIO, rows);
+        contenders(&pin, HANDOFF_REAL, HANDOFF_REAL_RATIO, HANDOFF_REAL_REQUESTER_RATIO, rows);
         // The correctness check of these rows (in the 4-node guest their timing means nothing):
         // every block of numaseg's crossed nodes, so the consumer's frees were foreign frees
         // (the peers do not free segments).

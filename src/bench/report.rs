@@ -14,9 +14,10 @@ use super::isolation::IsolationRow;
 use super::motion::{
     ACROSS_PRETEND, BATCH2, BATCH2_LONGEST, BATCH2_LONGEST_UNPREEMPTED, BATCH2_PREEMPTED, BATCH2_UNPREEMPTED, BULK,
     BULK_TOUCHED, BULK_UNTOUCHED, FOREIGN, FOREIGN_FREE, HANDOFF, HANDOFF_PRETEND, HANDOFF_PRETEND_RATIO,
-    HANDOFF_RATIO, HANDOFF_REAL, LOCAL_FREE, PRETEND_RATIO, SAME_PRETEND, SINGLES_TOUCHED,
+    HANDOFF_RATIO, HANDOFF_REAL, HANDOFF_REQUESTER_RATIO, LOCAL_FREE, PRETEND_RATIO, SAME_PRETEND, SINGLES_TOUCHED,
+    requester_over_buffers,
 };
-use super::targets::{BATCH2_LONGEST_ROUND_US, BATCH2_NS_PER_BLOCK, MotionFigures, motion_lines};
+use super::targets::{BATCH2_LONGEST_ROUND_US, BATCH2_NS_PER_BLOCK, MotionFigures, ids, motion_lines};
 use super::timer::Calibration;
 use super::tlb::TlbResult;
 use super::workloads::Latency;
@@ -393,6 +394,15 @@ impl Report {
             over_array_queue: over("crossbeam ArrayQueue pool"),
             over_tls_cache: over("simple thread-local cache"),
             buffers: self.median(HANDOFF, "numaseg network buffers", k32, 2),
+            requester: self.median(HANDOFF, ids::NETWORK_BUFFERS_REQUESTER, k32, 2),
+            // The median of the per-round ratios, as above.
+            requester_over_buffers: self.median(HANDOFF_REQUESTER_RATIO, &requester_over_buffers(), k32, 2).or_else(
+                || {
+                    self.median(HANDOFF, ids::NETWORK_BUFFERS_REQUESTER, k32, 2)
+                        .zip(self.median(HANDOFF, ids::NETWORK_BUFFERS, k32, 2))
+                        .map(|(r, b)| r / b)
+                },
+            ),
             // The median of the per-pair ratios (the two rows' repetitions interleaved); a run
             // that has no such row falls back to the ratio of the medians.
             pretend: self.median(HANDOFF_PRETEND_RATIO, PRETEND_RATIO, k32, 2).or_else(|| {
@@ -740,6 +750,7 @@ mod tests {
             "hand-off one at a time, 32 KiB, same node: at least 1.5× crossbeam ArrayQueue pool",
             "hand-off one at a time, 32 KiB, same node: at least 1× simple thread-local cache",
             "network buffers requested on one thread, recycled on another, one at a time: at least 50 M/s",
+            "network buffers through a BufferRequester, recycled on another thread, one at a time: at least 50 M/s",
             "hand-off across pretend nodes: at least 0.8× the same-node figure (heap-backed, pairs of repetitions interleaved)",
             "hand-off across two real nodes: at least 0.8× the same-node figure",
             "foreign free: at most 2× a local free (allocate_on + drop)",

@@ -70,6 +70,8 @@ pub mod ids {
     pub const NUMASEG_SEGMENTS: &str = "numaseg segments";
     /// Function: numaseg's network buffers.
     pub const NETWORK_BUFFERS: &str = "numaseg network buffers";
+    /// Function: numaseg's network buffers requested through a `BufferRequester`.
+    pub const NETWORK_BUFFERS_REQUESTER: &str = "numaseg network buffers (requester)";
     /// Function: the simple thread-local cache.
     pub const TLS_CACHE: &str = "simple thread-local cache";
     /// Function: the crossbeam `ArrayQueue` pool.
@@ -165,6 +167,10 @@ pub(crate) struct MotionFigures {
     pub(crate) over_tls_cache: Option<f64>,
     /// Network buffers requested on one thread, recycled on another (M/s).
     pub(crate) buffers: Option<f64>,
+    /// The same through a `BufferRequester` (M/s).
+    pub(crate) requester: Option<f64>,
+    /// [`Self::requester`] over [`Self::buffers`] (`request_buffer` on the pool).
+    pub(crate) requester_over_buffers: Option<f64>,
     /// Across two pretend nodes over the same node.
     pub(crate) pretend: Option<f64>,
     /// How the pretend-node ratio was taken, for its line (in parentheses).
@@ -210,6 +216,15 @@ pub(crate) fn motion_lines(f: &MotionFigures, push: &mut impl FnMut(String, Opti
             "network buffers requested on one thread, recycled on another, one at a time: at least {BUFFERS_MBLOCKS_PER_S} M/s"
         ),
         f.buffers.map(|v| (format!("{} M/s", fmt(v)), v >= BUFFERS_MBLOCKS_PER_S)),
+    );
+    push(
+        format!(
+            "network buffers through a BufferRequester, recycled on another thread, one at a time: at least {BUFFERS_MBLOCKS_PER_S} M/s"
+        ),
+        f.requester.map(|v| {
+            let over = f.requester_over_buffers.map_or_else(String::new, |r| format!(" ({} request_buffer)", times(r)));
+            (format!("{} M/s{over}", fmt(v)), v >= BUFFERS_MBLOCKS_PER_S)
+        }),
     );
     push(
         format!(
@@ -263,7 +278,7 @@ pub fn criterion_targets(estimates: &[CriterionEstimate]) -> Vec<Target> {
     use ids::{
         ACROSS_PRETEND, ARRAY_QUEUE, BULK_TOUCHED, BULK_UNTOUCHED, FOREIGN_FREE, GROUP_BATCH2, GROUP_BULK,
         GROUP_FOREIGN_FREE, GROUP_HANDOFF, GROUP_HANDOFF_PRETEND, GROUP_HANDOFF_REAL, LOCAL_FREE, NETWORK_BUFFERS,
-        NUMASEG_SEGMENTS, SAME_PRETEND, SINGLES_TOUCHED, TLS_CACHE,
+        NETWORK_BUFFERS_REQUESTER, NUMASEG_SEGMENTS, SAME_PRETEND, SINGLES_TOUCHED, TLS_CACHE,
     };
     let find = |group: &str, function: &str| estimates.iter().find(|e| e.group == group && e.function == function);
     let rate = |group: &str, function: &str| find(group, function).map(CriterionEstimate::mblocks_per_s);
@@ -275,6 +290,10 @@ pub fn criterion_targets(estimates: &[CriterionEstimate]) -> Vec<Target> {
         over_array_queue: over(ARRAY_QUEUE),
         over_tls_cache: over(TLS_CACHE),
         buffers: rate(GROUP_HANDOFF, NETWORK_BUFFERS),
+        requester: rate(GROUP_HANDOFF, NETWORK_BUFFERS_REQUESTER),
+        requester_over_buffers: rate(GROUP_HANDOFF, NETWORK_BUFFERS_REQUESTER)
+            .zip(rate(GROUP_HANDOFF, NETWORK_BUFFERS))
+            .map(|(r, b)| r / b),
         pretend: rate(GROUP_HANDOFF_PRETEND, ACROSS_PRETEND)
             .zip(rate(GROUP_HANDOFF_PRETEND, SAME_PRETEND))
             .map(|(x, s)| x / s),
@@ -454,13 +473,15 @@ mod tests {
     use super::*;
 
     /// Every bench of `benches/in_motion.rs`, with figures that meet every target: hand-off
-    /// 100 M/s, 2.5× the `ArrayQueue` pool, 2× the TLS cache, buffers 60 M/s, pretend and real
+    /// 100 M/s, 2.5× the `ArrayQueue` pool, 2× the TLS cache, buffers 60 M/s (90 M/s through a
+    /// requester), pretend and real
     /// nodes 0.9×, foreign free 1.5×, bulk 1 ns untouched and 0.5× touched, batch 7 ns.
     fn all_met() -> Vec<CriterionEstimate> {
         let e = CriterionEstimate::new;
         vec![
             e(GROUP_HANDOFF, NUMASEG_SEGMENTS, 10.0, Some(1)),
             e(GROUP_HANDOFF, NETWORK_BUFFERS, 1e3 / 60.0, Some(1)),
+            e(GROUP_HANDOFF, NETWORK_BUFFERS_REQUESTER, 1e3 / 90.0, Some(1)),
             e(GROUP_HANDOFF, TLS_CACHE, 20.0, Some(1)),
             e(GROUP_HANDOFF, ARRAY_QUEUE, 25.0, Some(1)),
             e(GROUP_HANDOFF_PRETEND, SAME_PRETEND, 9.0, Some(1)),
@@ -486,7 +507,7 @@ mod tests {
     #[test]
     fn every_target_met() {
         let lines = criterion_targets(&all_met());
-        assert_eq!(lines.len(), 10);
+        assert_eq!(lines.len(), 11);
         assert!(lines.iter().all(|t| t.met == Some(true)), "{lines:#?}");
         let measured: Vec<&str> = lines.iter().map(|t| t.measured.as_str()).collect();
         assert_eq!(
@@ -496,6 +517,7 @@ mod tests {
                 "2.50×",
                 "2.00×",
                 "60.0 M/s",
+                "90.0 M/s (1.50× request_buffer)",
                 "0.90×",
                 "0.90×",
                 "1.50×",
@@ -506,24 +528,25 @@ mod tests {
         );
         let table = render(&lines);
         let met_rows = table.lines().skip_while(|l| !l.starts_with("|---")).filter(|l| l.ends_with(" | met |"));
-        assert_eq!(met_rows.count(), 10, "{table}");
+        assert_eq!(met_rows.count(), 11, "{table}");
         assert!(!table.contains("MISSED") && !table.contains("not measured"), "{table}");
     }
 
     /// Each target missed alone, by moving one bench just past its threshold; the others stay met.
     #[test]
     fn a_target_just_past_its_threshold_is_missed() {
-        let cases: [(usize, &str, &str, f64); 10] = [
+        let cases: [(usize, &str, &str, f64); 11] = [
             (0, GROUP_HANDOFF, NUMASEG_SEGMENTS, 1e3 / 79.9),
             (1, GROUP_HANDOFF, ARRAY_QUEUE, 14.9),
             (2, GROUP_HANDOFF, TLS_CACHE, 9.9),
             (3, GROUP_HANDOFF, NETWORK_BUFFERS, 1e3 / 49.9),
-            (4, GROUP_HANDOFF_PRETEND, ACROSS_PRETEND, 9.0 / 0.79),
-            (5, GROUP_HANDOFF_REAL, NUMASEG_SEGMENTS, 10.0 / 0.79),
-            (6, GROUP_FOREIGN_FREE, FOREIGN_FREE, 40.1),
-            (7, GROUP_BULK, BULK_UNTOUCHED, 1.51 * 32.0),
-            (8, GROUP_BULK, BULK_TOUCHED, 128.0),
-            (9, GROUP_BATCH2, NUMASEG_SEGMENTS, 8.01 * 1024.0),
+            (4, GROUP_HANDOFF, NETWORK_BUFFERS_REQUESTER, 1e3 / 49.9),
+            (5, GROUP_HANDOFF_PRETEND, ACROSS_PRETEND, 9.0 / 0.79),
+            (6, GROUP_HANDOFF_REAL, NUMASEG_SEGMENTS, 10.0 / 0.79),
+            (7, GROUP_FOREIGN_FREE, FOREIGN_FREE, 40.1),
+            (8, GROUP_BULK, BULK_UNTOUCHED, 1.51 * 32.0),
+            (9, GROUP_BULK, BULK_TOUCHED, 128.0),
+            (10, GROUP_BATCH2, NUMASEG_SEGMENTS, 8.01 * 1024.0),
         ];
         for (line, group, function, ns) in cases {
             let mut estimates = all_met();
@@ -547,9 +570,9 @@ mod tests {
         set(&mut estimates, GROUP_BULK, BULK_TOUCHED, 128.0 * BULK_TOUCHED_OVER_SINGLES);
         let lines = criterion_targets(&estimates);
         assert_eq!(lines[0].met, Some(true), "{:?}", lines[0]);
-        assert_eq!(lines[6].met, Some(true), "{:?}", lines[6]);
         assert_eq!(lines[7].met, Some(true), "{:?}", lines[7]);
-        assert_eq!(lines[8].met, Some(false), "{:?}", lines[8]);
+        assert_eq!(lines[8].met, Some(true), "{:?}", lines[8]);
+        assert_eq!(lines[9].met, Some(false), "{:?}", lines[9]);
     }
 
     /// A bench missing from the run (the real-node group on a one-node host, a filtered run)
@@ -560,11 +583,11 @@ mod tests {
         let estimates: Vec<CriterionEstimate> =
             all_met().into_iter().filter(|e| e.group != GROUP_HANDOFF_REAL && e.function != ARRAY_QUEUE).collect();
         let lines = criterion_targets(&estimates);
-        for i in [1, 5] {
+        for i in [1, 6] {
             assert_eq!(lines[i].met, None, "{:?}", lines[i]);
             assert_eq!(lines[i].measured, "–");
         }
-        assert_eq!(lines.iter().filter(|t| t.met == Some(true)).count(), 8);
+        assert_eq!(lines.iter().filter(|t| t.met == Some(true)).count(), 9);
         let table = render(&lines);
         assert_eq!(table.matches("| not measured in this run |").count(), 2, "{table}");
         let none = criterion_targets(&[]);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::contenders::Contender;
+use super::contenders::{Contender, NetworkBuffers};
 use super::timer::{Calibration, ticks};
 
 std::thread_local! {
@@ -185,17 +185,77 @@ pub fn cross_thread<C: Contender>(pool: &C, blocks: u64, ring: usize) -> f64 {
 /// # Panics
 /// If a benchmark thread panics (a pool ran dry or failed).
 pub fn handoff<C: Contender>(pool: &C, blocks: u64, ring: usize, setup: &(dyn Fn(usize) + Sync)) -> f64 {
-    let (mut tx, mut rx) = rtrb::RingBuffer::<C::Block<'_>>::new(ring);
+    handoff_with(
+        blocks,
+        ring,
+        setup,
+        || || pool.alloc(),
+        |mut b, byte| {
+            pool.touch(&mut b, byte);
+            pool.free(b);
+        },
+    )
+}
+
+/// [`handoff`] of network buffers requested through a [`BufferRequester`](crate::buffer_pool::BufferRequester),
+/// as a service's receiving thread would: the producer takes the requester of its local pool
+/// ([`NetworkBuffers::requester`]) before the start and requests each buffer from it
+/// (`request_buffer`, never blocking); the consumer touches each buffer and drops it, which
+/// recycles it into the pool's recycler lane. The same ring, threads and timing as [`handoff`]
+/// of the [`NetworkBuffers`] contender (`request_buffer` on the pool), so the two compare.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg::bench::{NetworkBuffers, workloads::handoff_requested};
+/// use numaseg::{ArenaManager, Config};
+/// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+/// let buffers = NetworkBuffers::new(manager, 4096, 256, 2);
+/// let million_blocks_per_second = handoff_requested(&buffers, 10_000, 64, &|_| {});
+/// assert!(million_blocks_per_second > 0.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Panics
+/// If a benchmark thread panics (the pool ran dry or failed).
+pub fn handoff_requested(buffers: &NetworkBuffers, blocks: u64, ring: usize, setup: &(dyn Fn(usize) + Sync)) -> f64 {
+    handoff_with(
+        blocks,
+        ring,
+        setup,
+        || {
+            let mut requester = buffers.requester();
+            move || NetworkBuffers::request(&mut requester)
+        },
+        |mut b, byte| {
+            buffers.touch(&mut b, byte);
+            buffers.free(b);
+        },
+    )
+}
+
+/// The loop of [`handoff`] and [`handoff_requested`]: `producer()` runs on the producer thread
+/// after its `setup` and before the start, and returns what it calls for each block;
+/// `consume(block, byte)` touches and frees a block on the consumer thread.
+#[inline(always)]
+fn handoff_with<B: Send, P: FnMut() -> B>(
+    blocks: u64,
+    ring: usize,
+    setup: &(dyn Fn(usize) + Sync),
+    producer: impl FnOnce() -> P + Send,
+    mut consume: impl FnMut(B, u8) + Send,
+) -> f64 {
+    let (mut tx, mut rx) = rtrb::RingBuffer::<B>::new(ring);
     let start = Barrier::new(2);
     let elapsed = std::thread::scope(|s| {
         let start = &start;
         let producer = s.spawn(move || {
             set_thread_index(0);
             setup(0);
+            let mut alloc = producer();
             start.wait();
             let t0 = Instant::now();
             for _ in 0..blocks {
-                let mut b = pool.alloc();
+                let mut b = alloc();
                 let mut spins = 0u32;
                 while let Err(rtrb::PushError::Full(back)) = tx.push(b) {
                     b = back;
@@ -210,9 +270,8 @@ pub fn handoff<C: Contender>(pool: &C, blocks: u64, ring: usize, setup: &(dyn Fn
             start.wait();
             let (mut got, mut spins) = (0, 0u32);
             while got < blocks {
-                if let Ok(mut b) = rx.pop() {
-                    pool.touch(&mut b, got as u8);
-                    pool.free(b);
+                if let Ok(b) = rx.pop() {
+                    consume(b, got as u8);
                     got += 1;
                     spins = 0;
                 } else {
