@@ -20,7 +20,9 @@
 //! per-block work of a hand-off without a ring's spinning, which under callgrind's serialised
 //! threads would dominate the count), `buffers-ring` (the harness's one-at-a-time hand-off of
 //! network buffers through its ring, the two threads pinned to CPUs 0 and 1: a wall-clock rate,
-//! not for callgrind, to compare an old and a new binary run alternately), and
+//! not for callgrind, to compare an old and a new binary run alternately), `requester-handoff`
+//! / `requester-ring` (the same two with the buffers requested through a `BufferRequester`),
+//! and
 //! `segments-bulk-handles` / `segments-bulk-handles-untouched` (bulk of 32 through handles,
 //! touched or not) against `segments-singles-held` / `segments-singles-held-untouched` (the
 //! same 32 blocks held in a `Vec<Segment>`, allocated and dropped one at a time).
@@ -39,7 +41,7 @@ const SIZE: usize = 32 << 10;
 const WORKLOADS: &str = "segments-hot-pair, segments-batch, segments-batch-coloured, segments-bulk, \
                          segments-cross-thread, manager-hot-pair, buffers-hot-pair, mimalloc-hot-pair, \
                          arrayqueue-hot-pair, locked-cas, foreign-free, local-free, segments-handoff, \
-                         buffers-handoff, buffers-ring, tls-handoff, segments-bulk-handles, segments-bulk-handles-untouched, \
+                         buffers-handoff, buffers-ring, requester-handoff, requester-ring, tls-handoff, segments-bulk-handles, segments-bulk-handles-untouched, \
                          segments-singles-held, segments-singles-held-untouched, pretend-handoff-same, \
                          pretend-handoff-across";
 
@@ -161,6 +163,16 @@ fn main() -> ExitCode {
             let rate = numaseg::bench::workloads::handoff(&pool, ops, 1024, &pin);
             eprintln!("profile: {rate:.1} million buffers per second");
         }
+        "requester-handoff" => {
+            let buffers = NetworkBuffers::new(Arc::clone(&manager), SIZE, 4096, 2);
+            lockstep_requested(&buffers, ops);
+        }
+        "requester-ring" => {
+            let buffers = NetworkBuffers::new(Arc::clone(&manager), SIZE, 4096, 2);
+            let pin = |i: usize| drop(numaseg::numa::sys::linux::set_affinity(&[i % 2]));
+            let rate = numaseg::bench::workloads::handoff_requested(&buffers, ops, 1024, &pin);
+            eprintln!("profile: {rate:.1} million buffers per second");
+        }
         "tls-handoff" => lockstep(&TlsCachePool::new(SIZE, 4096), ops, &|_| {}),
         "pretend-handoff-same" | "pretend-handoff-across" => {
             let pretend = numaseg::bench::motion::pretend_two_nodes();
@@ -224,6 +236,37 @@ fn report(timing: Timing) {
 /// Thread A allocates rounds of 1024 blocks and hands each round to thread B, which touches and
 /// frees every block; the round's vector comes back for reuse. `ops` blocks in all. `setup(0)`
 /// runs first on A, `setup(1)` on B (to home them on a node).
+/// [`lockstep`] for network buffers requested through a `BufferRequester` on thread A.
+fn lockstep_requested(buffers: &NetworkBuffers, ops: u64) {
+    const ROUND: usize = 1024;
+    let (to_b, from_a) = std::sync::mpsc::sync_channel::<Vec<numaseg::Buffer>>(1);
+    let (to_a, from_b) = std::sync::mpsc::sync_channel::<Vec<numaseg::Buffer>>(1);
+    let rounds = ops.div_ceil(ROUND as u64);
+    let t0 = std::time::Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut requester = buffers.requester();
+            let mut v = Vec::with_capacity(ROUND);
+            for _ in 0..rounds {
+                v.extend((0..ROUND).map(|_| NetworkBuffers::request(&mut requester)));
+                let Ok(()) = to_b.send(v) else { return };
+                let Ok(back) = from_b.recv() else { return };
+                v = back;
+            }
+        });
+        s.spawn(move || {
+            while let Ok(mut v) = from_a.recv() {
+                for (i, mut b) in v.drain(..).enumerate() {
+                    buffers.touch(&mut b, i.to_le_bytes()[0]);
+                    buffers.free(b);
+                }
+                let Ok(()) = to_a.send(v) else { return };
+            }
+        });
+    });
+    report(Timing { ns_per_op: t0.elapsed().as_nanos() as f64 / (rounds * ROUND as u64) as f64, ops_per_sec: 0.0 });
+}
+
 fn lockstep<C: Contender>(pool: &C, ops: u64, setup: &(dyn Fn(usize) + Sync)) {
     const ROUND: usize = 1024;
     let (to_b, from_a) = std::sync::mpsc::sync_channel::<Vec<C::Block<'_>>>(1);

@@ -13,7 +13,7 @@ shift || true
 workloads=("$@")
 if ((${#workloads[@]} == 0)); then
   workloads=(segments-hot-pair segments-bulk segments-batch manager-hot-pair buffers-hot-pair
-             mimalloc-hot-pair arrayqueue-hot-pair foreign-free local-free segments-handoff buffers-handoff tls-handoff
+             mimalloc-hot-pair arrayqueue-hot-pair foreign-free local-free segments-handoff buffers-handoff requester-handoff tls-handoff
              segments-bulk-handles segments-bulk-handles-untouched segments-singles-held
              segments-singles-held-untouched)
 fi

@@ -310,6 +310,12 @@ impl PoolCore {
         self.pop_slot::<false>(slots).map(|(index, _)| index)
     }
 
+    /// [`Self::pop`], but `None` when [`READY`] is set too (the caller takes the inbox first).
+    #[inline]
+    pub(crate) fn pop_unless_ready(&self) -> Option<u32> {
+        self.pop_slot::<true>(&self.shared.slots).map(|(index, _)| index)
+    }
+
     /// [`Self::pop`], with the slot it took (looked up once for the caller too). With
     /// `STOP_AT_READY`, also `None` when [`READY`] is set: the caller takes the inbox first.
     #[inline(always)]

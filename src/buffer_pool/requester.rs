@@ -122,8 +122,8 @@ impl<'p> BufferRequester<'p> {
 
     /// Nothing held, or the pool's slow flag seen set: gives back what it holds if the flag is
     /// set, else hands out what it holds (the flag was cleared meanwhile), else takes a full
-    /// half of the lane, else pops the stack, else takes a partial half, else asks the pool
-    /// (its inbox, its stack, the lock).
+    /// half of the lane, else pops the stack (unless the inbox is ready), else takes a partial
+    /// half, else asks the pool (its inbox, its stack, the lock).
     #[cold]
     #[inline(never)]
     fn refill(&mut self) -> Result<Option<Buffer>, BufferPoolError> {
@@ -138,10 +138,13 @@ impl<'p> BufferRequester<'p> {
             self.n -= 1;
             return Ok(Some(core.hand_out_held(self.held[self.n])));
         }
-        core.note_requester();
+        // (The pool's requester hint names this thread since `new`; the pool's own cold path
+        // below renames it if the requester moved to another thread.)
         let mut n = core.take_lane(&mut self.held, true);
         if n == 0 {
-            if let Some(slot) = core.pop(&core.shared.slots) {
+            // The pool's pop, which stops at *ready* (the inbox half full): then the pool's
+            // path below takes the inbox, as `request_buffer` does.
+            if let Some(slot) = core.pop_unless_ready() {
                 return Ok(Some(core.hand_out(slot)));
             }
             n = core.take_lane(&mut self.held, false);
