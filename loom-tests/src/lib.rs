@@ -54,6 +54,11 @@ mod imp {
         }
     }
 
+    std::thread_local! {
+        /// The execution of the model running on this thread (0: none), for the panic hook.
+        static EXECUTION: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
     /// Runs `f` under loom's model checker with the preemption bound from `LOOM_MAX_PREEMPTIONS`,
     /// and reports how many executions it explored.
     pub fn model(f: impl Fn() + Sync + Send + 'static) {
@@ -62,9 +67,22 @@ mod imp {
         let executions = StdArc::new(AtomicUsize::new(0));
         let counter = StdArc::clone(&executions);
         let f = move || {
-            counter.fetch_add(1, Ordering::Relaxed);
+            EXECUTION.set(counter.fetch_add(1, Ordering::Relaxed) + 1);
             f();
         };
+        // Names the execution that failed: a model's panic, or loom's (a deadlock, a causality
+        // violation), on any of the model's threads (all run on this one).
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let n = EXECUTION.get();
+                if n > 0 {
+                    eprintln!("loom: failed in execution {n}");
+                }
+                previous(info);
+            }));
+        });
         let mut builder = loom::model::Builder::new();
         if builder.preemption_bound.is_none() {
             builder.preemption_bound = Some(2);
@@ -73,6 +91,7 @@ mod imp {
         // too few for even two threads.
         builder.max_branches = 100_000;
         builder.check(f);
+        EXECUTION.set(0);
         eprintln!(
             "loom: {} executions explored (preemption bound {:?})",
             executions.load(Ordering::Relaxed),

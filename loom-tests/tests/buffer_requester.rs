@@ -1,0 +1,214 @@
+//! A [`BufferRequester`](numaseg::buffer_pool::BufferRequester) and its pool's recycler lane
+//! (`src/buffer_pool/lane.rs`): buffers recycled on other threads than the requester's wait in
+//! two halves (two entries each under loom) until the requester takes a half whole. Each model
+//! ends with a conservation check. What each one is for, and the break it was seen to catch
+//! (the code changed on purpose, the model run, the code restored; `docs/RELIABILITY.md`):
+//!
+//! - **A waiter is not lost** to a buffer in the lane: a requester that finds nothing marks the
+//!   pool unavailable, which closes the lane first (moving what it holds onto the stack, after
+//!   waiting for a store in flight), so a recycle either lands where the waiter looks or sees
+//!   the slow flag. Without the `close_lane` call in `mark_unavailable_if_empty`, loom reports
+//!   a deadlock; with a closer that does not wait for `written == reserved`, it moves an entry
+//!   not stored yet (`attempt to subtract with overflow` on the entry's `0 - 1`).
+//! - **Destroying a pool accounts for its lane and for what the requester holds.** Without the
+//!   `close_lane` call in `set_slow`, the conservation check fails (a buffer left in the dead
+//!   pool's lane).
+//! - **The idle count is exact** while the requester pops, takes a half and another thread
+//!   recycles (a buffer going from the stack through hands into the lane): with the
+//!   reservation's compare-and-swap only `Acquire` (or `Relaxed`), a count that sees the
+//!   reservation may not see the pop, and reports 3 of a pool of 3 while one is in hands. And
+//!   while the lane is closed with buffers in it: without the count's wait on *moving* it adds
+//!   the moved buffers twice (3 of 2); with the closer's last `swap` `Relaxed` (or the count's
+//!   loads of the halves' words) it misses them (0 of 2).
+//! - **Two recyclers filling one half, the requester taking**: each buffer is handed out once.
+//!   With the reservation `Release` only (no `Acquire`), a recycler's entry store is not
+//!   ordered after the store it replaces, and the requester's next take reads the old index: a
+//!   buffer handed out twice. A take that does not wait for `written == reserved`, or reads the
+//!   word `Relaxed`, reads an entry not stored yet (the overflow above).
+//! - **The recycler's bytes happen before the requester's**, through the lane (shadowed by a
+//!   loom cell, as `shared_buffer` does). Both the reservation (`Release`) and the count of the
+//!   written entry (`Release`) publish the bytes, which are written before either; weakening
+//!   one, or both, makes the requester's close or take read an entry not stored yet first (the
+//!   overflow above), so the shadow never gets to report.
+//!
+//! Not caught: the take's compare-and-swap without its `Release` (the entries' reads ordered
+//! before the next recycler's store: a load reading a later store, which loom does not model;
+//! the replaced store stays ordered before the new one through the release sequence).
+//!
+//! The requester lives on the model's main thread (it borrows the pool), or, in the last model,
+//! on a spawned thread; recycles happen on other threads, so that they go into the lane.
+#![cfg(loom)]
+
+use bytes::BufMut;
+use loom::sync::Arc;
+use numaseg::{Buffer, LocalBufferPool};
+
+use loom_tests::{assert_network_back, model, tiny_network};
+
+/// The shadow of a buffer's first byte.
+type Shadow = loom_tests::Shadow<1>;
+
+/// A buffer from `requester`, which must find one.
+fn request(requester: &mut numaseg::buffer_pool::BufferRequester<'_>) -> Buffer {
+    requester.request_buffer().expect("live").expect("a buffer")
+}
+
+/// Recycles `buffers` on another thread (joined): into the lane, the requester being attached.
+fn into_lane(buffers: Vec<Buffer>) {
+    loom::thread::spawn(move || drop(buffers)).join().expect("recycler");
+}
+
+/// The end of every model: everything idle, and back in the global pool once the pool is gone.
+fn finish(m: &numaseg::ArenaManager, n: numaseg::NetworkBufferPool, pool: Arc<LocalBufferPool>, total: usize) {
+    assert_eq!(pool.available_buffers(), total);
+    drop(pool);
+    assert_network_back(m, n);
+}
+
+#[test]
+fn a_buffer_recycled_into_the_lane_wakes_a_blocked_requester() {
+    model(|| {
+        let (m, n) = tiny_network(1);
+        let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
+        let mut requester = pool.requester();
+        let a = request(&mut requester);
+        // Into the lane (a half not full: only a partial take or a close finds it).
+        let recycler = loom::thread::spawn(move || drop(a));
+        let got = requester.request_buffer_blocking(None, None).expect("woken with the buffer");
+        recycler.join().expect("recycler");
+        assert_eq!(pool.available_buffers(), 0);
+        drop(got);
+        drop(requester);
+        finish(&m, n, pool, 1);
+    });
+}
+
+#[test]
+fn destroying_a_pool_while_a_buffer_enters_its_lane_gives_every_buffer_back() {
+    model(|| {
+        let (m, n) = tiny_network(3);
+        let pool = Arc::new(n.create_buffer_pool(3, 3).expect("pool"));
+        let mut requester = pool.requester();
+        let [a, b, c] = std::array::from_fn(|_| request(&mut requester));
+        into_lane(vec![a, b]); // a full half
+        let x = request(&mut requester); // takes it: one handed out, one held
+        assert_eq!(requester.held(), 1);
+        // Into the lane, maybe while the destroy closes it.
+        let recycler = loom::thread::spawn(move || drop(c));
+        pool.destroy();
+        drop(requester); // gives back what it holds
+        recycler.join().expect("recycler");
+        drop(x);
+        drop(pool);
+        assert_network_back(&m, n);
+    });
+}
+
+#[test]
+fn the_idle_count_stays_exact_while_the_requester_takes_and_another_thread_recycles() {
+    model(|| {
+        let (m, n) = tiny_network(3);
+        let pool = Arc::new(n.create_buffer_pool(3, 3).expect("pool"));
+        let mut requester = pool.requester();
+        let [a, b, c] = std::array::from_fn(|_| request(&mut requester));
+        into_lane(vec![a]); // the lane holds a
+        drop(c); // the requester's thread: onto the stack
+        // b stays in hands throughout: at most 2 of 3 idle at any moment. (A lower bound would
+        // need to know whether the pop below had happened, which nothing orders for the reader.)
+        let reader = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || pool.available_buffers())
+        };
+        // The half is not full: pops c off the stack; then c goes into the lane through another
+        // thread's hands (the reservation must publish the pop to a count that sees it).
+        let x = request(&mut requester);
+        let recycler = loom::thread::spawn(move || drop(x));
+        // A full half (a and c) if c is written, else maybe a alone, else nothing.
+        let y = requester.request_buffer().expect("live");
+        let seen = reader.join().expect("reader");
+        assert!(seen <= 2, "available_buffers() = {seen} while one of 3 is in hands");
+        recycler.join().expect("recycler");
+        drop((y, b));
+        drop(requester);
+        finish(&m, n, pool, 3);
+    });
+}
+
+#[test]
+fn the_idle_count_waits_while_the_lane_is_moved_onto_the_stack() {
+    model(|| {
+        let (m, n) = tiny_network(2);
+        let pool = Arc::new(n.create_buffer_pool(2, 2).expect("pool"));
+        let mut requester = pool.requester();
+        let held: Vec<_> = (0..2).map(|_| request(&mut requester)).collect();
+        into_lane(held); // a full half, the stack empty
+        let reader = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || pool.available_buffers())
+        };
+        drop(requester); // the last one: closes the lane, moving both onto the stack
+        let seen = reader.join().expect("reader");
+        assert_eq!(seen, 2, "available_buffers() = {seen} while both are idle");
+        finish(&m, n, pool, 2);
+    });
+}
+
+#[test]
+fn two_recyclers_filling_one_half_while_the_requester_takes_it_hand_each_buffer_out_once() {
+    model(|| {
+        let (m, n) = tiny_network(2);
+        let pool = Arc::new(n.create_buffer_pool(2, 2).expect("pool"));
+        let mut requester = pool.requester();
+        let [a, b] = std::array::from_fn(|_| request(&mut requester));
+        let recyclers = [loom::thread::spawn(move || drop(a)), loom::thread::spawn(move || drop(b))];
+        // Each takes a half (full, or partial with no store in flight), or finds nothing.
+        let x = requester.request_buffer().expect("live");
+        let y = requester.request_buffer().expect("live");
+        if let (Some(x), Some(y)) = (&x, &y) {
+            assert_ne!(x.as_ptr(), y.as_ptr(), "a buffer handed out twice");
+        }
+        let out = usize::from(x.is_some()) + usize::from(y.is_some()) + requester.held();
+        assert!(out <= 2, "{out} buffers out of a pool of 2");
+        for r in recyclers {
+            r.join().expect("recycler");
+        }
+        assert_eq!(pool.available_buffers() + out, 2);
+        drop((x, y));
+        drop(requester);
+        finish(&m, n, pool, 2);
+    });
+}
+
+#[test]
+fn the_recyclers_bytes_happen_before_the_lane_takers() {
+    model(|| {
+        let (m, n) = tiny_network(1);
+        let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
+        let shadow = Shadow::new();
+        // The requester is a spawned thread that does not yield before the race: loom offers a
+        // thread an older value of an atomic only then (`docs/RELIABILITY.md`, `local_stack`).
+        let requester = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || {
+                let mut requester = pool.requester();
+                let mut a = request(&mut requester);
+                let recycler = {
+                    let shadow = Arc::clone(&shadow);
+                    loom::thread::spawn(move || {
+                        shadow.write(0, 7);
+                        a.put_u8(7);
+                        drop(a); // not the requester's thread: into the lane
+                    })
+                };
+                if let Some(mut next) = requester.request_buffer().expect("live") {
+                    assert_eq!(shadow.read(0), 7, "the recycler's byte");
+                    shadow.write(0, 9);
+                    next.put_u8(9);
+                }
+                recycler.join().expect("recycler");
+            })
+        };
+        requester.join().expect("requester");
+        finish(&m, n, pool, 1);
+    });
+}
