@@ -31,6 +31,14 @@
 //!   one, or both, makes the requester's close or take read an entry not stored yet first (the
 //!   overflow above), so the shadow never gets to report.
 //!
+//! - **A request that sees the slow flag cleared again keeps what it holds**: the requester
+//!   holds one, a waiter on another thread marks the pool unavailable (the flag set, the lane
+//!   closed), a recycle fires the notification (the flag cleared, the lane open again) and two
+//!   more fill a half of the lane. The requester's request may read the flag set and its
+//!   refill read it clear: without the refill's hand-out of what it holds (`if self.n > 0` in
+//!   `refill`), it takes the half over the held buffer, which stays in use for ever (the
+//!   conservation check: 4 of 5 idle or in hands, execution 13).
+//!
 //! Not caught: the take's compare-and-swap without its `Release` (the entries' reads ordered
 //! before the next recycler's store: a load reading a later store, which loom does not model;
 //! the replaced store stays ordered before the new one through the release sequence).
@@ -41,6 +49,7 @@
 
 use bytes::BufMut;
 use loom::sync::Arc;
+use loom::sync::atomic::Ordering;
 use numaseg::{Buffer, LocalBufferPool};
 
 use loom_tests::{assert_network_back, model, tiny_network};
@@ -210,5 +219,61 @@ fn the_recyclers_bytes_happen_before_the_lane_takers() {
         };
         requester.join().expect("requester");
         finish(&m, n, pool, 1);
+    });
+}
+
+#[test]
+fn a_request_that_sees_the_slow_flag_cleared_again_never_takes_a_half_over_what_it_holds() {
+    model(|| {
+        let (m, n) = tiny_network(5);
+        let pool = Arc::new(n.create_buffer_pool(5, 5).expect("pool"));
+        let mut requester = pool.requester();
+        let [a, b, c, d, e] = std::array::from_fn(|_| request(&mut requester));
+        into_lane(vec![a, b]); // a full half
+        let x = request(&mut requester); // takes it: one handed out, one held
+        assert_eq!(requester.held(), 1);
+        // The pool is empty (x in this thread's hands, one held, c, d and e in another's): a
+        // waiter on another thread (a task polled once; its waker does nothing) marks it
+        // unavailable, which sets the slow flag and closes the lane.
+        let mut waiter = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || {
+                let mut waiter = None;
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                assert!(pool.poll_available(&mut cx, &mut waiter).is_pending(), "the pool is empty");
+                waiter
+            })
+            .join()
+            .expect("waiter")
+        };
+        // c's recycle fires the notification, which clears the flag and opens the lane again;
+        // d and e go into the lane: a full half. Loom would not run these between the two
+        // looks of the request below (it backtracks to a thread's last access to the head,
+        // which in a request that sees the flag set comes later, in the give-back), so they
+        // run first, and the request's relaxed looks may still read the flag set, then clear:
+        // the same window.
+        let done = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let recycler = {
+            let done = Arc::clone(&done);
+            loom::thread::spawn(move || {
+                drop((c, d, e));
+                done.store(true, Ordering::Relaxed);
+            })
+        };
+        // Relaxed: this thread learns that the recycles are done, not what they wrote.
+        while !done.load(Ordering::Relaxed) {
+            loom::thread::yield_now();
+        }
+        // If it reads the flag set when it looks and clear when its refill looks, with the
+        // half in the lane, it must hand out the buffer it holds, not take the half over it
+        // (which would leave that buffer in use for ever).
+        let y = requester.request_buffer().expect("live");
+        recycler.join().expect("recycler");
+        let out = 1 + usize::from(y.is_some()) + requester.held();
+        assert_eq!(pool.available_buffers() + out, 5, "a buffer neither idle nor in hands");
+        pool.forget_waiter(&mut waiter);
+        drop((x, y));
+        drop(requester);
+        finish(&m, n, pool, 5);
     });
 }
