@@ -32,6 +32,7 @@ FILES=(
   src/core/node.rs
   src/sync/budget.rs
   src/buffer_pool/local.rs
+  src/buffer_pool/lane.rs
   src/buffer_pool/availability.rs
   src/buffer_pool/buffer.rs
   src/buffer_pool/credit/receiver.rs
@@ -45,6 +46,7 @@ FILES=(
 # Checks per file (first matching glob): loom model files | tests/all filters.
 CHECKS=(
   "src/buffer_pool/local.rs|buffer_inbox_orderings local_stack buffer_inbox buffer_pool credit|buffer_pool conservation"
+  "src/buffer_pool/lane.rs|buffer_requester buffer_inbox buffer_pool|buffer_requester buffer_pool conservation"
   "src/buffer_pool/buffer.rs|shared_buffer buffer_pool buffer_pool_destroy credit|buffer_pool credit conservation"
   "src/buffer_pool/*|buffer_pool buffer_pool_destroy buffer_inbox credit|buffer_pool credit conservation"
   "src/manager/*|reserve_wait memory_manager owner_pages|manager conservation"
@@ -69,7 +71,7 @@ NAMED = [
      "            Self::link_slot(slots, s, word);",
      "a recycle pushes although the slow flag asks for the lock (notification, shrink, destroy)"),
     ("local-mark-unavailable-ignores-top", "src/buffer_pool/local.rs",
-     "            if word & TOP_MASK != 0 {\n                if word & SLOW == 0 {\n                    self.open_inbox();\n                }\n                return false;\n            }\n            if word & SLOW != 0 {\n                return true;",
+     "            if word & TOP_MASK != 0 {\n                if word & SLOW == 0 {\n                    self.open_inbox();\n                    self.open_lane();\n                }\n                return false;\n            }\n            if word & SLOW != 0 {\n                return true;",
      "            if word & SLOW != 0 {\n                return true;",
      "marking unavailable does not re-check that the stack is still empty (lost wake-up)"),
     ("pool-request-no-recheck-after-mark", "src/buffer_pool/mod.rs",
