@@ -34,6 +34,10 @@
 //!   shrinking or destroying a pool accounts for every buffer.
 //! - Opening (state lock held, slow flag clear, at least one requester attached) clears
 //!   *closed* with a read-modify-write, which continues the closer's release sequence.
+//! - With no requester attached the lane is closed and empty: it opens only while one is, and
+//!   the last one closes it before it is counted out. Closing it then writes nothing, so in a
+//!   pool that never had a requester no thread writes the halves' words, and a recycler's or an
+//!   idle count's loads of them contend with nothing.
 
 use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 

@@ -760,8 +760,12 @@ impl PoolCore {
     }
 
     /// Closes the lane and moves what it holds onto the stack (state lock held; see
-    /// `lane.rs`).
+    /// `lane.rs`). With no requester attached the lane is already closed and empty, and this
+    /// writes nothing (see `lane.rs`).
     fn close_lane(&self) {
+        if self.lane.users() == 0 {
+            return;
+        }
         let slots = &self.shared.slots;
         self.lane.close(|slot| {
             // Its recycler left the count to the taker (see `lane.rs`).
@@ -788,11 +792,12 @@ impl PoolCore {
 
     /// Counts a [`BufferRequester`] out (state lock held); the last one closes the lane.
     pub(crate) fn detach_requester(&self) {
-        let users = self.lane.users() - 1;
-        self.lane.set_users(users);
-        if users == 0 {
+        let users = self.lane.users();
+        if users == 1 {
+            // While still counted: `close_lane` skips a lane without users.
             self.close_lane();
         }
+        self.lane.set_users(users - 1);
     }
 
     /// Whether the slow flag is set (a relaxed read: a requester's test of when to give back
