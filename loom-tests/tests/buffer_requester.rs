@@ -46,6 +46,13 @@
 //!   `0 - 1`, execution 3, at bound 1 and 2). The closer must be a thread that has not read
 //!   the entries before: with the requester on the main thread, which created them, loom
 //!   does not offer it their old value after the wait's yield, and the break survived.
+//! - **The idle count reads the lane's second half** (`words#2`): three buffers recycled into
+//!   the lane (the first half full, one in the second), the requester takes the first half,
+//!   then is dropped (closing the lane, moving the one left) while a reader counts: exactly 1
+//!   idle. With the count's load of the second half's word `Relaxed`, it sees the half
+//!   emptied but not the push onto the stack (0 of 1, execution 11, at bound 1 and 2);
+//!   counting the first half only, 0 of 1 (execution 4); waiting only on the first half's
+//!   *moving*, 2 of 1 (execution 1).
 //!
 //! Not caught: the take's compare-and-swap without its `Release` (the entries' reads ordered
 //! before the next recycler's store: a load reading a later store, which loom does not model;
@@ -313,5 +320,29 @@ fn a_closer_on_another_thread_waits_for_a_recyclers_store_in_flight() {
         };
         requester.join().expect("requester");
         finish(&m, n, pool, 1);
+    });
+}
+
+#[test]
+fn the_idle_count_sees_the_second_half_and_waits_while_it_is_moved() {
+    model(|| {
+        let (m, n) = tiny_network(3);
+        let pool = Arc::new(n.create_buffer_pool(3, 3).expect("pool"));
+        let mut requester = pool.requester();
+        let [a, b, c] = std::array::from_fn(|_| request(&mut requester));
+        into_lane(vec![a, b, c]); // the first half full (a and b), c in the second
+        let x = request(&mut requester); // takes the first half: one handed out, one held
+        let y = request(&mut requester); // the one held
+        // c alone idle, in the lane's second half; the stack empty. (Moving both halves, with
+        // the first still full, costs some twenty times the executions.)
+        let reader = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || pool.available_buffers())
+        };
+        drop(requester); // the last one: closes the lane, moving c onto the stack
+        let seen = reader.join().expect("reader");
+        assert_eq!(seen, 1, "available_buffers() = {seen} while one of 3 is idle");
+        drop((x, y));
+        finish(&m, n, pool, 3);
     });
 }
