@@ -38,13 +38,29 @@
 //!   refill read it clear: without the refill's hand-out of what it holds (`if self.n > 0` in
 //!   `refill`), it takes the half over the held buffer, which stays in use for ever (the
 //!   conservation check: 4 of 5 idle or in hands, execution 13).
+//! - **A closer waits for a recycler's store in flight** (`close#2` in `docs/RELIABILITY.md`):
+//!   the requester, on a spawned thread, is dropped (the last one: it closes the lane) while
+//!   a recycle into the lane may be reserved and not yet stored. With the closer's reload of
+//!   the word in its wait `Relaxed`, it reads the recycler's count of the entry without its
+//!   store, and moves the entry's old value (`attempt to subtract with overflow` on its
+//!   `0 - 1`, execution 3, at bound 1 and 2). The closer must be a thread that has not read
+//!   the entries before: with the requester on the main thread, which created them, loom
+//!   does not offer it their old value after the wait's yield, and the break survived.
+//! - **The idle count reads the lane's second half** (`words#2`): three buffers recycled into
+//!   the lane (the first half full, one in the second), the requester takes the first half,
+//!   then is dropped (closing the lane, moving the one left) while a reader counts: exactly 1
+//!   idle. With the count's load of the second half's word `Relaxed`, it sees the half
+//!   emptied but not the push onto the stack (0 of 1, execution 11, at bound 1 and 2);
+//!   counting the first half only, 0 of 1 (execution 4); waiting only on the first half's
+//!   *moving*, 2 of 1 (execution 1).
 //!
 //! Not caught: the take's compare-and-swap without its `Release` (the entries' reads ordered
 //! before the next recycler's store: a load reading a later store, which loom does not model;
 //! the replaced store stays ordered before the new one through the release sequence).
 //!
-//! The requester lives on the model's main thread (it borrows the pool), or, in the last model,
-//! on a spawned thread; recycles happen on other threads, so that they go into the lane.
+//! The requester lives on the model's main thread (it borrows the pool), or, in the bytes
+//! model and the closer's, on a spawned thread; recycles happen on other threads, so that they
+//! go into the lane.
 #![cfg(loom)]
 
 use bytes::BufMut;
@@ -275,5 +291,58 @@ fn a_request_that_sees_the_slow_flag_cleared_again_never_takes_a_half_over_what_
         drop((x, y));
         drop(requester);
         finish(&m, n, pool, 5);
+    });
+}
+
+#[test]
+fn a_closer_on_another_thread_waits_for_a_recyclers_store_in_flight() {
+    model(|| {
+        let (m, n) = tiny_network(1);
+        let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
+        // The requester, and so the closer, is a spawned thread that has never read the lane's
+        // entries: loom offers it an entry's older value (`docs/RELIABILITY.md`, `local_stack`),
+        // which the main thread, that created them, would not be offered after the closer's
+        // wait yields.
+        let requester = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || {
+                let mut requester = pool.requester();
+                let a = request(&mut requester);
+                // Into the lane, maybe reserved and not yet stored when the close below comes.
+                let recycler = loom::thread::spawn(move || drop(a));
+                // Lets the recycler run first without spending a preemption, so that one more
+                // (the recycler's, between its reservation and its store) reaches the wait at
+                // bound 1 too.
+                loom::thread::yield_now();
+                drop(requester); // the last one: closes the lane, waiting for the store in flight
+                recycler.join().expect("recycler");
+            })
+        };
+        requester.join().expect("requester");
+        finish(&m, n, pool, 1);
+    });
+}
+
+#[test]
+fn the_idle_count_sees_the_second_half_and_waits_while_it_is_moved() {
+    model(|| {
+        let (m, n) = tiny_network(3);
+        let pool = Arc::new(n.create_buffer_pool(3, 3).expect("pool"));
+        let mut requester = pool.requester();
+        let [a, b, c] = std::array::from_fn(|_| request(&mut requester));
+        into_lane(vec![a, b, c]); // the first half full (a and b), c in the second
+        let x = request(&mut requester); // takes the first half: one handed out, one held
+        let y = request(&mut requester); // the one held
+        // c alone idle, in the lane's second half; the stack empty. (Moving both halves, with
+        // the first still full, costs some twenty times the executions.)
+        let reader = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || pool.available_buffers())
+        };
+        drop(requester); // the last one: closes the lane, moving c onto the stack
+        let seen = reader.join().expect("reader");
+        assert_eq!(seen, 1, "available_buffers() = {seen} while one of 3 is idle");
+        drop((x, y));
+        finish(&m, n, pool, 3);
     });
 }
