@@ -835,10 +835,8 @@ impl PoolCore {
             clear(s.addr, self.shared.buffer_size);
         }
         debug_assert_eq!(s.requests.get(), s.recycles.get() + 1, "buffer {slot} held ahead miscounted");
-        let limit = self.writable.load(Ordering::Relaxed);
-        // SAFETY: the requester took `slot` from this pool and holds it exclusively, and the
-        // pool's record (hence `self`) lives until it is recycled.
-        unsafe { Buffer::from_slot(NonNull::from(self), slot, s.addr, self.capacity, limit) }
+        // SAFETY: the requester took `slot` from this pool and holds it exclusively.
+        unsafe { self.buffer_for(slot, s) }
     }
 
     /// Sets the slow flag if the stack is empty (true), else leaves everything (false). The
@@ -888,9 +886,21 @@ impl PoolCore {
     fn hand_out_slot(&self, slot: u32, s: &Slot) -> Buffer {
         debug_assert_eq!(s.requests.get(), s.recycles.get(), "buffer {slot} handed out while in someone's hands");
         s.requests.bump(1);
+        // SAFETY: `slot` was just taken from this pool, so the caller holds it exclusively.
+        unsafe { self.buffer_for(slot, s) }
+    }
+
+    /// The handle for `slot` (`s` is its `Slot`), counted as handed out: the construction
+    /// both hand-outs share.
+    ///
+    /// # Safety
+    /// The caller took `slot` from this pool and holds it exclusively; `s` is its `Slot`.
+    #[inline(always)]
+    unsafe fn buffer_for(&self, slot: u32, s: &Slot) -> Buffer {
         let limit = self.writable.load(Ordering::Relaxed);
-        // SAFETY: `slot` was just taken from this pool, so the caller holds it exclusively and
-        // the pool's record (hence `self`) lives until it is recycled.
+        // SAFETY: the caller holds `slot` exclusively (this function's contract), its segment
+        // starts at `s.addr` with `self.capacity` bytes, and the pool's record (hence `self`)
+        // lives until the buffer is recycled.
         unsafe { Buffer::from_slot(NonNull::from(self), slot, s.addr, self.capacity, limit) }
     }
 }
