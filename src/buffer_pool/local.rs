@@ -813,11 +813,16 @@ impl PoolCore {
 
     /// Takes a half of the lane (full only, if `full`) for a [`BufferRequester`], counting
     /// each buffer's recycle (left by its recycler) and its hand-out on its slot: from here
-    /// they are in use. Returns how many (`out[..n]`).
-    #[inline]
+    /// they are in use. Returns how many (`out[..n]`). Inlined into the requester's refill
+    /// even though it is called twice there: the call and its saved registers cost a failed
+    /// take (the lane empty, the stack next) about 20 instructions (docs/BENCHMARKS.md,
+    /// *Eleventh pass*).
+    #[inline(always)]
     pub(crate) fn take_lane(&self, out: &mut [u32; HALF], full: bool) -> usize {
         let n = self.lane.take(out, full);
-        let slots = &self.shared.slots;
+        // The slice, not the `Box`: its pointer and length stay in registers across the
+        // counters' stores (as in `recycle_plain`).
+        let slots: &[Slot] = &self.shared.slots;
         for &slot in &out[..n] {
             let s = &slots[slot as usize];
             s.recycles.bump(1);
