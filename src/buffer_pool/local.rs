@@ -310,10 +310,16 @@ impl PoolCore {
         self.pop_slot::<false>(slots).map(|(index, _)| index)
     }
 
-    /// [`Self::pop`], but `None` when [`READY`] is set too (the caller takes the inbox first).
-    #[inline]
-    pub(crate) fn pop_unless_ready(&self) -> Option<u32> {
-        self.pop_slot::<true>(&self.shared.slots).map(|(index, _)| index)
+    /// [`Self::pop`] and [`Self::hand_out`] together for a [`BufferRequester`], the slot looked
+    /// up once (as `request_buffer` does): `None` when the stack is empty or [`READY`] is set
+    /// too (the caller takes the inbox first).
+    #[inline(always)]
+    pub(crate) fn hand_out_popped_unless_ready(&self) -> Option<Buffer> {
+        let (slot, s) = self.pop_slot::<true>(&self.shared.slots)?;
+        if self.zero == ZeroMode::OnAllocate {
+            clear(s.addr, self.shared.buffer_size);
+        }
+        Some(self.hand_out_slot(slot, s))
     }
 
     /// [`Self::pop`], with the slot it took (looked up once for the caller too). With
