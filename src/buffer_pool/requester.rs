@@ -139,15 +139,26 @@ impl<'p> BufferRequester<'p> {
         }
         // (The pool's requester hint names this thread since `new`; the pool's own cold path
         // below renames it if the requester moved to another thread.)
-        let mut n = core.take_lane(&mut self.held, true);
+        let n = core.take_lane(&mut self.held, true);
         if n == 0 {
             // The pool's pop, which stops at *ready* (the inbox half full): then the pool's
             // path below takes the inbox, as `request_buffer` does.
             if let Some(buffer) = core.hand_out_popped_unless_ready() {
                 return Ok(Some(buffer));
             }
-            n = core.take_lane(&mut self.held, false);
+            return self.partial_or_pool();
         }
+        self.n = n - 1;
+        Ok(Some(core.hand_out_held(self.held[n - 1])))
+    }
+
+    /// No full half and nothing on the stack (or the inbox ready): takes a partial half, else
+    /// asks the pool. Out of line, so that `refill`'s common paths save fewer registers.
+    #[cold]
+    #[inline(never)]
+    fn partial_or_pool(&mut self) -> Result<Option<Buffer>, BufferPoolError> {
+        let core = self.pool.core();
+        let n = core.take_lane(&mut self.held, false);
         if n == 0 {
             return self.pool.request_buffer();
         }
