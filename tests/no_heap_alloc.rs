@@ -14,6 +14,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use allocator_api2::alloc::Allocator;
 use numaseg::config::MemoryAmount;
@@ -345,6 +346,25 @@ fn a_hand_off_consumers_frees_allocate_nothing() {
     assert_eq!(total, 0, "{total} heap allocations in {} frees of a hand-off's consumer", 48 * ROUNDS);
 }
 
+/// The recycling thread of the cross-thread buffer tests: drops each round's buffers from
+/// `from_requester`, counting the heap allocations of each drop (after the first tenth of
+/// `ROUNDS`, which warms up), and hands the emptied vector back through `done`; returns the
+/// allocations counted.
+fn recycle_rounds(from_requester: &Receiver<Vec<Buffer>>, done: &SyncSender<Vec<Buffer>>) -> u64 {
+    let mut total = 0;
+    for (round, mut buffers) in from_requester.iter().enumerate() {
+        let mut allocs = 0;
+        for buffer in buffers.drain(..) {
+            allocs += counted(|| drop(buffer)).1;
+        }
+        if round as u64 >= ROUNDS / 10 {
+            total += allocs; // the first rounds warm up
+        }
+        done.send(buffers).expect("the requester lives");
+    }
+    total
+}
+
 #[test]
 fn a_network_buffer_recycled_on_another_thread_allocates_nothing() {
     // Buffers requested on this thread and recycled on another: each recycle reserves an entry
@@ -356,20 +376,7 @@ fn a_network_buffer_recycled_on_another_thread_allocates_nothing() {
     let (to_recycler, from_requester) = std::sync::mpsc::sync_channel::<Vec<Buffer>>(1);
     let (done, wait) = std::sync::mpsc::sync_channel::<Vec<Buffer>>(1);
     let total = std::thread::scope(|s| {
-        let recycler = s.spawn(move || {
-            let mut total = 0;
-            for (round, mut buffers) in from_requester.iter().enumerate() {
-                let mut allocs = 0;
-                for buffer in buffers.drain(..) {
-                    allocs += counted(|| drop(buffer)).1;
-                }
-                if round as u64 >= ROUNDS / 10 {
-                    total += allocs; // the first rounds warm up
-                }
-                done.send(buffers).expect("the requester lives");
-            }
-            total
-        });
+        let recycler = s.spawn(move || recycle_rounds(&from_requester, &done));
         let mut buffers = Vec::with_capacity(64);
         for _ in 0..ROUNDS {
             while let Some(buffer) = pool.request_buffer().expect("request") {
@@ -395,20 +402,7 @@ fn a_buffer_requester_and_recycles_into_its_lane_allocate_nothing() {
     let (to_recycler, from_requester) = std::sync::mpsc::sync_channel::<Vec<Buffer>>(1);
     let (done, wait) = std::sync::mpsc::sync_channel::<Vec<Buffer>>(1);
     let (requested, recycled, took) = std::thread::scope(|s| {
-        let recycler = s.spawn(move || {
-            let mut total = 0;
-            for (round, mut buffers) in from_requester.iter().enumerate() {
-                let mut allocs = 0;
-                for buffer in buffers.drain(..) {
-                    allocs += counted(|| drop(buffer)).1;
-                }
-                if round as u64 >= ROUNDS / 10 {
-                    total += allocs;
-                }
-                done.send(buffers).expect("the requester lives");
-            }
-            total
-        });
+        let recycler = s.spawn(move || recycle_rounds(&from_requester, &done));
         let mut requester = pool.requester();
         let mut buffers = Vec::with_capacity(64);
         let (mut total, mut took) = (0, 0);

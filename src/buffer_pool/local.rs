@@ -310,10 +310,16 @@ impl PoolCore {
         self.pop_slot::<false>(slots).map(|(index, _)| index)
     }
 
-    /// [`Self::pop`], but `None` when [`READY`] is set too (the caller takes the inbox first).
-    #[inline]
-    pub(crate) fn pop_unless_ready(&self) -> Option<u32> {
-        self.pop_slot::<true>(&self.shared.slots).map(|(index, _)| index)
+    /// [`Self::pop`] and [`Self::hand_out`] together for a [`BufferRequester`], the slot looked
+    /// up once (as `request_buffer` does): `None` when the stack is empty or [`READY`] is set
+    /// too (the caller takes the inbox first).
+    #[inline(always)]
+    pub(crate) fn hand_out_popped_unless_ready(&self) -> Option<Buffer> {
+        let (slot, s) = self.pop_slot::<true>(&self.shared.slots)?;
+        if self.zero == ZeroMode::OnAllocate {
+            clear(s.addr, self.shared.buffer_size);
+        }
+        Some(self.hand_out_slot(slot, s))
     }
 
     /// [`Self::pop`], with the slot it took (looked up once for the caller too). With
@@ -818,11 +824,16 @@ impl PoolCore {
 
     /// Takes a half of the lane (full only, if `full`) for a [`BufferRequester`], counting
     /// each buffer's recycle (left by its recycler) and its hand-out on its slot: from here
-    /// they are in use. Returns how many (`out[..n]`).
-    #[inline]
+    /// they are in use. Returns how many (`out[..n]`). Inlined into the requester's refill
+    /// even though it is called twice there: the call and its saved registers cost a failed
+    /// take (the lane empty, the stack next) about 20 instructions (docs/BENCHMARKS.md,
+    /// *Eleventh pass*).
+    #[inline(always)]
     pub(crate) fn take_lane(&self, out: &mut [u32; HALF], full: bool) -> usize {
         let n = self.lane.take(out, full);
-        let slots = &self.shared.slots;
+        // The slice, not the `Box`: its pointer and length stay in registers across the
+        // counters' stores (as in `recycle_plain`).
+        let slots: &[Slot] = &self.shared.slots;
         for &slot in &out[..n] {
             let s = &slots[slot as usize];
             s.recycles.bump(1);
@@ -840,10 +851,8 @@ impl PoolCore {
             clear(s.addr, self.shared.buffer_size);
         }
         debug_assert_eq!(s.requests.get(), s.recycles.get() + 1, "buffer {slot} held ahead miscounted");
-        let limit = self.writable.load(Ordering::Relaxed);
-        // SAFETY: the requester took `slot` from this pool and holds it exclusively, and the
-        // pool's record (hence `self`) lives until it is recycled.
-        unsafe { Buffer::from_slot(NonNull::from(self), slot, s.addr, self.capacity, limit) }
+        // SAFETY: the requester took `slot` from this pool and holds it exclusively.
+        unsafe { self.buffer_for(slot, s) }
     }
 
     /// Sets the slow flag if the stack is empty (true), else leaves everything (false). The
@@ -893,9 +902,21 @@ impl PoolCore {
     fn hand_out_slot(&self, slot: u32, s: &Slot) -> Buffer {
         debug_assert_eq!(s.requests.get(), s.recycles.get(), "buffer {slot} handed out while in someone's hands");
         s.requests.bump(1);
+        // SAFETY: `slot` was just taken from this pool, so the caller holds it exclusively.
+        unsafe { self.buffer_for(slot, s) }
+    }
+
+    /// The handle for `slot` (`s` is its `Slot`), counted as handed out: the construction
+    /// both hand-outs share.
+    ///
+    /// # Safety
+    /// The caller took `slot` from this pool and holds it exclusively; `s` is its `Slot`.
+    #[inline(always)]
+    unsafe fn buffer_for(&self, slot: u32, s: &Slot) -> Buffer {
         let limit = self.writable.load(Ordering::Relaxed);
-        // SAFETY: `slot` was just taken from this pool, so the caller holds it exclusively and
-        // the pool's record (hence `self`) lives until it is recycled.
+        // SAFETY: the caller holds `slot` exclusively (this function's contract), its segment
+        // starts at `s.addr` with `self.capacity` bytes, and the pool's record (hence `self`)
+        // lives until the buffer is recycled.
         unsafe { Buffer::from_slot(NonNull::from(self), slot, s.addr, self.capacity, limit) }
     }
 }

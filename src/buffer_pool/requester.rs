@@ -129,8 +129,7 @@ impl<'p> BufferRequester<'p> {
     fn refill(&mut self) -> Result<Option<Buffer>, BufferPoolError> {
         let core = self.pool.core();
         if core.is_slow() {
-            self.give_back();
-            return self.pool.request_buffer();
+            return self.give_back_and_request();
         }
         if self.n > 0 {
             // The flag was set when the caller looked and is clear again: hand out what it holds
@@ -140,20 +139,40 @@ impl<'p> BufferRequester<'p> {
         }
         // (The pool's requester hint names this thread since `new`; the pool's own cold path
         // below renames it if the requester moved to another thread.)
-        let mut n = core.take_lane(&mut self.held, true);
+        let n = core.take_lane(&mut self.held, true);
         if n == 0 {
             // The pool's pop, which stops at *ready* (the inbox half full): then the pool's
             // path below takes the inbox, as `request_buffer` does.
-            if let Some(slot) = core.pop_unless_ready() {
-                return Ok(Some(core.hand_out(slot)));
+            if let Some(buffer) = core.hand_out_popped_unless_ready() {
+                return Ok(Some(buffer));
             }
-            n = core.take_lane(&mut self.held, false);
+            return self.partial_or_pool();
         }
+        self.n = n - 1;
+        Ok(Some(core.hand_out_held(self.held[n - 1])))
+    }
+
+    /// No full half and nothing on the stack (or the inbox ready): takes a partial half, else
+    /// asks the pool. Out of line, so that `refill`'s common paths save fewer registers.
+    #[cold]
+    #[inline(never)]
+    fn partial_or_pool(&mut self) -> Result<Option<Buffer>, BufferPoolError> {
+        let core = self.pool.core();
+        let n = core.take_lane(&mut self.held, false);
         if n == 0 {
             return self.pool.request_buffer();
         }
         self.n = n - 1;
         Ok(Some(core.hand_out_held(self.held[n - 1])))
+    }
+
+    /// The slow flag set: gives back what it holds and asks the pool. Out of line, so that
+    /// `refill`'s common paths (a half of the lane, the stack) save fewer registers.
+    #[cold]
+    #[inline(never)]
+    fn give_back_and_request(&mut self) -> Result<Option<Buffer>, BufferPoolError> {
+        self.give_back();
+        self.pool.request_buffer()
     }
 
     /// A buffer, waiting up to `timeout` (`None`: no limit), as
