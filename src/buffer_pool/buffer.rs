@@ -102,6 +102,16 @@ impl Buffer {
         Self { data, core, slot, capacity, limit, reader: 0, writer: 0, frozen: 0, shared: 0 }
     }
 
+    /// The slot of a handle just handed out (no views, nothing written), the handle forgotten:
+    /// the slot stays counted in use, for a [`BufferRequester`](super::BufferRequester) that
+    /// builds the handle again with `hand_out_held`.
+    pub(crate) fn into_handed_out_slot(self) -> u32 {
+        debug_assert_eq!((self.shared, self.reader, self.writer), (0, 0, 0), "a handle in use");
+        let slot = self.slot;
+        std::mem::forget(self);
+        slot
+    }
+
     /// `Ok` when `[index, index + len)` lies within the capacity.
     fn check(&self, index: usize, len: usize) -> Result<(), BufferPoolError> {
         match index.checked_add(len) {

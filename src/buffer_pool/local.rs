@@ -310,16 +310,15 @@ impl PoolCore {
         self.pop_slot::<false>(slots).map(|(index, _)| index)
     }
 
-    /// [`Self::pop`] and [`Self::hand_out`] together for a [`BufferRequester`], the slot looked
-    /// up once (as `request_buffer` does): `None` when the stack is empty or [`READY`] is set
+    /// [`Self::pop`] for a [`BufferRequester`], its hand-out counted (the requester builds the
+    /// handle with [`Self::hand_out_held`]): `None` when the stack is empty or [`READY`] is set
     /// too (the caller takes the inbox first).
     #[inline(always)]
-    pub(crate) fn hand_out_popped_unless_ready(&self) -> Option<Buffer> {
+    pub(crate) fn pop_counted_unless_ready(&self) -> Option<u32> {
         let (slot, s) = self.pop_slot::<true>(&self.shared.slots)?;
-        if self.zero == ZeroMode::OnAllocate {
-            clear(s.addr, self.shared.buffer_size);
-        }
-        Some(self.hand_out_slot(slot, s))
+        debug_assert_eq!(s.requests.get(), s.recycles.get(), "buffer {slot} handed out while in someone's hands");
+        s.requests.bump(1);
+        Some(slot)
     }
 
     /// [`Self::pop`], with the slot it took (looked up once for the caller too). With
@@ -843,11 +842,12 @@ impl PoolCore {
     }
 
     /// A buffer handle for a slot a [`BufferRequester`] held (its hand-out already counted),
-    /// cleared first under `NUMASEG_ZERO=on-allocate`.
+    /// cleared first under `NUMASEG_ZERO=on-allocate` unless `cleared` (the pool's own path
+    /// handed it out).
     #[inline(always)]
-    pub(crate) fn hand_out_held(&self, slot: u32) -> Buffer {
+    pub(crate) fn hand_out_held(&self, slot: u32, cleared: bool) -> Buffer {
         let s = &self.shared.slots[slot as usize];
-        if self.zero == ZeroMode::OnAllocate {
+        if self.zero == ZeroMode::OnAllocate && !cleared {
             clear(s.addr, self.shared.buffer_size);
         }
         debug_assert_eq!(s.requests.get(), s.recycles.get() + 1, "buffer {slot} held ahead miscounted");
@@ -1079,39 +1079,54 @@ impl LocalBufferPool {
     pub fn request_buffer(&self) -> Result<Option<Buffer>, BufferPoolError> {
         // Inlined into the caller (the cold parts are out of line): a call here cost the
         // same-thread pair about 8 instructions (docs/BENCHMARKS.md, "Where the 10 come from").
+        // One place builds the handle, from a slot: the cold paths return slots, not handles,
+        // so that the handle is not merged from two paths through the stack (docs/BENCHMARKS.md,
+        // *Twelfth pass*).
         let core = &*self.core;
-        if core.zero == ZeroMode::OnAllocate {
-            // A tail call, so the fast path below keeps its registers.
-            return self.request_clearing();
-        }
-        if let Some((slot, s)) = core.pop_slot::<true>(&core.shared.slots) {
-            return Ok(Some(core.hand_out_slot(slot, s)));
-        }
-        self.request_cold()
+        let (slot, s) = if core.zero == ZeroMode::OnAllocate {
+            match self.request_clearing()? {
+                Some(slot) => (slot, &core.shared.slots[slot as usize]),
+                None => return Ok(None),
+            }
+        } else if let Some(got) = core.pop_slot::<true>(&core.shared.slots) {
+            got
+        } else {
+            match self.request_cold()? {
+                Some(slot) => (slot, &core.shared.slots[slot as usize]),
+                None => return Ok(None),
+            }
+        };
+        Ok(Some(core.hand_out_slot(slot, s)))
     }
 
-    /// `request_buffer` under isolation on allocation (`hand_out` clears).
+    /// `request_buffer` under isolation on allocation: a slot, cleared.
     #[cold]
     #[inline(never)]
-    fn request_clearing(&self) -> Result<Option<Buffer>, BufferPoolError> {
-        if let Some(slot) = self.core.pop(&self.core.shared.slots) {
-            return Ok(Some(self.core.hand_out(slot)));
+    fn request_clearing(&self) -> Result<Option<u32>, BufferPoolError> {
+        let slot = match self.core.pop(&self.core.shared.slots) {
+            Some(slot) => Some(slot),
+            None => self.request_cold()?,
+        };
+        if let Some(slot) = slot {
+            clear(self.core.shared.slots[slot as usize].addr, self.core.shared.buffer_size);
         }
-        self.request_cold()
+        Ok(slot)
     }
 
+    /// `request_buffer`'s slot when the stack's pop found nothing (or *ready*): the inbox, the
+    /// stack again, the pool's locked path. Not cleared.
     #[cold]
     #[inline(never)]
-    fn request_cold(&self) -> Result<Option<Buffer>, BufferPoolError> {
+    fn request_cold(&self) -> Result<Option<u32>, BufferPoolError> {
         if let Some(slot) = self.core.take_inbox() {
-            return Ok(Some(self.core.hand_out(slot)));
+            return Ok(Some(slot));
         }
         // Sent here by `READY` while another thread took the inbox, or after an inbox found
         // empty: the stack may still hold buffers.
         if let Some(slot) = self.core.pop(&self.core.shared.slots) {
-            return Ok(Some(self.core.hand_out(slot)));
+            return Ok(Some(slot));
         }
-        Ok(self.core.shared.request_slow(&self.core, None)?.map(|slot| self.core.hand_out(slot)))
+        self.core.shared.request_slow(&self.core, None)
     }
 
     /// A buffer, waiting up to `timeout` (`None`: no limit) until one is recycled or the

@@ -110,23 +110,34 @@ impl<'p> BufferRequester<'p> {
     ///
     /// # Errors
     /// [`BufferPoolError::Destroyed`].
-    #[inline]
+    #[inline(always)]
     pub fn request_buffer(&mut self) -> Result<Option<Buffer>, BufferPoolError> {
         let core = self.pool.core();
-        if self.n > 0 && !core.is_slow() {
+        // One place builds the handle, from a slot: the refill returns a slot too, not a
+        // handle, so that the handle is not merged from two paths through the stack (built by
+        // narrow stores, then moved by wide loads that wait for them: docs/BENCHMARKS.md,
+        // *Twelfth pass*).
+        let (slot, cleared) = if self.n > 0 && !core.is_slow() {
             self.n -= 1;
-            return Ok(Some(core.hand_out_held(self.held[self.n])));
-        }
-        self.refill()
+            (self.held[self.n], false)
+        } else {
+            match self.refill()? {
+                Some(got) => got,
+                None => return Ok(None),
+            }
+        };
+        Ok(Some(core.hand_out_held(slot, cleared)))
     }
 
     /// Nothing held, or the pool's slow flag seen set: gives back what it holds if the flag is
     /// set, else hands out what it holds (the flag was cleared meanwhile), else takes a full
     /// half of the lane, else pops the stack (unless the inbox is ready), else takes a partial
-    /// half, else asks the pool (its inbox, its stack, the lock).
+    /// half, else asks the pool (its inbox, its stack, the lock). Returns the slot to hand out
+    /// (its hand-out counted) and whether it was cleared already (the pool's path clears what
+    /// it hands out under `NUMASEG_ZERO=on-allocate`).
     #[cold]
     #[inline(never)]
-    fn refill(&mut self) -> Result<Option<Buffer>, BufferPoolError> {
+    fn refill(&mut self) -> Result<Option<(u32, bool)>, BufferPoolError> {
         let core = self.pool.core();
         if core.is_slow() {
             return self.give_back_and_request();
@@ -135,7 +146,7 @@ impl<'p> BufferRequester<'p> {
             // The flag was set when the caller looked and is clear again: hand out what it holds
             // (a take now would write over it).
             self.n -= 1;
-            return Ok(Some(core.hand_out_held(self.held[self.n])));
+            return Ok(Some((self.held[self.n], false)));
         }
         // (The pool's requester hint names this thread since `new`; the pool's own cold path
         // below renames it if the requester moved to another thread.)
@@ -143,36 +154,36 @@ impl<'p> BufferRequester<'p> {
         if n == 0 {
             // The pool's pop, which stops at *ready* (the inbox half full): then the pool's
             // path below takes the inbox, as `request_buffer` does.
-            if let Some(buffer) = core.hand_out_popped_unless_ready() {
-                return Ok(Some(buffer));
+            if let Some(slot) = core.pop_counted_unless_ready() {
+                return Ok(Some((slot, false)));
             }
             return self.partial_or_pool();
         }
         self.n = n - 1;
-        Ok(Some(core.hand_out_held(self.held[n - 1])))
+        Ok(Some((self.held[n - 1], false)))
     }
 
     /// No full half and nothing on the stack (or the inbox ready): takes a partial half, else
     /// asks the pool. Out of line, so that `refill`'s common paths save fewer registers.
     #[cold]
     #[inline(never)]
-    fn partial_or_pool(&mut self) -> Result<Option<Buffer>, BufferPoolError> {
+    fn partial_or_pool(&mut self) -> Result<Option<(u32, bool)>, BufferPoolError> {
         let core = self.pool.core();
         let n = core.take_lane(&mut self.held, false);
         if n == 0 {
-            return self.pool.request_buffer();
+            return Ok(self.pool.request_buffer()?.map(|buffer| (buffer.into_handed_out_slot(), true)));
         }
         self.n = n - 1;
-        Ok(Some(core.hand_out_held(self.held[n - 1])))
+        Ok(Some((self.held[n - 1], false)))
     }
 
     /// The slow flag set: gives back what it holds and asks the pool. Out of line, so that
     /// `refill`'s common paths (a half of the lane, the stack) save fewer registers.
     #[cold]
     #[inline(never)]
-    fn give_back_and_request(&mut self) -> Result<Option<Buffer>, BufferPoolError> {
+    fn give_back_and_request(&mut self) -> Result<Option<(u32, bool)>, BufferPoolError> {
         self.give_back();
-        self.pool.request_buffer()
+        Ok(self.pool.request_buffer()?.map(|buffer| (buffer.into_handed_out_slot(), true)))
     }
 
     /// A buffer, waiting up to `timeout` (`None`: no limit), as
