@@ -334,7 +334,8 @@ fn the_idle_count_sees_the_second_half_and_waits_while_it_is_moved() {
         let x = request(&mut requester); // takes the first half: one handed out, one held
         let y = request(&mut requester); // the one held
         // c alone idle, in the lane's second half; the stack empty. (Moving both halves, with
-        // the first still full, costs some twenty times the executions.)
+        // the first still full, cost 118,052 executions at bound 2 against 2,444: about 48
+        // times as many.)
         let reader = {
             let pool = Arc::clone(&pool);
             loom::thread::spawn(move || pool.available_buffers())

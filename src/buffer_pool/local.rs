@@ -824,7 +824,7 @@ impl PoolCore {
     /// Takes a half of the lane (full only, if `full`) for a [`BufferRequester`], counting
     /// each buffer's recycle (left by its recycler) and its hand-out on its slot: from here
     /// they are in use. Returns how many (`out[..n]`). Inlined into the requester's refill
-    /// even though it is called twice there: the call and its saved registers cost a failed
+    /// and its partial take (`partial_or_pool`): the call and its saved registers cost a failed
     /// take (the lane empty, the stack next) about 20 instructions (docs/BENCHMARKS.md,
     /// *Eleventh pass*).
     #[inline(always)]
@@ -906,11 +906,12 @@ impl PoolCore {
         unsafe { self.buffer_for(slot, s) }
     }
 
-    /// The handle for `slot` (`s` is its `Slot`), counted as handed out: the construction
-    /// both hand-outs share.
+    /// The handle for `slot` (`s` is its `Slot`): the construction both hand-outs share. It
+    /// counts nothing; the caller has counted the hand-out already.
     ///
     /// # Safety
-    /// The caller took `slot` from this pool and holds it exclusively; `s` is its `Slot`.
+    /// The caller took `slot` from this pool, counted its hand-out, and holds it exclusively;
+    /// `s` is its `Slot`.
     #[inline(always)]
     unsafe fn buffer_for(&self, slot: u32, s: &Slot) -> Buffer {
         let limit = self.writable.load(Ordering::Relaxed);

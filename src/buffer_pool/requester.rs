@@ -148,8 +148,9 @@ impl<'p> BufferRequester<'p> {
             self.n -= 1;
             return Ok(Some((self.held[self.n], false)));
         }
-        // (The pool's requester hint names this thread since `new`; the pool's own cold path
-        // below renames it if the requester moved to another thread.)
+        // (The pool's requester hint names this thread since `new`; the pool's own cold path,
+        // reached through `partial_or_pool`, renames it if the requester moved to another
+        // thread.)
         let n = core.take_lane(&mut self.held, true);
         if n == 0 {
             // The pool's pop, which stops at *ready* (the inbox half full): then the pool's
