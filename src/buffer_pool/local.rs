@@ -316,8 +316,7 @@ impl PoolCore {
     #[inline(always)]
     pub(crate) fn pop_counted_unless_ready(&self) -> Option<u32> {
         let (slot, s) = self.pop_slot::<true>(&self.shared.slots)?;
-        debug_assert_eq!(s.requests.get(), s.recycles.get(), "buffer {slot} handed out while in someone's hands");
-        s.requests.bump(1);
+        Self::count_hand_out(slot, s);
         Some(slot)
     }
 
@@ -900,10 +899,16 @@ impl PoolCore {
     /// [`Self::hand_out_plain`] for a slot already looked up (`s` is its `Slot`).
     #[inline(always)]
     fn hand_out_slot(&self, slot: u32, s: &Slot) -> Buffer {
-        debug_assert_eq!(s.requests.get(), s.recycles.get(), "buffer {slot} handed out while in someone's hands");
-        s.requests.bump(1);
+        Self::count_hand_out(slot, s);
         // SAFETY: `slot` was just taken from this pool, so the caller holds it exclusively.
         unsafe { self.buffer_for(slot, s) }
+    }
+
+    /// Counts the hand-out of `slot` (`s` is its `Slot`), just taken from this pool.
+    #[inline(always)]
+    fn count_hand_out(slot: u32, s: &Slot) {
+        debug_assert_eq!(s.requests.get(), s.recycles.get(), "buffer {slot} handed out while in someone's hands");
+        s.requests.bump(1);
     }
 
     /// The handle for `slot` (`s` is its `Slot`): the construction both hand-outs share. It

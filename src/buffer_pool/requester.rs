@@ -172,7 +172,7 @@ impl<'p> BufferRequester<'p> {
         let core = self.pool.core();
         let n = core.take_lane(&mut self.held, false);
         if n == 0 {
-            return Ok(self.pool.request_buffer()?.map(|buffer| (buffer.into_handed_out_slot(), true)));
+            return self.pool_slot();
         }
         self.n = n - 1;
         Ok(Some((self.held[n - 1], false)))
@@ -184,6 +184,12 @@ impl<'p> BufferRequester<'p> {
     #[inline(never)]
     fn give_back_and_request(&mut self) -> Result<Option<(u32, bool)>, BufferPoolError> {
         self.give_back();
+        self.pool_slot()
+    }
+
+    /// The pool's own path (`LocalBufferPool::request_buffer`), its handle turned back into
+    /// its slot, which stays counted in use and was cleared under `NUMASEG_ZERO=on-allocate`.
+    fn pool_slot(&self) -> Result<Option<(u32, bool)>, BufferPoolError> {
         Ok(self.pool.request_buffer()?.map(|buffer| (buffer.into_handed_out_slot(), true)))
     }
 
