@@ -1,7 +1,7 @@
 //! Criterion benchmarks of memory in motion (issue #14), through the public API and the
 //! harness's workloads so both measure the same loops: one-at-a-time hand-off through an SPSC
 //! ring (same node, and across two pretend nodes), the same for the peers (the simple
-//! thread-local cache, the crossbeam `ArrayQueue` pool), network buffers requested on one thread
+//! thread-local cache, also in ring slots as wide as a `Buffer`, the crossbeam `ArrayQueue` pool), network buffers requested on one thread
 //! and recycled on another (with `request_buffer` on the pool and through a `BufferRequester`),
 //! the hand-off between two real nodes (where the host has them), a
 //! foreign free against a local one, bulk of 32 through handles against the same 32 blocks held
@@ -29,7 +29,9 @@ use criterion::{Criterion, Throughput, criterion_group};
 use numaseg::bench::motion::{self, RING, SIZE};
 use numaseg::bench::targets::{self, ids};
 use numaseg::bench::workloads::{batch, handoff, handoff_requested};
-use numaseg::bench::{ArrayQueuePool, Contender, NetworkBuffers, NumasegSegments, TlsCachePool};
+use numaseg::bench::{
+    ArrayQueuePool, BufferSizedTlsCache, Contender, NetworkBuffers, NumasegSegments, Padded, TlsCachePool,
+};
 use numaseg::numa::NodeId;
 
 mod common;
@@ -65,6 +67,8 @@ fn one_at_a_time(c: &mut Criterion) {
     });
     let tls = TlsCachePool::new(SIZE, 4 * RING);
     g.bench_function(ids::TLS_CACHE, |b| b.iter_custom(|n| handed_over(&tls, n, &apart)));
+    let sized: BufferSizedTlsCache = Padded(TlsCachePool::new(SIZE, 4 * RING));
+    g.bench_function(ids::TLS_CACHE_BUFFER_SIZED, |b| b.iter_custom(|n| handed_over(&sized, n, &apart)));
     let queue = ArrayQueuePool::new(SIZE, 4 * RING);
     g.bench_function(ids::ARRAY_QUEUE, |b| b.iter_custom(|n| handed_over(&queue, n, &apart)));
     g.finish();

@@ -15,7 +15,9 @@
 //! `BufferRequester` on the producer thread), `tls` (the
 //! simple thread-local cache), `tls-wide` (the same, each block handed over as a 24-byte
 //! value, the size of a `Segment` before #14's 16-byte handle), `tls-16` (the same with
-//! 16-byte values, the size of a `Segment` now), `batch` (numaseg and the simple thread-local cache, a batch of
+//! 16-byte values, the size of a `Segment` now), `tls-32` and `tls-48` (32- and 48-byte values),
+//! `tls-buffer` (values as wide as a network `Buffer`: the buffer rows' ceiling, *Thirteenth
+//! pass*), `batch` (numaseg and the simple thread-local cache, a batch of
 //! 1024 on two threads, three times each), `batch-unwatched` (the same without reading the
 //! thread's usage around each round: what the two system calls per round cost). `blocks` defaults to 2,000,000; `pin` pins thread
 //! *i* to the *i*-th CPU of the process. docs/BENCHMARKS.md, *Third pass*, quotes its output.
@@ -25,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use numaseg::bench::workloads::{handoff, handoff_requested};
-use numaseg::bench::{Contender, NetworkBuffers, NumasegSegments, TlsCachePool, motion::pin_apart};
+use numaseg::bench::{Contender, NetworkBuffers, NumasegSegments, Padded, TlsCachePool, motion::pin_apart};
 use numaseg::config::{ByteSize, MemoryAmount};
 use numaseg::{ArenaManager, Config};
 
@@ -40,43 +42,6 @@ fn usage(who: libc::c_int) -> [i64; 5] {
     unsafe { libc::getrusage(who, &raw mut r) };
     let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
     [r.ru_minflt, r.ru_nvcsw, r.ru_nivcsw, us(r.ru_utime), us(r.ru_stime)]
-}
-
-/// Any contender's blocks handed over with `N` extra words beside the block: a wider ring slot
-/// around the same handle, to tell the slot's size from the handle's own work. Used as numaseg's
-/// 16-byte `Segment` in a 24-byte slot (`N = 1`), and as the simple thread-local cache's 8-byte
-/// pointer in 24-byte (`N = 2`, a `Segment` before #14's 16-byte handle) and 16-byte (`N = 1`,
-/// a `Segment` now) slots.
-struct Padded<C, const N: usize>(C);
-
-impl<C: Contender, const N: usize> Contender for Padded<C, N> {
-    type Block<'a>
-        = (C::Block<'a>, [usize; N])
-    where
-        Self: 'a;
-
-    fn name(&self) -> String {
-        format!("{}, {}-byte ring slots", self.0.name(), std::mem::size_of::<Self::Block<'_>>())
-    }
-
-    fn block_size(&self) -> usize {
-        self.0.block_size()
-    }
-
-    #[inline(always)]
-    fn alloc(&self) -> Self::Block<'_> {
-        (self.0.alloc(), [0; N])
-    }
-
-    #[inline(always)]
-    fn touch(&self, block: &mut Self::Block<'_>, byte: u8) {
-        self.0.touch(&mut block.0, byte);
-    }
-
-    #[inline(always)]
-    fn free<'a>(&'a self, block: Self::Block<'a>) {
-        self.0.free(block.0);
-    }
 }
 
 fn counters(m: &ArenaManager) -> String {
@@ -239,6 +204,22 @@ fn main() -> ExitCode {
             let pool = Padded::<_, 2>(TlsCachePool::new(SIZE, 4096));
             handoff_runs("simple thread-local cache, 24-byte handles", &pool, blocks, pin, None);
         }
+        "tls-32" => {
+            let pool = Padded::<_, 3>(TlsCachePool::new(SIZE, 4096));
+            handoff_runs("simple thread-local cache, 32-byte handles", &pool, blocks, pin, None);
+        }
+        "tls-48" => {
+            let pool = Padded::<_, 5>(TlsCachePool::new(SIZE, 4096));
+            handoff_runs("simple thread-local cache, 48-byte handles", &pool, blocks, pin, None);
+        }
+        "tls-buffer" => {
+            let pool: numaseg::bench::BufferSizedTlsCache = Padded(TlsCachePool::new(SIZE, 4096));
+            let name = format!(
+                "simple thread-local cache, {}-byte handles (a Buffer's size)",
+                size_of::<numaseg::buffer_pool::Buffer>()
+            );
+            handoff_runs(&name, &pool, blocks, pin, None);
+        }
         "tls-16" => {
             let pool = Padded::<_, 1>(TlsCachePool::new(SIZE, 4096));
             handoff_runs("simple thread-local cache, 16-byte handles", &pool, blocks, pin, None);
@@ -254,7 +235,7 @@ fn main() -> ExitCode {
         }
         other => {
             eprintln!(
-                "motion_diag: unknown workload {other:?} (harness, harness-padded, pretend, buffers, buffers-requester, tls, tls-wide, tls-16, batch, batch-unwatched)"
+                "motion_diag: unknown workload {other:?} (harness, harness-padded, pretend, buffers, buffers-requester, tls, tls-wide, tls-16, tls-32, tls-48, tls-buffer, batch, batch-unwatched)"
             );
             return ExitCode::from(2);
         }

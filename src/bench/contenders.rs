@@ -476,6 +476,74 @@ impl Contender for NetworkBuffers {
     }
 }
 
+// === any contender in a wider ring slot ===
+
+/// Any contender's blocks handed over with `N` extra words beside the block: a wider ring slot
+/// around the same handle, to tell the cost of the slot's size from the handle's own work
+/// (docs/BENCHMARKS.md, *Third* and *Thirteenth pass*). `numaseg bench` runs the simple
+/// thread-local cache in a slot the size of a network [`Buffer`](crate::buffer_pool::Buffer)
+/// ([`BufferSizedTlsCache`]) beside the buffer rows: the rate any pool reaches when each
+/// hand-over carries that many bytes.
+///
+/// ```
+/// use numaseg::bench::{Contender, Padded, TlsCachePool};
+/// let pool = Padded::<_, 2>(TlsCachePool::new(4096, 64));
+/// let mut block = pool.alloc();
+/// assert_eq!(std::mem::size_of_val(&block), 24);
+/// pool.touch(&mut block, 7);
+/// pool.free(block);
+/// assert!(pool.name().ends_with("24-byte ring slots"));
+/// ```
+#[derive(Debug)]
+pub struct Padded<C, const N: usize>(pub C);
+
+impl<C: Contender, const N: usize> Contender for Padded<C, N> {
+    type Block<'a>
+        = (C::Block<'a>, [usize; N])
+    where
+        Self: 'a;
+
+    fn name(&self) -> String {
+        format!("{}, {}-byte ring slots", self.0.name(), std::mem::size_of::<Self::Block<'_>>())
+    }
+
+    fn block_size(&self) -> usize {
+        self.0.block_size()
+    }
+
+    #[inline(always)]
+    fn alloc(&self) -> Self::Block<'_> {
+        (self.0.alloc(), [0; N])
+    }
+
+    #[inline(always)]
+    fn touch(&self, block: &mut Self::Block<'_>, byte: u8) {
+        self.0.touch(&mut block.0, byte);
+    }
+
+    #[inline(always)]
+    fn free<'a>(&'a self, block: Self::Block<'a>) {
+        self.0.free(block.0);
+    }
+}
+
+/// Words beside the simple thread-local cache's 8-byte block that make its ring slot as wide
+/// as a network [`Buffer`](crate::buffer_pool::Buffer).
+const BUFFER_PADDING: usize = std::mem::size_of::<crate::buffer_pool::Buffer>() / 8 - 1;
+
+/// The simple thread-local cache handing each block over in a ring slot the size of a network
+/// [`Buffer`](crate::buffer_pool::Buffer): the buffer rows' peer for what the slot's size
+/// alone costs.
+///
+/// ```
+/// use numaseg::bench::{BufferSizedTlsCache, Contender, Padded, TlsCachePool};
+/// let pool: BufferSizedTlsCache = Padded(TlsCachePool::new(4096, 64));
+/// let block = pool.alloc();
+/// assert_eq!(std::mem::size_of_val(&block), std::mem::size_of::<numaseg::buffer_pool::Buffer>());
+/// pool.free(block);
+/// ```
+pub type BufferSizedTlsCache = Padded<TlsCachePool, BUFFER_PADDING>;
+
 // === the simple thread-local cache ===
 
 /// Blocks the simple thread-local cache moves to or from its shared list at once.

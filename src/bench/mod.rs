@@ -38,8 +38,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use contenders::{
-    ArrayQueuePool, Contender, Heap, HeapAllocator, ManagerPages, MutexPool, NetworkBuffers, NumasegSegments,
-    TLS_BATCH, TlsCachePool,
+    ArrayQueuePool, BufferSizedTlsCache, Contender, Heap, HeapAllocator, ManagerPages, MutexPool, NetworkBuffers,
+    NumasegSegments, Padded, TLS_BATCH, TlsCachePool,
 };
 pub use debloat::DebloatRow;
 pub use isolation::IsolationRow;

@@ -5,7 +5,8 @@
 //! another node dropped on this one (foreign free); bulk through handles; a batch of 1024 on two
 //! threads with its longest round; network buffers requested on one thread and recycled on
 //! another, with `request_buffer` on the pool and through a `BufferRequester`. Every row runs 32 KiB blocks next to its peers in the same run: the simple
-//! thread-local cache ([`TlsCachePool`]), the crossbeam `ArrayQueue` pool and mimalloc where a
+//! thread-local cache ([`TlsCachePool`]; beside the buffer rows also in ring slots as wide as a
+//! `Buffer`, [`BufferSizedTlsCache`]), the crossbeam `ArrayQueue` pool and mimalloc where a
 //! general-purpose allocator makes sense. The targets' numbers are in `targets.rs`, the target
 //! table in `report.rs`.
 
@@ -15,7 +16,8 @@ use std::time::Instant;
 use numa::NodeId;
 
 use super::contenders::{
-    ArrayQueuePool, Contender, Heap, HeapAllocator, NetworkBuffers, NumasegSegments, TlsCachePool,
+    ArrayQueuePool, BufferSizedTlsCache, Contender, Heap, HeapAllocator, NetworkBuffers, NumasegSegments, Padded,
+    TlsCachePool,
 };
 use super::report::Row;
 use super::targets::ids;
@@ -72,6 +74,13 @@ pub(super) const SINGLES_TOUCHED: &str = "numaseg 32 × allocate into a Vec<Segm
 /// `BufferRequester` over those requested with `request_buffer`.
 pub(super) fn requester_over_buffers() -> String {
     format!("{} over {}", ids::NETWORK_BUFFERS_REQUESTER, ids::NETWORK_BUFFERS)
+}
+
+/// The contender name of the rows of per-round ratios of network buffers requested through a
+/// `BufferRequester` over the simple thread-local cache handing over values as wide as a
+/// `Buffer` ([`BufferSizedTlsCache`]).
+pub(super) fn requester_over_buffer_sized() -> String {
+    format!("{} over {}", ids::NETWORK_BUFFERS_REQUESTER, ids::TLS_CACHE_BUFFER_SIZED)
 }
 
 /// One hand-off contender: its name and a run of `blocks` blocks (returning M blocks/s).
@@ -285,6 +294,9 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
     // other left (the requester's opens the pool's recycler lane while it runs).
     let requested = NetworkBuffers::new(Arc::clone(manager), SIZE, 4 * RING, 2);
     let tls = TlsCachePool::new(SIZE, 4 * RING);
+    // The buffer rows' peer for the ring slot's width: a `Buffer` is wider than a `Segment`,
+    // and every hand-over carries it (docs/BENCHMARKS.md, *Thirteenth pass*).
+    let sized: BufferSizedTlsCache = Padded(TlsCachePool::new(SIZE, 4 * RING));
     let queue = ArrayQueuePool::new(SIZE, 4 * RING);
     let mimalloc = HeapAllocator { heap: Heap::Mimalloc, size: SIZE };
     let contenders =
@@ -293,21 +305,24 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
             let run_buffers = |b| workloads::handoff(&buffers, b, RING, setup);
             let run_requested = |b| workloads::handoff_requested(&requested, b, RING, setup);
             let run_tls = |b| workloads::handoff(&tls, b, RING, setup);
+            let run_sized = |b| workloads::handoff(&sized, b, RING, setup);
             let run_queue = |b| workloads::handoff(&queue, b, RING, setup);
             let run_mimalloc = |b| workloads::handoff(&mimalloc, b, RING, setup);
-            let runs: [HandoffRun<'_>; 6] = [
+            let runs: [HandoffRun<'_>; 7] = [
                 (numaseg.name(), &run_numaseg),
                 (buffers.name(), &run_buffers),
                 (ids::NETWORK_BUFFERS_REQUESTER.to_owned(), &run_requested),
                 (tls.name(), &run_tls),
+                (ids::TLS_CACHE_BUFFER_SIZED.to_owned(), &run_sized),
                 (queue.name(), &run_queue),
                 (mimalloc.name(), &run_mimalloc),
             ];
             let samples = handoff_rows(&runs, workload, ratio_workload, opts, rows);
-            // The requester over `request_buffer`, round by round (both rows' repetitions
-            // interleaved like the others').
-            let ratio: Vec<f64> = samples[2].iter().zip(&samples[1]).map(|(r, b)| r / b).collect();
-            rows.push(Row::new(requester_ratio, &requester_over_buffers(), SIZE, 2, "×", &ratio));
+            // The requester over `request_buffer` and over the Buffer-sized peer, round by
+            // round (the rows' repetitions interleaved like the others').
+            let over = |i: usize| -> Vec<f64> { samples[2].iter().zip(&samples[i]).map(|(r, b)| r / b).collect() };
+            rows.push(Row::new(requester_ratio, &requester_over_buffers(), SIZE, 2, "×", &over(1)));
+            rows.push(Row::new(requester_ratio, &requester_over_buffer_sized(), SIZE, 2, "×", &over(4)));
         };
     contenders(&apart, HANDOFF, HANDOFF_RATIO, HANDOFF_REQUESTER_RATIO, rows);
 

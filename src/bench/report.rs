@@ -15,7 +15,7 @@ use super::motion::{
     ACROSS_PRETEND, BATCH2, BATCH2_LONGEST, BATCH2_LONGEST_UNPREEMPTED, BATCH2_PREEMPTED, BATCH2_UNPREEMPTED, BULK,
     BULK_TOUCHED, BULK_UNTOUCHED, FOREIGN, FOREIGN_FREE, HANDOFF, HANDOFF_PRETEND, HANDOFF_PRETEND_RATIO,
     HANDOFF_RATIO, HANDOFF_REAL, HANDOFF_REQUESTER_RATIO, LOCAL_FREE, PRETEND_RATIO, SAME_PRETEND, SINGLES_TOUCHED,
-    requester_over_buffers,
+    requester_over_buffer_sized, requester_over_buffers,
 };
 use super::targets::{BATCH2_LONGEST_ROUND_US, BATCH2_NS_PER_BLOCK, MotionFigures, ids, motion_lines};
 use super::timer::Calibration;
@@ -403,6 +403,14 @@ impl Report {
                         .map(|(r, b)| r / b)
                 },
             ),
+            buffer_sized_peer: self.median(HANDOFF, ids::TLS_CACHE_BUFFER_SIZED, k32, 2),
+            requester_over_buffer_sized: self
+                .median(HANDOFF_REQUESTER_RATIO, &requester_over_buffer_sized(), k32, 2)
+                .or_else(|| {
+                    self.median(HANDOFF, ids::NETWORK_BUFFERS_REQUESTER, k32, 2)
+                        .zip(self.median(HANDOFF, ids::TLS_CACHE_BUFFER_SIZED, k32, 2))
+                        .map(|(r, p)| r / p)
+                }),
             // The median of the per-pair ratios (the two rows' repetitions interleaved); a run
             // that has no such row falls back to the ratio of the medians.
             pretend: self.median(HANDOFF_PRETEND_RATIO, PRETEND_RATIO, k32, 2).or_else(|| {

@@ -74,6 +74,9 @@ pub mod ids {
     pub const NETWORK_BUFFERS_REQUESTER: &str = "numaseg network buffers (requester)";
     /// Function: the simple thread-local cache.
     pub const TLS_CACHE: &str = "simple thread-local cache";
+    /// Function: the simple thread-local cache, each block handed over in a ring slot as wide as
+    /// a network `Buffer` (`BufferSizedTlsCache`).
+    pub const TLS_CACHE_BUFFER_SIZED: &str = "simple thread-local cache, ring slots the size of a Buffer";
     /// Function: the crossbeam `ArrayQueue` pool.
     pub const ARRAY_QUEUE: &str = "crossbeam ArrayQueue pool";
     /// Function: both threads homed on pretend node 0.
@@ -171,6 +174,11 @@ pub(crate) struct MotionFigures {
     pub(crate) requester: Option<f64>,
     /// [`Self::requester`] over [`Self::buffers`] (`request_buffer` on the pool).
     pub(crate) requester_over_buffers: Option<f64>,
+    /// The simple thread-local cache handing over values the size of a `Buffer` (M/s): what
+    /// the ring slot's width alone allows.
+    pub(crate) buffer_sized_peer: Option<f64>,
+    /// [`Self::requester`] over [`Self::buffer_sized_peer`].
+    pub(crate) requester_over_buffer_sized: Option<f64>,
     /// Across two pretend nodes over the same node.
     pub(crate) pretend: Option<f64>,
     /// How the pretend-node ratio was taken, for its line (in parentheses).
@@ -215,14 +223,28 @@ pub(crate) fn motion_lines(f: &MotionFigures, push: &mut impl FnMut(String, Opti
         format!(
             "network buffers requested on one thread, recycled on another, one at a time: at least {BUFFERS_MBLOCKS_PER_S} M/s"
         ),
-        f.buffers.map(|v| (format!("{} M/s", fmt(v)), v >= BUFFERS_MBLOCKS_PER_S)),
+        f.buffers.map(|v| {
+            let peer = f.buffer_sized_peer.map_or_else(String::new, |p| {
+                format!(
+                    " (the simple thread-local cache in {}-byte ring slots, a Buffer's size: {} M/s)",
+                    std::mem::size_of::<crate::buffer_pool::Buffer>(),
+                    fmt(p)
+                )
+            });
+            (format!("{} M/s{peer}", fmt(v)), v >= BUFFERS_MBLOCKS_PER_S)
+        }),
     );
     push(
         format!(
             "network buffers through a BufferRequester, recycled on another thread, one at a time: at least {BUFFERS_MBLOCKS_PER_S} M/s"
         ),
         f.requester.map(|v| {
-            let over = f.requester_over_buffers.map_or_else(String::new, |r| format!(" ({} request_buffer)", times(r)));
+            let over = [
+                f.requester_over_buffers.map(|r| format!("{} request_buffer", times(r))),
+                f.requester_over_buffer_sized.map(|r| format!("{} the Buffer-sized thread-local cache", times(r))),
+            ];
+            let over: Vec<String> = over.into_iter().flatten().collect();
+            let over = if over.is_empty() { String::new() } else { format!(" ({})", over.join(", ")) };
             (format!("{} M/s{over}", fmt(v)), v >= BUFFERS_MBLOCKS_PER_S)
         }),
     );
@@ -278,7 +300,7 @@ pub fn criterion_targets(estimates: &[CriterionEstimate]) -> Vec<Target> {
     use ids::{
         ACROSS_PRETEND, ARRAY_QUEUE, BULK_TOUCHED, BULK_UNTOUCHED, FOREIGN_FREE, GROUP_BATCH2, GROUP_BULK,
         GROUP_FOREIGN_FREE, GROUP_HANDOFF, GROUP_HANDOFF_PRETEND, GROUP_HANDOFF_REAL, LOCAL_FREE, NETWORK_BUFFERS,
-        NETWORK_BUFFERS_REQUESTER, NUMASEG_SEGMENTS, SAME_PRETEND, SINGLES_TOUCHED, TLS_CACHE,
+        NETWORK_BUFFERS_REQUESTER, NUMASEG_SEGMENTS, SAME_PRETEND, SINGLES_TOUCHED, TLS_CACHE, TLS_CACHE_BUFFER_SIZED,
     };
     let find = |group: &str, function: &str| estimates.iter().find(|e| e.group == group && e.function == function);
     let rate = |group: &str, function: &str| find(group, function).map(CriterionEstimate::mblocks_per_s);
@@ -294,6 +316,10 @@ pub fn criterion_targets(estimates: &[CriterionEstimate]) -> Vec<Target> {
         requester_over_buffers: rate(GROUP_HANDOFF, NETWORK_BUFFERS_REQUESTER)
             .zip(rate(GROUP_HANDOFF, NETWORK_BUFFERS))
             .map(|(r, b)| r / b),
+        buffer_sized_peer: rate(GROUP_HANDOFF, TLS_CACHE_BUFFER_SIZED),
+        requester_over_buffer_sized: rate(GROUP_HANDOFF, NETWORK_BUFFERS_REQUESTER)
+            .zip(rate(GROUP_HANDOFF, TLS_CACHE_BUFFER_SIZED))
+            .map(|(r, p)| r / p),
         pretend: rate(GROUP_HANDOFF_PRETEND, ACROSS_PRETEND)
             .zip(rate(GROUP_HANDOFF_PRETEND, SAME_PRETEND))
             .map(|(x, s)| x / s),
@@ -474,7 +500,7 @@ mod tests {
 
     /// Every bench of `benches/in_motion.rs`, with figures that meet every target: hand-off
     /// 100 M/s, 2.5× the `ArrayQueue` pool, 2× the TLS cache, buffers 60 M/s (90 M/s through a
-    /// requester), pretend and real
+    /// requester; the TLS cache in `Buffer`-sized ring slots 30 M/s), pretend and real
     /// nodes 0.9×, foreign free 1.5×, bulk 1 ns untouched and 0.5× touched, batch 7 ns.
     fn all_met() -> Vec<CriterionEstimate> {
         let e = CriterionEstimate::new;
@@ -483,6 +509,7 @@ mod tests {
             e(GROUP_HANDOFF, NETWORK_BUFFERS, 1e3 / 60.0, Some(1)),
             e(GROUP_HANDOFF, NETWORK_BUFFERS_REQUESTER, 1e3 / 90.0, Some(1)),
             e(GROUP_HANDOFF, TLS_CACHE, 20.0, Some(1)),
+            e(GROUP_HANDOFF, TLS_CACHE_BUFFER_SIZED, 1e3 / 30.0, Some(1)),
             e(GROUP_HANDOFF, ARRAY_QUEUE, 25.0, Some(1)),
             e(GROUP_HANDOFF_PRETEND, SAME_PRETEND, 9.0, Some(1)),
             e(GROUP_HANDOFF_PRETEND, ACROSS_PRETEND, 10.0, Some(1)),
@@ -510,14 +537,17 @@ mod tests {
         assert_eq!(lines.len(), 11);
         assert!(lines.iter().all(|t| t.met == Some(true)), "{lines:#?}");
         let measured: Vec<&str> = lines.iter().map(|t| t.measured.as_str()).collect();
+        let bytes = std::mem::size_of::<crate::buffer_pool::Buffer>();
         assert_eq!(
             measured,
             [
                 "100 M/s",
                 "2.50×",
                 "2.00×",
-                "60.0 M/s",
-                "90.0 M/s (1.50× request_buffer)",
+                &format!(
+                    "60.0 M/s (the simple thread-local cache in {bytes}-byte ring slots, a Buffer's size: 30.0 M/s)"
+                ),
+                "90.0 M/s (1.50× request_buffer, 3.00× the Buffer-sized thread-local cache)",
                 "0.90×",
                 "0.90×",
                 "1.50×",
