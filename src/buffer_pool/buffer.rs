@@ -5,18 +5,21 @@
 //! - A [`Buffer`] is the only handle to its buffer: not `Clone`, `'static`, `Send`. It reads
 //!   `[reader, writer)` ([`bytes::Buf`]) and writes `[writer, limit)` ([`bytes::BufMut`]), where
 //!   `limit ≤ capacity` is the writable size its pool set (adaptive sizing lowers it; the
-//!   segment behind it is always whole). Dropping it recycles the buffer — once, since nothing
-//!   else can.
+//!   segment behind it is always whole). The capacity is pool-wide: read from the pool's core,
+//!   not kept in the handle, which stays 32 bytes (see [`Buffer`]). Dropping it recycles the
+//!   buffer — once, since nothing else can.
 //! - [`Buffer::into_shared`] turns it into read-only [`SharedBuffer`] views that share a count
 //!   kept in the buffer's slot (set to 1 by the sole owner, so no atomic read-modify-write on
 //!   the unshared path). Clones and slices add one; the drop that takes it to zero recycles.
 //!   Nothing can write through a shared view, so readers on many threads are fine.
 //! - [`Buffer::read_only_slice`] shares the buffer *without* giving up the writer (Flink's
-//!   `retainBuffer` + `readOnlySlice`): the writer joins the count (`shared`) and may never
-//!   write below `frozen` — the highest byte a view was given — again while a view lives; it
-//!   writes only at or above it (`BufMut`, the indexed setters, the tail of `as_mut_slice`), so
-//!   views on other threads read bytes nobody writes. `frozen ≤ writer` always. When the count
-//!   is back to 1 (Acquire: the views' reads happen before), the writer thaws.
+//!   `retainBuffer` + `readOnlySlice`): the writer joins the count (the shared bit of its slot
+//!   word) and may never write below `frozen` — the highest byte a view was given — again while
+//!   a view lives; it writes only at or above it (`BufMut`, the indexed setters, the tail of
+//!   `as_mut_slice`), so views on other threads read bytes nobody writes. `frozen ≤ writer`
+//!   always. `frozen` lives in the buffer's slot, written and read only by the writer's holder,
+//!   and counts only while the shared bit is set (else nothing is frozen). When the count is
+//!   back to 1 (Acquire: the views' reads happen before), the writer thaws: it clears the bit.
 //! - Indexed access (`get_*_at` / `set_*_at`) is bounds-checked against the capacity and
 //!   returns [`BufferPoolError::OutOfBounds`]; every byte of a segment is initialised (mappings
 //!   start zeroed, writes only ever store initialised bytes), so reading past the writer index
@@ -59,29 +62,40 @@ use crate::sync::atomic::{Ordering, fence};
 /// assert_eq!(pool.available_buffers(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// 32 bytes, no padding: a hand-off through a ring moves the handle, and its size sets the
+/// ceiling of that hand-off (docs/BENCHMARKS.md, *Thirteenth pass*). The capacity is read from
+/// the pool's core and the frozen mark from the buffer's slot (see the fields).
 pub struct Buffer {
     data: NonNull<u8>,
     core: NonNull<PoolCore>,
-    slot: u32,
-    capacity: u32,
-    limit: u32,
-    reader: u32,
-    writer: u32,
-    /// Bytes `[0, frozen)` may be read by views from [`Buffer::read_only_slice`]: not written.
-    frozen: u32,
-    /// 1 once the slot's count includes this handle (views were made from it), else 0. A
+    /// The buffer's slot in bits 0..31 ([`Buffer::slot`]; slots are below
+    /// [`MAX_BUFFERS`](super::MAX_BUFFERS) `< 2^31`), and in bit 31 [`SHARED`]: set once the
+    /// slot's count includes this handle (views were made from it), clear otherwise. While it
+    /// is set, the slot's `frozen` holds the end of what views may read (bytes `[0, frozen)`
+    /// are not to be written); while it is clear, nothing is frozen. The flag is a bit of this
     /// `u32`, not a `bool`: a `bool` gives `Result<Option<Buffer>, _>` a niche that packs the
     /// error's payload into the handle's padding, and moving a handle out of it then copies
     /// those bytes piecewise, which a requester's next wide load waits for
     /// (docs/BENCHMARKS.md, *Ninth pass*).
-    shared: u32,
+    slot: u32,
+    limit: u32,
+    reader: u32,
+    writer: u32,
 }
+
+/// Bit 31 of [`Buffer`]'s slot word: the slot's count includes the handle.
+const SHARED: u32 = 1 << 31;
+
+// No slot index reaches the shared bit.
+const _: () = assert!(super::MAX_BUFFERS < SHARED as usize);
 
 // SAFETY: the buffer is owned exclusively by this handle, except for the bytes below `frozen`,
 // which views only read and this handle no longer writes; the core it points to is `Sync`
 // (atomics and a lock) and outlives the handle.
 unsafe impl Send for Buffer {}
-// SAFETY: `&Buffer` only reads the buffer's bytes and the handle's own fields.
+// SAFETY: `&Buffer` only reads the buffer's bytes, the handle's own fields and its pool's
+// core and slot (atomics, or fields written only at creation).
 unsafe impl Sync for Buffer {}
 
 fn to_u32(n: usize) -> u32 {
@@ -91,23 +105,53 @@ fn to_u32(n: usize) -> u32 {
 impl Buffer {
     /// # Safety
     /// - `slot` of `core`'s network pool is held exclusively by the caller, and its segment
-    ///   starts at `addr` with at least `capacity` bytes; `limit ≤ capacity`;
+    ///   starts at `addr` with at least `core.capacity` bytes; `limit ≤ core.capacity`;
+    /// - `slot < 2^31` (slots are below [`MAX_BUFFERS`](super::MAX_BUFFERS));
     /// - `core` stays alive until the buffer is recycled (its record keeps it).
     #[inline]
-    pub(crate) unsafe fn from_slot(core: NonNull<PoolCore>, slot: u32, addr: usize, capacity: u32, limit: u32) -> Self {
-        debug_assert!(limit <= capacity, "a limit of {limit} above the capacity {capacity}");
+    pub(crate) unsafe fn from_slot(core: NonNull<PoolCore>, slot: u32, addr: usize, limit: u32) -> Self {
+        debug_assert!(slot < SHARED, "slot {slot} collides with the shared bit");
         // The region's provenance was exposed when it was carved (`entry::ptr`).
         // SAFETY: segment addresses are real mappings, never null (first duty).
         let data = unsafe { NonNull::new_unchecked(std::ptr::with_exposed_provenance_mut(addr)) };
-        Self { data, core, slot, capacity, limit, reader: 0, writer: 0, frozen: 0, shared: 0 }
+        let buffer = Self { data, core, slot, limit, reader: 0, writer: 0 };
+        debug_assert!(buffer.limit <= buffer.core().capacity, "a limit of {limit} above the capacity");
+        buffer
+    }
+
+    /// The buffer's slot in its network pool.
+    #[inline]
+    fn slot(&self) -> u32 {
+        self.slot & !SHARED
+    }
+
+    /// Whether the slot's count includes this handle (views were made from it).
+    #[inline]
+    fn is_shared(&self) -> bool {
+        self.slot & SHARED != 0
+    }
+
+    /// The end of what views from [`Buffer::read_only_slice`] may read: bytes `[0, frozen)`
+    /// are not to be written. 0 unless shared.
+    #[inline]
+    fn frozen(&self) -> u32 {
+        if self.is_shared() {
+            // Relaxed: only the holder of this handle writes and reads the slot's `frozen`,
+            // and a handle that moves to another thread gets there through something that
+            // synchronises (a channel, a spawn), which orders this thread's reads after the
+            // earlier holder's writes.
+            self.core().shared.slots[self.slot() as usize].frozen.load(Ordering::Relaxed)
+        } else {
+            0
+        }
     }
 
     /// The slot of a handle just handed out (no views, nothing written), the handle forgotten:
     /// the slot stays counted in use, for a [`BufferRequester`](super::BufferRequester) that
     /// builds the handle again with `hand_out_held`.
     pub(crate) fn into_handed_out_slot(self) -> u32 {
-        debug_assert_eq!((self.shared, self.reader, self.writer), (0, 0, 0), "a handle in use");
-        let slot = self.slot;
+        debug_assert_eq!((self.is_shared(), self.reader, self.writer), (false, 0, 0), "a handle in use");
+        let slot = self.slot();
         std::mem::forget(self);
         slot
     }
@@ -123,10 +167,11 @@ impl Buffer {
     /// `Ok` when `[index, index + len)` lies within the capacity and no view may read it.
     fn check_write(&mut self, index: usize, len: usize) -> Result<(), BufferPoolError> {
         self.check(index, len)?;
-        if len > 0 && index < self.frozen as usize {
+        if len > 0 && index < self.frozen() as usize {
             self.thaw();
-            if index < self.frozen as usize {
-                return Err(BufferPoolError::ReadOnly { index, len, shared: self.frozen as usize });
+            let frozen = self.frozen() as usize;
+            if index < frozen {
+                return Err(BufferPoolError::ReadOnly { index, len, shared: frozen });
             }
         }
         Ok(())
@@ -136,9 +181,10 @@ impl Buffer {
     fn thaw(&mut self) {
         // Acquire: pairs with the Release decrement of each dropped view, so their reads happen
         // before this handle writes those bytes again.
-        if self.shared != 0 && self.core().shared.slots[self.slot as usize].refs.load(Ordering::Acquire) == 1 {
-            self.shared = 0;
-            self.frozen = 0;
+        // Clearing the shared bit unfreezes everything: the slot's `frozen` is not read again
+        // until a new view sets it.
+        if self.is_shared() && self.core().shared.slots[self.slot() as usize].refs.load(Ordering::Acquire) == 1 {
+            self.slot &= !SHARED;
         }
     }
 
@@ -229,18 +275,20 @@ impl Buffer {
     /// ```
     #[must_use]
     pub fn read_only_slice(&mut self) -> SharedBuffer {
-        let refs = &self.core().shared.slots[self.slot as usize].refs;
-        if self.shared != 0 {
+        let frozen = self.frozen().max(self.writer);
+        let s = &self.core().shared.slots[self.slot() as usize];
+        if self.is_shared() {
             // Relaxed: a new reference from an existing one, as `Arc::clone`.
-            refs.fetch_add(1, Ordering::Relaxed);
+            s.refs.fetch_add(1, Ordering::Relaxed);
         } else {
             // Relaxed: the sole owner sets the count (this handle and the view), as in
             // `into_shared`.
-            refs.store(2, Ordering::Relaxed);
-            self.shared = 1;
+            s.refs.store(2, Ordering::Relaxed);
         }
-        self.frozen = self.frozen.max(self.writer);
-        SharedBuffer { data: self.data, core: self.core, slot: self.slot, start: self.reader, end: self.writer }
+        // Relaxed: only this handle's holder reads it (see `Buffer::frozen`); views never do.
+        s.frozen.store(frozen, Ordering::Relaxed);
+        self.slot |= SHARED;
+        SharedBuffer { data: self.data, core: self.core, slot: self.slot(), start: self.reader, end: self.writer }
     }
 
     /// Bytes of the segment behind the buffer.
@@ -256,7 +304,7 @@ impl Buffer {
     #[inline]
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.capacity as usize
+        self.core().capacity as usize
     }
 
     /// Bytes a writer may fill in total (`≤ capacity`): the writable size of the pool when the
@@ -290,7 +338,7 @@ impl Buffer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_write_limit(&mut self, limit: usize) {
-        self.limit = to_u32(limit).clamp(self.writer, self.capacity);
+        self.limit = to_u32(limit).clamp(self.writer, self.core().capacity);
     }
 
     /// Readable bytes (`writer − reader`).
@@ -420,10 +468,11 @@ impl Buffer {
         if index < self.reader as usize || index > self.limit as usize {
             return Err(BufferPoolError::OutOfBounds { index, len: 0, capacity: self.limit as usize });
         }
-        if index < self.frozen as usize {
+        if index < self.frozen() as usize {
             self.thaw();
-            if index < self.frozen as usize {
-                return Err(BufferPoolError::ReadOnly { index, len: 0, shared: self.frozen as usize });
+            let frozen = self.frozen() as usize;
+            if index < frozen {
+                return Err(BufferPoolError::ReadOnly { index, len: 0, shared: frozen });
             }
         }
         self.writer = to_u32(index);
@@ -448,8 +497,9 @@ impl Buffer {
     pub fn clear(&mut self) {
         self.thaw();
         // Bytes read-only views may still read stay: writing starts above them.
-        self.reader = self.frozen;
-        self.writer = self.frozen;
+        let frozen = self.frozen();
+        self.reader = frozen;
+        self.writer = frozen;
     }
 
     /// The readable bytes.
@@ -492,7 +542,7 @@ impl Buffer {
     #[must_use]
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         self.thaw();
-        let from = self.reader.max(self.frozen);
+        let from = self.reader.max(self.frozen());
         // SAFETY: `from ≤ writer ≤ capacity` (`frozen ≤ writer`), so the pointer stays inside
         // the segment.
         let start = unsafe { self.data.as_ptr().add(from as usize) };
@@ -513,7 +563,7 @@ impl Buffer {
     /// ```
     #[must_use]
     pub fn node(&self) -> NodeId {
-        self.core().shared.node_of(self.slot)
+        self.core().shared.node_of(self.slot())
     }
 
     /// The id of the pool the buffer returns to.
@@ -570,14 +620,14 @@ impl Buffer {
     /// ```
     #[must_use]
     pub fn into_shared(self) -> SharedBuffer {
-        if self.shared == 0 {
+        if !self.is_shared() {
             // Relaxed: the sole owner sets the count; whoever receives a view got it through
             // something that synchronises (a channel, a spawn), which orders this store.
-            self.core().shared.slots[self.slot as usize].refs.store(1, Ordering::Relaxed);
-        } // else: this handle's reference becomes the new view's
+            self.core().shared.slots[self.slot() as usize].refs.store(1, Ordering::Relaxed);
+        } // else: this handle's reference becomes the new view's (its `frozen` is not read again)
 
         let shared =
-            SharedBuffer { data: self.data, core: self.core, slot: self.slot, start: self.reader, end: self.writer };
+            SharedBuffer { data: self.data, core: self.core, slot: self.slot(), start: self.reader, end: self.writer };
         std::mem::forget(self);
         shared
     }
@@ -612,15 +662,15 @@ impl Drop for Buffer {
     #[inline]
     fn drop(&mut self) {
         // Release / Acquire as in `SharedBuffer::drop`, when views share the buffer.
-        if self.shared != 0 {
-            if self.core().shared.slots[self.slot as usize].refs.fetch_sub(1, Ordering::Release) != 1 {
+        if self.is_shared() {
+            if self.core().shared.slots[self.slot() as usize].refs.fetch_sub(1, Ordering::Release) != 1 {
                 return;
             }
             fence(Ordering::Acquire);
         }
         // SAFETY: this handle is the buffer's only one (or the last of its views dropped) and
         // `core` is its pool's live core.
-        let last = unsafe { recycle(self.core, self.slot) };
+        let last = unsafe { recycle(self.core, self.slot()) };
         drop(last);
     }
 }
@@ -705,7 +755,7 @@ impl fmt::Debug for Buffer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Buffer")
             .field("ptr", &self.data)
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.capacity())
             .field("limit", &self.limit)
             .field("reader", &self.reader)
             .field("writer", &self.writer)
@@ -945,5 +995,66 @@ impl Buf for SharedBuffer {
     fn advance(&mut self, cnt: usize) {
         assert!(cnt <= self.len(), "advance {cnt} past the {} readable bytes", self.len());
         self.start += to_u32(cnt);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::mem::size_of;
+    use std::sync::Arc;
+
+    use bytes::BufMut;
+
+    use super::{Buffer, SHARED};
+    use crate::buffer_pool::NetworkBufferPool;
+    use crate::{ArenaManager, Config};
+
+    /// A hand-off through a ring moves the handle one slot at a time, and the slot's size sets
+    /// the hand-off's ceiling (32 KiB blocks through a 1024-slot ring: 48-byte values ran at
+    /// under half the rate of 16-byte ones; docs/BENCHMARKS.md, *Thirteenth pass*). So the
+    /// handle stays 32 bytes with no padding, and `Option` adds nothing (the data pointer's
+    /// niche).
+    #[test]
+    fn the_handle_is_32_bytes() {
+        assert_eq!(size_of::<Buffer>(), 32);
+        assert_eq!(size_of::<Option<Buffer>>(), 32);
+        assert_eq!(size_of::<Buffer>(), 8 + 8 + 4 * 4, "no padding");
+    }
+
+    #[test]
+    fn the_shared_bit_follows_the_views_and_the_frozen_mark_stays_in_the_slot() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+        let network = NetworkBufferPool::with_buffers(manager, 2, 4096)?;
+        let pool = network.create_buffer_pool(2, 2)?;
+        let mut buffer = pool.request_buffer()?.unwrap();
+        let mut other = pool.request_buffer()?.unwrap();
+        let slot = buffer.slot();
+        assert!(!buffer.is_shared());
+        buffer.put_slice(b"head");
+        let view = buffer.read_only_slice();
+        assert!(buffer.is_shared());
+        assert_eq!((buffer.slot(), buffer.slot & !SHARED, buffer.frozen()), (slot, slot, 4));
+        // Another buffer's mark is its own.
+        assert_eq!(other.frozen(), 0);
+        other.put_slice(b"x");
+        assert!(other.set_bytes_at(0, b"y").is_ok());
+        buffer.put_slice(b"+tail");
+        assert!(buffer.set_bytes_at(3, b"!").is_err());
+        let second = buffer.read_only_slice();
+        assert_eq!(buffer.frozen(), 9);
+        drop((view, second));
+        // The last view gone: the next write thaws the handle, and nothing is frozen.
+        assert!(buffer.set_bytes_at(0, b"H").is_ok());
+        assert!(!buffer.is_shared());
+        assert_eq!((buffer.frozen(), buffer.as_slice()), (0, &b"Head+tail"[..]));
+        // A new view after the thaw freezes from the writer again, not from the stale mark.
+        buffer.clear();
+        buffer.put_slice(b"ab");
+        let view = buffer.read_only_slice();
+        assert_eq!(buffer.frozen(), 2);
+        drop((buffer, view, other));
+        assert_eq!(pool.available_buffers(), 2);
+        Ok(())
     }
 }

@@ -271,9 +271,9 @@ pub(crate) struct PoolCore {
     pub(crate) index: usize,
     /// Bytes a writer may put into a new buffer (≤ `capacity`): a new buffer's limit as it is.
     writable: AtomicU32,
-    /// The buffer size as a buffer stores it, copied at creation (a request reads it here,
-    /// beside `writable`, instead of through `shared`).
-    capacity: u32,
+    /// The buffer size as a buffer reports it, copied at creation (a request and a
+    /// [`Buffer`]'s capacity read it here, beside `writable`, instead of through `shared`).
+    pub(crate) capacity: u32,
     /// The thread ([`thread_token`]) that last found the stack empty and took the cold path
     /// of a request: a recycle on that thread pushes onto the stack, one on any other goes to
     /// the inbox. A hint, written when it changes: either path is correct for any buffer, and
@@ -920,10 +920,11 @@ impl PoolCore {
     #[inline(always)]
     unsafe fn buffer_for(&self, slot: u32, s: &Slot) -> Buffer {
         let limit = self.writable.load(Ordering::Relaxed);
-        // SAFETY: the caller holds `slot` exclusively (this function's contract), its segment
-        // starts at `s.addr` with `self.capacity` bytes, and the pool's record (hence `self`)
+        // SAFETY: the caller holds `slot` exclusively (this function's contract), a slot below
+        // `MAX_BUFFERS < 2^31`, its segment starts at `s.addr` with `self.capacity` bytes
+        // (`limit ≤ capacity`: `set_writable_size` clamps it), and the pool's record (hence `self`)
         // lives until the buffer is recycled.
-        unsafe { Buffer::from_slot(NonNull::from(self), slot, s.addr, self.capacity, limit) }
+        unsafe { Buffer::from_slot(NonNull::from(self), slot, s.addr, limit) }
     }
 }
 

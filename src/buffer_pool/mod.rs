@@ -88,6 +88,12 @@ pub(crate) struct Slot {
     pub(crate) depth: AtomicU32,
     /// Handles sharing the buffer once it became a [`SharedBuffer`].
     pub(crate) refs: AtomicUsize,
+    /// While the buffer's [`Buffer`] shares it with views from [`Buffer::read_only_slice`]
+    /// (the handle's shared bit): the end of what they may read, bytes the handle no longer
+    /// writes. Written and read only by the handle's holder, Relaxed (a handle that moves to
+    /// another thread gets there through something that synchronises); stale otherwise, and
+    /// then not read. Kept here, not in the handle, to keep the handle at 32 bytes.
+    pub(crate) frozen: AtomicU32,
     /// Stats only: the id of the pool that owns the buffer (0: the global pool), written under
     /// the state lock.
     owner: Hint,
@@ -97,6 +103,10 @@ pub(crate) struct Slot {
     /// Stats only: times recycled, written by the holder before it gives the buffer back.
     pub(crate) recycles: Counter,
 }
+
+// One cache line per slot: no field may push it onto a second one (loom's atomics are bigger).
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<Slot>() == 64);
 
 /// Kinds of records in the state table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,6 +332,7 @@ impl NetworkBufferPool {
                     next: AtomicU32::new(0),
                     depth: AtomicU32::new(0),
                     refs: AtomicUsize::new(0),
+                    frozen: AtomicU32::new(0),
                     owner: Hint::new(0),
                     requests: Counter::new(0),
                     recycles: Counter::new(0),
