@@ -1,8 +1,9 @@
 //! Models of handing network buffers from a requesting thread to a recycling thread, one at a
 //! time (issue #14's buffers row): what each design of the pool's idle list costs when the two
 //! threads run on two CPUs, measured side by side in one run. Not the pool: a few dozen lines
-//! per model, 2,048 buffers of 32 KiB, a 1,024-slot ring carrying a 48-byte handle (the size of
-//! a `Buffer`), the recycler touching each buffer's first byte as the bench does.
+//! per model, 2,048 buffers of 32 KiB, a 1,024-slot ring carrying a 48-byte handle (the size
+//! of a `Buffer` then; 32 bytes since the Thirteenth pass), the recycler touching each buffer's
+//! first byte as the bench does.
 //!
 //! ```text
 //! cargo run --release --features bench --example handoff_models -- [buffers per run] [rounds]

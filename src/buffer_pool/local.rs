@@ -271,8 +271,9 @@ pub(crate) struct PoolCore {
     pub(crate) index: usize,
     /// Bytes a writer may put into a new buffer (≤ `capacity`): a new buffer's limit as it is.
     writable: AtomicU32,
-    /// The buffer size as a buffer reports it, copied at creation (a request and a
-    /// [`Buffer`]'s capacity read it here, beside `writable`, instead of through `shared`).
+    /// The buffer size as a buffer reports it, copied at creation: [`Buffer::capacity`] and
+    /// the bounds checks read it here, instead of through `shared`, and `set_writable_size`
+    /// clamps to it.
     pub(crate) capacity: u32,
     /// The thread ([`thread_token`]) that last found the stack empty and took the cold path
     /// of a request: a recycle on that thread pushes onto the stack, one on any other goes to
