@@ -50,17 +50,20 @@ pub(crate) fn release_all<'a>(core: &'a CachedCore, segments: &mut Vec<Segment<'
         let meta = first.meta();
         let meta_bits = super::Packed::meta_bits(first.bits.get());
         let all = segments.as_slice();
+        let here = std::ptr::from_ref(core).addr();
         let back = cache::free_into_stack(core, meta.class, meta.node, all.len(), |room| {
+            // Without a branch per handle: every entry is copied, and what differs is gathered
+            // in `other` and judged once at the end (slots written above the stack's top are
+            // not kept unless this returns true).
+            let mut other = 0;
             for (slot, s) in room.iter_mut().zip(all) {
                 // Clearing the first handle's class and node bits leaves the entry exactly
                 // when this handle's are the same: one step checks and decodes.
                 let entry = s.bits.get() ^ meta_bits;
-                if !std::ptr::eq(s.core, core) || super::Packed::meta_bits(entry) != 0 {
-                    return false;
-                }
+                other |= (std::ptr::from_ref(s.core).addr() ^ here) | super::Packed::meta_bits(entry);
                 *slot = Entry::from_bits(entry);
             }
-            true
+            other == 0
         });
         if back {
             // SAFETY: every handle's entry is back in the cache, once; forgetting the handles
