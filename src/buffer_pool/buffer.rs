@@ -36,6 +36,7 @@ use bytes::buf::UninitSlice;
 use bytes::{Buf, BufMut, Bytes};
 use numa::NodeId;
 
+use super::Slot;
 use super::local::{PoolCore, recycle};
 use crate::error::BufferPoolError;
 use crate::sync::atomic::{Ordering, fence};
@@ -140,7 +141,7 @@ impl Buffer {
             // and a handle that moves to another thread gets there through something that
             // synchronises (a channel, a spawn), which orders this thread's reads after the
             // earlier holder's writes.
-            self.core().shared.slots[self.slot() as usize].frozen.load(Ordering::Relaxed)
+            self.record().frozen.load(Ordering::Relaxed)
         } else {
             0
         }
@@ -167,7 +168,13 @@ impl Buffer {
     /// `Ok` when `[index, index + len)` lies within the capacity and no view may read it.
     fn check_write(&mut self, index: usize, len: usize) -> Result<(), BufferPoolError> {
         self.check(index, len)?;
-        if len > 0 && index < self.frozen() as usize {
+        if len > 0 { self.unfrozen_from(index, len) } else { Ok(()) }
+    }
+
+    /// `Ok` when no view may read byte `index` or beyond, thawing first if views are gone;
+    /// else [`BufferPoolError::ReadOnly`] for `len` bytes at `index`.
+    fn unfrozen_from(&mut self, index: usize, len: usize) -> Result<(), BufferPoolError> {
+        if index < self.frozen() as usize {
             self.thaw();
             let frozen = self.frozen() as usize;
             if index < frozen {
@@ -183,7 +190,7 @@ impl Buffer {
         // before this handle writes those bytes again.
         // Clearing the shared bit unfreezes everything: the slot's `frozen` is not read again
         // until a new view sets it.
-        if self.is_shared() && self.core().shared.slots[self.slot() as usize].refs.load(Ordering::Acquire) == 1 {
+        if self.is_shared() && self.record().refs.load(Ordering::Acquire) == 1 {
             self.slot &= !SHARED;
         }
     }
@@ -276,7 +283,7 @@ impl Buffer {
     #[must_use]
     pub fn read_only_slice(&mut self) -> SharedBuffer {
         let frozen = self.frozen().max(self.writer);
-        let s = &self.core().shared.slots[self.slot() as usize];
+        let s = self.record();
         if self.is_shared() {
             // Relaxed: a new reference from an existing one, as `Arc::clone`.
             s.refs.fetch_add(1, Ordering::Relaxed);
@@ -468,13 +475,7 @@ impl Buffer {
         if index < self.reader as usize || index > self.limit as usize {
             return Err(BufferPoolError::OutOfBounds { index, len: 0, capacity: self.limit as usize });
         }
-        if index < self.frozen() as usize {
-            self.thaw();
-            let frozen = self.frozen() as usize;
-            if index < frozen {
-                return Err(BufferPoolError::ReadOnly { index, len: 0, shared: frozen });
-            }
-        }
+        self.unfrozen_from(index, 0)?;
         self.writer = to_u32(index);
         Ok(())
     }
@@ -623,7 +624,7 @@ impl Buffer {
         if !self.is_shared() {
             // Relaxed: the sole owner sets the count; whoever receives a view got it through
             // something that synchronises (a channel, a spawn), which orders this store.
-            self.core().shared.slots[self.slot() as usize].refs.store(1, Ordering::Relaxed);
+            self.record().refs.store(1, Ordering::Relaxed);
         } // else: this handle's reference becomes the new view's (its `frozen` is not read again)
 
         let shared =
@@ -656,6 +657,12 @@ impl Buffer {
         // SAFETY: the pool's record keeps the core alive while this buffer is out.
         unsafe { self.core.as_ref() }
     }
+
+    /// The buffer's record in its network pool (its view count and frozen mark).
+    #[inline]
+    fn record(&self) -> &Slot {
+        &self.core().shared.slots[self.slot() as usize]
+    }
 }
 
 impl Drop for Buffer {
@@ -663,7 +670,7 @@ impl Drop for Buffer {
     fn drop(&mut self) {
         // Release / Acquire as in `SharedBuffer::drop`, when views share the buffer.
         if self.is_shared() {
-            if self.core().shared.slots[self.slot() as usize].refs.fetch_sub(1, Ordering::Release) != 1 {
+            if self.record().refs.fetch_sub(1, Ordering::Release) != 1 {
                 return;
             }
             fence(Ordering::Acquire);
@@ -1006,8 +1013,18 @@ mod tests {
     use bytes::BufMut;
 
     use super::{Buffer, SHARED};
-    use crate::buffer_pool::NetworkBufferPool;
+    use crate::buffer_pool::{LocalBufferPool, NetworkBufferPool};
     use crate::{ArenaManager, Config};
+
+    type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+    /// A network pool of `n` buffers of 4 KiB and a local pool that may hold them all.
+    fn pool_of(n: usize) -> Result<(NetworkBufferPool, LocalBufferPool)> {
+        let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+        let network = NetworkBufferPool::with_buffers(manager, n, 4096)?;
+        let pool = network.create_buffer_pool(n, n)?;
+        Ok((network, pool))
+    }
 
     /// A hand-off through a ring moves the handle one slot at a time, and the slot's size sets
     /// the hand-off's ceiling (32 KiB blocks through a 1024-slot ring: 48-byte values ran at
@@ -1021,11 +1038,8 @@ mod tests {
     }
 
     #[test]
-    fn the_shared_bit_follows_the_views_and_the_frozen_mark_stays_in_the_slot() -> Result<(), Box<dyn std::error::Error>>
-    {
-        let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
-        let network = NetworkBufferPool::with_buffers(manager, 2, 4096)?;
-        let pool = network.create_buffer_pool(2, 2)?;
+    fn the_shared_bit_follows_the_views_and_the_frozen_mark_stays_in_the_slot() -> Result<()> {
+        let (_network, pool) = pool_of(2)?;
         let mut buffer = pool.request_buffer()?.unwrap();
         let mut other = pool.request_buffer()?.unwrap();
         let slot = buffer.slot();
@@ -1064,11 +1078,8 @@ mod tests {
     /// slot's old mark does not count (the handle starts unshared), and a new view freezes from
     /// the new writer index.
     #[test]
-    fn a_buffer_handed_out_again_after_views_is_writable_from_its_first_byte() -> Result<(), Box<dyn std::error::Error>>
-    {
-        let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
-        let network = NetworkBufferPool::with_buffers(manager, 1, 4096)?;
-        let pool = network.create_buffer_pool(1, 1)?;
+    fn a_buffer_handed_out_again_after_views_is_writable_from_its_first_byte() -> Result<()> {
+        let (_network, pool) = pool_of(1)?;
         let mut buffer = pool.request_buffer()?.unwrap();
         let slot = buffer.slot();
         buffer.put_slice(&[7; 100]);
