@@ -298,6 +298,13 @@ struct PrivateCache {
     /// Per outbox: non-empty at the previous scan and not sent home since (the next scan
     /// sends it).
     aged: Box<[bool]>,
+    /// The outboxes given room so far, in the order of their first use: the ones the scan
+    /// looks at (an outbox never used holds nothing). Allocated with room for every outbox
+    /// when the outboxes are created, so a first use never reallocates it.
+    open: Vec<usize>,
+    /// Per class, the outbox threshold ([`PrivateCache::outbox_batch`]), computed when the
+    /// outboxes are created: a foreign free reads it instead of working it out.
+    outbox_limit: [usize; MAX_CLASSES],
 }
 
 /// One thread's cache for one manager.
@@ -348,6 +355,8 @@ impl CacheSlot {
                 events: 0,
                 outboxes: Box::default(),
                 aged: Box::default(),
+                open: Vec::new(),
+                outbox_limit: [0; MAX_CLASSES],
             }),
         }
     }
@@ -531,19 +540,21 @@ pub(crate) fn free(core: &CachedCore, entry: Entry, class: SizeClass, node_index
             return;
         }
     }
-    free_slow(core, entry, class, node_index);
+    free_slow(core, slot, entry, class, node_index);
 }
 
+/// [`free`] past the stack push, given what `free` found as the last-used slot (null if none).
+/// A foreign free's common case on that slot (the consumer of a hand-off across nodes) is a
+/// plain push onto its outbox, without a second thread-local lookup. One call site in `free`,
+/// so that `free` stays small enough to inline into a handle's drop.
 #[cold]
 #[inline(never)]
-fn free_slow(core: &CachedCore, entry: Entry, class: SizeClass, node_index: NodeIndex) {
-    // A foreign free's common case on the last-used slot (the consumer of a hand-off across
-    // nodes): a plain push onto its outbox, without the slot lookup.
-    let slot = last_slot(core);
+fn free_slow(core: &CachedCore, slot: *const CacheSlot, entry: Entry, class: SizeClass, node_index: NodeIndex) {
     if !slot.is_null() {
-        // SAFETY: as in `allocate`.
+        // SAFETY: `free` found `slot` as the calling thread's last-used slot for `core` (as in
+        // `allocate`), and nothing ran on this thread since.
         let slot = unsafe { &*slot };
-        // SAFETY: as in `allocate`.
+        // SAFETY: as in `allocate`: the owning thread, not re-entrantly.
         if slot.private.with_mut(|p| unsafe { (*p).send_fast(core, slot, entry, class, node_index) }) {
             return;
         }
@@ -887,7 +898,10 @@ impl PrivateCache {
         self.events = 0;
         // The outboxes' bound in time: an outbox non-empty at two scans in a row goes home, so
         // nothing waits longer than two scan intervals of its thread's slow-path events.
-        for i in 0..self.outboxes.len() {
+        // Only the outboxes in use: a thread that frees on another node has one or two of
+        // them, against `nodes * MAX_CLASSES` in all.
+        for k in 0..self.open.len() {
+            let i = self.open[k];
             if self.aged[i] {
                 self.flush_outbox(core, slot, i);
             } else {
@@ -895,12 +909,13 @@ impl PrivateCache {
             }
         }
         for i in 0..MAX_CLASSES {
+            // A class not in use first: its counters are not even read.
+            if self.classes[i].max == 0 {
+                continue;
+            }
             let counters = &slot.counters[i];
             let ops = counters.allocs.get() + counters.frees.get();
             let c = &mut self.classes[i];
-            if c.max == 0 {
-                continue;
-            }
             let idle = ops - c.ops_at_scan;
             c.ops_at_scan = ops;
             let cap = sizing::after_scan(c.cap, idle);
@@ -1108,13 +1123,16 @@ impl PrivateCache {
 
     /// The outboxes' invariant for outbox `i`: it holds fewer entries than its threshold (a full
     /// one is flushed at once) and, once used, has room for a whole batch, so a push never
-    /// reallocates. Checked under `expensive-checks` after every push and pop of outbox `i`
+    /// reallocates, and is listed in `open`, so the scan sees it (an outbox never used is not
+    /// listed); the cached threshold is the computed one. Checked under `expensive-checks` after every push and pop of outbox `i`
     /// (foreign frees, allocations elsewhere) and at every flush.
     fn outbox_valid(&self, core: &CachedCore, i: usize) -> bool {
         let Some(b) = self.outboxes.get(i) else { return true };
         let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return b.capacity() == 0 };
         let limit = Self::outbox_batch(core, class);
-        b.capacity() == 0 || (b.len() < limit && b.capacity() >= limit)
+        let listed = self.open.contains(&i);
+        (b.capacity() == 0 && !listed)
+            || (b.len() < limit && b.capacity() >= limit && listed && self.outbox_limit[class.index()] == limit)
     }
 
     /// [`PrivateCache::free_slow`] of a segment of another node when nothing but the push is
@@ -1138,8 +1156,9 @@ impl PrivateCache {
         let i = node_index.get() * MAX_CLASSES + class.index();
         let Some(outbox) = self.outboxes.get_mut(i) else { return false };
         // Below the threshold after the push, so no flush is due; an outbox in use has room for
-        // its threshold (`outbox_valid`), so the push never reallocates.
-        if outbox.len() + 1 >= Self::outbox_batch(core, class) || outbox.len() == outbox.capacity() {
+        // its threshold (`outbox_valid`), so the push never reallocates. One compare for both:
+        // an outbox not in use yet has no room (capacity 0).
+        if outbox.len() + 1 >= self.outbox_limit[class.index()] || outbox.len() == outbox.capacity() {
             return false;
         }
         outbox.push(entry);
@@ -1155,11 +1174,8 @@ impl PrivateCache {
     fn send(&mut self, core: &CachedCore, slot: &CacheSlot, entry: Entry, class: SizeClass, node_index: NodeIndex) {
         self.ensure_outboxes(core);
         let i = node_index.get() * MAX_CLASSES + class.index();
-        let limit = Self::outbox_batch(core, class);
+        let limit = self.open_outbox(i, class);
         let outbox = &mut self.outboxes[i];
-        if outbox.capacity() < limit {
-            outbox.reserve_exact(limit - outbox.len()); // first use of this outbox
-        }
         outbox.push(entry);
         slot.outboxed[i].set(outbox.len() as u64);
         if outbox.len() >= limit {
@@ -1181,13 +1197,10 @@ impl PrivateCache {
     ) -> Option<Entry> {
         self.ensure_outboxes(core);
         let i = node_index.get() * MAX_CLASSES + class.index();
-        let limit = Self::outbox_batch(core, class);
-        let outbox = &mut self.outboxes[i];
-        if outbox.is_empty() {
+        if self.outboxes[i].is_empty() {
             let mut batch = core.node(node_index).classes[class.index()].pop_batch()?;
-            if outbox.capacity() < limit {
-                outbox.reserve_exact(limit);
-            }
+            let limit = self.open_outbox(i, class);
+            let outbox = &mut self.outboxes[i];
             let take = batch.len().min((limit / 2).max(1));
             let from = batch.len() - take;
             outbox.extend_from_slice(&batch[from..]);
@@ -1228,6 +1241,23 @@ impl PrivateCache {
     fn create_outboxes(&mut self, core: &CachedCore) {
         self.outboxes = (0..core.all_nodes().len() * MAX_CLASSES).map(|_| Vec::new()).collect();
         self.aged = vec![false; self.outboxes.len()].into_boxed_slice();
+        self.open = Vec::with_capacity(self.outboxes.len());
+        self.outbox_limit =
+            std::array::from_fn(|c| SizeClass::from_index(c).map_or(0, |class| Self::outbox_batch(core, class)));
+    }
+
+    /// Makes sure outbox `i` (of `class`) has room for its threshold, listing it for the scan
+    /// on its first use; returns the threshold. The outboxes exist.
+    fn open_outbox(&mut self, i: usize, class: SizeClass) -> usize {
+        let limit = self.outbox_limit[class.index()];
+        let outbox = &mut self.outboxes[i];
+        if outbox.capacity() < limit {
+            if outbox.capacity() == 0 {
+                self.open.push(i); // never reallocates: room for every outbox
+            }
+            outbox.reserve_exact(limit - outbox.len());
+        }
+        limit
     }
 
     /// Sends outbox `i` home as one batch, swapping in a spare vector of that pool.
@@ -1237,7 +1267,7 @@ impl PrivateCache {
         let Some(outbox) = self.outboxes.get_mut(i).filter(|b| !b.is_empty()) else { return };
         let pool = &core.node(node_index).classes[class.index()];
         let mut next = pool.take_spare().unwrap_or_default();
-        let limit = Self::outbox_batch(core, class);
+        let limit = self.outbox_limit[class.index()];
         if next.capacity() < limit {
             next.reserve_exact(limit);
         }
@@ -1249,10 +1279,10 @@ impl PrivateCache {
         core.push_batch_home(full, class, node_index);
     }
 
-    /// Sends every non-empty outbox home.
+    /// Sends every non-empty outbox home (only the ones in use can hold anything).
     fn flush_outboxes(&mut self, core: &CachedCore, slot: &CacheSlot) {
-        for i in 0..self.outboxes.len() {
-            self.flush_outbox(core, slot, i);
+        for k in 0..self.open.len() {
+            self.flush_outbox(core, slot, self.open[k]);
         }
     }
 
