@@ -52,6 +52,7 @@ pub(super) const HANDOFF_PRETEND: &str = "hand-off, pretend nodes (heap-backed)"
 pub(super) const HANDOFF_REAL: &str = "hand-off, producer and consumer on two real nodes";
 pub(super) const HANDOFF_PRETEND_RATIO: &str = "hand-off, pretend nodes: across / same, per pair of repetitions";
 pub(super) const FOREIGN: &str = "foreign free";
+pub(super) const FOREIGN_RATIO: &str = "foreign free: foreign / local, per pair of repetitions";
 pub(super) const BULK: &str = "bulk of 32 through handles";
 pub(super) const BATCH2: &str = "batch of 1024, 2 threads";
 pub(super) const BATCH2_LONGEST: &str = "batch of 1024, 2 threads: longest round";
@@ -65,6 +66,7 @@ pub(super) const ACROSS_PRETEND: &str = "numaseg segments, producer on node 1, c
 pub(super) const PRETEND_RATIO: &str = "numaseg segments, across over same";
 pub(super) const FOREIGN_FREE: &str = "numaseg: segment of node 1 dropped on node 0";
 pub(super) const LOCAL_FREE: &str = "numaseg: segment of node 0 dropped on node 0";
+pub(super) const FOREIGN_OVER_LOCAL: &str = "numaseg, foreign free over local free";
 pub(super) const BULK_UNTOUCHED: &str = "numaseg allocate_bulk_into → release_all, untouched";
 pub(super) const BULK_TOUCHED: &str = "numaseg allocate_bulk_into → release_all, touched";
 pub(super) const SINGLES_UNTOUCHED: &str = "numaseg 32 × allocate into a Vec<Segment> → drop each, untouched";
@@ -328,7 +330,6 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
 
     // (b): pretend nodes, the same manager for both rows.
     let pretend = pretend_two_nodes();
-    let home = |node: u16| panic_on(pretend.set_thread_node(NodeId::new(node)));
     pretend_rows(&pretend, opts, rows);
 
     // (c): two real nodes, when there are.
@@ -358,9 +359,7 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
 
     // (d): foreign free against a local pair, both through `allocate_on` on a thread of node 0.
     eprintln!("bench: memory in motion, foreign free, bulk through handles");
-    let on_node0 = || home(0);
-    ns_row(FOREIGN, FOREIGN_FREE, opts, &on_node0, &|n| allocate_on_and_drop(&pretend, NodeId::new(1), n), rows);
-    ns_row(FOREIGN, LOCAL_FREE, opts, &on_node0, &|n| allocate_on_and_drop(&pretend, NodeId::new(0), n), rows);
+    foreign_rows(&pretend, opts, rows);
     drop(pretend);
 
     // (e): bulk of 32 through handles against the same 32 blocks taken and given back one at a
@@ -462,6 +461,39 @@ fn pretend_rows(pretend: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut Vec
     rows.push(Row::new(HANDOFF_PRETEND, SAME_PRETEND, SIZE, 2, "Mblocks/s", &s));
     rows.push(Row::new(HANDOFF_PRETEND, ACROSS_PRETEND, SIZE, 2, "Mblocks/s", &a));
     rows.push(Row::new(HANDOFF_PRETEND_RATIO, PRETEND_RATIO, SIZE, 2, "×", &ratio));
+}
+
+/// The foreign-free rows: `allocate_on` + touch + drop of a segment of node 1 and of node 0, on
+/// a thread homed on node 0, in pairs of repetitions run back to back (in alternating order),
+/// with the ratio of each pair. This VM's speed changes from one minute to the next (by up to
+/// 3× in docs/BENCHMARKS.md's runs); the two halves of a pair see the same machine, so the
+/// median of the pairs' ratios is the foreign free's cost, where a ratio of the two rows'
+/// medians, each taken over minutes of its own, moved between 1.2× and 2.1× across runs.
+fn foreign_rows(pretend: &ArenaManager, opts: &BenchOptions, rows: &mut Vec<Row>) {
+    let on_node0 = || panic_on(pretend.set_thread_node(NodeId::new(0)));
+    let foreign = |n| on_thread(&on_node0, n, &|n| allocate_on_and_drop(pretend, NodeId::new(1), n));
+    let local = |n| on_thread(&on_node0, n, &|n| allocate_on_and_drop(pretend, NodeId::new(0), n));
+    let probe = 20_000;
+    foreign(probe); // warm-up: the outbox and the stack exist, the regions are mapped
+    local(probe);
+    let ns = foreign(probe).ns_per_op.max(local(probe).ns_per_op).max(0.1);
+    let n = ((opts.target.as_nanos() as f64 / ns) as u64).clamp(probe, 500_000_000);
+    let (mut f, mut l, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 0..opts.reps {
+        let (x, y) = if rep % 2 == 0 {
+            let x = foreign(n).ns_per_op;
+            (x, local(n).ns_per_op)
+        } else {
+            let y = local(n).ns_per_op;
+            (foreign(n).ns_per_op, y)
+        };
+        f.push(x);
+        l.push(y);
+        ratio.push(x / y);
+    }
+    rows.push(Row::new(FOREIGN, FOREIGN_FREE, SIZE, 1, "ns/pair", &f));
+    rows.push(Row::new(FOREIGN, LOCAL_FREE, SIZE, 1, "ns/pair", &l));
+    rows.push(Row::new(FOREIGN_RATIO, FOREIGN_OVER_LOCAL, SIZE, 1, "×", &ratio));
 }
 
 /// The batch rows of `pool`: per block and the longest round of each repetition

@@ -13,9 +13,9 @@ use super::debloat::DebloatRow;
 use super::isolation::IsolationRow;
 use super::motion::{
     ACROSS_PRETEND, BATCH2, BATCH2_LONGEST, BATCH2_LONGEST_UNPREEMPTED, BATCH2_PREEMPTED, BATCH2_UNPREEMPTED, BULK,
-    BULK_TOUCHED, BULK_UNTOUCHED, FOREIGN, FOREIGN_FREE, HANDOFF, HANDOFF_PRETEND, HANDOFF_PRETEND_RATIO,
-    HANDOFF_RATIO, HANDOFF_REAL, HANDOFF_REQUESTER_RATIO, LOCAL_FREE, PRETEND_RATIO, SAME_PRETEND, SINGLES_TOUCHED,
-    requester_over_buffer_sized, requester_over_buffers,
+    BULK_TOUCHED, BULK_UNTOUCHED, FOREIGN, FOREIGN_FREE, FOREIGN_OVER_LOCAL, FOREIGN_RATIO, HANDOFF, HANDOFF_PRETEND,
+    HANDOFF_PRETEND_RATIO, HANDOFF_RATIO, HANDOFF_REAL, HANDOFF_REQUESTER_RATIO, LOCAL_FREE, PRETEND_RATIO,
+    SAME_PRETEND, SINGLES_TOUCHED, requester_over_buffer_sized, requester_over_buffers,
 };
 use super::targets::{BATCH2_LONGEST_ROUND_US, BATCH2_NS_PER_BLOCK, MotionFigures, ids, motion_lines};
 use super::timer::Calibration;
@@ -421,10 +421,12 @@ impl Report {
             pretend_how: "heap-backed, pairs of repetitions interleaved",
             real: self.median(HANDOFF_REAL, NUMASEG, k32, 2).zip(handoff).map(|(x, s)| x / s),
             real_skipped: self.real_nodes_skipped.clone(),
-            foreign: self
-                .median(FOREIGN, FOREIGN_FREE, k32, 1)
-                .zip(self.median(FOREIGN, LOCAL_FREE, k32, 1))
-                .map(|(f, l)| f / l),
+            // As `pretend`: the median of the per-pair ratios, else the ratio of the medians.
+            foreign: self.median(FOREIGN_RATIO, FOREIGN_OVER_LOCAL, k32, 1).or_else(|| {
+                self.median(FOREIGN, FOREIGN_FREE, k32, 1)
+                    .zip(self.median(FOREIGN, LOCAL_FREE, k32, 1))
+                    .map(|(f, l)| f / l)
+            }),
             bulk_untouched: self.median(BULK, BULK_UNTOUCHED, k32, 1),
             bulk_touched: self
                 .median(BULK, BULK_TOUCHED, k32, 1)
@@ -772,6 +774,29 @@ mod tests {
         let targets: Vec<&str> = lines.iter().map(|(t, _)| t.as_str()).collect();
         assert_eq!(targets, expected);
         assert!(lines.iter().all(|(_, m)| m.is_none()), "nothing measured: {lines:?}");
+    }
+
+    /// The foreign-free line takes the median of the per-pair ratios when the run has that
+    /// row, and the ratio of the two rows' medians only when it has not (an older run's file).
+    #[test]
+    fn foreign_free_is_judged_on_the_pairs_ratio_when_there_is_one() {
+        let foreign_line = |report: &Report| {
+            let mut found = None;
+            report.evaluate_motion(&mut |target, measured| {
+                if target.starts_with("foreign free") {
+                    found = measured;
+                }
+            });
+            found
+        };
+        let mut report = empty_report();
+        // Medians 30 and 10: 3× as a ratio of medians.
+        report.rows.push(Row::new(FOREIGN, FOREIGN_FREE, 32 << 10, 1, "ns/pair", &[20.0, 30.0, 40.0]));
+        report.rows.push(Row::new(FOREIGN, LOCAL_FREE, 32 << 10, 1, "ns/pair", &[5.0, 10.0, 25.0]));
+        assert_eq!(foreign_line(&report), Some(("3.00×".to_owned(), false)));
+        // The pairs: 4×, 1.6×, 1.8×; median 1.8×.
+        report.rows.push(Row::new(FOREIGN_RATIO, FOREIGN_OVER_LOCAL, 32 << 10, 1, "×", &[4.0, 1.6, 1.8]));
+        assert_eq!(foreign_line(&report), Some(("1.80×".to_owned(), true)));
     }
 
     /// A measured row is judged against the shared threshold: at the threshold it is met, just
