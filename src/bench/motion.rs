@@ -464,17 +464,23 @@ fn pretend_rows(pretend: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut Vec
 }
 
 /// The foreign-free rows: `allocate_on` + touch + drop of a segment of node 1 and of node 0, on
-/// a thread homed on node 0, in pairs of repetitions run back to back (in alternating order),
-/// with the ratio of each pair. This VM's speed changes from one minute to the next (by up to
+/// a thread homed on node 0 and pinned to the same CPU for both, in pairs of repetitions run
+/// back to back (in alternating order), with the ratio of each pair. This VM's speed changes from one minute to the next (by up to
 /// 3× in docs/BENCHMARKS.md's runs); the two halves of a pair see the same machine, so the
 /// median of the pairs' ratios is the foreign free's cost, where a ratio of the two rows'
 /// medians, each taken over minutes of its own, moved between 1.2× and 2.1× across runs.
 fn foreign_rows(pretend: &ArenaManager, opts: &BenchOptions, rows: &mut Vec<Row>) {
-    let on_node0 = || panic_on(pretend.set_thread_node(NodeId::new(0)));
+    let cpus = same_node_cpus();
+    let on_node0 = || {
+        pin_apart(&cpus, 0); // both halves of a pair on one CPU (best effort)
+        panic_on(pretend.set_thread_node(NodeId::new(0)));
+    };
     let foreign = |n| on_thread(&on_node0, n, &|n| allocate_on_and_drop(pretend, NodeId::new(1), n));
     let local = |n| on_thread(&on_node0, n, &|n| allocate_on_and_drop(pretend, NodeId::new(0), n));
     let probe = 20_000;
-    foreign(probe); // warm-up: the outbox and the stack exist, the regions are mapped
+    // Warm-up: the regions mapped, the pools and their spare vectors filled (each run is a
+    // fresh thread, whose cache and outbox `on_thread` warms before it times).
+    foreign(probe);
     local(probe);
     let ns = foreign(probe).ns_per_op.max(local(probe).ns_per_op).max(0.1);
     let n = ((opts.target.as_nanos() as f64 / ns) as u64).clamp(probe, 500_000_000);

@@ -763,7 +763,7 @@ mod tests {
             "network buffers through a BufferRequester, recycled on another thread, one at a time: at least 50 M/s",
             "hand-off across pretend nodes: at least 0.8× the same-node figure (heap-backed, pairs of repetitions interleaved)",
             "hand-off across two real nodes: at least 0.8× the same-node figure",
-            "foreign free: at most 2× a local free (allocate_on + drop)",
+            "foreign free: at most 2× a local free (allocate_on + touch + drop)",
             "bulk of 32 through handles, untouched: at most 1.5 ns per block",
             "bulk of 32 through handles, touched: faster per block than the same 32 blocks allocated and dropped one at a time",
             "batch of 1024 touched, 2 threads: at most 8 ns per block",

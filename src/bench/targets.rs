@@ -261,7 +261,7 @@ pub(crate) fn motion_lines(f: &MotionFigures, push: &mut impl FnMut(String, Opti
         None => push(target, f.real.map(|r| (times(r), r >= REAL_NODES_OVER_SAME))),
     }
     push(
-        format!("foreign free: at most {FOREIGN_OVER_LOCAL_FREE}× a local free (allocate_on + drop)"),
+        format!("foreign free: at most {FOREIGN_OVER_LOCAL_FREE}× a local free (allocate_on + touch + drop)"),
         f.foreign.map(|r| (times(r), r <= FOREIGN_OVER_LOCAL_FREE)),
     );
     push(

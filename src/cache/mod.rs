@@ -293,7 +293,7 @@ struct PrivateCache {
     classes: [ClassCache; MAX_CLASSES],
     events: usize,
     /// Segments of other nodes freed here, by `node_index * MAX_CLASSES + class`, waiting to go home
-    /// as one batch (empty until the thread's first foreign free).
+    /// as one batch (empty until the thread's first foreign free or allocation on another node).
     outboxes: Box<[Vec<Entry>]>,
     /// Per outbox: non-empty at the previous scan and not sent home since (the next scan
     /// sends it).
@@ -546,20 +546,26 @@ pub(crate) fn free(core: &CachedCore, entry: Entry, class: SizeClass, node_index
             return;
         }
     }
-    free_slow(core, slot, entry, class, node_index);
+    // SAFETY: `slot` is what `last_slot` returned, and the push attempt above changed no slot.
+    unsafe { free_slow(core, slot, entry, class, node_index) };
 }
 
-/// [`free`] past the stack push, given what `free` found as the last-used slot (null if none).
-/// A foreign free's common case on that slot (the consumer of a hand-off across nodes) is a
-/// plain push onto its outbox, without a second thread-local lookup. One call site in `free`,
-/// so that `free` stays small enough to inline into a handle's drop.
+/// [`free`] past the stack push, given what `free` found as the calling thread's last-used slot
+/// for `core` (null if it has none). A foreign free's common case on that slot (the consumer
+/// of a hand-off across nodes) is a plain push onto its outbox, without a second thread-local
+/// lookup. One call site in `free`, so that `free` stays small enough to inline into a
+/// handle's drop. (A raw pointer, not an `Option<&CacheSlot>`: that cost the hot pair one
+/// instruction and the foreign free two.)
+///
+/// # Safety
+/// `slot` is null or [`last_slot`]`(core)` of the calling thread, read since its last call into
+/// the cache.
 #[cold]
 #[inline(never)]
-fn free_slow(core: &CachedCore, slot: *const CacheSlot, entry: Entry, class: SizeClass, node_index: NodeIndex) {
-    if !slot.is_null() {
-        // SAFETY: `free` found `slot` as the calling thread's last-used slot for `core` (as in
-        // `allocate`), and nothing ran on this thread since.
-        let slot = unsafe { &*slot };
+unsafe fn free_slow(core: &CachedCore, slot: *const CacheSlot, entry: Entry, class: SizeClass, node_index: NodeIndex) {
+    // SAFETY: the caller passes `last_slot(core)` (or null): as in `allocate`, a non-null one is
+    // kept alive by this thread's `slots` list and belongs to `core`.
+    if let Some(slot) = unsafe { slot.as_ref() } {
         // SAFETY: as in `allocate`: the owning thread, not re-entrantly.
         if slot.private.with_mut(|p| unsafe { (*p).send_fast(core, slot, entry, class, node_index) }) {
             return;
@@ -1130,8 +1136,9 @@ impl PrivateCache {
     /// The outboxes' invariant for outbox `i`: it holds fewer entries than its threshold (a full
     /// one is flushed at once) and, once used, has room for a whole batch, so a push never
     /// reallocates, and is listed in `open`, so the scan sees it (an outbox never used is not
-    /// listed); the cached threshold is the computed one. Checked under `expensive-checks` after every push and pop of outbox `i`
-    /// (foreign frees, allocations elsewhere) and at every flush.
+    /// listed); the cached threshold is the computed one. Checked under `expensive-checks` after
+    /// every push and pop of outbox `i` (foreign frees, allocations elsewhere) and at every
+    /// flush.
     fn outbox_valid(&self, core: &CachedCore, i: usize) -> bool {
         let Some(b) = self.outboxes.get(i) else { return true };
         let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return b.capacity() == 0 };
@@ -1169,8 +1176,10 @@ impl PrivateCache {
             return false;
         }
         outbox.push(entry);
-        // SAFETY: `outboxed` and `outboxes` both have `outbox_count(core)` entries (a core's node
-        // count never changes), and `i` indexes `outboxes`.
+        // SAFETY: `outboxed` and `outboxes` both have `outbox_count(core)` entries: `outboxed`
+        // made with the slot, `outboxes` only ever by `create_outboxes`, both for this slot's
+        // core (`last_slot` and `with_slot` match slots to cores by id), whose node count never
+        // changes; and `i` indexes `outboxes`.
         unsafe { slot.outboxed.get_unchecked(i) }.set(outbox.len() as u64);
         crate::expensive_check!(self.outbox_valid(core, i));
         slot.counters[class.index()].foreign_frees.bump(1);
