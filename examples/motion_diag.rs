@@ -190,6 +190,58 @@ fn main() -> ExitCode {
             let pool = NumasegSegments::new(Arc::clone(&pretend), SIZE);
             handoff_runs("numaseg, pretend node 0", &pool, blocks, pin, Some(&pretend));
         }
+        "pretend-across" => {
+            let pretend = numaseg::bench::motion::pretend_two_nodes();
+            let pool = NumasegSegments::new(Arc::clone(&pretend), SIZE);
+            let run = |n, setup: Setup<'_>| {
+                let home = |i: usize| {
+                    setup(i);
+                    if let Err(e) = pretend.set_thread_node(numaseg::numa::NodeId::new(if i == 0 { 1 } else { 0 })) {
+                        panic!("motion_diag: {e}");
+                    }
+                };
+                handoff(&pool, n, 1024, &home)
+            };
+            handoff_runs_of("numaseg, producer on pretend node 1, consumer on 0", &run, blocks, pin, Some(&pretend));
+        }
+        "pretend-pairs" => {
+            // The bench's pretend-node pairs, short: `blocks` per half, 21 pairs, the first of a
+            // pair alternating; prints the median of the per-pair ratios across / same.
+            let pretend = numaseg::bench::motion::pretend_two_nodes();
+            let pool = NumasegSegments::new(Arc::clone(&pretend), SIZE);
+            let cpus = numaseg::bench::motion::same_node_cpus();
+            let setup = |i: usize, node: u16| {
+                pin_apart(&cpus, i);
+                if let Err(e) = pretend.set_thread_node(numaseg::numa::NodeId::new(node)) {
+                    panic!("motion_diag: {e}");
+                }
+            };
+            let same = |i: usize| setup(i, 0);
+            let across = |i: usize| setup(i, if i == 0 { 1 } else { 0 });
+            let warm = Instant::now();
+            while warm.elapsed() < Duration::from_millis(300) {
+                handoff(&pool, 20_000, 1024, &same);
+                handoff(&pool, 20_000, 1024, &across);
+            }
+            let (mut ratios, mut sames) = (Vec::new(), Vec::new());
+            for rep in 0..21 {
+                let (x, y) = if rep % 2 == 0 {
+                    let x = handoff(&pool, blocks, 1024, &same);
+                    (x, handoff(&pool, blocks, 1024, &across))
+                } else {
+                    let y = handoff(&pool, blocks, 1024, &across);
+                    (handoff(&pool, blocks, 1024, &same), y)
+                };
+                ratios.push(y / x);
+                sames.push(x);
+            }
+            ratios.sort_by(f64::total_cmp);
+            sames.sort_by(f64::total_cmp);
+            eprintln!(
+                "pretend pairs: median across / same {:.3} (quartiles {:.3}–{:.3}), same-node median {:.1} M/s",
+                ratios[10], ratios[5], ratios[15], sames[10]
+            );
+        }
         "buffers" => {
             let pool = NetworkBuffers::new(Arc::clone(&manager), SIZE, 4096, 2);
             handoff_runs("network buffers, request_buffer", &pool, blocks, pin, None);

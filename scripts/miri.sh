@@ -24,5 +24,5 @@ for component in miri rust-src; do
   grep -q "^$component" <<<"$installed" || rustup component add --toolchain nightly "$component"
 done
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-tree-borrows -Zmiri-permissive-provenance -Zmiri-ignore-leaks}"
-cargo +nightly miri test -p numaseg --features expensive-checks --lib -- size_class sizing budget regions manager::owner buffer_pool::buffer "$@"
+cargo +nightly miri test -p numaseg --features expensive-checks --lib -- size_class sizing cache::outbox budget regions manager::owner buffer_pool::buffer "$@"
 cargo +nightly miri test -p numaseg --features expensive-checks --test unsafe_cores "$@"

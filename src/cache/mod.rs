@@ -27,7 +27,9 @@
 //!   `SCAN_INTERVAL`s of the thread's slow-path events). An allocation on that node from this
 //!   thread takes from the outbox first. The outbox is one of the places of the conservation
 //!   invariant (`docs/ARCHITECTURE.md`): stats count it as cached on its node
-//!   ([`CacheSlot::outboxed`]), and every flush, thread exit and purge empties it;
+//!   ([`CacheSlot::outboxed`]), and every flush, thread exit and purge empties it. Its length
+//!   and its count of foreign frees share one word of the slot, so the push stores twice
+//!   ([`outbox`]);
 //! - a thread that only frees (a hand-off's consumer) spills its whole stack to the pool as one
 //!   batch, which a producer's refill takes before it steals entry by entry.
 //!
@@ -38,6 +40,7 @@
 //! goes) or a dead one (and does nothing): the thread-exit protocol modelled in
 //! `loom-tests/tests/thread_exit.rs`.
 
+mod outbox;
 pub(crate) mod sizing;
 mod steal;
 
@@ -49,10 +52,12 @@ use crate::entry::{Entry, NodeIndex};
 use crate::error::AllocError;
 use crate::prometheus::counters;
 use crate::size_class::{MAX_CLASSES, SizeClass};
-use crate::sync::stat::{Counter, Ids};
+use crate::sync::stat::Ids;
 use crate::sync::{Arc, Mutex, UnsafeCell, atomic::AtomicU16, atomic::Ordering, lock, thread_local};
 
 use crate::sync::deque::Worker;
+
+use outbox::{Outbox, OutboxWord};
 
 /// A manager's shared state: the per-node [`Core`] and the [`Registry`] of the thread caches in
 /// front of it. The cache layer owns the registry (the core knows nothing of caches); it reads
@@ -81,8 +86,8 @@ impl std::ops::Deref for CachedCore {
 }
 
 counters! {
-    /// Statistics counters of one class in one slot ([`Counter`]s: std's even under loom), written
-    /// only by the slot's owner ([`Counter::bump`]) and summed by stats readers; the rows after
+    /// Statistics counters of one class in one slot ([`Counter`](crate::sync::stat::Counter)s: std's even under loom), written
+    /// only by the slot's owner ([`Counter::bump`](crate::sync::stat::Counter::bump)) and summed by stats readers; the rows after
     /// the bracketed ones are also `ClassStats` fields and metrics.
     #[derive(Debug, Default)]
     pub(crate) struct ClassCounters => ClassCounts, splice class_counters {
@@ -294,7 +299,7 @@ struct PrivateCache {
     events: usize,
     /// Segments of other nodes freed here, by `node_index * MAX_CLASSES + class`, waiting to go home
     /// as one batch (empty until the thread's first foreign free or allocation on another node).
-    outboxes: Box<[Vec<Entry>]>,
+    outboxes: Box<[Outbox]>,
     /// Per outbox: non-empty at the previous scan and not sent home since (the next scan
     /// sends it).
     aged: Box<[bool]>,
@@ -302,9 +307,6 @@ struct PrivateCache {
     /// looks at (an outbox never used holds nothing). Allocated with room for every outbox
     /// when the outboxes are created, so a first use never reallocates it.
     open: Vec<usize>,
-    /// Per class, the outbox threshold ([`PrivateCache::outbox_batch`]), computed when the
-    /// outboxes are created: a foreign free reads it instead of working it out.
-    outbox_limit: [usize; MAX_CLASSES],
 }
 
 /// How many outboxes a thread has for `core` (and gauges of them in its slot): one per (node,
@@ -327,11 +329,12 @@ pub(crate) struct CacheSlot {
     pub(crate) home: AtomicU16,
     fork_generation: u64,
     pub(crate) counters: [ClassCounters; MAX_CLASSES],
-    /// Segments in each outbox (`node_index * MAX_CLASSES + class`), for stats: written only by the
-    /// owner, when the outbox changes. A gauge per (node, class), sized by the node count at run
-    /// time, so it cannot be a row of a `counters!` table (whose rows are fixed fields); the
-    /// node stats (`stats.rs`) sum it over the live slots into each class's `cached` count.
-    outboxed: Box<[Counter]>,
+    /// Each outbox's word (`node_index * MAX_CLASSES + class`): its length and the foreign frees
+    /// pushed into it ([`outbox`]), written only by the owner. One per (node, class), sized by
+    /// the node count at run time, so it cannot be a row of a `counters!` table (whose rows are
+    /// fixed fields); the node stats (`stats.rs`) sum the lengths over the live slots into each
+    /// class's `cached` count, and [`CacheSlot::counts`] the pushes into its foreign frees.
+    outbox_words: Box<[OutboxWord]>,
     private: UnsafeCell<PrivateCache>,
 }
 
@@ -353,7 +356,7 @@ impl CacheSlot {
             home: AtomicU16::new(home.raw()),
             fork_generation: crate::fork::generation(),
             counters: std::array::from_fn(|_| ClassCounters::default()),
-            outboxed: (0..outbox_count(core)).map(|_| Counter::new(0)).collect(),
+            outbox_words: (0..outbox_count(core)).map(|_| OutboxWord::default()).collect(),
             private: UnsafeCell::new(PrivateCache {
                 home,
                 pinned: false,
@@ -362,7 +365,6 @@ impl CacheSlot {
                 outboxes: Box::default(),
                 aged: Box::default(),
                 open: Vec::new(),
-                outbox_limit: [0; MAX_CLASSES],
             }),
         }
     }
@@ -386,7 +388,16 @@ impl CacheSlot {
     /// Segments of `node_index` and `class` waiting in this slot's outbox (exact when the owner is
     /// quiescent).
     pub(crate) fn outboxed(&self, node_index: NodeIndex, class: usize) -> u64 {
-        self.outboxed.get(node_index.get() * MAX_CLASSES + class).map_or(0, Counter::get)
+        self.outbox_words.get(node_index.get() * MAX_CLASSES + class).map_or(0, |w| w.len() as u64)
+    }
+
+    /// This slot's counters of `class`, with its foreign frees: those are counted in the words
+    /// of its outboxes for that class, one per node, not by a counter of their own.
+    fn counts(&self, class: usize) -> ClassCounts {
+        let mut counts = self.counters[class].get();
+        counts.foreign_frees +=
+            self.outbox_words.iter().skip(class).step_by(MAX_CLASSES).map(OutboxWord::pushes).sum::<u64>();
+        counts
     }
 
     /// The thread is exiting: flush everything home and leave the registry.
@@ -917,7 +928,7 @@ impl PrivateCache {
             if self.aged[i] {
                 self.flush_outbox(core, slot, i);
             } else {
-                self.aged[i] = !self.outboxes[i].is_empty();
+                self.aged[i] = slot.outbox_words[i].len() != 0;
             }
         }
         for i in 0..MAX_CLASSES {
@@ -1075,7 +1086,6 @@ impl PrivateCache {
             return;
         }
         if node_index != self.home {
-            counters.foreign_frees.bump(1);
             self.send(core, slot, entry, class, node_index);
             self.tick(core, slot, false);
             return;
@@ -1139,13 +1149,13 @@ impl PrivateCache {
     /// listed); the cached threshold is the computed one. Checked under `expensive-checks` after
     /// every push and pop of outbox `i` (foreign frees, allocations elsewhere) and at every
     /// flush.
-    fn outbox_valid(&self, core: &CachedCore, i: usize) -> bool {
+    fn outbox_valid(&self, core: &CachedCore, slot: &CacheSlot, i: usize) -> bool {
         let Some(b) = self.outboxes.get(i) else { return true };
-        let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return b.capacity() == 0 };
+        let word = &slot.outbox_words[i];
+        let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return b.capacity() == 0 && word.len() == 0 };
         let limit = Self::outbox_batch(core, class);
         let listed = self.open.contains(&i);
-        (b.capacity() == 0 && !listed)
-            || (b.len() < limit && b.capacity() >= limit && listed && self.outbox_limit[class.index()] == limit)
+        b.is_valid(word, limit) && listed == (b.limit() != 0)
     }
 
     /// [`PrivateCache::free_slow`] of a segment of another node when nothing but the push is
@@ -1168,21 +1178,19 @@ impl PrivateCache {
         }
         let i = node_index.get() * MAX_CLASSES + class.index();
         let Some(outbox) = self.outboxes.get_mut(i) else { return false };
+        // SAFETY: `outbox_words` and `outboxes` both have `outbox_count(core)` entries:
+        // `outbox_words` made with the slot, `outboxes` only ever by `create_outboxes`, both for
+        // this slot's core (`last_slot` and `with_slot` match slots to cores by id), whose node
+        // count never changes; and `i` indexes `outboxes`.
+        let word = unsafe { slot.outbox_words.get_unchecked(i) };
         // Below the threshold after the push, so no flush is due; an outbox in use has room for
-        // its threshold (`outbox_valid`), so the push never reallocates, and one not in use yet
-        // has no room at all (capacity 0). Two compares: one against `min(threshold, capacity)`
-        // measured slower (it waits for both loads; the branches predict).
-        if outbox.len() + 1 >= self.outbox_limit[class.index()] || outbox.len() == outbox.capacity() {
+        // its threshold, so the push never reallocates, and one not in use yet has a threshold
+        // of 0, so one compare covers both (`outbox`'s invariant). The word counts the foreign
+        // free.
+        if !outbox.push_below(word, entry) {
             return false;
         }
-        outbox.push(entry);
-        // SAFETY: `outboxed` and `outboxes` both have `outbox_count(core)` entries: `outboxed`
-        // made with the slot, `outboxes` only ever by `create_outboxes`, both for this slot's
-        // core (`last_slot` and `with_slot` match slots to cores by id), whose node count never
-        // changes; and `i` indexes `outboxes`.
-        unsafe { slot.outboxed.get_unchecked(i) }.set(outbox.len() as u64);
-        crate::expensive_check!(self.outbox_valid(core, i));
-        slot.counters[class.index()].foreign_frees.bump(1);
+        crate::expensive_check!(self.outbox_valid(core, slot, i));
         self.events += 1;
         true
     }
@@ -1192,14 +1200,11 @@ impl PrivateCache {
     fn send(&mut self, core: &CachedCore, slot: &CacheSlot, entry: Entry, class: SizeClass, node_index: NodeIndex) {
         self.ensure_outboxes(core);
         let i = node_index.get() * MAX_CLASSES + class.index();
-        let limit = self.open_outbox(i, class);
-        let outbox = &mut self.outboxes[i];
-        outbox.push(entry);
-        slot.outboxed[i].set(outbox.len() as u64);
-        if outbox.len() >= limit {
+        let limit = self.open_outbox(core, i, class);
+        if self.outboxes[i].push(&slot.outbox_words[i], entry) >= limit {
             self.flush_outbox(core, slot, i);
         }
-        crate::expensive_check!(self.outbox_valid(core, i));
+        crate::expensive_check!(self.outbox_valid(core, slot, i));
     }
 
     /// Takes the newest segment of `class` on `node_index` out of the outbox for that node: what
@@ -1215,13 +1220,12 @@ impl PrivateCache {
     ) -> Option<Entry> {
         self.ensure_outboxes(core);
         let i = node_index.get() * MAX_CLASSES + class.index();
-        if self.outboxes[i].is_empty() {
+        if slot.outbox_words[i].len() == 0 {
             let mut batch = core.node(node_index).classes[class.index()].pop_batch()?;
-            let limit = self.open_outbox(i, class);
-            let outbox = &mut self.outboxes[i];
+            let limit = self.open_outbox(core, i, class);
             let take = batch.len().min((limit / 2).max(1));
             let from = batch.len() - take;
-            outbox.extend_from_slice(&batch[from..]);
+            self.outboxes[i].extend(&slot.outbox_words[i], &batch[from..]);
             batch.truncate(from);
             core.push_batch_home(batch, class, node_index);
         }
@@ -1240,9 +1244,8 @@ impl PrivateCache {
     ) -> Option<Entry> {
         let i = node_index.get() * MAX_CLASSES + class.index();
         let outbox = self.outboxes.get_mut(i)?;
-        let entry = outbox.pop()?;
-        slot.outboxed[i].set(outbox.len() as u64);
-        crate::expensive_check!(self.outbox_valid(core, i));
+        let entry = outbox.pop(&slot.outbox_words[i])?;
+        crate::expensive_check!(self.outbox_valid(core, slot, i));
         Some(entry)
     }
 
@@ -1257,43 +1260,34 @@ impl PrivateCache {
     #[cold]
     #[inline(never)]
     fn create_outboxes(&mut self, core: &CachedCore) {
-        self.outboxes = (0..outbox_count(core)).map(|_| Vec::new()).collect();
+        self.outboxes = (0..outbox_count(core)).map(|_| Outbox::default()).collect();
         self.aged = vec![false; self.outboxes.len()].into_boxed_slice();
         self.open = Vec::with_capacity(self.outboxes.len());
-        self.outbox_limit =
-            std::array::from_fn(|c| SizeClass::from_index(c).map_or(0, |class| Self::outbox_batch(core, class)));
     }
 
-    /// Makes sure outbox `i` (of `class`) has room for its threshold, listing it for the scan
-    /// on its first use; returns the threshold. The outboxes exist.
-    fn open_outbox(&mut self, i: usize, class: SizeClass) -> usize {
-        let limit = self.outbox_limit[class.index()];
+    /// Makes sure outbox `i` (of `class`) is in use, with room for its threshold, listing it
+    /// for the scan on its first use; returns the threshold. The outboxes exist.
+    fn open_outbox(&mut self, core: &CachedCore, i: usize, class: SizeClass) -> usize {
         let outbox = &mut self.outboxes[i];
-        if outbox.capacity() < limit {
-            if outbox.capacity() == 0 {
-                self.open.push(i); // never reallocates: room for every outbox
-            }
-            outbox.reserve_exact(limit - outbox.len());
+        if outbox.limit() == 0 {
+            self.open.push(i); // never reallocates: room for every outbox
+            outbox.reserve(Self::outbox_batch(core, class));
         }
-        limit
+        outbox.limit()
     }
 
     /// Sends outbox `i` home as one batch, swapping in a spare vector of that pool.
     fn flush_outbox(&mut self, core: &CachedCore, slot: &CacheSlot, i: usize) {
         let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return };
         let node_index = NodeIndex::from_usize(i / MAX_CLASSES);
-        let Some(outbox) = self.outboxes.get_mut(i).filter(|b| !b.is_empty()) else { return };
+        let word = &slot.outbox_words[i];
+        let Some(outbox) = self.outboxes.get_mut(i).filter(|_| word.len() != 0) else { return };
         let pool = &core.node(node_index).classes[class.index()];
-        let mut next = pool.take_spare().unwrap_or_default();
-        let limit = self.outbox_limit[class.index()];
-        if next.capacity() < limit {
-            next.reserve_exact(limit);
-        }
-        let full = std::mem::replace(outbox, next);
+        let next = pool.take_spare().unwrap_or_default();
+        // Out of the outbox (for stats: the word's length) as it goes into the pool.
+        let full = outbox.take_all(word, next);
         self.aged[i] = false;
-        crate::expensive_check!(self.outbox_valid(core, i));
-        // Out of the outbox (for stats) as it goes into the pool.
-        slot.outboxed[i].set(0);
+        crate::expensive_check!(self.outbox_valid(core, slot, i));
         core.push_batch_home(full, class, node_index);
     }
 
@@ -1357,8 +1351,8 @@ impl Registry {
 
     fn retire(&self, slot: &CacheSlot) {
         let home = usize::from(slot.home.load(Ordering::Relaxed));
-        for (sum, c) in self.retired[home].iter().zip(&slot.counters) {
-            sum.add(&c.get());
+        for (class, sum) in self.retired[home].iter().enumerate() {
+            sum.add(&slot.counts(class));
         }
         lock(&self.slots).retain(|s| !ptr::eq(Arc::as_ptr(s), slot));
     }
@@ -1385,7 +1379,7 @@ impl Registry {
     pub(crate) fn sums(&self, node_index: NodeIndex, class: usize) -> ClassCounts {
         let mut total = self.retired[node_index.get()][class].get();
         for slot in lock(&self.slots).iter().filter(|s| NodeIndex::new(s.home.load(Ordering::Relaxed)) == node_index) {
-            total += &slot.counters[class].get();
+            total += &slot.counts(class);
         }
         total
     }
