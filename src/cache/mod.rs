@@ -57,7 +57,7 @@ use crate::sync::{Arc, Mutex, UnsafeCell, atomic::AtomicU16, atomic::Ordering, l
 
 use crate::sync::deque::Worker;
 
-use outbox::{Outbox, OutboxWord};
+use outbox::{Outbox, OutboxRef, OutboxWord};
 
 /// A manager's shared state: the per-node [`Core`] and the [`Registry`] of the thread caches in
 /// front of it. The cache layer owns the registry (the core knows nothing of caches); it reads
@@ -112,6 +112,8 @@ counters! {
         /// Allocations by threads of this node that another node served (home out of budget).
         remote_allocs => remote_allocations
             (counter "numaseg_remote_allocations_total" "Allocations served by another node."),
+        // Never bumped in a slot's counters: the outboxes' words count foreign frees, and
+        // `CacheSlot::counts` adds them in.
         /// Frees by threads of this node of segments that belong to another node (sent home).
         foreign_frees => foreign_frees
             (counter "numaseg_foreign_frees_total" "Frees of another node's segments, sent home."),
@@ -309,7 +311,7 @@ struct PrivateCache {
     open: Vec<usize>,
 }
 
-/// How many outboxes a thread has for `core` (and gauges of them in its slot): one per (node,
+/// How many outboxes a thread has for `core` (and words of them in its slot): one per (node,
 /// class). The one count both are made from, so an index of one is an index of the other.
 fn outbox_count(core: &CachedCore) -> usize {
     core.all_nodes().len() * MAX_CLASSES
@@ -1152,7 +1154,7 @@ impl PrivateCache {
     fn outbox_valid(&self, core: &CachedCore, slot: &CacheSlot, i: usize) -> bool {
         let Some(b) = self.outboxes.get(i) else { return true };
         let word = &slot.outbox_words[i];
-        let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return b.capacity() == 0 && word.len() == 0 };
+        let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return b.limit() == 0 && word.len() == 0 };
         let limit = Self::outbox_batch(core, class);
         let listed = self.open.contains(&i);
         b.is_valid(word, limit) && listed == (b.limit() != 0)
@@ -1183,11 +1185,14 @@ impl PrivateCache {
         // this slot's core (`last_slot` and `with_slot` match slots to cores by id), whose node
         // count never changes; and `i` indexes `outboxes`.
         let word = unsafe { slot.outbox_words.get_unchecked(i) };
+        // SAFETY: outbox `i` and word `i` of the slot this cache lives in (`self` is reached
+        // through `slot.private`): a pair.
+        let mut outbox = unsafe { OutboxRef::new(outbox, word) };
         // Below the threshold after the push, so no flush is due; an outbox in use has room for
         // its threshold, so the push never reallocates, and one not in use yet has a threshold
         // of 0, so one compare covers both (`outbox`'s invariant). The word counts the foreign
         // free.
-        if !outbox.push_below(word, entry) {
+        if !outbox.push_below(entry) {
             return false;
         }
         crate::expensive_check!(self.outbox_valid(core, slot, i));
@@ -1200,8 +1205,13 @@ impl PrivateCache {
     fn send(&mut self, core: &CachedCore, slot: &CacheSlot, entry: Entry, class: SizeClass, node_index: NodeIndex) {
         self.ensure_outboxes(core);
         let i = node_index.get() * MAX_CLASSES + class.index();
-        let limit = self.open_outbox(core, i, class);
-        if self.outboxes[i].push(&slot.outbox_words[i], entry) >= limit {
+        let limit = self.open_outbox(core, slot, i, class);
+        let Some(mut outbox) = self.outbox_ref(slot, i) else {
+            // Not reached: `ensure_outboxes` made them. Nothing is lost if it were.
+            core.push_home(entry, class, node_index);
+            return;
+        };
+        if outbox.push(entry) >= limit {
             self.flush_outbox(core, slot, i);
         }
         crate::expensive_check!(self.outbox_valid(core, slot, i));
@@ -1220,12 +1230,12 @@ impl PrivateCache {
     ) -> Option<Entry> {
         self.ensure_outboxes(core);
         let i = node_index.get() * MAX_CLASSES + class.index();
-        if slot.outbox_words[i].len() == 0 {
+        if self.outbox_ref(slot, i)?.len() == 0 {
             let mut batch = core.node(node_index).classes[class.index()].pop_batch()?;
-            let limit = self.open_outbox(core, i, class);
+            let limit = self.open_outbox(core, slot, i, class);
             let take = batch.len().min((limit / 2).max(1));
             let from = batch.len() - take;
-            self.outboxes[i].extend(&slot.outbox_words[i], &batch[from..]);
+            self.outbox_ref(slot, i)?.extend(&batch[from..]);
             batch.truncate(from);
             core.push_batch_home(batch, class, node_index);
         }
@@ -1243,8 +1253,7 @@ impl PrivateCache {
         node_index: NodeIndex,
     ) -> Option<Entry> {
         let i = node_index.get() * MAX_CLASSES + class.index();
-        let outbox = self.outboxes.get_mut(i)?;
-        let entry = outbox.pop(&slot.outbox_words[i])?;
+        let entry = self.outbox_ref(slot, i)?.pop()?;
         crate::expensive_check!(self.outbox_valid(core, slot, i));
         Some(entry)
     }
@@ -1265,27 +1274,36 @@ impl PrivateCache {
         self.open = Vec::with_capacity(self.outboxes.len());
     }
 
+    /// Outbox `i` paired with its word in `slot`, the slot this cache lives in (as every
+    /// method of `PrivateCache` that takes a slot is given), if the outboxes exist.
+    #[inline(always)]
+    fn outbox_ref<'a>(&'a mut self, slot: &'a CacheSlot, i: usize) -> Option<OutboxRef<'a>> {
+        let (outbox, word) = (self.outboxes.get_mut(i)?, slot.outbox_words.get(i)?);
+        // SAFETY: outbox `i` and word `i` of the slot this cache lives in: a pair.
+        Some(unsafe { OutboxRef::new(outbox, word) })
+    }
+
     /// Makes sure outbox `i` (of `class`) is in use, with room for its threshold, listing it
-    /// for the scan on its first use; returns the threshold. The outboxes exist.
-    fn open_outbox(&mut self, core: &CachedCore, i: usize, class: SizeClass) -> usize {
-        let outbox = &mut self.outboxes[i];
-        if outbox.limit() == 0 {
+    /// for the scan on its first use; returns the threshold (0 if the outboxes do not exist).
+    fn open_outbox(&mut self, core: &CachedCore, slot: &CacheSlot, i: usize, class: SizeClass) -> usize {
+        if self.outboxes.get(i).is_some_and(|o| o.limit() == 0) {
             self.open.push(i); // never reallocates: room for every outbox
-            outbox.reserve(Self::outbox_batch(core, class));
+            if let Some(mut o) = self.outbox_ref(slot, i) {
+                o.reserve(Self::outbox_batch(core, class));
+            }
         }
-        outbox.limit()
+        self.outboxes.get(i).map_or(0, Outbox::limit)
     }
 
     /// Sends outbox `i` home as one batch, swapping in a spare vector of that pool.
     fn flush_outbox(&mut self, core: &CachedCore, slot: &CacheSlot, i: usize) {
         let Some(class) = SizeClass::from_index(i % MAX_CLASSES) else { return };
         let node_index = NodeIndex::from_usize(i / MAX_CLASSES);
-        let word = &slot.outbox_words[i];
-        let Some(outbox) = self.outboxes.get_mut(i).filter(|_| word.len() != 0) else { return };
+        let Some(mut outbox) = self.outbox_ref(slot, i).filter(|o| o.len() != 0) else { return };
         let pool = &core.node(node_index).classes[class.index()];
         let next = pool.take_spare().unwrap_or_default();
         // Out of the outbox (for stats: the word's length) as it goes into the pool.
-        let full = outbox.take_all(word, next);
+        let full = outbox.take_all(next);
         self.aged[i] = false;
         crate::expensive_check!(self.outbox_valid(core, slot, i));
         core.push_batch_home(full, class, node_index);

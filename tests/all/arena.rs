@@ -265,13 +265,18 @@ fn foreign_frees_go_home_in_batches_and_at_thread_exit() {
             assert_eq!(pooled(1), before + 64);
             let st = m.stats();
             assert_eq!(st.node(NodeId::new(1)).unwrap().classes[class].used_segments, 0, "{st:#?}");
+            // Counted on the freeing thread's node: the 64 sent home and the 36 waiting.
+            assert_eq!(st.node(NodeId::new(0)).unwrap().classes[class].foreign_frees, 100, "{st:#?}");
         })
         .join()
         .unwrap();
     });
     // ...until the thread exits.
     assert_eq!(pooled(1), before + 100);
-    assert_eq!(m.stats().used_segments(), 0);
+    let st = m.stats();
+    assert_eq!(st.used_segments(), 0);
+    assert_eq!(st.node(NodeId::new(0)).unwrap().classes[class].foreign_frees, 100, "kept past the exit: {st:#?}");
+    assert_eq!(st.node(NodeId::new(1)).unwrap().classes[class].foreign_frees, 0, "{st:#?}");
 }
 
 #[test]
