@@ -10,7 +10,10 @@
 //!
 //! Workloads (32 KiB blocks): `harness` (numaseg on a manager configured as `numaseg bench`'s),
 //! `harness-padded` (the same, each `Segment` handed over in a 24-byte slot),
-//! `pretend` (numaseg on two heap-backed pretend nodes, both threads on node 0), `buffers`
+//! `pretend` (numaseg on two heap-backed pretend nodes, both threads on node 0),
+//! `pretend-across` (the same with the producer homed on node 1), `pretend-pairs` (the bench's
+//! pretend-node pairs, short: 21 pairs of `blocks` a half, the median of the per-pair ratios
+//! across / same; docs/BENCHMARKS.md, *Sixteenth pass*), `buffers`
 //! (network buffers, `request_buffer` on the pool), `buffers-requester` (the same through a
 //! `BufferRequester` on the producer thread), `tls` (the
 //! simple thread-local cache), `tls-wide` (the same, each block handed over as a 24-byte
@@ -21,6 +24,7 @@
 //! 1024 on two threads, three times each), `batch-unwatched` (the same without reading the
 //! thread's usage around each round: what the two system calls per round cost). `blocks` defaults to 2,000,000; `pin` pins thread
 //! *i* to the *i*-th CPU of the process. docs/BENCHMARKS.md, *Third pass*, quotes its output.
+//! The allocator's counters are printed per node.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -46,12 +50,24 @@ fn usage(who: libc::c_int) -> [i64; 5] {
 
 fn counters(m: &ArenaManager) -> String {
     let s = m.stats();
-    let Some(n) = s.nodes.first() else { return String::new() };
-    let Some(c) = n.classes.iter().find(|c| c.segment_size == SIZE as u64) else { return String::new() };
-    format!(
-        "misses {}, pool refills {}, steals {}, regions mapped {}, segments back to regions {}, decommits {}",
-        c.cache_misses, c.pool_refills, c.steals, n.regions_mapped, n.reclaimed_segments, n.decommits
-    )
+    let per_node = s.nodes.iter().filter_map(|n| {
+        let c = n.classes.iter().find(|c| c.segment_size == SIZE as u64)?;
+        Some(format!(
+            "node {}: misses {}, pool refills {}, steals {}, foreign frees {}, pooled {}, cached {}, regions mapped {}, \
+             segments back to regions {}, decommits {}",
+            n.node,
+            c.cache_misses,
+            c.pool_refills,
+            c.steals,
+            c.foreign_frees,
+            c.pooled_segments,
+            c.cached_segments,
+            n.regions_mapped,
+            n.reclaimed_segments,
+            n.decommits
+        ))
+    });
+    per_node.collect::<Vec<_>>().join("; ")
 }
 
 fn handoff_runs<C: Contender>(name: &str, pool: &C, blocks: u64, pin: bool, manager: Option<&ArenaManager>) {
@@ -287,7 +303,7 @@ fn main() -> ExitCode {
         }
         other => {
             eprintln!(
-                "motion_diag: unknown workload {other:?} (harness, harness-padded, pretend, buffers, buffers-requester, tls, tls-wide, tls-16, tls-32, tls-48, tls-buffer, batch, batch-unwatched)"
+                "motion_diag: unknown workload {other:?} (harness, harness-padded, pretend, pretend-across, pretend-pairs, buffers, buffers-requester, tls, tls-wide, tls-16, tls-32, tls-48, tls-buffer, batch, batch-unwatched)"
             );
             return ExitCode::from(2);
         }
