@@ -10,8 +10,8 @@
 //! per-class foreign-free counter took four stores on four lines (the foreign free also counts
 //! the thread's slow-path event, as before). Behind the consumer's touch of a block it did not
 //! have in cache, every store waits in the store queue. In alternated runs of the hand-off
-//! across pretend nodes, the median ratio to the same node went from 0.645 to 0.825 with short
-//! pairs, and from 0.677 to 0.746 with long ones (docs/BENCHMARKS.md, *Sixteenth pass*).
+//! across pretend nodes, the median ratio to the same node went from 0.645 to 0.79–0.83 with
+//! short pairs, and from 0.677 to 0.746 with long ones (docs/BENCHMARKS.md, *Sixteenth pass*).
 //!
 //! **Pairing.** An [`Outbox`] is read and changed only through an [`OutboxRef`], which pairs it
 //! with its word (an `unsafe` constructor: the methods trust the word's length).
