@@ -360,7 +360,10 @@ fn revoked_pages_refuse_access_and_go_back_once_from_any_thread() {
         // Revoked pages dropped on other threads: each goes back exactly once.
         let last = pages.pop().unwrap();
         std::thread::scope(|s| {
-            s.spawn(move || drop(last));
+            // Joined by hand: a scope's own join returns before the thread's thread-local
+            // destructors (its cache's flush) have run, so the stats below could catch a
+            // segment between the thread's stack and the pool.
+            s.spawn(move || drop(last)).join().unwrap();
         });
         mm.release_pages(&mut pages);
         assert!(pages.is_empty());
