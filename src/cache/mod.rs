@@ -86,9 +86,10 @@ impl std::ops::Deref for CachedCore {
 }
 
 counters! {
-    /// Statistics counters of one class in one slot ([`Counter`](crate::sync::stat::Counter)s: std's even under loom), written
-    /// only by the slot's owner ([`Counter::bump`](crate::sync::stat::Counter::bump)) and summed by stats readers; the rows after
-    /// the bracketed ones are also `ClassStats` fields and metrics.
+    /// Statistics counters of one class in one slot ([`Counter`](crate::sync::stat::Counter)s:
+    /// std's even under loom), written only by the slot's owner
+    /// ([`Counter::bump`](crate::sync::stat::Counter::bump)) and summed by stats readers; the
+    /// rows after the bracketed ones are also `ClassStats` fields and metrics.
     #[derive(Debug, Default)]
     pub(crate) struct ClassCounters => ClassCounts, splice class_counters {
         [
@@ -1286,13 +1287,14 @@ impl PrivateCache {
     /// Makes sure outbox `i` (of `class`) is in use, with room for its threshold, listing it
     /// for the scan on its first use; returns the threshold (0 if the outboxes do not exist).
     fn open_outbox(&mut self, core: &CachedCore, slot: &CacheSlot, i: usize, class: SizeClass) -> usize {
-        if self.outboxes.get(i).is_some_and(|o| o.limit() == 0) {
-            self.open.push(i); // never reallocates: room for every outbox
-            if let Some(mut o) = self.outbox_ref(slot, i) {
-                o.reserve(Self::outbox_batch(core, class));
-            }
+        let Some(mut outbox) = self.outbox_ref(slot, i) else { return 0 };
+        if outbox.limit() != 0 {
+            return outbox.limit();
         }
-        self.outboxes.get(i).map_or(0, Outbox::limit)
+        outbox.reserve(Self::outbox_batch(core, class));
+        let limit = outbox.limit();
+        self.open.push(i); // never reallocates: room for every outbox
+        limit
     }
 
     /// Sends outbox `i` home as one batch, swapping in a spare vector of that pool.

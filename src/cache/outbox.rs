@@ -109,6 +109,11 @@ impl<'a> OutboxRef<'a> {
         self.word.len()
     }
 
+    /// The class's threshold, once the outbox is in use (else 0).
+    pub(super) fn limit(&self) -> usize {
+        self.outbox.limit
+    }
+
     /// The foreign free's fast path: pushes `entry` if the outbox is in use and stays below its
     /// threshold after the push, else returns false and changes nothing. One compare; the push
     /// stores twice, the entry and the word.
