@@ -30,8 +30,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use numaseg::bench::motion::{interleaved_pairs, pin_apart, pretend_home};
 use numaseg::bench::workloads::{handoff, handoff_requested};
-use numaseg::bench::{Contender, NetworkBuffers, NumasegSegments, Padded, TlsCachePool, motion::pin_apart};
+use numaseg::bench::{Contender, NetworkBuffers, NumasegSegments, Padded, TlsCachePool};
 use numaseg::config::{ByteSize, MemoryAmount};
 use numaseg::{ArenaManager, Config};
 
@@ -226,31 +227,17 @@ fn main() -> ExitCode {
             let pretend = numaseg::bench::motion::pretend_two_nodes();
             let pool = NumasegSegments::new(Arc::clone(&pretend), SIZE);
             let cpus = numaseg::bench::motion::same_node_cpus();
-            let setup = |i: usize, node: u16| {
-                pin_apart(&cpus, i);
-                if let Err(e) = pretend.set_thread_node(numaseg::numa::NodeId::new(node)) {
-                    panic!("motion_diag: {e}");
-                }
-            };
-            let same = |i: usize| setup(i, 0);
-            let across = |i: usize| setup(i, if i == 0 { 1 } else { 0 });
+            let same = |i: usize| pretend_home(&pretend, &cpus, false, i);
+            let across = |i: usize| pretend_home(&pretend, &cpus, true, i);
             let warm = Instant::now();
             while warm.elapsed() < Duration::from_millis(300) {
                 handoff(&pool, 20_000, 1024, &same);
                 handoff(&pool, 20_000, 1024, &across);
             }
-            let (mut ratios, mut sames) = (Vec::new(), Vec::new());
-            for rep in 0..21 {
-                let (x, y) = if rep % 2 == 0 {
-                    let x = handoff(&pool, blocks, 1024, &same);
-                    (x, handoff(&pool, blocks, 1024, &across))
-                } else {
-                    let y = handoff(&pool, blocks, 1024, &across);
-                    (handoff(&pool, blocks, 1024, &same), y)
-                };
-                ratios.push(y / x);
-                sames.push(x);
-            }
+            let pairs =
+                interleaved_pairs(21, || handoff(&pool, blocks, 1024, &same), || handoff(&pool, blocks, 1024, &across));
+            let mut ratios: Vec<f64> = pairs.iter().map(|&(x, y)| y / x).collect();
+            let mut sames: Vec<f64> = pairs.iter().map(|&(x, _)| x).collect();
             ratios.sort_by(f64::total_cmp);
             sames.sort_by(f64::total_cmp);
             eprintln!(

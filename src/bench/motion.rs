@@ -423,6 +423,46 @@ fn pick_same_node<'a>(nodes: impl IntoIterator<Item = &'a [usize]>, allowed: Vec
         .unwrap_or(allowed)
 }
 
+/// Runs `a` and `b` `reps` times each, in pairs back to back whose first half alternates (`a`
+/// first in even pairs), and returns each pair's results `(a, b)`. The two halves of a pair see
+/// the same stretch of a shared machine's load, so a ratio within a pair is steadier than a
+/// ratio of two medians taken minutes apart.
+///
+/// ```
+/// use numaseg::bench::motion::interleaved_pairs;
+/// assert_eq!(interleaved_pairs(3, || 1.0, || 2.0), vec![(1.0, 2.0); 3]);
+/// ```
+pub fn interleaved_pairs(reps: usize, mut a: impl FnMut() -> f64, mut b: impl FnMut() -> f64) -> Vec<(f64, f64)> {
+    (0..reps)
+        .map(|rep| {
+            if rep % 2 == 0 {
+                let x = a();
+                (x, b())
+            } else {
+                let y = b();
+                (a(), y)
+            }
+        })
+        .collect()
+}
+
+/// The pretend-node hand-off's setup of thread `thread` (0 the producer, 1 the consumer):
+/// pinned apart on `cpus` ([`pin_apart`]) and homed on node 0 of `pretend`, except the
+/// producer `across` nodes, homed on node 1.
+///
+/// ```
+/// use numaseg::bench::motion::{pretend_home, pretend_two_nodes, same_node_cpus};
+/// let pretend = pretend_two_nodes();
+/// std::thread::spawn(move || pretend_home(&pretend, &same_node_cpus(), true, 0)).join().unwrap();
+/// ```
+///
+/// # Panics
+/// If the manager refuses the home (it has fewer than two nodes).
+pub fn pretend_home(pretend: &ArenaManager, cpus: &[usize], across: bool, thread: usize) {
+    pin_apart(cpus, thread);
+    panic_on(pretend.set_thread_node(NodeId::new(u16::from(across && thread == 0))));
+}
+
 /// The pretend-node rows: the same hand-off with both threads homed on node 0, and with the
 /// producer on node 1, their repetitions **interleaved** (each pair runs in the same stretch of
 /// the machine's load; the first of a pair alternates), the two threads pinned to the same two
@@ -432,12 +472,8 @@ fn pick_same_node<'a>(nodes: impl IntoIterator<Item = &'a [usize]>, allowed: Vec
 fn pretend_rows(pretend: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut Vec<Row>) {
     let hb = NumasegSegments::new(Arc::clone(pretend), SIZE);
     let cpus = same_node_cpus();
-    let setup = |thread: usize, node: u16| {
-        pin_apart(&cpus, thread);
-        panic_on(pretend.set_thread_node(NodeId::new(node)));
-    };
-    let same = |i: usize| setup(i, 0);
-    let across = |i: usize| setup(i, if i == 0 { 1 } else { 0 });
+    let same = |i: usize| pretend_home(pretend, &cpus, false, i);
+    let across = |i: usize| pretend_home(pretend, &cpus, true, i);
     let warm = Instant::now();
     while warm.elapsed() < opts.target {
         workloads::handoff(&hb, 20_000, RING, &same);
@@ -445,19 +481,13 @@ fn pretend_rows(pretend: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut Vec
     }
     let probe = workloads::handoff(&hb, 20_000, RING, &same).max(workloads::handoff(&hb, 20_000, RING, &across));
     let blocks = ((probe * 1e6 * opts.target.as_secs_f64()) as u64).clamp(20_000, 50_000_000);
-    let (mut s, mut a, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-    for rep in 0..opts.reps {
-        let (x, y) = if rep % 2 == 0 {
-            let x = workloads::handoff(&hb, blocks, RING, &same);
-            (x, workloads::handoff(&hb, blocks, RING, &across))
-        } else {
-            let y = workloads::handoff(&hb, blocks, RING, &across);
-            (workloads::handoff(&hb, blocks, RING, &same), y)
-        };
-        s.push(x);
-        a.push(y);
-        ratio.push(y / x);
-    }
+    let pairs = interleaved_pairs(
+        opts.reps,
+        || workloads::handoff(&hb, blocks, RING, &same),
+        || workloads::handoff(&hb, blocks, RING, &across),
+    );
+    let (s, a): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
+    let ratio: Vec<f64> = pairs.iter().map(|&(x, y)| y / x).collect();
     rows.push(Row::new(HANDOFF_PRETEND, SAME_PRETEND, SIZE, 2, "Mblocks/s", &s));
     rows.push(Row::new(HANDOFF_PRETEND, ACROSS_PRETEND, SIZE, 2, "Mblocks/s", &a));
     rows.push(Row::new(HANDOFF_PRETEND_RATIO, PRETEND_RATIO, SIZE, 2, "×", &ratio));
@@ -484,19 +514,9 @@ fn foreign_rows(pretend: &ArenaManager, opts: &BenchOptions, rows: &mut Vec<Row>
     local(probe);
     let ns = foreign(probe).ns_per_op.max(local(probe).ns_per_op).max(0.1);
     let n = ((opts.target.as_nanos() as f64 / ns) as u64).clamp(probe, 500_000_000);
-    let (mut f, mut l, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-    for rep in 0..opts.reps {
-        let (x, y) = if rep % 2 == 0 {
-            let x = foreign(n).ns_per_op;
-            (x, local(n).ns_per_op)
-        } else {
-            let y = local(n).ns_per_op;
-            (foreign(n).ns_per_op, y)
-        };
-        f.push(x);
-        l.push(y);
-        ratio.push(x / y);
-    }
+    let pairs = interleaved_pairs(opts.reps, || foreign(n).ns_per_op, || local(n).ns_per_op);
+    let (f, l): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
+    let ratio: Vec<f64> = pairs.iter().map(|&(x, y)| x / y).collect();
     rows.push(Row::new(FOREIGN, FOREIGN_FREE, SIZE, 1, "ns/pair", &f));
     rows.push(Row::new(FOREIGN, LOCAL_FREE, SIZE, 1, "ns/pair", &l));
     rows.push(Row::new(FOREIGN_RATIO, FOREIGN_OVER_LOCAL, SIZE, 1, "×", &ratio));
@@ -545,6 +565,24 @@ fn batch2<C: Contender>(pool: &C, opts: &BenchOptions, rows: &mut Vec<Row>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interleaved_pairs_alternate_which_half_runs_first() {
+        let order = std::cell::RefCell::new(String::new());
+        let pairs = interleaved_pairs(
+            4,
+            || {
+                order.borrow_mut().push('a');
+                1.0
+            },
+            || {
+                order.borrow_mut().push('b');
+                2.0
+            },
+        );
+        assert_eq!(order.into_inner(), "abbaabba");
+        assert_eq!(pairs, vec![(1.0, 2.0); 4], "each pair's results in (a, b) order whichever ran first");
+    }
 
     #[test]
     fn the_same_node_cpus_are_two_of_one_node_when_a_node_has_two() {
