@@ -107,6 +107,15 @@ pub mod loom_deque {
     pub use crate::sync::deque::{ArrayQueue, Injector, Steal, Stealer, Worker};
 }
 
+/// For the models in `loom-tests` that check the lane's shared halves (loom builds only; not
+/// part of the API): pools created inside [`without_rings`](loom_lane::without_rings) have no
+/// owned rings, as on a kernel without `membarrier`.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_lane {
+    pub use crate::buffer_pool::without_rings;
+}
+
 /// The README's examples, run as doc tests so the README stays true.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -1,7 +1,9 @@
 //! A [`BufferRequester`](numaseg::buffer_pool::BufferRequester) and its pool's recycler lane
 //! (`src/buffer_pool/lane.rs`): buffers recycled on other threads than the requester's wait in
-//! two halves (two entries each under loom) until the requester takes a half whole. Each model
-//! ends with a conservation check. What each one is for, and the break it was seen to catch
+//! the recycling thread's owned ring (one ring of two entries under loom) or in two halves (two
+//! entries each) until the requester takes them. The models listed first check the halves
+//! (their pools have no rings: `halves`); the last ones check the owned ring. Each model ends
+//! with a conservation check. What each one is for, and the break it was seen to catch
 //! (the code changed on purpose, the model run, the code restored; `docs/RELIABILITY.md`):
 //!
 //! - **A waiter is not lost** to a buffer in the lane: a requester that finds nothing marks the
@@ -54,6 +56,27 @@
 //!   counting the first half only, 0 of 1 (execution 4); waiting only on the first half's
 //!   *moving*, 2 of 1 (execution 1).
 //!
+//! The owned ring (`src/buffer_pool/ring.rs`; the closer and the recycler pair an asymmetric
+//! fence, which loom checks as two read-modify-writes of the stop word):
+//! - **A recycle into its ring as the pool is destroyed** gives every buffer back. Seen failing
+//!   while the ring was built (one of two buffers left in the destroyed pool, execution 652):
+//!   a second close (the requester's drop, after the destroy) moved an entry a late push had
+//!   put into the stopped ring onto the destroyed pool's stack; only the close that stops the
+//!   rings may take from them (`Lane::stop_rings`), and since the busy bit a stopped ring gets
+//!   no entries at all.
+//! - **A recycler that ignores the stop** (puts into its ring whatever the stop word says, the
+//!   named mutant `ring-push-ignores-stop`): the destroy model above leaves both buffers in the
+//!   stopped ring (0 of 2 back, execution 1). **A closer that does not wait for a push in
+//!   flight** (`ring-close-no-wait`): the wake model below deadlocks (execution 2,094), its
+//!   buffer put into the ring after the closer looked.
+//! - **A buffer recycled into the ring wakes a blocked requester**, and **the idle count
+//!   waits while the ring is moved**. The second was seen failing while the ring was built (0
+//!   of 2, execution 537): a count that read the ring already emptied by the closer and the
+//!   stack before the closer's pushes matched its second read, until the stop word counted the
+//!   closes.
+//! - **The recycler's bytes happen before the requester's** through the ring (its entry's
+//!   Release store, the take's Acquire load).
+//!
 //! Not caught: the take's compare-and-swap without its `Release` (the entries' reads ordered
 //! before the next recycler's store: a load reading a later store, which loom does not model;
 //! the replaced store stays ordered before the new one through the release sequence).
@@ -83,6 +106,12 @@ fn into_lane(buffers: Vec<Buffer>) {
     loom::thread::spawn(move || drop(buffers)).join().expect("recycler");
 }
 
+/// A model of the lane's shared halves: its pools get no owned rings (the models below were
+/// written for the halves, and each of their breaks is a break of the halves).
+fn halves(f: impl Fn() + Sync + Send + 'static) {
+    numaseg::loom_lane::without_rings(|| model(f));
+}
+
 /// The end of every model: everything idle, and back in the global pool once the pool is gone.
 fn finish(m: &numaseg::ArenaManager, n: numaseg::NetworkBufferPool, pool: Arc<LocalBufferPool>, total: usize) {
     assert_eq!(pool.available_buffers(), total);
@@ -92,7 +121,7 @@ fn finish(m: &numaseg::ArenaManager, n: numaseg::NetworkBufferPool, pool: Arc<Lo
 
 #[test]
 fn a_buffer_recycled_into_the_lane_wakes_a_blocked_requester() {
-    model(|| {
+    halves(|| {
         let (m, n) = tiny_network(1);
         let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
         let mut requester = pool.requester();
@@ -110,7 +139,7 @@ fn a_buffer_recycled_into_the_lane_wakes_a_blocked_requester() {
 
 #[test]
 fn destroying_a_pool_while_a_buffer_enters_its_lane_gives_every_buffer_back() {
-    model(|| {
+    halves(|| {
         let (m, n) = tiny_network(3);
         let pool = Arc::new(n.create_buffer_pool(3, 3).expect("pool"));
         let mut requester = pool.requester();
@@ -131,7 +160,7 @@ fn destroying_a_pool_while_a_buffer_enters_its_lane_gives_every_buffer_back() {
 
 #[test]
 fn the_idle_count_stays_exact_while_the_requester_takes_and_another_thread_recycles() {
-    model(|| {
+    halves(|| {
         let (m, n) = tiny_network(3);
         let pool = Arc::new(n.create_buffer_pool(3, 3).expect("pool"));
         let mut requester = pool.requester();
@@ -161,7 +190,7 @@ fn the_idle_count_stays_exact_while_the_requester_takes_and_another_thread_recyc
 
 #[test]
 fn the_idle_count_waits_while_the_lane_is_moved_onto_the_stack() {
-    model(|| {
+    halves(|| {
         let (m, n) = tiny_network(2);
         let pool = Arc::new(n.create_buffer_pool(2, 2).expect("pool"));
         let mut requester = pool.requester();
@@ -180,7 +209,7 @@ fn the_idle_count_waits_while_the_lane_is_moved_onto_the_stack() {
 
 #[test]
 fn two_recyclers_filling_one_half_while_the_requester_takes_it_hand_each_buffer_out_once() {
-    model(|| {
+    halves(|| {
         let (m, n) = tiny_network(2);
         let pool = Arc::new(n.create_buffer_pool(2, 2).expect("pool"));
         let mut requester = pool.requester();
@@ -206,7 +235,7 @@ fn two_recyclers_filling_one_half_while_the_requester_takes_it_hand_each_buffer_
 
 #[test]
 fn the_recyclers_bytes_happen_before_the_lane_takers() {
-    model(|| {
+    halves(|| {
         let (m, n) = tiny_network(1);
         let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
         let shadow = Shadow::new();
@@ -240,7 +269,7 @@ fn the_recyclers_bytes_happen_before_the_lane_takers() {
 
 #[test]
 fn a_request_that_sees_the_slow_flag_cleared_again_never_takes_a_half_over_what_it_holds() {
-    model(|| {
+    halves(|| {
         let (m, n) = tiny_network(5);
         let pool = Arc::new(n.create_buffer_pool(5, 5).expect("pool"));
         let mut requester = pool.requester();
@@ -296,7 +325,7 @@ fn a_request_that_sees_the_slow_flag_cleared_again_never_takes_a_half_over_what_
 
 #[test]
 fn a_closer_on_another_thread_waits_for_a_recyclers_store_in_flight() {
-    model(|| {
+    halves(|| {
         let (m, n) = tiny_network(1);
         let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
         // The requester, and so the closer, is a spawned thread that has never read the lane's
@@ -325,7 +354,7 @@ fn a_closer_on_another_thread_waits_for_a_recyclers_store_in_flight() {
 
 #[test]
 fn the_idle_count_sees_the_second_half_and_waits_while_it_is_moved() {
-    model(|| {
+    halves(|| {
         let (m, n) = tiny_network(3);
         let pool = Arc::new(n.create_buffer_pool(3, 3).expect("pool"));
         let mut requester = pool.requester();
@@ -345,5 +374,96 @@ fn the_idle_count_sees_the_second_half_and_waits_while_it_is_moved() {
         assert_eq!(seen, 1, "available_buffers() = {seen} while one of 3 is idle");
         drop((x, y));
         finish(&m, n, pool, 3);
+    });
+}
+
+#[test]
+fn a_recycle_into_its_owned_ring_as_the_pool_is_destroyed_gives_every_buffer_back() {
+    model(|| {
+        let (m, n) = tiny_network(2);
+        let pool = Arc::new(n.create_buffer_pool(2, 2).expect("pool"));
+        let mut requester = pool.requester();
+        let [a, b] = std::array::from_fn(|_| request(&mut requester));
+        // One recycler: its first recycle claims the lane's ring, its second may race the
+        // destroy's close of the lane.
+        let recycler = loom::thread::spawn(move || {
+            drop(a);
+            drop(b);
+        });
+        pool.destroy();
+        drop(requester);
+        recycler.join().expect("recycler");
+        drop(pool);
+        assert_network_back(&m, n);
+    });
+}
+
+#[test]
+fn a_buffer_recycled_into_an_owned_ring_wakes_a_blocked_requester() {
+    model(|| {
+        let (m, n) = tiny_network(1);
+        let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
+        let mut requester = pool.requester();
+        let a = request(&mut requester);
+        // Into the recycler's ring (not full: only a partial take or a close finds it).
+        let recycler = loom::thread::spawn(move || drop(a));
+        let got = requester.request_buffer_blocking(None, None).expect("woken with the buffer");
+        recycler.join().expect("recycler");
+        assert_eq!(pool.available_buffers(), 0);
+        drop(got);
+        drop(requester);
+        finish(&m, n, pool, 1);
+    });
+}
+
+#[test]
+fn the_idle_count_waits_while_an_owned_ring_is_moved_onto_the_stack() {
+    model(|| {
+        let (m, n) = tiny_network(2);
+        let pool = Arc::new(n.create_buffer_pool(2, 2).expect("pool"));
+        let mut requester = pool.requester();
+        let held: Vec<_> = (0..2).map(|_| request(&mut requester)).collect();
+        into_lane(held); // a full ring, the stack empty
+        let reader = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || pool.available_buffers())
+        };
+        drop(requester); // the last one: closes the lane, moving both onto the stack
+        let seen = reader.join().expect("reader");
+        assert_eq!(seen, 2, "available_buffers() = {seen} while both are idle");
+        finish(&m, n, pool, 2);
+    });
+}
+
+#[test]
+fn the_recyclers_bytes_happen_before_the_requester_through_an_owned_ring() {
+    model(|| {
+        let (m, n) = tiny_network(1);
+        let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
+        let shadow = Shadow::new();
+        // As the halves' model above: the requester on a spawned thread.
+        let requester = {
+            let pool = Arc::clone(&pool);
+            loom::thread::spawn(move || {
+                let mut requester = pool.requester();
+                let mut a = request(&mut requester);
+                let recycler = {
+                    let shadow = Arc::clone(&shadow);
+                    loom::thread::spawn(move || {
+                        shadow.write(0, 7);
+                        a.put_u8(7);
+                        drop(a); // into the recycler's ring
+                    })
+                };
+                if let Some(mut next) = requester.request_buffer().expect("live") {
+                    assert_eq!(shadow.read(0), 7, "the recycler's byte");
+                    shadow.write(0, 9);
+                    next.put_u8(9);
+                }
+                recycler.join().expect("recycler");
+            })
+        };
+        requester.join().expect("requester");
+        finish(&m, n, pool, 1);
     });
 }

@@ -84,8 +84,9 @@
 //!   reach the stack through the lock and wake it.
 //!
 //! **The lane.** While a [`BufferRequester`] is attached, a recycle on another thread tries the
-//! pool's *lane* (`lane.rs`, whose module docs state its protocol) before the inbox: two halves
-//! of [`HALF`] entries, each taken whole by the requester with one CAS. The lane is one more
+//! pool's *lane* (`lane.rs`, whose module docs state its protocol) before the inbox: the
+//! recycling thread's owned ring (plain stores; `ring.rs`), else two shared halves of [`HALF`]
+//! entries, taken in batches by the requester with one CAS. The lane is one more
 //! place of the conservation invariant, kept like the inbox: closed, and what it holds moved
 //! onto the stack, before the inbox is closed (so before the slow flag is set, and before a
 //! requester marks the pool unavailable); opened again with the inbox while a requester is
@@ -990,6 +991,12 @@ fn recycle_elsewhere(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
     if core.lane.push(slot) {
         return None;
     }
+    recycle_refused(core, slot)
+}
+
+/// A recycle elsewhere that the lane refused: into the inbox, else onto the stack, else the
+/// pool's slow path.
+fn recycle_refused(core: &PoolCore, slot: u32) -> Option<Arc<PoolCore>> {
     if let Some(last) = core.try_inbox(slot) {
         return last;
     }

@@ -24,7 +24,8 @@
 //!   reach the global pool go straight to pools (and exclusive requests) that wait for them.
 //!
 //! The files: `local.rs` (a local pool's lock-free stack and inbox, and its handle), `lane.rs`
-//! (the recycler lane a requester takes from), `requester.rs` (a thread's
+//! (the recycler lane a requester takes from), `ring.rs` (a recycler thread's owned ring in the
+//! lane), `requester.rs` (a thread's
 //! [`BufferRequester`]), `buffer.rs` (the buffer handles), `redistribution.rs` (the sizing
 //! rule), `availability.rs` (waiting without an executor), `credit/` (flow control: config,
 //! wire format, receiver, sender, in-process link), `debloat.rs` (adaptive buffer sizing: the
@@ -39,6 +40,10 @@ mod lane;
 mod local;
 mod redistribution;
 mod requester;
+mod ring;
+
+#[cfg(loom)]
+pub use lane::without_rings;
 mod stats;
 
 use std::fmt;

@@ -7,6 +7,7 @@
 //! why. No other library module names `std::sync::atomic` (the benchmark harness in `bench`
 //! runs on real threads only and may).
 
+pub(crate) mod asymmetric;
 pub(crate) mod budget;
 pub(crate) mod deque;
 pub(crate) mod stat;

@@ -300,6 +300,52 @@ pub fn set_affinity(cpus: &[usize]) -> Result<(), OsError> {
     Ok(())
 }
 
+/// `MEMBARRIER_CMD_PRIVATE_EXPEDITED` and its registration, from `<linux/membarrier.h>`.
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+fn membarrier(call: &'static str, cmd: libc::c_long) -> Result<(), OsError> {
+    // SAFETY: `membarrier` takes a command and flags (0), both integers, and touches no memory
+    // of the process.
+    let rc = unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_long) };
+    if rc == 0 { Ok(()) } else { Err(os_error(call, 0, None)) }
+}
+
+/// `membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0)`: the process's intent to use
+/// [`membarrier_private_expedited`] (Linux 4.14). Fails where the kernel lacks the command or
+/// a sandbox forbids the call.
+///
+/// ```
+/// let registered = numaseg_numa::sys::linux::membarrier_register_private_expedited().is_ok();
+/// if registered {
+///     numaseg_numa::sys::linux::membarrier_private_expedited()?;
+/// }
+/// # Ok::<(), numaseg_numa::OsError>(())
+/// ```
+///
+/// # Errors
+/// [`OsError::Syscall`] with the kernel's answer.
+pub fn membarrier_register_private_expedited() -> Result<(), OsError> {
+    membarrier("membarrier(REGISTER_PRIVATE_EXPEDITED)", MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)
+}
+
+/// `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0)`: every thread of the process that is
+/// running on a CPU executes a full memory barrier before the call returns (the others pass
+/// through the scheduler, which is one). The process must have registered first.
+///
+/// ```
+/// if numaseg_numa::sys::linux::membarrier_register_private_expedited().is_ok() {
+///     numaseg_numa::sys::linux::membarrier_private_expedited()?;
+/// }
+/// # Ok::<(), numaseg_numa::OsError>(())
+/// ```
+///
+/// # Errors
+/// [`OsError::Syscall`] with the kernel's answer (`EPERM` without the registration).
+pub fn membarrier_private_expedited() -> Result<(), OsError> {
+    membarrier("membarrier(PRIVATE_EXPEDITED)", MEMBARRIER_CMD_PRIVATE_EXPEDITED)
+}
+
 /// `move_pages(0, n, pages, NULL, status, 0)`: the node of each page, or a negative errno
 /// (`-ENOENT` for a page not present, `-EFAULT` for an unmapped address).
 ///
