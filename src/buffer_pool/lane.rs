@@ -35,6 +35,9 @@
 //!   the word also counts the closes (`CLOSES_ONE`), so a count that read a ring already
 //!   emptied by a closer and the stack before the closer's pushes sees the word change and
 //!   reads again (as a half's tag does for the halves).
+//! - *After a fork*, a busy bit may belong to a thread of the parent that does not exist in
+//!   the child: a closer in a child waits for it only so long, then clears it (`ring.rs`,
+//!   `Ring::wait_idle`).
 //! - *Without the heavy fence* (a kernel without `membarrier`'s private expedited command) the
 //!   rings stay stopped and the lane is the two halves alone.
 //! - *Takes.* A requester takes from the rings first, a full batch ([`HALF`]) if `full`. It
@@ -206,6 +209,9 @@ pub(crate) struct Lane {
     /// Whether the rings are used at all: the process has the heavy fence
     /// ([`asymmetric::available`]). Without it they stay stopped and empty.
     rings_on: bool,
+    /// The fork generation the lane was made in (`crate::fork`): a closer in a child does not
+    /// wait for ever on a busy bit a thread of the parent left ([`Ring::wait_idle`]).
+    born: u64,
 }
 
 impl Lane {
@@ -220,6 +226,7 @@ impl Lane {
             }),
             rings: std::array::from_fn(|_| Ring::new()),
             rings_on: asymmetric::available() && rings_allowed(),
+            born: crate::fork::generation(),
         }
     }
 
@@ -291,8 +298,9 @@ impl Lane {
         false
     }
 
-    /// Takes one half whole into `out` (slot indexes), a full one if `full`, else any with at
-    /// least one entry and no store in flight; returns how many (0: none). The caller counts
+    /// Takes a batch into `out` (slot indexes): from an owned ring first ([`HALF`] entries if
+    /// `full`, else at least one), else one half whole (a full one if `full`, else any with at
+    /// least one entry and no store in flight); returns how many (0: none). The caller counts
     /// them in use (see the module docs).
     #[inline]
     pub(crate) fn take(&self, out: &mut [u32; HALF], full: bool) -> usize {
@@ -336,7 +344,8 @@ impl Lane {
             // A push that read the stop clear is still in flight: wait for its `leave`, so that
             // its entry is seen below and it touches the lane no more (the pool may be freed
             // after this close).
-            self.rings.iter().for_each(Ring::wait_idle);
+            let forked = crate::fork::generation() != self.born;
+            self.rings.iter().for_each(|ring| ring.wait_idle(forked));
             let mut got = [0u32; RING as usize];
             for ring in &self.rings {
                 loop {
@@ -400,9 +409,9 @@ impl Lane {
     pub(crate) fn open(&self) {
         if self.rings_on {
             // Relaxed would do: a push reads the stop word relaxed, and what orders the closer's
-            // moves before the owner's next write of an entry is the entry itself (the
-            // claim's clear, Release, and the owner's load of it, Acquire). Release is kept
-            // for the idle count, which reads the word with Acquire.
+            // moves before the owner's next write of an entry is the entry itself (the taker's
+            // clear of it after its CAS on `taken`, Release, and the owner's load of it,
+            // Acquire). Release is kept for the idle count, which reads the word with Acquire.
             self.head.stop.fetch_and(!STOPPED, Ordering::Release);
         }
         for h in &self.halves {

@@ -822,7 +822,8 @@ impl PoolCore {
         }
     }
 
-    /// Takes a half of the lane (full only, if `full`) for a [`BufferRequester`], counting
+    /// Takes a batch of the lane (an owned ring's or a half's; full only, if `full`) for a
+    /// [`BufferRequester`], counting
     /// each buffer's recycle (left by its recycler) and its hand-out on its slot: from here
     /// they are in use. Returns how many (`out[..n]`). Inlined into the requester's refill
     /// and its partial take (`partial_or_pool`): the call and its saved registers cost a failed

@@ -37,6 +37,9 @@ pub(crate) const RING: u32 = 2;
 /// Bit 0 of a ring's position word: its owner is in a push.
 const BUSY: u32 = 1;
 
+/// How long a closer in a forked child waits for a busy ring (see [`Ring::wait_idle`]).
+const FORKED_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Bit 31 of an entry: the parity of its position's lap.
 const LAP: u32 = 1 << 31;
 
@@ -203,11 +206,26 @@ impl Ring {
         self.pos.store(pos << 1, Ordering::Release);
     }
 
-    /// Waits until the owner is not in a push (a closer, after the heavy fence).
-    pub(crate) fn wait_idle(&self) {
+    /// Waits until the owner is not in a push (a closer, after the heavy fence). In a process
+    /// forked since the ring was made (`forked`), a busy bit may belong to a thread of the
+    /// parent that does not exist here and will never clear it: after [`FORKED_WAIT`] the
+    /// closer clears it itself and goes on (a thread of the child preempted in its push for
+    /// that long could then have its entry missed: pools made before a fork are the parent's,
+    /// as `crate::fork` says of managers).
+    pub(crate) fn wait_idle(&self, forked: bool) {
         let mut spins = 0;
+        let start = forked.then(std::time::Instant::now);
         // Acquire: pairs with `leave`'s Release.
         while self.pos.load(Ordering::Acquire) & BUSY != 0 {
+            if start.is_some_and(|t| t.elapsed() > FORKED_WAIT) {
+                tracing::warn!(
+                    target: "numaseg",
+                    "a buffer pool's owned ring stayed busy for {FORKED_WAIT:?} after a fork: its owner is \
+                     taken to be a thread of the parent"
+                );
+                self.pos.fetch_and(!BUSY, Ordering::AcqRel);
+                return;
+            }
             super::local::back_off(&mut spins);
         }
     }
@@ -333,6 +351,17 @@ mod tests {
     }
 
     #[test]
+    fn a_closer_in_a_forked_child_stops_waiting_for_a_busy_bit_no_thread_will_clear() {
+        let ring = Ring::new();
+        let pos = ring.enter(); // a push that never ends: its thread "did not survive a fork"
+        let start = std::time::Instant::now();
+        ring.wait_idle(true);
+        assert!(start.elapsed() >= FORKED_WAIT, "gave up after {:?}", start.elapsed());
+        assert_eq!(ring.pos.load(Ordering::Relaxed), pos << 1, "busy cleared, position kept");
+        ring.wait_idle(false); // idle now: returns at once
+    }
+
+    #[test]
     fn a_claimed_entry_not_yet_cleared_is_not_read_as_the_next_lap() {
         let ring = Ring::new();
         for s in 0..RING {
@@ -363,7 +392,7 @@ mod tests {
         assert_ne!(ring.pos.load(Ordering::Relaxed) & BUSY, 0, "busy inside a push");
         ring.leave(pos);
         assert_eq!(ring.pos.load(Ordering::Relaxed), 3 << 1, "idle after it, position kept");
-        ring.wait_idle();
+        ring.wait_idle(false);
         assert_eq!(ring.take(&mut out, 1), 1);
         assert_eq!(out[0], 12);
     }

@@ -13,9 +13,12 @@
 //!   never needed.
 //! - Under loom and Miri, which know nothing of `membarrier` (and loom models `SeqCst` as
 //!   `AcqRel`), the light side's load is an `AcqRel` read-modify-write of the word the heavy
-//!   side writes, and the heavy side writes that word with a read-modify-write. Two
-//!   read-modify-writes of one word are totally ordered and the later one synchronises with
-//!   the earlier, so the models get the pair's guarantee and check the protocol built on it.
+//!   side's caller writes before [`heavy`], and that caller must write it with a
+//!   read-modify-write. Two read-modify-writes of one word are totally ordered and the later
+//!   one synchronises with the earlier, so the models get the pair's guarantee and check the
+//!   protocol built on it. They check it with more ordering than the real light side has (its
+//!   read-modify-write also acquires what the word's release sequence carries), so a
+//!   weakened ordering elsewhere that only the real pair would expose can pass them.
 
 #[cfg(not(any(loom, miri)))]
 mod imp {
