@@ -173,6 +173,13 @@ impl Ring {
         &self.entries[(pos % RING) as usize]
     }
 
+    /// The slot the entry at `pos` holds, if it is valid for `pos`. Acquire: the owner's
+    /// Release store, and the buffer's bytes with it.
+    #[inline]
+    fn slot_at(&self, pos: u32) -> Option<u32> {
+        valid(self.at(pos).load(Ordering::Acquire), pos)
+    }
+
     /// The owner marks itself busy (in a push) and returns its position. Its next access to
     /// the lane after a buffer went into the ring is [`Ring::leave`]: a closer waits for that
     /// ([`Ring::wait_idle`]), so nothing the owner touches is freed under it.
@@ -240,8 +247,7 @@ impl Ring {
             let mut n = 0;
             while n < out.len() {
                 let p = t.wrapping_add(small(n));
-                // Acquire: the owner's Release store, and the buffer's bytes with it.
-                match valid(self.at(p).load(Ordering::Acquire), p) {
+                match self.slot_at(p) {
                     Some(slot) => out[n] = slot,
                     None => break,
                 }
@@ -270,7 +276,7 @@ impl Ring {
     pub(crate) fn state(&self) -> (u32, u32) {
         let t = self.taken.load(Ordering::Acquire);
         let mut n = 0;
-        while n < RING && valid(self.at(t.wrapping_add(n)).load(Ordering::Acquire), t.wrapping_add(n)).is_some() {
+        while n < RING && self.slot_at(t.wrapping_add(n)).is_some() {
             n += 1;
         }
         (t, n)
@@ -281,7 +287,7 @@ impl Ring {
     pub(crate) fn for_each(&self, f: &mut dyn FnMut(u32)) {
         let (t, n) = self.state();
         for k in 0..n {
-            if let Some(slot) = valid(self.at(t.wrapping_add(k)).load(Ordering::Acquire), t.wrapping_add(k)) {
+            if let Some(slot) = self.slot_at(t.wrapping_add(k)) {
                 f(slot);
             }
         }
