@@ -29,7 +29,7 @@ for l in sys.stdin:
   [ -n "$bin" ] || { echo "guest tests: could not build $1 --test $2" >&2; exit 1; }
   bins+=("$bin")
 done
-cargo build --features cli,bench --bin numaseg
+# One build of the CLI, the release one (the benchmark step runs it too).
 cargo build --release --features cli,bench --bin numaseg
 for bin in "${bins[@]}"; do
   echo "=== guest: $(basename "$bin")"
@@ -52,7 +52,7 @@ grep -E 'producer on CPUs|foreign frees$' <<<"$motion"
 grep -Eq '^\| hand-off across two real nodes: [^|]*\| [0-9.]+× \|' <<<"$motion" || {
   echo "$motion" | tail -n 20 >&2; echo "guest tests: the real-node hand-off rows did not run" >&2; exit 1; }
 echo "=== guest: numaseg verify"
-"$vm" -- target/debug/numaseg verify
+"$vm" -- target/release/numaseg verify
 echo "=== guest: numaseg verify on a node that does not exist must fail"
-if "$vm" -- target/debug/numaseg verify --nodes 0,9; then echo "verify accepted node 9" >&2; exit 1; fi
+if "$vm" -- target/release/numaseg verify --nodes 0,9; then echo "verify accepted node 9" >&2; exit 1; fi
 echo "guest tests: all passed"

@@ -34,8 +34,9 @@ step "placement and an 80 s soak in the 4-node guest"
 scripts/guest-tests.sh
 step "benchmarks: build every bench, quick comparison run"
 cargo bench --workspace --features "$features" --no-run
-# Each memory-in-motion bench once (a few seconds): its loops run, not only build.
-cargo bench --bench in_motion --features bench -- --test
+# Each memory-in-motion bench once (a few seconds): its loops run, not only build. With the
+# same packages and features as the build above, so that nothing is compiled again.
+cargo bench --workspace --features "$features" --bench in_motion -- --test
 cargo run --release --features cli,bench --bin numaseg -- bench --quick --out target/bench-quick > target/bench-quick.log
 tail -n 30 target/bench-quick.log
 step "soak (30 s; the full soak is 10 minutes: numaseg soak)"
