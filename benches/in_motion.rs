@@ -71,6 +71,12 @@ fn one_at_a_time(c: &mut Criterion) {
     g.bench_function(ids::TLS_CACHE_BUFFER_SIZED, |b| b.iter_custom(|n| handed_over(&sized, n, &apart)));
     let queue = ArrayQueuePool::new(SIZE, 4 * RING);
     g.bench_function(ids::ARRAY_QUEUE, |b| b.iter_custom(|n| handed_over(&queue, n, &apart)));
+    // The consumer writing at the colour offset, numaseg and the simple cache alike
+    // (docs/BENCHMARKS.md, *Nineteenth pass*).
+    let coloured = NumasegSegments::new(Arc::clone(&m), SIZE).coloured();
+    g.bench_function(ids::NUMASEG_SEGMENTS_COLOURED, |b| b.iter_custom(|n| handed_over(&coloured, n, &apart)));
+    let tls_coloured = TlsCachePool::new(SIZE, 4 * RING).coloured();
+    g.bench_function(ids::TLS_CACHE_COLOURED, |b| b.iter_custom(|n| handed_over(&tls_coloured, n, &apart)));
     g.finish();
 
     let pretend = motion::pretend_two_nodes();
@@ -119,6 +125,15 @@ fn batch_on_two_threads(c: &mut Criterion) {
     });
     g.bench_function(ids::TLS_CACHE, |b| {
         b.iter_custom(|rounds| per_round(batch(&tls, 2, 1024, rounds.max(1)), rounds));
+    });
+    // The same, each block touched at its colour offset.
+    let coloured = NumasegSegments::new(Arc::clone(&m), SIZE).coloured();
+    let tls_coloured = TlsCachePool::new(SIZE, 4 * 1024).coloured();
+    g.bench_function(ids::NUMASEG_SEGMENTS_COLOURED, |b| {
+        b.iter_custom(|rounds| per_round(batch(&coloured, 2, 1024, rounds.max(1)), rounds));
+    });
+    g.bench_function(ids::TLS_CACHE_COLOURED, |b| {
+        b.iter_custom(|rounds| per_round(batch(&tls_coloured, 2, 1024, rounds.max(1)), rounds));
     });
     g.finish();
 }

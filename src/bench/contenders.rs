@@ -28,7 +28,7 @@ pub trait Contender: Sync {
     fn alloc(&self) -> Self::Block<'_>;
 
     /// Writes a byte into the block (the "touch" of every workload): at its start, or at its
-    /// colour offset for numaseg's coloured variant.
+    /// colour offset for the coloured variants (numaseg's, and the simple thread-local cache's beside it).
     fn touch(&self, block: &mut Self::Block<'_>, byte: u8);
 
     /// Gives a block back.
@@ -46,6 +46,17 @@ impl RawBlock {
     fn touch(&mut self, byte: u8) {
         // SAFETY: the block is at least one byte, owned by this handle.
         unsafe { self.0.as_ptr().write_volatile(byte) };
+    }
+
+    /// Writes `byte` at the block's colour offset (the offset numaseg's
+    /// [`Segment::colour_offset`] gives a segment at the same address), for the peers of
+    /// numaseg's coloured rows.
+    fn touch_coloured(&mut self, size: usize, byte: u8) {
+        let offset = crate::segment::colour(self.0.as_ptr() as usize, size);
+        let at = self.0.as_ptr().wrapping_add(offset);
+        // SAFETY: the offset is below `min(size, 4096)` and the block is `size` bytes, owned by
+        // this handle, so `at` is inside it.
+        unsafe { at.write_volatile(byte) };
     }
 }
 
@@ -599,6 +610,7 @@ std::thread_local! {
 pub struct TlsCachePool {
     premapped: Premapped,
     shared: Shared,
+    coloured: bool,
 }
 
 impl TlsCachePool {
@@ -606,7 +618,25 @@ impl TlsCachePool {
     #[must_use]
     pub fn new(size: usize, blocks: usize) -> Self {
         let (premapped, addrs) = Premapped::new(size, blocks);
-        Self { premapped, shared: Arc::new(Mutex::new(addrs)) }
+        Self { premapped, shared: Arc::new(Mutex::new(addrs)), coloured: false }
+    }
+
+    /// The same, touching each block at the colour offset numaseg's
+    /// [`Segment::colour_offset`] gives a segment at that address: the peer of numaseg's
+    /// coloured rows (the blocks are as aligned as numaseg's segments).
+    ///
+    /// ```
+    /// use numaseg::bench::{Contender, TlsCachePool};
+    /// let pool = TlsCachePool::new(4096, 8).coloured();
+    /// assert_eq!(pool.name(), "simple thread-local cache, coloured");
+    /// let mut block = pool.alloc();
+    /// pool.touch(&mut block, 7);
+    /// pool.free(block);
+    /// ```
+    #[must_use]
+    pub fn coloured(mut self) -> Self {
+        self.coloured = true;
+        self
     }
 
     /// Runs `f` on the calling thread's stack, first handing a stack of another pool back.
@@ -627,7 +657,7 @@ impl Contender for TlsCachePool {
     type Block<'a> = RawBlock;
 
     fn name(&self) -> String {
-        "simple thread-local cache".into()
+        if self.coloured { "simple thread-local cache, coloured".into() } else { "simple thread-local cache".into() }
     }
 
     fn block_size(&self) -> usize {
@@ -650,7 +680,11 @@ impl Contender for TlsCachePool {
 
     #[inline(always)]
     fn touch(&self, block: &mut RawBlock, byte: u8) {
-        block.touch(byte);
+        if self.coloured {
+            block.touch_coloured(self.premapped.size, byte);
+        } else {
+            block.touch(byte);
+        }
     }
 
     #[inline(always)]

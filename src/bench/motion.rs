@@ -7,8 +7,10 @@
 //! another, with `request_buffer` on the pool and through a `BufferRequester`. Every row runs 32 KiB blocks next to its peers in the same run: the simple
 //! thread-local cache ([`TlsCachePool`]; beside the buffer rows also in ring slots as wide as a
 //! `Buffer`, [`BufferSizedTlsCache`]), the crossbeam `ArrayQueue` pool and mimalloc where a
-//! general-purpose allocator makes sense. The targets' numbers are in `targets.rs`, the target
-//! table in `report.rs`.
+//! general-purpose allocator makes sense. The hand-off and the batch also run with every block
+//! touched at its colour offset (`Segment::colour_offset`), numaseg against the simple
+//! thread-local cache touched at the same offsets. The targets' numbers are in `targets.rs`,
+//! the target table in `report.rs`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -48,6 +50,9 @@ pub(super) const HANDOFF_REQUESTER_RATIO: &str =
     "hand-off, one at a time: network buffers through a requester over request_buffer, per round of repetitions";
 pub(super) const HANDOFF_REAL_REQUESTER_RATIO: &str =
     "hand-off on two real nodes: network buffers through a requester over request_buffer, per round of repetitions";
+pub(super) const HANDOFF_COLOURED: &str = "hand-off, one at a time, touched at the colour offset";
+pub(super) const HANDOFF_COLOURED_RATIO: &str =
+    "hand-off, one at a time, touched at the colour offset: numaseg over the peer, per round of repetitions";
 pub(super) const HANDOFF_PRETEND: &str = "hand-off, pretend nodes (heap-backed)";
 pub(super) const HANDOFF_REAL: &str = "hand-off, producer and consumer on two real nodes";
 pub(super) const HANDOFF_PRETEND_RATIO: &str = "hand-off, pretend nodes: across / same, per pair of repetitions";
@@ -328,6 +333,21 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
         };
     contenders(&apart, HANDOFF, HANDOFF_RATIO, HANDOFF_REQUESTER_RATIO, rows);
 
+    // (a'): the same, the consumer writing at the colour offset (`Segment::colour_offset`),
+    // numaseg and the simple thread-local cache alike. Every 32 KiB block starts at the same
+    // offset of a cache way, so first-byte writes share a few sets of every cache level; on this
+    // VM, in its slow state, that alone took numaseg's hand-off from 85–125 to 19–21 M/s
+    // (docs/BENCHMARKS.md, *Nineteenth pass*).
+    eprintln!("bench: memory in motion, one-at-a-time hand-off touched at the colour offset");
+    let numaseg_coloured = NumasegSegments::new(Arc::clone(manager), SIZE).coloured();
+    let tls_coloured = TlsCachePool::new(SIZE, 4 * RING).coloured();
+    {
+        let run_numaseg = |b| workloads::handoff(&numaseg_coloured, b, RING, &apart);
+        let run_tls = |b| workloads::handoff(&tls_coloured, b, RING, &apart);
+        let runs: [HandoffRun<'_>; 2] = [(numaseg_coloured.name(), &run_numaseg), (tls_coloured.name(), &run_tls)];
+        handoff_rows(&runs, HANDOFF_COLOURED, HANDOFF_COLOURED_RATIO, opts, rows);
+    }
+
     // (b): pretend nodes, the same manager for both rows.
     let pretend = pretend_two_nodes();
     pretend_rows(&pretend, opts, rows);
@@ -377,6 +397,9 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
     batch2(&tls, opts, rows);
     batch2(&queue, opts, rows);
     batch2(&mimalloc, opts, rows);
+    // (f'): the same touched at the colour offset, numaseg and the simple thread-local cache.
+    batch2(&numaseg_coloured, opts, rows);
+    batch2(&tls_coloured, opts, rows);
     skipped
 }
 

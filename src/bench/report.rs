@@ -13,9 +13,10 @@ use super::debloat::DebloatRow;
 use super::isolation::IsolationRow;
 use super::motion::{
     ACROSS_PRETEND, BATCH2, BATCH2_LONGEST, BATCH2_LONGEST_UNPREEMPTED, BATCH2_PREEMPTED, BATCH2_UNPREEMPTED, BULK,
-    BULK_TOUCHED, BULK_UNTOUCHED, FOREIGN, FOREIGN_FREE, FOREIGN_OVER_LOCAL, FOREIGN_RATIO, HANDOFF, HANDOFF_PRETEND,
-    HANDOFF_PRETEND_RATIO, HANDOFF_RATIO, HANDOFF_REAL, HANDOFF_REQUESTER_RATIO, LOCAL_FREE, PRETEND_RATIO,
-    SAME_PRETEND, SINGLES_TOUCHED, requester_over_buffer_sized, requester_over_buffers,
+    BULK_TOUCHED, BULK_UNTOUCHED, FOREIGN, FOREIGN_FREE, FOREIGN_OVER_LOCAL, FOREIGN_RATIO, HANDOFF, HANDOFF_COLOURED,
+    HANDOFF_COLOURED_RATIO, HANDOFF_PRETEND, HANDOFF_PRETEND_RATIO, HANDOFF_RATIO, HANDOFF_REAL,
+    HANDOFF_REQUESTER_RATIO, LOCAL_FREE, PRETEND_RATIO, SAME_PRETEND, SINGLES_TOUCHED, requester_over_buffer_sized,
+    requester_over_buffers,
 };
 use super::targets::{BATCH2_LONGEST_ROUND_US, BATCH2_NS_PER_BLOCK, MotionFigures, ids, motion_lines};
 use super::timer::Calibration;
@@ -434,6 +435,17 @@ impl Report {
                 .map(|(b, p)| b / p),
             batch2: self.median(BATCH2, NUMASEG, k32, 2),
             batch2_peer: None,
+            handoff_coloured: self.median(HANDOFF_COLOURED, COLOURED, k32, 2),
+            // The median of the per-round ratios, else the ratio of the medians, as above.
+            coloured_over_tls_cache: self
+                .median(HANDOFF_COLOURED_RATIO, &format!("{COLOURED} over {}", ids::TLS_CACHE_COLOURED), k32, 2)
+                .or_else(|| {
+                    self.median(HANDOFF_COLOURED, COLOURED, k32, 2)
+                        .zip(self.median(HANDOFF_COLOURED, ids::TLS_CACHE_COLOURED, k32, 2))
+                        .map(|(n, t)| n / t)
+                }),
+            batch2_coloured: self.median(BATCH2, COLOURED, k32, 2),
+            batch2_coloured_peer: self.median(BATCH2, ids::TLS_CACHE_COLOURED, k32, 2),
         };
         motion_lines(&figures, push);
         // The same, over the rounds the scheduler did not interrupt, and against the simple
@@ -767,6 +779,9 @@ mod tests {
             "bulk of 32 through handles, untouched: at most 1.5 ns per block",
             "bulk of 32 through handles, touched: faster per block than the same 32 blocks allocated and dropped one at a time",
             "batch of 1024 touched, 2 threads: at most 8 ns per block",
+            "hand-off one at a time, 32 KiB, same node, touched at the colour offset: at least 80 million blocks per second",
+            "hand-off one at a time, 32 KiB, same node, touched at the colour offset: at least 1× simple thread-local cache touched at the same offsets",
+            "batch of 1024 touched at the colour offset, 2 threads: at most 8 ns per block",
             "batch of 1024 touched, 2 threads: at most 8 ns per block in the rounds the scheduler did not interrupt",
             "batch of 1024 touched, 2 threads: no round above 100 µs in any repetition",
             "batch of 1024 touched, 2 threads: no round above 100 µs that the scheduler did not interrupt",

@@ -79,6 +79,11 @@ pub mod ids {
     pub const TLS_CACHE_BUFFER_SIZED: &str = "simple thread-local cache, ring slots the size of a Buffer";
     /// Function: the crossbeam `ArrayQueue` pool.
     pub const ARRAY_QUEUE: &str = "crossbeam ArrayQueue pool";
+    /// Function: numaseg's segments, each touched at its colour offset
+    /// ([`Segment::colour_offset`](crate::Segment::colour_offset)).
+    pub const NUMASEG_SEGMENTS_COLOURED: &str = "numaseg segments, coloured";
+    /// Function: the simple thread-local cache, each block touched at the same colour offset.
+    pub const TLS_CACHE_COLOURED: &str = "simple thread-local cache, coloured";
     /// Function: both threads homed on pretend node 0.
     pub const SAME_PRETEND: &str = "both on node 0";
     /// Function: the producer on pretend node 1, the consumer on node 0.
@@ -197,6 +202,14 @@ pub(crate) struct MotionFigures {
     pub(crate) batch2: Option<f64>,
     /// The simple thread-local cache's figure beside [`Self::batch2`], if the line shows it.
     pub(crate) batch2_peer: Option<f64>,
+    /// [`Self::handoff`] with every block touched at its colour offset (M/s).
+    pub(crate) handoff_coloured: Option<f64>,
+    /// [`Self::handoff_coloured`] over the simple thread-local cache touched at the same offsets.
+    pub(crate) coloured_over_tls_cache: Option<f64>,
+    /// [`Self::batch2`] with every block touched at its colour offset (ns per block).
+    pub(crate) batch2_coloured: Option<f64>,
+    /// The simple thread-local cache's figure beside [`Self::batch2_coloured`], touched alike.
+    pub(crate) batch2_coloured_peer: Option<f64>,
 }
 
 /// The memory-in-motion target lines both reports share, judged against the numbers above: each
@@ -280,6 +293,30 @@ pub(crate) fn motion_lines(f: &MotionFigures, push: &mut impl FnMut(String, Opti
             (format!("{} ns{peer}", fmt(v)), v <= BATCH2_NS_PER_BLOCK)
         }),
     );
+    // The same targets with every block touched at its colour offset, the peer touched alike:
+    // what a consumer that writes its header there gets (docs/BENCHMARKS.md, *Nineteenth pass*).
+    push(
+        format!(
+            "hand-off one at a time, 32 KiB, same node, touched at the colour offset: at least {HANDOFF_MBLOCKS_PER_S} million blocks per second"
+        ),
+        f.handoff_coloured.map(|v| (format!("{} M/s", fmt(v)), v >= HANDOFF_MBLOCKS_PER_S)),
+    );
+    push(
+        format!(
+            "hand-off one at a time, 32 KiB, same node, touched at the colour offset: at least {HANDOFF_OVER_TLS_CACHE}× {} touched at the same offsets",
+            ids::TLS_CACHE
+        ),
+        f.coloured_over_tls_cache.map(|r| (times(r), r >= HANDOFF_OVER_TLS_CACHE)),
+    );
+    push(
+        format!("batch of 1024 touched at the colour offset, 2 threads: at most {BATCH2_NS_PER_BLOCK} ns per block"),
+        f.batch2_coloured.map(|v| {
+            let peer = f
+                .batch2_coloured_peer
+                .map_or_else(String::new, |t| format!(" (simple thread-local cache, coloured {} ns)", fmt(t)));
+            (format!("{} ns{peer}", fmt(v)), v <= BATCH2_NS_PER_BLOCK)
+        }),
+    );
 }
 
 /// The target lines of memory in motion, computed from criterion's estimates of one run of
@@ -300,7 +337,8 @@ pub fn criterion_targets(estimates: &[CriterionEstimate]) -> Vec<Target> {
     use ids::{
         ACROSS_PRETEND, ARRAY_QUEUE, BULK_TOUCHED, BULK_UNTOUCHED, FOREIGN_FREE, GROUP_BATCH2, GROUP_BULK,
         GROUP_FOREIGN_FREE, GROUP_HANDOFF, GROUP_HANDOFF_PRETEND, GROUP_HANDOFF_REAL, LOCAL_FREE, NETWORK_BUFFERS,
-        NETWORK_BUFFERS_REQUESTER, NUMASEG_SEGMENTS, SAME_PRETEND, SINGLES_TOUCHED, TLS_CACHE, TLS_CACHE_BUFFER_SIZED,
+        NETWORK_BUFFERS_REQUESTER, NUMASEG_SEGMENTS, NUMASEG_SEGMENTS_COLOURED, SAME_PRETEND, SINGLES_TOUCHED,
+        TLS_CACHE, TLS_CACHE_BUFFER_SIZED, TLS_CACHE_COLOURED,
     };
     let find = |group: &str, function: &str| estimates.iter().find(|e| e.group == group && e.function == function);
     let rate = |group: &str, function: &str| find(group, function).map(CriterionEstimate::mblocks_per_s);
@@ -331,6 +369,12 @@ pub fn criterion_targets(estimates: &[CriterionEstimate]) -> Vec<Target> {
         bulk_touched: cost(GROUP_BULK, BULK_TOUCHED).zip(cost(GROUP_BULK, SINGLES_TOUCHED)).map(|(b, s)| b / s),
         batch2: cost(GROUP_BATCH2, NUMASEG_SEGMENTS),
         batch2_peer: cost(GROUP_BATCH2, TLS_CACHE),
+        handoff_coloured: rate(GROUP_HANDOFF, NUMASEG_SEGMENTS_COLOURED),
+        coloured_over_tls_cache: rate(GROUP_HANDOFF, NUMASEG_SEGMENTS_COLOURED)
+            .zip(rate(GROUP_HANDOFF, TLS_CACHE_COLOURED))
+            .map(|(n, t)| n / t),
+        batch2_coloured: cost(GROUP_BATCH2, NUMASEG_SEGMENTS_COLOURED),
+        batch2_coloured_peer: cost(GROUP_BATCH2, TLS_CACHE_COLOURED),
     };
     let mut out = Vec::new();
     motion_lines(&figures, &mut |target, measured| {
@@ -501,7 +545,8 @@ mod tests {
     /// Every bench of `benches/in_motion.rs`, with figures that meet every target: hand-off
     /// 100 M/s, 2.5× the `ArrayQueue` pool, 2× the TLS cache, buffers 60 M/s (90 M/s through a
     /// requester; the TLS cache in `Buffer`-sized ring slots 30 M/s), pretend and real
-    /// nodes 0.9×, foreign free 1.5×, bulk 1 ns untouched and 0.5× touched, batch 7 ns.
+    /// nodes 0.9×, foreign free 1.5×, bulk 1 ns untouched and 0.5× touched, batch 7 ns; touched at
+    /// the colour offset, hand-off 120 M/s (3× the coloured TLS cache) and batch 5 ns.
     fn all_met() -> Vec<CriterionEstimate> {
         let e = CriterionEstimate::new;
         vec![
@@ -523,6 +568,10 @@ mod tests {
             e(GROUP_BULK, SINGLES_TOUCHED, 128.0, Some(32)),
             e(GROUP_BATCH2, NUMASEG_SEGMENTS, 7.0 * 1024.0, Some(1024)),
             e(GROUP_BATCH2, TLS_CACHE, 6.0 * 1024.0, Some(1024)),
+            e(GROUP_HANDOFF, NUMASEG_SEGMENTS_COLOURED, 1e3 / 120.0, Some(1)),
+            e(GROUP_HANDOFF, TLS_CACHE_COLOURED, 1e3 / 40.0, Some(1)),
+            e(GROUP_BATCH2, NUMASEG_SEGMENTS_COLOURED, 5.0 * 1024.0, Some(1024)),
+            e(GROUP_BATCH2, TLS_CACHE_COLOURED, 6.5 * 1024.0, Some(1024)),
         ]
     }
 
@@ -534,7 +583,7 @@ mod tests {
     #[test]
     fn every_target_met() {
         let lines = criterion_targets(&all_met());
-        assert_eq!(lines.len(), 11);
+        assert_eq!(lines.len(), 14);
         assert!(lines.iter().all(|t| t.met == Some(true)), "{lines:#?}");
         let measured: Vec<&str> = lines.iter().map(|t| t.measured.as_str()).collect();
         let bytes = std::mem::size_of::<crate::buffer_pool::Buffer>();
@@ -553,19 +602,22 @@ mod tests {
                 "1.50×",
                 "1.00 ns",
                 "0.50× of the singles' cost",
-                "7.00 ns (simple thread-local cache 6.00 ns)"
+                "7.00 ns (simple thread-local cache 6.00 ns)",
+                "120 M/s",
+                "3.00×",
+                "5.00 ns (simple thread-local cache, coloured 6.50 ns)",
             ]
         );
         let table = render(&lines);
         let met_rows = table.lines().skip_while(|l| !l.starts_with("|---")).filter(|l| l.ends_with(" | met |"));
-        assert_eq!(met_rows.count(), 11, "{table}");
+        assert_eq!(met_rows.count(), 14, "{table}");
         assert!(!table.contains("MISSED") && !table.contains("not measured"), "{table}");
     }
 
     /// Each target missed alone, by moving one bench just past its threshold; the others stay met.
     #[test]
     fn a_target_just_past_its_threshold_is_missed() {
-        let cases: [(usize, &str, &str, f64); 11] = [
+        let cases: [(usize, &str, &str, f64); 14] = [
             (0, GROUP_HANDOFF, NUMASEG_SEGMENTS, 1e3 / 79.9),
             (1, GROUP_HANDOFF, ARRAY_QUEUE, 14.9),
             (2, GROUP_HANDOFF, TLS_CACHE, 9.9),
@@ -577,6 +629,11 @@ mod tests {
             (8, GROUP_BULK, BULK_UNTOUCHED, 1.51 * 32.0),
             (9, GROUP_BULK, BULK_TOUCHED, 128.0),
             (10, GROUP_BATCH2, NUMASEG_SEGMENTS, 8.01 * 1024.0),
+            // The coloured hand-off below 80 M/s stays above its peer (40 M/s); a coloured peer
+            // above it misses the ratio alone.
+            (11, GROUP_HANDOFF, NUMASEG_SEGMENTS_COLOURED, 1e3 / 79.9),
+            (12, GROUP_HANDOFF, TLS_CACHE_COLOURED, 1e3 / 120.1),
+            (13, GROUP_BATCH2, NUMASEG_SEGMENTS_COLOURED, 8.01 * 1024.0),
         ];
         for (line, group, function, ns) in cases {
             let mut estimates = all_met();
@@ -610,16 +667,18 @@ mod tests {
     /// function id does not stand in for it.
     #[test]
     fn a_missing_bench_is_not_measured() {
-        let estimates: Vec<CriterionEstimate> =
-            all_met().into_iter().filter(|e| e.group != GROUP_HANDOFF_REAL && e.function != ARRAY_QUEUE).collect();
+        let estimates: Vec<CriterionEstimate> = all_met()
+            .into_iter()
+            .filter(|e| e.group != GROUP_HANDOFF_REAL && e.function != ARRAY_QUEUE && e.function != TLS_CACHE_COLOURED)
+            .collect();
         let lines = criterion_targets(&estimates);
-        for i in [1, 6] {
+        for i in [1, 6, 12] {
             assert_eq!(lines[i].met, None, "{:?}", lines[i]);
             assert_eq!(lines[i].measured, "–");
         }
-        assert_eq!(lines.iter().filter(|t| t.met == Some(true)).count(), 9);
+        assert_eq!(lines.iter().filter(|t| t.met == Some(true)).count(), 11);
         let table = render(&lines);
-        assert_eq!(table.matches("| not measured in this run |").count(), 2, "{table}");
+        assert_eq!(table.matches("| not measured in this run |").count(), 3, "{table}");
         let none = criterion_targets(&[]);
         assert!(none.iter().all(|t| t.met.is_none()));
     }

@@ -102,7 +102,7 @@ impl<'a> SegmentBatch<'a> {
     /// [`Segment::colour_offset`](crate::Segment::colour_offset)).
     #[must_use]
     pub fn colour_offset(&self, i: usize) -> Option<usize> {
-        self.entries.get(i).map(|&e| super::colour(e.addr(), self.class))
+        self.entries.get(i).map(|&e| super::colour(e.addr(), self.class.size()))
     }
 
     /// Every segment's memory, mutably (distinct segments never overlap).

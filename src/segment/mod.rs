@@ -33,12 +33,13 @@ use crate::zero::ZeroMode;
 /// Cache lines a colour offset spreads over.
 const COLOURS: usize = 64;
 
-/// The colour offset of the segment at `addr` of `class`: its slot number modulo
-/// [`COLOURS`], in cache lines, kept below the segment's size.
+/// The colour offset of the block at `addr` of `size` bytes (a power of two, the block aligned
+/// to it): its slot number modulo [`COLOURS`], in cache lines, kept below the block's size. The
+/// benchmarks colour their peers' blocks with it too.
 #[inline]
-pub(crate) fn colour(addr: usize, class: SizeClass) -> usize {
-    let lines = (class.size().min(4096) / 64).min(COLOURS);
-    ((addr >> class.size().trailing_zeros()) % lines) * 64
+pub(crate) fn colour(addr: usize, size: usize) -> usize {
+    let lines = (size.min(4096) / 64).clamp(1, COLOURS);
+    ((addr >> size.trailing_zeros()) % lines) * 64
 }
 
 /// Clears the memory of segments of `class` (isolation, see [`crate::zero`]).
@@ -260,7 +261,10 @@ impl<'a> Segment<'a> {
     /// a header per block) then thrashes those sets. Writing at the colour offset instead
     /// spreads them over 64 sets, keeping the alignment guarantee (colouring, as DPDK's mempool
     /// pads objects). On the development VM it takes a bulk allocation of 32 blocks of 32 KiB,
-    /// each touched, from 3.3 to 2.1 ns per block; see `docs/BENCHMARKS.md`.
+    /// each touched, from 3.3 to 2.1 ns per block and, when the VM's last-level cache was slow,
+    /// a one-at-a-time hand-off of 32 KiB segments between two threads from 16–21 to 82–126
+    /// million per second; see `docs/SERVICE.md` (*Where to write a header*) and
+    /// `docs/BENCHMARKS.md`.
     ///
     /// ```
     /// use numaseg::{ArenaManager, Config};
@@ -274,7 +278,7 @@ impl<'a> Segment<'a> {
     #[inline]
     #[must_use]
     pub fn colour_offset(&self) -> usize {
-        colour(self.entry().addr(), self.class())
+        colour(self.entry().addr(), self.class().size())
     }
 
     /// The first byte. Valid for [`Segment::len`] bytes while the handle lives.
