@@ -6,7 +6,8 @@
 //! the hand-off between two real nodes (where the host has them), a
 //! foreign free against a local one, bulk of 32 through handles against the same 32 blocks held
 //! in a `Vec<Segment>` but allocated and dropped one at a time, and a batch of 1024 touched on 2
-//! threads. Reproduce with `cargo bench --bench in_motion --features bench`; CI runs each once
+//! threads. The same-node hand-off and the batch also run with every block touched at its colour
+//! offset, numaseg and the simple thread-local cache alike. Reproduce with `cargo bench --bench in_motion --features bench`; CI runs each once
 //! (`-- --test`), as a smoke test of the loops.
 //!
 //! After criterion's summary the bench prints the targets of issue #14 (the numbers of

@@ -335,9 +335,9 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
 
     // (a'): the same, the consumer writing at the colour offset (`Segment::colour_offset`),
     // numaseg and the simple thread-local cache alike. Every 32 KiB block starts at the same
-    // offset of a cache way, so first-byte writes share a few sets of every cache level; on this
-    // VM, in its slow state, that alone took numaseg's hand-off from 85–125 to 19–21 M/s
-    // (docs/BENCHMARKS.md, *Nineteenth pass*).
+    // offset of a cache way, so first-byte writes crowd into one L1 set and a few L2 sets; on
+    // this VM, in its slow state, numaseg's hand-off ran at 15–24 M/s writing at byte 0 and at
+    // 77–126 writing at the colour offset (docs/BENCHMARKS.md, *Nineteenth pass*).
     eprintln!("bench: memory in motion, one-at-a-time hand-off touched at the colour offset");
     let numaseg_coloured = NumasegSegments::new(Arc::clone(manager), SIZE).coloured();
     let tls_coloured = TlsCachePool::new(SIZE, 4 * RING).coloured();

@@ -262,7 +262,7 @@ impl<'a> Segment<'a> {
     /// spreads them over 64 sets, keeping the alignment guarantee (colouring, as DPDK's mempool
     /// pads objects). On the development VM it takes a bulk allocation of 32 blocks of 32 KiB,
     /// each touched, from 3.3 to 2.1 ns per block and, when the VM's last-level cache was slow,
-    /// a one-at-a-time hand-off of 32 KiB segments between two threads from 16–21 to 82–126
+    /// a one-at-a-time hand-off of 32 KiB segments between two threads from 15–24 to 77–126
     /// million per second; see `docs/SERVICE.md` (*Where to write a header*) and
     /// `docs/BENCHMARKS.md`.
     ///
