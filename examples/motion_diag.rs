@@ -9,6 +9,8 @@
 //! ```
 //!
 //! Workloads (32 KiB blocks): `harness` (numaseg on a manager configured as `numaseg bench`'s),
+//! `harness-coloured` and `tls-coloured` (numaseg and the simple thread-local cache with the
+//! consumer writing at the colour offset, docs/BENCHMARKS.md *Nineteenth pass*),
 //! `harness-padded` (the same, each `Segment` handed over in a 24-byte slot),
 //! `pretend` (numaseg on two heap-backed pretend nodes, both threads on node 0),
 //! `pretend-across` (the same with the producer homed on node 1), `pretend-pairs` (the bench's
@@ -21,7 +23,8 @@
 //! 16-byte values, the size of a `Segment` now), `tls-32` and `tls-48` (32- and 48-byte values),
 //! `tls-buffer` (values as wide as a network `Buffer`: the buffer rows' ceiling, *Thirteenth
 //! pass*), `batch` (numaseg and the simple thread-local cache, a batch of
-//! 1024 on two threads, three times each), `batch-unwatched` (the same without reading the
+//! 1024 on two threads, three times each), `batch-coloured` (the same touched at the colour
+//! offset), `batch-unwatched` (the same without reading the
 //! thread's usage around each round: what the two system calls per round cost). `blocks` defaults to 2,000,000; `pin` pins thread
 //! *i* to the *i*-th CPU of the process. docs/BENCHMARKS.md, *Third pass*, quotes its output.
 //! The allocator's counters are printed per node.
@@ -198,6 +201,10 @@ fn main() -> ExitCode {
         "harness" => {
             handoff_runs("numaseg", &NumasegSegments::new(Arc::clone(&manager), SIZE), blocks, pin, Some(&manager))
         }
+        "harness-coloured" => {
+            let pool = NumasegSegments::new(Arc::clone(&manager), SIZE).coloured();
+            handoff_runs("numaseg, touched at the colour offset", &pool, blocks, pin, Some(&manager));
+        }
         "harness-padded" => {
             let pool = Padded::<_, 1>(NumasegSegments::new(Arc::clone(&manager), SIZE));
             handoff_runs("numaseg, 24-byte ring slots", &pool, blocks, pin, Some(&manager));
@@ -255,6 +262,10 @@ fn main() -> ExitCode {
             handoff_runs_of("network buffers, BufferRequester", &run, blocks, pin, None);
         }
         "tls" => handoff_runs("simple thread-local cache", &TlsCachePool::new(SIZE, 4096), blocks, pin, None),
+        "tls-coloured" => {
+            let pool = TlsCachePool::new(SIZE, 4096).coloured();
+            handoff_runs("simple thread-local cache, touched at the colour offset", &pool, blocks, pin, None);
+        }
         "tls-wide" => {
             let pool = Padded::<_, 2>(TlsCachePool::new(SIZE, 4096));
             handoff_runs("simple thread-local cache, 24-byte handles", &pool, blocks, pin, None);
@@ -279,18 +290,21 @@ fn main() -> ExitCode {
             let pool = Padded::<_, 1>(TlsCachePool::new(SIZE, 4096));
             handoff_runs("simple thread-local cache, 16-byte handles", &pool, blocks, pin, None);
         }
-        "batch" | "batch-unwatched" => {
-            let watch = workload == "batch";
+        "batch" | "batch-unwatched" | "batch-coloured" => {
+            let watch = workload != "batch-unwatched";
+            let coloured = workload == "batch-coloured";
             let numaseg = NumasegSegments::new(Arc::clone(&manager), SIZE);
+            let numaseg = if coloured { numaseg.coloured() } else { numaseg };
             let tls = TlsCachePool::new(SIZE, 4096);
+            let tls = if coloured { tls.coloured() } else { tls };
             for _ in 0..3 {
-                batch_runs("numaseg", &numaseg, blocks / 1024, watch);
-                batch_runs("simple thread-local cache", &tls, blocks / 1024, watch);
+                batch_runs(&numaseg.name(), &numaseg, blocks / 1024, watch);
+                batch_runs(&tls.name(), &tls, blocks / 1024, watch);
             }
         }
         other => {
             eprintln!(
-                "motion_diag: unknown workload {other:?} (harness, harness-padded, pretend, pretend-across, pretend-pairs, buffers, buffers-requester, tls, tls-wide, tls-16, tls-32, tls-48, tls-buffer, batch, batch-unwatched)"
+                "motion_diag: unknown workload {other:?} (harness, harness-coloured, harness-padded, pretend, pretend-across, pretend-pairs, buffers, buffers-requester, tls, tls-coloured, tls-wide, tls-16, tls-32, tls-48, tls-buffer, batch, batch-coloured, batch-unwatched)"
             );
             return ExitCode::from(2);
         }
