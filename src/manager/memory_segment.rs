@@ -211,6 +211,30 @@ impl<'o> MemorySegment<'o> {
         self.address() as *const u8
     }
 
+    /// Where to put a page header or the first write: an offset, a multiple of 64 bytes below
+    /// `min(size, 4 KiB)`, that differs between neighbouring pages — the page's slot number
+    /// modulo 64, in cache lines, as [`Segment::colour_offset`](crate::Segment::colour_offset)
+    /// gives for a segment. Pages are aligned to their size, so their first bytes all fall into
+    /// one set of the L1 data cache; writes at the colour offset spread over 64 (see
+    /// `docs/SERVICE.md`, *Where to write a header*).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use numaseg::{ArenaManager, Config, MemoryManager, manager::UseCase};
+    /// # let mm = MemoryManager::new(Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?))?;
+    /// # let owner = mm.owner("doc", UseCase::Operator);
+    /// let mut page = mm.allocate_page(&owner)?;
+    /// let header = page.colour_offset();
+    /// assert!(header % 64 == 0 && header < page.size().min(4096));
+    /// page.put_u64_le(header, 42)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn colour_offset(&self) -> usize {
+        crate::segment::colour(self.address(), self.size())
+    }
+
     #[inline]
     fn address(&self) -> usize {
         self.entry.addr()

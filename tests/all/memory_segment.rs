@@ -504,3 +504,29 @@ fn a_revoked_page_refuses_every_access_before_the_bounds_check() {
         format!("8 bytes at offset {} are out of bounds of a 32768-byte segment", usize::MAX)
     );
 }
+
+/// A page's colour offset is its slot number modulo 64, in cache lines (as a segment's), below
+/// `min(size, 4 KiB)`: the 64 pages of one run of slots take all 64 colours, so writes at the
+/// colour offset spread over 64 cache sets; for 4 KiB pages too.
+#[test]
+fn colour_offsets_spread_pages_over_64_lines_of_their_first_4_kib() {
+    for page_size in [PAGE, 4096] {
+        let arena = Arc::new(ArenaManager::heap_backed(&Config::default(), 1).unwrap());
+        let mm = MemoryManager::builder(arena).memory_size(256 * page_size).page_size(page_size).build().unwrap();
+        let owner = mm.owner("colours", UseCase::Operator);
+        let mut pages = mm.allocate_pages(&owner, 256).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for page in &mut pages {
+            let (addr, offset) = (page.as_ptr() as usize, page.colour_offset());
+            assert_eq!(offset, (addr / page_size % 64) * 64, "page at {addr:#x} of {page_size} bytes");
+            assert!(offset < page_size.min(4096));
+            page.put_u64_le(offset, addr as u64).unwrap();
+            seen.insert(offset);
+        }
+        assert_eq!(seen.len(), 64, "256 pages of {page_size} bytes took {} colours", seen.len());
+        for page in &pages {
+            assert_eq!(page.get_u64_le(page.colour_offset()).unwrap(), page.as_ptr() as u64);
+        }
+        mm.release_pages(&mut pages);
+    }
+}
