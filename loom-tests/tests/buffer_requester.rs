@@ -81,6 +81,9 @@
 //! before the next recycler's store: a load reading a later store, which loom does not model;
 //! the replaced store stays ordered before the new one through the release sequence).
 //!
+//! The wake model and the model of the idle count while the lane is moved run one body each
+//! twice: on the halves (`halves`) and on the owned ring (`model`).
+//!
 //! The requester lives on the model's main thread (it borrows the pool), or, in the bytes
 //! model and the closer's, on a spawned thread; recycles happen on other threads, so that they
 //! go into the lane.
@@ -119,22 +122,45 @@ fn finish(m: &numaseg::ArenaManager, n: numaseg::NetworkBufferPool, pool: Arc<Lo
     assert_network_back(m, n);
 }
 
+/// A requester blocked on an empty pool, one buffer recycled on another thread: into a half of
+/// the lane (not full) or the recycler's owned ring (not full), where only a partial take or a
+/// close finds it. The requester must be woken with it.
+fn a_recycled_buffer_wakes_a_blocked_requester() {
+    let (m, n) = tiny_network(1);
+    let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
+    let mut requester = pool.requester();
+    let a = request(&mut requester);
+    let recycler = loom::thread::spawn(move || drop(a));
+    let got = requester.request_buffer_blocking(None, None).expect("woken with the buffer");
+    recycler.join().expect("recycler");
+    assert_eq!(pool.available_buffers(), 0);
+    drop(got);
+    drop(requester);
+    finish(&m, n, pool, 1);
+}
+
+/// Two buffers recycled into the lane (a full half, or the recycler's full ring), the stack
+/// empty; the last requester's drop closes the lane, moving both onto the stack, while another
+/// thread counts the idle buffers: it must see both.
+fn the_idle_count_waits_while_the_lane_is_moved() {
+    let (m, n) = tiny_network(2);
+    let pool = Arc::new(n.create_buffer_pool(2, 2).expect("pool"));
+    let mut requester = pool.requester();
+    let held: Vec<_> = (0..2).map(|_| request(&mut requester)).collect();
+    into_lane(held);
+    let reader = {
+        let pool = Arc::clone(&pool);
+        loom::thread::spawn(move || pool.available_buffers())
+    };
+    drop(requester); // the last one: closes the lane, moving both onto the stack
+    let seen = reader.join().expect("reader");
+    assert_eq!(seen, 2, "available_buffers() = {seen} while both are idle");
+    finish(&m, n, pool, 2);
+}
+
 #[test]
 fn a_buffer_recycled_into_the_lane_wakes_a_blocked_requester() {
-    halves(|| {
-        let (m, n) = tiny_network(1);
-        let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
-        let mut requester = pool.requester();
-        let a = request(&mut requester);
-        // Into the lane (a half not full: only a partial take or a close finds it).
-        let recycler = loom::thread::spawn(move || drop(a));
-        let got = requester.request_buffer_blocking(None, None).expect("woken with the buffer");
-        recycler.join().expect("recycler");
-        assert_eq!(pool.available_buffers(), 0);
-        drop(got);
-        drop(requester);
-        finish(&m, n, pool, 1);
-    });
+    halves(a_recycled_buffer_wakes_a_blocked_requester);
 }
 
 #[test]
@@ -190,21 +216,7 @@ fn the_idle_count_stays_exact_while_the_requester_takes_and_another_thread_recyc
 
 #[test]
 fn the_idle_count_waits_while_the_lane_is_moved_onto_the_stack() {
-    halves(|| {
-        let (m, n) = tiny_network(2);
-        let pool = Arc::new(n.create_buffer_pool(2, 2).expect("pool"));
-        let mut requester = pool.requester();
-        let held: Vec<_> = (0..2).map(|_| request(&mut requester)).collect();
-        into_lane(held); // a full half, the stack empty
-        let reader = {
-            let pool = Arc::clone(&pool);
-            loom::thread::spawn(move || pool.available_buffers())
-        };
-        drop(requester); // the last one: closes the lane, moving both onto the stack
-        let seen = reader.join().expect("reader");
-        assert_eq!(seen, 2, "available_buffers() = {seen} while both are idle");
-        finish(&m, n, pool, 2);
-    });
+    halves(the_idle_count_waits_while_the_lane_is_moved);
 }
 
 #[test]
@@ -400,39 +412,12 @@ fn a_recycle_into_its_owned_ring_as_the_pool_is_destroyed_gives_every_buffer_bac
 
 #[test]
 fn a_buffer_recycled_into_an_owned_ring_wakes_a_blocked_requester() {
-    model(|| {
-        let (m, n) = tiny_network(1);
-        let pool = Arc::new(n.create_buffer_pool(1, 1).expect("pool"));
-        let mut requester = pool.requester();
-        let a = request(&mut requester);
-        // Into the recycler's ring (not full: only a partial take or a close finds it).
-        let recycler = loom::thread::spawn(move || drop(a));
-        let got = requester.request_buffer_blocking(None, None).expect("woken with the buffer");
-        recycler.join().expect("recycler");
-        assert_eq!(pool.available_buffers(), 0);
-        drop(got);
-        drop(requester);
-        finish(&m, n, pool, 1);
-    });
+    model(a_recycled_buffer_wakes_a_blocked_requester);
 }
 
 #[test]
 fn the_idle_count_waits_while_an_owned_ring_is_moved_onto_the_stack() {
-    model(|| {
-        let (m, n) = tiny_network(2);
-        let pool = Arc::new(n.create_buffer_pool(2, 2).expect("pool"));
-        let mut requester = pool.requester();
-        let held: Vec<_> = (0..2).map(|_| request(&mut requester)).collect();
-        into_lane(held); // a full ring, the stack empty
-        let reader = {
-            let pool = Arc::clone(&pool);
-            loom::thread::spawn(move || pool.available_buffers())
-        };
-        drop(requester); // the last one: closes the lane, moving both onto the stack
-        let seen = reader.join().expect("reader");
-        assert_eq!(seen, 2, "available_buffers() = {seen} while both are idle");
-        finish(&m, n, pool, 2);
-    });
+    model(the_idle_count_waits_while_the_lane_is_moved);
 }
 
 #[test]
