@@ -82,9 +82,13 @@
 //! before the next recycler's store: a load reading a later store, which loom does not model;
 //! the replaced store stays ordered before the new one through the release sequence). And the
 //! ring entry's `Release` store made `Relaxed` (`Ring::put`): the bytes model through the ring
-//! passes, although its take runs (a panic put into the take fired, one entry taken). Some
-//! other edge orders the recycler's bytes before the requester's read in the model; we have
-//! not found which, so the ring's own publication of the bytes is not shown by this model.
+//! passes, although its take runs (a panic put into the take fired, one entry taken). So does
+//! a variant in which the recycler writes its byte only after its first recycle has claimed
+//! the ring (so the claim's compare-and-swap cannot be the edge; tried, not kept). Some other
+//! edge orders the recycler's bytes before the requester's read in the model. Our guess, not
+//! checked: the stand-in of the fence pair, an `AcqRel` read-modify-write of the stop word in
+//! every push after the bytes, read by a close of the lane in the requester's request. So the
+//! ring's own publication of the bytes is not shown by these models.
 //!
 //! The wake model, the model of the idle count while the lane is moved and the bytes model run
 //! one body each twice: on the halves (`halves`) and on the owned ring (`model`).
