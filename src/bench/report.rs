@@ -384,50 +384,44 @@ impl Report {
     fn evaluate_motion(&self, push: &mut impl FnMut(String, Option<(String, bool)>)) {
         let k32 = 32 << 10;
         let handoff = self.median(HANDOFF, NUMASEG, k32, 2);
-        // The median of the per-round ratios (the contenders' repetitions interleaved); a run
-        // without them falls back to the ratio of the medians.
-        let over = |other: &str| {
-            self.median(HANDOFF_RATIO, &format!("{NUMASEG} over {other}"), k32, 2)
-                .or_else(|| handoff.zip(self.median(HANDOFF, other, k32, 2)).map(|(n, o)| n / o))
+        // The median of a row of per-round (or per-pair) ratios, whose repetitions were
+        // interleaved; a run without that row (an older run's file) falls back to the ratio of
+        // the two rows' medians.
+        let ratio = |ratio_workload: &str, ratio_row: &str, workload: &str, a: &str, b: &str, threads: usize| {
+            self.median(ratio_workload, ratio_row, k32, threads).or_else(|| {
+                self.median(workload, a, k32, threads).zip(self.median(workload, b, k32, threads)).map(|(x, y)| x / y)
+            })
         };
+        let over = |other: &str| ratio(HANDOFF_RATIO, &format!("{NUMASEG} over {other}"), HANDOFF, NUMASEG, other, 2);
+        let requester = ids::NETWORK_BUFFERS_REQUESTER;
         let figures = MotionFigures {
             handoff,
             over_array_queue: over("crossbeam ArrayQueue pool"),
             over_tls_cache: over("simple thread-local cache"),
             buffers: self.median(HANDOFF, "numaseg network buffers", k32, 2),
-            requester: self.median(HANDOFF, ids::NETWORK_BUFFERS_REQUESTER, k32, 2),
-            // The median of the per-round ratios, as above.
-            requester_over_buffers: self.median(HANDOFF_REQUESTER_RATIO, &requester_over_buffers(), k32, 2).or_else(
-                || {
-                    self.median(HANDOFF, ids::NETWORK_BUFFERS_REQUESTER, k32, 2)
-                        .zip(self.median(HANDOFF, ids::NETWORK_BUFFERS, k32, 2))
-                        .map(|(r, b)| r / b)
-                },
+            requester: self.median(HANDOFF, requester, k32, 2),
+            requester_over_buffers: ratio(
+                HANDOFF_REQUESTER_RATIO,
+                &requester_over_buffers(),
+                HANDOFF,
+                requester,
+                ids::NETWORK_BUFFERS,
+                2,
             ),
             buffer_sized_peer: self.median(HANDOFF, ids::TLS_CACHE_BUFFER_SIZED, k32, 2),
-            requester_over_buffer_sized: self
-                .median(HANDOFF_REQUESTER_RATIO, &requester_over_buffer_sized(), k32, 2)
-                .or_else(|| {
-                    self.median(HANDOFF, ids::NETWORK_BUFFERS_REQUESTER, k32, 2)
-                        .zip(self.median(HANDOFF, ids::TLS_CACHE_BUFFER_SIZED, k32, 2))
-                        .map(|(r, p)| r / p)
-                }),
-            // The median of the per-pair ratios (the two rows' repetitions interleaved); a run
-            // that has no such row falls back to the ratio of the medians.
-            pretend: self.median(HANDOFF_PRETEND_RATIO, PRETEND_RATIO, k32, 2).or_else(|| {
-                self.median(HANDOFF_PRETEND, ACROSS_PRETEND, k32, 2)
-                    .zip(self.median(HANDOFF_PRETEND, SAME_PRETEND, k32, 2))
-                    .map(|(x, s)| x / s)
-            }),
+            requester_over_buffer_sized: ratio(
+                HANDOFF_REQUESTER_RATIO,
+                &requester_over_buffer_sized(),
+                HANDOFF,
+                requester,
+                ids::TLS_CACHE_BUFFER_SIZED,
+                2,
+            ),
+            pretend: ratio(HANDOFF_PRETEND_RATIO, PRETEND_RATIO, HANDOFF_PRETEND, ACROSS_PRETEND, SAME_PRETEND, 2),
             pretend_how: "heap-backed, pairs of repetitions interleaved",
             real: self.median(HANDOFF_REAL, NUMASEG, k32, 2).zip(handoff).map(|(x, s)| x / s),
             real_skipped: self.real_nodes_skipped.clone(),
-            // As `pretend`: the median of the per-pair ratios, else the ratio of the medians.
-            foreign: self.median(FOREIGN_RATIO, FOREIGN_OVER_LOCAL, k32, 1).or_else(|| {
-                self.median(FOREIGN, FOREIGN_FREE, k32, 1)
-                    .zip(self.median(FOREIGN, LOCAL_FREE, k32, 1))
-                    .map(|(f, l)| f / l)
-            }),
+            foreign: ratio(FOREIGN_RATIO, FOREIGN_OVER_LOCAL, FOREIGN, FOREIGN_FREE, LOCAL_FREE, 1),
             bulk_untouched: self.median(BULK, BULK_UNTOUCHED, k32, 1),
             bulk_touched: self
                 .median(BULK, BULK_TOUCHED, k32, 1)
@@ -436,14 +430,14 @@ impl Report {
             batch2: self.median(BATCH2, NUMASEG, k32, 2),
             batch2_peer: None,
             handoff_coloured: self.median(HANDOFF_COLOURED, COLOURED, k32, 2),
-            // The median of the per-round ratios, else the ratio of the medians, as above.
-            coloured_over_tls_cache: self
-                .median(HANDOFF_COLOURED_RATIO, &format!("{COLOURED} over {}", ids::TLS_CACHE_COLOURED), k32, 2)
-                .or_else(|| {
-                    self.median(HANDOFF_COLOURED, COLOURED, k32, 2)
-                        .zip(self.median(HANDOFF_COLOURED, ids::TLS_CACHE_COLOURED, k32, 2))
-                        .map(|(n, t)| n / t)
-                }),
+            coloured_over_tls_cache: ratio(
+                HANDOFF_COLOURED_RATIO,
+                &format!("{COLOURED} over {}", ids::TLS_CACHE_COLOURED),
+                HANDOFF_COLOURED,
+                COLOURED,
+                ids::TLS_CACHE_COLOURED,
+                2,
+            ),
             batch2_coloured: self.median(BATCH2, COLOURED, k32, 2),
             batch2_coloured_peer: self.median(BATCH2, ids::TLS_CACHE_COLOURED, k32, 2),
         };
