@@ -43,19 +43,25 @@ pub struct RawBlock(NonNull<u8>);
 unsafe impl Send for RawBlock {}
 
 impl RawBlock {
+    /// Writes `byte` at the block's start.
     fn touch(&mut self, byte: u8) {
-        // SAFETY: the block is at least one byte, owned by this handle.
-        unsafe { self.0.as_ptr().write_volatile(byte) };
+        self.touch_at(0, byte);
     }
 
     /// Writes `byte` at the block's colour offset (the offset numaseg's
     /// [`Segment::colour_offset`] gives a segment at the same address), for the peers of
     /// numaseg's coloured rows.
     fn touch_coloured(&mut self, size: usize, byte: u8) {
-        let offset = crate::segment::colour(self.0.as_ptr() as usize, size);
+        self.touch_at(crate::segment::colour(self.0.as_ptr() as usize, size), byte);
+    }
+
+    /// Writes `byte` at `offset`, which must be inside the block (`touch` passes 0, and the
+    /// block is at least one byte; `touch_coloured` a colour offset, below `min(size, 4096)`
+    /// of its `size`-byte block).
+    #[inline(always)]
+    fn touch_at(&mut self, offset: usize, byte: u8) {
         let at = self.0.as_ptr().wrapping_add(offset);
-        // SAFETY: the offset is below `min(size, 4096)` and the block is `size` bytes, owned by
-        // this handle, so `at` is inside it.
+        // SAFETY: `at` is inside the block (the callers' offsets, above), which this handle owns.
         unsafe { at.write_volatile(byte) };
     }
 }
