@@ -124,6 +124,12 @@ fn halves(f: impl Fn() + Sync + Send + 'static) {
     numaseg::loom_lane::without_rings(|| model(f));
 }
 
+/// Counts `pool`'s idle buffers on another thread (joined by the caller).
+fn count_idle(pool: &Arc<LocalBufferPool>) -> loom::thread::JoinHandle<usize> {
+    let pool = Arc::clone(pool);
+    loom::thread::spawn(move || pool.available_buffers())
+}
+
 /// The end of every model: everything idle, and back in the global pool once the pool is gone.
 fn finish(m: &numaseg::ArenaManager, n: numaseg::NetworkBufferPool, pool: Arc<LocalBufferPool>, total: usize) {
     assert_eq!(pool.available_buffers(), total);
@@ -157,10 +163,7 @@ fn the_idle_count_waits_while_the_lane_is_moved() {
     let mut requester = pool.requester();
     let held: Vec<_> = (0..2).map(|_| request(&mut requester)).collect();
     into_lane(held);
-    let reader = {
-        let pool = Arc::clone(&pool);
-        loom::thread::spawn(move || pool.available_buffers())
-    };
+    let reader = count_idle(&pool);
     drop(requester); // the last one: closes the lane, moving both onto the stack
     let seen = reader.join().expect("reader");
     assert_eq!(seen, 2, "available_buffers() = {seen} while both are idle");
@@ -204,10 +207,7 @@ fn the_idle_count_stays_exact_while_the_requester_takes_and_another_thread_recyc
         drop(c); // the requester's thread: onto the stack
         // b stays in hands throughout: at most 2 of 3 idle at any moment. (A lower bound would
         // need to know whether the pop below had happened, which nothing orders for the reader.)
-        let reader = {
-            let pool = Arc::clone(&pool);
-            loom::thread::spawn(move || pool.available_buffers())
-        };
+        let reader = count_idle(&pool);
         // The half is not full: pops c off the stack; then c goes into the lane through another
         // thread's hands (the reservation must publish the pop to a count that sees it).
         let x = request(&mut requester);
@@ -396,10 +396,7 @@ fn the_idle_count_sees_the_second_half_and_waits_while_it_is_moved() {
         // c alone idle, in the lane's second half; the stack empty. (Moving both halves, with
         // the first still full, cost 118,052 executions at bound 2 against 2,444: about 48
         // times as many.)
-        let reader = {
-            let pool = Arc::clone(&pool);
-            loom::thread::spawn(move || pool.available_buffers())
-        };
+        let reader = count_idle(&pool);
         drop(requester); // the last one: closes the lane, moving c onto the stack
         let seen = reader.join().expect("reader");
         assert_eq!(seen, 1, "available_buffers() = {seen} while one of 3 is idle");
