@@ -75,23 +75,29 @@
 //!   of 2, execution 537): a count that read the ring already emptied by the closer and the
 //!   stack before the closer's pushes matched its second read, until the stop word counted the
 //!   closes.
-//! - **The recycler's bytes happen before the requester's** through the ring (its entry's
-//!   Release store, the take's Acquire load); but see *Not caught* below.
+//! - **The recycler's bytes happen before the requester's** through the ring: its entry's
+//!   `Release` store (`Ring::put`) and the take's `Acquire` load (`Ring::slot_at`). The
+//!   requester waits (a relaxed flag, which orders nothing) until both recycles are in the
+//!   ring, and its request takes the full ring without closing the lane. With the entry's
+//!   store, or the take's load, `Relaxed`, loom reports a causality violation on the shadow's
+//!   read (execution 1). Without that wait, loom runs the recycles only after the request's
+//!   first take has found nothing (it does not backtrack to before that take): the request
+//!   then closes the lane, and the close, not the entry, orders the bytes. That variant is
+//!   kept for the close. It passes with the entry's store `Relaxed`, and with the busy bit's
+//!   clear `Relaxed` as well, so by elimination the stop word orders the bytes there: the
+//!   close's compare-and-swap reads the recycler's stand-in of the light fence, a
+//!   read-modify-write that orders more than the real fence does (`crate::sync::asymmetric`).
+//! - **A closer sees the entry of the push it waited for**: with the busy bit cleared
+//!   `Relaxed` (`Ring::leave`), the wake model deadlocks (execution 2,095); the closer reads
+//!   the bit clear and misses the entry.
 //!
 //! Not caught: the take's compare-and-swap without its `Release` (the entries' reads ordered
 //! before the next recycler's store: a load reading a later store, which loom does not model;
-//! the replaced store stays ordered before the new one through the release sequence). And the
-//! ring entry's `Release` store made `Relaxed` (`Ring::put`): the bytes model through the ring
-//! passes, although its take runs (a panic put into the take fired, one entry taken). So does
-//! a variant in which the recycler writes its byte only after its first recycle has claimed
-//! the ring (so the claim's compare-and-swap cannot be the edge; tried, not kept). Some other
-//! edge orders the recycler's bytes before the requester's read in the model. Our guess, not
-//! checked: the stand-in of the fence pair, an `AcqRel` read-modify-write of the stop word in
-//! every push after the bytes, read by a close of the lane in the requester's request. So the
-//! ring's own publication of the bytes is not shown by these models.
+//! the replaced store stays ordered before the new one through the release sequence).
 //!
 //! The wake model, the model of the idle count while the lane is moved and the bytes model run
-//! one body each twice: on the halves (`halves`) and on the owned ring (`model`).
+//! one body each twice: on the halves (`halves`) and on the owned ring (`model`); the bytes
+//! body runs on the ring once more, its requester waiting for the recycles.
 //!
 //! The requester lives on the model's main thread (it borrows the pool), or, in the bytes
 //! model and the closer's, on a spawned thread; recycles happen on other threads, so that they
@@ -100,7 +106,7 @@
 
 use bytes::BufMut;
 use loom::sync::Arc;
-use loom::sync::atomic::Ordering;
+use loom::sync::atomic::{AtomicBool, Ordering};
 use numaseg::{Buffer, LocalBufferPool};
 
 use loom_tests::{assert_network_back, model, tiny_network};
@@ -259,7 +265,14 @@ fn two_recyclers_filling_one_half_while_the_requester_takes_it_hand_each_buffer_
 /// sit in a part-filled ring that only a close takes, after the join, and the model would not
 /// see the ring's orderings). Whichever buffer the requester gets, it must see the byte
 /// (shadowed by a loom cell).
-fn the_recyclers_bytes_happen_before_the_requesters() {
+///
+/// With `after_recycles`, the requester first waits (a relaxed flag, which orders nothing)
+/// until the recycler has put both buffers into the lane. Without the wait, loom only ever runs
+/// the recycles after the request's first take has found nothing (its backtracking does not
+/// go back to before that take), so the request closes the lane, and the close's wait for the
+/// ring's busy bit, not the ring's entry, orders the bytes; with it, the request's full take
+/// reads the entries, and nothing but their own orderings publishes the bytes.
+fn the_recyclers_bytes_happen_before_the_requesters(after_recycles: bool) {
     let (m, n) = tiny_network(2);
     let pool = Arc::new(n.create_buffer_pool(2, 2).expect("pool"));
     let shadow = Shadow::new();
@@ -270,8 +283,9 @@ fn the_recyclers_bytes_happen_before_the_requesters() {
         loom::thread::spawn(move || {
             let mut requester = pool.requester();
             let [mut a, mut b] = std::array::from_fn(|_| request(&mut requester));
+            let done = Arc::new(AtomicBool::new(false));
             let recycler = {
-                let shadow = Arc::clone(&shadow);
+                let (shadow, done) = (Arc::clone(&shadow), Arc::clone(&done));
                 loom::thread::spawn(move || {
                     shadow.write(0, 7);
                     a.put_u8(7);
@@ -279,8 +293,13 @@ fn the_recyclers_bytes_happen_before_the_requesters() {
                     // Not the requester's thread: into a half or the recycler's ring.
                     drop(a);
                     drop(b);
+                    // Relaxed: tells the requester when to look, not what was written.
+                    done.store(true, Ordering::Relaxed);
                 })
             };
+            while after_recycles && !done.load(Ordering::Relaxed) {
+                loom::thread::yield_now();
+            }
             if let Some(mut next) = requester.request_buffer().expect("live") {
                 assert_eq!(shadow.read(0), 7, "the recycler's byte");
                 shadow.write(0, 9);
@@ -295,7 +314,7 @@ fn the_recyclers_bytes_happen_before_the_requesters() {
 
 #[test]
 fn the_recyclers_bytes_happen_before_the_lane_takers() {
-    halves(the_recyclers_bytes_happen_before_the_requesters);
+    halves(|| the_recyclers_bytes_happen_before_the_requesters(false));
 }
 
 #[test]
@@ -438,5 +457,10 @@ fn the_idle_count_waits_while_an_owned_ring_is_moved_onto_the_stack() {
 
 #[test]
 fn the_recyclers_bytes_happen_before_the_requester_through_an_owned_ring() {
-    model(the_recyclers_bytes_happen_before_the_requesters);
+    model(|| the_recyclers_bytes_happen_before_the_requesters(false));
+}
+
+#[test]
+fn the_recyclers_bytes_happen_before_a_requester_that_takes_the_full_owned_ring() {
+    model(|| the_recyclers_bytes_happen_before_the_requesters(true));
 }
