@@ -18,7 +18,8 @@
 //! across / same; docs/BENCHMARKS.md, *Sixteenth pass*), `buffers`
 //! (network buffers, `request_buffer` on the pool), `buffers-requester` (the same through a
 //! `BufferRequester` on the producer thread), `tls` (the
-//! simple thread-local cache), `tls-wide` (the same, each block handed over as a 24-byte
+//! simple thread-local cache), `tls-on-numaseg` (the same cache over 4,096 segments taken from
+//! the manager `harness` uses: its code on numaseg's memory, *Twentieth pass*), `tls-wide` (the same, each block handed over as a 24-byte
 //! value, the size of a `Segment` before #14's 16-byte handle), `tls-16` (the same with
 //! 16-byte values, the size of a `Segment` now), `tls-32` and `tls-48` (32- and 48-byte values),
 //! `tls-buffer` (values as wide as a network `Buffer`: the buffer rows' ceiling, *Thirteenth
@@ -261,6 +262,13 @@ fn main() -> ExitCode {
             let run = |n, setup: Setup<'_>| handoff_requested(&pool, n, 1024, setup);
             handoff_runs_of("network buffers, BufferRequester", &run, blocks, pin, None);
         }
+        "tls-on-numaseg" => match TlsCachePool::over_segments(&manager, SIZE, 4096) {
+            Ok(pool) => handoff_runs("simple thread-local cache over numaseg segments", &pool, blocks, pin, None),
+            Err(e) => {
+                eprintln!("motion_diag: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
         "tls" => handoff_runs("simple thread-local cache", &TlsCachePool::new(SIZE, 4096), blocks, pin, None),
         "tls-coloured" => {
             let pool = TlsCachePool::new(SIZE, 4096).coloured();
@@ -304,7 +312,7 @@ fn main() -> ExitCode {
         }
         other => {
             eprintln!(
-                "motion_diag: unknown workload {other:?} (harness, harness-coloured, harness-padded, pretend, pretend-across, pretend-pairs, buffers, buffers-requester, tls, tls-coloured, tls-wide, tls-16, tls-32, tls-48, tls-buffer, batch, batch-coloured, batch-unwatched)"
+                "motion_diag: unknown workload {other:?} (harness, harness-coloured, harness-padded, pretend, pretend-across, pretend-pairs, buffers, buffers-requester, tls, tls-on-numaseg, tls-coloured, tls-wide, tls-16, tls-32, tls-48, tls-buffer, batch, batch-coloured, batch-unwatched)"
             );
             return ExitCode::from(2);
         }

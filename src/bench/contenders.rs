@@ -210,10 +210,19 @@ impl Contender for HeapAllocator {
 
 // === free lists over one pre-mapped region ===
 
-/// The region and its blocks, for the two free-list pools.
+/// The memory under a free-list pool's blocks, kept mapped while the pool lives.
+#[derive(Debug)]
+enum Backing {
+    /// One region mapped for the pool.
+    Region { _held: Region },
+    /// Segments of a numaseg manager, held for the pool's life ([`TlsCachePool::over_segments`]).
+    Segments { _held: Vec<crate::OwnedSegment> },
+}
+
+/// The memory and its blocks' size, for the free-list pools.
 #[derive(Debug)]
 struct Premapped {
-    _region: Region,
+    _backing: Backing,
     size: usize,
 }
 
@@ -226,7 +235,7 @@ impl Premapped {
             .unwrap_or_else(|e| panic!("pre-mapping {len} bytes for a benchmark pool: {e}"));
         let base = region.base().as_ptr() as usize;
         let addrs = (0..blocks).map(|i| base + i * size).collect();
-        (Self { _region: region, size }, addrs)
+        (Self { _backing: Backing::Region { _held: region }, size }, addrs)
     }
 }
 
@@ -625,6 +634,36 @@ impl TlsCachePool {
     pub fn new(size: usize, blocks: usize) -> Self {
         let (premapped, addrs) = Premapped::new(size, blocks);
         Self { premapped, shared: Arc::new(Mutex::new(addrs)), coloured: false }
+    }
+
+    /// The same cache over `blocks` segments of `size` bytes taken from `manager` (and held
+    /// until the pool is dropped), in the order the manager handed them out: the simple cache's
+    /// code on numaseg's memory, to tell the cost of numaseg's paths from the cost of where its
+    /// blocks lie (docs/BENCHMARKS.md, *Twentieth pass*).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::bench::{Contender, TlsCachePool};
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+    /// let pool = TlsCachePool::over_segments(&manager, 4096, 8)?;
+    /// assert_eq!(manager.stats().used_segments(), 8);
+    /// let mut block = pool.alloc();
+    /// pool.touch(&mut block, 7);
+    /// pool.free(block);
+    /// drop(pool);
+    /// assert_eq!(manager.stats().used_segments(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The manager's [`AllocError`](crate::AllocError) if it cannot hand out `blocks` segments.
+    pub fn over_segments(manager: &Arc<ArenaManager>, size: usize, blocks: usize) -> Result<Self, crate::AllocError> {
+        let segments = (0..blocks).map(|_| manager.allocate_owned(size)).collect::<Result<Vec<_>, _>>()?;
+        let addrs = segments.iter().map(|s| s.as_ptr() as usize).collect();
+        let size = segments.first().map_or(size, crate::OwnedSegment::len);
+        let premapped = Premapped { _backing: Backing::Segments { _held: segments }, size };
+        Ok(Self { premapped, shared: Arc::new(Mutex::new(addrs)), coloured: false })
     }
 
     /// The same, touching each block at the colour offset numaseg's
