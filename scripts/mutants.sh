@@ -6,8 +6,9 @@
 # Usage: scripts/mutants.sh [--sample] [--list] [--only ID]... [--out FILE]
 #   (no flag)  the whole catalogue (108 mutants, half an hour or more on 2 cores); a markdown table and the
 #              score go to target/mutants/report.md (or --out)
-#   --sample   a small fixed sample (the two named mutations the issue found surviving and two
-#              weakened orderings), each expected killed: proves the harness works (CI)
+#   --sample   a small fixed sample (the two named mutations the issue found surviving and three
+#              weakened orderings, one of them the owned ring's entry store, which no model
+#              caught until 2026-12-08), each expected killed: proves the harness works (CI)
 #   --list     prints the catalogue and checks that every named snippet is still in the code
 #   --only ID  runs the mutants whose id contains ID (repeatable)
 #
@@ -132,6 +133,7 @@ SAMPLE = [
     "reserve-bytes-no-wait",
     "src/buffer_pool/local.rs:try_push_slot#1 Release->Relaxed",
     "src/manager/owner.rs:trim#1 Release->Relaxed",
+    "src/buffer_pool/ring.rs:put#1 Release->Relaxed",
 ]
 
 ap = argparse.ArgumentParser(prog="scripts/mutants.sh")
