@@ -49,7 +49,7 @@ FILES=(
 CHECKS=(
   "src/buffer_pool/local.rs|buffer_inbox_orderings local_stack buffer_inbox buffer_pool credit|buffer_pool conservation"
   "src/buffer_pool/lane.rs|buffer_requester buffer_inbox buffer_pool|buffer_requester buffer_pool conservation"
-  "src/buffer_pool/ring.rs|buffer_requester|buffer_requester buffer_pool conservation"
+  "src/buffer_pool/ring.rs|ring_laps buffer_requester|buffer_requester buffer_pool conservation"
   "src/buffer_pool/buffer.rs|shared_buffer buffer_pool buffer_pool_destroy credit|buffer_pool credit conservation"
   "src/buffer_pool/*|buffer_pool buffer_pool_destroy buffer_inbox credit|buffer_pool credit conservation"
   "src/manager/*|reserve_wait memory_manager owner_pages|manager conservation"

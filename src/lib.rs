@@ -109,11 +109,12 @@ pub mod loom_deque {
 
 /// For the models in `loom-tests` that check the lane's shared halves (loom builds only; not
 /// part of the API): pools created inside [`without_rings`](loom_lane::without_rings) have no
-/// owned rings, as on a kernel without `membarrier`.
+/// owned rings, as on a kernel without `membarrier`; and one owned ring on its own
+/// ([`LoomRing`](loom_lane::LoomRing)), for the model of its laps.
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_lane {
-    pub use crate::buffer_pool::without_rings;
+    pub use crate::buffer_pool::{LoomRing, without_rings};
 }
 
 /// The README's examples, run as doc tests so the README stays true.

@@ -81,19 +81,24 @@
 //!   ring, and its request takes the full ring without closing the lane. With the entry's
 //!   store, or the take's load, `Relaxed`, loom reports a causality violation on the shadow's
 //!   read (execution 1). Without that wait, loom runs the recycles only after the request's
-//!   first take has found nothing (it does not backtrack to before that take): the request
-//!   then closes the lane, and the close, not the entry, orders the bytes. That variant is
-//!   kept for the close. It passes with the entry's store `Relaxed`, and with the busy bit's
-//!   clear `Relaxed` as well, so by elimination the stop word orders the bytes there: the
-//!   close's compare-and-swap reads the recycler's stand-in of the light fence, a
-//!   read-modify-write that orders more than the real fence does (`crate::sync::asymmetric`).
+//!   takes (full, then partial) have found nothing (it does not backtrack to before them): the
+//!   request then closes the lane, and the close, not the entry, orders the bytes of a recycle
+//!   that went into the ring (one refused after the close goes to the inbox or the stack, whose
+//!   own orderings publish it). That variant is kept for the close: it passes with the entry's
+//!   store and the busy bit's clear both `Relaxed` at once, so the stop word orders the bytes
+//!   there (the close's compare-and-swap reads the recycler's stand-in of the light fence, a
+//!   read-modify-write that orders more than the real fence does: `crate::sync::asymmetric`);
+//!   and it fails, execution 1, with a recycler that ignores the stop (`ring-push-ignores-stop`:
+//!   the recycle after the close stays in the stopped ring, and conservation fails).
 //! - **A closer sees the entry of the push it waited for**: with the busy bit cleared
 //!   `Relaxed` (`Ring::leave`), the wake model deadlocks (execution 2,095); the closer reads
 //!   the bit clear and misses the entry.
 //!
-//! Not caught: the take's compare-and-swap without its `Release` (the entries' reads ordered
-//! before the next recycler's store: a load reading a later store, which loom does not model;
-//! the replaced store stays ordered before the new one through the release sequence).
+//! Not caught: a half's take (`Lane::take`) with its compare-and-swap without `Release` (the
+//! entries' reads ordered before the next recycler's store: a load reading a later store, which
+//! loom does not model; the replaced store stays ordered before the new one through the release
+//! sequence). The ring's take's orderings on `taken` matter only from its third lap on, which
+//! these models do not reach: `ring_laps.rs` checks them on a ring alone.
 //!
 //! The wake model, the model of the idle count while the lane is moved and the bytes model run
 //! one body each twice: on the halves (`halves`) and on the owned ring (`model`); the bytes

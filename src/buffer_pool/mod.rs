@@ -44,6 +44,8 @@ mod ring;
 
 #[cfg(loom)]
 pub use lane::without_rings;
+#[cfg(loom)]
+pub use ring::LoomRing;
 mod stats;
 
 use std::fmt;

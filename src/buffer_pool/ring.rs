@@ -18,8 +18,14 @@
 //!   (not 0, the lap's parity matching), claims them with one CAS of `taken` (`AcqRel`), and then
 //!   clears them (Release), which lets the owner write there again. The CAS makes the claim
 //!   exactly once. An entry of the previous lap, already claimed but not yet cleared, has the
-//!   other parity, so it is never read as a new one. An entry two laps old cannot be there:
-//!   the owner writes a position only once its previous lap's entry was cleared.
+//!   other parity, so it is never read as a new one. An entry two laps old has the same parity,
+//!   and must be neither there nor read: the owner writes a position only once its previous
+//!   lap's entry was cleared; and a taker reads `taken` with `Acquire`, which synchronises with
+//!   the claim that wrote it (`AcqRel`), whose taker read the entries it claimed after their
+//!   owner stored them: every entry store of the earlier laps happens before this taker's reads,
+//!   and coherence forbids it an older value (`loom-tests/tests/ring_laps.rs`: with that load
+//!   `Relaxed`, or the claim without `Release`, a second taker hands out the slot of position 0
+//!   again at position 4).
 //! - The entries a ring holds are the valid ones from `taken` on; they are *idle* buffers, and
 //!   their recycles are left to their taker to count (as the lane's halves do).
 
@@ -240,8 +246,10 @@ impl Ring {
     /// Takes the valid entries from `taken` on into `out` (at most its length), if there are
     /// at least `min` (and 1); returns how many. Any thread.
     pub(crate) fn take(&self, out: &mut [u32], min: usize) -> usize {
-        // Acquire: as for the CAS below. (An entry a claimer has not cleared yet is not read as
-        // new: its lap's parity is the other one.)
+        // Acquire: synchronises with the claim that wrote `t`, so that no entry is read older
+        // than the stores the claims before `t` consumed: one two laps old has this lap's parity
+        // (see the module docs). (An entry a claimer has not cleared yet is not read as new: its
+        // lap's parity is the other one.)
         let mut t = self.taken.load(Ordering::Acquire);
         loop {
             let mut n = 0;
@@ -256,12 +264,15 @@ impl Ring {
             if n < min.max(1) {
                 return 0;
             }
-            // AcqRel: Release orders the entries' reads before the owner can see them cleared;
-            // Acquire as for the load of `taken`.
+            // AcqRel: Release so that a taker that reads the new `taken` (Acquire) sees every
+            // entry store these reads consumed; Acquire on failure as for the load of `taken`,
+            // since `now` is read from here on.
             match self.taken.compare_exchange(t, t.wrapping_add(small(n)), Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
                     for k in 0..n {
-                        // Release: the reads above happen before the owner writes here again.
+                        // Release: the reads above happen before the owner writes here again
+                        // (coherence on the entry already keeps them from reading that write;
+                        // the owner's Acquire load of the 0 pairs with this).
                         self.at(t.wrapping_add(small(k))).store(0, Ordering::Release);
                     }
                     return n;
@@ -291,6 +302,34 @@ impl Ring {
                 f(slot);
             }
         }
+    }
+}
+
+/// One owned ring on its own, for the loom model of its laps (`loom-tests/tests/ring_laps.rs`;
+/// loom builds only, not part of the API): an owner's push is [`Ring::enter`], [`Ring::put`]
+/// and [`Ring::leave`], as the lane's; a take is [`Ring::take`].
+#[cfg(loom)]
+pub struct LoomRing(Ring);
+
+#[cfg(loom)]
+impl LoomRing {
+    /// An empty ring of [`RING`] entries.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self(Ring::new())
+    }
+
+    /// The owner puts `slot` in; false if the ring is full. One thread only.
+    pub fn push(&self, slot: u32) -> bool {
+        let pos = self.0.enter();
+        let put = self.0.put(pos, slot);
+        self.0.leave(if put { pos.wrapping_add(1) } else { pos });
+        put
+    }
+
+    /// Takes at least `min` (and 1) valid entries into `out`, if there are; how many. Any thread.
+    pub fn take(&self, out: &mut [u32], min: usize) -> usize {
+        self.0.take(out, min)
     }
 }
 
