@@ -2,6 +2,7 @@
 //! every workload runs the same code against each.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -35,14 +36,22 @@ pub trait Contender: Sync {
     fn free<'a>(&'a self, block: Self::Block<'a>);
 }
 
-/// A raw block pointer that may cross threads (it is owned by whoever holds it).
+/// A raw block pointer that may cross threads (it is owned by whoever holds it). It borrows
+/// the pool it came from, so it cannot outlive it: a pool over a manager's segments gives them
+/// back when dropped ([`TlsCachePool::over_segments`]), and a block kept past that would write
+/// into a segment handed out again. (A block freed into another pool than its own is not caught.)
 #[derive(Debug)]
-pub struct RawBlock(NonNull<u8>);
+pub struct RawBlock<'a>(NonNull<u8>, PhantomData<&'a ()>);
 
 // SAFETY: a RawBlock is the unique owner of its block; the pools it comes from are Sync.
-unsafe impl Send for RawBlock {}
+unsafe impl Send for RawBlock<'_> {}
 
-impl RawBlock {
+impl RawBlock<'_> {
+    /// The block at `addr` (not null), borrowing its pool.
+    fn at(addr: usize) -> Self {
+        Self(NonNull::new(addr as *mut u8).unwrap_or_else(|| unreachable!("a pool's block is never null")), PhantomData)
+    }
+
     /// Writes `byte` at the block's start.
     fn touch(&mut self, byte: u8) {
         self.touch_at(0, byte);
@@ -160,7 +169,7 @@ impl HeapAllocator {
 }
 
 impl Contender for HeapAllocator {
-    type Block<'a> = RawBlock;
+    type Block<'a> = RawBlock<'a>;
 
     fn name(&self) -> String {
         match self.heap {
@@ -176,7 +185,7 @@ impl Contender for HeapAllocator {
     }
 
     #[inline(always)]
-    fn alloc(&self) -> RawBlock {
+    fn alloc(&self) -> RawBlock<'_> {
         let layout = self.layout();
         let ptr = match self.heap {
             // SAFETY: the layout has a non-zero size.
@@ -186,16 +195,16 @@ impl Contender for HeapAllocator {
             // SAFETY: as above.
             Heap::Jemalloc => unsafe { tikv_jemallocator::Jemalloc.alloc(layout) },
         };
-        RawBlock(NonNull::new(ptr).unwrap_or_else(|| panic!("{} returned null", self.name())))
+        RawBlock(NonNull::new(ptr).unwrap_or_else(|| panic!("{} returned null", self.name())), PhantomData)
     }
 
     #[inline(always)]
-    fn touch(&self, block: &mut RawBlock, byte: u8) {
+    fn touch(&self, block: &mut RawBlock<'_>, byte: u8) {
         block.touch(byte);
     }
 
     #[inline(always)]
-    fn free(&self, block: RawBlock) {
+    fn free<'a>(&'a self, block: RawBlock<'a>) {
         let (layout, ptr) = (self.layout(), block.0.as_ptr());
         match self.heap {
             // SAFETY: the block came from `alloc` of the same allocator with the same layout.
@@ -208,7 +217,7 @@ impl Contender for HeapAllocator {
     }
 }
 
-// === free lists over one pre-mapped region ===
+// === free lists over pre-mapped memory (a region of their own, or a manager's segments) ===
 
 /// The memory under a free-list pool's blocks, kept mapped while the pool lives.
 #[derive(Debug)]
@@ -256,7 +265,7 @@ impl MutexPool {
 }
 
 impl Contender for MutexPool {
-    type Block<'a> = RawBlock;
+    type Block<'a> = RawBlock<'a>;
 
     fn name(&self) -> String {
         "Mutex<Vec> free list".into()
@@ -267,19 +276,19 @@ impl Contender for MutexPool {
     }
 
     #[inline(always)]
-    fn alloc(&self) -> RawBlock {
+    fn alloc(&self) -> RawBlock<'_> {
         let addr = self.free.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let addr = addr.unwrap_or_else(|| panic!("the Mutex<Vec> pool ran dry: size it for the workload"));
-        RawBlock(NonNull::new(addr as *mut u8).unwrap_or_else(|| unreachable!()))
+        RawBlock::at(addr)
     }
 
     #[inline(always)]
-    fn touch(&self, block: &mut RawBlock, byte: u8) {
+    fn touch(&self, block: &mut RawBlock<'_>, byte: u8) {
         block.touch(byte);
     }
 
     #[inline(always)]
-    fn free(&self, block: RawBlock) {
+    fn free<'a>(&'a self, block: RawBlock<'a>) {
         self.free.lock().unwrap_or_else(PoisonError::into_inner).push(block.0.as_ptr() as usize);
     }
 }
@@ -305,7 +314,7 @@ impl ArrayQueuePool {
 }
 
 impl Contender for ArrayQueuePool {
-    type Block<'a> = RawBlock;
+    type Block<'a> = RawBlock<'a>;
 
     fn name(&self) -> String {
         "crossbeam ArrayQueue pool".into()
@@ -316,18 +325,18 @@ impl Contender for ArrayQueuePool {
     }
 
     #[inline(always)]
-    fn alloc(&self) -> RawBlock {
+    fn alloc(&self) -> RawBlock<'_> {
         let addr = self.free.pop().unwrap_or_else(|| panic!("the ArrayQueue pool ran dry: size it for the workload"));
-        RawBlock(NonNull::new(addr as *mut u8).unwrap_or_else(|| unreachable!()))
+        RawBlock::at(addr)
     }
 
     #[inline(always)]
-    fn touch(&self, block: &mut RawBlock, byte: u8) {
+    fn touch(&self, block: &mut RawBlock<'_>, byte: u8) {
         block.touch(byte);
     }
 
     #[inline(always)]
-    fn free(&self, block: RawBlock) {
+    fn free<'a>(&'a self, block: RawBlock<'a>) {
         let _ = self.free.push(block.0.as_ptr() as usize);
     }
 }
@@ -636,8 +645,9 @@ impl TlsCachePool {
         Self { premapped, shared: Arc::new(Mutex::new(addrs)), coloured: false }
     }
 
-    /// The same cache over `blocks` segments of `size` bytes taken from `manager` (and held
-    /// until the pool is dropped), in the order the manager handed them out: the simple cache's
+    /// The same cache over `blocks` segments of `size` bytes (rounded up to the manager's size
+    /// class, which is the pool's block size) taken from `manager` and held until the pool is
+    /// dropped, in the order the manager handed them out: the simple cache's
     /// code on numaseg's memory, to tell the cost of numaseg's paths from the cost of where its
     /// blocks lie (docs/BENCHMARKS.md, *Twentieth pass*).
     ///
@@ -699,7 +709,7 @@ impl TlsCachePool {
 }
 
 impl Contender for TlsCachePool {
-    type Block<'a> = RawBlock;
+    type Block<'a> = RawBlock<'a>;
 
     fn name(&self) -> String {
         if self.coloured { "simple thread-local cache, coloured".into() } else { "simple thread-local cache".into() }
@@ -710,7 +720,7 @@ impl Contender for TlsCachePool {
     }
 
     #[inline(always)]
-    fn alloc(&self) -> RawBlock {
+    fn alloc(&self) -> RawBlock<'_> {
         let addr = self.with_stack(|stack, shared| {
             if stack.is_empty() {
                 let mut list = shared.lock().unwrap_or_else(PoisonError::into_inner);
@@ -720,11 +730,11 @@ impl Contender for TlsCachePool {
             stack.pop()
         });
         let addr = addr.unwrap_or_else(|| panic!("the thread-local cache pool ran dry: size it for the workload"));
-        RawBlock(NonNull::new(addr as *mut u8).unwrap_or_else(|| unreachable!()))
+        RawBlock::at(addr)
     }
 
     #[inline(always)]
-    fn touch(&self, block: &mut RawBlock, byte: u8) {
+    fn touch(&self, block: &mut RawBlock<'_>, byte: u8) {
         if self.coloured {
             block.touch_coloured(self.premapped.size, byte);
         } else {
@@ -733,7 +743,7 @@ impl Contender for TlsCachePool {
     }
 
     #[inline(always)]
-    fn free(&self, block: RawBlock) {
+    fn free<'a>(&'a self, block: RawBlock<'a>) {
         self.with_stack(|stack, shared| {
             if stack.len() >= 2 * TLS_BATCH {
                 shared.lock().unwrap_or_else(PoisonError::into_inner).extend(stack.drain(..TLS_BATCH));
