@@ -312,6 +312,13 @@ impl Ring {
 pub struct LoomRing(Ring);
 
 #[cfg(loom)]
+impl std::fmt::Debug for LoomRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoomRing").finish_non_exhaustive()
+    }
+}
+
+#[cfg(loom)]
 impl LoomRing {
     /// An empty ring of [`RING`] entries.
     #[allow(clippy::new_without_default)]
