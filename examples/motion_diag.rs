@@ -134,11 +134,13 @@ fn batch_runs<C: Contender>(name: &str, pool: &C, rounds: u64, watch: bool) {
                             let t0 = Instant::now();
                             for i in 0..N {
                                 let mut b = pool.alloc();
-                                pool.touch(&mut b, i.to_le_bytes()[0]);
+                                // SAFETY: `b` came from `pool.alloc()`.
+                                unsafe { pool.touch(&mut b, i.to_le_bytes()[0]) };
                                 held.push(b);
                             }
                             for b in held.drain(..) {
-                                pool.free(b);
+                                // SAFETY: `b` came from `pool.alloc()`.
+                                unsafe { pool.free(b) };
                             }
                             let took = t0.elapsed();
                             let u1 = if watch { usage(libc::RUSAGE_THREAD) } else { [0; 5] };

@@ -257,8 +257,10 @@ fn lockstep_requested(buffers: &NetworkBuffers, ops: u64) {
         s.spawn(move || {
             while let Ok(mut v) = from_a.recv() {
                 for (i, mut b) in v.drain(..).enumerate() {
-                    buffers.touch(&mut b, i.to_le_bytes()[0]);
-                    buffers.free(b);
+                    // SAFETY: `b` came from `buffers.alloc()`.
+                    unsafe { buffers.touch(&mut b, i.to_le_bytes()[0]) };
+                    // SAFETY: as above.
+                    unsafe { buffers.free(b) };
                 }
                 let Ok(()) = to_a.send(v) else { return };
             }
@@ -288,8 +290,10 @@ fn lockstep<C: Contender>(pool: &C, ops: u64, setup: &(dyn Fn(usize) + Sync)) {
             setup(1);
             while let Ok(mut v) = from_a.recv() {
                 for (i, mut b) in v.drain(..).enumerate() {
-                    pool.touch(&mut b, i.to_le_bytes()[0]);
-                    pool.free(b);
+                    // SAFETY: `b` came from `pool.alloc()`.
+                    unsafe { pool.touch(&mut b, i.to_le_bytes()[0]) };
+                    // SAFETY: as above.
+                    unsafe { pool.free(b) };
                 }
                 let Ok(()) = to_a.send(v) else { return };
             }

@@ -30,16 +30,27 @@ pub trait Contender: Sync {
 
     /// Writes a byte into the block (the "touch" of every workload): at its start, or at its
     /// colour offset for the coloured variants (numaseg's, and the simple thread-local cache's beside it).
-    fn touch(&self, block: &mut Self::Block<'_>, byte: u8);
+    ///
+    /// # Safety
+    /// `block` came from this contender's [`alloc`](Contender::alloc) (not another
+    /// contender's): a raw block is written at an offset this contender computes for its own
+    /// block size.
+    unsafe fn touch(&self, block: &mut Self::Block<'_>, byte: u8);
 
     /// Gives a block back.
-    fn free<'a>(&'a self, block: Self::Block<'a>);
+    ///
+    /// # Safety
+    /// `block` came from this contender's [`alloc`](Contender::alloc): a pool handing out
+    /// another pool's block would let it be written after that pool is gone, and a heap would
+    /// free it with the wrong allocator or layout.
+    unsafe fn free<'a>(&'a self, block: Self::Block<'a>);
 }
 
 /// A raw block pointer that may cross threads (it is owned by whoever holds it). It borrows
 /// the pool it came from, so it cannot outlive it: a pool over a manager's segments gives them
 /// back when dropped ([`TlsCachePool::over_segments`]), and a block kept past that would write
-/// into a segment handed out again. (A block freed into another pool than its own is not caught.)
+/// into a segment handed out again. That a block goes back to the pool it came from, not to
+/// another, is the caller's promise: [`Contender::touch`] and [`Contender::free`] are `unsafe`.
 #[derive(Debug)]
 pub struct RawBlock<'a>(NonNull<u8>, PhantomData<&'a ()>);
 
@@ -126,13 +137,13 @@ impl Contender for NumasegSegments {
     }
 
     #[inline(always)]
-    fn touch(&self, block: &mut Segment<'_>, byte: u8) {
+    unsafe fn touch(&self, block: &mut Segment<'_>, byte: u8) {
         let offset = if self.coloured { block.colour_offset() } else { 0 };
         block.as_mut_slice()[offset] = byte;
     }
 
     #[inline(always)]
-    fn free<'a>(&'a self, block: Segment<'a>) {
+    unsafe fn free<'a>(&'a self, block: Segment<'a>) {
         drop(block);
     }
 }
@@ -199,15 +210,16 @@ impl Contender for HeapAllocator {
     }
 
     #[inline(always)]
-    fn touch(&self, block: &mut RawBlock<'_>, byte: u8) {
+    unsafe fn touch(&self, block: &mut RawBlock<'_>, byte: u8) {
         block.touch(byte);
     }
 
     #[inline(always)]
-    fn free<'a>(&'a self, block: RawBlock<'a>) {
+    unsafe fn free<'a>(&'a self, block: RawBlock<'a>) {
         let (layout, ptr) = (self.layout(), block.0.as_ptr());
         match self.heap {
-            // SAFETY: the block came from `alloc` of the same allocator with the same layout.
+            // SAFETY: the caller's contract: the block came from this contender's `alloc`, so
+            // from the same allocator with the same layout.
             Heap::System | Heap::SystemPageAligned => unsafe { System.dealloc(ptr, layout) },
             // SAFETY: as above.
             Heap::Mimalloc => unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) },
@@ -283,12 +295,12 @@ impl Contender for MutexPool {
     }
 
     #[inline(always)]
-    fn touch(&self, block: &mut RawBlock<'_>, byte: u8) {
+    unsafe fn touch(&self, block: &mut RawBlock<'_>, byte: u8) {
         block.touch(byte);
     }
 
     #[inline(always)]
-    fn free<'a>(&'a self, block: RawBlock<'a>) {
+    unsafe fn free<'a>(&'a self, block: RawBlock<'a>) {
         self.free.lock().unwrap_or_else(PoisonError::into_inner).push(block.0.as_ptr() as usize);
     }
 }
@@ -331,12 +343,12 @@ impl Contender for ArrayQueuePool {
     }
 
     #[inline(always)]
-    fn touch(&self, block: &mut RawBlock<'_>, byte: u8) {
+    unsafe fn touch(&self, block: &mut RawBlock<'_>, byte: u8) {
         block.touch(byte);
     }
 
     #[inline(always)]
-    fn free<'a>(&'a self, block: RawBlock<'a>) {
+    unsafe fn free<'a>(&'a self, block: RawBlock<'a>) {
         let _ = self.free.push(block.0.as_ptr() as usize);
     }
 }
@@ -390,14 +402,14 @@ impl Contender for ManagerPages {
     }
 
     #[inline(always)]
-    fn touch(&self, block: &mut crate::MemorySegment<'_>, byte: u8) {
+    unsafe fn touch(&self, block: &mut crate::MemorySegment<'_>, byte: u8) {
         if let Err(e) = block.put_u8(0, byte) {
             panic!("{e}");
         }
     }
 
     #[inline(always)]
-    fn free<'a>(&'a self, block: crate::MemorySegment<'a>) {
+    unsafe fn free<'a>(&'a self, block: crate::MemorySegment<'a>) {
         drop(block);
     }
 }
@@ -443,8 +455,11 @@ impl NetworkBuffers {
     /// let buffers = NetworkBuffers::new(manager, 4096, 64, 2);
     /// let mut requester = buffers.requester();
     /// let mut buffer = NetworkBuffers::request(&mut requester);
-    /// buffers.touch(&mut buffer, 7);
-    /// buffers.free(buffer); // recycled
+    /// // SAFETY: the block came from this contender's `alloc`.
+    /// unsafe {
+    ///     buffers.touch(&mut buffer, 7);
+    ///     buffers.free(buffer); // recycled
+    /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
@@ -501,12 +516,12 @@ impl Contender for NetworkBuffers {
     }
 
     #[inline(always)]
-    fn touch(&self, block: &mut crate::buffer_pool::Buffer, byte: u8) {
+    unsafe fn touch(&self, block: &mut crate::buffer_pool::Buffer, byte: u8) {
         bytes::BufMut::put_u8(block, byte);
     }
 
     #[inline(always)]
-    fn free(&self, block: crate::buffer_pool::Buffer) {
+    unsafe fn free(&self, block: crate::buffer_pool::Buffer) {
         drop(block);
     }
 }
@@ -525,8 +540,11 @@ impl Contender for NetworkBuffers {
 /// let pool = Padded::<_, 2>(TlsCachePool::new(4096, 64));
 /// let mut block = pool.alloc();
 /// assert_eq!(std::mem::size_of_val(&block), 24);
-/// pool.touch(&mut block, 7);
-/// pool.free(block);
+/// // SAFETY: the block came from this pool's `alloc`.
+/// unsafe {
+///     pool.touch(&mut block, 7);
+///     pool.free(block);
+/// }
 /// assert!(pool.name().ends_with("24-byte ring slots"));
 /// ```
 #[derive(Debug)]
@@ -552,13 +570,16 @@ impl<C: Contender, const N: usize> Contender for Padded<C, N> {
     }
 
     #[inline(always)]
-    fn touch(&self, block: &mut Self::Block<'_>, byte: u8) {
-        self.0.touch(&mut block.0, byte);
+    unsafe fn touch(&self, block: &mut Self::Block<'_>, byte: u8) {
+        // SAFETY: the caller's contract: the block came from this wrapper's `alloc`, so its
+        // first part from the inner contender's.
+        unsafe { self.0.touch(&mut block.0, byte) };
     }
 
     #[inline(always)]
-    fn free<'a>(&'a self, block: Self::Block<'a>) {
-        self.0.free(block.0);
+    unsafe fn free<'a>(&'a self, block: Self::Block<'a>) {
+        // SAFETY: as in `touch`.
+        unsafe { self.0.free(block.0) };
     }
 }
 
@@ -575,7 +596,8 @@ const BUFFER_PADDING: usize = std::mem::size_of::<crate::buffer_pool::Buffer>() 
 /// let pool: BufferSizedTlsCache = Padded(TlsCachePool::new(4096, 64));
 /// let block = pool.alloc();
 /// assert_eq!(std::mem::size_of_val(&block), std::mem::size_of::<numaseg::buffer_pool::Buffer>());
-/// pool.free(block);
+/// // SAFETY: the block came from this pool's `alloc`.
+/// unsafe { pool.free(block) };
 /// ```
 pub type BufferSizedTlsCache = Padded<TlsCachePool, BUFFER_PADDING>;
 
@@ -627,8 +649,11 @@ std::thread_local! {
 /// use numaseg::bench::{Contender, TlsCachePool};
 /// let pool = TlsCachePool::new(4096, 512);
 /// let mut block = pool.alloc();
-/// pool.touch(&mut block, 7);
-/// pool.free(block);
+/// // SAFETY: the block came from this pool's `alloc`.
+/// unsafe {
+///     pool.touch(&mut block, 7);
+///     pool.free(block);
+/// }
 /// ```
 #[derive(Debug)]
 pub struct TlsCachePool {
@@ -659,8 +684,11 @@ impl TlsCachePool {
     /// let pool = TlsCachePool::over_segments(&manager, 4096, 8)?;
     /// assert_eq!(manager.stats().used_segments(), 8);
     /// let mut block = pool.alloc();
-    /// pool.touch(&mut block, 7);
-    /// pool.free(block);
+    /// // SAFETY: the block came from this pool's `alloc`.
+    /// unsafe {
+    ///     pool.touch(&mut block, 7);
+    ///     pool.free(block);
+    /// }
     /// drop(pool);
     /// assert_eq!(manager.stats().used_segments(), 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -685,8 +713,11 @@ impl TlsCachePool {
     /// let pool = TlsCachePool::new(4096, 8).coloured();
     /// assert_eq!(pool.name(), "simple thread-local cache, coloured");
     /// let mut block = pool.alloc();
-    /// pool.touch(&mut block, 7);
-    /// pool.free(block);
+    /// // SAFETY: the block came from this pool's `alloc`.
+    /// unsafe {
+    ///     pool.touch(&mut block, 7);
+    ///     pool.free(block);
+    /// }
     /// ```
     #[must_use]
     pub fn coloured(mut self) -> Self {
@@ -734,7 +765,7 @@ impl Contender for TlsCachePool {
     }
 
     #[inline(always)]
-    fn touch(&self, block: &mut RawBlock<'_>, byte: u8) {
+    unsafe fn touch(&self, block: &mut RawBlock<'_>, byte: u8) {
         if self.coloured {
             block.touch_coloured(self.premapped.size, byte);
         } else {
@@ -743,7 +774,7 @@ impl Contender for TlsCachePool {
     }
 
     #[inline(always)]
-    fn free<'a>(&'a self, block: RawBlock<'a>) {
+    unsafe fn free<'a>(&'a self, block: RawBlock<'a>) {
         self.with_stack(|stack, shared| {
             if stack.len() >= 2 * TLS_BATCH {
                 shared.lock().unwrap_or_else(PoisonError::into_inner).extend(stack.drain(..TLS_BATCH));

@@ -48,12 +48,12 @@ impl Contender for OwnedSegments {
     }
 
     #[inline(always)]
-    fn touch(&self, block: &mut OwnedSegment, byte: u8) {
+    unsafe fn touch(&self, block: &mut OwnedSegment, byte: u8) {
         block.as_mut_slice()[0] = byte;
     }
 
     #[inline(always)]
-    fn free(&self, block: OwnedSegment) {
+    unsafe fn free(&self, block: OwnedSegment) {
         drop(block);
     }
 }
@@ -104,14 +104,14 @@ impl Contender for OwnedPages {
     }
 
     #[inline(always)]
-    fn touch(&self, block: &mut OwnedMemorySegment, byte: u8) {
+    unsafe fn touch(&self, block: &mut OwnedMemorySegment, byte: u8) {
         if let Err(e) = block.with_mut(|p| p.put_u8(0, byte)) {
             panic!("{e}");
         }
     }
 
     #[inline(always)]
-    fn free(&self, block: OwnedMemorySegment) {
+    unsafe fn free(&self, block: OwnedMemorySegment) {
         drop(block);
     }
 }

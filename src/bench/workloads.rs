@@ -86,8 +86,10 @@ pub fn hot_pair<C: Contender>(pool: &C, threads: usize, pairs: u64) -> Timing {
             // stores that wrote them: two failed store-to-load forwards per pair, which cost
             // more than the allocator (11.4 instead of 2.7 ns for the segment pair).
             let mut b = pool.alloc();
-            pool.touch(&mut b, i as u8);
-            pool.free(b);
+            // SAFETY: `b` came from `pool.alloc()`.
+            unsafe { pool.touch(&mut b, i as u8) };
+            // SAFETY: as above.
+            unsafe { pool.free(b) };
         }
     };
     let elapsed = on_threads(pool, threads, |pool| run(pool, 10_000), |pool, _| run(pool, pairs));
@@ -153,8 +155,10 @@ pub fn cross_thread<C: Contender>(pool: &C, blocks: u64, ring: usize) -> f64 {
                 }
                 let Ok(chunk) = rx.read_chunk(ready) else { continue };
                 for mut b in chunk {
-                    pool.touch(&mut b, got as u8);
-                    pool.free(b);
+                    // SAFETY: `b` came from `pool.alloc()`.
+                    unsafe { pool.touch(&mut b, got as u8) };
+                    // SAFETY: as above.
+                    unsafe { pool.free(b) };
                     got += 1;
                 }
             }
@@ -191,8 +195,10 @@ pub fn handoff<C: Contender>(pool: &C, blocks: u64, ring: usize, setup: &(dyn Fn
         setup,
         || || pool.alloc(),
         |mut b, byte| {
-            pool.touch(&mut b, byte);
-            pool.free(b);
+            // SAFETY: `b` came from `pool.alloc()`.
+            unsafe { pool.touch(&mut b, byte) };
+            // SAFETY: as above.
+            unsafe { pool.free(b) };
         },
     )
 }
@@ -227,8 +233,10 @@ pub fn handoff_requested(buffers: &NetworkBuffers, blocks: u64, ring: usize, set
             move || NetworkBuffers::request(&mut requester)
         },
         |mut b, byte| {
-            buffers.touch(&mut b, byte);
-            buffers.free(b);
+            // SAFETY: `b` came from `buffers.alloc()`.
+            unsafe { buffers.touch(&mut b, byte) };
+            // SAFETY: as above.
+            unsafe { buffers.free(b) };
         },
     )
 }
@@ -353,11 +361,13 @@ pub fn batch_rounds<C: Contender>(pool: &C, threads: usize, n: usize, rounds: u6
 fn one_round<'a, C: Contender>(pool: &'a C, n: usize, held: &mut Vec<C::Block<'a>>) {
     for i in 0..n {
         let mut b = pool.alloc();
-        pool.touch(&mut b, i as u8);
+        // SAFETY: `b` came from `pool.alloc()`.
+        unsafe { pool.touch(&mut b, i as u8) };
         held.push(b);
     }
     for b in held.drain(..) {
-        pool.free(b);
+        // SAFETY: `b` came from `pool.alloc()`.
+        unsafe { pool.free(b) };
     }
 }
 
@@ -503,7 +513,8 @@ pub fn latency<C: Contender>(
     let warm = |pool: &C| {
         let held: Vec<_> = (0..n).map(|_| pool.alloc()).collect();
         for b in held {
-            pool.free(b);
+            // SAFETY: `b` came from `pool.alloc()`.
+            unsafe { pool.free(b) };
         }
     };
     on_threads(pool, threads, warm, |pool, _| {
@@ -512,8 +523,10 @@ pub fn latency<C: Contender>(
             let t0 = ticks();
             let mut b = pool.alloc();
             let t1 = ticks();
-            pool.touch(&mut b, i as u8);
-            pool.free(b);
+            // SAFETY: `b` came from `pool.alloc()`.
+            unsafe { pool.touch(&mut b, i as u8) };
+            // SAFETY: as above.
+            unsafe { pool.free(b) };
             let _ = hot.record(t1 - t0);
         }
         let mut held = Vec::with_capacity(n);
@@ -522,12 +535,14 @@ pub fn latency<C: Contender>(
                 let t0 = ticks();
                 let mut b = pool.alloc();
                 let t1 = ticks();
-                pool.touch(&mut b, i as u8);
+                // SAFETY: `b` came from `pool.alloc()`.
+                unsafe { pool.touch(&mut b, i as u8) };
                 held.push(b);
                 let _ = bat.record(t1 - t0);
             }
             for b in held.drain(..) {
-                pool.free(b);
+                // SAFETY: `b` came from `pool.alloc()`.
+                unsafe { pool.free(b) };
             }
         }
         let mut m = merged.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
