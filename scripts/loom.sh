@@ -4,17 +4,23 @@
 # as all our tests.
 #
 # One failure is retried, and only when run without arguments (as CI does): a model binary whose
-# first panic is loom's "Reached unexpected exploration state" (loom found that replaying a
-# recorded schedule took a different path, a nondeterminism outside the model's atomics, not a
-# broken invariant) runs once more, alone, with a warning. `thread_exit`'s
-# `exit_flush_hands_everything_back` does this in about 1 run in 30, in the code of main since at
-# least 2026-12-07; the cause is not found yet (docs/RELIABILITY.md, *Interleavings*). Any other
-# failure (an assertion, a causality violation, a deadlock, a leak) fails at once.
+# panics are all loom's "Reached unexpected exploration state" (loom found that replaying a
+# recorded schedule took a different path: something outside the model's atomics steered it)
+# and the two panics loom's unwinding adds after it runs once more, alone, with a warning, and
+# its name goes to target/loom/RETRIED (scripts/test.sh repeats it at the end). `thread_exit`'s
+# `exit_flush_hands_everything_back` did this in 3 of 64 local runs with its two models run at
+# once (and once in CI), and in none of 66 run one at a time, as below; the retry stays as a net until that is proven
+# (docs/RELIABILITY.md, *Interleavings*). Any other failure (an assertion, a causality violation,
+# a deadlock, a leak, a target that is not a model binary) fails at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTFLAGS="${RUSTFLAGS:-} --cfg loom -C debug-assertions"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 export CARGO_TARGET_DIR=target/loom
+# One model at a time: two models of a binary running at once on two threads share what loom
+# does not reset between executions (the allocator's id dispensers, the heap), which made
+# `thread_exit` nondeterministic in about 1 run in 20 (docs/RELIABILITY.md, *Interleavings*).
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-1}"
 run() {
     cargo test -p loom-tests --release --features numaseg/expensive-checks "$@"
 }
@@ -24,25 +30,40 @@ if [ $# -gt 0 ]; then
 fi
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
+rm -f target/loom/RETRIED
 if run --no-fail-fast 2>&1 | tee "$log"; then
     exit 0
 fi
-# The binaries that failed, and for each the first panic message in its section of the output.
-failed="$(grep -o 'to rerun pass `-p loom-tests --test [a-z_0-9]*`' "$log" | sed 's/.*--test \([a-z_0-9]*\)`/\1/' | sort -u)"
-[ -n "$failed" ] || exit 1
+# Colour codes off, so that the patterns below match.
+sed -i 's/\x1b\[[0-9;]*m//g' "$log"
+# Every failing target must be a model binary (`--test NAME`); anything else fails at once.
+reruns="$(grep -o 'to rerun pass `[^`]*`' "$log" | sort -u)"
+[ -n "$reruns" ] || exit 1
+if grep -qv 'to rerun pass `-p loom-tests --test [a-z_0-9]*`$' <<<"$reruns"; then
+    exit 1
+fi
+failed="$(sed 's/.*--test \([a-z_0-9]*\)`/\1/' <<<"$reruns")"
+# A binary is retried only if every panic in its section of the output is loom's exploration
+# state or one of the two that follow it while loom unwinds (no assertion, causality violation,
+# deadlock or leak among them), and the exploration state is among them.
 for t in $failed; do
-    first="$(awk -v t="tests/$t.rs" '
-        /Running tests\// { inside = index($0, t) > 0 }
-        inside && /panicked at/ { getline; print; exit }' "$log")"
-    case "$first" in
-    "Reached unexpected exploration state"*) ;;
-    *)
-        echo "loom.sh: $t failed: $first" >&2
+    verdict="$(awk -v t="tests/$t.rs" '
+        /^ *(Running|Doc-tests) / { inside = index($0, t) > 0 }
+        inside && /panicked at/ {
+            getline
+            if ($0 ~ /^Reached unexpected exploration state/) { seen = 1 }
+            else if ($0 !~ /^cannot access Loom execution state from outside a Loom model/ &&
+                     $0 !~ /^panic in a destructor during cleanup/) { other = $0 }
+        }
+        END { if (other != "") print "other: " other; else if (seen) print "retry"; else print "other: no panic found" }' "$log")"
+    if [ "$verdict" != retry ]; then
+        echo "loom.sh: $t failed ($verdict)" >&2
         exit 1
-        ;;
-    esac
+    fi
 done
 for t in $failed; do
-    echo "loom.sh: WARNING: $t hit loom's 'unexpected exploration state' (a nondeterminism outside the model, docs/RELIABILITY.md); running it once more" >&2
+    echo "loom.sh: WARNING: $t hit loom's 'unexpected exploration state' (docs/RELIABILITY.md, a known nondeterminism); running it once more" >&2
     run --test "$t"
+    echo "$t" >>target/loom/RETRIED
 done
+echo "loom.sh: WARNING: passed only after running again: $(paste -sd' ' target/loom/RETRIED) (docs/RELIABILITY.md)" >&2

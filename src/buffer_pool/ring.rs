@@ -23,9 +23,10 @@
 //!   lap's entry was cleared; and a taker reads `taken` with `Acquire`, which synchronises with
 //!   the claim that wrote it (`AcqRel`), whose taker read the entries it claimed after their
 //!   owner stored them: every entry store of the earlier laps happens before this taker's reads,
-//!   and coherence forbids it an older value (`loom-tests/tests/ring_laps.rs`: with that load
-//!   `Relaxed`, or the claim without `Release`, a second taker hands out the slot of position 0
-//!   again at position 4).
+//!   and coherence forbids it an older value. A failed claim re-reads `taken` with `Acquire`
+//!   for the same reason (`loom-tests/tests/ring_laps.rs`: with either load `Relaxed`, or the
+//!   claim without `Release`, a second taker hands out the slot of position 0 again at
+//!   position 4).
 //! - The entries a ring holds are the valid ones from `taken` on; they are *idle* buffers, and
 //!   their recycles are left to their taker to count (as the lane's halves do).
 
@@ -202,7 +203,9 @@ impl Ring {
     #[inline]
     pub(crate) fn put(&self, pos: u32, slot: u32) -> bool {
         let e = self.at(pos);
-        // Acquire: the taker's clear (Release) comes after its reads of the entry.
+        // Acquire: the taker's clear (Release) comes after its reads of the entry. (Kept,
+        // although coherence on the entry already keeps those reads from seeing the store
+        // below: docs/RELIABILITY.md classifies its weakening as equivalent.)
         if e.load(Ordering::Acquire) != 0 {
             return false;
         }
