@@ -8,8 +8,8 @@
 # recorded schedule took a different path: something outside the model's atomics steered it)
 # and the two panics loom's unwinding adds after it runs once more, alone, with a warning, and
 # its name goes to target/loom/RETRIED (scripts/test.sh repeats it at the end). `thread_exit`'s
-# `exit_flush_hands_everything_back` did this in 3 of 64 local runs with its two models run at
-# once (and once in CI), and in none of 66 run one at a time, as below; the retry stays as a net until that is proven
+# `exit_flush_hands_everything_back` did this in 7 of 224 local runs with its two models run at
+# once (and once in CI), and in none of 166 run one at a time, as below; the retry stays as a net until that is proven
 # (docs/RELIABILITY.md, *Interleavings*). Any other failure (an assertion, a causality violation,
 # a deadlock, a leak, a target that is not a model binary) fails at once.
 set -euo pipefail
@@ -19,7 +19,7 @@ export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 export CARGO_TARGET_DIR=target/loom
 # One model at a time: two models of a binary running at once on two threads share what loom
 # does not reset between executions (the allocator's id dispensers, the heap), which made
-# `thread_exit` nondeterministic in about 1 run in 20 (docs/RELIABILITY.md, *Interleavings*).
+# `thread_exit` nondeterministic in about 1 run in 30 (docs/RELIABILITY.md, *Interleavings*).
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-1}"
 run() {
     cargo test -p loom-tests --release --features numaseg/expensive-checks "$@"
