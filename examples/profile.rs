@@ -257,7 +257,7 @@ fn lockstep_requested(buffers: &NetworkBuffers, ops: u64) {
         s.spawn(move || {
             while let Ok(mut v) = from_a.recv() {
                 for (i, mut b) in v.drain(..).enumerate() {
-                    // SAFETY: `b` came from `buffers.alloc()`.
+                    // SAFETY: `b` came from a requester of `buffers`' pool.
                     unsafe { buffers.touch(&mut b, i.to_le_bytes()[0]) };
                     // SAFETY: as above.
                     unsafe { buffers.free(b) };

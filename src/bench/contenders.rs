@@ -32,15 +32,15 @@ pub trait Contender: Sync {
     /// colour offset for the coloured variants (numaseg's, and the simple thread-local cache's beside it).
     ///
     /// # Safety
-    /// `block` came from this contender's [`alloc`](Contender::alloc) (not another
-    /// contender's): a raw block is written at an offset this contender computes for its own
-    /// block size.
+    /// `block` came from this contender (its [`alloc`](Contender::alloc), or for
+    /// [`NetworkBuffers`] a requester of its pool), not another one: a raw block is written at
+    /// an offset this contender computes for its own block size.
     unsafe fn touch(&self, block: &mut Self::Block<'_>, byte: u8);
 
     /// Gives a block back.
     ///
     /// # Safety
-    /// `block` came from this contender's [`alloc`](Contender::alloc): a pool handing out
+    /// `block` came from this contender, as for [`touch`](Contender::touch): a pool handing out
     /// another pool's block would let it be written after that pool is gone, and a heap would
     /// free it with the wrong allocator or layout.
     unsafe fn free<'a>(&'a self, block: Self::Block<'a>);
@@ -455,7 +455,7 @@ impl NetworkBuffers {
     /// let buffers = NetworkBuffers::new(manager, 4096, 64, 2);
     /// let mut requester = buffers.requester();
     /// let mut buffer = NetworkBuffers::request(&mut requester);
-    /// // SAFETY: the block came from this contender's `alloc`.
+    /// // SAFETY: the buffer came from a requester of this contender's pool.
     /// unsafe {
     ///     buffers.touch(&mut buffer, 7);
     ///     buffers.free(buffer); // recycled

@@ -233,7 +233,7 @@ pub fn handoff_requested(buffers: &NetworkBuffers, blocks: u64, ring: usize, set
             move || NetworkBuffers::request(&mut requester)
         },
         |mut b, byte| {
-            // SAFETY: `b` came from `buffers.alloc()`.
+            // SAFETY: `b` came from a requester of `buffers`' pool.
             unsafe { buffers.touch(&mut b, byte) };
             // SAFETY: as above.
             unsafe { buffers.free(b) };
