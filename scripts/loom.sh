@@ -9,8 +9,8 @@
 # and the two panics loom's unwinding adds after it runs once more, alone, with a warning, and
 # its name goes to target/loom/RETRIED (scripts/test.sh repeats it at the end). `thread_exit`'s
 # `exit_flush_hands_everything_back` did this in 7 of 224 local runs with its two models run at
-# once (and once in CI), and in none of 166 run one at a time, as below; the retry stays as a net until that is proven
-# (docs/RELIABILITY.md, *Interleavings*). Any other failure (an assertion, a causality violation,
+# once (and once in CI), and in none of 166 run one at a time, as below; the retry stays as a
+# net until that is proven (docs/RELIABILITY.md, *Interleavings*). Any other failure (an assertion, a causality violation,
 # a deadlock, a leak, a target that is not a model binary) fails at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -222,6 +222,17 @@ impl Ring {
         self.pos.store(pos << 1, Ordering::Release);
     }
 
+    /// A whole push by an owner with no lane around it ([`Ring::enter`], [`Ring::put`],
+    /// [`Ring::leave`]): its position if the slot went in, `None` if the ring is full. For the
+    /// unit tests and [`LoomRing`]; the lane reads its stop word between `enter` and `put`.
+    #[cfg(any(test, loom))]
+    fn push_alone(&self, slot: u32) -> Option<u32> {
+        let pos = self.enter();
+        let put = self.put(pos, slot);
+        self.leave(if put { pos.wrapping_add(1) } else { pos });
+        put.then_some(pos)
+    }
+
     /// Waits until the owner is not in a push (a closer, after the heavy fence). In a process
     /// forked since the ring was made (`forked`), a busy bit may belong to a thread of the
     /// parent that does not exist here and will never clear it: after [`FORKED_WAIT`] the
@@ -331,10 +342,7 @@ impl LoomRing {
 
     /// The owner puts `slot` in; false if the ring is full. One thread only.
     pub fn push(&self, slot: u32) -> bool {
-        let pos = self.0.enter();
-        let put = self.0.put(pos, slot);
-        self.0.leave(if put { pos.wrapping_add(1) } else { pos });
-        put
+        self.0.push_alone(slot).is_some()
     }
 
     /// Takes at least `min` (and 1) valid entries into `out`, if there are; how many. Any thread.
@@ -349,14 +357,6 @@ mod tests {
 
     use super::*;
 
-    /// The owner's push: its position if the slot went in.
-    fn push(ring: &Ring, slot: u32) -> Option<u32> {
-        let pos = ring.enter();
-        let put = ring.put(pos, slot);
-        ring.leave(if put { pos + 1 } else { pos });
-        put.then_some(pos)
-    }
-
     #[test]
     fn a_ring_hands_each_slot_out_once_across_laps_and_refuses_when_full() {
         let ring = Ring::new();
@@ -364,10 +364,10 @@ mod tests {
         let mut next = 0;
         for lap in 0..5u32 {
             for _ in 0..RING {
-                assert!(push(&ring, next).is_some(), "lap {lap}: room for {next}");
+                assert!(ring.push_alone(next).is_some(), "lap {lap}: room for {next}");
                 next += 1;
             }
-            assert_eq!(push(&ring, next), None, "a full ring refuses");
+            assert_eq!(ring.push_alone(next), None, "a full ring refuses");
             assert_eq!(ring.state(), (lap * RING, RING));
             let mut seen = Vec::new();
             loop {
@@ -420,7 +420,7 @@ mod tests {
     fn a_claimed_entry_not_yet_cleared_is_not_read_as_the_next_lap() {
         let ring = Ring::new();
         for s in 0..RING {
-            push(&ring, s).unwrap();
+            ring.push_alone(s).unwrap();
         }
         // A taker claimed the first entry and has not cleared it yet.
         ring.taken.store(1, Ordering::Relaxed);
@@ -437,7 +437,7 @@ mod tests {
         let ring = Ring::new();
         let mut out = [0u32; 16];
         for s in 10..13 {
-            push(&ring, s).unwrap();
+            ring.push_alone(s).unwrap();
         }
         assert_eq!(ring.take(&mut out, 4), 0, "three entries are not a batch of four");
         assert_eq!(ring.take(&mut out[..2], 1), 2);
