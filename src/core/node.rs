@@ -17,6 +17,7 @@ use crate::size_class::{MAX_CLASSES, SizeClass};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::budget::{BothRefused, Budget, release_both, reserve_both};
 use crate::sync::deque::{ArrayQueue, Stealer};
+use crate::sync::stat::AddressWord;
 use crate::sync::{Mutex, RwLock, lock};
 
 /// Why carving failed.
@@ -183,8 +184,10 @@ impl NodeClass {
 /// locked region table.
 #[derive(Debug)]
 pub(crate) struct KindDirectory {
-    slots: Box<[AtomicUsize]>,
-    used: AtomicUsize,
+    /// std's atomics even under loom ([`AddressWord`]): which slots a lookup probes follows the
+    /// regions' addresses.
+    slots: Box<[AddressWord]>,
+    used: AddressWord,
 }
 
 /// Slots of a node's [`KindDirectory`] (a power of two; 3/4 of them hold 6 GiB of regions).
@@ -201,7 +204,7 @@ const CHUNK_SHIFT: u32 = 21;
 
 impl KindDirectory {
     fn new() -> Self {
-        Self { slots: (0..KIND_SLOTS).map(|_| AtomicUsize::new(0)).collect(), used: AtomicUsize::new(0) }
+        Self { slots: (0..KIND_SLOTS).map(|_| AddressWord::new(0)).collect(), used: AddressWord::new(0) }
     }
 
     fn home_slot(chunk: usize) -> usize {

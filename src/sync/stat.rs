@@ -15,7 +15,9 @@
 //! - [`Hint`]: a value read to choose a faster path (an owner's home thread, a buffer's owning
 //!   pool), re-checked or harmless when stale;
 //! - [`Process`]: the fork generation and the last forking pid, process-wide `static`s written by
-//!   `pthread_atfork` handlers (fork is outside every model).
+//!   `pthread_atfork` handlers (fork is outside every model);
+//! - [`AddressWord`]: the page-kind directory's words, the one exception that a step decides on
+//!   (a free's kind tag) — see its docs for why loom must not model it.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
@@ -154,6 +156,19 @@ impl Process {
         self.parent.store(pid, Relaxed);
     }
 }
+
+/// A word of a table probed by where memory was mapped: the page-kind directory
+/// (`core::node::KindDirectory`), whose slots a hash of a region's address picks.
+///
+/// Where the heap or the kernel puts a region differs between the executions of one loom model
+/// (another test thread's mappings, or the model's own, move it), so with loom's atomics here
+/// the number of probes, and so of modelled operations, would differ from one execution to the
+/// next, and loom, which replays a prefix of the last execution to reach the next, fails with
+/// "Reached unexpected exploration state" (`loom-tests/tests/thread_exit.rs`,
+/// `regions_at_other_addresses_in_each_execution_replay`). Loom checks nothing here: the
+/// directory's orderings publish nothing (docs/RELIABILITY.md, E6), and under loom, whose threads
+/// all run on one OS thread, a std load reads the last store made.
+pub(crate) type AddressWord = AtomicUsize;
 
 #[cfg(test)]
 mod tests {
