@@ -18,6 +18,10 @@ cargo clippy --workspace --all-targets --features "$features" -- -D warnings
 # And with the default features, as a user's plain `cargo build`/`cargo test` compiles it: code
 # only the optional features use must be gated, examples that need them must say so.
 cargo clippy --workspace --all-targets -- -D warnings
+# And the loom build (`--cfg loom`: the sync shim's loom half, the models), with scripts/loom.sh's
+# flags and target directory.
+RUSTFLAGS="--cfg loom -C debug-assertions" CARGO_TARGET_DIR=target/loom \
+    cargo clippy -p loom-tests --tests --release --features numaseg/expensive-checks -- -D warnings
 step "rustdoc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features "$features"
 step "tests (unit, integration, doc)"

@@ -115,10 +115,9 @@ mod imp {
             // SAFETY: `mallopt` only changes glibc's malloc parameters; it is called once, before
             // the first model runs. Its result (1: set) is ignored: a refused value only leaves
             // the models slower.
-            unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD);
-                libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
-            }
+            unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD) };
+            // SAFETY: as above.
+            unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX) };
         }
     }
 
@@ -138,6 +137,9 @@ mod imp {
     }
 
     /// A heap-backed manager with `nodes` nodes from a configuration builder.
+    ///
+    /// # Panics
+    /// If the configuration is invalid or the manager cannot be built.
     pub fn manager_with(nodes: usize, config: numaseg::config::ConfigBuilder) -> ArenaManager {
         let config = config.build_from::<_, &str, &str>([]).expect("the tiny configuration is valid");
         ArenaManager::heap_backed(&config, nodes).expect("a heap-backed manager builds")
@@ -170,6 +172,9 @@ mod imp {
     /// Conservation at the end of a model: once every other thread's exit flush is done, nothing
     /// is in use, and after a purge every region is whole and decommitted (every carved segment
     /// came back exactly once). `own` is 1 if the calling thread has a cache, else 0.
+    ///
+    /// # Panics
+    /// If a segment is still in use, or a region is left after the purge.
     pub fn assert_everything_back(manager: &ArenaManager, own: usize) {
         quiesce(manager, own);
         let stats = manager.stats();
@@ -184,6 +189,9 @@ mod imp {
 
     /// A heap-backed manager (the tiny configuration, one node) and a network buffer pool of
     /// `buffers` 4 KiB buffers on it.
+    ///
+    /// # Panics
+    /// If the pool cannot be built.
     pub fn tiny_network(buffers: usize) -> (std::sync::Arc<ArenaManager>, numaseg::NetworkBufferPool) {
         let manager = std::sync::Arc::new(tiny_manager(1));
         let network = numaseg::NetworkBufferPool::with_buffers(std::sync::Arc::clone(&manager), buffers, 4096)
@@ -194,6 +202,9 @@ mod imp {
     /// Conservation at the end of a network-pool model: every buffer is back in the global
     /// pool, handed out and recycled equally often, no minimum is left reserved; and once the
     /// pool is dropped every segment is back in the allocator.
+    ///
+    /// # Panics
+    /// If any of these does not hold.
     pub fn assert_network_back(manager: &ArenaManager, network: numaseg::NetworkBufferPool) {
         let stats = network.stats();
         assert_eq!(stats.available, stats.total, "{stats:#?}");
@@ -208,6 +219,9 @@ mod imp {
     pub const PAGE: usize = 4096;
 
     /// A memory manager of `pages` pages of 4 KiB on a tiny one-node allocator.
+    ///
+    /// # Panics
+    /// If the memory manager cannot be built.
     pub fn tiny_memory_manager(pages: usize) -> (std::sync::Arc<ArenaManager>, numaseg::MemoryManager) {
         let arena = std::sync::Arc::new(tiny_manager(1));
         let mm = numaseg::MemoryManager::builder(std::sync::Arc::clone(&arena))
@@ -221,6 +235,9 @@ mod imp {
     /// The end of every memory-manager model: nothing in use, the whole budget claimable by a
     /// fresh owner (credit that other owners kept idle is taken back), and every segment back in
     /// the allocator.
+    ///
+    /// # Panics
+    /// If any of these does not hold.
     pub fn assert_budget_whole(arena: &ArenaManager, mm: &numaseg::MemoryManager) {
         use numaseg::manager::UseCase;
         assert!(mm.verify_empty(), "{:?}", mm.stats());

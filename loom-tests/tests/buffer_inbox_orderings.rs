@@ -160,15 +160,14 @@ fn a_count_racing_a_close_that_moves_the_inbox_sees_the_moved_buffer() {
     });
 }
 
-/// Three buffers lent to this thread (the requester); t is recycled here (onto the stack, depth
-/// 1) and a reader thread is started; this thread then takes t again and a recycler thread drops
-/// x and y (the inbox is then full) and t, whose recycle flushes the inbox: the chain t, x, y
-/// onto the empty stack, t's depth 3. The reader may read the inbox full and the head from
-/// before the pop, t on top; if it then reads t's depth 3 it must see the flush's setting of
-/// *taking* when it reads the inbox word again, and go round: the chain writes its depths with
-/// `Release` (`try_push_chain#1 Release->Relaxed`) for the reader's `Acquire` of the depth.
-/// `Relaxed`, the reader can add the two reserved entries to the chain that holds them: 5 in a
-/// pool of 3.
+/// Three buffers lent to this thread (the requester); t is recycled here (onto the stack, depth 1)
+/// and a reader thread is started; this thread then takes t again and a recycler thread drops x and
+/// y (the inbox is then full) and t, whose recycle flushes the inbox: the chain t, x, y onto the
+/// empty stack, t's depth 3. The reader may read the inbox full and the head from before the pop, t
+/// on top; if it then reads t's depth 3 it must see the flush's setting of *taking* when it reads
+/// the inbox word again, and go round: the chain writes its depths with `Release`
+/// (`try_push_chain#1 Release->Relaxed`) for the reader's `Acquire` of the depth. `Relaxed`, the
+/// reader can add the two reserved entries to the chain that holds them: 5 in a pool of 3.
 #[test]
 fn a_count_racing_an_inbox_flush_never_exceeds_the_pool() {
     model(|| {

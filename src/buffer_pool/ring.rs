@@ -110,13 +110,7 @@ impl OwnerId {
     #[cold]
     #[inline(never)]
     fn take(&self) -> u32 {
-        // `try_lock`, never a wait: a child forked while another thread held the lock would
-        // wait for ever; it takes a new id instead.
-        #[cfg(not(loom))]
-        let reused = FREE_IDS.try_lock().ok().and_then(|mut ids| ids.pop());
-        #[cfg(loom)]
-        let reused = None;
-        let id = reused.unwrap_or_else(|| {
+        let id = Self::reused().unwrap_or_else(|| {
             loop {
                 // Ids are reused, so at most one per live thread is out (under loom, one per
                 // model thread ever); wrapping past 2^32 only matters for `0`, "no owner",
@@ -130,6 +124,20 @@ impl OwnerId {
         });
         self.0.set(id);
         id
+    }
+
+    /// An id an exited thread gave back, if any.
+    #[cfg(not(loom))]
+    fn reused() -> Option<u32> {
+        // `try_lock`, never a wait: a child forked while another thread held the lock would
+        // wait for ever; it takes a new id instead.
+        FREE_IDS.try_lock().ok().and_then(|mut ids| ids.pop())
+    }
+
+    /// None under loom (see [`FREE_IDS`]).
+    #[cfg(loom)]
+    fn reused() -> Option<u32> {
+        None
     }
 }
 

@@ -83,6 +83,7 @@ mod model {
         }
 
         /// Items in the deque.
+        #[expect(clippy::len_without_is_empty, reason = "crossbeam's API, of which numaseg uses `len` only")]
         pub fn len(&self) -> usize {
             lock(&self.inner).len()
         }
@@ -111,6 +112,7 @@ mod model {
         }
 
         /// Items in the deque.
+        #[expect(clippy::len_without_is_empty, reason = "crossbeam's API, of which numaseg uses `len` only")]
         pub fn len(&self) -> usize {
             lock(&self.inner).len()
         }
@@ -124,6 +126,7 @@ mod model {
 
     impl<T> Injector<T> {
         /// An empty queue.
+        #[expect(clippy::new_without_default, reason = "crossbeam's API, which numaseg builds with `new`")]
         pub fn new() -> Self {
             Self { inner: Mutex::new(VecDeque::new()) }
         }
@@ -152,7 +155,10 @@ mod model {
             Self { inner: Mutex::new(VecDeque::new()), cap }
         }
 
-        /// Pushes at the back, or gives the item back when the queue is full.
+        /// Pushes at the back.
+        ///
+        /// # Errors
+        /// The item, given back, when the queue holds `cap` items.
         pub fn push(&self, item: T) -> Result<(), T> {
             let mut q = lock(&self.inner);
             if q.len() >= self.cap {
