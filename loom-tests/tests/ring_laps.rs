@@ -5,8 +5,9 @@
 //! laps ago has the parity of the position it holds now. What keeps a taker from reading that old
 //! value is the `Acquire` chain on `taken`: a taker that reads `taken = t` synchronises with the
 //! claim that wrote `t` (`AcqRel`), whose taker read the entries it claimed after their owner
-//! stored them; so the entry stores of the earlier laps happen before this taker's reads, and
-//! coherence forbids it an older value. The lane's models never get that far (their rings see one
+//! stored them; so those reads happen before this taker's, and coherence forbids it an older
+//! value (with a claimer that is not the owner too, whatever the ordering of its reads:
+//! docs/RELIABILITY.md). The lane's models never get that far (their rings see one
 //! lap), so this model runs the ring alone. The main thread is its owner and one taker: it puts
 //! slots 0 to 4 (two and a half laps), taking everything whenever the ring is full, and takes
 //! what is left at the end. Taker B, another thread, takes once, at most one entry, at any point
