@@ -20,7 +20,7 @@ cargo clippy --workspace --all-targets --features "$features" -- -D warnings
 cargo clippy --workspace --all-targets -- -D warnings
 # And the loom build (`--cfg loom`: the sync shim's loom half, the models), with scripts/loom.sh's
 # flags and target directory.
-RUSTFLAGS="--cfg loom -C debug-assertions" CARGO_TARGET_DIR=target/loom \
+RUSTFLAGS="${RUSTFLAGS:-} --cfg loom -C debug-assertions" CARGO_TARGET_DIR=target/loom \
     cargo clippy -p loom-tests --tests --release --features numaseg/expensive-checks -- -D warnings
 step "rustdoc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features "$features"

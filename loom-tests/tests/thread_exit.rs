@@ -67,7 +67,8 @@ fn regions_at_other_addresses_in_each_execution_replay() {
             let m = Arc::clone(&m);
             loom::thread::spawn(move || drop(m.allocate(4096).expect("allocate")))
         };
-        // Two segments a region: the three map a second region and record its chunk.
+        // The 1 MiB class holds two segments a region: the third allocation maps a second
+        // region and records its chunk.
         let large = {
             let m = Arc::clone(&m);
             loom::thread::spawn(move || {

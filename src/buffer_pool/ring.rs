@@ -22,9 +22,10 @@
 //!   and must be neither there nor read: the owner writes a position only once its previous
 //!   lap's entry was cleared; and a taker reads `taken` with `Acquire`, which synchronises with
 //!   the claim that wrote it (`AcqRel`), whose taker read the entries it claimed after their
-//!   owner stored them: those reads happen before this taker's, and coherence forbids it an
-//!   older value (whatever the ordering of the claimer's reads: their `Acquire` is for the
-//!   buffers' bytes). A failed claim re-reads `taken` with `Acquire`
+//!   owner stored them (a take reads fewer than [`RING`] entries, so the claims before `t`
+//!   read the entry of each position's previous lap): those reads happen before this taker's,
+//!   and coherence forbids it an older value (whatever the ordering of the claimer's reads:
+//!   their `Acquire` is for the buffers' bytes). A failed claim re-reads `taken` with `Acquire`
 //!   for the same reason (`loom-tests/tests/ring_laps.rs`: with either load `Relaxed`, or the
 //!   claim without `Release`, a second taker hands out the slot of position 0 again at
 //!   position 4).

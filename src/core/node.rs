@@ -214,7 +214,10 @@ impl KindDirectory {
     }
 
     /// Records the chunks of `[base, base + len)` as of `kind`. Called under the region table's
-    /// mutex (one writer at a time). Returns false when the table is too full.
+    /// mutex (one writer at a time). Returns false when the table is too full, and lookups then
+    /// take the region table's lock; under loom that is a modelled lock, so a model must map
+    /// few enough regions (at most 6 chunks a node there) for its operations not to follow
+    /// how many chunks its regions' addresses span.
     fn record(&self, base: usize, len: usize, kind: PageKind) -> bool {
         let tag = crate::entry::kind_tag(kind);
         for chunk in (base >> CHUNK_SHIFT)..((base + len).div_ceil(1 << CHUNK_SHIFT)) {

@@ -3,7 +3,7 @@
 //! Everything in numaseg that is shared between threads takes its atomics, cells, locks and
 //! thread-locals from here, never from `std::sync` directly, so the loom models in `loom-tests/`
 //! run the real code. The exceptions — statistics counters, id dispensers, hints, the fork
-//! state — are std's atomics on purpose, even under loom; [`stat`] is their one list and says
+//! state, the page-kind directory's words — are std's atomics on purpose, even under loom; [`stat`] is their one list and says
 //! why. No other library module names `std::sync::atomic` (the benchmark harness in `bench`
 //! runs on real threads only and may).
 

@@ -165,9 +165,10 @@ impl Process {
 /// the number of probes, and so of modelled operations, would differ from one execution to the
 /// next, and loom, which replays a prefix of the last execution to reach the next, fails with
 /// "Reached unexpected exploration state" (`loom-tests/tests/thread_exit.rs`,
-/// `regions_at_other_addresses_in_each_execution_replay`). Loom checks nothing here: the
-/// directory's orderings publish nothing (docs/RELIABILITY.md, E6), and under loom, whose threads
-/// all run on one OS thread, a std load reads the last store made.
+/// `regions_at_other_addresses_in_each_execution_replay`). What loom then does not check is that
+/// every lookup that matters happens after its region's record; docs/RELIABILITY.md (E6) argues
+/// it. The values the models see stay right: under loom, whose threads all run on one OS
+/// thread, a std load reads the last store made.
 pub(crate) type AddressWord = AtomicUsize;
 
 #[cfg(test)]
