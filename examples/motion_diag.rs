@@ -26,7 +26,10 @@
 //! pass*), `batch` (numaseg and the simple thread-local cache, a batch of
 //! 1024 on two threads, three times each), `batch-coloured` (the same touched at the colour
 //! offset), `batch-unwatched` (the same without reading the
-//! thread's usage around each round: what the two system calls per round cost). `blocks` defaults to 2,000,000; `pin` pins thread
+//! thread's usage around each round: what the two system calls per round cost), `batch-gaps`
+//! (x86-64: the batch with each allocation, touch and free timed by the time-stamp counter; for
+//! each round above 100 µs that the scheduler did not interrupt, its longest single gap and
+//! where it fell, *Twenty-first pass*). `blocks` defaults to 2,000,000; `pin` pins thread
 //! *i* to the *i*-th CPU of the process. docs/BENCHMARKS.md, *Third pass*, quotes its output.
 //! The allocator's counters are printed per node.
 
@@ -181,6 +184,101 @@ fn batch_runs<C: Contender>(name: &str, pool: &C, rounds: u64, watch: bool) {
     }
 }
 
+/// The batch of 1024 on two threads, each operation timed with the time-stamp counter: for every
+/// round that the scheduler did not interrupt and that took longer than 100 µs, where its time
+/// went — the longest single gap, and whether it fell in an allocation, a touch (one store to the
+/// block) or a free. A stall inside a touch is not the allocator's.
+#[cfg(target_arch = "x86_64")]
+fn batch_gaps<C: Contender>(name: &str, pool: &C, rounds: u64) {
+    const N: usize = 1024;
+    const KINDS: [&str; 3] = ["alloc", "touch", "free"];
+    let start = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let start = &start;
+            s.spawn(move || {
+                pin_apart(&numaseg::bench::motion::same_node_cpus(), t);
+                start.wait();
+                let mut held = Vec::with_capacity(N);
+                // Per kind: ticks in that kind, and rounds whose longest gap fell in it.
+                let (mut spent, mut longest_in) = ([0u64; 3], [0u64; 3]);
+                let mut slow = Vec::new();
+                let (i0, c0) = (Instant::now(), tsc());
+                let mut clean = 0u64;
+                for r in 0..rounds + 8 {
+                    let u0 = usage(libc::RUSAGE_THREAD);
+                    let mut gaps = [0u64; 3];
+                    let mut worst = (0u64, 0usize, 0usize);
+                    let first = tsc();
+                    let mut prev = first;
+                    let mut mark = |kind: usize, i: usize, prev: &mut u64| {
+                        let now = tsc();
+                        let gap = now - *prev;
+                        gaps[kind] += gap;
+                        if gap > worst.0 {
+                            worst = (gap, kind, i);
+                        }
+                        *prev = now;
+                    };
+                    for i in 0..N {
+                        let mut b = pool.alloc();
+                        mark(0, i, &mut prev);
+                        // SAFETY: `b` came from `pool.alloc()`.
+                        unsafe { pool.touch(&mut b, i.to_le_bytes()[0]) };
+                        mark(1, i, &mut prev);
+                        held.push(b);
+                    }
+                    for (i, b) in held.drain(..).enumerate() {
+                        // SAFETY: `b` came from `pool.alloc()`.
+                        unsafe { pool.free(b) };
+                        mark(2, i, &mut prev);
+                    }
+                    let u1 = usage(libc::RUSAGE_THREAD);
+                    if r < 8 || u1[2] != u0[2] {
+                        continue; // warm-up, or the scheduler interrupted it
+                    }
+                    clean += 1;
+                    for k in 0..3 {
+                        spent[k] += gaps[k];
+                    }
+                    longest_in[worst.1] += 1;
+                    slow.push((prev - first, worst, u1[0] - u0[0], u1[1] - u0[1]));
+                }
+                let ticks_per_us = (tsc() - c0) as f64 / i0.elapsed().as_micros() as f64;
+                let us = |t: u64| t as f64 / ticks_per_us;
+                slow.retain(|r| us(r.0) > 100.0);
+                let share: Vec<String> = (0..3)
+                    .map(|k| format!("{} {:.0}%", KINDS[k], 100.0 * spent[k] as f64 / spent.iter().sum::<u64>() as f64))
+                    .collect();
+                let won: Vec<String> = (0..3).map(|k| format!("{} {}", KINDS[k], longest_in[k])).collect();
+                eprintln!(
+                    "{name} thread {t}: {clean} uninterrupted rounds; time in {}; the round's longest gap in {}; \
+                     {} rounds above 100 µs:",
+                    share.join(", "),
+                    won.join(", "),
+                    slow.len()
+                );
+                for (total, (gap, kind, i), faults, voluntary) in slow.iter().take(16) {
+                    eprintln!(
+                        "  {:.0} µs, longest gap {:.1} µs in {} #{i} (mod 64: {}), the rest {:.0} µs, minor faults {faults}, voluntary switches {voluntary}",
+                        us(*total),
+                        us(*gap),
+                        KINDS[*kind],
+                        i % 64,
+                        us(total - gap)
+                    );
+                }
+            });
+        }
+    });
+}
+
+#[cfg(target_arch = "x86_64")]
+fn tsc() -> u64 {
+    // SAFETY: `rdtsc` has no preconditions on x86-64.
+    unsafe { std::arch::x86_64::_rdtsc() }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let workload = args.first().map_or("harness", String::as_str);
@@ -312,9 +410,18 @@ fn main() -> ExitCode {
                 batch_runs(&tls.name(), &tls, blocks / 1024, watch);
             }
         }
+        #[cfg(target_arch = "x86_64")]
+        "batch-gaps" => {
+            let numaseg = NumasegSegments::new(Arc::clone(&manager), SIZE);
+            let tls = TlsCachePool::new(SIZE, 4096);
+            for _ in 0..2 {
+                batch_gaps(&numaseg.name(), &numaseg, blocks / 1024);
+                batch_gaps(&tls.name(), &tls, blocks / 1024);
+            }
+        }
         other => {
             eprintln!(
-                "motion_diag: unknown workload {other:?} (harness, harness-coloured, harness-padded, pretend, pretend-across, pretend-pairs, buffers, buffers-requester, tls, tls-on-numaseg, tls-coloured, tls-wide, tls-16, tls-32, tls-48, tls-buffer, batch, batch-coloured, batch-unwatched)"
+                "motion_diag: unknown workload {other:?} (harness, harness-coloured, harness-padded, pretend, pretend-across, pretend-pairs, buffers, buffers-requester, tls, tls-on-numaseg, tls-coloured, tls-wide, tls-16, tls-32, tls-48, tls-buffer, batch, batch-coloured, batch-unwatched, batch-gaps)"
             );
             return ExitCode::from(2);
         }

@@ -65,6 +65,13 @@ pub(super) const BATCH2_UNPREEMPTED: &str = "batch of 1024, 2 threads: rounds th
 pub(super) const BATCH2_LONGEST_UNPREEMPTED: &str =
     "batch of 1024, 2 threads: longest round the scheduler did not interrupt";
 pub(super) const BATCH2_PREEMPTED: &str = "batch of 1024, 2 threads: rounds the scheduler interrupted";
+pub(super) const BATCH2_SLOW_UNPREEMPTED: &str =
+    "batch of 1024, 2 threads: rounds above 100 µs the scheduler did not interrupt, per 10,000";
+pub(super) const STALLS: &str = "the machine: a thread that only reads the clock, stalls above 100 µs without a switch";
+pub(super) const STALLS_LONGEST: &str =
+    "the machine: a thread that only reads the clock, longest stall without a switch";
+/// The contender name of the machine's stall rows.
+pub(super) const CLOCK_READER: &str = "2 threads reading the clock";
 /// Contender names of the rows that are not a [`Contender`]'s own.
 pub(super) const SAME_PRETEND: &str = "numaseg segments, both on node 0";
 pub(super) const ACROSS_PRETEND: &str = "numaseg segments, producer on node 1, consumer on node 0";
@@ -400,6 +407,7 @@ pub(super) fn run(manager: &Arc<ArenaManager>, opts: &BenchOptions, rows: &mut V
     // (f'): the same touched at the colour offset, numaseg and the simple thread-local cache.
     batch2(&numaseg_coloured, opts, rows);
     batch2(&tls_coloured, opts, rows);
+    stall_rows(opts, rows);
     skipped
 }
 
@@ -583,6 +591,23 @@ fn batch2<C: Contender>(pool: &C, opts: &BenchOptions, rows: &mut Vec<Row>) {
     }
     rows.push(Row::new(BATCH2_LONGEST_UNPREEMPTED, &pool.name(), SIZE, 2, "µs", &clean));
     rows.push(Row::new(BATCH2_PREEMPTED, &pool.name(), SIZE, 2, "%", &preempted));
+    let slow: Vec<f64> =
+        watched.iter().map(|w| 1e4 * w.slow_unpreempted as f64 / (w.rounds - w.preempted).max(1) as f64).collect();
+    rows.push(Row::new(BATCH2_SLOW_UNPREEMPTED, &pool.name(), SIZE, 2, "per 10,000", &slow));
+}
+
+/// The machine's own stalls, beside the batch rows: two threads that only read the clock, for
+/// as long as one repetition runs, `reps` times ([`workloads::stall_probe`]). On a VM the
+/// hypervisor stops a vCPU now and then for tens to hundreds of microseconds; the guest sees no
+/// context switch, so a round of the batch that it hits counts as not interrupted. Stalls per
+/// second of one thread above 100 µs, and the longest.
+fn stall_rows(opts: &BenchOptions, rows: &mut Vec<Row>) {
+    let probes: Vec<workloads::Stalls> =
+        (0..opts.reps).map(|_| workloads::stall_probe(2, opts.target, &|_| {})).collect();
+    let rate: Vec<f64> = probes.iter().map(workloads::Stalls::over_100us_per_second).collect();
+    let longest: Vec<f64> = probes.iter().map(|s| s.longest.as_secs_f64() * 1e6).collect();
+    rows.push(Row::new(STALLS, CLOCK_READER, SIZE, 2, "per s", &rate));
+    rows.push(Row::new(STALLS_LONGEST, CLOCK_READER, SIZE, 2, "µs", &longest));
 }
 
 #[cfg(test)]

@@ -12,11 +12,11 @@ use serde::Serialize;
 use super::debloat::DebloatRow;
 use super::isolation::IsolationRow;
 use super::motion::{
-    ACROSS_PRETEND, BATCH2, BATCH2_LONGEST, BATCH2_LONGEST_UNPREEMPTED, BATCH2_PREEMPTED, BATCH2_UNPREEMPTED, BULK,
-    BULK_TOUCHED, BULK_UNTOUCHED, FOREIGN, FOREIGN_FREE, FOREIGN_OVER_LOCAL, FOREIGN_RATIO, HANDOFF, HANDOFF_COLOURED,
-    HANDOFF_COLOURED_RATIO, HANDOFF_PRETEND, HANDOFF_PRETEND_RATIO, HANDOFF_RATIO, HANDOFF_REAL,
-    HANDOFF_REQUESTER_RATIO, LOCAL_FREE, PRETEND_RATIO, SAME_PRETEND, SINGLES_TOUCHED, requester_over_buffer_sized,
-    requester_over_buffers,
+    ACROSS_PRETEND, BATCH2, BATCH2_LONGEST, BATCH2_LONGEST_UNPREEMPTED, BATCH2_PREEMPTED, BATCH2_SLOW_UNPREEMPTED,
+    BATCH2_UNPREEMPTED, BULK, BULK_TOUCHED, BULK_UNTOUCHED, CLOCK_READER, FOREIGN, FOREIGN_FREE, FOREIGN_OVER_LOCAL,
+    FOREIGN_RATIO, HANDOFF, HANDOFF_COLOURED, HANDOFF_COLOURED_RATIO, HANDOFF_PRETEND, HANDOFF_PRETEND_RATIO,
+    HANDOFF_RATIO, HANDOFF_REAL, HANDOFF_REQUESTER_RATIO, LOCAL_FREE, PRETEND_RATIO, SAME_PRETEND, SINGLES_TOUCHED,
+    STALLS, STALLS_LONGEST, requester_over_buffer_sized, requester_over_buffers,
 };
 use super::targets::{BATCH2_LONGEST_ROUND_US, BATCH2_NS_PER_BLOCK, MotionFigures, ids, motion_lines};
 use super::timer::Calibration;
@@ -467,8 +467,16 @@ impl Report {
         );
         // The same, without the rounds that the scheduler interrupted (a time slice of another
         // process is no stall of the pool's); with the share of rounds that it interrupted.
+        // With, beside it, how often such rounds came for numaseg and for the simple cache, and
+        // how often the machine stalls a thread that only reads the clock: a stall the guest
+        // sees no switch for lands in whatever round runs.
         let clean = self.rows.iter().find(|r| r.workload == BATCH2_LONGEST_UNPREEMPTED && r.contender == NUMASEG);
         let share = self.median(BATCH2_PREEMPTED, NUMASEG, k32, 2);
+        let slow = self.median(BATCH2_SLOW_UNPREEMPTED, NUMASEG, k32, 2);
+        let slow_peer = self.median(BATCH2_SLOW_UNPREEMPTED, "simple thread-local cache", k32, 2);
+        let stalls = self.median(STALLS, CLOCK_READER, k32, 2);
+        let stall_max = self.rows.iter().find(|r| r.workload == STALLS_LONGEST && r.contender == CLOCK_READER);
+        let or_q = |v: Option<f64>| v.map_or_else(|| "?".to_owned(), fmt);
         push(
             format!(
                 "batch of 1024 touched, 2 threads: no round above {BATCH2_LONGEST_ROUND_US} µs that the scheduler did not interrupt"
@@ -476,9 +484,15 @@ impl Report {
             clean.map(|l| {
                 (
                     format!(
-                        "longest {} µs ({} % of rounds interrupted, median)",
+                        "longest {} µs ({} % of rounds interrupted; not interrupted and above {BATCH2_LONGEST_ROUND_US} µs: \
+                         {} per 10,000 rounds, simple thread-local cache {}; the machine stalls a thread that only reads \
+                         the clock {} times a second above {BATCH2_LONGEST_ROUND_US} µs, longest {} µs; medians)",
                         fmt(l.max),
-                        share.map_or_else(|| "?".to_owned(), fmt)
+                        or_q(share),
+                        or_q(slow),
+                        or_q(slow_peer),
+                        or_q(stalls),
+                        or_q(stall_max.map(|r| r.max)),
                     ),
                     l.max <= BATCH2_LONGEST_ROUND_US,
                 )

@@ -371,6 +371,96 @@ fn one_round<'a, C: Contender>(pool: &'a C, n: usize, held: &mut Vec<C::Block<'a
     }
 }
 
+/// What [`stall_probe`] saw: how often a thread that does nothing but read the clock lost its
+/// CPU for long without a context switch of its own — the hypervisor descheduling the vCPU, or
+/// an interrupt's handler. The guest's counters cannot tell such a stall from the code it
+/// lands in, so any round of any workload can take that much longer: the machine's floor under
+/// a longest round.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stalls {
+    /// Seconds spun, over all threads.
+    pub seconds: f64,
+    /// Gaps between two clock reads longer than 50 µs with no involuntary context switch of
+    /// the thread in them.
+    pub over_50us: u64,
+    /// The same, longer than 100 µs.
+    pub over_100us: u64,
+    /// The longest such gap.
+    pub longest: Duration,
+    /// Gaps longer than 20 µs with an involuntary context switch in them (the scheduler's; not
+    /// counted above).
+    pub switched: u64,
+}
+
+impl Stalls {
+    /// Stalls above 100 µs per second of one thread's time.
+    #[must_use]
+    pub fn over_100us_per_second(&self) -> f64 {
+        self.over_100us as f64 / self.seconds.max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Spins `threads` threads (each first calls `setup` with its index, e.g. to pin itself) for
+/// `each`, reading the clock in a loop, and counts the gaps between two reads that no context
+/// switch of the thread explains ([`Stalls`]).
+///
+/// ```
+/// use numaseg::bench::workloads::stall_probe;
+/// let s = stall_probe(1, std::time::Duration::from_millis(20), &|_| {});
+/// assert!(s.seconds >= 0.02 && s.over_100us <= s.over_50us);
+/// ```
+///
+/// # Panics
+/// If a probe thread panics.
+pub fn stall_probe(threads: usize, each: Duration, setup: &(dyn Fn(usize) + Sync)) -> Stalls {
+    let per_thread: Vec<Stalls> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    setup(t);
+                    let mut st =
+                        Stalls { seconds: 0.0, over_50us: 0, over_100us: 0, longest: Duration::ZERO, switched: 0 };
+                    let mut switches = involuntary_switches();
+                    let start = Instant::now();
+                    let mut prev = start;
+                    while prev - start < each {
+                        let now = Instant::now();
+                        let gap = now - prev;
+                        prev = now;
+                        if gap <= Duration::from_micros(20) {
+                            continue;
+                        }
+                        let after = involuntary_switches();
+                        if after != switches {
+                            st.switched += 1;
+                            switches = after;
+                            prev = Instant::now(); // the read of the counter is not a stall
+                            continue;
+                        }
+                        st.over_50us += u64::from(gap > Duration::from_micros(50));
+                        st.over_100us += u64::from(gap > Duration::from_micros(100));
+                        st.longest = st.longest.max(gap);
+                        prev = Instant::now();
+                    }
+                    st.seconds = (prev - start).as_secs_f64();
+                    st
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| panic!("a probe thread panicked"))).collect()
+    });
+    per_thread.iter().fold(
+        Stalls { seconds: 0.0, over_50us: 0, over_100us: 0, longest: Duration::ZERO, switched: 0 },
+        |a, b| Stalls {
+            seconds: a.seconds + b.seconds,
+            over_50us: a.over_50us + b.over_50us,
+            over_100us: a.over_100us + b.over_100us,
+            longest: a.longest.max(b.longest),
+            switched: a.switched + b.switched,
+        },
+    )
+}
+
 /// What [`batch_rounds_watched`] measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WatchedRounds {
@@ -387,6 +477,9 @@ pub struct WatchedRounds {
     pub unpreempted_ns_per_block: Option<f64>,
     /// Rounds, over all threads, that the scheduler interrupted.
     pub preempted: u64,
+    /// Rounds, over all threads, that the scheduler did not interrupt and that took longer than
+    /// the target's bound ([`BATCH2_LONGEST_ROUND_US`](super::targets::BATCH2_LONGEST_ROUND_US)).
+    pub slow_unpreempted: u64,
     /// Rounds over all threads.
     pub rounds: u64,
 }
@@ -419,12 +512,13 @@ fn involuntary_switches() -> Option<i64> {
 /// # Panics
 /// If a benchmark thread panics (a pool ran dry or failed).
 pub fn batch_rounds_watched<C: Contender>(pool: &C, threads: usize, n: usize, rounds: u64) -> WatchedRounds {
+    let slow = Duration::from_secs_f64(super::targets::BATCH2_LONGEST_ROUND_US / 1e6);
     // Per thread: (time in rounds, longest, longest unpreempted, rounds preempted, time in
-    // unpreempted rounds).
-    let run = |pool: &C, rounds: u64| -> (Duration, Duration, Duration, u64, Duration) {
+    // unpreempted rounds, unpreempted rounds above `slow`).
+    let run = |pool: &C, rounds: u64| -> (Duration, Duration, Duration, u64, Duration, u64) {
         let mut held = Vec::with_capacity(n);
-        let (mut total, mut worst, mut worst_clean, mut preempted) =
-            (Duration::ZERO, Duration::ZERO, Duration::ZERO, 0);
+        let (mut total, mut worst, mut worst_clean, mut preempted, mut slow_clean) =
+            (Duration::ZERO, Duration::ZERO, Duration::ZERO, 0, 0);
         let mut clean_total = Duration::ZERO;
         for _ in 0..rounds {
             let before = involuntary_switches();
@@ -437,11 +531,12 @@ pub fn batch_rounds_watched<C: Contender>(pool: &C, threads: usize, n: usize, ro
             if before.is_some() && before == after {
                 worst_clean = worst_clean.max(took);
                 clean_total += took;
+                slow_clean += u64::from(took > slow);
             } else {
                 preempted += 1;
             }
         }
-        (total, worst, worst_clean, preempted, clean_total)
+        (total, worst, worst_clean, preempted, clean_total, slow_clean)
     };
     let per_thread = std::sync::Mutex::new(Vec::with_capacity(threads));
     on_threads(
@@ -467,6 +562,7 @@ pub fn batch_rounds_watched<C: Contender>(pool: &C, threads: usize, n: usize, ro
         longest: per_thread.iter().map(|r| r.1).max().unwrap_or_default(),
         longest_unpreempted: per_thread.iter().map(|r| r.2).max().unwrap_or_default(),
         preempted,
+        slow_unpreempted: per_thread.iter().map(|r| r.5).sum(),
         rounds: all_rounds,
     }
 }
@@ -587,6 +683,23 @@ mod tests {
         );
     }
 
+    /// Two probe threads on one CPU take turns by time slices: each turn is a gap of
+    /// milliseconds with a context switch in it, which the probe counts as the scheduler's, not
+    /// as a stall of the machine (with the switch check removed, every turn counts as one).
+    #[test]
+    fn a_stall_probe_does_not_count_the_schedulers_switches() {
+        let Some(&cpu) = numa::sys::linux::affinity_cpus().first() else { return };
+        if numa::sys::linux::set_affinity(&[cpu]).is_err() || involuntary_switches().is_none() {
+            return; // no affinity or no per-thread usage here: nothing to check
+        }
+        let s = stall_probe(2, Duration::from_millis(200), &|_| {
+            let _ = numa::sys::linux::set_affinity(&[cpu]);
+        });
+        assert!(s.switched > 0, "two spinners on one CPU, yet no switch seen: {s:?}");
+        assert!(s.over_100us < s.switched, "the scheduler's turns counted as stalls: {s:?}");
+        assert!(s.seconds >= 0.4, "{s:?}");
+    }
+
     #[test]
     fn watched_rounds_account_for_every_round() {
         let pool = super::super::TlsCachePool::new(4096, 512);
@@ -595,5 +708,8 @@ mod tests {
         assert!(w.preempted <= w.rounds);
         assert!(w.longest >= w.longest_unpreempted);
         assert!(w.timing.ns_per_op > 0.0);
+        assert!(w.slow_unpreempted <= w.rounds - w.preempted);
+        let bound = Duration::from_secs_f64(super::super::targets::BATCH2_LONGEST_ROUND_US / 1e6);
+        assert_eq!(w.slow_unpreempted == 0, w.longest_unpreempted <= bound, "{w:?}");
     }
 }
