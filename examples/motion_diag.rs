@@ -416,6 +416,7 @@ fn main() -> ExitCode {
             let tls = TlsCachePool::new(SIZE, 4096);
             for _ in 0..2 {
                 batch_gaps(&numaseg.name(), &numaseg, blocks / 1024);
+                eprintln!("{}", counters(&manager));
                 batch_gaps(&tls.name(), &tls, blocks / 1024);
             }
         }

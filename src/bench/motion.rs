@@ -13,7 +13,7 @@
 //! the target table in `report.rs`.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use numa::NodeId;
 
@@ -597,13 +597,15 @@ fn batch2<C: Contender>(pool: &C, opts: &BenchOptions, rows: &mut Vec<Row>) {
 }
 
 /// The machine's own stalls, beside the batch rows: two threads that only read the clock, for
-/// as long as one repetition runs, `reps` times ([`workloads::stall_probe`]). On a VM the
+/// as long as one repetition runs but at least 250 ms (a stall above 100 µs comes a few times a
+/// second), `reps` times ([`workloads::stall_probe`]). On a VM the
 /// hypervisor stops a vCPU now and then for tens to hundreds of microseconds; the guest sees no
 /// context switch, so a round of the batch that it hits counts as not interrupted. Stalls per
 /// second of one thread above 100 µs, and the longest.
 fn stall_rows(opts: &BenchOptions, rows: &mut Vec<Row>) {
-    let probes: Vec<workloads::Stalls> =
-        (0..opts.reps).map(|_| workloads::stall_probe(2, opts.target, &|_| {})).collect();
+    let probes: Vec<workloads::Stalls> = (0..opts.reps)
+        .map(|_| workloads::stall_probe(2, opts.target.max(Duration::from_millis(250)), &|_| {}))
+        .collect();
     let rate: Vec<f64> = probes.iter().map(workloads::Stalls::over_100us_per_second).collect();
     let longest: Vec<f64> = probes.iter().map(|s| s.longest.as_secs_f64() * 1e6).collect();
     rows.push(Row::new(STALLS, CLOCK_READER, SIZE, 2, "per s", &rate));
