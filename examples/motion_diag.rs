@@ -252,8 +252,8 @@ fn batch_gaps<C: Contender>(name: &str, pool: &C, rounds: u64) {
                     .collect();
                 let won: Vec<String> = (0..3).map(|k| format!("{} {}", KINDS[k], longest_in[k])).collect();
                 eprintln!(
-                    "{name} thread {t}: {clean} uninterrupted rounds; time in {}; the round's longest gap in {}; \
-                     {} rounds above 100 µs:",
+                    "{name} thread {t}: {clean} uninterrupted rounds; time in {}; each round's longest gap, over all \
+                     of them, in {}; {} rounds above 100 µs (the first 16 listed):",
                     share.join(", "),
                     won.join(", "),
                     slow.len()

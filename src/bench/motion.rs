@@ -68,6 +68,8 @@ pub(super) const BATCH2_PREEMPTED: &str = "batch of 1024, 2 threads: rounds the 
 pub(super) const BATCH2_SLOW_UNPREEMPTED: &str =
     "batch of 1024, 2 threads: rounds above 100 µs the scheduler did not interrupt, per 10,000";
 pub(super) const STALLS: &str = "the machine: a thread that only reads the clock, stalls above 100 µs without a switch";
+pub(super) const STALLS_50: &str =
+    "the machine: a thread that only reads the clock, stalls above 50 µs without a switch";
 pub(super) const STALLS_LONGEST: &str =
     "the machine: a thread that only reads the clock, longest stall without a switch";
 /// The contender name of the machine's stall rows.
@@ -599,15 +601,18 @@ fn batch2<C: Contender>(pool: &C, opts: &BenchOptions, rows: &mut Vec<Row>) {
 /// The machine's own stalls, beside the batch rows: two threads that only read the clock, for
 /// as long as one repetition runs but at least 250 ms (a stall above 100 µs comes a few times a
 /// second), `reps` times ([`workloads::stall_probe`]). On a VM the
-/// hypervisor stops a vCPU now and then for tens to hundreds of microseconds; the guest sees no
-/// context switch, so a round of the batch that it hits counts as not interrupted. Stalls per
-/// second of one thread above 100 µs, and the longest.
+/// hypervisor or an interrupt's handler stops a thread now and then for tens to hundreds of
+/// microseconds; the guest sees no context switch of the thread, so a round of the batch that
+/// such a stall hits counts as not interrupted. Stalls above 50 and 100 µs per second of a
+/// thread's running time, and the longest.
 fn stall_rows(opts: &BenchOptions, rows: &mut Vec<Row>) {
     let probes: Vec<workloads::Stalls> = (0..opts.reps)
         .map(|_| workloads::stall_probe(2, opts.target.max(Duration::from_millis(250)), &|_| {}))
         .collect();
     let rate: Vec<f64> = probes.iter().map(workloads::Stalls::over_100us_per_second).collect();
+    let rate_50: Vec<f64> = probes.iter().map(workloads::Stalls::over_50us_per_second).collect();
     let longest: Vec<f64> = probes.iter().map(|s| s.longest.as_secs_f64() * 1e6).collect();
+    rows.push(Row::new(STALLS_50, CLOCK_READER, SIZE, 2, "per s", &rate_50));
     rows.push(Row::new(STALLS, CLOCK_READER, SIZE, 2, "per s", &rate));
     rows.push(Row::new(STALLS_LONGEST, CLOCK_READER, SIZE, 2, "µs", &longest));
 }

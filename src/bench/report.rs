@@ -16,7 +16,7 @@ use super::motion::{
     BATCH2_UNPREEMPTED, BULK, BULK_TOUCHED, BULK_UNTOUCHED, CLOCK_READER, FOREIGN, FOREIGN_FREE, FOREIGN_OVER_LOCAL,
     FOREIGN_RATIO, HANDOFF, HANDOFF_COLOURED, HANDOFF_COLOURED_RATIO, HANDOFF_PRETEND, HANDOFF_PRETEND_RATIO,
     HANDOFF_RATIO, HANDOFF_REAL, HANDOFF_REQUESTER_RATIO, LOCAL_FREE, PRETEND_RATIO, SAME_PRETEND, SINGLES_TOUCHED,
-    STALLS, STALLS_LONGEST, requester_over_buffer_sized, requester_over_buffers,
+    STALLS, STALLS_50, STALLS_LONGEST, requester_over_buffer_sized, requester_over_buffers,
 };
 use super::targets::{BATCH2_LONGEST_ROUND_US, BATCH2_NS_PER_BLOCK, MotionFigures, ids, motion_lines};
 use super::timer::Calibration;
@@ -475,6 +475,7 @@ impl Report {
         let slow = self.median(BATCH2_SLOW_UNPREEMPTED, NUMASEG, k32, 2);
         let slow_peer = self.median(BATCH2_SLOW_UNPREEMPTED, "simple thread-local cache", k32, 2);
         let stalls = self.median(STALLS, CLOCK_READER, k32, 2);
+        let stalls_50 = self.median(STALLS_50, CLOCK_READER, k32, 2);
         let stall_max = self.rows.iter().find(|r| r.workload == STALLS_LONGEST && r.contender == CLOCK_READER);
         let or_q = |v: Option<f64>| v.map_or_else(|| "?".to_owned(), fmt);
         push(
@@ -485,12 +486,14 @@ impl Report {
                 (
                     format!(
                         "longest {} µs ({} % of rounds interrupted; not interrupted and above {BATCH2_LONGEST_ROUND_US} µs: \
-                         {} per 10,000 rounds, simple thread-local cache {}; the machine stalls a thread that only reads \
-                         the clock {} times a second above {BATCH2_LONGEST_ROUND_US} µs, longest {} µs; medians)",
+                         {} per 10,000 rounds, simple thread-local cache {}; the machine stops a thread that only reads \
+                         the clock, with no switch, {} times a second above 50 µs and {} above {BATCH2_LONGEST_ROUND_US} \
+                         µs: medians of the repetitions; its longest stop {} µs)",
                         fmt(l.max),
                         or_q(share),
                         or_q(slow),
                         or_q(slow_peer),
+                        or_q(stalls_50),
                         or_q(stalls),
                         or_q(stall_max.map(|r| r.max)),
                     ),
