@@ -62,6 +62,18 @@ impl ArenaManager {
     /// Builds the core on the running kernel: detects the topology with hwloc and maps through
     /// [`LinuxSource`].
     ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::new(&Config::default())?;
+    /// assert_eq!(manager.source_name(), "linux");
+    /// // Segments come from the nodes in use (the calling thread's, by default).
+    /// assert!(manager.nodes().contains(&manager.thread_node()));
+    /// let segment = manager.allocate(4096)?;
+    /// assert_eq!(segment.len(), 4096);
+    /// assert!(manager.nodes().contains(&segment.node()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// See [`BuildError`].
     pub fn new(config: &Config) -> Result<Self, BuildError> {
@@ -70,6 +82,15 @@ impl ArenaManager {
     }
 
     /// Reads the configuration from the environment and builds the core on the running kernel.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::from_env()?;
+    /// // The same configuration `Config::from_env` reads (the defaults where no NUMASEG_* is set).
+    /// assert_eq!(manager.config(), &Config::from_env()?);
+    /// assert_eq!(manager.source_name(), "linux");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// See [`BuildError`].
@@ -97,6 +118,22 @@ impl ArenaManager {
 
     /// Builds the core over a given topology and page source.
     ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::{ArenaManager, Config};
+    /// use numaseg::numa::{NodeId, Topology, sys::heap::HeapSource};
+    /// // Two pretend nodes of 1 GiB each, mapped on the Rust heap.
+    /// let topology = Topology::pretend(2, 1 << 30);
+    /// let manager = ArenaManager::with_source(&Config::default(), topology, Arc::new(HeapSource::new()))?;
+    /// assert_eq!(manager.source_name(), "heap");
+    /// assert_eq!(manager.nodes(), [NodeId::new(0), NodeId::new(1)]);
+    /// // The default budgets are fractions of that memory: half of it in total, 3/4 of each node.
+    /// let stats = manager.stats();
+    /// assert_eq!(stats.total_budget_bytes, Some(1 << 30));
+    /// assert_eq!(stats.nodes[1].budget_bytes, Some(3 << 28));
+    /// # Ok::<(), numaseg::BuildError>(())
+    /// ```
+    ///
     /// # Errors
     /// See [`BuildError`].
     pub fn with_source(
@@ -116,6 +153,22 @@ impl ArenaManager {
     /// Allocates a segment of at least `size` bytes (rounded up to a power of two, at least
     /// 4 KiB) on the node the policy picks for the calling thread (its own, by default).
     ///
+    /// ```
+    /// use numaseg::{AllocError, ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let segment = manager.allocate(5000)?; // rounded up to 8 KiB
+    /// assert_eq!(segment.len(), 8192);
+    /// assert_eq!(segment.node(), manager.thread_node());
+    /// assert_eq!(manager.stats().used_bytes(), 8192);
+    /// // Nothing for 0 bytes, nor beyond the region size (32 MiB by default).
+    /// assert!(matches!(manager.allocate(0), Err(AllocError::BadSize { requested: 0, max: 33_554_432 })));
+    /// assert!(matches!(
+    ///     manager.allocate(64 << 20),
+    ///     Err(AllocError::BadSize { requested: 67_108_864, max: 33_554_432 })
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// [`AllocError::BadSize`] for 0 or more than the region size; budget errors with the
     /// numbers; [`AllocError::Region`] when mapping fails; [`AllocError::Forked`].
@@ -129,6 +182,22 @@ impl ArenaManager {
     }
 
     /// Allocates a segment of `class` (see [`ArenaManager::allocate`]).
+    ///
+    /// ```
+    /// use numaseg::{AllocError, ArenaManager, Config, SizeClass};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let class = SizeClass::for_size(64 << 10).ok_or("no class")?;
+    /// let segment = manager.allocate_class(class)?;
+    /// assert_eq!(segment.size_class(), class);
+    /// assert_eq!(segment.len(), 64 << 10);
+    /// // A class larger than the region (32 MiB by default) is refused.
+    /// let too_large = SizeClass::for_size(64 << 20).ok_or("no class")?;
+    /// assert!(matches!(
+    ///     manager.allocate_class(too_large),
+    ///     Err(AllocError::BadSize { requested: 67_108_864, max: 33_554_432 })
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// As [`ArenaManager::allocate`].
@@ -181,6 +250,21 @@ impl ArenaManager {
     /// `node` is out of budget this fails (no fallback to another node: the caller asked for
     /// this one).
     ///
+    /// ```
+    /// use numaseg::{AllocError, ArenaManager, Config, numa::NodeId};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 2)?;
+    /// assert_eq!(manager.thread_node(), NodeId::new(0));
+    /// let segment = manager.allocate_on(NodeId::new(1), 4096)?;
+    /// assert_eq!(segment.node(), NodeId::new(1));
+    /// let stats = manager.stats();
+    /// assert_eq!(stats.node(NodeId::new(1)).map(|n| n.used_bytes), Some(4096));
+    /// assert_eq!(stats.node(NodeId::new(0)).map(|n| n.used_bytes), Some(0));
+    /// // A node the manager does not use.
+    /// let err = manager.allocate_on(NodeId::new(7), 4096).unwrap_err();
+    /// assert!(matches!(err, AllocError::UnknownNode { node, .. } if node == NodeId::new(7)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// [`AllocError::UnknownNode`], and as [`ArenaManager::allocate`].
     #[inline(always)]
@@ -218,6 +302,17 @@ impl ArenaManager {
     }
 
     /// An empty batch for [`ArenaManager::allocate_bulk`].
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let mut batch = manager.new_batch();
+    /// assert!(batch.is_empty());
+    /// manager.allocate_bulk(4096, 4, &mut batch)?;
+    /// assert_eq!((batch.len(), batch.segment_size()), (4, 4096));
+    /// assert_eq!(batch.node(), manager.thread_node());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn new_batch(&self) -> SegmentBatch<'_> {
         SegmentBatch::new(&self.core)
@@ -338,6 +433,19 @@ impl ArenaManager {
     }
 
     /// Gives back many segments in one go (segments of another manager go back to theirs).
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let other = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let held = vec![manager.allocate(4096)?, manager.allocate(8192)?, other.allocate(4096)?];
+    /// assert_eq!(manager.stats().used_segments(), 2);
+    /// assert_eq!(other.stats().used_segments(), 1);
+    /// manager.release_bulk(held);
+    /// assert_eq!(manager.stats().used_segments(), 0);
+    /// assert_eq!(other.stats().used_segments(), 0); // went back to its own manager
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn release_bulk<'a>(&'a self, segments: impl IntoIterator<Item = Segment<'a>>) {
         let own: &CachedCore = &self.core;
         let mut foreign = Vec::new();
@@ -357,6 +465,20 @@ impl ArenaManager {
 
     /// An [`allocator_api2::alloc::Allocator`] whose blocks live on `node`.
     ///
+    /// ```
+    /// use allocator_api2::vec::Vec;
+    /// use numaseg::{AllocError, ArenaManager, Config, numa::NodeId};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 2)?;
+    /// let allocator = manager.node_allocator(NodeId::new(1))?;
+    /// assert_eq!(allocator.node(), NodeId::new(1));
+    /// let mut v: Vec<u64, _> = Vec::new_in(allocator);
+    /// v.extend(0..1000u64);
+    /// assert_eq!(v.iter().sum::<u64>(), 499_500);
+    /// assert!(manager.stats().node(NodeId::new(1)).is_some_and(|n| n.used_bytes >= 8000));
+    /// assert!(matches!(manager.node_allocator(NodeId::new(2)), Err(AllocError::UnknownNode { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// [`AllocError::UnknownNode`].
     pub fn node_allocator(&self, node: NodeId) -> Result<crate::NodeAllocator<'_>, AllocError> {
@@ -367,6 +489,18 @@ impl ArenaManager {
     /// Makes `node` the calling thread's home for this manager (flushing its cache first).
     /// Useful after pinning a thread to a node's CPUs yourself; by default the home is the node
     /// the thread ran on when it first allocated, followed as it migrates.
+    ///
+    /// ```
+    /// use numaseg::{AllocError, ArenaManager, Config, numa::NodeId};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 2)?;
+    /// assert_eq!(manager.thread_node(), NodeId::new(0));
+    /// manager.set_thread_node(NodeId::new(1))?;
+    /// assert_eq!(manager.thread_node(), NodeId::new(1));
+    /// assert_eq!(manager.allocate(4096)?.node(), NodeId::new(1));
+    /// assert!(matches!(manager.set_thread_node(NodeId::new(2)), Err(AllocError::UnknownNode { .. })));
+    /// assert_eq!(manager.thread_node(), NodeId::new(1)); // unchanged by the refusal
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`AllocError::UnknownNode`]; [`AllocError::Forked`] in a fork child of the process that built
@@ -379,6 +513,15 @@ impl ArenaManager {
     }
 
     /// The calling thread's home node for this manager.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config, numa::NodeId};
+    /// // Pretend nodes put every CPU on node 0, so that is every thread's home.
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 2)?;
+    /// assert_eq!(manager.thread_node(), NodeId::new(0));
+    /// assert_eq!(manager.allocate(4096)?.node(), manager.thread_node());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn thread_node(&self) -> NodeId {
         self.core.node_id(cache::thread_home(&self.core).unwrap_or_else(|| self.core.default_node_index()))
@@ -387,6 +530,19 @@ impl ArenaManager {
     /// Moves everything the calling thread caches for this manager to the node pools. In a fork
     /// child of the process that built the manager it does nothing (the pools' locks may have
     /// been held at the fork by a thread that does not exist in the child).
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// drop(manager.allocate(4096)?); // back to this thread's cache
+    /// let cached = |m: &ArenaManager| m.stats().nodes[0].classes[0].cached_segments;
+    /// let pooled = |m: &ArenaManager| m.stats().nodes[0].classes[0].pooled_segments;
+    /// assert!(cached(&manager) > 0);
+    /// manager.flush_thread_cache();
+    /// assert_eq!(cached(&manager), 0);
+    /// assert!(pooled(&manager) > 0); // now in the node's pool
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn flush_thread_cache(&self) {
         cache::flush(&self.core, None);
     }
@@ -396,6 +552,19 @@ impl ArenaManager {
     /// decommitted, counting regions the flush itself left free and decommitted. (Other
     /// threads' caches are theirs; they go back when those threads free, spill or exit.) In a
     /// fork child it does nothing and returns 0.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// drop(manager.allocate(4096)?); // maps one region (32 MiB by default); the segment is cached
+    /// assert_eq!(manager.stats().total_committed_bytes, 32 << 20);
+    /// assert_eq!(manager.purge(), 32 << 20); // the region was free again: decommitted
+    /// let stats = manager.stats();
+    /// assert_eq!(stats.total_committed_bytes, 0);
+    /// assert_eq!(stats.nodes[0].free_regions_decommitted, 1);
+    /// assert_eq!(manager.purge(), 0); // nothing left to give back
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn purge(&self) -> usize {
         if self.core.check_fork().is_err() {
             return 0; // a fork child: no locks (see `flush_thread_cache`)
@@ -408,6 +577,19 @@ impl ArenaManager {
     }
 
     /// A snapshot of usage and counters.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let a = manager.allocate(4096)?;
+    /// let b = manager.allocate(32 << 10)?;
+    /// let stats = manager.stats();
+    /// assert_eq!(stats.used_bytes(), 4096 + (32 << 10));
+    /// assert_eq!(stats.used_segments(), 2);
+    /// drop((a, b));
+    /// assert_eq!(manager.stats().used_segments(), 0); // a snapshot: taken anew each call
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn stats(&self) -> Stats {
         crate::stats::collect(&self.core)
@@ -415,36 +597,97 @@ impl ArenaManager {
 
     /// How many threads hold a live cache of this manager (threads that allocated or freed and
     /// have not exited yet).
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// assert_eq!(manager.live_thread_caches(), 0);
+    /// let segment = manager.allocate(4096)?;
+    /// assert_eq!(manager.live_thread_caches(), 1);
+    /// std::thread::scope(|s| {
+    ///     let other = s.spawn(|| {
+    ///         drop(manager.allocate(4096));
+    ///         manager.live_thread_caches()
+    ///     });
+    ///     assert_eq!(other.join().ok(), Some(2));
+    /// });
+    /// assert_eq!(manager.live_thread_caches(), 1); // the other thread exited
+    /// # drop(segment);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn live_thread_caches(&self) -> usize {
         self.core.registry.live_count()
     }
 
     /// The topology the manager was built on.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config, numa::NodeId};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 2)?;
+    /// let topology = manager.topology();
+    /// assert_eq!(topology.source(), "pretend");
+    /// assert_eq!(topology.nodes().len(), 2);
+    /// assert_eq!(topology.node(NodeId::new(1)).map(|n| n.memory_bytes), Some(64 << 30));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn topology(&self) -> &Topology {
         &self.core.topology
     }
 
     /// The nodes in use, ascending.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config, numa::NodeId};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 3)?;
+    /// assert_eq!(manager.nodes(), [NodeId::new(0), NodeId::new(1), NodeId::new(2)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn nodes(&self) -> Vec<NodeId> {
         self.core.all_nodes().iter().map(|n| n.id).collect()
     }
 
     /// The configuration it was built with.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let config = Config::builder().cache_capacity(64).build_from::<_, &str, &str>([])?;
+    /// let manager = ArenaManager::heap_backed(&config, 1)?;
+    /// assert_eq!(manager.config().cache_capacity, 64);
+    /// assert_eq!(manager.config(), &config);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn config(&self) -> &Config {
         &self.core.config
     }
 
     /// The largest segment: the region size.
+    ///
+    /// ```
+    /// use numaseg::{AllocError, ArenaManager, Config, config::ByteSize};
+    /// let config = Config::builder().region_size(ByteSize(4 << 20)).build_from::<_, &str, &str>([])?;
+    /// let manager = ArenaManager::heap_backed(&config, 1)?;
+    /// assert_eq!(manager.max_segment_size(), 4 << 20);
+    /// assert_eq!(manager.allocate(4 << 20)?.len(), 4 << 20);
+    /// assert!(matches!(manager.allocate((4 << 20) + 1), Err(AllocError::BadSize { max: 4_194_304, .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn max_segment_size(&self) -> usize {
         self.core.region_size
     }
 
     /// The page source's name (`linux`, `heap`, ...).
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// assert_eq!(ArenaManager::heap_backed(&Config::default(), 1)?.source_name(), "heap");
+    /// assert_eq!(ArenaManager::new(&Config::default())?.source_name(), "linux");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn source_name(&self) -> &'static str {
         self.core.source.name()

@@ -2,10 +2,24 @@
 //! region size (at most 1 GiB). Class `i` holds segments of `4 KiB << i`. Pure functions only.
 
 /// The smallest segment: one base page.
+///
+/// ```
+/// use numaseg::{MIN_SEGMENT_SIZE, SizeClass};
+/// assert_eq!(MIN_SEGMENT_SIZE, 4096);
+/// assert_eq!(SizeClass::for_size(1).map(SizeClass::size), Some(MIN_SEGMENT_SIZE));
+/// assert_eq!(SizeClass::from_index(0).map(SizeClass::size), Some(MIN_SEGMENT_SIZE));
+/// ```
 pub const MIN_SEGMENT_SIZE: usize = 4096;
 /// log2 of [`MIN_SEGMENT_SIZE`].
 const MIN_SHIFT: u32 = MIN_SEGMENT_SIZE.trailing_zeros();
 /// Classes from 4 KiB to 1 GiB, the largest region size.
+///
+/// ```
+/// use numaseg::{MAX_CLASSES, SizeClass};
+/// assert_eq!(MAX_CLASSES, 19);
+/// assert_eq!(SizeClass::from_index(MAX_CLASSES - 1).map(SizeClass::size), Some(1 << 30));
+/// assert!(SizeClass::from_index(MAX_CLASSES).is_none());
+/// ```
 pub const MAX_CLASSES: usize = 19;
 
 /// A segment size, by class index. `Copy`, one byte.
@@ -25,6 +39,15 @@ pub struct SizeClass(u8);
 impl SizeClass {
     /// The class that holds `size` bytes: the next power of two, at least 4 KiB. `None` for 0
     /// and for sizes above 1 GiB.
+    ///
+    /// ```
+    /// use numaseg::SizeClass;
+    /// assert_eq!(SizeClass::for_size(4097).map(SizeClass::size), Some(8192));
+    /// assert_eq!(SizeClass::for_size(100_000).map(SizeClass::size), Some(128 << 10));
+    /// assert_eq!(SizeClass::for_size(1 << 30).map(SizeClass::size), Some(1 << 30));
+    /// assert!(SizeClass::for_size(0).is_none());
+    /// assert!(SizeClass::for_size((1 << 30) + 1).is_none());
+    /// ```
     #[inline]
     #[must_use]
     pub const fn for_size(size: usize) -> Option<Self> {
@@ -40,6 +63,13 @@ impl SizeClass {
     }
 
     /// The class with this index, if below [`MAX_CLASSES`].
+    ///
+    /// ```
+    /// use numaseg::{MAX_CLASSES, SizeClass};
+    /// assert_eq!(SizeClass::from_index(3).map(SizeClass::size), Some(32 << 10));
+    /// assert_eq!(SizeClass::from_index(3), SizeClass::for_size(32 << 10));
+    /// assert!(SizeClass::from_index(MAX_CLASSES).is_none());
+    /// ```
     #[must_use]
     pub const fn from_index(index: usize) -> Option<Self> {
         if index < MAX_CLASSES {
@@ -64,6 +94,14 @@ impl SizeClass {
     }
 
     /// Segment size in bytes.
+    ///
+    /// ```
+    /// use numaseg::SizeClass;
+    /// let class = SizeClass::for_size(20_000).ok_or("no class")?;
+    /// assert_eq!(class.size(), 32 << 10);
+    /// assert_eq!(SizeClass::from_index(10).map(SizeClass::size), Some(4 << 20));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     #[must_use]
     pub const fn size(self) -> usize {
@@ -73,6 +111,13 @@ impl SizeClass {
     }
 
     /// The class index (0 = 4 KiB), always below [`MAX_CLASSES`].
+    ///
+    /// ```
+    /// use numaseg::SizeClass;
+    /// assert_eq!(SizeClass::for_size(4096).map(SizeClass::index), Some(0));
+    /// assert_eq!(SizeClass::for_size(4097).map(SizeClass::index), Some(1));
+    /// assert_eq!(SizeClass::for_size(1 << 20).map(SizeClass::index), Some(8));
+    /// ```
     #[inline]
     #[must_use]
     pub const fn index(self) -> usize {
@@ -83,6 +128,13 @@ impl SizeClass {
     }
 
     /// The alignment of a segment of this class: its size, up to 2 MiB.
+    ///
+    /// ```
+    /// use numaseg::SizeClass;
+    /// assert_eq!(SizeClass::for_size(64 << 10).map(SizeClass::align), Some(64 << 10));
+    /// assert_eq!(SizeClass::for_size(2 << 20).map(SizeClass::align), Some(2 << 20));
+    /// assert_eq!(SizeClass::for_size(8 << 20).map(SizeClass::align), Some(2 << 20)); // capped
+    /// ```
     #[must_use]
     pub const fn align(self) -> usize {
         let size = self.size();
@@ -90,6 +142,13 @@ impl SizeClass {
     }
 
     /// How many classes a region of `region_size` bytes serves (4 KiB up to `region_size`).
+    ///
+    /// ```
+    /// use numaseg::{MAX_CLASSES, SizeClass};
+    /// assert_eq!(SizeClass::count_for_region(2 << 20), 10); // 4 KiB .. 2 MiB
+    /// assert_eq!(SizeClass::count_for_region(32 << 20), 14); // the default region size
+    /// assert_eq!(SizeClass::count_for_region(1 << 30), MAX_CLASSES);
+    /// ```
     #[must_use]
     pub const fn count_for_region(region_size: usize) -> usize {
         (region_size.trailing_zeros() - MIN_SHIFT + 1) as usize

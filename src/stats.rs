@@ -18,6 +18,20 @@ use crate::sync::{atomic::Ordering, lock};
 
 snapshot! {
     /// Usage of one size class on one node.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let segment = manager.allocate(32 << 10)?;
+    /// let stats = manager.stats();
+    /// let class = &stats.nodes[0].classes[3]; // 4 KiB << 3
+    /// assert_eq!(class.segment_size, 32 << 10);
+    /// assert_eq!(class.regions, 1);
+    /// assert_eq!(class.used_segments, 1);
+    /// assert_eq!(stats.nodes[0].classes[0].used_segments, 0); // nothing of 4 KiB
+    /// # drop(segment);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
     pub struct ClassStats {
@@ -42,6 +56,22 @@ snapshot! {
 
 snapshot! {
     /// Usage of one node.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config, SizeClass};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?; // one node of 64 GiB
+    /// let segment = manager.allocate(4096)?;
+    /// let stats = manager.stats();
+    /// let node = &stats.nodes[0];
+    /// assert_eq!(node.node, 0);
+    /// assert_eq!(node.budget_bytes, Some(48 << 30)); // NUMASEG_NODE_MEMORY_LIMIT=0.75
+    /// assert_eq!((node.regions_mapped, node.committed_bytes), (1, 32 << 20)); // one region
+    /// assert_eq!(node.used_bytes, 4096);
+    /// assert_eq!(node.free_bytes, (32 << 20) - 4096);
+    /// assert_eq!(node.classes.len(), SizeClass::count_for_region(32 << 20));
+    /// # drop(segment);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
     pub struct NodeStats {
@@ -81,6 +111,19 @@ snapshot! {
 
 snapshot! {
     /// A snapshot of an [`ArenaManager`](crate::ArenaManager).
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 2)?; // two nodes of 64 GiB
+    /// let segment = manager.allocate(4096)?;
+    /// let stats = manager.stats();
+    /// assert_eq!(stats.total_budget_bytes, Some(64 << 30)); // NUMASEG_MEMORY_LIMIT=0.5
+    /// assert_eq!(stats.total_committed_bytes, 32 << 20); // one region
+    /// assert_eq!(stats.live_thread_caches, 1);
+    /// assert_eq!(stats.nodes.len(), 2);
+    /// # drop(segment);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
     pub struct Stats {
@@ -168,24 +211,76 @@ pub(crate) fn collect(core: &CachedCore) -> Stats {
 
 impl Stats {
     /// Bytes in users' hands over all nodes.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config, numa::NodeId};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 2)?;
+    /// let a = manager.allocate(4096)?;
+    /// let b = manager.allocate_on(NodeId::new(1), 8192)?;
+    /// assert_eq!(manager.stats().used_bytes(), 4096 + 8192);
+    /// drop(a);
+    /// assert_eq!(manager.stats().used_bytes(), 8192);
+    /// # drop(b);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn used_bytes(&self) -> u64 {
         self.nodes.iter().map(|n| n.used_bytes).sum()
     }
 
     /// Segments in users' hands over all nodes and classes.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config, numa::NodeId};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 2)?;
+    /// let held = vec![manager.allocate(4096)?, manager.allocate(64 << 10)?, manager.allocate_on(NodeId::new(1), 4096)?];
+    /// assert_eq!(manager.stats().used_segments(), 3);
+    /// drop(held);
+    /// assert_eq!(manager.stats().used_segments(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn used_segments(&self) -> u64 {
         self.nodes.iter().flat_map(|n| &n.classes).map(|c| c.used_segments).sum()
     }
 
     /// Remote allocations over all nodes and classes.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config, numa::NodeId};
+    /// use numaseg::config::{ByteSize, MemoryAmount};
+    /// // Two nodes whose budgets hold one 2 MiB region each.
+    /// let config = Config::builder()
+    ///     .region_size(ByteSize(2 << 20))
+    ///     .node_memory_limit(MemoryAmount::Bytes(ByteSize(2 << 20)))
+    ///     .build_from::<_, &str, &str>([])?;
+    /// let manager = ArenaManager::heap_backed(&config, 2)?;
+    /// let local = manager.allocate(2 << 20)?;
+    /// assert_eq!((local.node(), manager.stats().remote_allocations()), (NodeId::new(0), 0));
+    /// // The home node is full: the next one comes from node 1, and counts as remote.
+    /// let remote = manager.allocate(2 << 20)?;
+    /// assert_eq!(remote.node(), NodeId::new(1));
+    /// assert_eq!(manager.stats().remote_allocations(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn remote_allocations(&self) -> u64 {
         self.nodes.iter().flat_map(|n| &n.classes).map(|c| c.remote_allocations).sum()
     }
 
     /// The stats of one node, by kernel index.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config, numa::NodeId};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 2)?;
+    /// let segment = manager.allocate_on(NodeId::new(1), 4096)?;
+    /// let stats = manager.stats();
+    /// assert_eq!(stats.node(NodeId::new(1)).map(|n| n.used_bytes), Some(4096));
+    /// assert_eq!(stats.node(NodeId::new(0)).map(|n| n.used_bytes), Some(0));
+    /// assert!(stats.node(NodeId::new(2)).is_none()); // not in use
+    /// # drop(segment);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn node(&self, node: numa::NodeId) -> Option<&NodeStats> {
         self.nodes.iter().find(|n| n.node == node.index())

@@ -58,30 +58,85 @@ impl<'a> SegmentBatch<'a> {
     }
 
     /// Segments held.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let mut batch = manager.new_batch();
+    /// assert_eq!(batch.len(), 0);
+    /// manager.allocate_bulk(4096, 8, &mut batch)?;
+    /// assert_eq!(batch.len(), 8);
+    /// drop(batch.pop());
+    /// assert_eq!(batch.len(), 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether the batch holds none.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let mut batch = manager.new_batch();
+    /// assert!(batch.is_empty());
+    /// manager.allocate_bulk(4096, 2, &mut batch)?;
+    /// assert!(!batch.is_empty());
+    /// batch.release();
+    /// assert!(batch.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// The size of each segment (meaningful once the batch holds any).
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let mut batch = manager.new_batch();
+    /// manager.allocate_bulk(5000, 2, &mut batch)?; // rounded up to 8 KiB
+    /// assert_eq!(batch.segment_size(), 8192);
+    /// assert_eq!(batch.get(1).map(<[u8]>::len), Some(8192));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn segment_size(&self) -> usize {
         self.class.size()
     }
 
     /// The node of every segment (meaningful once the batch holds any).
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config, numa::NodeId};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 2)?;
+    /// manager.set_thread_node(NodeId::new(1))?; // bulks come from the calling thread's node
+    /// let mut batch = manager.new_batch();
+    /// manager.allocate_bulk(4096, 4, &mut batch)?;
+    /// assert_eq!(batch.node(), NodeId::new(1));
+    /// assert_eq!(batch.pop().map(|s| s.node()), Some(NodeId::new(1)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn node(&self) -> numa::NodeId {
         self.core.node_id(self.node_index)
     }
 
     /// The memory of segment `i`.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let mut batch = manager.new_batch();
+    /// manager.allocate_bulk(4096, 4, &mut batch)?;
+    /// assert_eq!(batch.get(3).map(<[u8]>::len), Some(4096));
+    /// assert!(batch.get(4).is_none()); // past the end
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn get(&self, i: usize) -> Option<&[u8]> {
         let entry = *self.entries.get(i)?;
@@ -91,6 +146,17 @@ impl<'a> SegmentBatch<'a> {
     }
 
     /// The memory of segment `i`, mutably.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let mut batch = manager.new_batch();
+    /// manager.allocate_bulk(4096, 2, &mut batch)?;
+    /// batch.get_mut(1).ok_or("no segment 1")?[..3].copy_from_slice(b"abc");
+    /// assert_eq!(batch.get(1).map(|b| &b[..3]), Some(&b"abc"[..]));
+    /// assert!(batch.get_mut(2).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn get_mut(&mut self, i: usize) -> Option<&mut [u8]> {
         let entry = *self.entries.get(i)?;
@@ -100,12 +166,43 @@ impl<'a> SegmentBatch<'a> {
 
     /// The colour offset of segment `i` (see
     /// [`Segment::colour_offset`](crate::Segment::colour_offset)).
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let mut batch = manager.new_batch();
+    /// manager.allocate_bulk(32 << 10, 4, &mut batch)?;
+    /// let offsets: Vec<usize> = (0..4).filter_map(|i| batch.colour_offset(i)).collect();
+    /// assert_eq!(offsets.len(), 4);
+    /// assert!(offsets.iter().all(|&o| o % 64 == 0 && o < 4096));
+    /// assert!(batch.colour_offset(4).is_none());
+    /// // The same offset the segment has as its own handle.
+    /// let last = batch.colour_offset(3);
+    /// assert_eq!(batch.pop().map(|s| s.colour_offset()), last);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn colour_offset(&self, i: usize) -> Option<usize> {
         self.entries.get(i).map(|&e| super::colour(e.addr(), self.class.size()))
     }
 
     /// Every segment's memory, mutably (distinct segments never overlap).
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let mut batch = manager.new_batch();
+    /// manager.allocate_bulk(4096, 3, &mut batch)?;
+    /// for (i, block) in batch.iter_mut().enumerate() {
+    ///     assert_eq!(block.len(), 4096);
+    ///     block.fill(i as u8 + 1);
+    /// }
+    /// assert_eq!(batch.iter_mut().count(), 3);
+    /// for i in 0..3 {
+    ///     assert!(batch.get(i).is_some_and(|b| b.iter().all(|&x| usize::from(x) == i + 1)));
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut [u8]> + '_ {
         let size = self.class.size();
         self.entries.iter().map(move |&entry| {
@@ -116,6 +213,19 @@ impl<'a> SegmentBatch<'a> {
     }
 
     /// Takes the last segment out as its own handle.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let mut batch = manager.new_batch();
+    /// manager.allocate_bulk(8192, 2, &mut batch)?;
+    /// batch.get_mut(1).ok_or("no segment 1")?[0] = 9;
+    /// let segment = batch.pop().ok_or("empty")?;
+    /// assert_eq!((segment.len(), segment.as_slice()[0]), (8192, 9)); // the last one
+    /// assert_eq!(batch.len(), 1);
+    /// assert!(batch.pop().is_some() && batch.pop().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop(&mut self) -> Option<Segment<'a>> {
         let entry = self.entries.pop()?;
         // SAFETY: the batch owned the entry exclusively and gives it up here.
@@ -123,6 +233,20 @@ impl<'a> SegmentBatch<'a> {
     }
 
     /// Gives every segment back now, in one call. The batch keeps its capacity for reuse.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let mut batch = manager.new_batch();
+    /// manager.allocate_bulk(4096, 16, &mut batch)?;
+    /// assert_eq!(manager.stats().used_segments(), 16);
+    /// batch.release();
+    /// assert!(batch.is_empty());
+    /// assert_eq!(manager.stats().used_segments(), 0);
+    /// manager.allocate_bulk(4096, 16, &mut batch)?; // reused
+    /// assert_eq!(batch.len(), 16);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn release(&mut self) {
         if !self.entries.is_empty() {
             if self.core.config.zero == crate::zero::ZeroMode::OnRelease {

@@ -222,6 +222,15 @@ impl<'a> Segment<'a> {
     }
 
     /// Size in bytes (a power of two from 4 KiB).
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// assert_eq!(manager.allocate(1)?.len(), 4096);
+    /// assert_eq!(manager.allocate(5000)?.len(), 8192);
+    /// assert_eq!(manager.allocate(64 << 10)?.len(), 64 << 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     #[must_use]
     pub fn len(&self) -> usize {
@@ -229,6 +238,15 @@ impl<'a> Segment<'a> {
     }
 
     /// Always false: segments are never empty.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let segment = manager.allocate(1)?;
+    /// assert!(!segment.is_empty());
+    /// assert!(!segment.as_slice().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -236,18 +254,48 @@ impl<'a> Segment<'a> {
     }
 
     /// The size class.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config, SizeClass};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let segment = manager.allocate(20_000)?;
+    /// assert_eq!(segment.size_class(), SizeClass::for_size(32 << 10).ok_or("no class")?);
+    /// assert_eq!(segment.size_class().index(), 3);
+    /// assert_eq!(segment.size_class().size(), segment.len());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn size_class(&self) -> SizeClass {
         self.class()
     }
 
     /// The NUMA node the segment's memory is bound to.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config, numa::NodeId};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 2)?;
+    /// assert_eq!(manager.allocate(4096)?.node(), manager.thread_node());
+    /// assert_eq!(manager.allocate_on(NodeId::new(1), 4096)?.node(), NodeId::new(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn node(&self) -> NodeId {
         self.core.node_id(self.node_index())
     }
 
     /// The page kind of the region it was carved from.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::{ArenaManager, Config};
+    /// use numaseg::numa::{PageKind, PagePolicy, Topology, sys::heap::HeapSource};
+    /// let config = Config::builder().huge_pages(PagePolicy::Only(PageKind::Small)).build_from::<_, &str, &str>([])?;
+    /// let manager = ArenaManager::with_source(&config, Topology::pretend(1, 64 << 30), Arc::new(HeapSource::new()))?;
+    /// let segment = manager.allocate(4096)?;
+    /// assert_eq!(segment.page_kind(), PageKind::Small);
+    /// assert_eq!(manager.stats().nodes[0].regions_small, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn page_kind(&self) -> PageKind {
         self.entry().kind()
@@ -282,6 +330,15 @@ impl<'a> Segment<'a> {
     }
 
     /// The first byte. Valid for [`Segment::len`] bytes while the handle lives.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let segment = manager.allocate(64 << 10)?;
+    /// assert_eq!(segment.as_ptr() as usize % (64 << 10), 0); // aligned to its size
+    /// assert_eq!(segment.as_ptr().cast_const(), segment.as_slice().as_ptr());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     #[must_use]
     pub fn as_ptr(&self) -> *mut u8 {
@@ -289,6 +346,23 @@ impl<'a> Segment<'a> {
     }
 
     /// The memory as bytes.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config, zero::ZeroMode};
+    /// // With isolation on allocation, every segment handed out reads as zeros.
+    /// let config = Config::builder().zero(ZeroMode::OnAllocate).build_from::<_, &str, &str>([])?;
+    /// let manager = ArenaManager::heap_backed(&config, 1)?;
+    /// let mut segment = manager.allocate(4096)?;
+    /// assert_eq!(segment.as_slice().len(), 4096);
+    /// segment.as_mut_slice().fill(0xff);
+    /// assert!(segment.as_slice().iter().all(|&b| b == 0xff));
+    /// let first = segment.as_ptr();
+    /// drop(segment);
+    /// let again = manager.allocate(4096)?; // the same block, from this thread's cache, cleared
+    /// assert_eq!(again.as_ptr(), first);
+    /// assert!(again.as_slice().iter().all(|&b| b == 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     #[must_use]
     pub fn as_slice(&self) -> &[u8] {
@@ -298,6 +372,19 @@ impl<'a> Segment<'a> {
     }
 
     /// The memory as mutable bytes.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let mut segment = manager.allocate(8192)?;
+    /// let bytes = segment.as_mut_slice();
+    /// assert_eq!(bytes.len(), 8192);
+    /// bytes[..5].copy_from_slice(b"hello");
+    /// bytes[8191] = 7;
+    /// assert_eq!(&segment.as_slice()[..5], b"hello");
+    /// assert_eq!(segment.as_slice()[8191], 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     #[must_use]
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
@@ -306,6 +393,16 @@ impl<'a> Segment<'a> {
     }
 
     /// Gives the segment back now (the same as dropping it).
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let segment = manager.allocate(4096)?;
+    /// assert_eq!(manager.stats().used_segments(), 1);
+    /// segment.release();
+    /// assert_eq!(manager.stats().used_segments(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn release(self) {
         drop(self);
