@@ -37,9 +37,29 @@ use std::str::FromStr;
 use numa::{PageKind, PagePolicy};
 
 /// The prefix every numaseg variable starts with; any other name with it is an error.
+///
+/// ```
+/// use numaseg::config::{Config, ConfigError, PREFIX, VARS};
+/// assert_eq!(PREFIX, "NUMASEG_");
+/// assert!(VARS.iter().all(|v| v.name.starts_with(PREFIX)));
+/// // Names without the prefix are none of numaseg's business; unknown ones with it are errors.
+/// assert!(Config::builder().build_from([("REGION_SIZE", "bogus")]).is_ok());
+/// let err = Config::builder().build_from([("NUMASEG_REGION_SIZ", "64MiB")]).unwrap_err();
+/// assert_eq!(err, ConfigError::Unknown { var: "NUMASEG_REGION_SIZ".into(), suggestion: Some("NUMASEG_REGION_SIZE") });
+/// ```
 pub const PREFIX: &str = "NUMASEG_";
 
 /// Where an effective value came from.
+///
+/// ```
+/// use numaseg::config::{Config, Source};
+/// let config = Config::builder().strict(true).build_from([("NUMASEG_PREFAULT", "off")])?;
+/// assert_eq!(config.source_of("NUMASEG_STRICT"), Some(Source::Builder));
+/// assert_eq!(config.source_of("NUMASEG_PREFAULT"), Some(Source::Environment));
+/// assert_eq!(config.source_of("NUMASEG_LOG"), Some(Source::Default));
+/// assert_eq!(Source::Environment.to_string(), "environment");
+/// # Ok::<(), numaseg::config::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Source {
     /// The table's default.
@@ -61,6 +81,15 @@ impl fmt::Display for Source {
 }
 
 /// One row of the table.
+///
+/// ```
+/// use numaseg::config::{Config, VARS};
+/// let spec = VARS.iter().find(|v| v.name == "NUMASEG_REGION_SIZE").expect("a row of the table");
+/// assert_eq!((spec.default, spec.accepts), ("32MiB", "a power of two from 2MiB to 1GiB"));
+/// assert!(spec.doc.trim_start().starts_with("Size of one region"));
+/// // The default is what an empty environment gives.
+/// assert_eq!(Config::default().region_size.to_string(), spec.default);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VarSpec {
     /// The variable's name.
@@ -74,6 +103,14 @@ pub struct VarSpec {
 }
 
 /// One effective setting, as [`Config::describe`] reports it.
+///
+/// ```
+/// use numaseg::config::{Config, Setting, Source};
+/// let config = Config::builder().build_from([("NUMASEG_NODE_POLICY", "bind:0")])?;
+/// let setting = config.describe().into_iter().find(|s| s.name == "NUMASEG_NODE_POLICY").expect("described");
+/// assert_eq!(setting, Setting { name: "NUMASEG_NODE_POLICY", value: "bind:0".into(), source: Source::Environment });
+/// # Ok::<(), numaseg::config::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
     /// The variable's name.
@@ -85,6 +122,22 @@ pub struct Setting {
 }
 
 /// A configuration that could not be accepted.
+///
+/// ```
+/// use std::ffi::OsString;
+/// use std::os::unix::ffi::OsStringExt;
+/// use numaseg::config::{Config, ConfigError};
+/// let err = Config::builder().build_from([("NUMASEG_CACHE_CAPACITY", "1")]).unwrap_err();
+/// assert!(matches!(&err, ConfigError::Invalid { var: "NUMASEG_CACHE_CAPACITY", value, .. } if value == "1"));
+/// assert!(err.to_string().starts_with("NUMASEG_CACHE_CAPACITY=\"1\": "));
+/// assert!(err.to_string().ends_with("(accepted: a whole number from 2 to 65536)"));
+/// // Each value fine on its own, but not together.
+/// let vars = [("NUMASEG_REGION_SIZE", "2MiB"), ("NUMASEG_SEGMENT_SIZE", "4MiB")];
+/// let err = Config::builder().build_from(vars).unwrap_err();
+/// assert_eq!(err.to_string(), "NUMASEG_SEGMENT_SIZE and NUMASEG_REGION_SIZE conflict: a segment of 4MiB does not fit a region of 2MiB");
+/// let bytes = [(OsString::from("NUMASEG_LOG"), OsString::from_vec(vec![0xff]))];
+/// assert_eq!(Config::builder().build_from(bytes).unwrap_err().to_string(), "NUMASEG_LOG: the value is not valid UTF-8");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -163,6 +216,18 @@ macro_rules! settings {
         ///
         /// Fields are public for reading; build one with [`Config::from_env`],
         /// [`Config::builder`] or [`Config::default`] (defaults only).
+        ///
+        /// ```
+        /// use numaseg::config::{ByteSize, Config};
+        /// let config = Config::builder().build_from([("NUMASEG_REGION_SIZE", "64MiB"), ("NUMASEG_LOG", "debug")])?;
+        /// assert_eq!(config.region_size, ByteSize(64 << 20));
+        /// assert_eq!(Config::default().region_size, ByteSize(32 << 20));
+        /// // Every setting prints in its variable's syntax, so the description builds the same values.
+        /// let vars: Vec<(&str, String)> = config.describe().into_iter().map(|s| (s.name, s.value)).collect();
+        /// let again = Config::builder().build_from(vars)?;
+        /// assert_eq!(again.describe().iter().map(|s| &s.value).collect::<Vec<_>>(), config.describe().iter().map(|s| &s.value).collect::<Vec<_>>());
+        /// # Ok::<(), numaseg::config::ConfigError>(())
+        /// ```
         #[derive(Debug, Clone, PartialEq)]
         #[non_exhaustive]
         pub struct Config {
@@ -171,6 +236,16 @@ macro_rules! settings {
         }
 
         /// Every variable: name, default, accepted values, meaning.
+        ///
+        /// ```
+        /// use std::collections::BTreeSet;
+        /// use numaseg::config::{Config, VARS};
+        /// let names: BTreeSet<&str> = VARS.iter().map(|v| v.name).collect();
+        /// assert_eq!(names.len(), VARS.len()); // no name twice
+        /// assert!(names.contains("NUMASEG_HUGE_PAGES") && names.contains("NUMASEG_ALLOW_UNKNOWN"));
+        /// // In table order, as `describe` reports them.
+        /// assert!(VARS.iter().zip(Config::default().describe()).all(|(v, s)| v.name == s.name && v.default == s.value));
+        /// ```
         pub const VARS: &[VarSpec] = &[
             $( VarSpec { name: $var, default: $default, accepts: $accepts, doc: concat!($($doc),+) }, )+
         ];
@@ -235,6 +310,17 @@ macro_rules! settings {
 
         impl Config {
             /// Every setting with its effective value and where it came from, in table order.
+            ///
+            /// ```
+            /// use numaseg::config::{Config, Source};
+            /// let config = Config::builder().build_from([("NUMASEG_STRICT", "yes")])?;
+            /// let described = config.describe();
+            /// let strict = described.iter().find(|s| s.name == "NUMASEG_STRICT").expect("every variable is described");
+            /// assert_eq!((strict.value.as_str(), strict.source), ("true", Source::Environment));
+            /// assert_eq!(described[0].name, "NUMASEG_HUGE_PAGES");
+            /// assert!(described.iter().filter(|s| s.name != "NUMASEG_STRICT").all(|s| s.source == Source::Default));
+            /// # Ok::<(), numaseg::config::ConfigError>(())
+            /// ```
             #[must_use]
             pub fn describe(&self) -> Vec<Setting> {
                 vec![ $( Setting {
@@ -338,6 +424,17 @@ settings! {
 impl Config {
     /// Reads the process environment (`NUMASEG_*` only) over the defaults.
     ///
+    /// ```
+    /// use numaseg::config::{Config, Source};
+    /// // Whatever this process's environment holds: each value came from it exactly when it is set.
+    /// let config = Config::from_env()?;
+    /// for setting in config.describe() {
+    ///     let from_env = std::env::var_os(setting.name).is_some();
+    ///     assert_eq!(setting.source, if from_env { Source::Environment } else { Source::Default });
+    /// }
+    /// # Ok::<(), numaseg::config::ConfigError>(())
+    /// ```
+    ///
     /// # Errors
     /// See [`ConfigError`].
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -345,12 +442,34 @@ impl Config {
     }
 
     /// A builder; its values win over the environment.
+    ///
+    /// ```
+    /// use numaseg::config::{ByteSize, Config, ConfigError, Source};
+    /// // Builder values win over the variables.
+    /// let config = Config::builder().strict(true).build_from([("NUMASEG_STRICT", "off")])?;
+    /// assert!(config.strict);
+    /// assert_eq!(config.source_of("NUMASEG_STRICT"), Some(Source::Builder));
+    /// // And are checked as strictly: 3 MiB is not a power of two.
+    /// let err = Config::builder().region_size(ByteSize(3 << 20)).build_from::<_, &str, &str>([]).unwrap_err();
+    /// assert!(matches!(&err, ConfigError::Invalid { var: "NUMASEG_REGION_SIZE", value, .. } if value == "3MiB"));
+    /// # Ok::<(), numaseg::config::ConfigError>(())
+    /// ```
     #[must_use]
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder::default()
     }
 
     /// Where a variable's value came from.
+    ///
+    /// ```
+    /// use numaseg::config::{Config, Source};
+    /// let config = Config::builder().build_from([("NUMASEG_ZERO", "on-release")])?;
+    /// assert_eq!(config.source_of("NUMASEG_ZERO"), Some(Source::Environment));
+    /// assert_eq!(config.source_of("NUMASEG_REGION_SIZE"), Some(Source::Default));
+    /// assert_eq!(config.source_of("NUMASEG_NO_SUCH_THING"), None);
+    /// assert_eq!(Config::default().source_of("NUMASEG_ZERO"), Some(Source::Default));
+    /// # Ok::<(), numaseg::config::ConfigError>(())
+    /// ```
     #[must_use]
     pub fn source_of(&self, var: &str) -> Option<Source> {
         self.sources.get(var).copied()
@@ -387,6 +506,14 @@ impl Config {
     }
 
     /// The table as Markdown, exactly as `docs/CONFIGURATION.md` holds it.
+    ///
+    /// ```
+    /// use numaseg::config::{Config, VARS};
+    /// let table = Config::markdown_table();
+    /// assert!(table.starts_with("| Variable | Default | Accepts | Meaning |\n|---|---|---|---|\n"));
+    /// assert_eq!(table.lines().count(), VARS.len() + 2);
+    /// assert!(table.contains("| `NUMASEG_REGION_SIZE` | `32MiB` | a power of two from 2MiB to 1GiB | Size of one region"));
+    /// ```
     #[must_use]
     pub fn markdown_table() -> String {
         let mut out = String::from("| Variable | Default | Accepts | Meaning |\n|---|---|---|---|\n");
@@ -415,6 +542,15 @@ impl Default for Config {
 impl ConfigBuilder {
     /// Builds over the process environment.
     ///
+    /// ```
+    /// use numaseg::config::{Config, Source};
+    /// // Over this process's environment; the builder's value wins whatever it holds.
+    /// let config = Config::builder().prefault(false).build()?;
+    /// assert!(!config.prefault);
+    /// assert_eq!(config.source_of("NUMASEG_PREFAULT"), Some(Source::Builder));
+    /// # Ok::<(), numaseg::config::ConfigError>(())
+    /// ```
+    ///
     /// # Errors
     /// See [`ConfigError`].
     pub fn build(self) -> Result<Config, ConfigError> {
@@ -423,6 +559,15 @@ impl ConfigBuilder {
 
     /// Builds over the given variables instead of the environment (only `NUMASEG_*` names are
     /// looked at), so tests never touch the process environment.
+    ///
+    /// ```
+    /// use numaseg::config::{Config, MemoryAmount, Source};
+    /// let vars = [("NUMASEG_MEMORY_LIMIT", "none"), ("PATH", "/usr/bin"), ("HOME", "/root")];
+    /// let config = Config::builder().build_from(vars)?;
+    /// assert_eq!(config.memory_limit, MemoryAmount::Unlimited);
+    /// assert_eq!(config.source_of("NUMASEG_MEMORY_LIMIT"), Some(Source::Environment));
+    /// # Ok::<(), numaseg::config::ConfigError>(())
+    /// ```
     ///
     /// # Errors
     /// See [`ConfigError`].

@@ -6,6 +6,18 @@ use numa::{NodeId, RegionError, TopologyError};
 use crate::config::{ByteSize, ConfigError};
 
 /// An allocation that could not be served.
+///
+/// ```
+/// use numaseg::{AllocError, ArenaManager, Config};
+/// let manager = ArenaManager::heap_backed(&Config::default(), 1)?; // heap memory, a pretend node
+/// let err = manager.allocate(0).unwrap_err();
+/// assert!(matches!(err, AllocError::BadSize { requested: 0, max: 33_554_432 }));
+/// assert_eq!(
+///     err.to_string(),
+///     "a segment of 0 bytes is not available: sizes run from 1 byte (rounded up to 4 KiB) to the region size, 33554432 bytes"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AllocError {
@@ -113,6 +125,20 @@ impl From<RegionError> for AllocError {
 }
 
 /// An arena manager that could not be built.
+///
+/// ```
+/// use numaseg::{ArenaManager, BuildError, Config};
+/// use numaseg::numa::NodeId;
+/// // A pretend machine of one node, asked for node 5.
+/// let config = Config::builder().build_from([("NUMASEG_NODES", "5")])?;
+/// let err = ArenaManager::heap_backed(&config, 1).unwrap_err();
+/// assert!(matches!(err, BuildError::UnknownNode { variable: "NUMASEG_NODES", node, .. } if node == NodeId::new(5)));
+/// assert_eq!(err.to_string(), "NUMASEG_NODES names node 5, which this process cannot use (usable nodes: 0)");
+/// // A refused configuration converts.
+/// let config_err = Config::builder().build_from([("NUMASEG_LOG", "loud")]).unwrap_err();
+/// assert!(matches!(BuildError::from(config_err), BuildError::Config(_)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {

@@ -13,6 +13,17 @@ use std::path::{Path, PathBuf};
 use crate::PageKind;
 
 /// One limit and where it was read.
+///
+/// ```
+/// use numaseg_numa::{PageSource, cgroup::{CgroupLimits, Limit}, sys::heap::HeapSource};
+/// let limit = Limit::simulated(512 << 20);
+/// let heap = HeapSource::new().with_cgroup_limits(CgroupLimits { memory: Some(limit.clone()), ..CgroupLimits::default() });
+/// assert_eq!(heap.memory_limit(), Some(limit));
+/// // This process's real limit, if any (read-only), came from one of the controller's files.
+/// if let Some(real) = CgroupLimits::current().memory {
+///     assert!(real.file.ends_with("memory.max") || real.file.ends_with("memory.limit_in_bytes"));
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limit {
     /// Bytes.
@@ -36,6 +47,14 @@ impl Limit {
 }
 
 /// The limits that apply to this process.
+///
+/// ```
+/// use numaseg_numa::{PageKind, cgroup::{CgroupLimits, Limit}};
+/// let none = CgroupLimits::default();
+/// assert!(none.memory.is_none() && none.memory_current.is_none() && none.huge(PageKind::Huge2M).is_none());
+/// let limits = CgroupLimits { huge_1g: Some(Limit::simulated(4 << 30)), ..CgroupLimits::default() };
+/// assert_eq!(limits.huge(PageKind::Huge1G).map(|l| l.bytes), Some(4 << 30));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CgroupLimits {
     /// The memory controller's limit (`memory.max`, or v1 `memory.limit_in_bytes`).
@@ -65,6 +84,14 @@ impl CgroupLimits {
     }
 
     /// The hugetlb limit for `kind`, if any.
+    ///
+    /// ```
+    /// use numaseg_numa::{PageKind, cgroup::{CgroupLimits, Limit}};
+    /// let limits = CgroupLimits { huge_2m: Some(Limit::simulated(64 << 20)), ..CgroupLimits::default() };
+    /// assert_eq!(limits.huge(PageKind::Huge2M), Some(&Limit::simulated(64 << 20)));
+    /// assert_eq!(limits.huge(PageKind::Huge1G), None);
+    /// assert_eq!(limits.huge(PageKind::Thp), None); // THP is charged to the memory controller
+    /// ```
     #[must_use]
     pub fn huge(&self, kind: PageKind) -> Option<&Limit> {
         match kind {

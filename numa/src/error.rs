@@ -6,6 +6,18 @@ use std::io;
 use crate::{NodeId, PageKind};
 
 /// A system call that failed, with the kernel's answer.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg_numa::{NodeId, OsError, PageSource, Region, RegionSpec, sys::heap::HeapSource};
+/// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new());
+/// let (region, _) = Region::map(&source, &RegionSpec::new(2 << 20, NodeId::new(1)))?;
+/// // A range past the end of the region.
+/// let err: OsError = region.recommit(2 << 20, 2 << 20).unwrap_err();
+/// assert!(matches!(err, OsError::Syscall { len: 2097152, node: Some(n), .. } if n == NodeId::new(1)));
+/// assert_eq!(err.to_string(), "region sub-range of 2097152 bytes on node 1 failed: Invalid argument (os error 22)");
+/// # Ok::<(), numaseg_numa::RegionError>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OsError {
@@ -26,6 +38,19 @@ pub enum OsError {
 
 impl OsError {
     /// The raw `errno`, if the kernel gave one.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, OsError};
+    /// let err = OsError::Syscall {
+    ///     call: "mbind",
+    ///     len: 4096,
+    ///     node: Some(NodeId::new(0)),
+    ///     source: std::io::Error::from_raw_os_error(22),
+    /// };
+    /// assert_eq!(err.raw_os_error(), Some(22)); // EINVAL
+    /// let other = OsError::Syscall { call: "mbind", len: 4096, node: None, source: std::io::Error::other("no errno") };
+    /// assert_eq!(other.raw_os_error(), None);
+    /// ```
     #[must_use]
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
@@ -34,6 +59,18 @@ impl OsError {
     }
 
     /// The name of the call that failed.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, OsError};
+    /// let err = OsError::Syscall {
+    ///     call: "madvise(MADV_POPULATE_WRITE)",
+    ///     len: 2 << 20,
+    ///     node: Some(NodeId::new(0)),
+    ///     source: std::io::Error::from_raw_os_error(12),
+    /// };
+    /// assert_eq!(err.call(), "madvise(MADV_POPULATE_WRITE)");
+    /// assert!(err.to_string().starts_with("madvise(MADV_POPULATE_WRITE) of 2097152 bytes on node 0 failed: "));
+    /// ```
     #[must_use]
     pub fn call(&self) -> &'static str {
         match self {
@@ -47,6 +84,18 @@ fn on_node(node: Option<NodeId>) -> String {
 }
 
 /// Mapping a region failed.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg_numa::{NodeId, PageKind, PageSource, Region, RegionError, RegionSpec, sys::heap::HeapSource};
+/// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new());
+/// let err = Region::map(&source, &RegionSpec::new(0, NodeId::new(0))).unwrap_err();
+/// assert!(matches!(err, RegionError::BadLength { len: 0, kind: PageKind::Small, page_size: 4096 }));
+/// assert_eq!(
+///     err.to_string(),
+///     "a region of 0 bytes cannot be made of small pages: the length must be a non-zero multiple of 4096 bytes"
+/// );
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegionError {
@@ -153,6 +202,18 @@ pub enum RegionError {
 
 impl RegionError {
     /// Whether this error means huge pages ran short (as opposed to a bad request or an OS fault).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::{NodeId, PageKind, PagePolicy, PageSource, Region, RegionSpec, sys::heap::HeapSource};
+    /// // A heap source pretending node 0's 2 MiB pool is empty.
+    /// let node = NodeId::new(0);
+    /// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new().with_huge_pages(node, PageKind::Huge2M, 0));
+    /// let strict = RegionSpec { policy: PagePolicy::Only(PageKind::Huge2M), strict: true, ..RegionSpec::new(2 << 20, node) };
+    /// assert!(Region::map(&source, &strict).unwrap_err().is_exhaustion());
+    /// // A bad length is not.
+    /// assert!(!Region::map(&source, &RegionSpec { len: 4096, ..strict }).unwrap_err().is_exhaustion());
+    /// ```
     #[must_use]
     pub fn is_exhaustion(&self) -> bool {
         match self {
@@ -173,6 +234,17 @@ pub(crate) fn page_size_label(kind: PageKind) -> &'static str {
 }
 
 /// Building the topology snapshot failed.
+///
+/// ```
+/// use numaseg_numa::{Allowed, NodeId, RawNode, Topology, TopologyError};
+/// let raw = [RawNode { id: NodeId::new(0), cpus: vec![0], memory_bytes: 1 << 30 }];
+/// let allowed = Allowed { cpus: vec![0], mems: "1".parse()? };
+/// let err = Topology::assemble(&raw, None, &allowed, |_, _| None, "example").unwrap_err();
+/// assert!(matches!(&err, TopologyError::NoUsableNode { mems_allowed } if mems_allowed == "1"));
+/// assert_eq!(err.to_string(), "no NUMA node is usable by this process (allowed memory nodes: \"1\")");
+/// assert!(matches!(Topology::from_synthetic("no such thing"), Err(TopologyError::Hwloc(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TopologyError {
@@ -196,6 +268,14 @@ pub enum TopologyError {
 }
 
 /// Reading placement back failed.
+///
+/// ```
+/// use numaseg_numa::{PlacementError, placement::read_back};
+/// let err = read_back(0x1001, 4096).unwrap_err();
+/// assert!(matches!(err, PlacementError::BadRange { addr: 0x1001, len: 4096 }));
+/// assert_eq!(err.to_string(), "placement query of 4096 bytes at 0x1001: the range must be non-empty and page-aligned");
+/// assert!(matches!(read_back(0x1000, 0), Err(PlacementError::BadRange { len: 0, .. })));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlacementError {

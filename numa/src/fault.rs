@@ -19,6 +19,21 @@ use crate::source::{BindMode, MemlockStatus, PageSource};
 use crate::{NodeId, PageKind, ThpMode};
 
 /// A kind of call through the OS boundary.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg_numa::fault::{Fault, FaultySource, Op};
+/// use numaseg_numa::{BindMode, NodeId, PageKind, PageSource, sys::heap::HeapSource};
+/// let faulty = FaultySource::new(Arc::new(HeapSource::new()));
+/// faulty.inject(Fault::nth(Op::Bind, 1, libc::EIO));
+/// let p = faulty.map(2 << 20, PageKind::Small, NodeId::new(0))?;
+/// let err = faulty.bind(p, 2 << 20, NodeId::new(0), BindMode::Bind).unwrap_err();
+/// assert_eq!((err.call(), err.raw_os_error()), ("mbind (injected)", Some(libc::EIO)));
+/// assert_eq!((faulty.calls(Op::Map), faulty.calls(Op::Bind)), (1, 1));
+/// // SAFETY: `p` is a live mapping of the wrapped source, and nothing refers into it.
+/// unsafe { faulty.unmap(p, 2 << 20)? };
+/// # Ok::<(), numaseg_numa::OsError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
     /// [`PageSource::map`].
@@ -62,6 +77,14 @@ impl Op {
 }
 
 /// One planned failure.
+///
+/// ```
+/// use numaseg_numa::PageKind;
+/// use numaseg_numa::fault::{Fault, Op};
+/// let fault = Fault::nth(Op::Populate, 2, libc::ENOMEM).for_kind(PageKind::Huge2M);
+/// assert_eq!((fault.op, fault.kind, fault.nth, fault.sticky), (Op::Populate, Some(PageKind::Huge2M), 2, false));
+/// assert_eq!(fault.errno, libc::ENOMEM);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     /// The kind of call.
@@ -79,18 +102,63 @@ pub struct Fault {
 
 impl Fault {
     /// The `nth` next call of `op` fails with `errno`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::fault::{Fault, FaultySource, Op};
+    /// use numaseg_numa::{NodeId, PageKind, PageSource, sys::heap::HeapSource};
+    /// let faulty = FaultySource::new(Arc::new(HeapSource::new()));
+    /// faulty.inject(Fault::nth(Op::Map, 2, libc::ENOMEM));
+    /// let node = NodeId::new(0);
+    /// let a = faulty.map(2 << 20, PageKind::Small, node)?; // 1st: passes
+    /// assert!(faulty.map(2 << 20, PageKind::Small, node).is_err()); // 2nd: fails
+    /// let b = faulty.map(2 << 20, PageKind::Small, node)?; // then the fault is spent
+    /// assert_eq!(Fault::nth(Op::Map, 0, libc::ENOMEM).nth, 1); // 0 counts as the next call
+    /// // SAFETY: `a` and `b` are live mappings of the wrapped source, and nothing refers into them.
+    /// unsafe { faulty.unmap(a, 2 << 20)? };
+    /// // SAFETY: as above.
+    /// unsafe { faulty.unmap(b, 2 << 20)? };
+    /// # Ok::<(), numaseg_numa::OsError>(())
+    /// ```
     #[must_use]
     pub fn nth(op: Op, nth: u64, errno: i32) -> Self {
         Self { op, kind: None, nth: nth.max(1), sticky: false, errno, seen: 0 }
     }
 
     /// Every call of `op` from the next one on fails with `errno`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::fault::{Fault, FaultySource, Op};
+    /// use numaseg_numa::{NodeId, PageKind, PageSource, sys::heap::HeapSource};
+    /// let faulty = FaultySource::new(Arc::new(HeapSource::new()));
+    /// faulty.inject(Fault::always(Op::Map, libc::ENOMEM));
+    /// for _ in 0..3 {
+    ///     let err = faulty.map(2 << 20, PageKind::Small, NodeId::new(0)).unwrap_err();
+    ///     assert_eq!(err.raw_os_error(), Some(libc::ENOMEM));
+    /// }
+    /// assert_eq!(faulty.injected(), 3);
+    /// ```
     #[must_use]
     pub fn always(op: Op, errno: i32) -> Self {
         Self { sticky: true, ..Self::nth(op, 1, errno) }
     }
 
     /// Restricts the fault to calls for one page kind.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::fault::{Fault, FaultySource, Op};
+    /// use numaseg_numa::{NodeId, PageKind, PageSource, sys::heap::HeapSource};
+    /// let faulty = FaultySource::new(Arc::new(HeapSource::new()));
+    /// faulty.inject(Fault::always(Op::Map, libc::ENOMEM).for_kind(PageKind::Huge2M));
+    /// let node = NodeId::new(0);
+    /// assert!(faulty.map(2 << 20, PageKind::Huge2M, node).is_err());
+    /// let small = faulty.map(2 << 20, PageKind::Small, node)?; // other kinds pass
+    /// // SAFETY: `small` is a live mapping of the wrapped source, and nothing refers into it.
+    /// unsafe { faulty.unmap(small, 2 << 20)? };
+    /// # Ok::<(), numaseg_numa::OsError>(())
+    /// ```
     #[must_use]
     pub fn for_kind(mut self, kind: PageKind) -> Self {
         self.kind = Some(kind);
@@ -136,6 +204,16 @@ impl fmt::Debug for FaultySource {
 
 impl FaultySource {
     /// Wraps `inner` with an empty plan.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::fault::{FaultySource, Op};
+    /// use numaseg_numa::{PageSource, sys::heap::HeapSource};
+    /// let faulty = FaultySource::new(Arc::new(HeapSource::new()));
+    /// assert_eq!(faulty.name(), "faulty");
+    /// assert_eq!((faulty.total_calls(), faulty.injected(), faulty.calls(Op::Map)), (0, 0, 0));
+    /// assert!(!faulty.supports_placement()); // as the wrapped heap source
+    /// ```
     #[must_use]
     pub fn new(inner: Arc<dyn PageSource>) -> Self {
         Self {
@@ -181,28 +259,105 @@ impl FaultySource {
     }
 
     /// Adds a fault to the plan.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::fault::{Fault, FaultySource, Op};
+    /// use numaseg_numa::{NodeId, PageKind, PageSource, sys::heap::HeapSource};
+    /// let faulty = FaultySource::new(Arc::new(HeapSource::new()));
+    /// let p = faulty.map(2 << 20, PageKind::Small, NodeId::new(0))?;
+    /// faulty.inject(Fault::nth(Op::Lock, 1, libc::EPERM));
+    /// let err = faulty.lock(p, 2 << 20).unwrap_err();
+    /// assert_eq!(err.to_string(), "mlock (injected) of 2097152 bytes failed: Operation not permitted (os error 1)");
+    /// // SAFETY: `p` is a live mapping of the wrapped source, and nothing refers into it.
+    /// unsafe { faulty.unmap(p, 2 << 20)? };
+    /// # Ok::<(), numaseg_numa::OsError>(())
+    /// ```
     pub fn inject(&self, fault: Fault) {
         self.plan.lock().unwrap_or_else(PoisonError::into_inner).push(fault);
     }
 
     /// Empties the plan.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::fault::{Fault, FaultySource, Op};
+    /// use numaseg_numa::{NodeId, PageKind, PageSource, sys::heap::HeapSource};
+    /// let faulty = FaultySource::new(Arc::new(HeapSource::new()));
+    /// faulty.inject(Fault::always(Op::Map, libc::ENOMEM));
+    /// assert!(faulty.map(2 << 20, PageKind::Small, NodeId::new(0)).is_err());
+    /// faulty.clear();
+    /// let p = faulty.map(2 << 20, PageKind::Small, NodeId::new(0))?;
+    /// assert_eq!(faulty.injected(), 1); // counters stay
+    /// // SAFETY: `p` is a live mapping of the wrapped source, and nothing refers into it.
+    /// unsafe { faulty.unmap(p, 2 << 20)? };
+    /// # Ok::<(), numaseg_numa::OsError>(())
+    /// ```
     pub fn clear(&self) {
         self.plan.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
 
     /// Calls of `op` so far (failed or not).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::fault::{Fault, FaultySource, Op};
+    /// use numaseg_numa::{NodeId, PageKind, PageSource, sys::heap::HeapSource};
+    /// let faulty = FaultySource::new(Arc::new(HeapSource::new()));
+    /// faulty.inject(Fault::nth(Op::Map, 1, libc::ENOMEM));
+    /// assert!(faulty.map(2 << 20, PageKind::Small, NodeId::new(0)).is_err());
+    /// let p = faulty.map(2 << 20, PageKind::Small, NodeId::new(0))?;
+    /// assert_eq!(faulty.calls(Op::Map), 2); // failed calls count too
+    /// assert_eq!(faulty.calls(Op::Unmap), 0);
+    /// // SAFETY: `p` is a live mapping of the wrapped source, and nothing refers into it.
+    /// unsafe { faulty.unmap(p, 2 << 20)? };
+    /// assert_eq!(faulty.calls(Op::Unmap), 1);
+    /// # Ok::<(), numaseg_numa::OsError>(())
+    /// ```
     #[must_use]
     pub fn calls(&self, op: Op) -> u64 {
         self.calls[op.index()].load(Ordering::Relaxed)
     }
 
     /// Calls of every kind so far.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::fault::FaultySource;
+    /// use numaseg_numa::{BindMode, NodeId, PageKind, PageSource, sys::heap::HeapSource};
+    /// let faulty = FaultySource::new(Arc::new(HeapSource::new()));
+    /// let node = NodeId::new(0);
+    /// let p = faulty.map(2 << 20, PageKind::Small, node)?;
+    /// faulty.bind(p, 2 << 20, node, BindMode::Preferred)?;
+    /// faulty.populate(p, 2 << 20, PageKind::Small, node)?;
+    /// // SAFETY: `p` is a live mapping of the wrapped source, and nothing refers into it.
+    /// unsafe { faulty.unmap(p, 2 << 20)? };
+    /// assert_eq!(faulty.total_calls(), 4);
+    /// assert_eq!(faulty.memlock().locked, 0); // queries are not counted
+    /// assert_eq!(faulty.total_calls(), 4);
+    /// # Ok::<(), numaseg_numa::OsError>(())
+    /// ```
     #[must_use]
     pub fn total_calls(&self) -> u64 {
         Op::ALL.iter().map(|&op| self.calls(op)).sum()
     }
 
     /// Faults injected so far.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::fault::{Fault, FaultySource, Op};
+    /// use numaseg_numa::{NodeId, PageKind, PageSource, sys::heap::HeapSource};
+    /// let faulty = FaultySource::new(Arc::new(HeapSource::new()));
+    /// faulty.inject(Fault::nth(Op::Map, 1, libc::ENOMEM).for_kind(PageKind::Huge2M));
+    /// let p = faulty.map(2 << 20, PageKind::Small, NodeId::new(0))?; // not matched
+    /// assert_eq!(faulty.injected(), 0);
+    /// assert!(faulty.map(2 << 20, PageKind::Huge2M, NodeId::new(0)).is_err());
+    /// assert_eq!(faulty.injected(), 1);
+    /// // SAFETY: `p` is a live mapping of the wrapped source, and nothing refers into it.
+    /// unsafe { faulty.unmap(p, 2 << 20)? };
+    /// # Ok::<(), numaseg_numa::OsError>(())
+    /// ```
     #[must_use]
     pub fn injected(&self) -> u64 {
         self.injected.load(Ordering::Relaxed)

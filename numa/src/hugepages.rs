@@ -16,6 +16,17 @@ use crate::{NodeId, PageKind};
 pub(crate) const SYSFS_NODE_ROOT: &str = "/sys/devices/system/node";
 
 /// One node's pool of one hugetlb page size, in pages.
+///
+/// ```
+/// use numaseg_numa::{NodeId, PageKind, hugepages::{self, HugePagePool}};
+/// let pool = HugePagePool { kind: PageKind::Huge1G, total: 2, free: 1 };
+/// assert_eq!((pool.free_bytes(), pool.total_bytes()), (1 << 30, 2 << 30));
+/// // This machine's pool, if it has one (read-only): never more free pages than reserved.
+/// if let Some(pool) = hugepages::node_pool(NodeId::new(0), PageKind::Huge2M) {
+///     assert_eq!(pool.kind, PageKind::Huge2M);
+///     assert!(pool.free_bytes() <= pool.total_bytes());
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HugePagePool {
     /// The hugetlb kind (`Huge2M` or `Huge1G`).
@@ -28,12 +39,25 @@ pub struct HugePagePool {
 
 impl HugePagePool {
     /// Free bytes in the pool.
+    ///
+    /// ```
+    /// use numaseg_numa::{PageKind, hugepages::HugePagePool};
+    /// let pool = HugePagePool { kind: PageKind::Huge2M, total: 16, free: 3 };
+    /// assert_eq!(pool.free_bytes(), 6 << 20);
+    /// assert_eq!(HugePagePool { free: u64::MAX, ..pool }.free_bytes(), u64::MAX); // saturates
+    /// ```
     #[must_use]
     pub fn free_bytes(&self) -> u64 {
         self.free.saturating_mul(self.kind.page_size() as u64)
     }
 
     /// Total bytes in the pool.
+    ///
+    /// ```
+    /// use numaseg_numa::{PageKind, hugepages::HugePagePool};
+    /// let pool = HugePagePool { kind: PageKind::Huge2M, total: 16, free: 3 };
+    /// assert_eq!(pool.total_bytes(), 32 << 20);
+    /// ```
     #[must_use]
     pub fn total_bytes(&self) -> u64 {
         self.total.saturating_mul(self.kind.page_size() as u64)
@@ -93,6 +117,17 @@ impl Reservation {
     /// Grows `node`'s pool of `kind` pages by `pages`. The kernel may give fewer (memory too
     /// fragmented); [`Reservation::obtained`] says how many it gave.
     ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use numaseg_numa::{NodeId, PageKind, hugepages::Reservation};
+    /// // Reserving changes the machine, so only the refusals are shown here; neither writes sysfs.
+    /// let err = Reservation::add(NodeId::new(0), PageKind::Thp, 16).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    /// assert_eq!(err.to_string(), "thp is not a hugetlb page kind");
+    /// // A node the kernel does not have has no pool to grow.
+    /// assert!(Reservation::add(NodeId::new(1023), PageKind::Huge2M, 16).is_err());
+    /// ```
+    ///
     /// # Errors
     /// If `kind` is not a hugetlb kind, the node has no such pool, or sysfs refuses the write
     /// (not root).
@@ -102,6 +137,16 @@ impl Reservation {
 
     /// Sets `node`'s pool of `kind` pages to exactly `pages` (shrinking it too) for as long as
     /// the guard lives. [`Reservation::obtained`] is the change (0 when it shrank).
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use numaseg_numa::{NodeId, PageKind, hugepages::Reservation};
+    /// // Resizing a pool changes the machine, so only the refusals are shown here; neither writes sysfs.
+    /// let err = Reservation::set(NodeId::new(0), PageKind::Small, 0).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    /// assert_eq!(err.to_string(), "small is not a hugetlb page kind");
+    /// assert!(Reservation::set(NodeId::new(1023), PageKind::Huge1G, 0).is_err());
+    /// ```
     ///
     /// # Errors
     /// As [`Reservation::add`].

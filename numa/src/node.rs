@@ -9,6 +9,13 @@ use std::str::FromStr;
 
 /// The highest node index numaseg accepts (the kernel's `MAX_NUMNODES` on common x86-64
 /// configurations is 1024).
+///
+/// ```
+/// use numaseg_numa::{MAX_NODES, NodeId};
+/// assert_eq!(MAX_NODES, 1024);
+/// assert!(NodeId::try_new(MAX_NODES - 1).is_some());
+/// assert!(NodeId::try_new(MAX_NODES).is_none());
+/// ```
 pub const MAX_NODES: usize = 1024;
 
 /// A NUMA node, by the kernel's index.
@@ -24,6 +31,14 @@ pub struct NodeId(u16);
 
 impl NodeId {
     /// The node with kernel index `index`.
+    ///
+    /// ```
+    /// use numaseg_numa::NodeId;
+    /// assert_eq!(NodeId::new(2).index(), 2);
+    /// assert_eq!(NodeId::new(2), NodeId::try_new(2).unwrap());
+    /// // Out of range panics.
+    /// assert!(std::panic::catch_unwind(|| NodeId::new(1024)).is_err());
+    /// ```
     ///
     /// # Panics
     /// If `index` is not below [`MAX_NODES`]; use [`NodeId::try_new`] for untrusted input.
@@ -46,6 +61,12 @@ impl NodeId {
     }
 
     /// The kernel's index of this node.
+    ///
+    /// ```
+    /// use numaseg_numa::NodeId;
+    /// assert_eq!(NodeId::new(7).index(), 7);
+    /// assert_eq!(NodeId::try_new(1023).map(NodeId::index), Some(1023));
+    /// ```
     #[must_use]
     pub const fn index(self) -> usize {
         self.0 as usize
@@ -75,12 +96,29 @@ pub struct NodeSet {
 
 impl NodeSet {
     /// The empty set.
+    ///
+    /// ```
+    /// use numaseg_numa::NodeSet;
+    /// let set = NodeSet::new();
+    /// assert!(set.is_empty());
+    /// assert_eq!(set.len(), 0);
+    /// assert_eq!(set.to_string(), "");
+    /// assert_eq!(set, NodeSet::default());
+    /// ```
     #[must_use]
     pub const fn new() -> Self {
         Self { words: Vec::new() }
     }
 
     /// A set holding just `node`.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, NodeSet};
+    /// let set = NodeSet::single(NodeId::new(3));
+    /// assert_eq!(set.len(), 1);
+    /// assert!(set.contains(NodeId::new(3)));
+    /// assert_eq!(set.to_string(), "3");
+    /// ```
     #[must_use]
     pub fn single(node: NodeId) -> Self {
         let mut set = Self::new();
@@ -89,6 +127,15 @@ impl NodeSet {
     }
 
     /// Adds `node`; returns whether it was new.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, NodeSet};
+    /// let mut set = NodeSet::new();
+    /// assert!(set.insert(NodeId::new(70)));
+    /// assert!(!set.insert(NodeId::new(70))); // already there
+    /// assert!(set.insert(NodeId::new(1)));
+    /// assert_eq!(set.to_string(), "1,70");
+    /// ```
     pub fn insert(&mut self, node: NodeId) -> bool {
         let (word, bit) = (node.index() / 64, node.index() % 64);
         if self.words.len() <= word {
@@ -100,6 +147,16 @@ impl NodeSet {
     }
 
     /// Removes `node`; returns whether it was present.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, NodeSet};
+    /// let mut set: NodeSet = "0-2".parse()?;
+    /// assert!(set.remove(NodeId::new(1)));
+    /// assert!(!set.remove(NodeId::new(1))); // gone already
+    /// assert!(!set.remove(NodeId::new(500))); // never there
+    /// assert_eq!(set.to_string(), "0,2");
+    /// # Ok::<(), numaseg_numa::ParseNodeSetError>(())
+    /// ```
     pub fn remove(&mut self, node: NodeId) -> bool {
         let (word, bit) = (node.index() / 64, node.index() % 64);
         match self.words.get_mut(word) {
@@ -112,6 +169,15 @@ impl NodeSet {
     }
 
     /// Whether `node` is in the set.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, NodeSet};
+    /// let set: NodeSet = "0,4-5".parse()?;
+    /// assert!(set.contains(NodeId::new(4)));
+    /// assert!(!set.contains(NodeId::new(3)));
+    /// assert!(!set.contains(NodeId::new(1000)));
+    /// # Ok::<(), numaseg_numa::ParseNodeSetError>(())
+    /// ```
     #[must_use]
     pub fn contains(&self, node: NodeId) -> bool {
         let (word, bit) = (node.index() / 64, node.index() % 64);
@@ -119,18 +185,43 @@ impl NodeSet {
     }
 
     /// The number of nodes in the set.
+    ///
+    /// ```
+    /// use numaseg_numa::NodeSet;
+    /// assert_eq!("0-3,6,100".parse::<NodeSet>()?.len(), 6);
+    /// assert_eq!(NodeSet::new().len(), 0);
+    /// # Ok::<(), numaseg_numa::ParseNodeSetError>(())
+    /// ```
     #[must_use]
     pub fn len(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
 
     /// Whether the set is empty.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, NodeSet};
+    /// let mut set = NodeSet::single(NodeId::new(65));
+    /// assert!(!set.is_empty());
+    /// set.remove(NodeId::new(65));
+    /// assert!(set.is_empty()); // a zero word left behind still counts as empty
+    /// assert!("".parse::<NodeSet>()?.is_empty());
+    /// # Ok::<(), numaseg_numa::ParseNodeSetError>(())
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.words.iter().all(|&w| w == 0)
     }
 
     /// The nodes in ascending order.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, NodeSet};
+    /// let set: NodeSet = "64,5,0-1".parse()?;
+    /// let indexes: Vec<usize> = set.iter().map(NodeId::index).collect();
+    /// assert_eq!(indexes, [0, 1, 5, 64]);
+    /// # Ok::<(), numaseg_numa::ParseNodeSetError>(())
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.words.iter().enumerate().flat_map(|(i, &w)| {
             (0..64).filter(move |b| w & (1u64 << b) != 0).filter_map(move |b| NodeId::try_new(i * 64 + b))
@@ -138,12 +229,28 @@ impl NodeSet {
     }
 
     /// The lowest node, if any.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, NodeSet};
+    /// assert_eq!("7,3-4".parse::<NodeSet>()?.first(), Some(NodeId::new(3)));
+    /// assert_eq!(NodeSet::new().first(), None);
+    /// # Ok::<(), numaseg_numa::ParseNodeSetError>(())
+    /// ```
     #[must_use]
     pub fn first(&self) -> Option<NodeId> {
         self.iter().next()
     }
 
     /// The nodes present in both sets.
+    ///
+    /// ```
+    /// use numaseg_numa::NodeSet;
+    /// let a: NodeSet = "0-3,64".parse()?;
+    /// let b: NodeSet = "2-5".parse()?;
+    /// assert_eq!(a.intersection(&b).to_string(), "2-3");
+    /// assert!(a.intersection(&NodeSet::new()).is_empty());
+    /// # Ok::<(), numaseg_numa::ParseNodeSetError>(())
+    /// ```
     #[must_use]
     pub fn intersection(&self, other: &Self) -> Self {
         let mut words: Vec<u64> = self.words.iter().zip(&other.words).map(|(a, b)| a & b).collect();
@@ -154,6 +261,15 @@ impl NodeSet {
     }
 
     /// Whether every node of `self` is in `other`.
+    ///
+    /// ```
+    /// use numaseg_numa::NodeSet;
+    /// let all: NodeSet = "0-3".parse()?;
+    /// assert!("1,3".parse::<NodeSet>()?.is_subset(&all));
+    /// assert!(!"3-4".parse::<NodeSet>()?.is_subset(&all));
+    /// assert!(NodeSet::new().is_subset(&all));
+    /// # Ok::<(), numaseg_numa::ParseNodeSetError>(())
+    /// ```
     #[must_use]
     pub fn is_subset(&self, other: &Self) -> bool {
         self.iter().all(|n| other.contains(n))
@@ -161,6 +277,15 @@ impl NodeSet {
 
     /// The set as the kernel's `nodemask` words (bit `n` of the mask = node `n`), at least
     /// `min_words` long.
+    ///
+    /// ```
+    /// use numaseg_numa::NodeSet;
+    /// let set: NodeSet = "0,2,65".parse()?;
+    /// // Node 65 is bit 1 of the second word.
+    /// assert_eq!(set.to_mask_words(0), vec![0b101, 0b10]);
+    /// assert_eq!(set.to_mask_words(4), vec![0b101, 0b10, 0, 0]);
+    /// # Ok::<(), numaseg_numa::ParseNodeSetError>(())
+    /// ```
     #[must_use]
     pub fn to_mask_words(&self, min_words: usize) -> Vec<u64> {
         let mut words = self.words.clone();
@@ -247,6 +372,15 @@ pub(crate) fn parse_index_list(text: &str, max: usize) -> Result<Vec<usize>, Par
 }
 
 /// A node list that could not be parsed.
+///
+/// ```
+/// use numaseg_numa::{NodeSet, ParseNodeSetError};
+/// let err = "3-1".parse::<NodeSet>().unwrap_err();
+/// assert_eq!(err, ParseNodeSetError { text: "3-1".into(), reason: "a range must go from low to high" });
+/// assert!(err.to_string().starts_with("invalid node list \"3-1\": a range must go from low to high"));
+/// assert_eq!("1024".parse::<NodeSet>().unwrap_err().reason, "index too large");
+/// assert_eq!("x".parse::<NodeSet>().unwrap_err().reason, "expected a number or a range like 0-3");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid node list {text:?}: {reason} (expected the kernel's list syntax, e.g. \"0-3,6\")")]
 pub struct ParseNodeSetError {

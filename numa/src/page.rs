@@ -5,10 +5,30 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The size of a base (OS) page on the platforms numaseg supports.
+///
+/// ```
+/// use numaseg_numa::{BASE_PAGE_SIZE, PageKind};
+/// assert_eq!(BASE_PAGE_SIZE, 4096);
+/// assert_eq!(PageKind::Small.page_size(), BASE_PAGE_SIZE);
+/// ```
 pub const BASE_PAGE_SIZE: usize = 4096;
 /// 2 MiB: the size of an x86-64 PMD huge page, and the alignment of every region.
+///
+/// ```
+/// use numaseg_numa::{BASE_PAGE_SIZE, HUGE_2M, PageKind};
+/// assert_eq!(HUGE_2M, 2 * 1024 * 1024);
+/// assert_eq!(HUGE_2M / BASE_PAGE_SIZE, 512);
+/// assert_eq!(PageKind::Huge2M.page_size(), HUGE_2M);
+/// ```
 pub const HUGE_2M: usize = 2 << 20;
 /// 1 GiB: the size of an x86-64 PUD huge page.
+///
+/// ```
+/// use numaseg_numa::{HUGE_1G, HUGE_2M, PageKind};
+/// assert_eq!(HUGE_1G, 1024 * 1024 * 1024);
+/// assert_eq!(HUGE_1G / HUGE_2M, 512);
+/// assert_eq!(PageKind::Huge1G.page_size(), HUGE_1G);
+/// ```
 pub const HUGE_1G: usize = 1 << 30;
 
 /// What backs a region's memory.
@@ -34,9 +54,25 @@ pub enum PageKind {
 
 impl PageKind {
     /// Every kind, from the largest pages to the smallest: the order `auto` tries them in.
+    ///
+    /// ```
+    /// use numaseg_numa::PageKind;
+    /// let names: Vec<&str> = PageKind::ALL.iter().map(|k| k.name()).collect();
+    /// assert_eq!(names, ["1g", "2m", "thp", "small"]);
+    /// // Never growing page sizes along the way.
+    /// assert!(PageKind::ALL.windows(2).all(|w| w[0].page_size() >= w[1].page_size()));
+    /// ```
     pub const ALL: [Self; 4] = [Self::Huge1G, Self::Huge2M, Self::Thp, Self::Small];
 
     /// The size of one page of this kind in bytes (THP counts as 2 MiB, its intended size).
+    ///
+    /// ```
+    /// use numaseg_numa::PageKind;
+    /// assert_eq!(PageKind::Huge1G.page_size(), 1 << 30);
+    /// assert_eq!(PageKind::Huge2M.page_size(), 2 << 20);
+    /// assert_eq!(PageKind::Thp.page_size(), 2 << 20);
+    /// assert_eq!(PageKind::Small.page_size(), 4096);
+    /// ```
     #[must_use]
     pub const fn page_size(self) -> usize {
         match self {
@@ -47,18 +83,41 @@ impl PageKind {
     }
 
     /// Whether this kind aims at huge pages (hugetlb or THP).
+    ///
+    /// ```
+    /// use numaseg_numa::PageKind;
+    /// assert!(PageKind::Huge1G.is_huge() && PageKind::Huge2M.is_huge() && PageKind::Thp.is_huge());
+    /// assert!(!PageKind::Small.is_huge());
+    /// ```
     #[must_use]
     pub const fn is_huge(self) -> bool {
         !matches!(self, Self::Small)
     }
 
     /// Whether this kind is a hugetlb kind, whose pages come from a reserved per-node pool.
+    ///
+    /// ```
+    /// use numaseg_numa::PageKind;
+    /// assert!(PageKind::Huge1G.is_hugetlb() && PageKind::Huge2M.is_hugetlb());
+    /// assert!(!PageKind::Thp.is_hugetlb()); // huge, but not from a pool
+    /// assert!(!PageKind::Small.is_hugetlb());
+    /// ```
     #[must_use]
     pub const fn is_hugetlb(self) -> bool {
         matches!(self, Self::Huge1G | Self::Huge2M)
     }
 
     /// The short name used in configuration and output: `1g`, `2m`, `thp`, `small`.
+    ///
+    /// ```
+    /// use numaseg_numa::PageKind;
+    /// assert_eq!(PageKind::Thp.name(), "thp");
+    /// assert_eq!(PageKind::Small.to_string(), PageKind::Small.name());
+    /// for kind in PageKind::ALL {
+    ///     assert_eq!(kind.name().parse::<PageKind>()?, kind);
+    /// }
+    /// # Ok::<(), numaseg_numa::ParsePageKindError>(())
+    /// ```
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
@@ -70,6 +129,13 @@ impl PageKind {
     }
 
     /// The sysfs directory name of this kind's hugetlb pool (`hugepages-2048kB`), if any.
+    ///
+    /// ```
+    /// use numaseg_numa::PageKind;
+    /// assert_eq!(PageKind::Huge2M.sysfs_pool_name(), Some("hugepages-2048kB"));
+    /// assert_eq!(PageKind::Huge1G.sysfs_pool_name(), Some("hugepages-1048576kB"));
+    /// assert_eq!(PageKind::Thp.sysfs_pool_name(), None);
+    /// ```
     #[must_use]
     pub const fn sysfs_pool_name(self) -> Option<&'static str> {
         match self {
@@ -87,6 +153,14 @@ impl fmt::Display for PageKind {
 }
 
 /// A page-kind name that could not be parsed.
+///
+/// ```
+/// use numaseg_numa::{PageKind, PagePolicy, ParsePageKindError};
+/// let err = "3m".parse::<PageKind>().unwrap_err();
+/// assert_eq!(err, ParsePageKindError("3m".into()));
+/// assert_eq!(err.to_string(), "unknown page kind \"3m\" (expected one of: auto, 1g, 2m, thp, small)");
+/// assert_eq!("huge".parse::<PagePolicy>(), Err(ParsePageKindError("huge".into())));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown page kind {0:?} (expected one of: auto, 1g, 2m, thp, small)")]
 pub struct ParsePageKindError(pub String);
@@ -127,6 +201,16 @@ pub enum PagePolicy {
 impl PagePolicy {
     /// The kinds to try for a region of `len` bytes, in order. Kinds whose page size does not
     /// divide `len` are left out of `Auto`.
+    ///
+    /// ```
+    /// use numaseg_numa::{PageKind, PagePolicy};
+    /// // A multiple of 1 GiB can try every kind; a length of zero, none.
+    /// assert_eq!(PagePolicy::Auto.candidates(1 << 30), PageKind::ALL.to_vec());
+    /// assert_eq!(PagePolicy::Auto.candidates(8192), vec![PageKind::Small]);
+    /// assert!(PagePolicy::Auto.candidates(0).is_empty());
+    /// assert_eq!("2m".parse::<PagePolicy>()?.candidates(4096), vec![PageKind::Huge2M]);
+    /// # Ok::<(), numaseg_numa::ParsePageKindError>(())
+    /// ```
     #[must_use]
     pub fn candidates(self, len: usize) -> Vec<PageKind> {
         match self {
@@ -137,6 +221,13 @@ impl PagePolicy {
 
     /// The kinds to fall back to after `kind` failed for a region of `len` bytes, in non-strict
     /// mode: the smaller kinds that fit `len`.
+    ///
+    /// ```
+    /// use numaseg_numa::{PageKind, PagePolicy};
+    /// assert_eq!(PagePolicy::fallbacks_after(PageKind::Huge2M, 32 << 20), vec![PageKind::Thp, PageKind::Small]);
+    /// assert_eq!(PagePolicy::fallbacks_after(PageKind::Huge1G, 12 << 10), vec![PageKind::Small]);
+    /// assert!(PagePolicy::fallbacks_after(PageKind::Small, 32 << 20).is_empty());
+    /// ```
     #[must_use]
     pub fn fallbacks_after(kind: PageKind, len: usize) -> Vec<PageKind> {
         PageKind::ALL.into_iter().filter(|k| *k > kind && len.is_multiple_of(k.page_size())).collect()
@@ -164,6 +255,14 @@ impl FromStr for PagePolicy {
 const THP_ENABLED_PATH: &str = "/sys/kernel/mm/transparent_hugepage/enabled";
 
 /// The kernel's transparent-huge-page mode (`/sys/kernel/mm/transparent_hugepage/enabled`).
+///
+/// ```
+/// use numaseg_numa::ThpMode;
+/// let mode = ThpMode::parse_sysfs("[always] madvise never");
+/// assert_eq!(mode, ThpMode::Always);
+/// assert_eq!(mode.to_string(), "always");
+/// assert_eq!(ThpMode::parse_sysfs("always madvise [never]").to_string(), "never");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ThpMode {
     /// THP for every anonymous mapping.
@@ -210,6 +309,14 @@ impl ThpMode {
     }
 
     /// Whether `MADV_HUGEPAGE` can give a mapping huge pages in this mode.
+    ///
+    /// ```
+    /// use numaseg_numa::ThpMode;
+    /// assert!(ThpMode::Always.allows_thp());
+    /// assert!(ThpMode::Madvise.allows_thp());
+    /// assert!(!ThpMode::Never.allows_thp());
+    /// assert!(!ThpMode::Unavailable.allows_thp());
+    /// ```
     #[must_use]
     pub const fn allows_thp(self) -> bool {
         matches!(self, Self::Always | Self::Madvise)

@@ -27,6 +27,13 @@ const PM_PFN_MASK: u64 = (1 << 55) - 1;
 const MOVE_PAGES_CHUNK: usize = 4096;
 
 /// What backs one base page.
+///
+/// ```
+/// use numaseg_numa::placement::Backing;
+/// assert_eq!(Backing::Huge2M.to_string(), "2m");
+/// assert!(Backing::Thp.is_huge() && !Backing::Small.is_huge());
+/// assert!(Backing::Huge1G < Backing::Small); // ordered from the largest pages down
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Backing {
     /// Part of a 1 GiB hugetlb page.
@@ -45,12 +52,25 @@ pub enum Backing {
 
 impl Backing {
     /// Whether the page is huge-page backed (hugetlb or THP).
+    ///
+    /// ```
+    /// use numaseg_numa::placement::Backing;
+    /// assert!(Backing::Huge1G.is_huge() && Backing::Huge2M.is_huge() && Backing::Thp.is_huge());
+    /// assert!(!Backing::Small.is_huge() && !Backing::NotPresent.is_huge() && !Backing::Unknown.is_huge());
+    /// ```
     #[must_use]
     pub const fn is_huge(self) -> bool {
         matches!(self, Self::Huge1G | Self::Huge2M | Self::Thp)
     }
 
     /// Short name: `1g`, `2m`, `thp`, `small`, `absent`, `unknown`.
+    ///
+    /// ```
+    /// use numaseg_numa::placement::Backing;
+    /// assert_eq!(Backing::NotPresent.name(), "absent");
+    /// assert_eq!(Backing::Unknown.name(), "unknown");
+    /// assert_eq!(Backing::Small.to_string(), Backing::Small.name());
+    /// ```
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
@@ -71,6 +91,16 @@ impl fmt::Display for Backing {
 }
 
 /// Where one base page lives.
+///
+/// ```
+/// use numaseg_numa::placement::{Backing, read_back};
+/// let v = vec![1u8; 64 << 10]; // touched, so present
+/// let start = (v.as_ptr() as usize).next_multiple_of(4096);
+/// let page = read_back(start, 4096)?.pages[0];
+/// assert!(page.node.is_ok());
+/// assert_ne!(page.backing, Backing::NotPresent);
+/// # Ok::<(), numaseg_numa::PlacementError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageState {
     /// The node, or the negative errno `move_pages` gave (`-ENOENT`: not present).
@@ -80,6 +110,15 @@ pub struct PageState {
 }
 
 /// The placement of every base page of a range.
+///
+/// ```
+/// use numaseg_numa::NodeId;
+/// use numaseg_numa::placement::{Backing, PageState, Placement};
+/// let on_0 = PageState { node: Ok(NodeId::new(0)), backing: Backing::Small };
+/// let absent = PageState { node: Err(-2), backing: Backing::NotPresent }; // -ENOENT
+/// let p = Placement { addr: 0x20_0000, pages: vec![on_0, on_0, absent] };
+/// assert_eq!(p.to_string(), "no node absent: 1 pages, node 0 small: 2 pages");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
     /// Start address.
@@ -90,6 +129,18 @@ pub struct Placement {
 
 impl Placement {
     /// Pages per (node, backing); pages with no node are counted under `None`.
+    ///
+    /// ```
+    /// use numaseg_numa::NodeId;
+    /// use numaseg_numa::placement::{Backing, PageState, Placement};
+    /// let (n0, n1) = (NodeId::new(0), NodeId::new(1));
+    /// let page = |node, backing| PageState { node: Ok(node), backing };
+    /// let p = Placement { addr: 0, pages: vec![page(n0, Backing::Thp), page(n1, Backing::Small), page(n0, Backing::Thp)] };
+    /// let summary = p.summary();
+    /// assert_eq!(summary[&(Some(n0), Backing::Thp)], 2);
+    /// assert_eq!(summary[&(Some(n1), Backing::Small)], 1);
+    /// assert_eq!(summary.len(), 2);
+    /// ```
     #[must_use]
     pub fn summary(&self) -> BTreeMap<(Option<NodeId>, Backing), usize> {
         let mut out = BTreeMap::new();
@@ -100,30 +151,77 @@ impl Placement {
     }
 
     /// Pages on `node`.
+    ///
+    /// ```
+    /// use numaseg_numa::NodeId;
+    /// use numaseg_numa::placement::{Backing, PageState, Placement};
+    /// let page = |node| PageState { node, backing: Backing::Small };
+    /// let p = Placement { addr: 0, pages: vec![page(Ok(NodeId::new(1))), page(Err(-14)), page(Ok(NodeId::new(1)))] };
+    /// assert_eq!(p.pages_on(NodeId::new(1)), 2);
+    /// assert_eq!(p.pages_on(NodeId::new(0)), 0);
+    /// ```
     #[must_use]
     pub fn pages_on(&self, node: NodeId) -> usize {
         self.pages.iter().filter(|p| p.node == Ok(node)).count()
     }
 
     /// Whether every page is present on `node`.
+    ///
+    /// ```
+    /// use numaseg_numa::NodeId;
+    /// use numaseg_numa::placement::{Backing, PageState, Placement};
+    /// let on_1 = PageState { node: Ok(NodeId::new(1)), backing: Backing::Huge2M };
+    /// let mut p = Placement { addr: 0, pages: vec![on_1; 4] };
+    /// assert!(p.all_on(NodeId::new(1)));
+    /// p.pages.push(PageState { node: Err(-2), backing: Backing::NotPresent });
+    /// assert!(!p.all_on(NodeId::new(1))); // a page not present is on no node
+    /// ```
     #[must_use]
     pub fn all_on(&self, node: NodeId) -> bool {
         self.pages.iter().all(|p| p.node == Ok(node))
     }
 
     /// Whether every page is huge-page backed.
+    ///
+    /// ```
+    /// use numaseg_numa::NodeId;
+    /// use numaseg_numa::placement::{Backing, PageState, Placement};
+    /// let page = |backing| PageState { node: Ok(NodeId::new(0)), backing };
+    /// assert!(Placement { addr: 0, pages: vec![page(Backing::Huge2M), page(Backing::Thp)] }.all_huge());
+    /// assert!(!Placement { addr: 0, pages: vec![page(Backing::Thp), page(Backing::Small)] }.all_huge());
+    /// ```
     #[must_use]
     pub fn all_huge(&self) -> bool {
         self.pages.iter().all(|p| p.backing.is_huge())
     }
 
     /// Pages with this backing.
+    ///
+    /// ```
+    /// use numaseg_numa::NodeId;
+    /// use numaseg_numa::placement::{Backing, PageState, Placement};
+    /// let page = |backing| PageState { node: Ok(NodeId::new(0)), backing };
+    /// let p = Placement { addr: 0, pages: vec![page(Backing::Thp), page(Backing::Small), page(Backing::Thp)] };
+    /// assert_eq!(p.pages_backed_by(Backing::Thp), 2);
+    /// assert_eq!(p.pages_backed_by(Backing::Huge1G), 0);
+    /// ```
     #[must_use]
     pub fn pages_backed_by(&self, backing: Backing) -> usize {
         self.pages.iter().filter(|p| p.backing == backing).count()
     }
 
     /// The first page not on `node`, as (byte offset, state), for error messages.
+    ///
+    /// ```
+    /// use numaseg_numa::NodeId;
+    /// use numaseg_numa::placement::{Backing, PageState, Placement};
+    /// let on = |n| PageState { node: Ok(NodeId::new(n)), backing: Backing::Small };
+    /// let p = Placement { addr: 0, pages: vec![on(0), on(0), on(1), on(1)] };
+    /// // The third page, 8 KiB in, is on node 1.
+    /// assert_eq!(p.first_misplaced(NodeId::new(0)), Some((8192, on(1))));
+    /// assert_eq!(p.first_misplaced(NodeId::new(1)), Some((0, on(0))));
+    /// assert_eq!(Placement { addr: 0, pages: vec![on(0)] }.first_misplaced(NodeId::new(0)), None);
+    /// ```
     #[must_use]
     pub fn first_misplaced(&self, node: NodeId) -> Option<(usize, PageState)> {
         self.pages.iter().position(|p| p.node != Ok(node)).map(|i| (i * BASE_PAGE_SIZE, self.pages[i]))

@@ -21,6 +21,16 @@ use crate::source::{BindMode, PageSource};
 use crate::{NodeId, PageKind, PlacementError};
 
 /// What to map.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg_numa::{BindMode, NodeId, PageKind, PagePolicy, PageSource, Region, RegionSpec, sys::heap::HeapSource};
+/// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new());
+/// let spec = RegionSpec { policy: PagePolicy::Only(PageKind::Small), strict: true, ..RegionSpec::new(2 << 20, NodeId::new(0)) };
+/// let (region, _) = Region::map(&source, &spec)?;
+/// assert_eq!((region.kind(), region.bind_mode()), (PageKind::Small, BindMode::Bind));
+/// # Ok::<(), numaseg_numa::RegionError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegionSpec {
     /// Bytes; a multiple of 2 MiB for the huge kinds.
@@ -40,6 +50,13 @@ pub struct RegionSpec {
 
 impl RegionSpec {
     /// A spec with `auto` pages, not strict, prefaulted, not locked.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, PagePolicy, RegionSpec};
+    /// let spec = RegionSpec::new(32 << 20, NodeId::new(1));
+    /// assert_eq!((spec.len, spec.node, spec.policy), (32 << 20, NodeId::new(1), PagePolicy::Auto));
+    /// assert!(!spec.strict && spec.prefault && !spec.lock);
+    /// ```
     #[must_use]
     pub fn new(len: usize, node: NodeId) -> Self {
         Self { len, node, policy: PagePolicy::Auto, strict: false, prefault: true, lock: false }
@@ -47,6 +64,20 @@ impl RegionSpec {
 }
 
 /// A page kind that was tried and not obtained, and why.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg_numa::{NodeId, PageKind, PageSource, Region, RegionSpec, sys::heap::HeapSource};
+/// // A heap source pretending node 0 has no 2 MiB pages left.
+/// let node = NodeId::new(0);
+/// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new().with_huge_pages(node, PageKind::Huge2M, 0));
+/// let (region, fallbacks) = Region::map(&source, &RegionSpec::new(2 << 20, node))?;
+/// assert_eq!(region.kind(), PageKind::Thp);
+/// assert_eq!((fallbacks[0].from, fallbacks[0].to), (PageKind::Huge2M, Some(PageKind::Thp)));
+/// assert!(fallbacks[0].reason.contains("requested 2 MiB in 2 MiB pages, 0 MiB free"));
+/// assert!(fallbacks[0].to_string().starts_with("node 0: fell back from 2m to thp pages: "));
+/// # Ok::<(), numaseg_numa::RegionError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fallback {
     /// The node.
@@ -121,6 +152,22 @@ impl Region {
     /// worked). With `Auto`, or a single kind without `strict`, a failed kind falls back to the
     /// next smaller one that fits the length; with a single kind and `strict`, its failure is
     /// the error.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::{NodeId, PageKind, PagePolicy, PageSource, Region, RegionError, RegionSpec, sys::heap::HeapSource};
+    /// // A heap source pretending node 0 has one 2 MiB page.
+    /// let node = NodeId::new(0);
+    /// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new().with_huge_pages(node, PageKind::Huge2M, 2 << 20));
+    /// let (region, fallbacks) = Region::map(&source, &RegionSpec::new(2 << 20, node))?;
+    /// assert_eq!((region.kind(), fallbacks.len()), (PageKind::Huge2M, 0));
+    /// // The pool is empty now: strict and 2 MiB only, the next one is an error with the numbers.
+    /// let strict = RegionSpec { policy: PagePolicy::Only(PageKind::Huge2M), strict: true, ..RegionSpec::new(2 << 20, node) };
+    /// let err = Region::map(&source, &strict).unwrap_err();
+    /// assert!(matches!(err, RegionError::HugePagesExhausted { free_bytes: 0, .. }));
+    /// assert!(err.to_string().starts_with("node 0: requested 2 MiB in 2 MiB pages, 0 MiB free"));
+    /// # Ok::<(), numaseg_numa::RegionError>(())
+    /// ```
     ///
     /// # Errors
     /// [`RegionError::HugePagesExhausted`] (strict) naming node, page size, bytes asked and free;
@@ -225,48 +272,134 @@ impl Region {
     }
 
     /// The first byte.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::{HUGE_2M, NodeId, PageSource, Region, RegionSpec, sys::heap::HeapSource};
+    /// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new());
+    /// let (region, _) = Region::map(&source, &RegionSpec::new(2 << 20, NodeId::new(0)))?;
+    /// assert_eq!(region.base().as_ptr() as usize % HUGE_2M, 0); // every region is 2 MiB aligned
+    /// assert!(region.contains(region.base().as_ptr() as usize));
+    /// # Ok::<(), numaseg_numa::RegionError>(())
+    /// ```
     #[must_use]
     pub fn base(&self) -> NonNull<u8> {
         self.base
     }
 
     /// Length in bytes.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::{NodeId, PageSource, Region, RegionSpec, sys::heap::HeapSource};
+    /// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new());
+    /// let (region, _) = Region::map(&source, &RegionSpec::new(4 << 20, NodeId::new(0)))?;
+    /// assert_eq!(region.len(), 4 << 20);
+    /// # Ok::<(), numaseg_numa::RegionError>(())
+    /// ```
     #[must_use]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Always false: regions are never empty (kept for the `len` convention).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::{NodeId, PageSource, Region, RegionSpec, sys::heap::HeapSource};
+    /// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new());
+    /// let (region, _) = Region::map(&source, &RegionSpec::new(2 << 20, NodeId::new(0)))?;
+    /// assert!(!region.is_empty());
+    /// // An empty region cannot be made at all.
+    /// assert!(Region::map(&source, &RegionSpec::new(0, NodeId::new(0))).is_err());
+    /// # Ok::<(), numaseg_numa::RegionError>(())
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The node it is bound to.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::{NodeId, PageSource, Region, RegionSpec, sys::heap::HeapSource};
+    /// // The heap source accepts any node.
+    /// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new());
+    /// let (region, _) = Region::map(&source, &RegionSpec::new(2 << 20, NodeId::new(3)))?;
+    /// assert_eq!(region.node(), NodeId::new(3));
+    /// # Ok::<(), numaseg_numa::RegionError>(())
+    /// ```
     #[must_use]
     pub fn node(&self) -> NodeId {
         self.node
     }
 
     /// The page kind obtained.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::{NodeId, PageKind, PageSource, Region, RegionSpec, ThpMode, sys::heap::HeapSource};
+    /// // No 2 MiB pages and THP off: `auto` ends on base pages.
+    /// let node = NodeId::new(0);
+    /// let heap = HeapSource::new().with_huge_pages(node, PageKind::Huge2M, 0).with_thp_mode(ThpMode::Never);
+    /// let source: Arc<dyn PageSource> = Arc::new(heap);
+    /// let (region, fallbacks) = Region::map(&source, &RegionSpec::new(2 << 20, node))?;
+    /// assert_eq!(region.kind(), PageKind::Small);
+    /// assert_eq!(fallbacks.len(), 2);
+    /// # Ok::<(), numaseg_numa::RegionError>(())
+    /// ```
     #[must_use]
     pub fn kind(&self) -> PageKind {
         self.kind
     }
 
     /// How it is bound.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::{BindMode, NodeId, PageSource, Region, RegionSpec, sys::heap::HeapSource};
+    /// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new());
+    /// let spec = RegionSpec::new(2 << 20, NodeId::new(0));
+    /// assert_eq!(Region::map(&source, &spec)?.0.bind_mode(), BindMode::Preferred);
+    /// assert_eq!(Region::map(&source, &RegionSpec { strict: true, ..spec })?.0.bind_mode(), BindMode::Bind);
+    /// # Ok::<(), numaseg_numa::RegionError>(())
+    /// ```
     #[must_use]
     pub fn bind_mode(&self) -> BindMode {
         self.bind
     }
 
     /// Whether it is locked in RAM.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::{NodeId, PageSource, Region, RegionSpec, sys::heap::HeapSource};
+    /// // The heap source's locking is a no-op that succeeds.
+    /// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new());
+    /// let spec = RegionSpec::new(2 << 20, NodeId::new(0));
+    /// assert!(!Region::map(&source, &spec)?.0.is_locked());
+    /// assert!(Region::map(&source, &RegionSpec { lock: true, ..spec })?.0.is_locked());
+    /// # Ok::<(), numaseg_numa::RegionError>(())
+    /// ```
     #[must_use]
     pub fn is_locked(&self) -> bool {
         self.locked
     }
 
     /// Whether `addr` lies inside the region.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::{NodeId, PageSource, Region, RegionSpec, sys::heap::HeapSource};
+    /// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new());
+    /// let (region, _) = Region::map(&source, &RegionSpec::new(2 << 20, NodeId::new(0)))?;
+    /// let base = region.base().as_ptr() as usize;
+    /// assert!(region.contains(base) && region.contains(base + region.len() - 1));
+    /// assert!(!region.contains(base + region.len()));
+    /// assert!(!region.contains(base - 1));
+    /// # Ok::<(), numaseg_numa::RegionError>(())
+    /// ```
     #[must_use]
     pub fn contains(&self, addr: usize) -> bool {
         let base = self.base.as_ptr() as usize;
@@ -275,6 +408,26 @@ impl Region {
 
     /// Gives the pages of `[offset, offset + len)` back to the OS. The range stays mapped;
     /// [`Region::recommit`] brings pages back.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::{NodeId, PageKind, PagePolicy, PageSource, Region, RegionSpec, sys::heap::HeapSource};
+    /// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new());
+    /// let spec = RegionSpec { policy: PagePolicy::Only(PageKind::Small), ..RegionSpec::new(2 << 20, NodeId::new(0)) };
+    /// let (region, _) = Region::map(&source, &spec)?;
+    /// let p = region.base().as_ptr();
+    /// // SAFETY: the region is ours alone; the write stays inside it.
+    /// unsafe { p.write_bytes(7, 8192) };
+    /// // SAFETY: nothing in the first 4 KiB is needed any more, and no one else touches it.
+    /// unsafe { region.decommit(0, 4096)? };
+    /// // SAFETY: both bytes lie inside the region, which nothing else writes.
+    /// assert_eq!(unsafe { (*p, *p.add(4096)) }, (0, 7)); // the decommitted page reads as zeros
+    /// // A range outside the region is an error, not undefined behaviour.
+    /// // SAFETY: as above (and the range is refused before anything happens).
+    /// let err = unsafe { region.decommit(0, 4 << 20) }.unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(22)); // EINVAL
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Safety
     /// - the range lies inside the region (checked: a range outside is an error, not UB);
@@ -292,6 +445,20 @@ impl Region {
 
     /// Faults the pages of `[offset, offset + len)` back in after a decommit (the node binding
     /// still applies). Contents read as zeros.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::{NodeId, PageSource, Region, RegionSpec, sys::heap::HeapSource};
+    /// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new());
+    /// let (region, _) = Region::map(&source, &RegionSpec::new(4 << 20, NodeId::new(0)))?;
+    /// // SAFETY: nothing in the second 2 MiB page is in use.
+    /// unsafe { region.decommit(2 << 20, 2 << 20)? };
+    /// region.recommit(2 << 20, 2 << 20)?;
+    /// // Offsets and lengths go by the region's page size (2 MiB here).
+    /// let err = region.recommit(4096, 4096).unwrap_err();
+    /// assert_eq!((err.call(), err.raw_os_error()), ("region sub-range", Some(22))); // EINVAL
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// The kernel's refusal (hugetlb pool empty, node full under `MPOL_BIND`), or `EINVAL` for a
@@ -320,6 +487,25 @@ impl Region {
     }
 
     /// Reads back where every base page of the region lives and what backs it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg_numa::{PageKind, PagePolicy, PageSource, PlacementError, Region, RegionSpec, Topology};
+    /// use numaseg_numa::sys::{heap::HeapSource, linux::LinuxSource};
+    /// let node = Topology::detect()?.current_node();
+    /// let spec = RegionSpec { policy: PagePolicy::Only(PageKind::Small), ..RegionSpec::new(2 << 20, node) };
+    /// // Kernel memory (2 MiB of base pages, prefaulted): every page is on some node.
+    /// let kernel: Arc<dyn PageSource> = Arc::new(LinuxSource::new());
+    /// let (region, _) = Region::map(&kernel, &spec)?;
+    /// let placement = region.placement()?;
+    /// assert_eq!(placement.pages.len(), 512);
+    /// assert!(placement.pages.iter().all(|p| p.node.is_ok()));
+    /// // The heap cannot say.
+    /// let heap: Arc<dyn PageSource> = Arc::new(HeapSource::new());
+    /// let err = Region::map(&heap, &spec)?.0.placement().unwrap_err();
+    /// assert!(matches!(err, PlacementError::Unsupported { source_name: "heap" }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// If the source cannot report placement (the heap source) or `move_pages` fails.

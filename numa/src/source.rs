@@ -14,6 +14,18 @@ use crate::error::OsError;
 use crate::{NodeId, PageKind, ThpMode};
 
 /// How strongly a region is tied to its node.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg_numa::{BindMode, NodeId, PageSource, Region, RegionSpec, sys::heap::HeapSource};
+/// assert_eq!(BindMode::Bind.to_string(), "bind");
+/// assert_eq!(BindMode::Preferred.to_string(), "preferred");
+/// // Strict regions are bound, the others preferred.
+/// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new());
+/// let spec = RegionSpec { strict: true, ..RegionSpec::new(2 << 20, NodeId::new(0)) };
+/// assert_eq!(Region::map(&source, &spec)?.0.bind_mode(), BindMode::Bind);
+/// # Ok::<(), numaseg_numa::RegionError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BindMode {
     /// `MPOL_BIND`: pages come from the node or not at all.
@@ -32,6 +44,17 @@ impl fmt::Display for BindMode {
 }
 
 /// What `RLIMIT_MEMLOCK` allows this process.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg_numa::{MemlockStatus, NodeId, PageSource, Region, RegionSpec, sys::heap::HeapSource};
+/// // The heap source has no limit and locks nothing.
+/// let source: Arc<dyn PageSource> = Arc::new(HeapSource::new());
+/// assert_eq!(source.memlock(), MemlockStatus { limit: None, locked: 0 });
+/// let (region, _) = Region::map(&source, &RegionSpec { lock: true, ..RegionSpec::new(2 << 20, NodeId::new(0)) })?;
+/// assert!(region.is_locked());
+/// # Ok::<(), numaseg_numa::RegionError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemlockStatus {
     /// The soft limit in bytes; `None` when unlimited (`RLIM_INFINITY`) or the process holds
@@ -46,6 +69,26 @@ pub struct MemlockStatus {
 /// Addresses passed back in must come from [`PageSource::map`] of the same source; lengths are
 /// multiples of the mapping's page size. The `unsafe` methods destroy contents or mappings, so
 /// their callers must prove nothing live is in the range.
+///
+/// ```
+/// use numaseg_numa::{BindMode, NodeId, PageKind, PageSource, sys::heap::HeapSource};
+/// // The whole life of a mapping, on the heap source (no system call).
+/// let source = HeapSource::new();
+/// let (len, node) = (2 << 20, NodeId::new(0));
+/// let p = source.map(len, PageKind::Small, node)?;
+/// source.bind(p, len, node, BindMode::Preferred)?;
+/// source.populate(p, len, PageKind::Small, node)?;
+/// // SAFETY: the mapping is ours alone and `len` bytes long.
+/// unsafe { p.as_ptr().write_bytes(0xAB, len) };
+/// // SAFETY: nothing in the first 4 KiB is needed any more, and no one else touches it.
+/// unsafe { source.decommit(p, 4096)? };
+/// // SAFETY: both bytes lie inside the mapping, which nothing else writes.
+/// assert_eq!(unsafe { (*p.as_ptr(), *p.as_ptr().add(4096)) }, (0, 0xAB));
+/// assert_eq!((source.name(), source.supports_placement()), ("heap", false));
+/// // SAFETY: `p` is the mapping made above, and nothing refers into it any more.
+/// unsafe { source.unmap(p, len)? };
+/// # Ok::<(), numaseg_numa::OsError>(())
+/// ```
 pub trait PageSource: Send + Sync + fmt::Debug {
     /// A short name for messages (`linux`, `heap`, ...).
     fn name(&self) -> &'static str;

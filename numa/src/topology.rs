@@ -26,6 +26,16 @@ use crate::{NodeId, NodeSet, PageKind, sys};
 const MAX_CPUS: usize = 8192;
 
 /// One NUMA node as this process sees it.
+///
+/// ```
+/// use numaseg_numa::{NodeId, Topology};
+/// let t = Topology::pretend(2, 1 << 30);
+/// let info = &t.nodes()[1];
+/// assert_eq!(info.id, NodeId::new(1));
+/// assert_eq!(info.memory_bytes, 1 << 30);
+/// assert!(info.cpus.is_empty()); // a pretend machine runs every CPU on node 0
+/// assert!(info.huge_pages.is_empty());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
     /// The node.
@@ -41,6 +51,14 @@ pub struct NodeInfo {
 
 impl NodeInfo {
     /// This node's pool of `kind` pages, if the kernel has one.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, NodeInfo, PageKind, hugepages::HugePagePool};
+    /// let pool = HugePagePool { kind: PageKind::Huge2M, total: 8, free: 3 };
+    /// let info = NodeInfo { id: NodeId::new(0), cpus: vec![0], memory_bytes: 1 << 30, huge_pages: vec![pool] };
+    /// assert_eq!(info.huge_page_pool(PageKind::Huge2M), Some(pool));
+    /// assert_eq!(info.huge_page_pool(PageKind::Huge1G), None);
+    /// ```
     #[must_use]
     pub fn huge_page_pool(&self, kind: PageKind) -> Option<HugePagePool> {
         self.huge_pages.iter().copied().find(|p| p.kind == kind)
@@ -48,6 +66,17 @@ impl NodeInfo {
 }
 
 /// A node as hwloc reports it, before the process's restrictions are applied.
+///
+/// ```
+/// use numaseg_numa::{Allowed, NodeId, RawNode, Topology};
+/// let raw = [RawNode { id: NodeId::new(0), cpus: vec![0, 1], memory_bytes: 1 << 30 }];
+/// // The process may run on CPU 1 only: the node keeps just that CPU.
+/// let allowed = Allowed { cpus: vec![1], mems: "0".parse()? };
+/// let t = Topology::assemble(&raw, None, &allowed, |_, _| None, "example")?;
+/// assert_eq!(t.nodes()[0].cpus, [1]);
+/// assert_eq!(t.nodes()[0].memory_bytes, raw[0].memory_bytes);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawNode {
     /// The node's OS index.
@@ -59,6 +88,20 @@ pub struct RawNode {
 }
 
 /// What the kernel lets this process use.
+///
+/// ```
+/// use numaseg_numa::{Allowed, NodeId, RawNode, Topology};
+/// let raw = [
+///     RawNode { id: NodeId::new(0), cpus: vec![0, 1], memory_bytes: 1 << 30 },
+///     RawNode { id: NodeId::new(1), cpus: vec![2, 3], memory_bytes: 1 << 30 },
+/// ];
+/// // A cpuset of node 1's memory and CPUs 1-2: node 0 is dropped altogether.
+/// let allowed = Allowed { cpus: vec![1, 2], mems: "1".parse()? };
+/// let t = Topology::assemble(&raw, None, &allowed, |_, _| None, "example")?;
+/// assert_eq!(t.node_set().to_string(), "1");
+/// assert_eq!(t.node(NodeId::new(1)).map(|n| n.cpus.clone()), Some(vec![2]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allowed {
     /// CPUs in the affinity mask.
@@ -98,6 +141,18 @@ impl Topology {
     /// Detects the machine with hwloc, then applies the process's affinity mask and allowed
     /// memory nodes, and reads the huge-page pools from sysfs. (The THP mode is the page
     /// source's: [`PageSource::thp_mode`](crate::PageSource::thp_mode), read once per source.)
+    ///
+    /// ```
+    /// use numaseg_numa::{Topology, sys::linux};
+    /// // Reads the real machine: assert only what holds on every one.
+    /// let t = Topology::detect()?;
+    /// assert!(!t.nodes().is_empty());
+    /// assert_eq!(t.node_set().len(), t.nodes().len());
+    /// assert_eq!(t.source(), "hwloc");
+    /// let cpus: Vec<usize> = t.nodes().iter().flat_map(|n| n.cpus.iter().copied()).collect();
+    /// assert!(cpus.iter().all(|c| linux::affinity_cpus().contains(c)));
+    /// # Ok::<(), numaseg_numa::TopologyError>(())
+    /// ```
     ///
     /// # Errors
     /// If hwloc fails, `/proc/self/status` cannot be read, or no node is left that the process
@@ -183,6 +238,25 @@ impl Topology {
     /// `distances` is row-major over `raw`'s order. Nodes outside `allowed.mems` are dropped;
     /// each kept node's CPUs are cut to `allowed.cpus`.
     ///
+    /// ```
+    /// use numaseg_numa::{Allowed, NodeId, PageKind, RawNode, Topology, hugepages::HugePagePool};
+    /// let raw = [
+    ///     RawNode { id: NodeId::new(0), cpus: vec![0, 1], memory_bytes: 1 << 30 },
+    ///     RawNode { id: NodeId::new(1), cpus: vec![2, 3], memory_bytes: 2 << 30 },
+    /// ];
+    /// let allowed = Allowed { cpus: vec![0, 1, 2, 3], mems: "0-1".parse()? };
+    /// let pool = |_: NodeId, kind: PageKind| (kind == PageKind::Huge2M).then_some(HugePagePool { kind, total: 4, free: 4 });
+    /// let t = Topology::assemble(&raw, Some(&[10, 21, 21, 10]), &allowed, pool, "example")?;
+    /// assert_eq!(t.distance(NodeId::new(0), NodeId::new(1)), Some(21));
+    /// assert_eq!(t.nodes()[1].huge_pages, [HugePagePool { kind: PageKind::Huge2M, total: 4, free: 4 }]);
+    /// assert_eq!(t.source(), "example");
+    /// // No allowed memory node among them is an error.
+    /// let none = Allowed { cpus: vec![0], mems: "5".parse()? };
+    /// let err = Topology::assemble(&raw, None, &none, |_, _| None, "example").unwrap_err();
+    /// assert!(err.to_string().contains("allowed memory nodes: \"5\""));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// [`TopologyError::NoUsableNode`] if no node is left.
     pub fn assemble(
@@ -236,24 +310,55 @@ impl Topology {
     }
 
     /// The usable nodes, ascending by id.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, Topology};
+    /// let t = Topology::pretend(3, 1 << 30);
+    /// let ids: Vec<NodeId> = t.nodes().iter().map(|n| n.id).collect();
+    /// assert_eq!(ids, [NodeId::new(0), NodeId::new(1), NodeId::new(2)]);
+    /// ```
     #[must_use]
     pub fn nodes(&self) -> &[NodeInfo] {
         &self.nodes
     }
 
     /// The usable nodes as a set.
+    ///
+    /// ```
+    /// use numaseg_numa::Topology;
+    /// let t = Topology::from_synthetic("pack:2 [numa(memory=1GB)] core:2 pu:1")?;
+    /// assert_eq!(t.node_set().to_string(), "0-1");
+    /// assert_eq!(t.node_set().len(), t.nodes().len());
+    /// # Ok::<(), numaseg_numa::TopologyError>(())
+    /// ```
     #[must_use]
     pub fn node_set(&self) -> &NodeSet {
         &self.node_set
     }
 
     /// One node's information, if the process may use it.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, Topology};
+    /// let t = Topology::pretend(2, 1 << 30);
+    /// assert_eq!(t.node(NodeId::new(1)).map(|n| n.memory_bytes), Some(1 << 30));
+    /// assert!(t.node(NodeId::new(2)).is_none());
+    /// ```
     #[must_use]
     pub fn node(&self, id: NodeId) -> Option<&NodeInfo> {
         self.nodes.iter().find(|n| n.id == id)
     }
 
     /// The node a CPU belongs to (any CPU hwloc knows, allowed or not).
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, Topology};
+    /// let t = Topology::from_synthetic("pack:2 [numa(memory=1GB)] core:2 pu:1")?;
+    /// assert_eq!(t.node_of_cpu(0), Some(NodeId::new(0)));
+    /// assert_eq!(t.node_of_cpu(2), Some(NodeId::new(1)));
+    /// assert_eq!(t.node_of_cpu(99), None);
+    /// # Ok::<(), numaseg_numa::TopologyError>(())
+    /// ```
     #[must_use]
     pub fn node_of_cpu(&self, cpu: usize) -> Option<NodeId> {
         self.cpu_to_node.get(cpu).copied().flatten()
@@ -261,6 +366,16 @@ impl Topology {
 
     /// The node of the CPU the calling thread runs on right now (`sched_getcpu`, a vDSO call).
     /// Falls back to the first usable node when the CPU's node is unknown or not usable.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, Topology};
+    /// // A pretend machine runs every CPU on node 0.
+    /// assert_eq!(Topology::pretend(4, 1 << 30).current_node(), NodeId::new(0));
+    /// // On the real machine: always one of the usable nodes.
+    /// let t = Topology::detect()?;
+    /// assert!(t.node_set().contains(t.current_node()));
+    /// # Ok::<(), numaseg_numa::TopologyError>(())
+    /// ```
     #[must_use]
     pub fn current_node(&self) -> NodeId {
         sys::linux::current_cpu()
@@ -271,6 +386,19 @@ impl Topology {
 
     /// The distance between two usable nodes (10 = local, by ACPI SLIT convention), if hwloc
     /// reported a matrix.
+    ///
+    /// ```
+    /// use numaseg_numa::{Allowed, NodeId, RawNode, Topology};
+    /// let raw: Vec<RawNode> =
+    ///     (0..2).map(|i| RawNode { id: NodeId::new(i), cpus: vec![usize::from(i)], memory_bytes: 1 << 30 }).collect();
+    /// let allowed = Allowed { cpus: vec![0, 1], mems: "0-1".parse()? };
+    /// let t = Topology::assemble(&raw, Some(&[10, 21, 21, 10]), &allowed, |_, _| None, "example")?;
+    /// assert_eq!(t.distance(NodeId::new(0), NodeId::new(0)), Some(10));
+    /// assert_eq!(t.distance(NodeId::new(1), NodeId::new(0)), Some(21));
+    /// assert_eq!(t.distance(NodeId::new(0), NodeId::new(7)), None); // not a usable node
+    /// assert_eq!(Topology::pretend(2, 1 << 30).distance(NodeId::new(0), NodeId::new(1)), None); // no matrix
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn distance(&self, from: NodeId, to: NodeId) -> Option<u32> {
         let d = self.distances.as_ref()?;
@@ -280,6 +408,17 @@ impl Topology {
     }
 
     /// Whether hwloc reported node distances.
+    ///
+    /// ```
+    /// use numaseg_numa::{Allowed, NodeId, RawNode, Topology};
+    /// assert!(!Topology::pretend(2, 1 << 30).has_distances());
+    /// let raw = [RawNode { id: NodeId::new(0), cpus: vec![0], memory_bytes: 1 << 30 }];
+    /// let allowed = Allowed { cpus: vec![0], mems: "0".parse()? };
+    /// assert!(Topology::assemble(&raw, Some(&[10]), &allowed, |_, _| None, "example")?.has_distances());
+    /// // A matrix of the wrong size is ignored.
+    /// assert!(!Topology::assemble(&raw, Some(&[10, 20]), &allowed, |_, _| None, "example")?.has_distances());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn has_distances(&self) -> bool {
         self.distances.is_some()
@@ -287,6 +426,21 @@ impl Topology {
 
     /// The other usable nodes, nearest first (by distance, then by id); the order to try remote
     /// nodes in.
+    ///
+    /// ```
+    /// use numaseg_numa::{Allowed, NodeId, RawNode, Topology};
+    /// let raw: Vec<RawNode> =
+    ///     (0..3).map(|i| RawNode { id: NodeId::new(i), cpus: vec![usize::from(i)], memory_bytes: 1 << 30 }).collect();
+    /// let allowed = Allowed { cpus: vec![0, 1, 2], mems: "0-2".parse()? };
+    /// let distances = [10, 30, 20, 30, 10, 15, 20, 15, 10]; // row-major: 0-1 is 30, 0-2 is 20, 1-2 is 15
+    /// let t = Topology::assemble(&raw, Some(&distances), &allowed, |_, _| None, "example")?;
+    /// let (n0, n1, n2) = (NodeId::new(0), NodeId::new(1), NodeId::new(2));
+    /// assert_eq!(t.nodes_by_distance(n0), [n2, n1]);
+    /// assert_eq!(t.nodes_by_distance(n1), [n2, n0]);
+    /// // Without distances: by id.
+    /// assert_eq!(Topology::pretend(3, 1 << 30).nodes_by_distance(n2), [n0, n1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn nodes_by_distance(&self, from: NodeId) -> Vec<NodeId> {
         let mut others: Vec<NodeId> = self.nodes.iter().map(|n| n.id).filter(|&n| n != from).collect();
@@ -295,12 +449,32 @@ impl Topology {
     }
 
     /// Where the snapshot came from (`hwloc`, `hwloc synthetic`, ...).
+    ///
+    /// ```
+    /// use numaseg_numa::Topology;
+    /// assert_eq!(Topology::pretend(1, 1 << 30).source(), "pretend");
+    /// assert_eq!(Topology::from_synthetic("pack:1 [numa(memory=1GB)] core:1 pu:1")?.source(), "hwloc synthetic");
+    /// # Ok::<(), numaseg_numa::TopologyError>(())
+    /// ```
     #[must_use]
     pub fn source(&self) -> &'static str {
         self.source
     }
 
     /// Re-reads the hugetlb pools (they change as pages are used); the rest is kept.
+    ///
+    /// ```
+    /// use numaseg_numa::Topology;
+    /// // Only reads sysfs; nodes and CPUs stay as they were.
+    /// let t = Topology::detect()?;
+    /// let fresh = t.with_fresh_huge_pages();
+    /// assert_eq!(fresh.node_set(), t.node_set());
+    /// assert!(fresh.nodes().iter().zip(t.nodes()).all(|(a, b)| a.cpus == b.cpus && a.memory_bytes == b.memory_bytes));
+    /// // A snapshot not read from this machine keeps its (absent) pools.
+    /// let pretend = Topology::pretend(2, 1 << 30).with_fresh_huge_pages();
+    /// assert!(pretend.nodes().iter().all(|n| n.huge_pages.is_empty()));
+    /// # Ok::<(), numaseg_numa::TopologyError>(())
+    /// ```
     #[must_use]
     pub fn with_fresh_huge_pages(&self) -> Self {
         let mut copy = self.clone();

@@ -14,17 +14,39 @@ use numa::{NodeId, NodeSet};
 use super::PREFIX;
 
 /// A byte count, printed in the largest binary unit that divides it (`32MiB`).
+///
+/// ```
+/// use numaseg::config::{ByteSize, Config};
+/// assert_eq!(ByteSize(32 << 20).to_string(), "32MiB");
+/// assert_eq!(ByteSize(3 << 30).to_string(), "3GiB");
+/// assert_eq!(ByteSize(1536).to_string(), "1536"); // 1.5 KiB: no unit divides it
+/// let config = Config::builder().build_from([("NUMASEG_RETAIN_FREE", "1536")])?;
+/// assert_eq!(config.retain_free, ByteSize(1536));
+/// # Ok::<(), numaseg::config::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ByteSize(pub u64);
 
 impl ByteSize {
     /// The count.
+    ///
+    /// ```
+    /// use numaseg::config::{ByteSize, Config};
+    /// assert_eq!(ByteSize(4096).bytes(), 4096);
+    /// assert_eq!(Config::default().segment_size.bytes(), 32 << 10);
+    /// ```
     #[must_use]
     pub const fn bytes(self) -> u64 {
         self.0
     }
 
     /// The count as `usize` (saturating on 32-bit targets).
+    ///
+    /// ```
+    /// use numaseg::config::ByteSize;
+    /// assert_eq!(ByteSize(2 << 20).as_usize(), 2 << 20);
+    /// assert_eq!(ByteSize(u64::MAX).as_usize(), usize::try_from(u64::MAX).unwrap_or(usize::MAX));
+    /// ```
     #[must_use]
     pub fn as_usize(self) -> usize {
         usize::try_from(self.0).unwrap_or(usize::MAX)
@@ -61,6 +83,19 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 }
 
 /// An amount of memory: bytes, a fraction of a reference amount, or no limit.
+///
+/// ```
+/// use numaseg::config::{ByteSize, Config, MemoryAmount};
+/// let vars = [("NUMASEG_MEMORY_LIMIT", "8GiB"), ("NUMASEG_NODE_MEMORY_LIMIT", "0.25"), ("NUMASEG_MANAGED_MEMORY", "none")];
+/// let config = Config::builder().build_from(vars)?;
+/// assert_eq!(config.memory_limit, MemoryAmount::Bytes(ByteSize(8 << 30)));
+/// assert_eq!(config.node_memory_limit, MemoryAmount::Fraction(0.25));
+/// assert_eq!(config.managed_memory, MemoryAmount::Unlimited);
+/// // Printed as written, so it parses back.
+/// assert_eq!((config.node_memory_limit.to_string(), MemoryAmount::Fraction(1.0).to_string()), ("0.25".into(), "1.0".into()));
+/// assert!(Config::builder().build_from([("NUMASEG_MEMORY_LIMIT", "1.5")]).is_err()); // a fraction is at most 1
+/// # Ok::<(), numaseg::config::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum MemoryAmount {
     /// An absolute number of bytes.
@@ -73,6 +108,13 @@ pub enum MemoryAmount {
 
 impl MemoryAmount {
     /// The amount in bytes given the reference for fractions; `None` for [`Self::Unlimited`].
+    ///
+    /// ```
+    /// use numaseg::config::{ByteSize, MemoryAmount};
+    /// assert_eq!(MemoryAmount::Fraction(0.25).resolve(1000), Some(250));
+    /// assert_eq!(MemoryAmount::Bytes(ByteSize(4096)).resolve(1000), Some(4096)); // the reference does not matter
+    /// assert_eq!(MemoryAmount::Unlimited.resolve(1000), None);
+    /// ```
     #[must_use]
     pub fn resolve(self, reference: u64) -> Option<u64> {
         match self {
@@ -101,6 +143,15 @@ impl fmt::Display for MemoryAmount {
 }
 
 /// Which nodes numaseg may use.
+///
+/// ```
+/// use numaseg::config::{Config, NodeSelection};
+/// assert_eq!(Config::default().nodes, NodeSelection::All);
+/// let config = Config::builder().build_from([("NUMASEG_NODES", "0-1,3")])?;
+/// assert_eq!(config.nodes, NodeSelection::List("0-1,3".parse().expect("a node list")));
+/// assert_eq!((config.nodes.to_string(), NodeSelection::All.to_string()), ("0-1,3".into(), "all".into()));
+/// # Ok::<(), numaseg::config::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeSelection {
     /// Every node the process may use.
@@ -119,6 +170,18 @@ impl fmt::Display for NodeSelection {
 }
 
 /// Which node an allocation that names none is served from.
+///
+/// ```
+/// use numaseg::config::{Config, NodePolicy};
+/// use numaseg::numa::NodeId;
+/// assert_eq!(Config::default().node_policy, NodePolicy::Local);
+/// let config = Config::builder().build_from([("NUMASEG_NODE_POLICY", "bind:1")])?;
+/// assert_eq!(config.node_policy, NodePolicy::Bind(NodeId::new(1)));
+/// assert_eq!(config.node_policy.to_string(), "bind:1");
+/// assert_eq!(NodePolicy::Interleave.to_string(), "interleave");
+/// assert!(Config::builder().build_from([("NUMASEG_NODE_POLICY", "bind:x")]).is_err());
+/// # Ok::<(), numaseg::config::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NodePolicy {
     /// The node of the CPU the calling thread runs on.
@@ -141,6 +204,15 @@ impl fmt::Display for NodePolicy {
 
 /// The level of numaseg's log output in the CLI (libraries install their own `tracing`
 /// subscriber; numaseg only emits events).
+///
+/// ```
+/// use numaseg::config::{Config, LogLevel};
+/// assert_eq!(Config::default().log, LogLevel::Warn);
+/// assert_eq!(Config::builder().build_from([("NUMASEG_LOG", "debug")])?.log, LogLevel::Debug);
+/// assert!(LogLevel::Error < LogLevel::Warn && LogLevel::Warn < LogLevel::Trace); // more output further on
+/// assert_eq!(LogLevel::Info.to_string(), "info");
+/// # Ok::<(), numaseg::config::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LogLevel {
     /// Nothing.
@@ -159,6 +231,13 @@ pub enum LogLevel {
 
 impl LogLevel {
     /// The level's name as a `tracing` filter directive.
+    ///
+    /// ```
+    /// use numaseg::config::LogLevel;
+    /// assert_eq!(LogLevel::Off.as_str(), "off");
+    /// assert_eq!(LogLevel::Trace.as_str(), "trace");
+    /// assert_eq!(LogLevel::Warn.to_string(), LogLevel::Warn.as_str());
+    /// ```
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -192,6 +271,13 @@ pub struct Millis(pub u64);
 
 impl Millis {
     /// As a [`std::time::Duration`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use numaseg::config::{Config, Millis};
+    /// assert_eq!(Millis(250).as_duration(), Duration::from_millis(250));
+    /// assert_eq!(Config::default().network_request_timeout.as_duration(), Duration::from_secs(30));
+    /// ```
     #[must_use]
     pub const fn as_duration(self) -> std::time::Duration {
         std::time::Duration::from_millis(self.0)

@@ -55,12 +55,37 @@ impl Default for HeapSource {
 
 impl HeapSource {
     /// A heap source with unlimited pages of every kind.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, PageKind, PageSource, ThpMode, sys::heap::HeapSource};
+    /// let heap = HeapSource::new();
+    /// assert_eq!((heap.name(), heap.supports_placement()), ("heap", false));
+    /// assert_eq!(heap.live_mappings(), 0);
+    /// assert_eq!(heap.huge_pages_free(NodeId::new(0), PageKind::Huge2M), None); // unlimited
+    /// assert_eq!(heap.thp_mode(), ThpMode::Madvise);
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Limits `node`'s simulated pool of `kind` (a hugetlb kind) to `bytes`.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, PageKind, PageSource, sys::heap::HeapSource};
+    /// let node = NodeId::new(1);
+    /// let heap = HeapSource::new().with_huge_pages(node, PageKind::Huge2M, 4 << 20);
+    /// let p = heap.map(2 << 20, PageKind::Huge2M, node)?;
+    /// assert_eq!(heap.huge_pages_free(node, PageKind::Huge2M), Some(2 << 20));
+    /// // Too big for what is left: the kernel's answer, ENOMEM.
+    /// let err = heap.map(4 << 20, PageKind::Huge2M, node).unwrap_err();
+    /// assert_eq!((err.call(), err.raw_os_error()), ("mmap(MAP_HUGETLB)", Some(12)));
+    /// // SAFETY: `p` is the mapping made above, and nothing refers into it.
+    /// unsafe { heap.unmap(p, 2 << 20)? };
+    /// assert_eq!(heap.huge_pages_free(node, PageKind::Huge2M), Some(4 << 20)); // back in the pool
+    /// assert_eq!(heap.huge_pages_free(NodeId::new(0), PageKind::Huge2M), None); // other nodes: unlimited
+    /// # Ok::<(), numaseg_numa::OsError>(())
+    /// ```
     #[must_use]
     pub fn with_huge_pages(self, node: NodeId, kind: PageKind, bytes: u64) -> Self {
         self.huge_free.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert((node, kind), bytes);
@@ -98,6 +123,20 @@ impl HeapSource {
     }
 
     /// Mappings made and not yet unmapped: zero once everything went back.
+    ///
+    /// ```
+    /// use numaseg_numa::{NodeId, PageKind, PageSource, sys::heap::HeapSource};
+    /// let heap = HeapSource::new();
+    /// let a = heap.map(2 << 20, PageKind::Small, NodeId::new(0))?;
+    /// let b = heap.map(2 << 20, PageKind::Thp, NodeId::new(0))?;
+    /// assert_eq!(heap.live_mappings(), 2);
+    /// // SAFETY: `a` and `b` are mappings made above, and nothing refers into them.
+    /// unsafe { heap.unmap(a, 2 << 20)? };
+    /// // SAFETY: as above.
+    /// unsafe { heap.unmap(b, 2 << 20)? };
+    /// assert_eq!(heap.live_mappings(), 0);
+    /// # Ok::<(), numaseg_numa::OsError>(())
+    /// ```
     #[must_use]
     pub fn live_mappings(&self) -> usize {
         self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()

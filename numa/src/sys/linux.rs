@@ -53,6 +53,17 @@ pub struct LinuxSource {
 
 impl LinuxSource {
     /// A source over the running kernel.
+    ///
+    /// ```
+    /// use numaseg_numa::{PageSource, ThpMode, cgroup::CgroupLimits, sys::linux::LinuxSource};
+    /// let source = LinuxSource::new();
+    /// assert_eq!((source.name(), source.supports_placement()), ("linux", true));
+    /// // It reports the kernel's settings as read at construction (the limits, not the usage,
+    /// // which moves).
+    /// assert_eq!(source.thp_mode(), ThpMode::current());
+    /// let (limits, now) = (source.cgroup_limits(), CgroupLimits::current());
+    /// assert_eq!((limits.memory, limits.huge_2m, limits.huge_1g), (now.memory, now.huge_2m, now.huge_1g));
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self { thp: ThpMode::current(), cgroup: CgroupLimits::current() }
@@ -251,6 +262,12 @@ impl PageSource for LinuxSource {
 }
 
 /// The CPU the calling thread runs on (`sched_getcpu`, answered by the vDSO).
+///
+/// ```
+/// use numaseg_numa::sys::linux::{affinity_cpus, current_cpu};
+/// let cpu = current_cpu().expect("sched_getcpu answers on Linux");
+/// assert!(affinity_cpus().contains(&cpu)); // the thread runs where it may
+/// ```
 #[must_use]
 pub fn current_cpu() -> Option<usize> {
     if cfg!(miri) {
@@ -263,6 +280,13 @@ pub fn current_cpu() -> Option<usize> {
 
 /// The CPUs in the calling thread's affinity mask (the kernel has already cut it to the
 /// cgroup cpuset).
+///
+/// ```
+/// use numaseg_numa::sys::linux::affinity_cpus;
+/// let cpus = affinity_cpus();
+/// assert!(!cpus.is_empty());
+/// assert!(cpus.windows(2).all(|w| w[0] < w[1])); // ascending, no duplicates
+/// ```
 #[must_use]
 pub fn affinity_cpus() -> Vec<usize> {
     if cfg!(miri) {
@@ -283,6 +307,23 @@ pub fn affinity_cpus() -> Vec<usize> {
 
 /// Pins the calling thread to `cpus` (`sched_setaffinity`). For tests and tools that need a
 /// thread on a given node.
+///
+/// ```
+/// use numaseg_numa::sys::linux::{affinity_cpus, current_cpu, set_affinity};
+/// let before = affinity_cpus();
+/// let first = before[0];
+/// // In a thread of its own, so the caller's affinity stays as it was.
+/// let (pinned, cpu, err) = std::thread::spawn(move || {
+///     set_affinity(&[first]).expect("a CPU we may already use");
+///     let err = set_affinity(&[]).unwrap_err(); // no CPU at all
+///     (affinity_cpus(), current_cpu(), err)
+/// })
+/// .join()
+/// .expect("the thread does not panic");
+/// assert_eq!((pinned, cpu), (vec![first], Some(first)));
+/// assert_eq!((err.call(), err.raw_os_error()), ("sched_setaffinity", Some(22))); // EINVAL
+/// assert_eq!(affinity_cpus(), before); // this thread was never pinned
+/// ```
 ///
 /// # Errors
 /// The kernel's refusal (a CPU outside the cpuset, or none given).
@@ -348,6 +389,19 @@ pub fn membarrier_private_expedited() -> Result<(), OsError> {
 
 /// `move_pages(0, n, pages, NULL, status, 0)`: the node of each page, or a negative errno
 /// (`-ENOENT` for a page not present, `-EFAULT` for an unmapped address).
+///
+/// ```
+/// use std::ffi::c_void;
+/// use numaseg_numa::{Topology, sys::linux::move_pages_query};
+/// let v = vec![1u8; 64 << 10]; // touched, so present
+/// let page = v.as_ptr().wrapping_add(v.as_ptr().align_offset(4096));
+/// let status = move_pages_query(&[page.cast::<c_void>(), std::ptr::null()])?;
+/// // A present page is on a node this process may use; nothing is mapped at address 0.
+/// let node = numaseg_numa::NodeId::try_new(usize::try_from(status[0])?).expect("a node index");
+/// assert!(Topology::detect()?.node_set().contains(node));
+/// assert_eq!(status[1], -14); // -EFAULT
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
 /// If the call as a whole fails.
