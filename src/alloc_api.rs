@@ -44,6 +44,14 @@ impl<'a> NodeAllocator<'a> {
     }
 
     /// The node every block comes from.
+    ///
+    /// ```
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = ArenaManager::heap_backed(&Config::default(), 1)?;
+    /// let node = manager.nodes()[0];
+    /// assert_eq!(manager.node_allocator(node)?.node(), node);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn node(&self) -> numa::NodeId {
         self.core.node_id(self.node_index)

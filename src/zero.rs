@@ -76,6 +76,16 @@ impl FromStr for ZeroMode {
 /// it `write_bytes` (glibc's `memset`) was faster on the development VM: 1.4–1.6× at 2 and
 /// 8 MiB, where the block still fits the last-level cache; at 32 MiB they tie (`numaseg bench
 /// --only-isolation`, `docs/BENCHMARKS.md`).
+///
+/// ```
+/// use numaseg::zero::{STREAM_FROM, zero};
+/// assert_eq!(STREAM_FROM, 32 << 20); // 32 MiB
+/// // Below the threshold `zero` takes the `write_bytes` path; either way every byte is cleared.
+/// let mut small = vec![0xA5u8; 4096];
+/// assert!(small.len() < STREAM_FROM);
+/// zero(&mut small);
+/// assert!(small.iter().all(|&b| b == 0));
+/// ```
 pub const STREAM_FROM: usize = 32 << 20;
 
 /// Sets every byte of `block` to zero, by the fastest means for its size: `write_bytes` below

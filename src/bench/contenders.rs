@@ -13,6 +13,23 @@ use numa::{PageSource, Region, RegionSpec};
 use crate::{ArenaManager, Segment, SizeClass};
 
 /// A pool of fixed-size blocks, used from several threads at once.
+///
+/// ```
+/// use numaseg::bench::{Contender, MutexPool};
+/// // Generic over the trait, as every workload is: take a block, touch it, give it back.
+/// fn round_trip<C: Contender>(pool: &C) -> usize {
+///     let mut block = pool.alloc();
+///     // SAFETY: the block came from this pool's `alloc` and goes back to the same pool.
+///     unsafe {
+///         pool.touch(&mut block, 1);
+///         pool.free(block);
+///     }
+///     pool.block_size()
+/// }
+/// let pool = MutexPool::new(4096, 4);
+/// assert_eq!(round_trip(&pool), 4096);
+/// assert_eq!(pool.name(), "Mutex<Vec> free list");
+/// ```
 pub trait Contender: Sync {
     /// One block in a user's hands.
     type Block<'a>: Send
@@ -90,6 +107,21 @@ impl RawBlock<'_> {
 
 /// numaseg's segment path: `ArenaManager::allocate_class` (the size class computed once, as a
 /// pool of fixed-size blocks would) and drop, through the thread cache.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg::bench::{Contender, NumasegSegments};
+/// use numaseg::{ArenaManager, Config};
+/// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+/// let segments = NumasegSegments::new(manager, 32 << 10);
+/// let mut block = segments.alloc();
+/// // SAFETY: the block came from this contender's `alloc`.
+/// unsafe { segments.touch(&mut block, 7) };
+/// assert_eq!(block.as_mut_slice()[0], 7);
+/// // SAFETY: as above.
+/// unsafe { segments.free(block) };
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct NumasegSegments {
     manager: Arc<ArenaManager>,
@@ -99,6 +131,18 @@ pub struct NumasegSegments {
 
 impl NumasegSegments {
     /// Blocks of `size` bytes (rounded up to a size class) from `manager`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::bench::{Contender, NumasegSegments};
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+    /// // 5000 bytes round up to the next size class.
+    /// let segments = NumasegSegments::new(manager, 5000);
+    /// assert!(segments.block_size() >= 5000);
+    /// assert_eq!(segments.name(), "numaseg segments");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Panics
     /// If `size` is not a size numaseg serves.
@@ -110,6 +154,23 @@ impl NumasegSegments {
 
     /// The same, touching each block at its colour offset
     /// ([`Segment::colour_offset`]) instead of its first byte.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::bench::{Contender, NumasegSegments};
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+    /// let segments = NumasegSegments::new(manager, 32 << 10).coloured();
+    /// assert_eq!(segments.name(), "numaseg segments, coloured");
+    /// let mut block = segments.alloc();
+    /// // SAFETY: the block came from this contender's `alloc`.
+    /// unsafe { segments.touch(&mut block, 9) };
+    /// let at = block.colour_offset();
+    /// assert_eq!(block.as_mut_slice()[at], 9);
+    /// // SAFETY: as above.
+    /// unsafe { segments.free(block) };
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn coloured(mut self) -> Self {
         self.coloured = true;
@@ -151,6 +212,15 @@ impl Contender for NumasegSegments {
 // === general-purpose allocators ===
 
 /// Which general-purpose allocator.
+///
+/// ```
+/// use numaseg::bench::{Contender, Heap, HeapAllocator};
+/// let names: Vec<String> = [Heap::System, Heap::SystemPageAligned, Heap::Mimalloc, Heap::Jemalloc]
+///     .into_iter()
+///     .map(|heap| HeapAllocator { heap, size: 4096 }.name())
+///     .collect();
+/// assert_eq!(names, ["glibc malloc", "glibc malloc, 4 KiB-aligned", "mimalloc", "jemalloc"]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Heap {
     /// glibc malloc through `std::alloc::System`, natural alignment.
@@ -164,6 +234,19 @@ pub enum Heap {
 }
 
 /// A general-purpose allocator asked for one block at a time.
+///
+/// ```
+/// use numaseg::bench::{Contender, Heap, HeapAllocator};
+/// let heap = HeapAllocator { heap: Heap::Mimalloc, size: 4096 };
+/// assert_eq!(heap.block_size(), 4096);
+/// let mut block = heap.alloc();
+/// // SAFETY: the block came from this contender's `alloc`, so it is freed by the same allocator
+/// // with the same layout.
+/// unsafe {
+///     heap.touch(&mut block, 3);
+///     heap.free(block);
+/// }
+/// ```
 #[derive(Debug)]
 pub struct HeapAllocator {
     /// Which one.
@@ -261,6 +344,19 @@ impl Premapped {
 }
 
 /// A `Mutex<Vec>` free list over one pre-mapped region.
+///
+/// ```
+/// use numaseg::bench::{Contender, MutexPool};
+/// let pool = MutexPool::new(4096, 2);
+/// // Both blocks can be out at once, and they are distinct.
+/// let (a, b) = (pool.alloc(), pool.alloc());
+/// assert_ne!(format!("{a:?}"), format!("{b:?}"));
+/// // SAFETY: both blocks came from this pool's `alloc`.
+/// unsafe {
+///     pool.free(a);
+///     pool.free(b);
+/// }
+/// ```
 #[derive(Debug)]
 pub struct MutexPool {
     premapped: Premapped,
@@ -269,6 +365,17 @@ pub struct MutexPool {
 
 impl MutexPool {
     /// A pool of `blocks` blocks of `size` bytes.
+    ///
+    /// ```
+    /// use numaseg::bench::{Contender, MutexPool};
+    /// let pool = MutexPool::new(8192, 3);
+    /// assert_eq!(pool.block_size(), 8192);
+    /// let blocks: Vec<_> = (0..3).map(|_| pool.alloc()).collect(); // all three at once
+    /// for b in blocks {
+    ///     // SAFETY: each block came from this pool's `alloc`.
+    ///     unsafe { pool.free(b) };
+    /// }
+    /// ```
     #[must_use]
     pub fn new(size: usize, blocks: usize) -> Self {
         let (premapped, addrs) = Premapped::new(size, blocks);
@@ -306,6 +413,19 @@ impl Contender for MutexPool {
 }
 
 /// A crossbeam `ArrayQueue` pool over one pre-mapped region.
+///
+/// ```
+/// use numaseg::bench::{ArrayQueuePool, Contender};
+/// let pool = ArrayQueuePool::new(4096, 2);
+/// assert_eq!(pool.name(), "crossbeam ArrayQueue pool");
+/// let (a, b) = (pool.alloc(), pool.alloc());
+/// assert_ne!(format!("{a:?}"), format!("{b:?}"));
+/// // SAFETY: both blocks came from this pool's `alloc`.
+/// unsafe {
+///     pool.free(a);
+///     pool.free(b);
+/// }
+/// ```
 #[derive(Debug)]
 pub struct ArrayQueuePool {
     premapped: Premapped,
@@ -314,6 +434,17 @@ pub struct ArrayQueuePool {
 
 impl ArrayQueuePool {
     /// A pool of `blocks` blocks of `size` bytes.
+    ///
+    /// ```
+    /// use numaseg::bench::{ArrayQueuePool, Contender};
+    /// let pool = ArrayQueuePool::new(8192, 3);
+    /// assert_eq!(pool.block_size(), 8192);
+    /// let blocks: Vec<_> = (0..3).map(|_| pool.alloc()).collect(); // all three at once
+    /// for b in blocks {
+    ///     // SAFETY: each block came from this pool's `alloc`.
+    ///     unsafe { pool.free(b) };
+    /// }
+    /// ```
     #[must_use]
     pub fn new(size: usize, blocks: usize) -> Self {
         let (premapped, addrs) = Premapped::new(size, blocks);
@@ -356,6 +487,22 @@ impl Contender for ArrayQueuePool {
 // === numaseg's memory manager and network buffer pool ===
 
 /// numaseg's memory manager: `allocate_page` and drop, one owner per benchmark thread.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg::bench::{Contender, ManagerPages};
+/// use numaseg::{ArenaManager, Config};
+/// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+/// let pages = ManagerPages::new(manager, 4096, 16, 2);
+/// assert_eq!(pages.name(), "numaseg MemoryManager pages");
+/// let mut page = pages.alloc();
+/// // SAFETY: the page came from this contender's `alloc`.
+/// unsafe { pages.touch(&mut page, 5) };
+/// assert_eq!(page.get_u8(0)?, 5);
+/// // SAFETY: as above.
+/// unsafe { pages.free(page) };
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct ManagerPages {
     manager: crate::MemoryManager,
@@ -364,6 +511,21 @@ pub struct ManagerPages {
 
 impl ManagerPages {
     /// Pages of `size` bytes, a budget of `pages` pages, `threads` owners.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::bench::{Contender, ManagerPages};
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+    /// let pages = ManagerPages::new(manager, 8192, 4, 1);
+    /// assert_eq!(pages.block_size(), 8192);
+    /// let held: Vec<_> = (0..4).map(|_| pages.alloc()).collect(); // the whole budget at once
+    /// for p in held {
+    ///     // SAFETY: each page came from this contender's `alloc`.
+    ///     unsafe { pages.free(p) };
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Panics
     /// If the memory manager cannot be built with that page size and budget.
@@ -416,6 +578,22 @@ impl Contender for ManagerPages {
 
 /// numaseg's network buffer pool: `request_buffer` and drop (recycle), one local pool per
 /// benchmark thread, all buffers allocated at start.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg::bench::{Contender, NetworkBuffers};
+/// use numaseg::{ArenaManager, Config};
+/// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+/// let buffers = NetworkBuffers::new(manager, 4096, 64, 2);
+/// assert_eq!(buffers.name(), "numaseg network buffers");
+/// let mut buffer = buffers.alloc();
+/// // SAFETY: the buffer came from this contender's `alloc`.
+/// unsafe {
+///     buffers.touch(&mut buffer, 7);
+///     buffers.free(buffer); // recycled
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct NetworkBuffers {
     network: crate::buffer_pool::NetworkBufferPool,
@@ -424,6 +602,18 @@ pub struct NetworkBuffers {
 
 impl NetworkBuffers {
     /// `buffers` buffers of `size` bytes, split over `threads` local pools.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::bench::{Contender, NetworkBuffers};
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+    /// let buffers = NetworkBuffers::new(manager, 8192, 16, 2);
+    /// assert_eq!(buffers.block_size(), 8192);
+    /// // SAFETY: the buffer came from this contender's `alloc`.
+    /// unsafe { buffers.free(buffers.alloc()) };
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Panics
     /// If the pool cannot be built (too little memory).
@@ -664,6 +854,17 @@ pub struct TlsCachePool {
 
 impl TlsCachePool {
     /// A pool of `blocks` blocks of `size` bytes.
+    ///
+    /// ```
+    /// use numaseg::bench::{Contender, TlsCachePool};
+    /// let pool = TlsCachePool::new(4096, 64);
+    /// assert_eq!((pool.name().as_str(), pool.block_size()), ("simple thread-local cache", 4096));
+    /// let blocks: Vec<_> = (0..64).map(|_| pool.alloc()).collect(); // every block at once
+    /// for b in blocks {
+    ///     // SAFETY: each block came from this pool's `alloc`.
+    ///     unsafe { pool.free(b) };
+    /// }
+    /// ```
     #[must_use]
     pub fn new(size: usize, blocks: usize) -> Self {
         let (premapped, addrs) = Premapped::new(size, blocks);

@@ -33,6 +33,19 @@ const URGENT: [u8; 16] = [0xFF; 16];
 const FILLER: [u8; 4096] = [0; 4096];
 
 /// One mode's result.
+///
+/// ```
+/// use numaseg::bench::DebloatRow;
+/// let row = DebloatRow {
+///     debloating: true, target_ms: Some(5.0), consumer_mb_s: 10.0, buffer_size: 4096, in_flight_bytes: 50_000,
+///     messages: 5, latency_ms: 4.0, latency_min_ms: 3.5, latency_max_ms: 6.0,
+/// };
+/// // As `compare.json` states it.
+/// let json = serde_json::to_value(&row)?;
+/// assert_eq!(json["target_ms"], 5.0);
+/// assert_eq!(json["messages"], 5);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct DebloatRow {
     /// Debloating on or off.

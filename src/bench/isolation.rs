@@ -20,6 +20,16 @@ use crate::{ArenaManager, Config};
 pub const SIZES: [usize; 4] = [4 << 10, 32 << 10, 2 << 20, 32 << 20];
 
 /// One (size, variant) figure.
+///
+/// ```
+/// use numaseg::bench::IsolationRow;
+/// let row = IsolationRow { size: 32 << 10, variant: "memset".into(), ns_per_block: 800.0, vs_memset: 1.0 };
+/// // As `compare.json` states it.
+/// let json = serde_json::to_value(&row)?;
+/// assert_eq!(json["variant"], "memset");
+/// assert_eq!(json["size"], 32768);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct IsolationRow {
     /// Block size in bytes.

@@ -52,6 +52,13 @@ use crate::config::{ByteSize, MemoryAmount};
 use crate::{ArenaManager, Config};
 
 /// What to run.
+///
+/// ```
+/// use numaseg::bench::BenchOptions;
+/// let opts = BenchOptions { sizes: vec![4 << 10], threads: vec![1], ..BenchOptions::quick() };
+/// assert!(opts.quick);
+/// assert_eq!((opts.sizes.as_slice(), opts.reps), (&[4096][..], 1));
+/// ```
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
     /// The CI smoke run: one size, short measurements, one repetition, a small TLB working set.
@@ -84,6 +91,14 @@ pub struct BenchOptions {
 impl BenchOptions {
     /// The full run: 4 KiB, 32 KiB, 1 MiB; 1 and 2 threads; 5 repetitions of 200 ms; 4 GiB TLB
     /// working set with 50 million reads.
+    ///
+    /// ```
+    /// use numaseg::bench::BenchOptions;
+    /// let full = BenchOptions::full();
+    /// assert!(!full.quick);
+    /// assert_eq!(full.sizes, [4 << 10, 32 << 10, 1 << 20]);
+    /// assert_eq!((full.reps, full.threads.as_slice()), (5, &[1, 2][..]));
+    /// ```
     #[must_use]
     pub fn full() -> Self {
         Self {
@@ -103,6 +118,15 @@ impl BenchOptions {
     }
 
     /// The smoke run for CI: 32 KiB only, 1 and 2 threads, one repetition of 20 ms, 64 MiB TLB.
+    ///
+    /// ```
+    /// use numaseg::bench::BenchOptions;
+    /// let (quick, full) = (BenchOptions::quick(), BenchOptions::full());
+    /// assert!(quick.quick && quick.reps == 1);
+    /// assert_eq!(quick.sizes, [32 << 10]);
+    /// assert!(quick.tlb_bytes < full.tlb_bytes && quick.target < full.target);
+    /// assert_eq!(quick.threads, full.threads); // the rest as in the full run
+    /// ```
     #[must_use]
     pub fn quick() -> Self {
         Self {
@@ -129,6 +153,15 @@ fn sized(target: Duration, reps: usize, mut f: impl FnMut(u64) -> workloads::Tim
 }
 
 /// The machine, as the report states it.
+///
+/// ```
+/// use numaseg::bench::Machine;
+/// let m = Machine { cpu: "test".into(), cpus: 2, kernel: "6.1".into(), nodes: 1, thp: "madvise".into(), huge_2m_free: 0 };
+/// let json = serde_json::to_value(&m)?;
+/// assert_eq!(json["cpus"], 2);
+/// assert_eq!(json["thp"], "madvise");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Machine {
     /// CPU model.

@@ -10,6 +10,22 @@ use crate::manager::UseCase;
 use crate::{ArenaManager, MemoryManager, MemoryOwner, OwnedMemorySegment, OwnedSegment, SizeClass};
 
 /// `ArenaManager::allocate_owned_class` and drop.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg::bench::{Contender, OwnedSegments};
+/// use numaseg::{ArenaManager, Config};
+/// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+/// let owned = OwnedSegments::new(manager, 32 << 10);
+/// assert_eq!(owned.name(), "numaseg owned segments");
+/// let mut block = owned.alloc();
+/// // SAFETY: the block came from this contender's `alloc`.
+/// unsafe { owned.touch(&mut block, 4) };
+/// assert_eq!(block.as_mut_slice()[0], 4);
+/// // SAFETY: as above.
+/// unsafe { owned.free(block) };
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct OwnedSegments {
     manager: Arc<ArenaManager>,
@@ -18,6 +34,16 @@ pub struct OwnedSegments {
 
 impl OwnedSegments {
     /// Blocks of `size` bytes (rounded up to a size class) from `manager`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::bench::{Contender, OwnedSegments};
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+    /// let owned = OwnedSegments::new(manager, 5000); // rounded up to a size class
+    /// assert!(owned.block_size() >= 5000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Panics
     /// If `size` is not a size numaseg serves.
@@ -59,6 +85,21 @@ impl Contender for OwnedSegments {
 }
 
 /// `MemoryManager::allocate_owned_page` and drop, one owner per benchmark thread.
+///
+/// ```
+/// use std::sync::Arc;
+/// use numaseg::bench::{Contender, OwnedPages};
+/// use numaseg::{ArenaManager, Config};
+/// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+/// let pages = OwnedPages::new(manager, 4096, 16, 2);
+/// let mut page = pages.alloc();
+/// // SAFETY: the page came from this contender's `alloc`.
+/// unsafe { pages.touch(&mut page, 6) };
+/// // SAFETY: as above.
+/// unsafe { pages.free(page) };
+/// assert_eq!(pages.block_size(), 4096);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct OwnedPages {
     manager: MemoryManager,
@@ -67,6 +108,21 @@ pub struct OwnedPages {
 
 impl OwnedPages {
     /// Pages of `size` bytes, a budget of `pages` pages, `threads` owners.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use numaseg::bench::{Contender, OwnedPages};
+    /// use numaseg::{ArenaManager, Config};
+    /// let manager = Arc::new(ArenaManager::heap_backed(&Config::default(), 1)?);
+    /// let pages = OwnedPages::new(manager, 8192, 4, 1);
+    /// assert_eq!(pages.block_size(), 8192);
+    /// let held: Vec<_> = (0..4).map(|_| pages.alloc()).collect(); // the whole budget at once
+    /// for p in held {
+    ///     // SAFETY: each page came from this contender's `alloc`.
+    ///     unsafe { pages.free(p) };
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Panics
     /// If the memory manager cannot be built with that page size and budget.

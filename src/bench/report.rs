@@ -28,6 +28,16 @@ const NUMASEG: &str = "numaseg segments";
 const COLOURED: &str = "numaseg segments, coloured";
 
 /// One measurement: median and range over the repetitions.
+///
+/// ```
+/// use numaseg::bench::Row;
+/// let row = Row { workload: "hot pair", contender: "jemalloc".into(), size: 4096, threads: 1, unit: "ns/op", median: 9.0, min: 8.5, max: 11.0 };
+/// // As `compare.json` states it.
+/// let json = serde_json::to_value(&row)?;
+/// assert_eq!(json["workload"], "hot pair");
+/// assert_eq!(json["median"], 9.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     /// Workload.
@@ -78,6 +88,15 @@ impl Row {
 }
 
 /// Per-allocation latency of one contender in one pattern.
+///
+/// ```
+/// use numaseg::bench::LatencyRow;
+/// let row = LatencyRow { pattern: "batch", contender: "jemalloc".into(), size: 4096, threads: 2, p50: 9.0, p99: 30.0, p999: 80.0, max: 900.0 };
+/// let json = serde_json::to_value(&row)?;
+/// assert_eq!(json["pattern"], "batch");
+/// assert_eq!(json["p999"], 80.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencyRow {
     /// `hot pair` or `batch`.
@@ -114,6 +133,14 @@ impl LatencyRow {
 }
 
 /// One performance target and what was measured.
+///
+/// ```
+/// use numaseg::bench::targets::{self, CriterionEstimate, ids};
+/// // 20 ns per block is 50 million blocks per second: below the hand-off target.
+/// let lines = targets::criterion_targets(&[CriterionEstimate::new(ids::GROUP_HANDOFF, ids::NUMASEG_SEGMENTS, 20.0, Some(1))]);
+/// let t: &numaseg::bench::Target = &lines[0];
+/// assert_eq!((t.measured.as_str(), t.met), ("50.0 M/s", Some(false)));
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
     /// The target, in words.
@@ -140,6 +167,16 @@ pub struct TlbRow {
 }
 
 /// Everything one run measured.
+///
+/// ```
+/// # use numaseg::bench::{Machine, Report, Row};
+/// # let machine = Machine { cpu: "test".into(), cpus: 2, kernel: "6.1".into(), nodes: 1, thp: "never".into(), huge_2m_free: 0 };
+/// # let row = |contender: &str, median: f64| Row { workload: "hot pair", contender: contender.into(), size: 32 << 10, threads: 1, unit: "ns/op", median, min: median, max: median };
+/// # let report = Report { machine, command: "numaseg bench --quick".into(), quick: true, reps: 1, timer_ticks_per_ns: 1.0, timer_overhead_ns: 0.0, rows: vec![row("numaseg segments", 3.0), row("glibc malloc", 12.0)], latency: vec![], tlb: vec![], tlb_bytes: 0, targets: vec![], debloat: vec![], isolation: vec![], seconds: 1.0, real_nodes_skipped: None };
+/// let md = report.markdown();
+/// assert!(md.starts_with("Machine: test (2 CPUs), Linux 6.1"));
+/// assert!(md.contains("quick run, 1 repetition(s)"));
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// The machine.
@@ -236,6 +273,15 @@ impl Report {
     }
 
     /// The median of a row, if measured.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Machine, Report, Row};
+    /// # let machine = Machine { cpu: "test".into(), cpus: 2, kernel: "6.1".into(), nodes: 1, thp: "never".into(), huge_2m_free: 0 };
+    /// # let row = |contender: &str, median: f64| Row { workload: "hot pair", contender: contender.into(), size: 32 << 10, threads: 1, unit: "ns/op", median, min: median, max: median };
+    /// # let report = Report { machine, command: "numaseg bench --quick".into(), quick: true, reps: 1, timer_ticks_per_ns: 1.0, timer_overhead_ns: 0.0, rows: vec![row("numaseg segments", 3.0), row("glibc malloc", 12.0)], latency: vec![], tlb: vec![], tlb_bytes: 0, targets: vec![], debloat: vec![], isolation: vec![], seconds: 1.0, real_nodes_skipped: None };
+    /// assert_eq!(report.median("hot pair", "glibc malloc", 32 << 10, 1), Some(12.0));
+    /// assert_eq!(report.median("hot pair", "glibc malloc", 32 << 10, 2), None); // not measured
+    /// ```
     #[must_use]
     pub fn median(&self, workload: &str, contender: &str, size: usize, threads: usize) -> Option<f64> {
         self.rows
@@ -505,6 +551,16 @@ impl Report {
 
     /// Markdown tables: one per workload (median and min–max, and the ratio to numaseg), latency
     /// percentiles, TLB, and the targets.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Machine, Report, Row};
+    /// # let machine = Machine { cpu: "test".into(), cpus: 2, kernel: "6.1".into(), nodes: 1, thp: "never".into(), huge_2m_free: 0 };
+    /// # let row = |contender: &str, median: f64| Row { workload: "hot pair", contender: contender.into(), size: 32 << 10, threads: 1, unit: "ns/op", median, min: median, max: median };
+    /// # let report = Report { machine, command: "numaseg bench --quick".into(), quick: true, reps: 1, timer_ticks_per_ns: 1.0, timer_overhead_ns: 0.0, rows: vec![row("numaseg segments", 3.0), row("glibc malloc", 12.0)], latency: vec![], tlb: vec![], tlb_bytes: 0, targets: vec![], debloat: vec![], isolation: vec![], seconds: 1.0, real_nodes_skipped: None };
+    /// let md = report.markdown();
+    /// assert!(md.contains("### hot pair (ns/op; lower is better)"));
+    /// assert!(md.contains("| glibc malloc |"));
+    /// ```
     #[must_use]
     pub fn markdown(&self) -> String {
         let mut out = String::new();
@@ -676,6 +732,19 @@ impl Report {
 
     /// An SVG bar chart: for hot pair, batch and cross-thread at 32 KiB, how many times each
     /// contender is slower than numaseg (log scale; 1 = as fast).
+    ///
+    /// ```
+    /// # use numaseg::bench::{Machine, Report, Row};
+    /// # let machine = Machine { cpu: "test".into(), cpus: 2, kernel: "6.1".into(), nodes: 1, thp: "never".into(), huge_2m_free: 0 };
+    /// # let row = |contender: &str, median: f64| Row { workload: "hot pair", contender: contender.into(), size: 32 << 10, threads: 1, unit: "ns/op", median, min: median, max: median };
+    /// # let report = Report { machine, command: "numaseg bench --quick".into(), quick: true, reps: 1, timer_ticks_per_ns: 1.0, timer_overhead_ns: 0.0, rows: vec![row("numaseg segments", 3.0), row("glibc malloc", 12.0)], latency: vec![], tlb: vec![], tlb_bytes: 0, targets: vec![], debloat: vec![], isolation: vec![], seconds: 1.0, real_nodes_skipped: None };
+    /// let path = std::env::temp_dir().join(format!("numaseg-doc-chart-{}.svg", std::process::id()));
+    /// report.chart(&path)?;
+    /// let svg = std::fs::read_to_string(&path)?;
+    /// std::fs::remove_file(&path)?;
+    /// assert!(svg.contains("<svg") && svg.contains("glibc malloc"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// If the file cannot be written.

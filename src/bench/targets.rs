@@ -19,29 +19,162 @@ use std::time::SystemTime;
 use super::report::{Target, fmt};
 
 /// Hand-off one at a time on one node: at least this many million blocks per second.
+///
+/// ```
+/// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+/// # fn line(estimates: &[E], what: &str) -> Target {
+/// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+/// # }
+/// use numaseg::bench::targets::HANDOFF_MBLOCKS_PER_S;
+/// assert_eq!(HANDOFF_MBLOCKS_PER_S, 80.0); // million blocks per second
+/// // 12.5 ns per block is exactly 80 M/s: the threshold is inclusive, and the line names it.
+/// let t = line(&[E::new(ids::GROUP_HANDOFF, ids::NUMASEG_SEGMENTS, 1e3 / HANDOFF_MBLOCKS_PER_S, Some(1))], "same node: at least 80 million");
+/// assert_eq!(t.met, Some(true));
+/// ```
 pub const HANDOFF_MBLOCKS_PER_S: f64 = 80.0;
 /// Hand-off one at a time on one node: at least this many times the crossbeam `ArrayQueue` pool.
+///
+/// ```
+/// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+/// # fn line(estimates: &[E], what: &str) -> Target {
+/// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+/// # }
+/// use numaseg::bench::targets::HANDOFF_OVER_ARRAY_QUEUE;
+/// assert_eq!(HANDOFF_OVER_ARRAY_QUEUE, 1.5); // a ratio of rates
+/// let numaseg = E::new(ids::GROUP_HANDOFF, ids::NUMASEG_SEGMENTS, 10.0, Some(1));
+/// let slower = E::new(ids::GROUP_HANDOFF, ids::ARRAY_QUEUE, 20.0, Some(1)); // 2× slower
+/// let t = line(&[numaseg, slower], "at least 1.5× crossbeam ArrayQueue pool");
+/// assert_eq!((t.measured.as_str(), t.met), ("2.00×", Some(true)));
+/// ```
 pub const HANDOFF_OVER_ARRAY_QUEUE: f64 = 1.5;
 /// Hand-off one at a time on one node: at least this many times the simple thread-local cache.
+///
+/// ```
+/// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+/// # fn line(estimates: &[E], what: &str) -> Target {
+/// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+/// # }
+/// use numaseg::bench::targets::HANDOFF_OVER_TLS_CACHE;
+/// assert_eq!(HANDOFF_OVER_TLS_CACHE, 1.0); // at least as fast
+/// let numaseg = E::new(ids::GROUP_HANDOFF, ids::NUMASEG_SEGMENTS, 10.0, Some(1));
+/// let tie = E::new(ids::GROUP_HANDOFF, ids::TLS_CACHE, 10.0, Some(1));
+/// assert_eq!(line(&[numaseg, tie], "same node: at least 1× simple thread-local cache").met, Some(true));
+/// ```
 pub const HANDOFF_OVER_TLS_CACHE: f64 = 1.0;
 /// Network buffers requested on one thread and recycled on another, one at a time: at least
 /// this many million blocks per second.
+///
+/// ```
+/// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+/// # fn line(estimates: &[E], what: &str) -> Target {
+/// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+/// # }
+/// use numaseg::bench::targets::BUFFERS_MBLOCKS_PER_S;
+/// assert_eq!(BUFFERS_MBLOCKS_PER_S, 50.0); // million blocks per second
+/// // 25 ns per buffer is 40 M/s: short of the target.
+/// let t = line(&[E::new(ids::GROUP_HANDOFF, ids::NETWORK_BUFFERS, 25.0, Some(1))], "network buffers requested");
+/// assert!(t.target.ends_with("at least 50 M/s"));
+/// assert_eq!((t.measured.as_str(), t.met), ("40.0 M/s", Some(false)));
+/// ```
 pub const BUFFERS_MBLOCKS_PER_S: f64 = 50.0;
 /// Hand-off across two pretend nodes: at least this share of the same-node figure.
+///
+/// ```
+/// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+/// # fn line(estimates: &[E], what: &str) -> Target {
+/// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+/// # }
+/// use numaseg::bench::targets::PRETEND_NODES_OVER_SAME;
+/// assert_eq!(PRETEND_NODES_OVER_SAME, 0.8); // share of the same-node rate
+/// let same = E::new(ids::GROUP_HANDOFF_PRETEND, ids::SAME_PRETEND, 10.0, Some(1));
+/// let across = E::new(ids::GROUP_HANDOFF_PRETEND, ids::ACROSS_PRETEND, 20.0, Some(1)); // half the rate
+/// let t = line(&[same, across], "across pretend nodes: at least 0.8×");
+/// assert_eq!((t.measured.as_str(), t.met), ("0.50×", Some(false)));
+/// ```
 pub const PRETEND_NODES_OVER_SAME: f64 = 0.8;
 /// Hand-off across two real nodes: at least this share of the same-node figure.
+///
+/// ```
+/// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+/// # fn line(estimates: &[E], what: &str) -> Target {
+/// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+/// # }
+/// use numaseg::bench::targets::REAL_NODES_OVER_SAME;
+/// assert_eq!(REAL_NODES_OVER_SAME, 0.8); // share of the same-node rate
+/// let same = E::new(ids::GROUP_HANDOFF, ids::NUMASEG_SEGMENTS, 10.0, Some(1));
+/// let real = E::new(ids::GROUP_HANDOFF_REAL, ids::NUMASEG_SEGMENTS, 11.0, Some(1)); // about 0.91×
+/// assert_eq!(line(&[same, real], "two real nodes: at least 0.8×").met, Some(true));
+/// ```
 pub const REAL_NODES_OVER_SAME: f64 = 0.8;
 /// Foreign free (`allocate_on` another node + drop): at most this many times a local one.
+///
+/// ```
+/// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+/// # fn line(estimates: &[E], what: &str) -> Target {
+/// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+/// # }
+/// use numaseg::bench::targets::FOREIGN_OVER_LOCAL_FREE;
+/// assert_eq!(FOREIGN_OVER_LOCAL_FREE, 2.0); // a ceiling on a ratio of costs
+/// let foreign = E::new(ids::GROUP_FOREIGN_FREE, ids::FOREIGN_FREE, 50.0, None);
+/// let local = E::new(ids::GROUP_FOREIGN_FREE, ids::LOCAL_FREE, 20.0, None);
+/// let t = line(&[foreign, local], "foreign free: at most 2×");
+/// assert_eq!((t.measured.as_str(), t.met), ("2.50×", Some(false)));
+/// ```
 pub const FOREIGN_OVER_LOCAL_FREE: f64 = 2.0;
 /// Bulk of 32 through handles, untouched: at most this many nanoseconds per block.
+///
+/// ```
+/// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+/// # fn line(estimates: &[E], what: &str) -> Target {
+/// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+/// # }
+/// use numaseg::bench::targets::BULK_UNTOUCHED_NS_PER_BLOCK;
+/// assert_eq!(BULK_UNTOUCHED_NS_PER_BLOCK, 1.5); // nanoseconds per block, a ceiling
+/// // 32 ns per iteration of 32 blocks is 1 ns per block.
+/// let t = line(&[E::new(ids::GROUP_BULK, ids::BULK_UNTOUCHED, 32.0, Some(32))], "at most 1.5 ns per block");
+/// assert_eq!((t.measured.as_str(), t.met), ("1.00 ns", Some(true)));
+/// ```
 pub const BULK_UNTOUCHED_NS_PER_BLOCK: f64 = 1.5;
 /// Bulk of 32 through handles, touched: below this share of the cost per block of the same 32
 /// blocks allocated and dropped one at a time (faster per block).
+///
+/// ```
+/// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+/// # fn line(estimates: &[E], what: &str) -> Target {
+/// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+/// # }
+/// use numaseg::bench::targets::BULK_TOUCHED_OVER_SINGLES;
+/// assert_eq!(BULK_TOUCHED_OVER_SINGLES, 1.0);
+/// // The only strict threshold: a bulk exactly as costly as the singles misses it.
+/// let bulk = E::new(ids::GROUP_BULK, ids::BULK_TOUCHED, 64.0, Some(32));
+/// let singles = E::new(ids::GROUP_BULK, ids::SINGLES_TOUCHED, 64.0, Some(32));
+/// assert_eq!(line(&[bulk, singles], "handles, touched").met, Some(false));
+/// ```
 pub const BULK_TOUCHED_OVER_SINGLES: f64 = 1.0;
 /// Batch of 1024 touched on 2 threads: at most this many nanoseconds per block.
+///
+/// ```
+/// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+/// # fn line(estimates: &[E], what: &str) -> Target {
+/// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+/// # }
+/// use numaseg::bench::targets::BATCH2_NS_PER_BLOCK;
+/// assert_eq!(BATCH2_NS_PER_BLOCK, 8.0); // nanoseconds per block, a ceiling
+/// let at = E::new(ids::GROUP_BATCH2, ids::NUMASEG_SEGMENTS, BATCH2_NS_PER_BLOCK * 1024.0, Some(1024));
+/// let t = line(&[at], "batch of 1024 touched, 2 threads: at most 8 ns per block");
+/// assert_eq!(t.met, Some(true)); // inclusive
+/// ```
 pub const BATCH2_NS_PER_BLOCK: f64 = 8.0;
 /// Batch of 1024 touched on 2 threads: no round longer than this many microseconds
 /// (`numaseg bench` only: criterion reports no single round).
+///
+/// ```
+/// use numaseg::bench::targets::{self, BATCH2_LONGEST_ROUND_US};
+/// assert_eq!(BATCH2_LONGEST_ROUND_US, 100.0); // microseconds
+/// assert_eq!(std::time::Duration::from_secs_f64(BATCH2_LONGEST_ROUND_US / 1e6), std::time::Duration::from_micros(100));
+/// // Criterion reports no single round: none of its target lines judges rounds.
+/// assert!(targets::criterion_targets(&[]).iter().all(|t| !t.target.contains("round")));
+/// ```
 pub const BATCH2_LONGEST_ROUND_US: f64 = 100.0;
 
 /// The criterion bench `benches/in_motion.rs`: its group and function ids (the evaluation
@@ -55,50 +188,280 @@ pub const BATCH2_LONGEST_ROUND_US: f64 = 100.0;
 /// ```
 pub mod ids {
     /// Group: one-at-a-time hand-off on one node.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// let h = E::new(ids::GROUP_HANDOFF, ids::NUMASEG_SEGMENTS, 10.0, Some(1));
+    /// assert_eq!(line(&[h.clone()], "same node: at least 80 million").met, Some(true));
+    /// // The same function under another group is another bench.
+    /// let elsewhere = E::new(ids::GROUP_BATCH2, ids::NUMASEG_SEGMENTS, 10.0, Some(1));
+    /// assert_eq!(line(&[elsewhere], "same node: at least 80 million").met, None);
+    /// ```
     pub const GROUP_HANDOFF: &str = "hand-off one at a time (32 KiB)";
     /// Group: one-at-a-time hand-off across two pretend nodes.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// let same = E::new(ids::GROUP_HANDOFF_PRETEND, ids::SAME_PRETEND, 9.0, Some(1));
+    /// let across = E::new(ids::GROUP_HANDOFF_PRETEND, ids::ACROSS_PRETEND, 10.0, Some(1));
+    /// assert!(ids::GROUP_HANDOFF_PRETEND.contains("heap-backed"));
+    /// assert_eq!(line(&[same, across], "pretend nodes").measured, "0.90×");
+    /// ```
     pub const GROUP_HANDOFF_PRETEND: &str = "hand-off one at a time, pretend nodes (32 KiB, heap-backed)";
     /// Group: one-at-a-time hand-off between two real nodes.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// let h = E::new(ids::GROUP_HANDOFF, ids::NUMASEG_SEGMENTS, 10.0, Some(1));
+    /// let real = E::new(ids::GROUP_HANDOFF_REAL, ids::NUMASEG_SEGMENTS, 20.0, Some(1));
+    /// assert_eq!(line(&[h, real], "two real nodes").measured, "0.50×");
+    /// ```
     pub const GROUP_HANDOFF_REAL: &str = "hand-off one at a time, two real nodes (32 KiB)";
     /// Group: foreign free against a local free.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// let foreign = E::new(ids::GROUP_FOREIGN_FREE, ids::FOREIGN_FREE, 30.0, None);
+    /// let local = E::new(ids::GROUP_FOREIGN_FREE, ids::LOCAL_FREE, 20.0, None);
+    /// assert_eq!(line(&[foreign, local], "foreign free").measured, "1.50×");
+    /// ```
     pub const GROUP_FOREIGN_FREE: &str = "foreign free (32 KiB allocate_on + touch + drop)";
     /// Group: bulk of 32 through handles against the same blocks one at a time.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// let bulk = E::new(ids::GROUP_BULK, ids::BULK_UNTOUCHED, 32.0, Some(32));
+    /// assert_eq!(line(&[bulk], "untouched").measured, "1.00 ns");
+    /// ```
     pub const GROUP_BULK: &str = "bulk of 32 through handles (32 KiB)";
     /// Group: a batch of 1024 touched on each of 2 threads.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// let batch = E::new(ids::GROUP_BATCH2, ids::NUMASEG_SEGMENTS, 7.0 * 1024.0, Some(1024));
+    /// assert_eq!(line(&[batch], "batch of 1024 touched, 2").measured, "7.00 ns");
+    /// ```
     pub const GROUP_BATCH2: &str = "batch of 1024 touched, 2 threads (32 KiB)";
     /// Function: numaseg's segments.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// assert_eq!(ids::NUMASEG_SEGMENTS, "numaseg segments");
+    /// let h = E::new(ids::GROUP_HANDOFF, ids::NUMASEG_SEGMENTS, 10.0, Some(1));
+    /// assert_eq!(line(&[h], "same node: at least 80 million").measured, "100 M/s");
+    /// ```
     pub const NUMASEG_SEGMENTS: &str = "numaseg segments";
     /// Function: numaseg's network buffers.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// let b = E::new(ids::GROUP_HANDOFF, ids::NETWORK_BUFFERS, 1e3 / 60.0, Some(1));
+    /// assert_eq!(line(&[b], "network buffers requested").measured, "60.0 M/s");
+    /// ```
     pub const NETWORK_BUFFERS: &str = "numaseg network buffers";
     /// Function: numaseg's network buffers requested through a `BufferRequester`.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// let r = E::new(ids::GROUP_HANDOFF, ids::NETWORK_BUFFERS_REQUESTER, 1e3 / 90.0, Some(1));
+    /// let b = E::new(ids::GROUP_HANDOFF, ids::NETWORK_BUFFERS, 1e3 / 60.0, Some(1));
+    /// assert_eq!(line(&[r, b], "BufferRequester").measured, "90.0 M/s (1.50× request_buffer)");
+    /// ```
     pub const NETWORK_BUFFERS_REQUESTER: &str = "numaseg network buffers (requester)";
     /// Function: the simple thread-local cache.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// let h = E::new(ids::GROUP_HANDOFF, ids::NUMASEG_SEGMENTS, 10.0, Some(1));
+    /// let tls = E::new(ids::GROUP_HANDOFF, ids::TLS_CACHE, 20.0, Some(1));
+    /// assert_eq!(line(&[h, tls], "same node: at least 1× simple thread-local cache").measured, "2.00×");
+    /// ```
     pub const TLS_CACHE: &str = "simple thread-local cache";
     /// Function: the simple thread-local cache, each block handed over in a ring slot as wide as
     /// a network `Buffer` (`BufferSizedTlsCache`).
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// let b = E::new(ids::GROUP_HANDOFF, ids::NETWORK_BUFFERS, 1e3 / 60.0, Some(1));
+    /// let peer = E::new(ids::GROUP_HANDOFF, ids::TLS_CACHE_BUFFER_SIZED, 1e3 / 30.0, Some(1));
+    /// assert!(line(&[b, peer], "network buffers requested").measured.ends_with("a Buffer's size: 30.0 M/s)"));
+    /// ```
     pub const TLS_CACHE_BUFFER_SIZED: &str = "simple thread-local cache, ring slots the size of a Buffer";
     /// Function: the crossbeam `ArrayQueue` pool.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// let h = E::new(ids::GROUP_HANDOFF, ids::NUMASEG_SEGMENTS, 10.0, Some(1));
+    /// let aq = E::new(ids::GROUP_HANDOFF, ids::ARRAY_QUEUE, 25.0, Some(1));
+    /// assert_eq!(line(&[h, aq], ids::ARRAY_QUEUE).measured, "2.50×"); // the line names the pool by its id
+    /// ```
     pub const ARRAY_QUEUE: &str = "crossbeam ArrayQueue pool";
     /// Function: numaseg's segments, each touched at its colour offset
     /// ([`Segment::colour_offset`](crate::Segment::colour_offset)).
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// let c = E::new(ids::GROUP_HANDOFF, ids::NUMASEG_SEGMENTS_COLOURED, 1e3 / 120.0, Some(1));
+    /// assert_eq!(line(&[c], "colour offset: at least 80 million").measured, "120 M/s");
+    /// ```
     pub const NUMASEG_SEGMENTS_COLOURED: &str = "numaseg segments, coloured";
     /// Function: the simple thread-local cache, each block touched at the same colour offset.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// let c = E::new(ids::GROUP_HANDOFF, ids::NUMASEG_SEGMENTS_COLOURED, 1e3 / 120.0, Some(1));
+    /// let tls = E::new(ids::GROUP_HANDOFF, ids::TLS_CACHE_COLOURED, 1e3 / 40.0, Some(1));
+    /// assert_eq!(line(&[c, tls], "touched at the same offsets").measured, "3.00×");
+    /// ```
     pub const TLS_CACHE_COLOURED: &str = "simple thread-local cache, coloured";
     /// Function: both threads homed on pretend node 0.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// // The pretend-node line needs both functions of its group.
+    /// let same = E::new(ids::GROUP_HANDOFF_PRETEND, ids::SAME_PRETEND, 10.0, Some(1));
+    /// let across = E::new(ids::GROUP_HANDOFF_PRETEND, ids::ACROSS_PRETEND, 10.0, Some(1));
+    /// assert_eq!(line(&[same.clone()], "pretend nodes").met, None);
+    /// assert_eq!(line(&[same, across], "pretend nodes").measured, "1.00×");
+    /// ```
     pub const SAME_PRETEND: &str = "both on node 0";
     /// Function: the producer on pretend node 1, the consumer on node 0.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// // The pretend-node line needs both functions of its group.
+    /// let same = E::new(ids::GROUP_HANDOFF_PRETEND, ids::SAME_PRETEND, 10.0, Some(1));
+    /// let across = E::new(ids::GROUP_HANDOFF_PRETEND, ids::ACROSS_PRETEND, 10.0, Some(1));
+    /// assert_eq!(line(&[same.clone()], "pretend nodes").met, None);
+    /// assert_eq!(line(&[same, across], "pretend nodes").measured, "1.00×");
+    /// ```
     pub const ACROSS_PRETEND: &str = "producer on node 1, consumer on node 0";
     /// Function: a segment of node 1 dropped by a thread of node 0.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// // The foreign-free line needs both functions of its group.
+    /// let foreign = E::new(ids::GROUP_FOREIGN_FREE, ids::FOREIGN_FREE, 40.0, None);
+    /// let local = E::new(ids::GROUP_FOREIGN_FREE, ids::LOCAL_FREE, 20.0, None);
+    /// assert_eq!(line(&[local.clone()], "foreign free").met, None);
+    /// assert_eq!(line(&[foreign, local], "foreign free").measured, "2.00×");
+    /// ```
     pub const FOREIGN_FREE: &str = "segment of node 1 dropped on node 0";
     /// Function: a segment of node 0 dropped by a thread of node 0.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// // The foreign-free line needs both functions of its group.
+    /// let foreign = E::new(ids::GROUP_FOREIGN_FREE, ids::FOREIGN_FREE, 40.0, None);
+    /// let local = E::new(ids::GROUP_FOREIGN_FREE, ids::LOCAL_FREE, 20.0, None);
+    /// assert_eq!(line(&[local.clone()], "foreign free").met, None);
+    /// assert_eq!(line(&[foreign, local], "foreign free").measured, "2.00×");
+    /// ```
     pub const LOCAL_FREE: &str = "segment of node 0 dropped on node 0";
     /// Function: `allocate_bulk_into` → `release_all`, untouched.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// let bulk = E::new(ids::GROUP_BULK, ids::BULK_UNTOUCHED, 64.0, Some(32));
+    /// let t = line(&[bulk], "untouched");
+    /// assert_eq!((t.measured.as_str(), t.met), ("2.00 ns", Some(false)));
+    /// ```
     pub const BULK_UNTOUCHED: &str = "allocate_bulk_into → release_all, untouched";
     /// Function: `allocate_bulk_into` → `release_all`, each block touched.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// // The touched bulk line compares the two functions.
+    /// let bulk = E::new(ids::GROUP_BULK, ids::BULK_TOUCHED, 64.0, Some(32));
+    /// let singles = E::new(ids::GROUP_BULK, ids::SINGLES_TOUCHED, 128.0, Some(32));
+    /// assert_eq!(line(&[bulk, singles], "handles, touched").measured, "0.50× of the singles' cost");
+    /// ```
     pub const BULK_TOUCHED: &str = "allocate_bulk_into → release_all, touched";
     /// Function: 32 `allocate` calls and 32 drops, untouched.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// assert_eq!(ids::SINGLES_UNTOUCHED, "32 × allocate → drop each, untouched");
+    /// // Measured beside the bulk for the table, but no target line judges it.
+    /// let singles = E::new(ids::GROUP_BULK, ids::SINGLES_UNTOUCHED, 64.0, Some(32));
+    /// assert!(targets::criterion_targets(&[singles]).iter().all(|t| t.met.is_none()));
+    /// ```
     pub const SINGLES_UNTOUCHED: &str = "32 × allocate → drop each, untouched";
     /// Function: 32 `allocate` calls and 32 drops, each block touched.
+    ///
+    /// ```
+    /// # use numaseg::bench::{Target, targets::{self, CriterionEstimate as E, ids}};
+    /// # fn line(estimates: &[E], what: &str) -> Target {
+    /// #     targets::criterion_targets(estimates).into_iter().find(|t| t.target.contains(what)).expect(what)
+    /// # }
+    /// // The touched bulk line compares the two functions.
+    /// let bulk = E::new(ids::GROUP_BULK, ids::BULK_TOUCHED, 64.0, Some(32));
+    /// let singles = E::new(ids::GROUP_BULK, ids::SINGLES_TOUCHED, 128.0, Some(32));
+    /// assert_eq!(line(&[bulk, singles], "handles, touched").measured, "0.50× of the singles' cost");
+    /// ```
     pub const SINGLES_TOUCHED: &str = "32 × allocate → drop each, touched";
 }
 

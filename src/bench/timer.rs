@@ -14,6 +14,13 @@ pub fn ticks() -> u64 {
 }
 
 /// Ticks per nanosecond and the timer's own cost.
+///
+/// ```
+/// use numaseg::bench::Calibration;
+/// let cal = Calibration { ticks_per_ns: 2.0, overhead_ticks: 20 };
+/// assert_eq!(cal.overhead_ns(), 10.0);
+/// assert_eq!(cal.ns(220), 100.0); // (220 - 20) ticks at 2 per ns
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
     /// Time-stamp counter ticks per nanosecond.
@@ -24,6 +31,13 @@ pub struct Calibration {
 
 impl Calibration {
     /// Measures both (about 50 ms).
+    ///
+    /// ```
+    /// use numaseg::bench::Calibration;
+    /// let cal = Calibration::measure();
+    /// assert!(cal.ticks_per_ns > 0.0);
+    /// assert!(cal.overhead_ns() >= 0.0);
+    /// ```
     #[must_use]
     pub fn measure() -> Self {
         let start = Instant::now();
@@ -45,12 +59,25 @@ impl Calibration {
     }
 
     /// The timer's own cost in nanoseconds.
+    ///
+    /// ```
+    /// use numaseg::bench::Calibration;
+    /// let cal = Calibration { ticks_per_ns: 3.0, overhead_ticks: 30 };
+    /// assert_eq!(cal.overhead_ns(), 10.0);
+    /// ```
     #[must_use]
     pub fn overhead_ns(&self) -> f64 {
         self.overhead_ticks as f64 / self.ticks_per_ns
     }
 
     /// A sample of `ticks` (a difference of two reads) in nanoseconds, timer cost removed.
+    ///
+    /// ```
+    /// use numaseg::bench::Calibration;
+    /// let cal = Calibration { ticks_per_ns: 2.0, overhead_ticks: 20 };
+    /// assert_eq!(cal.ns(120), 50.0);
+    /// assert_eq!(cal.ns(10), 0.0); // shorter than the timer itself: nothing left
+    /// ```
     #[must_use]
     pub fn ns(&self, ticks: u64) -> f64 {
         ticks.saturating_sub(self.overhead_ticks) as f64 / self.ticks_per_ns

@@ -16,6 +16,13 @@ use crate::config::{ByteSize, MemoryAmount};
 use crate::{ArenaManager, Config};
 
 /// One variant's result.
+///
+/// ```
+/// use numaseg::bench::TlbResult;
+/// let r = TlbResult { name: "2 MiB pages".into(), ns_per_read: 80.0, fault_in_ms: 12.0, page_kind: "huge 2 MiB".into() };
+/// assert_eq!(r.clone(), r);
+/// assert_ne!(TlbResult { ns_per_read: 81.0, ..r.clone() }, r);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlbResult {
     /// What backs the working set.

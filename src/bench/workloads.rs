@@ -16,6 +16,15 @@ std::thread_local! {
 
 /// The index of the calling benchmark thread (0 for the first, the producer of cross-thread),
 /// for contenders that keep per-thread state (an owner, a local pool).
+///
+/// ```
+/// use numaseg::bench::{MutexPool, workloads};
+/// // Outside a workload's threads (and on its first thread) the index is 0.
+/// assert_eq!(workloads::thread_index(), 0);
+/// let pool = MutexPool::new(4096, 4);
+/// workloads::hot_pair(&pool, 2, 100);
+/// assert_eq!(workloads::thread_index(), 0); // the caller's own index is left alone
+/// ```
 #[must_use]
 pub fn thread_index() -> usize {
     THREAD_INDEX.with(std::cell::Cell::get)
@@ -54,6 +63,13 @@ fn on_threads<C: Contender>(
 
 /// Per-thread nanoseconds per operation, averaged over threads, and aggregate operations per
 /// second.
+///
+/// ```
+/// use numaseg::bench::{MutexPool, workloads};
+/// let pool = MutexPool::new(4096, 4);
+/// let t = workloads::hot_pair(&pool, 1, 1000);
+/// assert!(t.ns_per_op > 0.0 && t.ops_per_sec > 0.0);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Timing {
     /// Mean over threads of (elapsed / operations of that thread).
@@ -72,6 +88,14 @@ fn timing(elapsed: &[Duration], ops_per_thread: u64) -> Timing {
 }
 
 /// Allocate one block, write a byte into it, free it; `pairs` times per thread.
+///
+/// ```
+/// use numaseg::bench::{MutexPool, workloads};
+/// // One block per thread at a time: two blocks are enough for two threads.
+/// let pool = MutexPool::new(4096, 2);
+/// let t = workloads::hot_pair(&pool, 2, 1000);
+/// assert!(t.ns_per_op > 0.0 && t.ops_per_sec > 0.0);
+/// ```
 ///
 /// # Panics
 /// If a benchmark thread panics (a pool ran dry or failed).
@@ -98,6 +122,14 @@ pub fn hot_pair<C: Contender>(pool: &C, threads: usize, pairs: u64) -> Timing {
 
 /// Allocate `n` blocks touching each, then free them all; `rounds` times per thread. Per block.
 ///
+/// ```
+/// use numaseg::bench::{MutexPool, workloads};
+/// // Each of 2 threads holds 16 blocks at once.
+/// let pool = MutexPool::new(4096, 32);
+/// let t = workloads::batch(&pool, 2, 16, 10);
+/// assert!(t.ns_per_op > 0.0 && t.ops_per_sec > 0.0);
+/// ```
+///
 /// # Panics
 /// If a benchmark thread panics (a pool ran dry or failed).
 pub fn batch<C: Contender>(pool: &C, threads: usize, n: usize, rounds: u64) -> Timing {
@@ -106,6 +138,14 @@ pub fn batch<C: Contender>(pool: &C, threads: usize, n: usize, rounds: u64) -> T
 }
 
 /// Blocks the producer of [`cross_thread`] publishes at once.
+///
+/// ```
+/// use numaseg::bench::{MutexPool, workloads};
+/// assert_eq!(workloads::CHUNK, 32);
+/// // A ring of at least one chunk carries the blocks over, whatever their count.
+/// let pool = MutexPool::new(4096, 256);
+/// assert!(workloads::cross_thread(&pool, 1000, workloads::CHUNK) > 0.0);
+/// ```
 pub const CHUNK: usize = 32;
 
 /// Thread A allocates and passes blocks through a bounded SPSC ring to thread B, which touches
@@ -119,6 +159,13 @@ pub const CHUNK: usize = 32;
 /// while the producer is still writing it and the line crosses between the cores for every
 /// block — 4.5 against 150 million blocks per second with the same allocator work, chosen at
 /// random per run.
+///
+/// ```
+/// use numaseg::bench::{MutexPool, workloads};
+/// let pool = MutexPool::new(4096, 256);
+/// let mblocks_per_s = workloads::cross_thread(&pool, 1000, 64);
+/// assert!(mblocks_per_s > 0.0);
+/// ```
 ///
 /// # Panics
 /// If a benchmark thread panics (a pool ran dry or failed).
@@ -401,12 +448,25 @@ pub struct Stalls {
 
 impl Stalls {
     /// Stalls above 50 µs per second of a thread's running time.
+    ///
+    /// ```
+    /// use numaseg::bench::workloads::Stalls;
+    /// let s = Stalls { seconds: 4.0, over_50us: 8, over_100us: 2, longest: std::time::Duration::from_micros(150), switched: 0 };
+    /// assert_eq!(s.over_50us_per_second(), 2.0);
+    /// ```
     #[must_use]
     pub fn over_50us_per_second(&self) -> f64 {
         self.over_50us as f64 / self.seconds.max(f64::MIN_POSITIVE)
     }
 
     /// Stalls above 100 µs per second of a thread's running time.
+    ///
+    /// ```
+    /// use numaseg::bench::workloads::Stalls;
+    /// let s = Stalls { seconds: 4.0, over_50us: 8, over_100us: 2, longest: std::time::Duration::from_micros(150), switched: 0 };
+    /// assert_eq!(s.over_100us_per_second(), 0.5);
+    /// assert!(s.over_100us_per_second() <= s.over_50us_per_second());
+    /// ```
     #[must_use]
     pub fn over_100us_per_second(&self) -> f64 {
         self.over_100us as f64 / self.seconds.max(f64::MIN_POSITIVE)
@@ -475,6 +535,15 @@ pub fn stall_probe(threads: usize, each: Duration, setup: &(dyn Fn(usize) + Sync
 }
 
 /// What [`batch_rounds_watched`] measured.
+///
+/// ```
+/// use numaseg::bench::{MutexPool, workloads::batch_rounds_watched};
+/// let pool = MutexPool::new(4096, 16);
+/// let w = batch_rounds_watched(&pool, 1, 16, 5);
+/// assert_eq!(w.rounds, 5);
+/// assert!(w.longest >= w.longest_unpreempted);
+/// assert!(w.unpreempted_ns_per_block.is_none_or(|ns| ns > 0.0));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WatchedRounds {
     /// Per block, from the sum of the rounds' own durations (the watch's system calls between
@@ -581,6 +650,14 @@ pub fn batch_rounds_watched<C: Contender>(pool: &C, threads: usize, n: usize, ro
 }
 
 /// Per-allocation latency percentiles, in nanoseconds, timer cost subtracted.
+///
+/// ```
+/// use numaseg::bench::workloads::Latency;
+/// let l = Latency { p50: 10.0, p99: 40.0, p999: 90.0, max: 300.0 };
+/// let copy = l;
+/// assert_eq!(copy, l);
+/// assert_ne!(Latency { max: 301.0, ..l }, l);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Latency {
     /// Median.
@@ -608,6 +685,16 @@ fn histogram() -> Histogram<u64> {
 
 /// Latency of each allocation in the hot-pair and batch patterns, on `threads` threads (samples
 /// of all threads merged).
+///
+/// ```
+/// use numaseg::bench::{Calibration, MutexPool, workloads};
+/// let pool = MutexPool::new(4096, 16);
+/// let cal = Calibration { ticks_per_ns: 1.0, overhead_ticks: 0 };
+/// let (hot, batch) = workloads::latency(&pool, 1, 1000, 16, &cal);
+/// for l in [hot, batch] {
+///     assert!(l.p50 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max);
+/// }
+/// ```
 ///
 /// # Panics
 /// If a benchmark thread panics (a pool ran dry or failed).

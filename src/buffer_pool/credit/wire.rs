@@ -65,6 +65,12 @@ pub enum Frame {
 
 impl Frame {
     /// Bytes of a frame header.
+    ///
+    /// ```
+    /// use numaseg::buffer_pool::credit::Frame;
+    /// assert_eq!(Frame::HEADER_LEN, 24);
+    /// assert_eq!(Frame::End { channel: 2 }.encode().len(), Frame::HEADER_LEN);
+    /// ```
     pub const HEADER_LEN: usize = 24;
 
     /// The header bytes.
