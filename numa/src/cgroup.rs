@@ -72,7 +72,13 @@ impl CgroupLimits {
     ///
     /// ```
     /// let limits = numaseg_numa::cgroup::CgroupLimits::current();
+    /// // Each limit names the file it was read from (none where no controller limits this cgroup).
+    /// for limit in [&limits.memory, &limits.huge_2m, &limits.huge_1g].into_iter().flatten() {
+    ///     assert!(limit.file.exists(), "{}", limit.file.display());
+    /// }
     /// if let Some(m) = &limits.memory {
+    ///     // Beside a memory limit the controller also reports the usage, which this process adds to.
+    ///     assert!(limits.memory_current.is_some_and(|used| used > 0), "{limits:?}");
     ///     println!("memory limited to {} bytes by {}", m.bytes, m.file.display());
     /// }
     /// ```

@@ -300,8 +300,13 @@ impl ThpMode {
     /// topology and [`LinuxSource`](crate::sys::linux::LinuxSource) both call this once.
     ///
     /// ```
-    /// let mode = numaseg_numa::ThpMode::current();
-    /// println!("THP mode: {mode}");
+    /// use numaseg_numa::ThpMode;
+    /// let mode = ThpMode::current();
+    /// match std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled") {
+    ///     // The kernel brackets the active mode, and the mode displays as the kernel's word.
+    ///     Ok(text) => assert!(text.contains(&format!("[{mode}]")), "{mode} not active in {text:?}"),
+    ///     Err(_) => assert_eq!(mode, ThpMode::Unavailable),
+    /// }
     /// ```
     #[must_use]
     pub fn current() -> Self {
