@@ -27,7 +27,7 @@
 //! 1024 on two threads, three times each), `batch-coloured` (the same touched at the colour
 //! offset), `batch-unwatched` (the same without reading the
 //! thread's usage around each round: what the two system calls per round cost), `batch-gaps`
-//! (x86-64: the batch with each allocation, touch and free timed by the time-stamp counter; for
+//! (the batch with each allocation, touch and free timed by the time-stamp counter; for
 //! each round above 100 µs that the scheduler did not interrupt, its longest single gap and
 //! where it fell, *Twenty-first pass*). `blocks` defaults to 2,000,000; `pin` pins thread
 //! *i* to the *i*-th CPU of the process. docs/BENCHMARKS.md, *Third pass*, quotes its output.
@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use numaseg::bench::motion::{interleaved_pairs, pin_apart, pretend_home};
 use numaseg::bench::workloads::{handoff, handoff_requested};
-use numaseg::bench::{Contender, NetworkBuffers, NumasegSegments, Padded, TlsCachePool};
+use numaseg::bench::{Calibration, Contender, NetworkBuffers, NumasegSegments, Padded, TlsCachePool, ticks};
 use numaseg::config::{ByteSize, MemoryAmount};
 use numaseg::{ArenaManager, Config};
 
@@ -188,7 +188,6 @@ fn batch_runs<C: Contender>(name: &str, pool: &C, rounds: u64, watch: bool) {
 /// round that the scheduler did not interrupt and that took longer than 100 µs, where its time
 /// went — the longest single gap, and whether it fell in an allocation, a touch (one store to the
 /// block) or a free. A stall inside a touch is not the allocator's.
-#[cfg(target_arch = "x86_64")]
 fn batch_gaps<C: Contender>(name: &str, pool: &C, rounds: u64) {
     const N: usize = 1024;
     const KINDS: [&str; 3] = ["alloc", "touch", "free"];
@@ -203,16 +202,17 @@ fn batch_gaps<C: Contender>(name: &str, pool: &C, rounds: u64) {
                 // Per kind: ticks in that kind, and rounds whose longest gap fell in it.
                 let (mut spent, mut longest_in) = ([0u64; 3], [0u64; 3]);
                 let mut slow = Vec::new();
-                let (i0, c0) = (Instant::now(), tsc());
+                let cal = Calibration::measure();
+                let us = |t: u64| t as f64 / cal.ticks_per_ns / 1e3;
                 let mut clean = 0u64;
                 for r in 0..rounds + 8 {
                     let u0 = usage(libc::RUSAGE_THREAD);
                     let mut gaps = [0u64; 3];
                     let mut worst = (0u64, 0usize, 0usize);
-                    let first = tsc();
+                    let first = ticks();
                     let mut prev = first;
                     let mut mark = |kind: usize, i: usize, prev: &mut u64| {
-                        let now = tsc();
+                        let now = ticks();
                         let gap = now - *prev;
                         gaps[kind] += gap;
                         if gap > worst.0 {
@@ -242,11 +242,10 @@ fn batch_gaps<C: Contender>(name: &str, pool: &C, rounds: u64) {
                         spent[k] += gaps[k];
                     }
                     longest_in[worst.1] += 1;
-                    slow.push((prev - first, worst, u1[0] - u0[0], u1[1] - u0[1]));
+                    if us(prev - first) > 100.0 {
+                        slow.push((prev - first, worst, u1[0] - u0[0], u1[1] - u0[1]));
+                    }
                 }
-                let ticks_per_us = (tsc() - c0) as f64 / i0.elapsed().as_micros() as f64;
-                let us = |t: u64| t as f64 / ticks_per_us;
-                slow.retain(|r| us(r.0) > 100.0);
                 let share: Vec<String> = (0..3)
                     .map(|k| format!("{} {:.0}%", KINDS[k], 100.0 * spent[k] as f64 / spent.iter().sum::<u64>() as f64))
                     .collect();
@@ -271,12 +270,6 @@ fn batch_gaps<C: Contender>(name: &str, pool: &C, rounds: u64) {
             });
         }
     });
-}
-
-#[cfg(target_arch = "x86_64")]
-fn tsc() -> u64 {
-    // SAFETY: `rdtsc` has no preconditions on x86-64.
-    unsafe { std::arch::x86_64::_rdtsc() }
 }
 
 fn main() -> ExitCode {
@@ -410,7 +403,6 @@ fn main() -> ExitCode {
                 batch_runs(&tls.name(), &tls, blocks / 1024, watch);
             }
         }
-        #[cfg(target_arch = "x86_64")]
         "batch-gaps" => {
             let numaseg = NumasegSegments::new(Arc::clone(&manager), SIZE);
             let tls = TlsCachePool::new(SIZE, 4096);

@@ -45,7 +45,7 @@ pub use debloat::DebloatRow;
 pub use isolation::IsolationRow;
 pub use owned::{OwnedPages, OwnedSegments};
 pub use report::{LatencyRow, Report, Row, Target};
-pub use timer::Calibration;
+pub use timer::{Calibration, ticks};
 pub use tlb::TlbResult;
 
 use crate::config::{ByteSize, MemoryAmount};

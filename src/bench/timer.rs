@@ -5,6 +5,14 @@
 use std::time::{Duration, Instant};
 
 /// Reads the time-stamp counter, waiting for earlier instructions to retire.
+///
+/// ```
+/// use numaseg::bench::{Calibration, ticks};
+/// let cal = Calibration::measure();
+/// let t0 = ticks();
+/// std::thread::sleep(std::time::Duration::from_millis(2));
+/// assert!(cal.ns(ticks() - t0) >= 1e6, "2 ms of sleep is at least 1 ms of ticks");
+/// ```
 #[inline(always)]
 #[must_use]
 pub fn ticks() -> u64 {
